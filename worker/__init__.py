@@ -1,0 +1,1 @@
+"""Worker: RQ jobs and the bump flow."""
