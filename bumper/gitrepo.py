@@ -1,0 +1,400 @@
+"""Config-repo checkouts: a cached mirror per repo, a clean work tree per job, commit and push.
+
+- ``RepoCache.checkout(url, branch)`` refreshes (fetches, never re-clones) one bare mirror per
+  URL under the cache directory, then makes a throw-away work tree that borrows the mirror's
+  objects (``git clone --shared``). The work tree is deleted when the job ends.
+- ``Checkout.path(rel)`` confines every path to the work tree: absolute paths, ``..``, paths
+  into ``.git`` and symlinks that resolve outside are rejected.
+- ``Checkout.publish(...)`` is the race-safe write: reset to the remote base, apply the edit,
+  commit as the bot author (signed when configured), push; a rejected push re-fetches and
+  re-applies the edit, so a concurrent writer's commit is never lost or overwritten.
+
+Must not: talk to a forge API (``bumper.scm`` does), or decide what to edit (the caller's edit
+function does). Credentials reach git through the environment (``GIT_CONFIG_*``), never through
+the command line or the URL, and git's stderr is scrubbed of ``user:password@`` before it is
+shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from bumper.errors import BumperError, PermanentError, TransientError
+
+SigningFormat = Literal["openpgp", "ssh", "x509"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The bot author and committer of every commit Bumper makes."""
+
+    name: str = "bumper[bot]"
+    email: str = "bumper@localhost"
+
+
+@dataclass(frozen=True)
+class Signing:
+    """Commit signing through git itself (``gpg.format``): ``openpgp`` takes a key id,
+    ``ssh`` a private-key path (or ``key::...`` literal), ``x509`` a gpgsm key id.
+
+    Extension point: ``program`` replaces the signer (``gpg.<format>.program``), so an HSM, a
+    KMS or sigstore's gitsign plugs in without code changes here.
+    """
+
+    format: SigningFormat
+    key: str
+    program: str | None = None
+
+    def git_config(self) -> dict[str, str]:
+        config = {"commit.gpgsign": "true", "gpg.format": self.format, "user.signingkey": self.key}
+        if self.program:
+            config[f"gpg.{self.format}.program"] = self.program
+        return config
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """HTTP credentials for the remote, sent as a Basic ``Authorization`` header."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def git_config(self) -> dict[str, str]:
+        pair = f"{self.username}:{self.password}".encode()
+        return {"http.extraHeader": "Authorization: Basic " + base64.b64encode(pair).decode()}
+
+
+class GitError(BumperError):
+    """A git command failed; ``reason`` says how (``push-rejected``, ``git-auth``, ...)."""
+
+    reason = "git"
+
+
+class PushRejected(GitError):
+    """The remote refused the push because its branch moved (someone else pushed first)."""
+
+    reason = "push-rejected"
+
+
+class PathEscape(PermanentError):
+    """A path that would leave the checkout (``..``, absolute, ``.git`` or a symlink)."""
+
+    reason = "path-escape"
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_PERMANENT_HINTS = (
+    "authentication failed",
+    "repository not found",
+    "does not appear to be a git repository",
+    "does not exist",
+    "could not read username",
+    "permission denied",
+    "the requested url returned error: 401",
+    "the requested url returned error: 403",
+    "the requested url returned error: 404",
+    "couldn't find remote ref",
+    "remote branch",
+)
+_REJECTED_HINTS = (
+    "[rejected]",
+    "non-fast-forward",
+    "fetch first",
+    "stale info",
+    "[remote rejected]",
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` without any ``user:password@`` in URLs: git echoes remote URLs in errors."""
+    return _USERINFO.sub("***@", text)
+
+
+def classify(args: list[str], stderr: str) -> GitError:
+    """A ``GitError`` carrying a retry hint: auth and missing repos are permanent."""
+    text = scrub(stderr.strip())[-2000:]
+    lowered = text.lower()
+    message = f"git {args[0]} failed: {text or 'no output'}"
+    if args[0] == "push" and any(hint in lowered for hint in _REJECTED_HINTS):
+        return PushRejected(message)
+    if any(hint in lowered for hint in _PERMANENT_HINTS):
+        return GitError(message, reason="git-permanent")
+    return GitError(message, reason="git-transient")
+
+
+def as_job_error(error: GitError) -> PermanentError | TransientError:
+    """The job-level error for a git failure: permanent ones fail, others retry later."""
+    if error.reason == "git-permanent":
+        return PermanentError(str(error), reason="git")
+    return TransientError(str(error), delay=5.0, reason=error.reason)
+
+
+class Git:
+    """Runs git with a fixed environment: no prompts, extra config from ``GIT_CONFIG_*``."""
+
+    def __init__(self, config: dict[str, str] | None = None, *, timeout: float = 300.0) -> None:
+        self.config = dict(config or {})
+        self.timeout = timeout
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_ASKPASS": "true"})
+        env["GIT_CONFIG_COUNT"] = str(len(self.config))
+        for index, (key, value) in enumerate(self.config.items()):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        return env
+
+    def run(
+        self, args: list[str], cwd: Path, *, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        try:
+            done = subprocess.run(
+                ["git", *args],
+                cwd=cwd,
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise GitError(
+                f"git {args[0]} timed out after {self.timeout:.0f}s", reason="git-transient"
+            ) from error
+        if check and done.returncode != 0:
+            raise classify(args, f"{done.stderr}\n{done.stdout}")
+        return done
+
+    def out(self, args: list[str], cwd: Path) -> str:
+        return self.run(args, cwd).stdout.strip()
+
+
+def confine(root: Path, rel: str | os.PathLike[str]) -> Path:
+    """``root / rel`` if it stays inside ``root`` after resolving symlinks; else ``PathEscape``."""
+    text = os.fspath(rel).replace("\\", "/")
+    parts = PurePosixPath(text).parts
+    if not parts or text.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", text):
+        raise PathEscape(f"path {text!r} is not a relative path inside the checkout")
+    if ".git" in parts:
+        raise PathEscape(f"path {text!r} points into .git")
+    base = root.resolve()
+    full = base.joinpath(*parts)
+    if not full.resolve().is_relative_to(base):
+        raise PathEscape(f"path {text!r} leaves the checkout through a symlink")
+    return full
+
+
+@dataclass(frozen=True)
+class Published:
+    """What ``publish`` pushed: the commit, the branch and how many attempts it took."""
+
+    sha: str
+    branch: str
+    attempts: int
+
+
+class Checkout:
+    """A clean work tree of one repo for one job; ``origin`` is the real remote."""
+
+    def __init__(self, root: Path, git: Git, *, identity: Identity, signing: Signing | None):
+        self.root = root
+        self.git = git
+        self.identity = identity
+        self.signing = signing
+
+    def path(self, rel: str | os.PathLike[str]) -> Path:
+        return confine(self.root, rel)
+
+    def run(self, *args: str) -> str:
+        return self.git.out(list(args), self.root)
+
+    def remote_sha(self, branch: str) -> str | None:
+        """The branch's current commit on the remote, or None when it does not exist."""
+        line = self.run("ls-remote", "origin", f"refs/heads/{branch}")
+        return line.split()[0] if line else None
+
+    def fetch(self, *branches: str) -> None:
+        specs = [f"+refs/heads/{b}:refs/remotes/origin/{b}" for b in branches]
+        self.run("fetch", "--quiet", "--no-tags", "origin", *specs)
+
+    def reset(self, ref: str) -> None:
+        """Make the work tree exactly ``ref``: no stray edits or files survive from a try."""
+        self.run("checkout", "--quiet", "--force", "-B", "bumper-work", ref)
+        self.run("clean", "-fdxq")
+
+    def head(self) -> str:
+        return self.run("rev-parse", "HEAD")
+
+    def commit(self, message: str) -> str | None:
+        """Commit every change as the bot; None when the tree did not change."""
+        self.run("add", "--all")
+        if self.git.run(["diff", "--cached", "--quiet"], self.root, check=False).returncode == 0:
+            return None
+        config: dict[str, str] = {
+            "user.name": self.identity.name,
+            "user.email": self.identity.email,
+        }
+        if self.signing is not None:
+            config.update(self.signing.git_config())
+        flags = [item for key, value in config.items() for item in ("-c", f"{key}={value}")]
+        self.run(*flags, "commit", "--quiet", "--no-verify", "-F", self._message_file(message))
+        return self.head()
+
+    def _message_file(self, message: str) -> str:
+        path = self.root.parent / f"{self.root.name}.msg"
+        path.write_text(message if message.endswith("\n") else message + "\n", encoding="utf-8")
+        return str(path)
+
+    def push(self, branch: str, *, lease: str | None | Literal[False] = False) -> None:
+        """Push HEAD to ``branch``. ``lease=False``: fast-forward only; a sha or None: force,
+        but only if the remote branch is still at that sha (None: still absent)."""
+        args = ["push", "--quiet", "--porcelain", "origin"]
+        if lease is not False:
+            args.append(f"--force-with-lease=refs/heads/{branch}:{lease or ''}")
+        self.run(*args, f"HEAD:refs/heads/{branch}")
+
+    def delete_branch(self, branch: str) -> bool:
+        """Delete ``branch`` on the remote; False if it was already gone."""
+        if self.remote_sha(branch) is None:
+            return False
+        self.run("push", "--quiet", "origin", f":refs/heads/{branch}")
+        return True
+
+    def publish(
+        self,
+        *,
+        base: str,
+        edit: Callable[[Checkout], str | None],
+        branch: str | None = None,
+        attempts: int = 5,
+    ) -> Published | None:
+        """Reset to the remote ``base``, run ``edit`` (returns the commit message, or None when
+        there is nothing to change), commit and push to ``branch`` (default: ``base``, fast
+        forward). A side ``branch`` is rebuilt from ``base`` each time and force-pushed with a
+        lease. A rejected push re-fetches and re-applies the edit, up to ``attempts`` times."""
+        target = branch or base
+        for attempt in range(1, attempts + 1):
+            lease: str | None | Literal[False] = False
+            if target != base:
+                lease = self.remote_sha(target)
+            self.fetch(base)
+            self.reset(f"refs/remotes/origin/{base}")
+            message = edit(self)
+            if message is None:
+                return None
+            sha = self.commit(message)
+            if sha is None:
+                return None
+            try:
+                self.push(target, lease=lease)
+            except PushRejected:
+                continue
+            return Published(sha=sha, branch=target, attempts=attempt)
+        raise TransientError(
+            f"push to {target!r} was rejected {attempts} times: the branch keeps moving",
+            delay=2.0,
+            reason="push-race",
+        )
+
+
+class RepoCache:
+    """One bare mirror per remote URL under ``root``, fetched on use; work trees beside it."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        identity: Identity | None = None,
+        signing: Signing | None = None,
+        timeout: float = 300.0,
+    ) -> None:
+        self.root = Path(root)
+        self.identity = identity or Identity()
+        self.signing = signing
+        self.timeout = timeout
+
+    def _git(self, credentials: Credentials | None) -> Git:
+        config = {"gc.auto": "0", "core.hooksPath": os.devnull, "protocol.file.allow": "always"}
+        if credentials is not None:
+            config.update(credentials.git_config())
+        return Git(config, timeout=self.timeout)
+
+    @staticmethod
+    def key(url: str) -> str:
+        """A stable, path-safe directory name for a URL (its last path part plus a hash)."""
+        tail = re.sub(r"[^A-Za-z0-9_.-]+", "-", url.rstrip("/").rsplit("/", 1)[-1])[:40]
+        return (
+            f"{tail.removesuffix('.git') or 'repo'}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+        )
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        # Several worker processes share the cache: one fetch at a time per mirror.
+        with open(self.root / f"{name}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def mirror(self, url: str, credentials: Credentials | None = None) -> Path:
+        """The up-to-date bare mirror of ``url``: cloned once, fetched afterwards."""
+        self.root.joinpath("mirrors").mkdir(parents=True, exist_ok=True)
+        name = self.key(url)
+        path = self.root / "mirrors" / f"{name}.git"
+        git = self._git(credentials)
+        with self._locked(f"mirrors/{name}"):
+            if (path / "HEAD").exists():
+                git.run(["remote", "set-url", "origin", url], path)
+                git.run(["fetch", "--quiet", "--prune", "origin"], path)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+                tmp = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=self.root / "mirrors"))
+                try:
+                    git.run(["clone", "--quiet", "--mirror", url, str(tmp / "m.git")], self.root)
+                    (tmp / "m.git").rename(path)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    @contextlib.contextmanager
+    def checkout(
+        self, url: str, branch: str, credentials: Credentials | None = None
+    ) -> Iterator[Checkout]:
+        """A fresh work tree on ``branch`` whose ``origin`` is ``url``; removed afterwards."""
+        try:
+            mirror = self.mirror(url, credentials)
+        except GitError as error:
+            raise as_job_error(error) from error
+        work_parent = self.root / "work"
+        work_parent.mkdir(parents=True, exist_ok=True)
+        work = work_parent / f"{self.key(url)}-{uuid.uuid4().hex[:12]}"
+        git = self._git(credentials)
+        try:
+            git.run(
+                ["clone", "--quiet", "--shared", "--no-checkout", str(mirror), str(work)],
+                work_parent,
+            )
+            git.run(["remote", "set-url", "origin", url], work)
+            checkout = Checkout(work, git, identity=self.identity, signing=self.signing)
+            checkout.fetch(branch)
+            checkout.reset(f"refs/remotes/origin/{branch}")
+            yield checkout
+        except GitError as error:
+            raise as_job_error(error) from error
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            work.parent.joinpath(f"{work.name}.msg").unlink(missing_ok=True)

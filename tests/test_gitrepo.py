@@ -1,0 +1,201 @@
+"""bumper.gitrepo against real git repositories in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bumper import gitrepo
+from bumper.errors import PermanentError, TransientError
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="dev", GIT_AUTHOR_EMAIL="dev@example.com")
+    env.update(GIT_COMMITTER_NAME="dev", GIT_COMMITTER_EMAIL="dev@example.com")
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> str:
+    """A bare repo with one commit on main holding apps/api/deploy.yaml."""
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    git(seed, "init", "-q", "-b", "main")
+    (seed / "apps" / "api").mkdir(parents=True)
+    (seed / "apps" / "api" / "deploy.yaml").write_text("image: ghcr.io/acme/api:1.0.0\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "seed")
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    return str(bare)
+
+
+def push_from_elsewhere(tmp_path: Path, url: str, name: str, text: str) -> None:
+    """A concurrent writer: clones, commits a file and pushes to main."""
+    other = tmp_path / f"other-{name}"
+    git(tmp_path, "clone", "-q", url, str(other))
+    (other / name).write_text(text)
+    git(other, "add", "-A")
+    git(other, "commit", "-qm", f"add {name}")
+    git(other, "push", "-q", "origin", "main")
+
+
+def set_tag(tag: str) -> gitrepo.Callable[[gitrepo.Checkout], str | None]:
+    def edit(checkout: gitrepo.Checkout) -> str | None:
+        target = checkout.path("apps/api/deploy.yaml")
+        new = f"image: ghcr.io/acme/api:{tag}\n"
+        if target.read_text() == new:
+            return None
+        target.write_text(new)
+        return f"Bump api to {tag}"
+
+    return edit
+
+
+def test_checkout_is_clean_and_mirror_is_fetched_not_recloned(tmp_path: Path, remote: str) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with cache.checkout(remote, "main") as checkout:
+        assert checkout.path("apps/api/deploy.yaml").read_text().endswith("1.0.0\n")
+        (checkout.root / "stray.txt").write_text("left behind?")
+        work = checkout.root
+    assert not work.exists()
+    mirror = cache.mirror(remote)
+    marker = mirror / "bumper-marker"
+    marker.write_text("kept")
+    push_from_elsewhere(tmp_path, remote, "new.txt", "hello\n")
+    with cache.checkout(remote, "main") as checkout:
+        assert checkout.path("new.txt").read_text() == "hello\n"
+        assert not (checkout.root / "stray.txt").exists()
+    assert marker.read_text() == "kept"  # same mirror directory: fetched, not re-cloned
+
+
+def test_publish_commits_as_the_bot_and_skips_no_change(tmp_path: Path, remote: str) -> None:
+    identity = gitrepo.Identity(name="Bump Bot", email="bot@acme.test")
+    cache = gitrepo.RepoCache(tmp_path / "cache", identity=identity)
+    with cache.checkout(remote, "main") as checkout:
+        published = checkout.publish(base="main", edit=set_tag("1.1.0"))
+        assert published is not None and published.attempts == 1
+        assert checkout.publish(base="main", edit=set_tag("1.1.0")) is None
+    log = git(Path(remote), "log", "-1", "--format=%an <%ae>|%cn|%s|%H", "main")
+    assert log == f"Bump Bot <bot@acme.test>|Bump Bot|Bump api to 1.1.0|{published.sha}"
+    assert git(Path(remote), "rev-list", "--count", "main") == "2"
+
+
+def test_push_race_refetches_and_reapplies(tmp_path: Path, remote: str) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    calls: list[int] = []
+    inner = set_tag("2.0.0")
+
+    def racing_edit(checkout: gitrepo.Checkout) -> str | None:
+        calls.append(1)
+        if len(calls) == 1:  # someone else pushes between our fetch and our push
+            push_from_elsewhere(tmp_path, remote, "theirs.txt", "theirs\n")
+        return inner(checkout)
+
+    with cache.checkout(remote, "main") as checkout:
+        published = checkout.publish(base="main", edit=racing_edit)
+    assert published is not None and published.attempts == 2
+    files = git(Path(remote), "ls-tree", "-r", "--name-only", "main").splitlines()
+    assert "theirs.txt" in files  # their update is not lost
+    shown = git(Path(remote), "show", "main:apps/api/deploy.yaml")
+    assert shown == "image: ghcr.io/acme/api:2.0.0"
+    assert git(Path(remote), "rev-parse", "main^") != git(Path(remote), "rev-parse", "main^^")
+
+
+def test_push_race_that_never_ends_is_transient(tmp_path: Path, remote: str) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    count = iter(range(100))
+
+    def always_racing(checkout: gitrepo.Checkout) -> str | None:
+        push_from_elsewhere(tmp_path, remote, f"f{next(count)}.txt", "x\n")
+        return set_tag("3.0.0")(checkout)
+
+    with pytest.raises(TransientError) as caught, cache.checkout(remote, "main") as checkout:
+        checkout.publish(base="main", edit=always_racing, attempts=2)
+    assert caught.value.reason == "push-race"
+
+
+def test_side_branch_is_rebuilt_from_base_and_force_pushed(tmp_path: Path, remote: str) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with cache.checkout(remote, "main") as checkout:
+        first = checkout.publish(base="main", branch="bumper/api", edit=set_tag("1.1.0"))
+        second = checkout.publish(base="main", branch="bumper/api", edit=set_tag("1.2.0"))
+    assert first and second and first.sha != second.sha
+    assert git(Path(remote), "rev-parse", "bumper/api") == second.sha
+    assert git(Path(remote), "rev-parse", "bumper/api^") == git(Path(remote), "rev-parse", "main")
+    with cache.checkout(remote, "main") as checkout:
+        assert checkout.delete_branch("bumper/api") is True
+        assert checkout.delete_branch("bumper/api") is False
+        assert checkout.remote_sha("bumper/api") is None
+
+
+def test_paths_are_confined_to_the_checkout(tmp_path: Path, remote: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with cache.checkout(remote, "main") as checkout:
+        (checkout.root / "escape").symlink_to(outside)
+        (checkout.root / "inner").symlink_to(checkout.root / "apps")
+        for bad in ("../x", "/etc/passwd", "apps/../../x", ".git/config", "escape/f", ""):
+            with pytest.raises(gitrepo.PathEscape):
+                checkout.path(bad)
+        assert checkout.path("inner/api/deploy.yaml").read_text().startswith("image:")
+        assert (
+            checkout.path("apps/api/deploy.yaml")
+            == checkout.root.resolve() / "apps/api/deploy.yaml"
+        )
+
+
+def test_ssh_signed_commits_verify(tmp_path: Path, remote: str) -> None:
+    if not Path("/usr/bin/ssh-keygen").exists() and not os.path.exists("/bin/ssh-keygen"):
+        pytest.skip("ssh-keygen is not installed")
+    key = tmp_path / "signing"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    identity = gitrepo.Identity(name="Bump Bot", email="bot@acme.test")
+    signing = gitrepo.Signing(format="ssh", key=str(key))
+    cache = gitrepo.RepoCache(tmp_path / "cache", identity=identity, signing=signing)
+    with cache.checkout(remote, "main") as checkout:
+        checkout.publish(base="main", edit=set_tag("9.9.9"))
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"bot@acme.test {key.with_suffix('.pub').read_text()}")
+    verified = subprocess.run(
+        ["git", "-c", f"gpg.ssh.allowedSignersFile={allowed}", "verify-commit", "main"],
+        cwd=remote,
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "Good" in verified.stderr
+
+
+def test_missing_remote_is_permanent_and_scrubbed(tmp_path: Path) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    url = "https://user:s3cret@127.0.0.1:1/nothing.git"
+    with pytest.raises((PermanentError, TransientError)) as caught:
+        with cache.checkout(url, "main"):
+            pass
+    assert "s3cret" not in str(caught.value)
+    with pytest.raises(PermanentError), cache.checkout(str(tmp_path / "absent.git"), "main"):
+        pass
+
+
+def test_classify_and_scrub() -> None:
+    rejected = gitrepo.classify(["push"], " ! [rejected] main -> main (fetch first)")
+    assert isinstance(rejected, gitrepo.PushRejected)
+    auth = gitrepo.classify(["fetch"], "fatal: Authentication failed for 'https://x:y@h/r'")
+    assert auth.reason == "git-permanent" and "x:y" not in str(auth)
+    assert gitrepo.classify(["fetch"], "error: RPC failed; HTTP 502").reason == "git-transient"
+    assert gitrepo.scrub("https://tok:abc@github.com/a/b") == "https://***@github.com/a/b"
+
+
+def test_credentials_header_is_not_in_argv() -> None:
+    creds = gitrepo.Credentials("x-access-token", "ghp_secret")
+    assert "ghp_secret" not in repr(creds)
+    header = creds.git_config()["http.extraHeader"]
+    assert header.startswith("Authorization: Basic ") and "ghp_secret" not in header
