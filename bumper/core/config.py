@@ -5,15 +5,41 @@ Sections:
 
 - ``receivers``: named webhook endpoints (``POST /hooks/<name>``), each with a sender type,
   a secret reference and the event kinds it may produce;
-- ``repos``: config repositories and their forge;
-- ``images``: rules that map an image to a tag policy and to targets in the repos.
+- ``repos``: config repositories, their forge, credentials, bot author and signing;
+- ``images``: rules that map an image to a tag policy, an optional CI gate, and targets
+  (path globs in a repo, each with a mode ``commit`` | ``pr`` | ``pr-automerge``);
+- ``ci``: triggers that turn a successful ``build.finished`` into a bump, with the tag
+  rendered from a template over the event's fields.
+
+Cross-field rules (unique names, targets naming a known repo, triggers naming a known image)
+live in :func:`cross_check`, which works on the raw document so that ``bumper check-config``
+can report them next to field errors, every one with its path.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from bumper.core import events, refs, semver
+from bumper.errors import PermanentError
 
 EventKind = Literal["image.pushed", "image.deleted", "build.finished"]
 ALL_EVENT_KINDS: tuple[EventKind, ...] = ("image.pushed", "image.deleted", "build.finished")
@@ -60,13 +86,494 @@ class Receiver(Strict):
         return self
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+# Fields a commit message / PR template may use ({name} style); bumper.core.changes fills them.
+TEMPLATE_FIELDS: dict[str, str] = {
+    "name": "the image rule's name",
+    "image": "the normalised image name",
+    "tag": "the new tag",
+    "old_tag": "the tag it replaces (the first changed reference)",
+    "digest": "the new digest, or empty",
+    "ref": "what was written: tag, or tag@digest",
+    "repo": "the config repo's name",
+    "branch": "the branch the change lands on",
+    "mode": "commit, pr or pr-automerge",
+    "paths": "the target's path globs, comma-separated",
+    "files": "the changed files, comma-separated",
+    "count": "how many references changed",
+    "source": "the sender of the event",
+    "delivery_id": "the event's delivery id",
+    "decision": "the policy's result and rule",
+    "why": "the policy's explanation",
+}
+# Fields a ci trigger's tag template may use, taken from the build.finished event.
+CI_TAG_FIELDS: dict[str, str] = {
+    "sha": "the full commit sha",
+    "short_sha": "the first 7 characters of the sha",
+    "branch": "the branch name (ref without refs/heads/; '/' becomes '-')",
+    "ref": "the ref as the event gives it",
+    "repository": "the CI project",
+    "pipeline": "the workflow / pipeline name",
+    "source": "the CI sender",
+}
+
+
+def template_fields(template: str) -> set[str]:
+    """The field names used by a ``str.format`` template; ``ValueError`` if it does not parse."""
+    names = set()
+    for _, field, spec, _ in string.Formatter().parse(template):
+        if field is None:
+            continue
+        if not field or not re.fullmatch(r"[A-Za-z_]\w*", field):
+            raise ValueError(f"template field {{{field}}} is not a plain name")
+        if spec and "{" in spec:
+            raise ValueError("nested fields in a format spec are not supported")
+        names.add(field)
+    return names
+
+
+def _check_template(template: str | None, allowed: Mapping[str, str]) -> str | None:
+    if template is None:
+        return None
+    unknown = sorted(template_fields(template) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown template field(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
+        )
+    return template
+
+
+# -- path globs ---------------------------------------------------------------------------
+
+
+def check_path_glob(value: str) -> str:
+    """A target path glob: relative, inside the repo, ``**`` only as a whole segment."""
+    if not value.strip():
+        raise ValueError("empty path glob")
+    if value.startswith("/") or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(f"{value!r}: paths are relative to the repo root")
+    if "\\" in value:
+        raise ValueError(f"{value!r}: use '/' as the path separator")
+    parts = value.split("/")
+    if ".." in parts:
+        raise ValueError(f"{value!r}: '..' would leave the repo")
+    for part in parts:
+        if "**" in part and part != "**":
+            raise ValueError(f"{value!r}: '**' must be a whole path segment")
+    _check_brackets(value)
+    return value
+
+
+def _check_brackets(value: str) -> None:
+    depth_open = None
+    for index, char in enumerate(value):
+        if char == "[" and depth_open is None:
+            depth_open = index
+        elif char == "]" and depth_open is not None and index > depth_open + 1:
+            depth_open = None
+    if depth_open is not None:
+        raise ValueError(f"{value!r}: unclosed '[' in pattern")
+
+
+def check_tag_glob(value: str) -> str:
+    if not value:
+        raise ValueError("empty tag pattern")
+    _check_brackets(value)
+    return value
+
+
+PathGlob = Annotated[str, AfterValidator(check_path_glob)]
+TagGlob = Annotated[str, AfterValidator(check_tag_glob)]
+
+
+class Author(Strict):
+    """The bot identity on commits Bumper makes."""
+
+    name: str = Field("bumper", min_length=1)
+    email: str = Field("bumper@localhost", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+
+
+class Signing(Strict):
+    """Commit signing; the key is a secret (armoured GPG key, or an SSH private key)."""
+
+    format: Literal["gpg", "ssh"]
+    key: SecretRef
+    key_id: str | None = Field(None, description="GPG key id / SSH public key to sign with")
+
+
+class Repo(Strict):
+    """A config repository the worker clones, edits and pushes to."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    forge: Literal["github", "gitlab", "git"]
+    url: str = Field(min_length=1, description="clone URL (https for github/gitlab)")
+    branch: str = Field("main", min_length=1, description="the branch bumps land on")
+    api_url: str | None = Field(None, description="forge API base (GitHub Enterprise, GitLab)")
+    credentials: SecretRef | None = Field(None, description="a token; never logged")
+    author: Author = Field(default_factory=lambda: Author())
+    signing: Signing | None = None
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_api(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("api_url must be an http(s) URL")
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_name(cls, value: str) -> str:
+        if value.startswith(("-", "/")) or ".." in value or re.search(r"[\s~^:?*\[\\]", value):
+            raise ValueError(f"{value!r} is not a valid git branch name")
+        return value
+
+    @model_validator(mode="after")
+    def _forge_needs_http(self) -> Repo:
+        if self.forge != "git" and not re.match(r"^https?://", self.url):
+            raise ValueError(f"forge {self.forge} needs an http(s) url, got {self.url!r}")
+        if self.forge == "git" and self.api_url is not None:
+            raise ValueError("api_url makes no sense with forge: git")
+        return self
+
+
+class Policy(Strict):
+    """How a candidate tag is chosen; compiled into :class:`bumper.core.policy.Policy`.
+
+    Exactly one strategy: ``semver`` (a range), ``regex`` with ``order``, or ``digest`` (a
+    mutable tag whose digest is tracked). ``regex`` may also filter for ``semver``: then
+    ``extract`` (or the whole tag) is read as the version.
+    """
+
+    semver: str | None = Field(None, description="npm-style range, e.g. '^1.4' or '>=1.4 <2'")
+    prerelease: bool = Field(False, description="accept pre-release versions (semver)")
+    regex: str | None = Field(None, description="the whole tag must match")
+    extract: str | None = Field(None, description="named group of regex whose value is ordered")
+    order: Literal["numeric", "alphabetical"] | None = None
+    digest: str | None = Field(None, description="mutable tag to track by digest, e.g. latest")
+    pin_digest: bool = Field(False, description="write tag@digest when the event has a digest")
+    allow: list[TagGlob] = Field(default_factory=list, description="tag globs; must match one")
+    ignore: list[TagGlob] = Field(default_factory=list, description="tag globs never chosen")
+    allow_downgrade: bool = Field(False, description="let an older candidate replace newer")
+
+    @field_validator("semver")
+    @classmethod
+    def _range(cls, value: str | None) -> str | None:
+        if value is not None:
+            semver.parse_range(value)  # InvalidRange is a ValueError
+        return value
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"invalid regex: {error}") from None
+        return value
+
+    @field_validator("extract")
+    @classmethod
+    def _extract_group(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        pattern = info.data.get("regex")
+        if pattern is None:
+            if "regex" in info.data:  # given as null or absent, not invalid
+                raise ValueError("extract needs a regex with that named group")
+            return value  # the regex itself is reported invalid
+        groups = re.compile(pattern).groupindex
+        if value not in groups:
+            known = ", ".join(groups) or "none"
+            raise ValueError(f"regex has no named group {value!r} (named groups: {known})")
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", value):
+            raise ValueError(f"{value!r} is not a valid tag")
+        return value
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> Policy:
+        if self.digest is not None and (self.semver or self.regex or self.order):
+            raise ValueError("digest tracking cannot be combined with semver, regex or order")
+        if self.semver is not None and self.order is not None:
+            raise ValueError("order applies to regex policies; semver has its own order")
+        if self.regex is not None and self.semver is None and self.order is None:
+            raise ValueError("a regex policy needs order: numeric or alphabetical")
+        if self.order is not None and self.regex is None:
+            raise ValueError("order needs a regex (with extract, or the whole tag is ordered)")
+        if self.semver is None and self.regex is None and self.digest is None:
+            raise ValueError("give one of semver, regex (with order) or digest")
+        return self
+
+
+class Gate(Strict):
+    """Hold an image push until CI for the image's revision succeeded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    ci: str = Field(min_length=1, description="CI sender, e.g. github, gitlab")
+    repository: str | None = Field(
+        None,
+        validation_alias=AliasChoices("repository", "project"),
+        description="CI project (owner/name); any when omitted",
+    )
+    workflow: str | None = Field(None, description="workflow / pipeline name; any when omitted")
+    hold_seconds: int = Field(3600, gt=0, description="how long a held push waits for CI")
+
+
+class Target(Strict):
+    """Where an image is bumped: path globs in one repo, and how the change is delivered."""
+
+    repo: str
+    paths: list[PathGlob] = Field(min_length=1)
+    mode: Literal["commit", "pr", "pr-automerge"] = "pr"
+    delivery: Literal["pull", "push"] = "pull"
+
+
+class Image(Strict):
+    """One rule: an image, its policy, an optional gate, targets, and PR decoration."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    image: str = Field(description="registry/repository, normalised (nginx → docker.io/...)")
+    policy: Policy
+    gate: Gate | None = None
+    targets: list[Target] = Field(min_length=1)
+    labels: list[str] = Field(default_factory=list)
+    reviewers: list[str] = Field(default_factory=list)
+    commit_message: str | None = None
+    pr_title: str | None = None
+    pr_body: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        try:
+            ref = refs.parse(value)
+        except refs.InvalidReference as error:
+            raise ValueError(str(error)) from None
+        if ref.tag is not None or ref.digest is not None:
+            raise ValueError("give the image without a tag or digest; the policy picks tags")
+        return ref.name
+
+    @field_validator("commit_message", "pr_title", "pr_body")
+    @classmethod
+    def _templates(cls, value: str | None) -> str | None:
+        return _check_template(value, TEMPLATE_FIELDS)
+
+
+class CiTrigger(Strict):
+    """A successful build of a CI project bumps an image to a tag made from the event."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    source: str = Field(min_length=1, description="CI sender of build.finished, e.g. github")
+    repository: str = Field(
+        min_length=1,
+        validation_alias=AliasChoices("repository", "project"),
+        description="CI project as the event names it (owner/name)",
+    )
+    workflow: str | None = Field(None, description="workflow / pipeline name; any when omitted")
+    branches: list[str] = Field(default_factory=list, description="branch globs; any if empty")
+    image: str = Field(description="name of an entry in images")
+    tag: str = Field("{short_sha}", description="tag template over the event's fields")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag_template(cls, value: str) -> str:
+        if not template_fields(value):
+            raise ValueError("the tag template uses no event field, so every build gives it")
+        _check_template(value, CI_TAG_FIELDS)
+        return value
+
+    def matches(self, build: events.BuildFinished) -> bool:
+        """Whether ``build`` is one this trigger is for (whatever its status)."""
+        if build.source != self.source or build.repository != self.repository:
+            return False
+        if self.workflow is not None and build.pipeline != self.workflow:
+            return False
+        if self.branches:
+            branch = branch_of(build.ref)
+            return branch is not None and any(fnmatchcase(branch, g) for g in self.branches)
+        return True
+
+    def render_tag(self, build: events.BuildFinished) -> str:
+        """The tag this build produced; :class:`PermanentError` if the event lacks a field."""
+        fields = ci_fields(build)
+        missing = sorted(f for f in template_fields(self.tag) if not fields[f])
+        if missing:
+            raise PermanentError(
+                f"ci trigger {self.name!r}: the build event has no {', '.join(missing)}",
+                reason="ci_tag",
+            )
+        tag = self.tag.format(**fields)
+        try:
+            return refs.validate_tag(tag)
+        except refs.InvalidReference as error:
+            raise PermanentError(f"ci trigger {self.name!r}: {error}", reason="ci_tag") from None
+
+
+def branch_of(ref: str | None) -> str | None:
+    """``refs/heads/feature/x`` → ``feature/x``; a bare name is a branch; tags are not."""
+    if not ref or ref.startswith("refs/tags/"):
+        return None
+    return ref.removeprefix("refs/heads/")
+
+
+def ci_fields(build: events.BuildFinished) -> dict[str, str]:
+    """The values a ci trigger's tag template may use (see :data:`CI_TAG_FIELDS`)."""
+    sha = build.commit or ""
+    branch = branch_of(build.ref) or ""
+    return {
+        "sha": sha,
+        "short_sha": sha[:7],
+        "branch": re.sub(r"[^A-Za-z0-9_.-]", "-", branch),
+        "ref": build.ref or "",
+        "repository": build.repository or "",
+        "pipeline": build.pipeline or "",
+        "source": build.source,
+    }
+
+
 class BumperConfig(BaseModel):
-    """The whole file. ``repos`` and ``images`` are refined by the bump pipeline."""
+    """The whole file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     api_version: Literal["bumper/v1"] = Field(alias="apiVersion")
     receivers: list[Receiver] = Field(default_factory=list)
+    repos: list[Repo] = Field(default_factory=list)
+    images: list[Image] = Field(default_factory=list)
+    ci: list[CiTrigger] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_fields(self) -> BumperConfig:
+        issues = cross_check(self.model_dump(by_alias=True))
+        if issues:
+            raise PydanticCustomError(
+                "cross_field", "{issues}", {"issues": "; ".join(map(str, issues))}
+            )
+        return self
 
     def receiver(self, name: str) -> Receiver | None:
         return next((r for r in self.receivers if r.name == name), None)
+
+    def repo(self, name: str) -> Repo | None:
+        return next((r for r in self.repos if r.name == name), None)
+
+    def image(self, name: str) -> Image | None:
+        return next((i for i in self.images if i.name == name), None)
+
+    def images_for(self, image: str) -> list[Image]:
+        """Rules for a normalised image name (an event's ``image``), in file order."""
+        return [rule for rule in self.images if rule.image == image]
+
+    def triggers_for(self, source: str, repository: str | None) -> list[CiTrigger]:
+        """CI triggers for a build of ``repository`` reported by ``source``."""
+        return [t for t in self.ci if t.source == source and t.repository == repository]
+
+
+# -- cross-field checks -------------------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in the file: where (``loc``, e.g. ``('images', 1, 'policy')``) and what."""
+
+    loc: Loc
+    message: str
+    line: int | None = None  # 1-based, when the reader knows it
+
+    @property
+    def path(self) -> str:
+        return format_loc(self.loc)
+
+    def __str__(self) -> str:
+        where = self.path or "(top level)"
+        line = f" (line {self.line})" if self.line else ""
+        return f"{where}{line}: {self.message}"
+
+
+def format_loc(loc: Iterable[str | int]) -> str:
+    """``('images', 1, 'policy', 'semver')`` → ``images[1].policy.semver``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _items(data: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, Mapping)]
+
+
+def _unique_names(data: Mapping[str, Any], key: str) -> list[Issue]:
+    seen: dict[str, int] = {}
+    issues = []
+    for index, item in _items(data, key):
+        name = item.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            message = f"duplicate name {name!r} (first at {key}[{seen[name]}])"
+            issues.append(Issue((key, index, "name"), message))
+        else:
+            seen[name] = index
+    return issues
+
+
+def cross_check(data: Mapping[str, Any]) -> list[Issue]:
+    """Rules across entries, on the raw document; tolerant of entries that are malformed."""
+    issues: list[Issue] = []
+    for key in ("receivers", "repos", "images", "ci"):
+        issues += _unique_names(data, key)
+    repos = {item.get("name") for _, item in _items(data, "repos")}
+    images = {item.get("name") for _, item in _items(data, "images")}
+    for index, rule in _items(data, "images"):
+        targets = rule.get("targets")
+        for t_index, target in enumerate(targets if isinstance(targets, list) else []):
+            repo = target.get("repo") if isinstance(target, Mapping) else None
+            if isinstance(repo, str) and repo not in repos:
+                known = ", ".join(sorted(r for r in repos if isinstance(r, str))) or "none"
+                message = f"unknown repo {repo!r} (repos: {known})"
+                issues.append(Issue(("images", index, "targets", t_index, "repo"), message))
+    for index, trigger in _items(data, "ci"):
+        wanted = trigger.get("image")
+        if isinstance(wanted, str) and wanted not in images:
+            message = f"unknown image rule {wanted!r}: name an entry of images"
+            issues.append(Issue(("ci", index, "image"), message))
+    return issues
+
+
+def validate(data: Any) -> tuple[BumperConfig | None, list[Issue]]:
+    """Validate a parsed document: the config, or every issue found (field and cross-field)."""
+    if not isinstance(data, Mapping):
+        return None, [Issue((), "the document must be a mapping with apiVersion: bumper/v1")]
+    try:
+        config = BumperConfig.model_validate(data)
+    except ValidationError as error:
+        issues = [
+            Issue(tuple(e["loc"]), _message(e))
+            for e in error.errors()
+            if e["type"] != "cross_field"
+        ]
+        return None, issues + cross_check(data)
+    return config, []
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"])
+    # pydantic prefixes messages from our validators with "Value error, ".
+    return message.removeprefix("Value error, ")

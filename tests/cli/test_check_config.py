@@ -1,0 +1,108 @@
+"""``bumper check-config``: every problem on its own line with path and line; exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bumper import cli, configfile
+from bumper.errors import ConfigError
+
+GOOD = """\
+apiVersion: bumper/v1
+repos:
+  - name: platform-config
+    forge: git
+    url: ../config.git
+images:
+  - name: api
+    image: ghcr.io/acme/api
+    policy: {semver: "^1.4"}
+    targets:
+      - repo: platform-config
+        paths: ["apps/**"]
+        mode: commit
+"""
+
+BAD = """\
+apiVersion: bumper/v1
+repos:
+  - name: platform-config
+    forge: git
+    url: ../config.git
+images:
+  - name: api
+    image: ghcr.io/acme/api
+    policy: {semver: ">=1.4 <<2"}
+    targets:
+      - repo: platform-config
+        paths: ["apps/**"]
+  - name: api
+    image: nginx
+    policy:
+      regex: '^(?P<ts>\\d+)$'
+      extract: tx
+      order: numeric
+    targets:
+      - repo: elsewhere
+        paths: ["x/**"]
+        mode: direct
+"""
+
+
+def run(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    path = tmp_path / "bumper.yaml"
+    path.write_text(text)
+    code = cli.main(["check-config", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err.replace(str(path), "F")
+
+
+def test_valid_file_exits_0_with_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(tmp_path, GOOD, capsys)
+    assert code == 0 and err == ""
+    assert "valid" in out and "1 repo," in out and "1 image rule (1 target)" in out
+
+
+def test_every_error_with_path_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(tmp_path, BAD, capsys)
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    assert lines[:-1] == [
+        "F:9: images[0].policy.semver: '<2' in range '>=1.4 <<2' is not a version",
+        "F:13: images[1].name: duplicate name 'api' (first at images[0])",
+        "F:17: images[1].policy.extract: regex has no named group 'tx' (named groups: ts)",
+        "F:20: images[1].targets[0].repo: unknown repo 'elsewhere' (repos: platform-config)",
+        "F:22: images[1].targets[0].mode: Input should be 'commit', 'pr' or 'pr-automerge'",
+    ]
+    assert lines[-1] == "F: 5 errors"
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(tmp_path, "apiVersion: bumper/v1\nrepos:\n  - name: [x\n", capsys)
+    assert code == 2
+    assert err.startswith("F:4: (document): YAML syntax:")
+
+
+def test_duplicate_keys_are_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(tmp_path, GOOD + "repos: []\n", capsys)
+    assert code == 2 and "YAML syntax" in err and "duplicate" in err
+
+
+def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["check-config", str(tmp_path / "absent.yaml")])
+    assert code == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_load_raises_config_error_with_first_issue(tmp_path: Path) -> None:
+    path = tmp_path / "bumper.yaml"
+    path.write_text(BAD)
+    with pytest.raises(ConfigError, match=r"line 9\).*and 4 more") as caught:
+        configfile.load(path)
+    assert caught.value.path == "images[0].policy.semver"
+    path.write_text(GOOD)
+    assert configfile.load(path).images[0].policy.semver == "^1.4"
