@@ -1,0 +1,165 @@
+"""A bump's outcome (``BumpResult``) and the text made from it: branch name, commit message,
+PR title and PR body.
+
+Pure: strings in, strings out. The worker fills a ``BumpResult`` after editing a checkout;
+``bumper.scm`` posts the title and body. Templates are ``str.format`` strings over
+``fields(result)`` (the names listed in ``bumper.core.config.TEMPLATE_FIELDS``).
+
+The PR body always ends with a table (file, old → new, policy decision, source event) and a
+hidden marker naming the target, so a PR is recognisably Bumper's own even if its title was
+edited by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+DEFAULT_TITLE = "Bump {name} to {ref} in {repo}"
+DEFAULT_BODY = "Bumper updates **{image}** to `{ref}` ({mode}, branch `{branch}`)."
+MARKER_PREFIX = "<!-- bumper:target="
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One edited reference: ``path`` relative to the repo root, old and new reference text."""
+
+    path: str
+    old: str
+    new: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class BumpResult:
+    """What one bump job did to one target, and why."""
+
+    name: str  # the image rule
+    image: str  # normalised image name
+    tag: str
+    repo: str
+    branch: str  # the branch the change lands on (base branch for commit mode)
+    mode: str
+    target: str  # the target key (rule + index), stable across runs
+    changes: tuple[FileChange, ...] = ()
+    digest: str | None = None
+    old_tag: str | None = None
+    paths: tuple[str, ...] = ()
+    decision: str = ""  # e.g. "chosen by semver ^1.4"
+    why: str = ""
+    source: str = ""
+    delivery_id: str = ""
+    event_url: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """What was written: ``tag`` or ``tag@digest``."""
+        return f"{self.tag}@{self.digest}" if self.digest else self.tag
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(change.path for change in self.changes))
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A branch-safe slug: lowercase letters, digits, ``.``, ``_`` and ``-``."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
+    cleaned = re.sub(r"\.{2,}", ".", cleaned)
+    return cleaned[:limit].rstrip("-.") or "x"
+
+
+def branch_name(repo: str, target: str, image: str) -> str:
+    """The one branch for a (target, image): stable, so a retry finds the same branch and PR."""
+    digest = hashlib.sha256(f"{repo}\0{target}\0{image}".encode()).hexdigest()[:8]
+    return f"bumper/{slug(target)}/{slug(image.rsplit('/', 1)[-1], 30)}-{digest}"
+
+
+def fields(result: BumpResult) -> dict[str, str]:
+    """Every template field, as text."""
+    return {
+        "name": result.name,
+        "image": result.image,
+        "tag": result.tag,
+        "old_tag": result.old_tag or "",
+        "digest": result.digest or "",
+        "ref": result.ref,
+        "repo": result.repo,
+        "branch": result.branch,
+        "mode": result.mode,
+        "paths": ", ".join(result.paths),
+        "files": ", ".join(result.files) or "no file",
+        "count": str(len(result.changes)),
+        "source": result.source,
+        "delivery_id": result.delivery_id,
+        "decision": result.decision,
+        "why": result.why,
+    }
+
+
+def render(template: str, result: BumpResult) -> str:
+    """``template`` filled from ``fields``; unknown fields are kept literally, never an error."""
+    values = fields(result)
+    return re.sub(
+        r"\{([A-Za-z_]\w*)\}",
+        lambda m: values.get(m.group(1), m.group(0)),
+        template.replace("{{", "\0").replace("}}", "\1"),
+    ).translate({0: "{", 1: "}"})
+
+
+def commit_message(result: BumpResult, template: str | None = None) -> str:
+    """The template's text, or a subject, one line per change, the decision and the event.
+    A ``Bumper-Target`` trailer is always appended so history can be traced to a target."""
+    if template:
+        lines = [render(template, result).strip()]
+    else:
+        lines = [f"Bump {result.name} to {result.ref}", ""]
+        lines += [f"- {change.path}: {change.old} → {change.new}" for change in result.changes]
+        if result.decision:
+            lines += ["", f"Policy: {result.decision}"]
+        if result.delivery_id:
+            lines.append(f"Event: {result.source} {result.delivery_id}".rstrip())
+    return "\n".join([*lines, "", f"Bumper-Target: {result.target}"]) + "\n"
+
+
+def pr_title(result: BumpResult, template: str | None = None) -> str:
+    # A title is one line: forges reject or truncate more.
+    return render(template or DEFAULT_TITLE, result).splitlines()[0].strip()[:250]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ") or "—"
+
+
+def change_table(result: BumpResult) -> str:
+    """The markdown table of every change: file, old → new, decision, source event."""
+    event = result.delivery_id or "event"
+    link = f"[{_cell(event)}]({result.event_url})" if result.event_url else _cell(event)
+    source = f"{_cell(result.source)} {link}".strip()
+    rows = ["| file | old → new | policy decision | source event |", "|---|---|---|---|"]
+    for change in result.changes:
+        where = f"{change.path}:{change.line}" if change.line else change.path
+        rows.append(
+            f"| `{_cell(where)}` | `{_cell(change.old)}` → `{_cell(change.new)}` "
+            f"| {_cell(result.decision)} | {source} |"
+        )
+    return "\n".join(rows)
+
+
+def marker(result: BumpResult) -> str:
+    return f"{MARKER_PREFIX}{result.target} image={result.image} -->"
+
+
+def pr_body(result: BumpResult, template: str | None = None) -> str:
+    parts = [render(template or DEFAULT_BODY, result).strip(), "", change_table(result)]
+    if result.why:
+        parts += ["", f"**Why:** {result.why}"]
+    parts += ["", marker(result)]
+    return "\n".join(parts) + "\n"
+
+
+def target_of(body: str | None) -> str | None:
+    """The target key from a PR body written by ``pr_body``, or None."""
+    match = re.search(re.escape(MARKER_PREFIX) + r"(\S+) ", body or "")
+    return match.group(1) if match else None
