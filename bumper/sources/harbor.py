@@ -1,0 +1,101 @@
+"""Harbor webhooks, in both the Default (``PUSH_ARTIFACT``) and the CloudEvents format.
+
+Secret: the exact "Auth Header" string configured on the Harbor webhook policy, which Harbor
+copies verbatim into ``Authorization`` (for example ``Bearer s3cr3t`` or ``Basic dXNlcjpw``).
+A secret without a scheme (no space) also accepts ``Authorization: Bearer <secret>``. Harbor
+signs nothing, so this is a shared-token check.
+
+``PUSH_ARTIFACT`` / ``harbor.artifact.pushed`` → ``image.pushed``; ``DELETE_ARTIFACT`` /
+``harbor.artifact.deleted`` → ``image.deleted``; one event per ``event_data.resources[]``,
+named from ``resource_url`` (``harbor.example.com/project/repo:tag`` or ``...@digest``). A tag
+equal to the digest (push by digest) is not a tag. Pulls, scans, quota and replication events
+are ignored. The CloudEvents ``id`` is the delivery id (the Default format has none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bumper.core.events import Event, ImageEventType
+from bumper.errors import WebhookRejected
+from bumper.sources import Headers, _auth, _cloudevent
+from bumper.sources._common import (
+    MAX_EVENTS,
+    capped_id,
+    drop,
+    guard,
+    image_event,
+    lst,
+    obj,
+    safe_bool,
+    safe_id,
+    split_reference,
+    text,
+)
+
+NAME = "harbor"
+
+KINDS: dict[str, ImageEventType] = {
+    "PUSH_ARTIFACT": "image.pushed",
+    "DELETE_ARTIFACT": "image.deleted",
+    "harbor.artifact.pushed": "image.pushed",
+    "harbor.artifact.deleted": "image.deleted",
+}
+
+
+def check_secret(secret: str) -> None:
+    _auth.require_secret(secret)
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    _auth.require_secret(secret)
+    presented = Headers.of(headers).get("Authorization")
+    if not presented:
+        raise _auth.missing("Authorization header")
+    if _auth.same(presented.strip(), secret.strip()):
+        return
+    if " " not in secret.strip():
+        _auth.check_bearer(presented, secret.strip())
+        return
+    raise _auth.wrong("Authorization header")
+
+
+@safe_id
+def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+    event = _cloudevent.read(Headers.of(headers), body)
+    return capped_id(event.id) if event else None
+
+
+@safe_bool
+def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
+    return False
+
+
+@guard(NAME)
+def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+    event = _cloudevent.read(Headers.of(headers), body, require=False)
+    if event is not None:
+        return parse_data(NAME, event.type, event.data)
+    data = _cloudevent.body_object(body)
+    return parse_data(NAME, text(data, "type"), data.get("event_data"))
+
+
+def parse_data(sender: str, event_type: str | None, data: Any) -> list[Event]:
+    """Shared with the generic CloudEvents sender (Harbor's ``harbor.*`` types)."""
+    kind = KINDS.get(event_type or "")
+    if kind is None:
+        return drop(sender, f"Harbor event {event_type!r} is not an artifact push or delete")
+    resources = lst(obj(data).get("resources"))
+    if len(resources) > MAX_EVENTS:
+        raise WebhookRejected("too many resources in one delivery", status=400, reason="malformed")
+    events: list[Event] = []
+    for resource in resources:
+        url = text(resource, "resource_url")
+        name, url_tag, url_digest = split_reference(url) if url else (None, None, None)
+        tag = text(resource, "tag") or url_tag
+        digest = text(resource, "digest") or url_digest
+        events += image_event(sender, kind, name, tag=tag, digest=digest)
+    if not resources:
+        return drop(sender, f"Harbor {event_type} without resources")
+    return events
