@@ -41,7 +41,7 @@ _PARTIAL = re.compile(
 )
 _COMPARATOR = re.compile(r"^(?P<op>\^|~>?|>=|<=|>|<|==?)?\s*(?P<version>\S+)$")
 # Split a set into comparators: an operator may be followed by spaces ("> = 1" is not valid).
-_TOKEN = re.compile(r"(?:\^|~>?|>=|<=|>|<|==?)?\s*[^\s,|]+")
+_TOKEN = re.compile(r"(?:(?:\^|~>?|>=|<=|>|<|==?)\s*)?[^\s,|<>=^~][^\s,|]*")
 
 
 class InvalidVersion(ValueError):
