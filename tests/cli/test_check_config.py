@@ -72,7 +72,7 @@ def test_every_error_with_path_and_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2 and out == ""
     lines = err.splitlines()
     assert lines[:-1] == [
-        "F:9: images[0].policy.semver: '<2' in range '>=1.4 <<2' is not a version",
+        "F:9: images[0].policy.semver: cannot read '<' in range '>=1.4 <<2'",
         "F:13: images[1].name: duplicate name 'api' (first at images[0])",
         "F:17: images[1].policy.extract: regex has no named group 'tx' (named groups: ts)",
         "F:20: images[1].targets[0].repo: unknown repo 'elsewhere' (repos: platform-config)",

@@ -105,7 +105,11 @@ def test_valid_document_loads_with_defaults_and_normalised_image() -> None:
 @pytest.mark.parametrize(
     ("change", "path", "fragment"),
     [
-        ({"images__0__policy": {"semver": ">=1.4 <<2"}}, "images[0].policy.semver", "'<2'"),
+        (
+            {"images__0__policy": {"semver": ">=1.4 <<2"}},
+            "images[0].policy.semver",
+            "cannot read '<'",
+        ),
         ({"images__1__policy__extract": "tx"}, "images[1].policy.extract", "no named group 'tx'"),
         ({"images__1__policy__regex": "^(?P<ts"}, "images[1].policy.regex", "invalid regex"),
         ({"images__1__policy__order": None}, "images[1].policy", "needs order"),

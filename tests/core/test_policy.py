@@ -64,7 +64,7 @@ def test_prerelease_opt_in() -> None:
 
 
 def test_downgrade_only_when_allowed() -> None:
-    pol = make(semver="^1")
+    pol = make(semver="^1", allow_downgrade=True)
     d = decide(pol, "1.1.0", "1.5.0")
     assert d.accepted and d.rule == "allow_downgrade"
 
