@@ -1,0 +1,84 @@
+"""``bumper log [--image X] [--limit N] [--json]``: show recent policy decisions, newest first.
+
+Reads the decision log in Redis (``BUMPER_REDIS_URL``). ``--image`` takes an image name
+(``nginx``, ``ghcr.io/acme/api``) or the name of an image rule in bumper.yaml. ``--json``
+prints a JSON array of entries (keys as in :mod:`bumper.decisions`). Exit 1 when no entry
+matches, 2 when Redis cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from bumper import settings
+from bumper.errors import BumperError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("log", help="show recent policy decisions (newest first)")
+    parser.add_argument("--image", help="image name or image rule name")
+    parser.add_argument("--limit", type=_positive, default=20, help="entries to show (20)")
+    parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: redis is an extra, and `bumper` must start without it.
+    import redis
+
+    from bumper import decisions
+
+    config = settings.load()
+    log = decisions.DecisionLog.from_url(config.redis_url, limits=config.decisions)
+    try:
+        entries = log.recent(image=args.image, limit=args.limit)
+    except redis.RedisError as error:
+        where = _redacted(config.redis_url)
+        raise BumperError(
+            f"cannot read the decision log at {where}: {type(error).__name__}"
+        ) from None
+    if args.json:
+        print(json.dumps(entries, indent=2, sort_keys=True))
+    else:
+        for entry in entries:
+            print(format_entry(entry))
+    if not entries:
+        what = f" for {args.image}" if args.image else ""
+        print(f"no decisions logged{what}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def format_entry(entry: dict[str, Any]) -> str:
+    """One line: time, image (rule), candidate, result, rule, why."""
+    when = datetime.fromtimestamp(float(entry.get("time") or 0), UTC)
+    image = str(entry.get("image") or "?")
+    if entry.get("rule_name"):
+        image += f" ({entry['rule_name']})"
+    current = f" (current {entry['current']})" if entry.get("current") else ""
+    source = f" [{entry['source']} {entry.get('delivery_id') or ''}]".rstrip()
+    if not entry.get("source"):
+        source = ""
+    return (
+        f"{when:%Y-%m-%dT%H:%M:%SZ} {image} {entry.get('candidate')}{current} "
+        f"{str(entry.get('result', '?')).upper()} by {entry.get('rule')}: {entry.get('why')}"
+        f"{source}"
+    )
+
+
+def _redacted(url: str) -> str:
+    """host:port/db of a Redis URL, without any password in it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}:{parts.port or ''}{parts.path}"
