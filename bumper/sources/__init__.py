@@ -45,7 +45,6 @@ in the README ("Webhook senders").
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from types import ModuleType
 from typing import Protocol, cast
 
 from bumper.core.events import Event
@@ -126,16 +125,8 @@ SENDER_NAMES: tuple[str, ...] = (
 def _load() -> dict[str, Sender]:
     import importlib
 
-    loaded: dict[str, Sender] = {}
-    for name in SENDER_NAMES:
-        try:
-            module: ModuleType = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__name__}.{name}":
-                raise
-            continue  # not written yet; the registry lists what exists
-        loaded[name] = cast(Sender, module)
-    return loaded
+    modules = {name: importlib.import_module(f"{__name__}.{name}") for name in SENDER_NAMES}
+    return {name: cast(Sender, module) for name, module in modules.items()}
 
 
 SENDERS: dict[str, Sender] = _load()

@@ -50,7 +50,7 @@ def fixture(shared_dir: Path, sender: str, name: str) -> tuple[dict[str, str], b
     """The body of ``webhooks/<sender>/<name>`` and its ``.headers.json`` if there is one."""
     folder = shared_dir / "fixtures" / "webhooks" / sender
     body = (folder / name).read_bytes()
-    headers_file = folder / name.replace(".json", ".headers.json")
+    headers_file = folder / (name.removesuffix(".json") + ".headers.json")
     headers: dict[str, str] = {}
     if headers_file.exists():
         headers = json.loads(headers_file.read_text())

@@ -18,6 +18,9 @@ from tests.sources.helpers import build, fixture, image
 
 GHCR_DIGEST = "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498"
 HARBOR_DELETED = "sha256:2bb501e6173d9d006e56de5bce2720eb06396803300fe1687b58a7ff32bf4c14"
+CDEVENTS_ARTIFACT = (
+    "pkg:oci/myapp@sha256%3A0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427"
+)
 HARBOR_PUSHED = "sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4"
 
 
@@ -130,6 +133,243 @@ CASES = [
             "check_suite.completed.success.with-organization.json",
         )
     ],
+    # --- GitLab: the only pipeline example is a success; the job example is still "created".
+    Case(
+        "gitlab",
+        "pipeline-hook.success.json",
+        [
+            build(
+                "gitlab",
+                "success",
+                commit="bcbb5ec396a2c0f828686f14fac9b80b780504f2",
+                ref="refs/heads/master",
+                repository="gitlab-org/gitlab-test",
+                pipeline="Pipeline for branch: master",
+                url="http://example.com/gitlab-org/gitlab-test/-/pipelines/31",
+            )
+        ],
+    ),
+    Case("gitlab", "job-hook.created.json", []),
+    # --- Quay
+    Case(
+        "quay",
+        "repo_push.json",
+        [image("quay", "image.pushed", "quay.io/dgangaia/test", tag="latest")],
+    ),
+    Case(
+        "quay",
+        "repo_push.legacy.json",
+        [image("quay", "image.pushed", "quay.io/mynamespace/repository", tag="latest")],
+    ),
+    Case(
+        "quay",
+        "build_success.json",
+        [
+            build(
+                "quay",
+                "success",
+                commit="b7f7d2b948aacbe844ee465122a85a9368b2b735",
+                ref="refs/heads/master",
+                repository="dgangaia/test",
+                pipeline="quay.io/dgangaia/test",
+                url="https://quay.io/repository/dgangaia/test/build/296ec063-5f86-4706-a469-f0a400bf9df2",
+            )
+        ],
+    ),
+    # --- Distribution: one manifest push (no tag in the event), two layer pushes ignored.
+    Case(
+        "distribution",
+        "push.envelope.json",
+        [
+            image(
+                "distribution",
+                "image.pushed",
+                "registrycluster.local/library/test",
+                digest="sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf",
+            )
+        ],
+    ),
+    Case("distribution", "pull.envelope.json", []),
+    # --- JFrog: the flat Docker example names no registry host; the artifact one is a file.
+    Case("jfrog", "docker.pushed.multi-arch.json", []),
+    Case(
+        "jfrog",
+        "docker.pushed.multi-arch.json",
+        [
+            image(
+                "jfrog",
+                "image.pushed",
+                "acme.jfrog.io/docker-remote-cache/library/ubuntu",
+                tag="latest",
+                digest="sha256:35c4a2c15539c6c1e4e5fa4e554dac323ad0107d8eb5c582d6ff386b383b7dce",
+            )
+        ],
+        {"X-Bumper-Registry": "acme.jfrog.io"},
+    ),
+    Case("jfrog", "artifact.deployed.json", [], {"X-Bumper-Registry": "acme.jfrog.io"}),
+    # --- ACR: masked digests become null; Helm chart actions are not images.
+    Case(
+        "acr",
+        "push.json",
+        [image("acr", "image.pushed", "myregistry.azurecr.io/hello-world", tag="v1")],
+    ),
+    Case("acr", "chart_push.json", []),
+    Case("acr", "chart_delete.json", []),
+    # --- GAR: the docs' digest is truncated with "...", leaving nothing to act on; the two
+    # Pub/Sub examples carry plain text, not registry notifications.
+    Case(
+        "gar",
+        "delete.tag.json",
+        [
+            image(
+                "gar",
+                "image.deleted",
+                "us-west1-docker.pkg.dev/my-project/my-repo/hello-world",
+                tag="1.1",
+            )
+        ],
+    ),
+    Case("gar", "insert.digest-only.json", []),
+    Case("gar", "pubsub.push-envelope.json", []),
+    Case("gar", "pubsub.message-published.eventarc-data.json", []),
+    # --- ECR: the docs' digest has 60 hex digits, so it is not a sha256 digest.
+    Case(
+        "ecr",
+        "image-action.push.json",
+        [
+            image(
+                "ecr",
+                "image.pushed",
+                "123456789012.dkr.ecr.us-west-2.amazonaws.com/my-repository-name",
+                tag="latest",
+            )
+        ],
+    ),
+    Case("ecr", "image-scan.basic.json", []),
+    # --- Nexus: an npm asset.
+    Case("nexus", "rm-repository-asset.created.json", []),
+    Case(
+        "nexus", "rm-repository-asset.created.json", [], {"X-Bumper-Registry": "nexus.local:5000"}
+    ),
+    # --- Gitea: a git push is neither an image nor a build result.
+    Case("gitea", "push.json", []),
+    # --- Jenkins
+    Case(
+        "jenkins",
+        "notification-plugin.completed.success.json",
+        [
+            build(
+                "jenkins",
+                "success",
+                commit="c6d86dc654b12425e706bcf951adfe5a8627a517",
+                ref="refs/heads/master",
+                repository="evgeny-goldin/asgard",
+                pipeline="asgard",
+                url="http://localhost:8080/job/asgard/18/",
+            )
+        ],
+    ),
+    # --- CircleCI
+    Case(
+        "circleci",
+        "workflow-completed.github-oauth.success.json",
+        [
+            build(
+                "circleci",
+                "success",
+                commit="1dc6aa69429bff4806ad6afe58d3d8f57e25973e",
+                ref="refs/heads/main",
+                repository="circleci/webhook-service",
+                pipeline="build-test-deploy",
+                url="https://app.circleci.com/pipelines/github/circleci/webhook-service/130/workflows/fda08377-fe7e-46b1-8992-3a7aaecac9c3",
+            )
+        ],
+    ),
+    Case(
+        "circleci",
+        "workflow-completed.gitlab.failed.json",
+        [
+            build(
+                "circleci",
+                "failure",
+                commit="850a1519f25d14e968649cc420d1bd381715c05c",
+                ref="refs/heads/main",
+                repository="circleci/hello-world",
+                pipeline="build",
+                url="https://app.circleci.com/pipelines/circleci/DdaVtNusHqi24D4YT3X4eu/6EkDPZoN4ZdMKKZtBkRodt/1/workflows/c2006ece-778d-49fc-9e6e-b9965f72bee9",
+            )
+        ],
+    ),
+    Case(
+        "circleci",
+        "job-completed.gitlab.success.json",
+        [
+            build(
+                "circleci",
+                "success",
+                commit="850a1519f25d14e968649cc420d1bd381715c05c",
+                ref="refs/heads/main",
+                repository="circleci/hello-world",
+                pipeline="say-hello",
+                extra={"job": "say-hello"},
+            )
+        ],
+    ),
+    # --- Buildkite: the webhook example elides everything but "blocked": true.
+    Case(
+        "buildkite",
+        "build.finished.blocked.json",
+        [build("buildkite", "pending")],
+        {"X-Buildkite-Event": "build.finished"},
+    ),
+    Case(
+        "buildkite",
+        "eventbridge.build-finished.passed.json",
+        [
+            build(
+                "buildkite",
+                "success",
+                commit="5a741616cdf07dc87c5adafe784321eeeb639e33",
+                ref="refs/heads/main",
+                repository="project",
+                pipeline="my-pipeline",
+            )
+        ],
+    ),
+    Case("buildkite", "package.created.json", [], {"X-Buildkite-Event": "package.created"}),
+    # --- CDEvents: golang purls are not images; build.finished has no outcome in the spec.
+    Case("cdevents", "artifact.published.v0.5.1.json", []),
+    Case("cdevents", "artifact.deleted.v0.5.1.json", []),
+    Case(
+        "cdevents",
+        "build.finished.v0.5.1.json",
+        [
+            build(
+                "cdevents",
+                "unknown",
+                pipeline="mySubject123",
+                extra={"artifactId": CDEVENTS_ARTIFACT},
+            )
+        ],
+    ),
+    Case(
+        "cdevents",
+        "pipelinerun.finished.v0.5.1.json",
+        [
+            build(
+                "cdevents",
+                "failure",
+                pipeline="myPipeline",
+                url="https://www.example.com/mySubject123",
+            )
+        ],
+    ),
+    Case("cdevents", "taskrun.started.http-binary.json", []),
+    # --- CloudEvents: the spec's example type is not one Bumper acts on.
+    Case("cloudevents", "structured.json-data.json", []),
+    Case("cloudevents", "binary.json-data.json", []),
+    # --- Tekton: a TaskRun still running ("unknown").
+    Case("tekton", "taskrun.unknown.cloudevent.json", []),
 ]
 
 

@@ -1,0 +1,135 @@
+"""Buildkite pipeline webhooks (``build.finished``) and its Amazon EventBridge "Build Finished".
+
+Secret: the webhook token. Buildkite sends it one of two ways, chosen per webhook:
+
+- ``X-Buildkite-Token: <token>`` (clear text, a shared-token check), or
+- ``X-Buildkite-Signature: timestamp=<unix>,signature=<hex HMAC-SHA256(token,
+  "<timestamp>.<raw body>")>``; the timestamp must be within ``REPLAY_WINDOW`` seconds of now,
+  which stops replays. When this header is present it must verify; the token is not consulted.
+
+For the EventBridge variant, configure the API destination connection as an API key with
+header ``X-Buildkite-Token`` and the secret as value.
+
+Mapping: ``build.finished`` → ``build.finished`` with state passed → success, failed →
+failure, canceled → cancelled, skipped / not_run → skipped; a build finished ``blocked``
+(waiting at a block step) is pending. Package Registries events are not container pushes and
+are ignored. ``ping`` events are pings. The EventBridge ``id`` is the delivery id (webhooks
+carry none).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bumper.core.events import BuildStatus, Event
+from bumper.sources import Headers, _auth
+from bumper.sources._common import (
+    branch_ref,
+    build_event,
+    capped_id,
+    drop,
+    first_text,
+    guard,
+    header,
+    load_object,
+    map_status,
+    obj,
+    repo_path,
+    safe_bool,
+    safe_id,
+    text,
+)
+
+NAME = "buildkite"
+REPLAY_WINDOW = 300
+STATES: dict[str, BuildStatus] = {
+    "passed": "success",
+    "failed": "failure",
+    "canceled": "cancelled",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+    "not_run": "skipped",
+    "blocked": "pending",
+}
+
+
+def check_secret(secret: str) -> None:
+    _auth.require_secret(secret)
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    _auth.require_secret(secret)
+    headers = Headers.of(headers)
+    signature = header(headers, "X-Buildkite-Signature")
+    if signature is not None:
+        _verify_signature(signature, body, secret, now=time.time())
+        return
+    _auth.check_token(headers.get("X-Buildkite-Token"), header="X-Buildkite-Token", secret=secret)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Buildkite-Signature`` value Buildkite sends (used by tests and docs)."""
+    digest = _auth.hmac_hex(secret, f"{timestamp}.".encode() + body)
+    return f"timestamp={timestamp},signature={digest}"
+
+
+def _verify_signature(value: str, body: bytes, secret: str, *, now: float) -> None:
+    parts = dict(part.strip().partition("=")[::2] for part in value.split(","))
+    stamp, presented = parts.get("timestamp", ""), parts.get("signature", "")
+    if not stamp.isdigit() or len(stamp) > 12 or not presented:
+        raise _auth.wrong("X-Buildkite-Signature (malformed)", "bad-signature")
+    if abs(now - int(stamp)) > REPLAY_WINDOW:
+        raise _auth.wrong(
+            f"X-Buildkite-Signature timestamp is outside the {REPLAY_WINDOW}s window; it",
+            "stale-timestamp",
+        )
+    expected = _auth.hmac_hex(secret, f"{stamp}.".encode() + body)
+    if not _auth.same(presented.lower(), expected):
+        raise _auth.wrong("X-Buildkite-Signature", "bad-signature")
+
+
+@safe_id
+def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+    data = load_object(body)
+    return capped_id(data.get("id")) if "detail-type" in data else None
+
+
+@safe_bool
+def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
+    return (header(Headers.of(headers), "X-Buildkite-Event") or "").lower() == "ping"
+
+
+@guard(NAME)
+def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+    data = load_object(body)
+    if "detail-type" in data:
+        if text(data, "detail-type") != "Build Finished":
+            return drop(NAME, f"EventBridge detail-type {text(data, 'detail-type')!r}")
+        return _build(obj(data, "detail"))
+    event = header(Headers.of(headers), "X-Buildkite-Event") or text(data, "event")
+    if event != "build.finished":
+        return drop(NAME, f"event {event!r} is not build.finished")
+    return _build(data)
+
+
+def _build(data: dict[str, Any]) -> list[Event]:
+    build, pipeline = obj(data, "build"), obj(data, "pipeline")
+    state = text(build, "state")
+    status = "pending" if build.get("blocked") is True else map_status(STATES, state)
+    if status is None:
+        # The docs' own example elides the state; a finished build with no state is unknown.
+        status = "unknown" if state is None else None
+    if status is None:
+        return drop(NAME, f"build state {state!r} is not final")
+    tag = text(build, "tag")
+    return build_event(
+        NAME,
+        status,
+        commit=text(build, "commit"),
+        ref=branch_ref(tag, tag=True) if tag else branch_ref(text(build, "branch")),
+        repository=repo_path(first_text(text(pipeline, "repository"), text(pipeline, "repo"))),
+        pipeline=first_text(text(pipeline, "slug"), text(pipeline, "name")),
+        url=text(build, "web_url"),
+    )

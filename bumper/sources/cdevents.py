@@ -1,0 +1,165 @@
+"""CDEvents (spec v0.4 and v0.5) over HTTP: artifacts and finished pipeline/task runs.
+
+CDEvents travel as CloudEvents. Accepted: binary mode (``ce-*`` headers, the body is the whole
+CDEvent ``{"context", "subject"}``), structured mode (a CloudEvent whose ``data`` is the
+CDEvent) and a bare CDEvent body. v0.4 (``context.version``, ``subject.type``) and v0.5
+(``context.specversion``) shapes are both read.
+
+Secret: the CloudEvents Web Hook access token, sent as ``Authorization: Bearer <token>``; the
+web layer's ``X-Bumper-Url-Token`` (the spec's discouraged ``access_token`` query parameter)
+is accepted too. Compared in constant time.
+
+Mapping:
+
+- ``artifact.published`` → ``image.pushed``, ``artifact.deleted`` → ``image.deleted``, when the
+  subject id is an OCI package URL with a ``repository_url`` qualifier
+  (``pkg:oci/app@sha256%3A...?repository_url=ghcr.io/org/app&tag=v1``); other purl types
+  (golang, npm...) and OCI purls without a repository are ignored.
+- ``pipelinerun.finished`` / ``taskrun.finished`` → ``build.finished``: outcome success →
+  success, failure and error → failure, cancel → cancelled; pipeline = ``pipelineName`` /
+  ``taskName``, url = ``uri``.
+- ``build.finished`` carries no outcome in the spec: ``build.finished`` with status unknown,
+  pipeline = subject id, ``extra.artifactId`` when given.
+- everything else (queued, started, changes, services...) is ignored.
+
+The delivery id is ``context.id`` (else ``ce-id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from bumper.core.events import BuildStatus, Event, ImageEventType
+from bumper.sources import Headers, _auth, _cloudevent
+from bumper.sources._common import (
+    build_event,
+    capped_id,
+    drop,
+    first_text,
+    guard,
+    header,
+    image_event,
+    load_object,
+    map_status,
+    obj,
+    safe_bool,
+    safe_id,
+    text,
+)
+
+NAME = "cdevents"
+PREFIX = "dev.cdevents."
+ARTIFACT_KINDS: dict[str, ImageEventType] = {
+    "artifact.published": "image.pushed",
+    "artifact.deleted": "image.deleted",
+}
+OUTCOMES: dict[str, BuildStatus] = {
+    "success": "success",
+    "failure": "failure",
+    "error": "failure",
+    "cancel": "cancelled",
+    "cancelled": "cancelled",
+}
+
+
+def check_secret(secret: str) -> None:
+    _auth.require_secret(secret)
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    verify_bearer_or_url_token(Headers.of(headers), secret)
+
+
+def verify_bearer_or_url_token(headers: Headers, secret: str) -> None:
+    """The CloudEvents Web Hook spec's access token (shared with the cloudevents sender)."""
+    _auth.require_secret(secret)
+    if header(headers, _auth.URL_TOKEN_HEADER) is not None:
+        _auth.check_url_token(headers, secret)
+        return
+    presented = headers.get("Authorization")
+    if not presented:
+        raise _auth.missing("Authorization: Bearer token", "missing-token")
+    _auth.check_bearer(presented, secret)
+
+
+@safe_id
+def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+    headers = Headers.of(headers)
+    context = obj(_cdevent(headers, body), "context")
+    return first_text(capped_id(context.get("id")), capped_id(headers.get("ce-id")))
+
+
+@safe_bool
+def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
+    return False
+
+
+@guard(NAME)
+def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+    headers = Headers.of(headers)
+    event = _cdevent(headers, body)
+    return parse_cdevent(NAME, text(event, "context", "type") or header(headers, "ce-type"), event)
+
+
+def _cdevent(headers: Headers, body: bytes) -> dict[str, Any]:
+    data = load_object(body)
+    if "context" in data and "subject" in data:
+        return data
+    event = _cloudevent.read(headers, body)
+    return obj(event.data if event else None)
+
+
+def parse_cdevent(sender: str, event_type: str | None, event: Any) -> list[Event]:
+    """One CDEvent (the ``data`` of a CloudEvent); shared with the cloudevents sender."""
+    if not event_type or not event_type.startswith(PREFIX):
+        return drop(sender, f"type {event_type!r} is not a CDEvent")
+    parts = event_type[len(PREFIX) :].split(".")
+    if len(parts) < 2:
+        return drop(sender, f"CDEvent type {event_type!r} has no subject and predicate")
+    name = f"{parts[0]}.{parts[1]}"
+    subject = obj(event, "subject")
+    content = obj(subject, "content")
+    if name in ARTIFACT_KINDS:
+        return _artifact(sender, ARTIFACT_KINDS[name], text(subject, "id"))
+    if name in ("pipelinerun.finished", "taskrun.finished"):
+        raw = text(content, "outcome")
+        status = map_status(OUTCOMES, raw)
+        if status is None:
+            return drop(sender, f"{name} outcome {raw!r} is not known")
+        return build_event(
+            sender,
+            status,
+            pipeline=first_text(text(content, "pipelineName"), text(content, "taskName")),
+            url=text(content, "uri") or text(content, "url"),
+        )
+    if name == "build.finished":
+        artifact = text(content, "artifactId")
+        return build_event(
+            sender,
+            "unknown",
+            pipeline=text(subject, "id"),
+            extra={"artifactId": artifact} if artifact else None,
+        )
+    return drop(sender, f"CDEvent {name!r} is not an artifact or finished run")
+
+
+def _artifact(sender: str, kind: ImageEventType, purl: str | None) -> list[Event]:
+    if not purl or not purl.startswith("pkg:oci/"):
+        return drop(sender, f"artifact {purl[:60] if purl else None!r} is not an OCI image")
+    rest, _, _subpath = purl[len("pkg:oci/") :].partition("#")
+    rest, _, query = rest.partition("?")
+    _name, _, version = rest.partition("@")
+    qualifiers = {key.lower(): values[0] for key, values in parse_qs(query).items() if values}
+    repository = qualifiers.get("repository_url")
+    if not repository:
+        return drop(sender, "OCI purl without repository_url: registry unknown")
+    repository = repository.removeprefix("https://").removeprefix("http://")
+    return image_event(
+        sender,
+        kind,
+        repository,
+        tag=qualifiers.get("tag"),
+        digest=unquote(version) if version else None,
+    )

@@ -1,0 +1,113 @@
+"""CNCF Distribution (``registry:2``) notification envelopes.
+
+Secret: a header credential, as configured in the registry's ``notifications.endpoints[].headers``
+(see ``bumper.sources._auth``): ``user:password`` for Basic, a bare token for
+``Authorization: Bearer <token>``, or ``{"header": "X-Name", "value": "..."}``.
+
+Mapping: only manifest events count. ``push`` of a manifest → ``image.pushed``, ``delete`` →
+``image.deleted``; layer and config blob events and pulls are ignored. A target is a manifest
+when its media type is a manifest or index type, or its URL is ``/v2/<name>/manifests/...``.
+The registry host is ``request.host`` (the registry's external name), else the host of
+``target.url``. The delivery id is the ids of the envelope's events joined with ``,``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bumper.core.events import Event, ImageEventType
+from bumper.errors import WebhookRejected
+from bumper.sources import Headers, _auth
+from bumper.sources._common import (
+    MAX_EVENTS,
+    capped_id,
+    drop,
+    first_text,
+    guard,
+    host_of,
+    image_event,
+    load_object,
+    lst,
+    obj,
+    safe_bool,
+    safe_id,
+    text,
+)
+
+NAME = "distribution"
+
+MANIFEST_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    }
+)
+ACTIONS: dict[str, ImageEventType] = {"push": "image.pushed", "delete": "image.deleted"}
+
+
+def check_secret(secret: str) -> None:
+    _auth.header_credential(secret)
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    _auth.check_header_credential(Headers.of(headers), secret)
+
+
+@safe_id
+def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+    ids = [text(event, "id") for event in lst(load_object(body).get("events"))]
+    return capped_id(",".join(i for i in ids if i)) if ids and all(ids) else None
+
+
+@safe_bool
+def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
+    return False
+
+
+@guard(NAME)
+def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+    envelope = load_object(body)
+    if not isinstance(envelope.get("events"), list):
+        raise WebhookRejected("envelope has no 'events' list", status=400, reason="malformed")
+    entries = envelope["events"]
+    if len(entries) > MAX_EVENTS:
+        raise WebhookRejected("too many events in one envelope", status=400, reason="malformed")
+    events: list[Event] = []
+    for entry in entries:
+        events += parse_entry(NAME, obj(entry))
+    return events
+
+
+def parse_entry(sender: str, entry: dict[str, Any]) -> list[Event]:
+    """One notification event; shared with ACR, whose payload is a single such event."""
+    action = (text(entry, "action") or "").lower()
+    kind = ACTIONS.get(action)
+    if kind is None:
+        return drop(sender, f"action {action!r} is not a push or delete")
+    target = obj(entry, "target")
+    if not is_manifest(target):
+        return drop(sender, f"{action} of a blob ({text(target, 'mediaType')}), not a manifest")
+    host = first_text(text(entry, "request", "host"), host_of(text(target, "url")))
+    repository = text(target, "repository")
+    if not (host and repository):
+        return drop(sender, f"{action} without a registry host or repository")
+    return image_event(
+        sender,
+        kind,
+        f"{host}/{repository}",
+        tag=text(target, "tag"),
+        digest=text(target, "digest"),
+    )
+
+
+def is_manifest(target: dict[str, Any]) -> bool:
+    media_type = (text(target, "mediaType") or "").lower()
+    if media_type in MANIFEST_TYPES:
+        return True
+    url = text(target, "url") or ""
+    return not media_type and "/manifests/" in url

@@ -1,0 +1,183 @@
+"""GitLab webhooks: Pipeline Hook and Job Hook → ``build.finished``.
+
+GitLab has no container-registry webhook, so it only reports CI results.
+
+Secret, one of:
+
+- the webhook's "Secret token": ``X-Gitlab-Token`` must equal it (a shared-token check);
+- the webhook's signing token, ``whsec_<base64 key>``: the Standard-Webhooks signature
+  ``webhook-signature: v1,<base64 HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")>``
+  must match (any of several space-separated signatures), and ``webhook-timestamp`` must be
+  within ``REPLAY_WINDOW`` seconds of now, which stops replays.
+
+Mapping: pipelines and jobs in a terminal state (success, failed, canceled, skipped) become
+``build.finished`` (failed → failure, canceled → cancelled); running, pending, created and
+manual ones are ignored. ``ref`` is ``refs/tags/<ref>`` when GitLab says it is a tag, else
+``refs/heads/<ref>``; ``repository`` is ``project.path_with_namespace``. Delivery id:
+``Idempotency-Key`` (stable across retries), else ``webhook-id``, else ``X-Gitlab-Event-UUID``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bumper.core.events import BuildStatus, Event
+from bumper.errors import ConfigError
+from bumper.sources import Headers, _auth
+from bumper.sources._common import (
+    branch_ref,
+    build_event,
+    capped_id,
+    drop,
+    first_text,
+    guard,
+    header,
+    load_object,
+    map_status,
+    obj,
+    repo_path,
+    safe_bool,
+    safe_id,
+    text,
+)
+
+NAME = "gitlab"
+SIGNING_PREFIX = "whsec_"
+REPLAY_WINDOW = 300
+
+STATUSES: dict[str, BuildStatus] = {
+    "success": "success",
+    "failed": "failure",
+    "canceled": "cancelled",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+}
+
+
+def check_secret(secret: str) -> None:
+    _auth.require_secret(secret)
+    if secret.startswith(SIGNING_PREFIX):
+        _signing_key(secret)
+
+
+def _signing_key(secret: str) -> bytes:
+    try:
+        key = base64.b64decode(secret[len(SIGNING_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("a whsec_ GitLab signing token must be base64 after 'whsec_'") from None
+    if not key:
+        raise ConfigError("the GitLab signing token is empty after 'whsec_'")
+    return key
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    _auth.require_secret(secret)
+    headers = Headers.of(headers)
+    if secret.startswith(SIGNING_PREFIX):
+        _verify_signature(headers, body, _signing_key(secret), now=time.time())
+    else:
+        _auth.check_token(headers.get("X-Gitlab-Token"), header="X-Gitlab-Token", secret=secret)
+
+
+def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value GitLab sends (used by tests and docs)."""
+    message = f"{webhook_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+
+
+def _verify_signature(headers: Headers, body: bytes, key: bytes, *, now: float) -> None:
+    webhook_id = header(headers, "webhook-id")
+    stamp = header(headers, "webhook-timestamp")
+    signatures = header(headers, "webhook-signature")
+    if not (webhook_id and stamp and signatures):
+        raise _auth.missing(
+            "webhook-id, webhook-timestamp or webhook-signature header", "missing-signature"
+        )
+    if not stamp.isdigit() or len(stamp) > 12:
+        raise _auth.wrong("webhook-timestamp", "bad-timestamp")
+    if abs(now - int(stamp)) > REPLAY_WINDOW:
+        raise _auth.wrong(
+            f"webhook-timestamp is outside the {REPLAY_WINDOW}s window; it", "stale-timestamp"
+        )
+    expected = sign(key, webhook_id, int(stamp), body)
+    # Standard Webhooks: several space-separated "v1,<sig>" entries (key rotation).
+    matches = [_auth.same(candidate, expected) for candidate in signatures.split()]
+    if not any(matches):
+        raise _auth.wrong("webhook-signature", "bad-signature")
+
+
+@safe_id
+def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+    headers = Headers.of(headers)
+    return first_text(
+        capped_id(headers.get("Idempotency-Key")),
+        capped_id(headers.get("webhook-id")),
+        capped_id(headers.get("X-Gitlab-Event-UUID")),
+    )
+
+
+@safe_bool
+def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
+    return False
+
+
+@guard(NAME)
+def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+    data = load_object(body)
+    event = (header(Headers.of(headers), "X-Gitlab-Event") or "").lower()
+    kind = (text(data, "object_kind") or "").lower()
+    if event == "pipeline hook" or (not event and kind == "pipeline"):
+        return _pipeline(data)
+    if event == "job hook" or (not event and kind == "build"):
+        return _job(data)
+    return drop(NAME, f"event {event or kind!r} is not a Pipeline Hook or Job Hook")
+
+
+def _pipeline(data: dict[str, Any]) -> list[Event]:
+    attributes = obj(data, "object_attributes")
+    raw = text(attributes, "status")
+    status = map_status(STATUSES, raw)
+    if status is None:
+        return drop(NAME, f"pipeline status {raw!r} is not final")
+    return build_event(
+        NAME,
+        status,
+        commit=first_text(text(attributes, "sha"), text(data, "commit", "id")),
+        ref=branch_ref(text(attributes, "ref"), tag=attributes.get("tag") is True),
+        repository=_repository(data),
+        pipeline=text(attributes, "name"),
+        url=text(attributes, "url"),
+    )
+
+
+def _job(data: dict[str, Any]) -> list[Event]:
+    raw = text(data, "build_status")
+    status = map_status(STATUSES, raw)
+    if status is None:
+        return drop(NAME, f"job status {raw!r} is not final")
+    web_url = text(data, "project", "web_url")
+    job_id = data.get("build_id")
+    url = f"{web_url}/-/jobs/{job_id}" if web_url and type(job_id) is int else None
+    return build_event(
+        NAME,
+        status,
+        commit=first_text(text(data, "sha"), text(data, "commit", "sha")),
+        ref=branch_ref(text(data, "ref"), tag=data.get("tag") is True),
+        repository=_repository(data),
+        pipeline=text(data, "build_name"),
+        url=url,
+    )
+
+
+def _repository(data: dict[str, Any]) -> str | None:
+    return first_text(
+        text(data, "project", "path_with_namespace"),
+        repo_path(text(data, "project", "web_url")),
+        repo_path(text(data, "repository", "homepage")),
+    )

@@ -1,0 +1,87 @@
+"""JFrog Artifactory webhooks: Docker tag pushed / deleted.
+
+Secret: the webhook's "Secret Token", which Artifactory sends verbatim in
+``X-JFrog-Event-Auth`` (a shared-token check; JFrog's newer payload signing is not used).
+
+Both published shapes are accepted: the envelope ``{"domain", "event_type", "data",
+"jpd_origin", ...}`` and the flat Docker-domain object. Docker ``pushed`` → ``image.pushed``,
+``deleted`` → ``image.deleted`` of ``<host>/<repo_key>/<image_name>`` (Artifactory's
+repository-path access method). The host is that of ``jpd_origin``, else the web layer's
+``X-Bumper-Registry`` header; without either the event is dropped with a reason. The digest
+is ``sha256:<sha256>`` (the checksum of the manifest file, which is the manifest digest).
+Artifact-domain events (generic files) are ignored. JFrog sends no delivery id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bumper.core.events import Event, ImageEventType
+from bumper.sources import Headers, _auth
+from bumper.sources._common import (
+    drop,
+    first_text,
+    guard,
+    header,
+    host_of,
+    image_event,
+    load_object,
+    obj,
+    safe_bool,
+    safe_id,
+    text,
+)
+
+NAME = "jfrog"
+REGISTRY_HEADER = "X-Bumper-Registry"
+KINDS: dict[str, ImageEventType] = {"pushed": "image.pushed", "deleted": "image.deleted"}
+
+
+def check_secret(secret: str) -> None:
+    _auth.require_secret(secret)
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    _auth.require_secret(secret)
+    presented = Headers.of(headers).get("X-JFrog-Event-Auth")
+    _auth.check_token(presented, header="X-JFrog-Event-Auth", secret=secret)
+
+
+@safe_id
+def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+    return None
+
+
+@safe_bool
+def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
+    return False
+
+
+@guard(NAME)
+def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+    payload = load_object(body)
+    enveloped = isinstance(payload.get("data"), dict) and "domain" in payload
+    domain = (text(payload, "domain") or ("docker" if "image_name" in payload else "")).lower()
+    if domain != "docker":
+        return drop(NAME, f"domain {domain!r} is not docker")
+    data = obj(payload, "data") if enveloped else payload
+    event_type = (text(payload, "event_type") or text(data, "event_type") or "").lower()
+    kind = KINDS.get(event_type)
+    if kind is None:
+        return drop(NAME, f"docker event {event_type!r} is not pushed or deleted")
+    host = first_text(
+        host_of(text(payload, "jpd_origin")), header(Headers.of(headers), REGISTRY_HEADER)
+    )
+    if host is None or "<" in host:
+        return drop(NAME, f"no registry host: set {REGISTRY_HEADER} or send jpd_origin")
+    repo_key, image_name = text(data, "repo_key"), text(data, "image_name")
+    if not (repo_key and image_name):
+        return drop(NAME, "no repo_key or image_name")
+    sha256 = text(data, "sha256")
+    return image_event(
+        NAME,
+        kind,
+        f"{host}/{repo_key}/{image_name}",
+        tag=text(data, "tag"),
+        digest=f"sha256:{sha256}" if sha256 else None,
+    )

@@ -1,0 +1,126 @@
+"""Tekton Pipelines CloudEvents → ``build.finished`` for finished PipelineRuns and TaskRuns.
+
+Tekton signs nothing and sends no credential; protect the sink with a URL token. Secret: that
+token; the web layer passes it as ``X-Bumper-Url-Token``, compared in constant time. Weaker
+than a signature (the token sits in URLs and logs, and does not bind the body).
+
+Tekton sends binary-mode CloudEvents (``Ce-Type: dev.tekton.event.<kind>.<state>.v1``, body
+``{"taskRun": ...}`` or ``{"pipelineRun": ...}``); structured mode is read too.
+
+Mapping: ``successful`` → success; ``failed`` → failure, or cancelled when the ``Succeeded``
+condition's reason says the run was cancelled; started, running and unknown are ignored.
+Pipeline = the ``tekton.dev/pipeline`` (or ``tekton.dev/task``) label, else the run name.
+Tekton has no standard commit field, so commit, ref and repository are read from the run's
+params and results by their conventional names (``revision``/``commit``/``git-revision``,
+``url``/``repo-url``/``git-url``); a revision is a commit only if it looks like a SHA, and a
+ref only if it starts with ``refs/``. The delivery id is ``ce-id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bumper.core.events import BuildStatus, Event
+from bumper.errors import WebhookRejected
+from bumper.sources import Headers, _auth, _cloudevent
+from bumper.sources._common import (
+    build_event,
+    capped_id,
+    commit_sha,
+    drop,
+    first_text,
+    guard,
+    lst,
+    obj,
+    repo_path,
+    safe_bool,
+    safe_id,
+    text,
+)
+
+NAME = "tekton"
+PREFIX = "dev.tekton.event."
+RUN_KEYS = ("pipelineRun", "taskRun", "customRun", "run")
+COMMIT_NAMES = ("commit", "revision", "git-revision", "sha", "git-commit")
+REPO_NAMES = ("url", "repo-url", "git-url", "repository", "git-repo-url", "repo")
+
+
+def check_secret(secret: str) -> None:
+    _auth.require_secret(secret)
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    _auth.check_url_token(Headers.of(headers), secret)
+
+
+@safe_id
+def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+    event = _cloudevent.read(Headers.of(headers), body, require=False)
+    return capped_id(event.id) if event else None
+
+
+@safe_bool
+def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
+    return False
+
+
+@guard(NAME)
+def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+    event = _cloudevent.read(Headers.of(headers), body)
+    if event is None:  # read() raises instead when required; this keeps mypy sure of it
+        raise WebhookRejected("not a CloudEvent", status=400, reason="malformed")
+    return parse_tekton(NAME, event.type, event.data)
+
+
+def parse_tekton(sender: str, event_type: str, data: Any) -> list[Event]:
+    """One Tekton CloudEvent's data; shared with the cloudevents sender."""
+    if not event_type.startswith(PREFIX):
+        return drop(sender, f"type {event_type!r} is not a Tekton event")
+    parts = event_type[len(PREFIX) :].split(".")
+    state = parts[1] if len(parts) >= 2 else ""
+    if state not in ("successful", "failed"):
+        return drop(sender, f"Tekton run state {state!r} is not final")
+    run = next((obj(data, key) for key in RUN_KEYS if obj(data, key)), {})
+    metadata, spec, run_status = obj(run, "metadata"), obj(run, "spec"), obj(run, "status")
+    status: BuildStatus = "success" if state == "successful" else "failure"
+    if status == "failure" and "cancel" in _succeeded_reason(run_status).lower():
+        status = "cancelled"
+    values = _named_values(spec, run_status)
+    revision = first_text(*(values.get(name) for name in COMMIT_NAMES))
+    labels = obj(metadata, "labels")
+    run_name = text(metadata, "name")
+    return build_event(
+        sender,
+        status,
+        commit=commit_sha(revision),
+        ref=revision if revision and revision.startswith("refs/") else None,
+        repository=repo_path(first_text(*(values.get(name) for name in REPO_NAMES))),
+        pipeline=first_text(
+            text(labels, "tekton.dev/pipeline"), text(labels, "tekton.dev/task"), run_name
+        ),
+        extra={"run": run_name} if run_name else None,
+    )
+
+
+def _succeeded_reason(status: dict[str, Any]) -> str:
+    for condition in lst(status.get("conditions")):
+        if text(condition, "type") == "Succeeded":
+            return text(condition, "reason") or ""
+    return ""
+
+
+def _named_values(spec: dict[str, Any], status: dict[str, Any]) -> dict[str, str]:
+    """Params, then results (results win): ``{name: string value}``."""
+    found: dict[str, str] = {}
+    entries = [
+        *lst(spec.get("params")),
+        *lst(status.get("pipelineResults")),
+        *lst(status.get("results")),
+        *lst(status.get("taskResults")),
+    ]
+    for entry in entries:
+        name, value = text(entry, "name"), text(entry, "value")
+        if name and value:
+            found[name.lower()] = value
+    return found
