@@ -1,0 +1,286 @@
+"""Server-side apply of a render: compare with live, dry-run the changes, apply, prune.
+
+One ``sync`` call:
+
+1. resolves each object's resource (discovery is cached) and marks it (labels, hash);
+2. LISTs each kind once with the agent's label selector (the whole cost of a no-op resync);
+3. keeps only objects that differ on fields the agent manages (``manifests.in_sync``);
+4. applies all of those with ``dryRun=All`` first; any failure means nothing is applied;
+5. applies CRDs and Namespaces first, then the rest concurrently;
+6. prunes inventory entries that left the render, within the safety rules of ``inventory``.
+
+Conflict policy: with ``force`` (the default) Git wins, and fields another manager took over
+(``kubectl edit``, ``kubectl scale``) are taken back and reported as drift; with ``fail``, a
+conflict fails the dry-run and the sync applies nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from bumper.agent import inventory, kube, manifests
+from bumper.agent.inventory import Entry
+from bumper.agent.manifests import Key, Obj
+from bumper.errors import BumperError
+
+T = TypeVar("T")
+R = TypeVar("R")
+CRD = "CustomResourceDefinition"
+
+
+class ApplyError(BumperError):
+    """The render could not be applied; ``failures`` maps objects to the server's reason."""
+
+    reason = "apply"
+
+    def __init__(self, message: str, failures: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
+
+
+@dataclass
+class Outcome:
+    """What one sync did."""
+
+    applied: list[Key] = field(default_factory=list)
+    drifted: list[Key] = field(default_factory=list)
+    unchanged: int = 0
+    pruned: list[Key] = field(default_factory=list)
+    prune_refused: str | None = None
+    inventory: list[Entry] = field(default_factory=list)
+    live: dict[Key, Obj] = field(default_factory=dict)
+    desired: dict[Key, Obj] = field(default_factory=dict)
+    resources: dict[Key, kube.Resource] = field(default_factory=dict)
+
+
+@dataclass
+class Planned:
+    obj: Obj
+    key: Key
+    res: kube.Resource | None  # None: its CRD arrives in this same sync
+
+
+class Applier:
+    def __init__(
+        self,
+        client: kube.Client,
+        *,
+        agent: str,
+        manager: str = "bumper-agent",
+        conflicts: str = "force",
+        default_namespace: str = "default",
+        scope_namespace: str | None = None,
+        workers: int = 8,
+    ) -> None:
+        self.client = client
+        self.agent = agent
+        self.manager = manager
+        self.force = conflicts == "force"
+        self.default_namespace = scope_namespace or default_namespace
+        self.scope_namespace = scope_namespace
+        self.workers = workers
+        # key -> (manifest hash, fingerprint of the live projection right after our apply)
+        self.memo: dict[Key, tuple[str, str]] = {}
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def plan(self, desired: Iterable[Obj]) -> list[Planned]:
+        crd_kinds = {
+            (o.get("spec", {}).get("group", ""), o.get("spec", {}).get("names", {}).get("kind"))
+            for o in desired
+            if o.get("kind") == CRD
+        }
+        planned: list[Planned] = []
+        for obj in manifests.ordered(desired):
+            res = self._resource_or_none(obj, crd_kinds)
+            namespace = None
+            if res is None or res.namespaced:
+                namespace = self.default_namespace
+            marked = manifests.mark(obj, agent=self.agent, namespace=namespace)
+            if res is not None and not res.namespaced:
+                marked["metadata"].pop("namespace", None)
+            self._check_scope(marked, res)
+            planned.append(Planned(marked, manifests.key_of(marked), res))
+        return planned
+
+    def _resource_or_none(self, obj: Obj, crd_kinds: set[tuple[str, str]]) -> kube.Resource | None:
+        try:
+            return self.client.resource(obj["apiVersion"], obj["kind"])
+        except kube.ApiError as error:
+            if (manifests.group_of(obj["apiVersion"]), obj["kind"]) in crd_kinds:
+                return None
+            raise ApplyError(f"{manifests.key_of(obj)}: {error}") from error
+
+    def _check_scope(self, obj: Obj, res: kube.Resource | None) -> None:
+        if self.scope_namespace is None:
+            return
+        key = manifests.key_of(obj)
+        if res is not None and not res.namespaced:
+            raise ApplyError(f"{key} is cluster-scoped; the agent is scoped to a namespace")
+        if key.namespace != self.scope_namespace:
+            raise ApplyError(f"{key} is outside the agent's namespace {self.scope_namespace}")
+
+    # -- reading live state -----------------------------------------------------------------
+
+    def list_live(self, resources: Iterable[kube.Resource]) -> dict[Key, Obj]:
+        """One LIST per kind, filtered by the agent's labels."""
+        live: dict[Key, Obj] = {}
+        for res in sorted(set(resources), key=lambda r: (r.group, r.kind)):
+            try:
+                items = self.client.list(
+                    res, namespace=self.scope_namespace, selector=manifests.selector(self.agent)
+                )
+            except kube.ApiError as error:
+                if error.status == 404:
+                    continue  # the kind itself is gone (its CRD was removed)
+                raise
+            for item in items:
+                (item.get("metadata") or {}).pop("managedFields", None)
+                live[manifests.key_of(item)] = item
+        return live
+
+    def resources_of(self, entries: Iterable[Entry]) -> list[kube.Resource]:
+        found = []
+        for entry in entries:
+            try:
+                found.append(self.client.resource(entry.api_version, entry.kind))
+            except kube.ApiError:
+                continue
+        return found
+
+    # -- the sync ---------------------------------------------------------------------------
+
+    def sync(
+        self,
+        desired: Sequence[Obj],
+        owned: Sequence[Entry],
+        *,
+        max_shrink: float = 0.5,
+        force_prune: bool = False,
+        prune: bool = True,
+    ) -> Outcome:
+        planned = self.plan(desired)
+        resources = [p.res for p in planned if p.res is not None]
+        live = self.list_live([*resources, *self.resources_of(owned)])
+        out = Outcome(live=live, desired={p.key: p.obj for p in planned})
+        changes = []
+        for item in planned:
+            current = live.get(item.key)
+            memo = self.memo.get(item.key)
+            digest = item.obj["metadata"]["annotations"][manifests.HASH_ANNOTATION]
+            remembered = memo[1] if memo and memo[0] == digest else None
+            if manifests.in_sync(item.obj, current, remembered):
+                out.unchanged += 1
+                continue
+            if current is not None and _hash_of(current) == digest:
+                out.drifted.append(item.key)
+            changes.append(item)
+        self._dry_run(changes, {p.key.name for p in planned if p.key.kind == "Namespace"})
+        self._apply(changes, out)
+        out.resources = {p.key: p.res for p in planned if p.res is not None}
+        wanted = [Entry.of(p.obj) for p in planned]
+        plan = inventory.prune_plan(
+            [p.key for p in planned], owned, max_shrink=max_shrink, force=force_prune
+        )
+        out.prune_refused = plan.refused
+        kept = set(owned) - {e for e in owned if e.key in {p.key for p in planned}}
+        if prune and plan.refused is None:
+            self._prune(plan.delete, live, out)
+            kept -= set(plan.delete)
+        out.inventory = sorted(set(wanted) | kept)
+        return out
+
+    def _dry_run(self, changes: Sequence[Planned], new_namespaces: set[str]) -> None:
+        def check(item: Planned) -> tuple[str, str] | None:
+            if item.res is None:
+                return None  # its CRD is not installed yet; the server cannot check it
+            try:
+                self.client.apply(
+                    item.res, item.obj, manager=self.manager, force=self.force, dry_run=True
+                )
+            except kube.ApiError as error:
+                ns_missing = error.status == 404 and item.key.namespace in new_namespaces
+                if not ns_missing:
+                    return (str(item.key), str(error))
+            return None
+
+        failures = [f for f in self._parallel(check, changes) if f is not None]
+        if failures:
+            first = failures[0]
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise ApplyError(f"dry-run refused {first[0]}: {first[1]}{more}", failures)
+
+    def _apply(self, changes: Sequence[Planned], out: Outcome) -> None:
+        first = [c for c in changes if c.key.kind in manifests.FIRST_KINDS]
+        rest = [c for c in changes if c.key.kind not in manifests.FIRST_KINDS]
+        for item in first:
+            self._apply_one(item, out)
+            if item.key.kind == CRD:
+                self._wait_established(item.obj)
+        for item in rest:
+            if item.res is None:
+                item.res = self._resource_eventually(item.obj)
+        for _ in self._parallel(lambda c: self._apply_one(c, out), rest):
+            pass
+
+    def _apply_one(self, item: Planned, out: Outcome) -> None:
+        assert item.res is not None
+        try:
+            result = self.client.apply(item.res, item.obj, manager=self.manager, force=self.force)
+        except kube.ApiError as error:
+            raise ApplyError(f"apply {item.key}: {error}", [(str(item.key), str(error))]) from error
+        result.get("metadata", {}).pop("managedFields", None)
+        digest = item.obj["metadata"]["annotations"][manifests.HASH_ANNOTATION]
+        self.memo[item.key] = (digest, manifests.projection_fingerprint(item.obj, result))
+        out.live[item.key] = result
+        out.applied.append(item.key)
+
+    def _wait_established(self, crd: Obj, timeout: float = 30.0) -> None:
+        group, versions = crd["spec"]["group"], crd["spec"].get("versions") or []
+        for version in versions:
+            self.client.forget(f"{group}/{version['name']}")
+        res = self.client.resource("apiextensions.k8s.io/v1", CRD)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = self.client.get(res, crd["metadata"]["name"]) or {}
+            conditions = (live.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Established" and c["status"] == "True" for c in conditions):
+                return
+            time.sleep(0.2)
+        raise ApplyError(f"CRD {crd['metadata']['name']} not established after {timeout:g}s")
+
+    def _resource_eventually(self, obj: Obj, timeout: float = 30.0) -> kube.Resource:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.client.resource(obj["apiVersion"], obj["kind"])
+            except kube.ApiError as error:
+                if time.monotonic() > deadline:
+                    raise ApplyError(f"{manifests.key_of(obj)}: {error}") from error
+                time.sleep(0.3)
+
+    def _prune(self, entries: Sequence[Entry], live: dict[Key, Obj], out: Outcome) -> None:
+        for entry in entries:
+            current = live.get(entry.key)
+            if current is None or not manifests.owned_by(current, self.agent):
+                continue  # gone already, or someone took it over: not ours to delete
+            res = self.client.resource(entry.api_version, entry.kind)
+            if self.client.delete(res, entry.name, entry.namespace or None):
+                out.pruned.append(entry.key)
+            self.memo.pop(entry.key, None)
+
+    def _parallel(self, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if len(items) <= 1 or self.workers <= 1:
+            return [func(i) for i in items]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(func, items))
+
+
+def _hash_of(obj: Obj) -> str | None:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(manifests.HASH_ANNOTATION)
+    return str(value) if value is not None else None

@@ -1,0 +1,98 @@
+"""Record the images of a commit that failed health as *bad*, where the worker can read them.
+
+Two places, same record (documented in the README for the bump worker):
+
+- the ConfigMap ``bumper-bad-images`` (name configurable) in the agent's namespace, key
+  ``records.json``: a JSON list, newest last, at most ``LIMIT`` entries;
+- when a Redis URL is given, the hash ``bumper:bad-images``: field ``<repository>@<digest>``
+  (or ``<repository>:<tag>`` when the reference has no digest), value the same JSON record.
+
+A record is ``{"ref", "repository", "tag", "digest", "commit", "reason", "at", "agent"}``.
+``suspects`` decides which images to blame: those of unhealthy workloads that differ from the
+last healthy render of the same object (all of them when the object is new).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bumper.agent import inventory, manifests
+from bumper.agent.manifests import Key, Obj
+
+log = logging.getLogger("bumper.agent")
+LIMIT = 500
+REDIS_KEY = "bumper:bad-images"
+DATA_KEY = "records.json"
+
+
+def suspects(
+    failed: Iterable[Key], new: Mapping[Key, Obj], healthy: Mapping[Key, Obj]
+) -> list[str]:
+    """Images introduced by the failed render in the workloads that did not become healthy."""
+    found: list[str] = []
+    for key in failed:
+        obj = new.get(key)
+        if obj is None:
+            continue
+        before = set(manifests.images(healthy[key])) if key in healthy else set()
+        for image in manifests.images(obj):
+            if image not in before and image not in found:
+                found.append(image)
+    return found
+
+
+def record_for(image: str, *, commit: str, reason: str, at: str, agent: str) -> dict[str, Any]:
+    ref = manifests.ImageRef.split(image)
+    return {
+        "ref": image,
+        "repository": ref.repository,
+        "tag": ref.tag,
+        "digest": ref.digest,
+        "commit": commit,
+        "reason": reason[:500],
+        "at": at,
+        "agent": agent,
+    }
+
+
+def field_of(record: Mapping[str, Any]) -> str:
+    if record.get("digest"):
+        return f"{record['repository']}@{record['digest']}"
+    return f"{record['repository']}:{record.get('tag') or 'latest'}"
+
+
+def store(
+    records: list[dict[str, Any]],
+    *,
+    state: inventory.Records,
+    configmap: str,
+    redis_url: str | None,
+) -> None:
+    """Append to the ConfigMap (bounded) and, if configured, to the Redis hash."""
+    if not records:
+        return
+    current = state.read(configmap) or {}
+    try:
+        existing = json.loads(current.get(DATA_KEY, "[]"))
+    except ValueError:
+        existing = []  # a hand-edited, broken record must not stop a rollback
+    merged = (existing + records)[-LIMIT:]
+    state.write(configmap, {DATA_KEY: json.dumps(merged, indent=1)})
+    if redis_url:
+        _to_redis(records, redis_url)
+
+
+def _to_redis(records: list[dict[str, Any]], url: str) -> None:
+    try:
+        import redis
+    except ImportError:
+        log.warning("redis is not installed; bad images recorded in the ConfigMap only")
+        return
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        client.hset(REDIS_KEY, mapping={field_of(r): json.dumps(r) for r in records})
+    except redis.RedisError as error:
+        log.warning("bad images not written to Redis: %s", type(error).__name__)

@@ -1,0 +1,253 @@
+"""Pure functions over manifests: identity, ownership marks, ordering, hashing, drift, images.
+
+No I/O and no API calls: everything here is unit-tested on plain dicts. The agent marks what it
+applies with two labels (``app.kubernetes.io/managed-by=bumper-agent`` and
+``bumper.dev/agent=<name>``) and one annotation (``bumper.dev/hash``, a digest of the manifest as
+rendered). An unchanged hash plus live values equal to the desired ones on every field the
+manifest sets is what lets a resync skip an object without a request of its own.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bumper.errors import BumperError
+
+Obj = dict[str, Any]
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+AGENT_LABEL = "bumper.dev/agent"
+HASH_ANNOTATION = "bumper.dev/hash"
+MANAGED_BY_VALUE = "bumper-agent"
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
+# Applied first (in this order) and pruned last: everything else may live inside them.
+FIRST_KINDS = ("CustomResourceDefinition", "Namespace")
+
+
+class ManifestError(BumperError):
+    """A rendered document that cannot be applied; the render as a whole is refused."""
+
+    reason = "manifest"
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """Identity of an object: API group, kind, namespace ('' if cluster-scoped), name."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}.{self.group or 'core'} {where}{self.name}"
+
+    def encode(self) -> str:
+        return "|".join((self.group, self.kind, self.namespace, self.name))
+
+    @classmethod
+    def decode(cls, text: str) -> Key:
+        group, kind, namespace, name = text.split("|")
+        return cls(group, kind, namespace, name)
+
+
+def group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def key_of(obj: Mapping[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return Key(
+        group_of(str(obj.get("apiVersion", ""))),
+        str(obj.get("kind", "")),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name", "")),
+    )
+
+
+def validate(docs: Iterable[Any], *, source: str = "render") -> list[Obj]:
+    """Check each document's shape; flatten ``kind: List``; refuse duplicates."""
+    objs: list[Obj] = []
+    for doc in docs:
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise ManifestError(f"{source}: a document is a {type(doc).__name__}, not a mapping")
+        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            objs.extend(validate(doc["items"], source=source))
+            continue
+        for field in ("apiVersion", "kind"):
+            if not isinstance(doc.get(field), str) or not doc[field]:
+                raise ManifestError(f"{source}: a document has no {field}")
+        meta = doc.get("metadata")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+            raise ManifestError(f"{source}: a {doc['kind']} has no metadata.name")
+        objs.append(doc)
+    seen: set[Key] = set()
+    for obj in objs:
+        key = key_of(obj)
+        if key in seen:
+            raise ManifestError(f"{source}: {key} is declared twice")
+        seen.add(key)
+    return objs
+
+
+def content_hash(obj: Mapping[str, Any]) -> str:
+    """Digest of a manifest as rendered (before the agent's own marks)."""
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def mark(obj: Mapping[str, Any], *, agent: str, namespace: str | None) -> Obj:
+    """A copy with ownership labels, the hash annotation and, if namespaced, a namespace."""
+    out = copy.deepcopy(dict(obj))
+    meta = out["metadata"]
+    if namespace and not meta.get("namespace"):
+        meta["namespace"] = namespace
+    digest = content_hash(out)
+    meta["labels"] = {
+        **(meta.get("labels") or {}),
+        MANAGED_BY: MANAGED_BY_VALUE,
+        AGENT_LABEL: agent,
+    }
+    meta["annotations"] = {**(meta.get("annotations") or {}), HASH_ANNOTATION: digest}
+    return out
+
+
+def selector(agent: str) -> str:
+    return f"{MANAGED_BY}={MANAGED_BY_VALUE},{AGENT_LABEL}={agent}"
+
+
+def owned_by(obj: Mapping[str, Any], agent: str) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(MANAGED_BY) == MANAGED_BY_VALUE and labels.get(AGENT_LABEL) == agent)
+
+
+def apply_rank(obj: Mapping[str, Any]) -> int:
+    kind = obj.get("kind")
+    return FIRST_KINDS.index(kind) if kind in FIRST_KINDS else len(FIRST_KINDS)
+
+
+def ordered(objs: Iterable[Obj]) -> list[Obj]:
+    """CRDs, then Namespaces, then the rest in render order (a stable sort)."""
+    return sorted(objs, key=apply_rank)
+
+
+# -- drift ------------------------------------------------------------------------------------
+
+
+def project(desired: Any, live: Any) -> Any:
+    """The live values at the paths the desired manifest sets, shaped like ``desired``.
+
+    Lists are compared position by position when both have the same length; otherwise the whole
+    live list stands in, which compares unequal and so counts as a difference.
+    """
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return live
+        return {k: project(v, live[k]) if k in live else _MISSING for k, v in desired.items()}
+    if isinstance(desired, list):
+        if not isinstance(live, list) or len(live) != len(desired):
+            return live
+        return [project(d, v) for d, v in zip(desired, live, strict=True)]
+    return live
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Missing)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+_MISSING = _Missing()
+
+
+def comparable(obj: Mapping[str, Any]) -> Obj:
+    """What drift compares: the manifest minus fields the server owns or rewrites."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = dict(out.get("metadata") or {})
+    for field in ("resourceVersion", "uid", "generation", "creationTimestamp", "managedFields"):
+        meta.pop(field, None)
+    out["metadata"] = meta
+    return out
+
+
+def fingerprint(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def in_sync(desired: Obj, live: Obj | None, remembered: str | None) -> bool:
+    """True when applying ``desired`` again would change nothing the agent manages.
+
+    ``remembered`` is the fingerprint of the projection right after the agent's last apply of
+    this exact manifest: the server may normalise values (``0.5`` → ``500m``), and those must
+    not look like drift forever.
+    """
+    if live is None:
+        return False
+    live_hash = ((live.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
+    if live_hash != desired["metadata"]["annotations"][HASH_ANNOTATION]:
+        return False
+    want = comparable(desired)
+    seen = project(want, live)
+    return bool(seen == want or (remembered and fingerprint(seen) == remembered))
+
+
+def projection_fingerprint(desired: Obj, live: Obj) -> str:
+    return fingerprint(project(comparable(desired), live))
+
+
+# -- images -----------------------------------------------------------------------------------
+
+
+def pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    spec = obj.get("spec") or {}
+    kind = obj.get("kind")
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    template = spec.get("template") if isinstance(spec, dict) else None
+    return (template or {}).get("spec") if isinstance(template, dict) else None
+
+
+def images(obj: Mapping[str, Any]) -> list[str]:
+    """Container images (init containers included) of a workload, in manifest order."""
+    spec = pod_spec(obj) or {}
+    found: list[str] = []
+    for field in ("initContainers", "containers"):
+        for container in spec.get(field) or []:
+            image = container.get("image") if isinstance(container, dict) else None
+            if isinstance(image, str) and image not in found:
+                found.append(image)
+    return found
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image reference split without normalising: ``repository[:tag][@digest]``."""
+
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def split(cls, ref: str) -> ImageRef:
+        name, _, digest = ref.partition("@")
+        slash = name.rfind("/")
+        colon = name.rfind(":")
+        tag = None
+        if colon > slash:
+            name, tag = name[:colon], name[colon + 1 :]
+        return cls(name, tag, digest or None)

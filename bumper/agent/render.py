@@ -1,0 +1,153 @@
+"""Turn a checkout into a list of manifests: a plain YAML tree, kustomize, or ``helm template``.
+
+Any failure raises ``RenderError`` with a one-line reason, and the caller applies nothing.
+Paths given in the config are confined to the checkout (no ``..`` or symlink escapes).
+This module runs tools and reads files; it never talks to the cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from bumper.agent import manifests
+from bumper.errors import BumperError
+
+Mode = Literal["plain", "kustomize", "helm"]
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+# Files that describe how to render, not objects to apply, even in a plain tree.
+NOT_MANIFESTS = frozenset(
+    {"kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml", "values.yaml"}
+)
+Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class RenderError(BumperError):
+    """The render failed; nothing from this commit may be applied."""
+
+    reason = "render"
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    mode: Mode = "plain"
+    paths: tuple[str, ...] = (".",)
+    helm_release: str = "release"
+    helm_namespace: str | None = None
+    helm_values: tuple[str, ...] = ()
+    helm_bin: str = "helm"
+    kustomize_bin: str | None = None
+    timeout: float = 120.0
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def render(root: Path, spec: RenderSpec) -> list[manifests.Obj]:
+    """All objects under ``root`` per ``spec``, validated and in render order."""
+    objs: list[manifests.Obj] = []
+    for rel in spec.paths:
+        where = confined(root, rel)
+        if not where.exists():
+            raise RenderError(f"path {rel!r} does not exist in the commit")
+        if spec.mode == "plain":
+            objs.extend(_plain(root, where))
+        elif spec.mode == "kustomize":
+            objs.extend(_parse(_kustomize(where, spec), rel))
+        else:
+            objs.extend(_parse(_helm(root, where, spec), rel))
+    try:
+        return manifests.validate(objs)
+    except manifests.ManifestError as error:
+        raise RenderError(str(error)) from error
+
+
+def confined(root: Path, rel: str) -> Path:
+    """``root/rel`` resolved, refusing anything that ends up outside ``root``."""
+    base = root.resolve()
+    target = (base / rel).resolve()
+    if target != base and base not in target.parents:
+        raise RenderError(f"path {rel!r} leaves the repository")
+    return target
+
+
+def _plain(root: Path, where: Path) -> list[manifests.Obj]:
+    files = [where] if where.is_file() else sorted(_walk(where))
+    objs: list[manifests.Obj] = []
+    for path in files:
+        rel = path.relative_to(root.resolve()).as_posix()
+        confined(root, rel)  # a symlinked file must not point outside either
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise RenderError(f"{rel}: cannot read: {error}") from error
+        objs.extend(_parse(text, rel))
+    return objs
+
+
+def _walk(where: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(where):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.endswith(YAML_SUFFIXES) and name not in NOT_MANIFESTS:
+                if not name.startswith("."):
+                    found.append(Path(dirpath) / name)
+    return found
+
+
+def _parse(text: str, source: str) -> list[manifests.Obj]:
+    try:
+        docs = list(yaml.load_all(text, Loader=Loader))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise RenderError(f"{source}:{where}: {problem}") from error
+    try:
+        return manifests.validate(docs, source=source)
+    except manifests.ManifestError as error:
+        raise RenderError(str(error)) from error
+
+
+def _run(argv: Sequence[str], cwd: Path, spec: RenderSpec) -> str:
+    try:
+        done = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=spec.timeout,
+            env={**os.environ, **spec.env},
+            check=False,
+        )
+    except FileNotFoundError as error:
+        raise RenderError(f"{argv[0]} is not installed") from error
+    except subprocess.TimeoutExpired as error:
+        raise RenderError(f"{argv[0]} took longer than {spec.timeout:g}s") from error
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+        raise RenderError(f"{Path(argv[0]).name} failed: {lines[-1] if lines else 'no output'}")
+    return done.stdout
+
+
+def _kustomize(where: Path, spec: RenderSpec) -> str:
+    if spec.kustomize_bin:
+        return _run([spec.kustomize_bin, "build", str(where)], where, spec)
+    if shutil.which("kustomize"):
+        return _run(["kustomize", "build", str(where)], where, spec)
+    return _run(["kubectl", "kustomize", str(where)], where, spec)
+
+
+def _helm(root: Path, chart: Path, spec: RenderSpec) -> str:
+    argv = [spec.helm_bin, "template", spec.helm_release, str(chart), "--include-crds"]
+    if spec.helm_namespace:
+        argv += ["--namespace", spec.helm_namespace]
+    for values in spec.helm_values:
+        argv += ["--values", str(confined(root, values))]
+    return _run(argv, chart, spec)

@@ -1,0 +1,197 @@
+"""Fetch one branch of the config repo incrementally, verify commit signatures, export trees.
+
+A bare mirror under the cache dir is fetched with read-only credentials: an HTTPS token (sent
+as an ``http.extraHeader`` through git's environment, never on a command line or in a URL) or
+an SSH deploy key. When allowed signers (SSH) or allowed GPG keys are configured, a commit
+without a good signature from one of them is refused. Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bumper.errors import BumperError, ConfigError, TransientError
+
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+class SignatureError(BumperError):
+    """The commit is not signed by an allowed key; it must not be applied."""
+
+    reason = "signature"
+
+
+@dataclass(frozen=True)
+class GitAuth:
+    token_file: Path | None = None
+    username: str = "x-access-token"
+    ssh_key_file: Path | None = None
+    ssh_known_hosts: Path | None = None
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Allowed signers; verification is on when either is given."""
+
+    allowed_signers: Path | None = None
+    gpg_keys: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.allowed_signers is not None or self.gpg_keys is not None
+
+
+def redact(text: str) -> str:
+    """Strip user-info from URLs (``https://user:token@host`` → ``https://host``)."""
+    return _USERINFO.sub("", text)
+
+
+@dataclass
+class GitSource:
+    url: str
+    branch: str
+    cache: Path
+    auth: GitAuth = field(default_factory=GitAuth)
+    trust: Trust = field(default_factory=Trust)
+    timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        self.mirror = self.cache / "mirror.git"
+        self._gnupg = self.cache / "gnupg"
+        self._trust_ready = False
+
+    # -- git plumbing -----------------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+        config: list[tuple[str, str]] = [("protocol.file.allow", "always")]
+        if self.auth.token_file is not None:
+            token = _read_secret(self.auth.token_file, "git token")
+            basic = base64.b64encode(f"{self.auth.username}:{token}".encode()).decode()
+            config.append(("http.extraHeader", f"Authorization: Basic {basic}"))
+        if self.auth.ssh_key_file is not None:
+            ssh = f"ssh -i '{self.auth.ssh_key_file}' -o IdentitiesOnly=yes -o BatchMode=yes"
+            if self.auth.ssh_known_hosts is not None:
+                ssh += f" -o UserKnownHostsFile='{self.auth.ssh_known_hosts}'"
+                ssh += " -o StrictHostKeyChecking=yes"
+            else:
+                ssh += " -o StrictHostKeyChecking=accept-new"
+            env["GIT_SSH_COMMAND"] = ssh
+        if self.trust.allowed_signers is not None:
+            config.append(("gpg.ssh.allowedSignersFile", str(self.trust.allowed_signers)))
+        if self.trust.gpg_keys is not None:
+            env["GNUPGHOME"] = str(self._gnupg)
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for i, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
+        return env
+
+    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        try:
+            done = subprocess.run(
+                ["git", "--git-dir", str(self.mirror), *args],
+                capture_output=True,
+                text=True,
+                env=self._env(),
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise TransientError(f"git {args[0]} timed out", reason="git-timeout") from error
+        if check and done.returncode != 0:
+            lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+            detail = redact(lines[-1]) if lines else f"exit {done.returncode}"
+            raise TransientError(f"git {args[0]} failed: {detail}", delay=15, reason="git")
+        return done
+
+    # -- public -----------------------------------------------------------------------------
+
+    def fetch(self) -> str:
+        """Fetch the branch (incremental after the first time); return its tip commit."""
+        if not (self.mirror / "HEAD").exists():
+            self.cache.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["git", "init", "--quiet", "--bare", str(self.mirror)],
+                check=True,
+                capture_output=True,
+                env=self._env(),
+            )
+        ref = f"refs/heads/{self.branch}"
+        self._git("fetch", "--quiet", "--no-tags", self.url, f"+{ref}:{ref}")
+        sha = self._git("rev-parse", "--verify", f"{ref}^{{commit}}").stdout.strip()
+        if not SHA.match(sha):
+            raise TransientError(f"unexpected commit id from git: {sha[:80]!r}")
+        return sha
+
+    def verify(self, sha: str) -> None:
+        """Raise ``SignatureError`` unless ``sha`` carries a good signature from an allowed key."""
+        if not self.trust.enabled:
+            return
+        self._prepare_trust()
+        done = self._git("verify-commit", "--raw", sha, check=False)
+        if done.returncode == 0:
+            return
+        raw = done.stderr
+        if "no signature" in raw.lower() or not raw.strip():
+            raise SignatureError(f"commit {sha[:12]} is not signed; signatures are required")
+        raise SignatureError(f"commit {sha[:12]} is not signed by an allowed key")
+
+    def export(self, sha: str, dest: Path) -> Path:
+        """Write the tree of ``sha`` to a fresh ``dest`` directory (via ``git archive``)."""
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        proc = subprocess.Popen(
+            ["git", "--git-dir", str(self.mirror), "archive", "--format=tar", sha],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self._env(),
+        )
+        assert proc.stdout is not None
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+                archive.extractall(dest, filter="data")
+        except tarfile.TarError as error:
+            raise TransientError(f"cannot export {sha[:12]}: {error}") from error
+        finally:
+            proc.stdout.close()
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            if proc.wait() != 0:
+                raise TransientError(f"git archive {sha[:12]} failed: {redact(err.strip())}")
+        return dest
+
+    def has(self, sha: str) -> bool:
+        return self._git("cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
+
+    def _prepare_trust(self) -> None:
+        if self._trust_ready:
+            return
+        if self.trust.gpg_keys is not None:
+            self._gnupg.mkdir(mode=0o700, parents=True, exist_ok=True)
+            done = subprocess.run(
+                ["gpg", "--batch", "--quiet", "--import", str(self.trust.gpg_keys)],
+                capture_output=True,
+                env={**os.environ, "GNUPGHOME": str(self._gnupg)},
+                check=False,
+            )
+            if done.returncode != 0:
+                raise ConfigError(f"cannot import allowed GPG keys from {self.trust.gpg_keys}")
+        if self.trust.allowed_signers is not None and not self.trust.allowed_signers.is_file():
+            raise ConfigError(f"allowed signers file {self.trust.allowed_signers} is missing")
+        self._trust_ready = True
+
+
+def _read_secret(path: Path, what: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as error:
+        raise ConfigError(f"cannot read the {what} file {path}: {error.strerror}") from error

@@ -1,0 +1,87 @@
+"""Rendering a checkout: plain trees (recursive, multi-document), kustomize, refusals."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bumper.agent import render
+from bumper.agent.render import RenderError, RenderSpec
+
+
+def cm(name: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n"
+
+
+def test_plain_tree_is_recursive_multi_document_and_sorted(tmp_path: Path) -> None:
+    (tmp_path / "b" / "deep").mkdir(parents=True)
+    (tmp_path / "a.yaml").write_text(cm("one") + "---\n" + cm("two") + "---\n")
+    (tmp_path / "b" / "deep" / "c.yml").write_text(cm("three"))
+    (tmp_path / "b" / "kustomization.yaml").write_text("resources: []\n")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "x.yaml").write_text(cm("hidden"))
+    (tmp_path / "README.md").write_text("not yaml")
+    names = [o["metadata"]["name"] for o in render.render(tmp_path, RenderSpec())]
+    assert names == ["one", "two", "three"]
+
+
+def test_only_the_configured_paths(tmp_path: Path) -> None:
+    (tmp_path / "prod").mkdir()
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "prod" / "x.yaml").write_text(cm("prod"))
+    (tmp_path / "dev" / "x.yaml").write_text(cm("dev"))
+    objs = render.render(tmp_path, RenderSpec(paths=("prod",)))
+    assert [o["metadata"]["name"] for o in objs] == ["prod"]
+
+
+@pytest.mark.parametrize(
+    ("files", "paths", "problem"),
+    [
+        ({"x.yaml": "a: [unclosed\n"}, ("."), r"x\.yaml: line \d"),
+        ({"x.yaml": "- just\n- a list\n"}, ("."), "not a mapping"),
+        ({"x.yaml": cm("same"), "y.yaml": cm("same")}, ("."), "declared twice"),
+        ({}, ("missing",), "does not exist"),
+        ({}, ("../elsewhere",), "leaves the repository"),
+    ],
+)
+def test_render_errors_name_the_problem(
+    tmp_path: Path, files: dict[str, str], paths: tuple[str, ...], problem: str
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    with pytest.raises(RenderError, match=problem):
+        render.render(repo, RenderSpec(paths=tuple(paths)))
+
+
+def test_symlink_out_of_the_repo_is_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (tmp_path / "secret.yaml").write_text(cm("outside"))
+    (repo / "link.yaml").symlink_to(tmp_path / "secret.yaml")
+    with pytest.raises(RenderError, match="leaves the repository"):
+        render.render(repo, RenderSpec())
+
+
+def kustomize_available() -> bool:
+    return bool(shutil.which("kustomize") or shutil.which("kubectl"))
+
+
+@pytest.mark.skipif(not kustomize_available(), reason="neither kustomize nor kubectl installed")
+def test_kustomize_overlay(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    overlay = tmp_path / "overlay"
+    base.mkdir()
+    overlay.mkdir()
+    (base / "cm.yaml").write_text(cm("settings"))
+    (base / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (overlay / "kustomization.yaml").write_text("resources: [../base]\nnamePrefix: prod-\n")
+    objs = render.render(tmp_path, RenderSpec(mode="kustomize", paths=("overlay",)))
+    assert [o["metadata"]["name"] for o in objs] == ["prod-settings"]
+    (overlay / "kustomization.yaml").write_text("resources: [../nowhere]\n")
+    with pytest.raises(RenderError, match="failed"):
+        render.render(tmp_path, RenderSpec(mode="kustomize", paths=("overlay",)))

@@ -1,0 +1,68 @@
+"""Git source: incremental fetch, export, and required signatures (SSH allowed signers)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bumper.agent import source
+from bumper.errors import TransientError
+from tests.agent.configrepo import ConfigRepo
+
+
+def keypair(tmp_path: Path, name: str) -> Path:
+    key = tmp_path / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True
+    )
+    return key
+
+
+def test_fetch_follows_the_branch_and_exports_its_tree(tmp_path: Path) -> None:
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.write("a.yaml", "x: 1\n")
+    first = repo.commit("one")
+    src = source.GitSource(url=str(repo.path), branch="main", cache=tmp_path / "cache")
+    assert src.fetch() == first
+    repo.write("b.yaml", "y: 2\n")
+    second = repo.commit("two")
+    assert src.fetch() == second
+    assert src.has(first)
+    out = src.export(first, tmp_path / "out")
+    assert sorted(p.name for p in out.iterdir()) == ["a.yaml"]
+
+
+def test_unreachable_remote_is_transient_and_redacted(tmp_path: Path) -> None:
+    src = source.GitSource(
+        url="https://user:hunter2@127.0.0.1:9/none.git", branch="main", cache=tmp_path / "c"
+    )
+    with pytest.raises(TransientError) as caught:
+        src.fetch()
+    assert "hunter2" not in str(caught.value)
+
+
+def test_signatures_required_when_allowed_signers_given(tmp_path: Path) -> None:
+    good, other = keypair(tmp_path, "good"), keypair(tmp_path, "other")
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"test@example.com {Path(str(good) + '.pub').read_text()}")
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.write("a.yaml", "x: 1\n")
+    src = source.GitSource(
+        url=str(repo.path),
+        branch="main",
+        cache=tmp_path / "cache",
+        trust=source.Trust(allowed_signers=signers),
+    )
+    signed = repo.commit("signed", sign_key=good)
+    src.fetch()
+    src.verify(signed)
+    unsigned = repo.commit("unsigned")
+    src.fetch()
+    with pytest.raises(source.SignatureError, match="not signed"):
+        src.verify(unsigned)
+    stranger = repo.commit("stranger", sign_key=other)
+    src.fetch()
+    with pytest.raises(source.SignatureError, match="allowed key"):
+        src.verify(stranger)
