@@ -30,6 +30,15 @@ test: lint pytest
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# The Kubernetes test bed: control plane, kwok, helm, registry, crane built from the Go module proxy
+# into a per-version cache outside the repo (testbed/build.sh; a cache hit takes about a second).
+testbed:
+	@bash testbed/build.sh >/dev/null
+
+# Build if needed, then run only the test bed's self-tests (both modes and the registry).
+testbed-check: testbed $(STAMP)
+	BUMPER_TESTBED_REQUIRED=1 $(BIN)/pytest tests/testbed $(PYTEST_ARGS)
+
 run: $(STAMP)
 	@echo "make run arrives with the bump pipeline (issue 4)"; exit 2
 

@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.redis_server import RedisServer
 
+# The Kubernetes test bed and registry fixtures (kube_apiserver, kube_full, registry, crane).
+pytest_plugins = ["tests.support.testbed"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 
