@@ -122,13 +122,15 @@ CI_TAG_FIELDS: dict[str, str] = {
 def template_fields(template: str) -> set[str]:
     """The field names used by a ``str.format`` template; ``ValueError`` if it does not parse."""
     names = set()
-    for _, field, spec, _ in string.Formatter().parse(template):
+    for _, field, spec, conversion in string.Formatter().parse(template):
         if field is None:
             continue
         if not field or not re.fullmatch(r"[A-Za-z_]\w*", field):
             raise ValueError(f"template field {{{field}}} is not a plain name")
-        if spec and "{" in spec:
-            raise ValueError("nested fields in a format spec are not supported")
+        if spec or conversion:
+            raise ValueError(
+                f"template field {{{field}}}: format specs and !conversions are not supported"
+            )
         names.add(field)
     return names
 

@@ -106,3 +106,12 @@ def test_load_raises_config_error_with_first_issue(tmp_path: Path) -> None:
     assert caught.value.path == "images[0].policy.semver"
     path.write_text(GOOD)
     assert configfile.load(path).images[0].policy.semver == "^1.4"
+
+
+def test_readme_full_example_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### A full example", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    code, out, err = run(tmp_path, example, capsys)
+    assert (code, err) == (0, "")
+    assert "3 image rules (4 targets), 1 ci trigger" in out
