@@ -10,7 +10,7 @@ import pytest
 from tests.support.redis_server import RedisServer
 
 # The Kubernetes test bed and registry fixtures (kube_apiserver, kube_full, registry, crane).
-pytest_plugins = ["tests.support.testbed"]
+pytest_plugins = ["tests.support.testbed", "tests.support.forgesim.fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"

@@ -1,0 +1,100 @@
+"""Turn a forge's HTTP failure into Bumper's ``TransientError`` / ``PermanentError``.
+
+Library-free, so both adapters share one rule set (see the table in ``bumper.scm.base``).
+Retry delays honour ``Retry-After`` (seconds or an HTTP date), then the rate-limit reset headers
+(GitHub ``X-RateLimit-Reset`` with ``X-RateLimit-Remaining: 0``, GitLab ``RateLimit-Reset``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+from bumper.errors import BumperError, PermanentError, TransientError
+
+MIN_DELAY = 1.0
+MAX_DELAY = 3600.0
+RATE_LIMIT_DELAY = 60.0  # no header says when: GitHub's advice is at least a minute
+SERVER_ERROR_DELAY = 15.0
+CONFLICT_DELAY = 30.0
+
+_PERMANENT_REASONS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    410: "gone",
+    422: "invalid",
+}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def retry_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the forge asked us to wait, or None when no header says so."""
+    now = time.time() if now is None else now
+    retry_after = _header(headers, "Retry-After")
+    if retry_after:
+        try:
+            return _clamp(float(retry_after))
+        except ValueError:
+            try:
+                return _clamp(parsedate_to_datetime(retry_after).timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    remaining = _header(headers, "X-RateLimit-Remaining")
+    reset = _header(headers, "X-RateLimit-Reset")
+    if remaining == "0" and reset and reset.isdigit():
+        return _clamp(int(reset) - now)
+    reset = _header(headers, "RateLimit-Reset")
+    if reset and reset.isdigit():
+        return _clamp(int(reset) - now)
+    return None
+
+
+def _clamp(delay: float) -> float:
+    return max(MIN_DELAY, min(MAX_DELAY, delay))
+
+
+def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bool:
+    if status == 429:
+        return True
+    if status != 403:
+        return False
+    text = message.lower()
+    return (
+        _header(headers, "Retry-After") is not None
+        or _header(headers, "X-RateLimit-Remaining") == "0"
+        or "rate limit" in text
+        or "too many" in text
+    )
+
+
+def from_http(
+    status: int | None,
+    headers: Mapping[str, str],
+    message: str,
+    *,
+    action: str,
+    not_mergeable_statuses: tuple[int, ...] = (),
+) -> BumperError:
+    """The Bumper error for a failed forge call; ``action`` names it for humans, e.g.
+    "github acme/config: merge #3". ``not_mergeable_statuses`` are statuses this call uses for
+    "cannot merge right now" (GitHub 405, GitLab 405/406/422 on merge)."""
+    text = f"{action}: {status or 'no response'} {message}".strip()
+    if status is None or status >= 500:
+        return TransientError(text, delay=SERVER_ERROR_DELAY, reason="forge_unavailable")
+    if is_rate_limited(status, headers, message):
+        delay = retry_delay(headers) or RATE_LIMIT_DELAY
+        return TransientError(text, delay=delay, reason="rate_limited")
+    if status == 409:
+        return TransientError(text, delay=CONFLICT_DELAY, reason="conflict")
+    if status in not_mergeable_statuses:
+        return TransientError(text, delay=CONFLICT_DELAY, reason="not_mergeable")
+    return PermanentError(text, reason=_PERMANENT_REASONS.get(status, f"http_{status}"))
