@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
@@ -106,14 +106,26 @@ class DecisionLog:
             self._push(image, [json.dumps(e, sort_keys=True) for e in entries])
         return entries
 
+    def record_entry(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """Store an entry built by the caller: :data:`ENTRY_KEYS` missing are filled (``time``
+        with now, others with ``None``); extra keys (``stage``, ``pr``, ...) are kept."""
+        full: dict[str, Any] = {key: None for key in ENTRY_KEYS}
+        full.update(entry)
+        if full["time"] is None:
+            full["time"] = time.time()
+        image = str(full["image"] or "")
+        self._push(image, [json.dumps(full, sort_keys=True, default=str)])
+        return full
+
     def _push(self, image: str, payloads: list[str]) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.lpush(self.global_key, *payloads)
         pipe.ltrim(self.global_key, 0, self.limits.total - 1)
-        key = self.image_key(image)
-        pipe.lpush(key, *payloads)
-        pipe.ltrim(key, 0, self.limits.per_image - 1)
-        pipe.expire(key, self.limits.image_ttl_seconds)
+        if image:
+            key = self.image_key(image)
+            pipe.lpush(key, *payloads)
+            pipe.ltrim(key, 0, self.limits.per_image - 1)
+            pipe.expire(key, self.limits.image_ttl_seconds)
         pipe.execute()
 
     def recent(self, *, image: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -142,6 +154,17 @@ class DecisionLog:
             if isinstance(entry, dict):
                 entries.append(entry)
         return entries
+
+
+def record(
+    client: redis.Redis,
+    entry: Mapping[str, Any],
+    *,
+    limits: DecisionLogSettings | None = None,
+    prefix: str = "bumper",
+) -> dict[str, Any]:
+    """Shortcut for ``DecisionLog(client).record_entry(entry)``."""
+    return DecisionLog(client, prefix=prefix, limits=limits).record_entry(entry)
 
 
 def _normalised(image: str) -> str | None:

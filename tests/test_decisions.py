@@ -115,3 +115,15 @@ def test_cli_log_without_redis_is_one_line_error(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read the decision log" in err
     assert "s3cret" not in err
+
+
+def test_ready_made_entries_keep_extra_keys_and_fill_missing(client: redis.Redis) -> None:
+    written = decisions.record(
+        client, {"image": API, "candidate": "1.3.0", "result": "held", "stage": "gate"}
+    )
+    assert written["time"] > 0 and written["why"] is None
+    decisions.record(client, {"candidate": "x", "result": "rejected"})  # no image: global only
+    log = decisions.DecisionLog(client)
+    assert [e["candidate"] for e in log.recent()] == ["x", "1.3.0"]
+    (entry,) = log.recent(image=API)
+    assert entry["stage"] == "gate" and set(decisions.ENTRY_KEYS) <= set(entry)
