@@ -204,6 +204,7 @@ class Published:
     sha: str
     branch: str
     attempts: int
+    pushed: bool = True  # False: the side branch already held exactly this change
 
 
 class Checkout:
@@ -266,6 +267,19 @@ class Checkout:
             args.append(f"--force-with-lease=refs/heads/{branch}:{lease or ''}")
         self.run(*args, f"HEAD:refs/heads/{branch}")
 
+    def _same_change(self, branch: str, remote: str, base: str) -> bool:
+        """Whether the remote side branch (at ``remote``) is our HEAD already: same parent and
+        same tree. Re-pushing it would only restart the PR's checks for nothing."""
+        self.fetch(branch)
+        if self.run("rev-parse", f"refs/remotes/origin/{branch}") != remote:
+            return False
+        parent = self.git.run(
+            ["rev-parse", "--verify", "--quiet", f"{remote}^"], self.root, check=False
+        )
+        if parent.stdout.strip() != self.run("rev-parse", f"refs/remotes/origin/{base}"):
+            return False
+        return self.run("rev-parse", f"{remote}^{{tree}}") == self.run("rev-parse", "HEAD^{tree}")
+
     def delete_branch(self, branch: str) -> bool:
         """Delete ``branch`` on the remote; False if it was already gone."""
         if self.remote_sha(branch) is None:
@@ -298,6 +312,8 @@ class Checkout:
             sha = self.commit(message)
             if sha is None:
                 return None
+            if lease and self._same_change(target, lease, base):
+                return Published(sha=lease, branch=target, attempts=attempt, pushed=False)
             try:
                 self.push(target, lease=lease)
             except PushRejected:

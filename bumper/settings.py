@@ -22,6 +22,27 @@ class DecisionLogSettings(BaseModel):
     )
 
 
+class WorkerSettings(BaseModel):
+    """The bump worker (``BUMPER_WORKER__<FIELD>``), read by ``bumper worker`` and its jobs."""
+
+    cache_dir: Path = Field(
+        Path(".bumper-cache"), description="git mirrors and per-job work trees of config repos"
+    )
+    retry_max: int = Field(10, ge=1, description="retries of a job failing with a transient error")
+    retry_base_seconds: float = Field(
+        1.0, gt=0, description="first retry delay; doubles per retry (a forge's wait wins)"
+    )
+    retry_cap_seconds: float = Field(600.0, gt=0, description="longest delay between retries")
+    crash_retries: int = Field(3, ge=0, description="re-runs of a job whose worker died mid-job")
+    job_timeout_seconds: int = Field(600, gt=0, description="RQ timeout of a bump job")
+    lock_wait_seconds: float = Field(
+        30.0, gt=0, description="wait for another bump of the same repo before retrying later"
+    )
+    ci_result_ttl_seconds: int = Field(
+        7 * 86_400, gt=0, description="how long a CI result is kept for pushes that come later"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BUMPER_", env_nested_delimiter="__")
 
@@ -31,6 +52,7 @@ class Settings(BaseSettings):
     config_file: Path = Field(Path("bumper.yaml"), description="path of bumper.yaml")
     queue_name: str = Field("bumper", description="RQ queue the receiver enqueues on")
     decisions: DecisionLogSettings = Field(default_factory=DecisionLogSettings)
+    worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings())
 
 
 def load() -> Settings:

@@ -199,3 +199,17 @@ def test_credentials_header_is_not_in_argv() -> None:
     assert "ghp_secret" not in repr(creds)
     header = creds.git_config()["http.extraHeader"]
     assert header.startswith("Authorization: Basic ") and "ghp_secret" not in header
+
+
+def test_side_branch_with_the_same_change_is_not_pushed_again(tmp_path: Path, remote: str) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with cache.checkout(remote, "main") as checkout:
+        first = checkout.publish(base="main", branch="bumper/api", edit=set_tag("1.1.0"))
+        again = checkout.publish(base="main", branch="bumper/api", edit=set_tag("1.1.0"))
+    assert first is not None and again is not None
+    assert (again.pushed, again.sha) == (False, first.sha)
+    push_from_elsewhere(tmp_path, remote, "base-moved.txt", "x\n")
+    with cache.checkout(remote, "main") as checkout:
+        rebased = checkout.publish(base="main", branch="bumper/api", edit=set_tag("1.1.0"))
+    assert rebased is not None and rebased.pushed and rebased.sha != first.sha
+    assert git(Path(remote), "rev-parse", "bumper/api^") == git(Path(remote), "rev-parse", "main")

@@ -1,0 +1,215 @@
+"""The worker's state in Redis: bump candidates, the one-pending-job-per-target state machine,
+CI results and held (gated) pushes, PRs by revision, and the per-repo lock.
+
+Keys (all under ``bumper:``) and why they exist:
+
+- ``cand:<target>`` hash tag → candidate JSON. A burst of pushes only adds fields here; the
+  single pending bump job reads them all when it runs and picks the best (coalescing).
+- ``bump:<target>`` hash {phase, job}: ``queued`` → ``running`` → (``dirty`` when a new
+  candidate arrived mid-run) → deleted. ``request`` enqueues only from "no state", so one
+  target has at most one queued job; ``finish`` tells a dirty job to run once more.
+- ``ci:<sha>`` hash: a build result, for pushes that arrive after their CI finished.
+- ``held:<rule>`` hash delivery → held event JSON with its own expiry; gated pushes wait here.
+- ``prrev:<sha>`` hash target → PR JSON: the open bump PR for an image revision, so a CI
+  failure can comment on it.
+- ``lock:repo:<name>``: serialises every bump of one config repo.
+
+Must not: decide anything (``bump.py`` does), or talk to git or a forge.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from bumper.errors import TransientError
+
+PREFIX = "bumper:"
+
+_REQUEST = """
+-- KEYS[1] state hash, KEYS[2] sequence; ARGV[1] ttl, ARGV[2] job id prefix
+local phase = redis.call('HGET', KEYS[1], 'phase')
+if not phase then
+  local id = ARGV[2] .. redis.call('INCR', KEYS[2])
+  redis.call('HSET', KEYS[1], 'phase', 'queued', 'job', id)
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  return {1, id}
+end
+if phase == 'running' then redis.call('HSET', KEYS[1], 'phase', 'dirty') end
+return {0, redis.call('HGET', KEYS[1], 'job')}
+"""
+
+_START = """
+-- KEYS[1] state hash; ARGV[1] job id, ARGV[2] ttl
+if redis.call('HGET', KEYS[1], 'job') == ARGV[1] or not redis.call('EXISTS', KEYS[1]) then
+  redis.call('HSET', KEYS[1], 'phase', 'running', 'job', ARGV[1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+_FINISH = """
+-- KEYS[1] state hash; ARGV[1] job id.  1: run again (dirty), 0: done
+if redis.call('HGET', KEYS[1], 'job') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'phase') == 'dirty' then
+  redis.call('HSET', KEYS[1], 'phase', 'running')
+  return 1
+end
+redis.call('DEL', KEYS[1])
+return 0
+"""
+
+_DROP_IF = """
+-- KEYS[1] state hash; ARGV[1] job id: forget the state if it still names that job
+if redis.call('HGET', KEYS[1], 'job') == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+
+_CONSUME = """
+-- KEYS[1] candidates hash; ARGV pairs field, value: delete each field still holding value
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A tag proposed for a target, with the event that proposed it (as a dict)."""
+
+    tag: str
+    digest: str | None
+    event: dict[str, Any]
+    raw: str = ""  # the stored JSON, to delete exactly what was read
+
+    def to_json(self) -> str:
+        return json.dumps({"tag": self.tag, "digest": self.digest, "event": self.event})
+
+    @classmethod
+    def from_json(cls, raw: str) -> Candidate:
+        data = json.loads(raw)
+        return cls(tag=data["tag"], digest=data.get("digest"), event=data["event"], raw=raw)
+
+
+class Store:
+    """Typed access to the worker's Redis keys."""
+
+    def __init__(self, client: redis.Redis, *, state_ttl: int = 6 * 3600) -> None:
+        self.redis = client
+        self.state_ttl = state_ttl
+        self._request = client.register_script(_REQUEST)
+        self._start = client.register_script(_START)
+        self._finish = client.register_script(_FINISH)
+        self._drop_if = client.register_script(_DROP_IF)
+        self._consume = client.register_script(_CONSUME)
+
+    # -- candidates and the pending-job state machine -----------------------------------
+
+    def add_candidate(self, target: str, candidate: Candidate) -> None:
+        key = f"{PREFIX}cand:{target}"
+        self.redis.hset(key, candidate.tag, candidate.to_json())
+        self.redis.expire(key, self.state_ttl * 4)
+
+    def candidates(self, target: str) -> list[Candidate]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(f"{PREFIX}cand:{target}"))
+        return [Candidate.from_json(value.decode()) for value in raw.values()]
+
+    def consume(self, target: str, seen: list[Candidate]) -> int:
+        """Remove the candidates a run handled, unless a newer push replaced one meanwhile."""
+        if not seen:
+            return 0
+        args = [item for c in seen for item in (c.tag, c.raw)]
+        return int(self._consume(keys=[f"{PREFIX}cand:{target}"], args=args))
+
+    def request(self, target: str) -> tuple[bool, str]:
+        """(True, new job id) if a job must be enqueued; else (False, the pending job's id)."""
+        keys = [f"{PREFIX}bump:{target}", f"{PREFIX}bumpseq:{target}"]
+        fresh, job_id = self._request(keys=keys, args=[self.state_ttl, f"bump:{target}:"])
+        return bool(fresh), job_id.decode() if isinstance(job_id, bytes) else str(job_id)
+
+    def forget(self, target: str, job_id: str) -> bool:
+        """Drop the state if it still names ``job_id`` (its job is gone: lost or failed)."""
+        return bool(self._drop_if(keys=[f"{PREFIX}bump:{target}"], args=[job_id]))
+
+    def start(self, target: str, job_id: str) -> None:
+        self._start(keys=[f"{PREFIX}bump:{target}"], args=[job_id, self.state_ttl])
+
+    def finish(self, target: str, job_id: str) -> bool:
+        """True when candidates arrived during the run, so the job must run once more."""
+        return bool(self._finish(keys=[f"{PREFIX}bump:{target}"], args=[job_id]))
+
+    # -- CI results, held pushes, PRs by revision ---------------------------------------
+
+    def record_ci(self, sha: str, status: str, info: dict[str, str], ttl: int) -> None:
+        for key in {sha, sha[:7]}:
+            mapping: dict[str | bytes, str | bytes] = {"status": status}
+            mapping.update(info)
+            self.redis.hset(f"{PREFIX}ci:{key}", mapping=mapping)  # type: ignore[arg-type]
+            self.redis.expire(f"{PREFIX}ci:{key}", ttl)
+
+    def ci_result(self, revision: str) -> dict[str, str] | None:
+        for key in (revision, revision[:7]):
+            raw = cast(dict[bytes, bytes], self.redis.hgetall(f"{PREFIX}ci:{key}"))
+            if raw:
+                return {k.decode(): v.decode() for k, v in raw.items()}
+        return None
+
+    def hold(
+        self, rule: str, delivery: str, event: dict[str, Any], revision: str, ttl: int
+    ) -> None:
+        entry = {"event": event, "revision": revision, "expires": time.time() + ttl}
+        self.redis.hset(f"{PREFIX}held:{rule}", delivery, json.dumps(entry))
+        self.redis.expire(f"{PREFIX}held:{rule}", max(ttl, 60))
+
+    def held(self, rule: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Unexpired held entries (delivery, entry); expired ones are removed on the way."""
+        key = f"{PREFIX}held:{rule}"
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(key))
+        for delivery, value in raw.items():
+            entry = json.loads(value)
+            if entry["expires"] < time.time():
+                self.redis.hdel(key, delivery)
+                continue
+            yield delivery.decode(), entry
+
+    def release(self, rule: str, delivery: str) -> bool:
+        return bool(self.redis.hdel(f"{PREFIX}held:{rule}", delivery))
+
+    def remember_pr(self, revision: str, target: str, pr: dict[str, Any], ttl: int) -> None:
+        for key in {revision, revision[:7]}:
+            self.redis.hset(f"{PREFIX}prrev:{key}", target, json.dumps(pr))
+            self.redis.expire(f"{PREFIX}prrev:{key}", ttl)
+
+    def prs_for(self, revision: str) -> dict[str, dict[str, Any]]:
+        for key in (revision, revision[:7]):
+            raw = cast(dict[bytes, bytes], self.redis.hgetall(f"{PREFIX}prrev:{key}"))
+            if raw:
+                return {k.decode(): json.loads(v) for k, v in raw.items()}
+        return {}
+
+    # -- per-repo serialisation ---------------------------------------------------------
+
+    @contextmanager
+    def repo_lock(self, repo: str, *, timeout: float, wait: float) -> Iterator[None]:
+        """Hold the repo's lock; ``TransientError`` if another bump keeps it past ``wait``."""
+        lock = self.redis.lock(f"{PREFIX}lock:repo:{repo}", timeout=timeout, blocking_timeout=wait)
+        if not lock.acquire():
+            raise TransientError(f"repo {repo!r} is busy with another bump", delay=2, reason="busy")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                pass  # expired under a very slow job; the next holder already has it
