@@ -19,7 +19,9 @@ Must not: decide anything (``bump.py`` does), or talk to git or a forge.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,6 +104,12 @@ class Candidate:
         return cls(tag=data["tag"], digest=data.get("digest"), event=data["event"], raw=raw)
 
 
+def job_prefix(target: str) -> str:
+    """RQ job ids allow ``[A-Za-z0-9_-]`` only: the target slugged, plus a hash against clashes."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", target)[:60]
+    return f"bump-{safe}-{hashlib.sha256(target.encode()).hexdigest()[:6]}-"
+
+
 class Store:
     """Typed access to the worker's Redis keys."""
 
@@ -135,7 +143,7 @@ class Store:
     def request(self, target: str) -> tuple[bool, str]:
         """(True, new job id) if a job must be enqueued; else (False, the pending job's id)."""
         keys = [f"{PREFIX}bump:{target}", f"{PREFIX}bumpseq:{target}"]
-        fresh, job_id = self._request(keys=keys, args=[self.state_ttl, f"bump:{target}:"])
+        fresh, job_id = self._request(keys=keys, args=[self.state_ttl, job_prefix(target)])
         return bool(fresh), job_id.decode() if isinstance(job_id, bytes) else str(job_id)
 
     def forget(self, target: str, job_id: str) -> bool:

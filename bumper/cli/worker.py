@@ -1,0 +1,47 @@
+"""``bumper worker``: run the RQ worker (with its scheduler) that executes bump jobs.
+
+The scheduler moves jobs waiting for a retry (``rq.Retry`` with an interval) back onto the
+queue when they are due, so retries with backoff need it; it is on unless ``--no-scheduler``.
+Settings come from ``BUMPER_*`` (``BUMPER_REDIS_URL``, ``BUMPER_CONFIG_FILE``,
+``BUMPER_WORKER__*``); the config file is checked before the worker starts, so a broken
+``bumper.yaml`` exits 2 with its first error instead of failing every job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("worker", help="run the bump worker (RQ, with scheduler)")
+    parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    parser.add_argument(
+        "--no-scheduler", action="store_true", help="do not run RQ's scheduler (retries wait)"
+    )
+    parser.add_argument("--name", help="worker name (default: RQ's host.pid)")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import redis
+    from rq import Queue, Worker
+
+    from bumper import configfile, settings
+
+    current = settings.load()
+    configfile.load(current.config_file)  # ConfigError → exit 2 with the reason
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    connection = redis.Redis.from_url(current.redis_url)
+    queue = Queue(current.queue_name, connection=connection)
+    worker = Worker([queue], connection=connection, name=args.name)
+    worker.work(
+        burst=args.burst,
+        with_scheduler=not args.no_scheduler,
+        logging_level=args.log_level.upper(),
+    )
+    return 0

@@ -1,0 +1,240 @@
+"""The worker end to end without the web: events → handle_event → bump jobs → commits,
+on a real Redis, a real RQ worker and real git repositories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from rq import Queue, Retry, SimpleWorker
+
+from bumper.core import events
+from bumper.errors import PermanentError, TransientError
+from tests.support.redis_server import RedisServer
+from worker import jobs, store
+
+DEPLOY = "apps/api/deploy.yaml"
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_server.url)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture
+def setup(tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A bare config repo with api at 1.0.0, and a bumper.yaml pointing at it."""
+    seed = tmp_path / "seed"
+    (seed / "apps" / "api").mkdir(parents=True)
+    (seed / DEPLOY).write_text(
+        "spec:\n  containers:\n    - name: api\n      image: ghcr.io/acme/api:1.0.0  # keep me\n"
+    )
+    git(seed, "init", "-q", "-b", "main")
+    git(seed, "add", "-A")
+    git(seed, "-c", "user.name=dev", "-c", "user.email=dev@x", "commit", "-qm", "seed")
+    bare = tmp_path / "config.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    config = tmp_path / "bumper.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: bumper/v1
+            repos:
+              - name: config
+                forge: git
+                url: {bare}
+                branch: main
+            images:
+              - name: api
+                image: ghcr.io/acme/api
+                policy: {{semver: ">=1.0.0 <2", prerelease: true}}
+                targets:
+                  - repo: config
+                    paths: ["apps/**"]
+                    mode: commit
+              - name: gated
+                image: ghcr.io/acme/gated
+                policy: {{semver: ">=1.0.0"}}
+                gate: {{ci: github, repository: acme/gated}}
+                targets:
+                  - repo: config
+                    paths: ["apps/**"]
+                    mode: commit
+            ci:
+              - name: api-main
+                source: github
+                repository: acme/api
+                branches: ["main"]
+                image: api
+                tag: "1.9.0-main.{{short_sha}}"
+            """
+        )
+    )
+    monkeypatch.setenv("BUMPER_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("BUMPER_CONFIG_FILE", str(config))
+    monkeypatch.setenv("BUMPER_QUEUE_NAME", "bumper-test")
+    monkeypatch.setenv("BUMPER_WORKER__CACHE_DIR", str(tmp_path / "cache"))
+    jobs.context.cache_clear()
+    yield bare
+    jobs.context.cache_clear()
+
+
+def push(tag: str, image: str = "ghcr.io/acme/api", **extra: Any) -> dict[str, Any]:
+    event = events.ImageEvent(
+        type="image.pushed",
+        image=image,
+        tag=tag,
+        source="test",
+        delivery_id=f"d-{image}-{tag}",
+        received_at=1.0,
+        extra=extra,
+    )
+    return events.to_dict(event)
+
+
+def build(status: str, commit: str, repository: str = "acme/gated") -> dict[str, Any]:
+    event = events.BuildFinished(
+        status=status,  # type: ignore[arg-type]
+        commit=commit,
+        ref="refs/heads/main",
+        repository=repository,
+        source="github",
+        delivery_id=f"b-{commit}-{status}",
+    )
+    return events.to_dict(event)
+
+
+def drain(client: redis.Redis) -> None:
+    queue = Queue("bumper-test", connection=client)
+    SimpleWorker([queue], connection=client).work(burst=True)
+
+
+def file_at(bare: Path, ref: str = "main") -> str:
+    return git(bare, "show", f"{ref}:{DEPLOY}")
+
+
+def decisions(client: redis.Redis) -> list[dict[str, Any]]:
+    return [json.loads(raw) for raw in client.lrange(jobs.DECISIONS_KEY, 0, -1)]
+
+
+def test_a_push_becomes_one_commit_by_the_bot(setup: Path, client: redis.Redis) -> None:
+    job_ids = jobs.handle_event(push("1.2.0"))
+    assert job_ids and job_ids[0].startswith("bump-api_0-")
+    drain(client)
+    assert file_at(setup).endswith("image: ghcr.io/acme/api:1.2.0  # keep me")
+    subject, author = git(setup, "log", "-1", "--format=%s|%an", "main").split("|")
+    assert (subject, author) == ("Bump api to 1.2.0", "bumper[bot]")
+    bumped = [d for d in decisions(client) if d.get("stage") == "bump"]
+    assert bumped and bumped[0]["result"] == "accepted" and bumped[0]["pin"] == "1.2.0"
+
+
+def test_a_burst_gives_one_commit_with_the_newest_allowed_tag(
+    setup: Path, client: redis.Redis
+) -> None:
+    tags = ["1.0.5", "1.3.0", "2.0.0", "1.2.9", "1.3.0-rc.1", "1.1.0", "bad tag!"] * 3
+    ids = {jid for tag in tags for jid in jobs.handle_event(push(tag))}
+    assert len(ids) == 1  # one pending bump job for the target, however many pushes
+    drain(client)
+    assert file_at(setup).endswith("api:1.3.0  # keep me")
+    assert git(setup, "rev-list", "--count", "main") == "2"
+    assert client.hlen(f"{store.PREFIX}cand:api/0") == 0
+
+
+def test_older_tag_is_not_a_downgrade(setup: Path, client: redis.Redis) -> None:
+    jobs.handle_event(push("1.5.0"))
+    drain(client)
+    jobs.handle_event(push("1.4.0"))
+    drain(client)
+    assert file_at(setup).endswith("api:1.5.0  # keep me")
+    last = [d for d in decisions(client) if d.get("stage") == "bump"][0]
+    assert (last["candidate"], last["result"], last["rule"]) == (
+        "1.4.0",
+        "rejected",
+        "no-downgrade",
+    )
+
+
+def test_gate_holds_until_ci_succeeds_for_the_revision(setup: Path, client: redis.Redis) -> None:
+    seed_gated(setup)
+    sha = "a" * 40
+    assert jobs.handle_event(push("1.1.0", image="ghcr.io/acme/gated", revision=sha)) == []
+    held = [d for d in decisions(client) if d["result"] == "held"]
+    assert held and held[0]["rule"] == "ci-gate"
+    assert jobs.handle_event(build("success", "b" * 40)) == []  # another revision: still held
+    assert len(jobs.handle_event(build("success", sha))) == 1
+    drain(client)
+    assert git(setup, "show", "main:apps/gated.yaml") == "image: ghcr.io/acme/gated:1.1.0"
+    # a push arriving after its CI succeeded passes straight through
+    assert len(jobs.handle_event(push("1.2.0", image="ghcr.io/acme/gated", revision=sha))) == 1
+
+
+def test_gate_drops_the_push_when_ci_fails(setup: Path, client: redis.Redis) -> None:
+    seed_gated(setup)
+    sha = "c" * 40
+    jobs.handle_event(push("1.1.0", image="ghcr.io/acme/gated", revision=sha))
+    assert jobs.handle_event(build("failure", sha)) == []
+    drain(client)
+    assert git(setup, "show", "main:apps/gated.yaml") == "image: ghcr.io/acme/gated:1.0.0"
+    assert any("CI failure" in d["why"] for d in decisions(client))
+
+
+def test_ci_trigger_bumps_to_the_templated_tag(setup: Path, client: redis.Redis) -> None:
+    sha = "1234567" + "0" * 33
+    assert jobs.handle_event(build("success", sha, repository="acme/api"))
+    drain(client)
+    assert file_at(setup).endswith("api:1.9.0-main.1234567  # keep me")
+    assert jobs.handle_event(build("failure", "9" * 40, repository="acme/api")) == []
+
+
+def seed_gated(bare: Path) -> None:
+    work = bare.parent / "seed"
+    (work / "apps" / "gated.yaml").write_text("image: ghcr.io/acme/gated:1.0.0\n")
+    git(work, "add", "-A")
+    git(work, "-c", "user.name=dev", "-c", "user.email=dev@x", "commit", "-qm", "gated")
+    git(work, "push", "-q", str(bare), "main")
+
+
+def test_candidates_arriving_mid_run_make_the_job_run_again(client: redis.Redis) -> None:
+    state = store.Store(client)
+    fresh, job_id = state.request("t/0")
+    assert fresh and state.request("t/0") == (False, job_id)
+    state.start("t/0", job_id)
+    assert state.request("t/0") == (False, job_id)  # marks it dirty
+    assert state.finish("t/0", job_id) is True
+    assert state.finish("t/0", job_id) is False
+    fresh_again, next_id = state.request("t/0")
+    assert fresh_again and next_id != job_id
+
+
+def test_transient_errors_retry_with_backoff_and_permanent_ones_fail(
+    setup: Path, client: redis.Redis
+) -> None:
+    def rate_limited() -> None:
+        raise TransientError("429", delay=7.0, reason="rate-limit")
+
+    retry = jobs.guarded(rate_limited)
+    assert isinstance(retry, Retry) and retry.intervals == [7]
+    assert jobs.backoff(0, 0.5, base=1.0, cap=600) == 1
+    assert jobs.backoff(5, 0.5, base=1.0, cap=600) == 32
+    assert jobs.backoff(20, 0.5, base=1.0, cap=600) == 600
+    assert jobs.backoff(0, 900, base=1.0, cap=600) == 900  # the forge's wait wins over the cap
+
+    def broken() -> None:
+        raise PermanentError("no such file", reason="missing")
+
+    with pytest.raises(PermanentError):
+        jobs.guarded(broken)

@@ -1,0 +1,382 @@
+"""The bump flow: route an event to the targets it should bump (steps 1–3), and bump one
+target (steps 4–7 of ARCHITECTURE.md's data flow).
+
+``route`` runs in the event job: it screens the tag with the rule's policy (no current value
+yet), applies the CI gate (hold / release / drop), records candidates and returns the target
+keys that need a bump job. ``bump_target`` runs in the bump job: under the repo lock it checks
+out the config repo, picks the best candidate against what the files hold now (never a
+downgrade unless allowed), edits, and delivers the change as a commit or a PR.
+
+Every verdict goes to the decision log through ``Context.log``.
+Must not: import rq (``jobs.py`` is the only RQ shell) or a forge SDK (``bumper.scm`` is).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bumper import gitrepo
+from bumper.core import changes, config, events, policy
+from bumper.errors import ConfigError, PermanentError
+from bumper.settings import WorkerSettings
+from worker import edits, store
+
+log = logging.getLogger("bumper.worker")
+
+LogDecision = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Context:
+    """What a job needs, built once per worker process (see ``jobs.context``)."""
+
+    config: config.BumperConfig
+    store: store.Store
+    cache: gitrepo.RepoCache
+    settings: WorkerSettings
+    log: LogDecision
+    forges: Any = None  # worker.delivery.Forges: PR/MR side, built lazily
+    config_dir: Path = field(default_factory=Path.cwd)
+
+
+def target_key(rule: config.Image, index: int) -> str:
+    return f"{rule.name}/{index}"
+
+
+def resolve(ctx: Context, key: str) -> tuple[config.Image, config.Target, config.Repo]:
+    """The rule, target and repo of a target key; ``PermanentError`` if the config changed."""
+    name, _, index = key.rpartition("/")
+    rule = ctx.config.image(name)
+    if rule is None or not index.isdigit() or int(index) >= len(rule.targets):
+        raise PermanentError(f"target {key!r} is no longer in bumper.yaml", reason="stale-target")
+    target = rule.targets[int(index)]
+    repo = ctx.config.repo(target.repo)
+    if repo is None:
+        raise PermanentError(f"repo {target.repo!r} is not in bumper.yaml", reason="config")
+    return rule, target, repo
+
+
+def decision_entry(
+    decision: policy.Decision, *, rule: str, image: str, event: dict[str, Any], **more: Any
+) -> dict[str, Any]:
+    entry = {
+        "time": time.time(),
+        "rule": rule,
+        "image": image,
+        "event": {k: event.get(k) for k in ("type", "source", "delivery_id", "tag", "digest")},
+        **decision.to_dict(),
+    }
+    entry.update(more)
+    return entry
+
+
+# -- routing (event job) ----------------------------------------------------------------
+
+
+def route(ctx: Context, event: events.Event) -> list[str]:
+    """Target keys whose bump job must run because of ``event``."""
+    if isinstance(event, events.BuildFinished):
+        return route_build(ctx, event)
+    return route_image(ctx, event)
+
+
+def revision_of(event: events.ImageEvent) -> str | None:
+    """The source commit an image was built from: ``extra.revision`` or the OCI label."""
+    extra = event.extra or {}
+    labels = extra.get("labels") if isinstance(extra.get("labels"), dict) else {}
+    value = extra.get("revision") or (labels or {}).get("org.opencontainers.image.revision")
+    return str(value) if value else None
+
+
+def route_image(
+    ctx: Context, event: events.ImageEvent, *, only: str | None = None, gate_passed: bool = False
+) -> list[str]:
+    data = events.to_dict(event)
+    rules = [r for r in ctx.config.images_for(event.image) if only is None or r.name == only]
+    if event.type != "image.pushed" or event.tag is None:
+        for rule in rules:
+            why = "deletes are not bumped" if event.type != "image.pushed" else "no tag"
+            ctx.log(_note(rule, data, "rejected", "event", why))
+        return []
+    keys: list[str] = []
+    for rule in rules:
+        screen = policy.evaluate(
+            policy.from_config(rule.policy),
+            policy.Candidate(event.tag, event.digest, event.received_at),
+        )
+        if not screen.accepted:
+            ctx.log(decision_entry(screen, rule=rule.name, image=rule.image, event=data))
+            continue
+        if rule.gate is not None and not gate_passed and not _gate_open(ctx, rule, event, data):
+            continue
+        candidate = store.Candidate(event.tag, event.digest, data)
+        for index in range(len(rule.targets)):
+            ctx.store.add_candidate(target_key(rule, index), candidate)
+            keys.append(target_key(rule, index))
+        ctx.log(
+            decision_entry(screen, rule=rule.name, image=rule.image, event=data, stage="queued")
+        )
+    return keys
+
+
+def _note(
+    rule: config.Image, data: dict[str, Any], result: str, name: str, why: str
+) -> dict[str, Any]:
+    tag = data.get("tag") or data.get("digest") or ""
+    made = policy.Decision(candidate=str(tag), rule=name, result=result, why=why)  # type: ignore[arg-type]
+    return decision_entry(made, rule=rule.name, image=rule.image, event=data)
+
+
+def _gate_matches(gate: config.Gate, build: dict[str, str]) -> bool:
+    return (
+        build.get("source") == gate.ci
+        and (gate.repository is None or build.get("repository") == gate.repository)
+        and (gate.workflow is None or build.get("pipeline") == gate.workflow)
+    )
+
+
+def _gate_open(
+    ctx: Context, rule: config.Image, event: events.ImageEvent, data: dict[str, Any]
+) -> bool:
+    """True if CI already succeeded for the image's revision; else hold or drop the push."""
+    assert rule.gate is not None
+    revision = revision_of(event)
+    result = ctx.store.ci_result(revision) if revision else None
+    if result is not None and _gate_matches(rule.gate, result):
+        if result["status"] == "success":
+            return True
+        ctx.log(_note(rule, data, "rejected", "ci-gate", f"CI {result['status']} for {revision}"))
+        return False
+    delivery = event.delivery_id or f"{event.tag}@{event.received_at}"
+    ctx.store.hold(rule.name, delivery, data, revision or "", rule.gate.hold_seconds)
+    waiting = f"revision {revision}" if revision else f"a build whose sha is in tag {event.tag!r}"
+    why = f"held until {rule.gate.ci} CI succeeds for {waiting} (up to {rule.gate.hold_seconds}s)"
+    ctx.log(_note(rule, data, "held", "ci-gate", why))
+    return False
+
+
+def _held_for(entry: dict[str, Any], sha: str) -> bool:
+    revision = str(entry.get("revision") or "")
+    if revision:
+        return len(min(revision, sha, key=len)) >= 7 and (
+            sha.startswith(revision) or revision.startswith(sha)
+        )
+    return len(sha) >= 7 and sha[:7] in str(entry["event"].get("tag") or "")
+
+
+def route_build(ctx: Context, build: events.BuildFinished) -> list[str]:
+    """Record the CI result, release or drop held pushes, and fire CI triggers."""
+    info = {
+        "source": build.source,
+        "repository": build.repository or "",
+        "pipeline": build.pipeline or "",
+    }
+    final = build.status in ("success", "failure", "cancelled")
+    if not build.commit or not final:
+        return []
+    ctx.store.record_ci(build.commit, build.status, info, ctx.settings.ci_result_ttl_seconds)
+    keys: list[str] = []
+    for rule in ctx.config.images:
+        if rule.gate is None or not _gate_matches(rule.gate, info):
+            continue
+        for delivery, entry in list(ctx.store.held(rule.name)):
+            if not _held_for(entry, build.commit) or not ctx.store.release(rule.name, delivery):
+                continue
+            held = events.from_dict(entry["event"])
+            assert isinstance(held, events.ImageEvent)
+            if build.status == "success":
+                keys += route_image(ctx, held, only=rule.name, gate_passed=True)
+            else:
+                why = f"CI {build.status} for {build.commit[:12]} ({build.url or 'no link'})"
+                ctx.log(_note(rule, entry["event"], "rejected", "ci-gate", why))
+    if build.status == "success":
+        keys += _fire_triggers(ctx, build)
+    return keys
+
+
+def _fire_triggers(ctx: Context, build: events.BuildFinished) -> list[str]:
+    keys: list[str] = []
+    for trigger in ctx.config.ci:
+        rule = ctx.config.image(trigger.image)
+        if rule is None or not trigger.matches(build):
+            continue
+        tag = trigger.render_tag(build)
+        made = events.ImageEvent(
+            type="image.pushed",
+            image=rule.image,
+            tag=tag,
+            source=build.source,
+            delivery_id=build.delivery_id,
+            received_at=build.received_at,
+            extra={"revision": build.commit, "trigger": trigger.name, "url": build.url},
+        )
+        keys += route_image(ctx, made, only=rule.name, gate_passed=True)
+    return keys
+
+
+# -- bumping one target (bump job) ------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What a bump run did: the result (None: nothing to change) and where it went."""
+
+    key: str
+    result: changes.BumpResult | None = None
+    sha: str | None = None
+    pushed: bool = False
+    pr: dict[str, Any] | None = None
+    decisions: list[policy.Decision] = field(default_factory=list)
+    keep: store.Candidate | None = None  # candidate left in place for the open PR
+
+
+def bump_target(ctx: Context, key: str) -> Outcome | None:
+    """Bump one target with every candidate recorded for it; None if there were none."""
+    rule, target, repo = resolve(ctx, key)
+    seen = ctx.store.candidates(key)
+    if not seen:
+        return None
+    timeout = ctx.settings.job_timeout_seconds
+    with ctx.store.repo_lock(repo.name, timeout=timeout, wait=ctx.settings.lock_wait_seconds):
+        with ctx.cache.checkout(repo.url, repo.branch, credentials(ctx, repo)) as checkout:
+            outcome = _bump_in(ctx, checkout, key, rule, target, repo, seen)
+    for decision in outcome.decisions:
+        event = _event_of(seen, decision)
+        entry = decision_entry(
+            decision, rule=rule.name, image=rule.image, event=event, stage="bump"
+        )
+        entry.update(target=key, repo=repo.name, mode=target.mode, sha=outcome.sha)
+        if outcome.pr:
+            entry["pr"] = outcome.pr.get("url")
+        ctx.log(entry)
+    ctx.store.consume(key, [c for c in seen if c != outcome.keep])
+    return outcome
+
+
+def _event_of(seen: list[store.Candidate], decision: policy.Decision) -> dict[str, Any]:
+    for candidate in seen:
+        if str(policy.Candidate(candidate.tag, candidate.digest)) == decision.candidate:
+            return candidate.event
+    return {}
+
+
+def _bump_in(
+    ctx: Context,
+    checkout: gitrepo.Checkout,
+    key: str,
+    rule: config.Image,
+    target: config.Target,
+    repo: config.Repo,
+    seen: list[store.Candidate],
+) -> Outcome:
+    outcome = Outcome(key)
+    compiled = policy.from_config(rule.policy)
+    forge = ctx.forges.for_repo(repo) if ctx.forges is not None else None
+    via_pr = target.mode != "commit" and forge is not None
+    branch = changes.branch_name(repo.name, key, rule.image) if via_pr else repo.branch
+
+    def edit(work: gitrepo.Checkout) -> str | None:
+        outcome.result = None
+        found = edits.find(work, target.paths, rule.image)
+        current = _current(found)
+        offered = [
+            policy.Candidate(c.tag, c.digest, float(c.event.get("received_at") or 0)) for c in seen
+        ]
+        selection = policy.select(compiled, offered, current)
+        outcome.decisions = list(selection.decisions)
+        best = selection.best
+        if best is None or not found:
+            if not found:
+                outcome.decisions = [
+                    dataclasses.replace(
+                        d, result="rejected", rule="no-reference", why=_none_found(target)
+                    )
+                    for d in selection.decisions
+                ]
+            return None
+        tag, _, digest = (best.pin or best.candidate).partition("@")
+        made = edits.apply(work, target.paths, rule.image, tag, digest or None)
+        if not made:
+            return None
+        chosen = next(c for c in seen if str(policy.Candidate(c.tag, c.digest)) == best.candidate)
+        outcome.keep = chosen if via_pr else None
+        outcome.result = changes.BumpResult(
+            name=rule.name,
+            image=rule.image,
+            tag=tag,
+            digest=digest or None,
+            repo=repo.name,
+            branch=branch,
+            mode=target.mode,
+            target=key,
+            changes=tuple(made),
+            old_tag=current.tag if current else None,
+            paths=tuple(target.paths),
+            decision=f"{best.result}: {best.rule}",
+            why=best.why,
+            source=str(chosen.event.get("source") or ""),
+            delivery_id=str(chosen.event.get("delivery_id") or ""),
+            event_url=_url(chosen.event),
+        )
+        return changes.commit_message(outcome.result, rule.commit_message)
+
+    if via_pr:
+        published = checkout.publish(base=repo.branch, branch=branch, edit=edit)
+        outcome.pr = ctx.forges.deliver(
+            forge, checkout, rule, target, repo, branch, outcome, published
+        )
+    else:
+        published = checkout.publish(base=repo.branch, edit=edit)
+    if published is not None:
+        outcome.sha, outcome.pushed = published.sha, published.pushed
+    return outcome
+
+
+def _none_found(target: config.Target) -> str:
+    return f"no reference to the image under {', '.join(target.paths)}"
+
+
+def _url(event: dict[str, Any]) -> str | None:
+    extra = event.get("extra") or {}
+    url = extra.get("url") if isinstance(extra, dict) else None
+    return str(url) if url else None
+
+
+def _current(found: list[edits.Found]) -> policy.Current | None:
+    """What the target holds now: its first reference in path order (all are rewritten)."""
+    if not found:
+        return None
+    first = found[0].ref
+    return policy.Current(first.tag, first.digest)
+
+
+def credentials(ctx: Context, repo: config.Repo) -> gitrepo.Credentials | None:
+    if repo.credentials is None:
+        return None
+    user = "oauth2" if repo.forge == "gitlab" else "x-access-token"
+    return gitrepo.Credentials(user, read_secret(repo.credentials, ctx.config_dir))
+
+
+def read_secret(ref: config.SecretRef, base: Path) -> str:
+    """The secret's value; ``ConfigError`` naming where it was looked for (never the value)."""
+    import os
+
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise ConfigError(f"environment variable {ref.env} is not set")
+        return value
+    assert ref.file is not None
+    path = Path(ref.file)
+    try:
+        return (
+            (path if path.is_absolute() else base / path).read_text(encoding="utf-8").rstrip("\n")
+        )
+    except OSError as error:
+        raise ConfigError(f"cannot read secret file {ref.file}: {error.strerror}") from None

@@ -1,0 +1,211 @@
+"""RQ entry points, and nothing else: turn errors into RQ outcomes.
+
+- ``handle_event(event_dict)``: enqueued by the receiver (by name). Routes the event to
+  targets (``bump.route``) and makes sure exactly one bump job is pending per target.
+- ``run_bump(key)``: bumps one target; runs again in the same job if candidates arrived
+  while it ran (so a burst of pushes gives one commit with the newest allowed tag).
+
+Errors: ``TransientError`` → the job returns ``rq.Retry`` with exponential backoff
+(base·2^n, capped, never sooner than the error's ``delay``, e.g. a forge's ``Retry-After``);
+``PermanentError``/``ConfigError`` → the job fails visibly with its reason and is not retried.
+A worker that dies mid-job (SIGKILL, OOM) leaves the job to RQ's abandoned-job handling, which
+re-runs it (``crash_retries``); every step is idempotent, so a re-run never duplicates a PR.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import redis
+from rq import Queue, Retry, get_current_job
+from rq.job import Job, JobStatus
+
+from bumper import configfile, gitrepo, settings
+from bumper.core import events
+from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
+from worker import bump, store
+
+log = logging.getLogger("bumper.worker")
+
+DECISIONS_KEY = "bumper:decisions"
+DECISIONS_MAX = 1000
+PENDING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
+
+
+@lru_cache(maxsize=1)
+def context() -> bump.Context:
+    """The process-wide context: settings, config, Redis, repo cache (built on first job)."""
+    current = settings.load()
+    config = configfile.load(current.config_file)
+    client = redis.Redis.from_url(current.redis_url)
+    repo_store = store.Store(client)
+    cache = gitrepo.RepoCache(current.worker.cache_dir.resolve())
+    ctx = bump.Context(
+        config=config,
+        store=repo_store,
+        cache=cache,
+        settings=current.worker,
+        log=_decision_logger(client),
+        config_dir=current.config_file.resolve().parent,
+    )
+    ctx.forges = _forges(ctx)
+    return ctx
+
+
+def _forges(ctx: bump.Context) -> Any:
+    """The PR/MR side (``worker.delivery``); None until it is wired: commit mode only."""
+    return None
+
+
+def _decision_logger(client: redis.Redis) -> bump.LogDecision:
+    """Decisions go to the bounded decision log (``bumper log`` and the dashboard read it)."""
+    try:
+        from bumper import decisions  # type: ignore[attr-defined]
+    except ImportError:
+        decisions = None
+
+    def write(entry: dict[str, Any]) -> None:
+        log.info("decision %s", json.dumps(entry, default=str, sort_keys=True))
+        if decisions is not None and hasattr(decisions, "record"):
+            decisions.record(client, entry)
+            return
+        with client.pipeline() as pipe:
+            pipe.lpush(DECISIONS_KEY, json.dumps(entry, default=str))
+            pipe.ltrim(DECISIONS_KEY, 0, DECISIONS_MAX - 1)
+            pipe.execute()
+
+    return write
+
+
+def backoff(attempt: int, delay: float, *, base: float, cap: float) -> int:
+    """Seconds before retry ``attempt`` (0-based): base·2^attempt, at least ``delay``, capped."""
+    wanted = max(delay, base * (2**attempt))
+    return max(1, int(min(wanted, max(cap, delay)) + 0.999))
+
+
+def guarded(work: Callable[[], Any]) -> Any:
+    """Run ``work`` mapping Bumper errors to RQ outcomes (see module docstring)."""
+    job = get_current_job()
+    limits = context().settings
+    try:
+        return work()
+    except TransientError as error:
+        attempt = (job.number_of_retries or 0) if job is not None else 0
+        if attempt >= limits.retry_max:
+            failure = PermanentError(
+                f"gave up after {attempt} retries: {error}", reason=error.reason
+            )
+            _fail(job, failure)
+            raise failure from error
+        wait = backoff(
+            attempt, error.delay, base=limits.retry_base_seconds, cap=limits.retry_cap_seconds
+        )
+        log.warning("transient (%s), retry %d in %ds: %s", error.reason, attempt + 1, wait, error)
+        return Retry(max=limits.retry_max + 1, interval=[wait])
+    except (PermanentError, ConfigError) as error:
+        _fail(job, error)
+        raise
+
+
+def _fail(job: Job | None, error: BumperError) -> None:
+    """Mark the job's failure reason, and stop RQ from re-running it (crash-retry budget)."""
+    log.error("permanent failure (%s): %s", error.reason, error)
+    if job is not None:
+        job.retries_left = 0
+        job.meta["failure"] = {"reason": error.reason, "message": str(error)}
+        job.save_meta()  # type: ignore[no-untyped-call]
+
+
+def handle_event(event_dict: dict[str, Any]) -> Any:
+    """The receiver's job: route one event and make sure the bump jobs it needs are pending."""
+
+    def work() -> list[str]:
+        ctx = context()
+        try:
+            event = events.from_dict(event_dict)
+        except (TypeError, ValueError) as error:
+            raise PermanentError(f"malformed event: {error}", reason="event") from None
+        keys = list(dict.fromkeys(bump.route(ctx, event)))
+        if isinstance(event, events.BuildFinished) and ctx.forges is not None:
+            ctx.forges.on_build(event)
+        return [request_bump(ctx, key) for key in keys]
+
+    return guarded(work)
+
+
+def request_bump(ctx: bump.Context, key: str) -> str:
+    """Make sure one bump job for ``key`` is pending; its id (an existing one if pending)."""
+    for _ in range(3):
+        fresh, job_id = ctx.store.request(key)
+        if fresh:
+            _enqueue(ctx, key, job_id)
+            return job_id
+        status = _status(ctx, job_id)
+        if status in PENDING:
+            return job_id
+        ctx.store.forget(key, job_id)  # its job is gone (failed for good, or lost): start over
+    raise TransientError(f"could not settle the pending bump of {key!r}", delay=1, reason="busy")
+
+
+def _status(ctx: bump.Context, job_id: str) -> JobStatus | None:
+    try:
+        return Job.fetch(job_id, connection=ctx.store.redis).get_status(refresh=False)
+    except Exception:  # NoSuchJobError, or a job hash without a status yet
+        return None
+
+
+def _enqueue(ctx: bump.Context, key: str, job_id: str) -> None:
+    queue = Queue(settings.load().queue_name, connection=ctx.store.redis)
+    retry = Retry(max=ctx.settings.crash_retries) if ctx.settings.crash_retries else None
+    queue.enqueue(
+        run_bump,
+        key,
+        job_id=job_id,
+        job_timeout=ctx.settings.job_timeout_seconds,
+        retry=retry,
+        failure_ttl=7 * 86_400,
+        description=f"bump {key}",
+    )
+
+
+def run_bump(key: str) -> Any:
+    """Bump ``key`` with every candidate recorded for it; loop while new ones arrived."""
+    job = get_current_job()
+    job_id = job.id if job is not None else f"bump:{key}:inline"
+
+    def work() -> list[dict[str, Any]]:
+        ctx = context()
+        ctx.store.start(key, job_id)
+        done = []
+        while True:
+            try:
+                outcome = bump.bump_target(ctx, key)
+            except (PermanentError, ConfigError):
+                ctx.store.forget(key, job_id)
+                raise
+            if outcome is not None:
+                done.append(_summary(outcome))
+            if not ctx.store.finish(key, job_id):
+                return done
+
+    return guarded(work)
+
+
+def _summary(outcome: bump.Outcome) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "target": outcome.key,
+        "ref": result.ref if result else None,
+        "files": list(result.files) if result else [],
+        "sha": outcome.sha,
+        "pushed": outcome.pushed,
+        "pr": (outcome.pr or {}).get("url"),
+    }
+
+
+def describe(error: BumperError) -> str:
+    return f"{error.reason}: {error}"
