@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bumper import gitrepo
 from bumper.core import changes, config, events, policy
@@ -29,7 +27,18 @@ from worker import edits, store
 
 log = logging.getLogger("bumper.worker")
 
-LogDecision = Callable[[dict[str, Any]], None]
+
+class LogDecision(Protocol):
+    """Writes one verdict to the decision log (``bumper.decisions``)."""
+
+    def __call__(
+        self,
+        decision: policy.Decision,
+        *,
+        rule: config.Image,
+        event: dict[str, Any],
+        target: str | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -62,20 +71,6 @@ def resolve(ctx: Context, key: str) -> tuple[config.Image, config.Target, config
     return rule, target, repo
 
 
-def decision_entry(
-    decision: policy.Decision, *, rule: str, image: str, event: dict[str, Any], **more: Any
-) -> dict[str, Any]:
-    entry = {
-        "time": time.time(),
-        "rule": rule,
-        "image": image,
-        "event": {k: event.get(k) for k in ("type", "source", "delivery_id", "tag", "digest")},
-        **decision.to_dict(),
-    }
-    entry.update(more)
-    return entry
-
-
 # -- routing (event job) ----------------------------------------------------------------
 
 
@@ -102,7 +97,7 @@ def route_image(
     if event.type != "image.pushed" or event.tag is None:
         for rule in rules:
             why = "deletes are not bumped" if event.type != "image.pushed" else "no tag"
-            ctx.log(_note(rule, data, "rejected", "event", why))
+            ctx.log(_note(data, "rejected", "event", why), rule=rule, event=data)
         return []
     keys: list[str] = []
     for rule in rules:
@@ -111,7 +106,7 @@ def route_image(
             policy.Candidate(event.tag, event.digest, event.received_at),
         )
         if not screen.accepted:
-            ctx.log(decision_entry(screen, rule=rule.name, image=rule.image, event=data))
+            ctx.log(screen, rule=rule, event=data)
             continue
         if rule.gate is not None and not gate_passed and not _gate_open(ctx, rule, event, data):
             continue
@@ -119,18 +114,12 @@ def route_image(
         for index in range(len(rule.targets)):
             ctx.store.add_candidate(target_key(rule, index), candidate)
             keys.append(target_key(rule, index))
-        ctx.log(
-            decision_entry(screen, rule=rule.name, image=rule.image, event=data, stage="queued")
-        )
     return keys
 
 
-def _note(
-    rule: config.Image, data: dict[str, Any], result: str, name: str, why: str
-) -> dict[str, Any]:
+def _note(data: dict[str, Any], result: policy.Result, name: str, why: str) -> policy.Decision:
     tag = data.get("tag") or data.get("digest") or ""
-    made = policy.Decision(candidate=str(tag), rule=name, result=result, why=why)  # type: ignore[arg-type]
-    return decision_entry(made, rule=rule.name, image=rule.image, event=data)
+    return policy.Decision(candidate=str(tag), rule=name, result=result, why=why)
 
 
 def _gate_matches(gate: config.Gate, build: dict[str, str]) -> bool:
@@ -151,13 +140,14 @@ def _gate_open(
     if result is not None and _gate_matches(rule.gate, result):
         if result["status"] == "success":
             return True
-        ctx.log(_note(rule, data, "rejected", "ci-gate", f"CI {result['status']} for {revision}"))
+        why = f"CI {result['status']} for {revision}"
+        ctx.log(_note(data, "rejected", "ci-gate", why), rule=rule, event=data)
         return False
     delivery = event.delivery_id or f"{event.tag}@{event.received_at}"
     ctx.store.hold(rule.name, delivery, data, revision or "", rule.gate.hold_seconds)
     waiting = f"revision {revision}" if revision else f"a build whose sha is in tag {event.tag!r}"
     why = f"held until {rule.gate.ci} CI succeeds for {waiting} (up to {rule.gate.hold_seconds}s)"
-    ctx.log(_note(rule, data, "held", "ci-gate", why))
+    ctx.log(_note(data, "held", "ci-gate", why), rule=rule, event=data)
     return False
 
 
@@ -194,7 +184,8 @@ def route_build(ctx: Context, build: events.BuildFinished) -> list[str]:
                 keys += route_image(ctx, held, only=rule.name, gate_passed=True)
             else:
                 why = f"CI {build.status} for {build.commit[:12]} ({build.url or 'no link'})"
-                ctx.log(_note(rule, entry["event"], "rejected", "ci-gate", why))
+                dropped = _note(entry["event"], "rejected", "ci-gate", why)
+                ctx.log(dropped, rule=rule, event=entry["event"])
     if build.status == "success":
         keys += _fire_triggers(ctx, build)
     return keys
@@ -247,16 +238,23 @@ def bump_target(ctx: Context, key: str) -> Outcome | None:
         with ctx.cache.checkout(repo.url, repo.branch, credentials(ctx, repo)) as checkout:
             outcome = _bump_in(ctx, checkout, key, rule, target, repo, seen)
     for decision in outcome.decisions:
-        event = _event_of(seen, decision)
-        entry = decision_entry(
-            decision, rule=rule.name, image=rule.image, event=event, stage="bump"
-        )
-        entry.update(target=key, repo=repo.name, mode=target.mode, sha=outcome.sha)
-        if outcome.pr:
-            entry["pr"] = outcome.pr.get("url")
-        ctx.log(entry)
+        if decision.accepted:
+            decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
+        ctx.log(decision, rule=rule, event=_event_of(seen, decision), target=key)
     ctx.store.consume(key, [c for c in seen if c != outcome.keep])
     return outcome
+
+
+def _delivered(outcome: Outcome) -> str:
+    """Where the accepted change went, for the decision log."""
+    result = outcome.result
+    if result is None:
+        return "nothing to change"
+    sha = (outcome.sha or "")[:12]
+    if outcome.pr:
+        return f"PR {outcome.pr.get('url')} ({outcome.pr.get('state', 'open')}) at {sha}"
+    where = f"{result.repo}@{result.branch}"
+    return f"committed {sha} to {where}" if outcome.pushed else f"already on {where} ({sha})"
 
 
 def _event_of(seen: list[store.Candidate], decision: policy.Decision) -> dict[str, Any]:

@@ -14,7 +14,6 @@ re-runs it (``crash_retries``); every step is idempotent, so a re-run never dupl
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from functools import lru_cache
@@ -24,15 +23,14 @@ import redis
 from rq import Queue, Retry, get_current_job
 from rq.job import Job, JobStatus
 
-from bumper import configfile, gitrepo, settings
-from bumper.core import events
+from bumper import configfile, decisions, gitrepo, settings
+from bumper.core import config, events, policy
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
+from bumper.settings import DecisionLogSettings
 from worker import bump, store
 
 log = logging.getLogger("bumper.worker")
 
-DECISIONS_KEY = "bumper:decisions"
-DECISIONS_MAX = 1000
 PENDING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
 
 
@@ -49,7 +47,7 @@ def context() -> bump.Context:
         store=repo_store,
         cache=cache,
         settings=current.worker,
-        log=_decision_logger(client),
+        log=_decision_logger(client, current.decisions),
         config_dir=current.config_file.resolve().parent,
     )
     ctx.forges = _forges(ctx)
@@ -61,22 +59,25 @@ def _forges(ctx: bump.Context) -> Any:
     return None
 
 
-def _decision_logger(client: redis.Redis) -> bump.LogDecision:
-    """Decisions go to the bounded decision log (``bumper log`` and the dashboard read it)."""
-    try:
-        from bumper import decisions  # type: ignore[attr-defined]
-    except ImportError:
-        decisions = None
+def _decision_logger(client: redis.Redis, limits: DecisionLogSettings) -> bump.LogDecision:
+    """Verdicts go to the bounded decision log that ``bumper log`` and the dashboard read."""
+    journal = decisions.DecisionLog(client, limits=limits)
 
-    def write(entry: dict[str, Any]) -> None:
-        log.info("decision %s", json.dumps(entry, default=str, sort_keys=True))
-        if decisions is not None and hasattr(decisions, "record"):
-            decisions.record(client, entry)
-            return
-        with client.pipeline() as pipe:
-            pipe.lpush(DECISIONS_KEY, json.dumps(entry, default=str))
-            pipe.ltrim(DECISIONS_KEY, 0, DECISIONS_MAX - 1)
-            pipe.execute()
+    def write(
+        decision: policy.Decision,
+        *,
+        rule: config.Image,
+        event: dict[str, Any],
+        target: str | None = None,
+    ) -> None:
+        try:
+            parsed: events.Event | None = events.from_dict(event) if event else None
+        except (TypeError, ValueError):
+            parsed = None
+        log.info(
+            "decision %s %s: %s (%s)", rule.name, decision.result, decision.candidate, decision.why
+        )
+        journal.record(decision, image=rule.image, rule_name=rule.name, target=target, event=parsed)
 
     return write
 

@@ -3,7 +3,6 @@ on a real Redis, a real RQ worker and real git repositories."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 import redis
 from rq import Queue, Retry, SimpleWorker
 
+from bumper import decisions as decisions_log
 from bumper.core import events
 from bumper.errors import PermanentError, TransientError
 from tests.support.redis_server import RedisServer
@@ -128,7 +128,7 @@ def file_at(bare: Path, ref: str = "main") -> str:
 
 
 def decisions(client: redis.Redis) -> list[dict[str, Any]]:
-    return [json.loads(raw) for raw in client.lrange(jobs.DECISIONS_KEY, 0, -1)]
+    return decisions_log.DecisionLog(client).recent(limit=1000)
 
 
 def test_a_push_becomes_one_commit_by_the_bot(setup: Path, client: redis.Redis) -> None:
@@ -138,8 +138,11 @@ def test_a_push_becomes_one_commit_by_the_bot(setup: Path, client: redis.Redis) 
     assert file_at(setup).endswith("image: ghcr.io/acme/api:1.2.0  # keep me")
     subject, author = git(setup, "log", "-1", "--format=%s|%an", "main").split("|")
     assert (subject, author) == ("Bump api to 1.2.0", "bumper[bot]")
-    bumped = [d for d in decisions(client) if d.get("stage") == "bump"]
+    bumped = [d for d in decisions(client) if d.get("target")]
     assert bumped and bumped[0]["result"] == "accepted" and bumped[0]["pin"] == "1.2.0"
+    head = git(setup, "rev-parse", "main")
+    assert f"committed {head[:12]} to config@main" in bumped[0]["why"]
+    assert (bumped[0]["rule_name"], bumped[0]["delivery_id"]) == ("api", "d-ghcr.io/acme/api-1.2.0")
 
 
 def test_a_burst_gives_one_commit_with_the_newest_allowed_tag(
@@ -160,7 +163,7 @@ def test_older_tag_is_not_a_downgrade(setup: Path, client: redis.Redis) -> None:
     jobs.handle_event(push("1.4.0"))
     drain(client)
     assert file_at(setup).endswith("api:1.5.0  # keep me")
-    last = [d for d in decisions(client) if d.get("stage") == "bump"][0]
+    last = [d for d in decisions(client) if d.get("target")][0]
     assert (last["candidate"], last["result"], last["rule"]) == (
         "1.4.0",
         "rejected",
