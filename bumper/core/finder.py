@@ -1,0 +1,177 @@
+"""Find every image reference in a YAML text, with the exact character spans an edit may touch.
+
+``scan(text)`` composes the YAML (libyaml through PyYAML: node positions without building or
+re-serialising data), walks every document and reports a :class:`Found` per reference: the
+normalised image, its tag and digest, the kind of location, the 1-based line, and the
+:class:`Slot` scalars that hold it. Location kinds are recognised in :mod:`finder_kinds`;
+marker comments in :mod:`markers`.
+
+Offsets are indexes into the ``str`` given (a leading BOM counts as one character), which is
+what the editor slices; for ASCII files they equal byte offsets.
+
+Text that is not YAML (a Helm template, a syntax error) gives a :class:`Skipped` with the
+reason, never an exception. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from bumper.core import yamlscalar
+
+try:  # libyaml is in PyYAML's wheels; the pure-Python parser gives the same nodes, slower.
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the wheel
+    _Loader = yaml.SafeLoader
+
+BOM = "\ufeff"
+PathKey = str | int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Slot:
+    """One scalar holding a reference or a part of it. ``start:end`` is inside any quotes."""
+
+    start: int
+    end: int
+    style: str  # "" plain, "'" or '"'
+    value: str
+    doc: int
+    path: tuple[PathKey, ...]
+    line: int  # 1-based
+
+    @property
+    def is_null(self) -> bool:
+        return self.style == yamlscalar.PLAIN and self.value in ("", "~", "null", "Null", "NULL")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Found:
+    """One image reference. ``ref_slot`` holds ``name[:tag][@digest]`` (from ``ref_offset``);
+    split forms use ``tag_slot`` / ``digest_slot`` instead, ``name_slots`` only locate the name.
+    """
+
+    image: str
+    tag: str | None
+    digest: str | None
+    kind: str
+    line: int
+    ref_slot: Slot | None = None
+    ref_offset: int = 0
+    tag_slot: Slot | None = None
+    digest_slot: Slot | None = None
+    name_slots: tuple[Slot, ...] = ()
+    digest_in_tag: bool = False  # a digest may be written as "tag@digest" in the tag field
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        """The scalars an edit of the tag or digest may change."""
+        return tuple(s for s in (self.ref_slot, self.tag_slot, self.digest_slot) if s is not None)
+
+    @property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        return tuple((s.start, s.end) for s in self.slots)
+
+    @property
+    def doc(self) -> int:
+        return (self.ref_slot or self.tag_slot or self.digest_slot or self.name_slots[0]).doc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Skipped:
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scan:
+    found: tuple[Found, ...]
+    skipped: Skipped | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Context:
+    """What a walk knows while it visits one document."""
+
+    text: str
+    doc: int
+    offset: int  # added to every mark index (the BOM, or a block scalar's place)
+    root: Any
+    found: list[Found] = dataclasses.field(default_factory=list)
+    scalars_by_line: dict[int, list[Slot]] = dataclasses.field(default_factory=dict)
+    remap: Any = None  # for YAML embedded in a block scalar: inner index -> outer index
+
+    def slot(self, node: Any, path: tuple[PathKey, ...]) -> Slot | None:
+        """A Slot for a one-line string scalar ``node``, or None."""
+        if node is None or node.id != "scalar":
+            return None
+        span = yamlscalar.content_span(self.text, node)
+        if span is None:
+            return None
+        start, end = self.position(span[0]), self.position(span[1])
+        if start is None or end is None:
+            return None
+        line = node.end_mark.line + 1 if self.remap is None else self.remap.line(span[0])
+        return Slot(start, end, yamlscalar.style_of(node), node.value, self.doc, path, line)
+
+    def position(self, index: int) -> int | None:
+        if self.remap is not None:
+            mapped: int | None = self.remap.outer(index)
+            return mapped
+        return index + self.offset
+
+
+def scan(text: str) -> Scan:
+    """Every image reference in ``text``, or the reason the text was skipped."""
+    from bumper.core import finder_kinds, markers
+
+    offset = 1 if text.startswith(BOM) else 0
+    body = text[offset:]
+    try:
+        documents = compose_all(body)
+    except yaml.YAMLError as error:
+        return Scan((), Skipped(_parse_failure(body, error)))
+    found: list[Found] = []
+    by_line: dict[int, list[Slot]] = {}
+    for index, root in enumerate(documents):
+        if root is None:
+            continue
+        ctx = Context(body, index, offset, root, scalars_by_line=by_line)
+        finder_kinds.walk_document(ctx)
+        found.extend(ctx.found)
+    found = markers.apply(text, found, by_line)
+    return Scan(tuple(_dedupe(found)))
+
+
+def compose_all(text: str) -> list[Any]:
+    return list(yaml.compose_all(text, Loader=_Loader))
+
+
+def find(text: str, image: str) -> list[Found]:
+    """References to ``image`` (already normalised) in ``text``."""
+    return [f for f in scan(text).found if f.image == image]
+
+
+def _parse_failure(text: str, error: yaml.YAMLError) -> str:
+    where = ""
+    mark = getattr(error, "problem_mark", None)
+    if mark is not None:
+        where = f" at line {mark.line + 1}"
+    if "{{" in text:
+        return f"Helm/Go template ({{{{ }}}}), not YAML{where}"
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"not valid YAML: {problem}{where}"
+
+
+def _dedupe(found: list[Found]) -> Iterator[Found]:
+    """Drop a reference whose scalars were already claimed (aliases, overlapping detectors)."""
+    claimed: set[tuple[int, int]] = set()
+    for item in sorted(found, key=lambda f: (f.line, f.spans)):
+        spans = set(item.spans) or {(s.start, s.end) for s in item.name_slots}
+        if spans & claimed:
+            continue
+        claimed |= spans
+        yield item

@@ -1,0 +1,290 @@
+"""The location kinds the finder recognises, by walking one composed YAML document.
+
+Kinds (the ``kind`` of a :class:`finder.Found`):
+
+* ``pod-container``: ``image`` of an item of ``containers`` / ``initContainers`` /
+  ``ephemeralContainers``, wherever a pod spec sits (every workload kind, CronJob, Argo
+  Rollouts, Knative, OpenShift DeploymentConfig... recognised by shape, not by kind).
+* ``compose-service``: ``services.<name>.image`` in a docker-compose file.
+* ``image-string``: any other ``image: repo[:tag][@digest]`` string (Helm values, CRDs).
+* ``image-fields``: split fields at any depth: ``{repository, tag, digest}``, bitnami's
+  ``{registry, repository, tag, digest}`` (with ``global.imageRegistry`` overriding the
+  registry), ``{name, tag}`` under an ``image``-named key, ``{image: repo, tag}``.
+* ``kustomize-images``: ``images:`` entries with ``name`` / ``newName`` / ``newTag`` /
+  ``digest`` (kustomization.yaml, Flux Kustomization ``spec.images``).
+* ``argocd-kustomize-images``: Argo CD ``kustomize.images`` strings (``[old=]new[:tag]``).
+* ``argocd-helm-parameters``: Argo CD ``helm.parameters`` name/value pairs, grouped by prefix
+  (``image.repository`` + ``image.tag`` + ``image.digest``, or ``image`` alone).
+* Argo CD ``helm.values`` block strings are scanned as YAML of their own (see ``embedded``).
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bumper.core import embedded, refs
+from bumper.core.finder import Context, Found, PathKey, Slot
+
+STR_TAG = "tag:yaml.org,2002:str"
+CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
+Path = tuple[PathKey, ...]
+
+
+def walk_document(ctx: Context) -> None:
+    seen: set[int] = set()
+    stack: list[tuple[Any, Path]] = [(ctx.root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue  # an alias: its anchor was visited, and is edited once
+        seen.add(id(node))
+        if node.id == "mapping":
+            _visit_mapping(ctx, node, path)
+            for key, value in reversed(node.value):
+                if value.id != "scalar":
+                    stack.append((value, (*path, _key(key))))
+        elif node.id == "sequence":
+            _visit_sequence(ctx, node, path)
+            for index in range(len(node.value) - 1, -1, -1):
+                if node.value[index].id != "scalar":
+                    stack.append((node.value[index], (*path, index)))
+
+
+def _key(node: Any) -> str:
+    return str(node.value) if node.id == "scalar" else "?"
+
+
+def _fields(node: Any) -> dict[str, Any]:
+    return {_key(k): v for k, v in node.value if k.id == "scalar"}
+
+
+def _is_str(node: Any) -> bool:
+    return node is not None and node.id == "scalar" and node.tag == STR_TAG
+
+
+def _visit_mapping(ctx: Context, node: Any, path: Path) -> None:
+    fields = _fields(node)
+    _index_scalars(ctx, fields, path)
+    parent = str(path[-1]) if path else ""
+    image = fields.get("image")
+    if _is_str(image):
+        _image_string(ctx, fields, path)
+    if _is_str(fields.get("repository")) and (
+        "tag" in fields or "digest" in fields or "image" in parent.lower()
+    ):
+        _split(ctx, fields, path, fields["repository"], "repository")
+    elif (
+        _is_str(fields.get("name"))
+        and "tag" in fields
+        and "image" not in fields
+        and "image" in parent.lower()
+    ):
+        _split(ctx, fields, path, fields["name"], "name")
+    if parent == "kustomize" and _seq(fields.get("images")):
+        _argocd_kustomize_images(ctx, fields["images"], (*path, "images"))
+    if parent == "helm":
+        if _seq(fields.get("parameters")):
+            _argocd_parameters(ctx, fields["parameters"], (*path, "parameters"))
+        values = fields.get("values")
+        if _is_str(values):
+            embedded.scan_block(ctx, values, (*path, "values"), walk_document)
+
+
+def _visit_sequence(ctx: Context, node: Any, path: Path) -> None:
+    _index_scalars(ctx, dict(enumerate(node.value)), path)
+    if not path or path[-1] != "images":
+        return
+    for index, item in enumerate(node.value):
+        if item.id == "mapping":
+            fields = _fields(item)
+            if _is_str(fields.get("name")) and ({"newTag", "newName", "digest"} & fields.keys()):
+                _kustomize_image(ctx, fields, (*path, index))
+
+
+def _seq(node: Any) -> bool:
+    return node is not None and node.id == "sequence"
+
+
+def _index_scalars(ctx: Context, fields: dict[Any, Any], path: Path) -> None:
+    """Remember value scalars by line, for marker comments."""
+    for key, value in fields.items():
+        if value.id == "scalar":
+            slot = ctx.slot(value, (*path, key))
+            if slot is not None:
+                ctx.scalars_by_line.setdefault(slot.line, []).append(slot)
+
+
+def _image_string(ctx: Context, fields: dict[str, Any], path: Path) -> None:
+    slot = ctx.slot(fields["image"], (*path, "image"))
+    if slot is None:
+        return
+    try:
+        ref = refs.parse(slot.value)
+    except refs.InvalidReference:
+        return
+    tag_node = fields.get("tag", fields.get("imageTag"))
+    if ref.tag is None and ref.digest is None and tag_node is not None:
+        tag_key = "tag" if "tag" in fields else "imageTag"
+        tag_slot = ctx.slot(tag_node, (*path, tag_key))
+        if tag_slot is not None:
+            _add_split(ctx, "image-fields", ref.name, tag_slot, None, (slot,))
+        return
+    ctx.found.append(
+        Found(ref.name, ref.tag, ref.digest, _string_kind(ctx, path), slot.line, ref_slot=slot)
+    )
+
+
+def _string_kind(ctx: Context, path: Path) -> str:
+    if len(path) >= 2 and path[-2] in CONTAINER_LISTS:
+        return "pod-container"
+    if len(path) == 2 and path[0] == "services" and ctx.remap is None:
+        return "compose-service"
+    return "image-string"
+
+
+def _split(ctx: Context, fields: dict[str, Any], path: Path, name_node: Any, key: str) -> None:
+    name_slot = ctx.slot(name_node, (*path, key))
+    if name_slot is None:
+        return
+    registry = _global_registry(ctx) or _scalar_value(fields.get("registry"))
+    name = f"{registry}/{name_slot.value}" if registry else name_slot.value
+    try:
+        ref = refs.parse(name)
+    except refs.InvalidReference:
+        return
+    if ref.tag is not None or ref.digest is not None:
+        return  # "repository: repo:tag" is not the split convention
+    tag_slot = ctx.slot(fields["tag"], (*path, "tag")) if "tag" in fields else None
+    digest_slot = ctx.slot(fields["digest"], (*path, "digest")) if "digest" in fields else None
+    names = (name_slot,)
+    if _is_str(fields.get("registry")):
+        registry_slot = ctx.slot(fields["registry"], (*path, "registry"))
+        names = (registry_slot, name_slot) if registry_slot else names
+    _add_split(ctx, "image-fields", ref.name, tag_slot, digest_slot, names)
+
+
+def _add_split(
+    ctx: Context,
+    kind: str,
+    image: str,
+    tag_slot: Slot | None,
+    digest_slot: Slot | None,
+    names: tuple[Slot, ...],
+    *,
+    digest_in_tag: bool = True,
+) -> None:
+    tag = None if tag_slot is None or tag_slot.is_null else tag_slot.value
+    digest = None if digest_slot is None or digest_slot.is_null else digest_slot.value or None
+    if tag is not None and "@" in tag and digest is None:
+        tag, _, digest = tag.partition("@")
+    line = (tag_slot or names[0]).line
+    ctx.found.append(
+        Found(
+            image,
+            tag or None,
+            digest,
+            kind,
+            line,
+            tag_slot=tag_slot,
+            digest_slot=digest_slot,
+            name_slots=names,
+            digest_in_tag=digest_in_tag and digest_slot is None,
+        )
+    )
+
+
+def _global_registry(ctx: Context) -> str:
+    root = ctx.root
+    if root is None or root.id != "mapping":
+        return ""
+    glob = _fields(root).get("global")
+    if glob is None or glob.id != "mapping":
+        return ""
+    return _scalar_value(_fields(glob).get("imageRegistry"))
+
+
+def _scalar_value(node: Any) -> str:
+    return str(node.value) if _is_str(node) else ""
+
+
+def _kustomize_image(ctx: Context, fields: dict[str, Any], path: Path) -> None:
+    name_key = "newName" if _is_str(fields.get("newName")) else "name"
+    name_slot = ctx.slot(fields[name_key], (*path, name_key))
+    if name_slot is None:
+        return
+    try:
+        image = refs.parse(name_slot.value).name
+    except refs.InvalidReference:
+        return
+    tag_slot = ctx.slot(fields["newTag"], (*path, "newTag")) if "newTag" in fields else None
+    digest_node = fields.get("digest")
+    digest_slot = ctx.slot(digest_node, (*path, "digest")) if digest_node is not None else None
+    _add_split(
+        ctx, "kustomize-images", image, tag_slot, digest_slot, (name_slot,), digest_in_tag=False
+    )
+
+
+def _argocd_kustomize_images(ctx: Context, node: Any, path: Path) -> None:
+    for index, item in enumerate(node.value):
+        slot = ctx.slot(item, (*path, index)) if _is_str(item) else None
+        if slot is None:
+            continue
+        offset = slot.value.find("=") + 1
+        try:
+            ref = refs.parse(slot.value[offset:])
+        except refs.InvalidReference:
+            continue
+        ctx.found.append(
+            Found(
+                ref.name,
+                ref.tag,
+                ref.digest,
+                "argocd-kustomize-images",
+                slot.line,
+                ref_slot=slot,
+                ref_offset=offset,
+            )
+        )
+
+
+def _argocd_parameters(ctx: Context, node: Any, path: Path) -> None:
+    """Group ``{name: x.repository|x.tag|x.digest|x.registry|x.image, value}`` by prefix ``x``."""
+    groups: dict[str, dict[str, Slot]] = {}
+    for index, item in enumerate(node.value):
+        if item.id != "mapping":
+            continue
+        fields = _fields(item)
+        name, value = _scalar_value(fields.get("name")), fields.get("value")
+        if not name or value is None:
+            continue
+        prefix, _, field = name.rpartition(".")
+        slot = ctx.slot(value, (*path, index, "value"))
+        if slot is not None:
+            groups.setdefault(prefix if field != "image" else name, {})[field] = slot
+    for group in groups.values():
+        _parameter_group(ctx, group)
+
+
+def _parameter_group(ctx: Context, group: dict[str, Slot]) -> None:
+    kind = "argocd-helm-parameters"
+    whole = group.get("image")
+    if whole is not None and "repository" not in group:
+        try:
+            ref = refs.parse(whole.value)
+        except refs.InvalidReference:
+            return
+        ctx.found.append(Found(ref.name, ref.tag, ref.digest, kind, whole.line, ref_slot=whole))
+        return
+    repo = group.get("repository") or group.get("image")
+    if repo is None:
+        return
+    registry = group.get("registry")
+    name = f"{registry.value}/{repo.value}" if registry and registry.value else repo.value
+    try:
+        ref = refs.parse_name(name)
+    except refs.InvalidReference:
+        return
+    names = (registry, repo) if registry else (repo,)
+    _add_split(ctx, kind, ref.name, group.get("tag"), group.get("digest"), names)

@@ -1,0 +1,194 @@
+"""Byte-exact edits of image references: text in, text out, with the list of changes.
+
+``set_image(text, image, tag=..., digest=...)`` rewrites every reference to ``image`` that
+:mod:`finder` reports, replacing only characters inside the reported spans. The quote style
+is kept; a plain scalar whose new value would read as a non-string is double-quoted.
+
+Stale-digest rule: setting a new tag without a digest on a reference pinned by digest
+*removes* the digest (``repo:1.0@sha256:…`` → ``repo:1.1``; a separate ``digest:`` field
+becomes ``""``), because that digest belongs to the old tag. Pass a digest to pin the new tag.
+
+After editing, the text is scanned again: every edited reference must be found at the same
+line with the intended tag and digest, and every other reference unchanged, else
+:class:`EditRefused` is raised and nothing should be written.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bumper.core import finder, refs, yamlscalar
+from bumper.core.finder import Found, Slot
+from bumper.errors import PermanentError
+
+
+class EditRefused(PermanentError):
+    """An edit that cannot be made safely; ``str()`` says why."""
+
+    reason = "edit-refused"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Edit:
+    start: int
+    end: int
+    new: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Change:
+    """One reference rewritten: ``found`` is how it was, ``tag``/``digest`` how it is now."""
+
+    found: Found
+    tag: str | None
+    digest: str | None
+    edits: tuple[Edit, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Result:
+    text: str
+    changes: tuple[Change, ...]  # references that changed
+    matched: int  # references to the image, changed or already current
+    skipped: finder.Skipped | None = None
+
+
+def set_image(
+    text: str, image: str, *, tag: str | None = None, digest: str | None = None
+) -> Result:
+    """Set ``tag`` and/or ``digest`` on every reference to ``image`` (any spelling) in ``text``."""
+    name = refs.normalize_name(image)
+    if tag is not None:
+        refs.validate_tag(tag)
+    if digest is not None:
+        refs.validate_digest(digest)
+    scanned = finder.scan(text)
+    matching = [f for f in scanned.found if f.image == name]
+    changes = []
+    for found in matching:
+        target_tag, target_digest = targets(found, tag, digest)
+        edits = plan(text, found, target_tag, target_digest)
+        if edits:
+            changes.append(Change(found, target_tag, target_digest, tuple(edits)))
+    if not changes:
+        return Result(text, (), len(matching), scanned.skipped)
+    new_text = apply_edits(text, [e for c in changes for e in c.edits])
+    verify(scanned.found, new_text, changes)
+    return Result(new_text, tuple(changes), len(matching), scanned.skipped)
+
+
+def targets(found: Found, tag: str | None, digest: str | None) -> tuple[str | None, str | None]:
+    """The tag and digest a reference should end with (applies the stale-digest rule)."""
+    new_tag = found.tag if tag is None else tag
+    if digest is not None:
+        return new_tag, digest
+    if tag is not None and tag != found.tag:
+        return new_tag, None  # the old digest pinned the old tag
+    return new_tag, found.digest
+
+
+def plan(text: str, found: Found, tag: str | None, digest: str | None) -> list[Edit]:
+    """The edits that make ``found`` read ``tag``/``digest``; empty when already so."""
+    if (tag, digest) == (found.tag, found.digest):
+        return []
+    if found.ref_slot is not None:
+        return _plan_ref(text, found, found.ref_slot, tag, digest)
+    return _plan_split(text, found, tag, digest)
+
+
+def _plan_ref(
+    text: str, found: Found, slot: Slot, tag: str | None, digest: str | None
+) -> list[Edit]:
+    prefix, ref_text = slot.value[: found.ref_offset], slot.value[found.ref_offset :]
+    name = _name_part(ref_text)
+    new_value = prefix + name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    return [write_slot(text, slot, new_value)]
+
+
+def _name_part(ref_text: str) -> str:
+    body = ref_text.partition("@")[0]
+    colon = body.rfind(":")
+    return body[:colon] if colon > body.rfind("/") else body
+
+
+def _plan_split(text: str, found: Found, tag: str | None, digest: str | None) -> list[Edit]:
+    where = f"line {found.line} ({found.kind})"
+    edits = []
+    digest_to_tag = found.digest_slot is None and found.digest_in_tag
+    if found.digest_slot is None and not digest_to_tag and digest != found.digest:
+        raise EditRefused(f"{where}: no digest field to set for {found.image}")
+    tag_value = tag or ""
+    if digest_to_tag and digest:
+        if not tag:
+            raise EditRefused(f"{where}: a digest needs a tag to go with in the tag field")
+        tag_value = f"{tag}@{digest}"
+    if found.tag_slot is None:
+        if tag != found.tag or (digest_to_tag and digest != found.digest):
+            raise EditRefused(f"{where}: no tag field to set for {found.image}")
+    elif tag_value != _current(found.tag_slot):
+        if not tag_value:
+            raise EditRefused(f"{where}: refusing to empty the tag of {found.image}")
+        edits.append(write_slot(text, found.tag_slot, tag_value))
+    if found.digest_slot is not None and (digest or "") != _current(found.digest_slot):
+        edits.append(write_slot(text, found.digest_slot, digest or ""))
+    return edits
+
+
+def _current(slot: Slot) -> str:
+    return "" if slot.is_null else slot.value
+
+
+def write_slot(text: str, slot: Slot, value: str) -> Edit:
+    """The smallest edit inside ``slot`` that makes it read ``value`` (re-quoting if needed)."""
+    if slot.style == yamlscalar.PLAIN and (yamlscalar.needs_quotes(value) or slot.is_null):
+        rendered = yamlscalar.render(value, yamlscalar.PLAIN)
+        if slot.start == slot.end and text[slot.start - 1 : slot.start] == ":":
+            rendered = " " + rendered  # "tag:" with nothing after the colon
+        return Edit(slot.start, slot.end, rendered)
+    old = text[slot.start : slot.end]
+    new = yamlscalar.quoted_content(value, slot.style)
+    head = _common_prefix(old, new)
+    tail = _common_prefix(old[head:][::-1], new[head:][::-1])
+    return Edit(slot.start + head, slot.end - tail, new[head : len(new) - tail])
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    ordered = sorted(edits, key=lambda e: (e.start, e.end))
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        if before.end > after.start:
+            raise EditRefused("overlapping edits; refusing to guess")
+    pieces, pos = [], 0
+    for edit in ordered:
+        pieces += [text[pos : edit.start], edit.new]
+        pos = edit.end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def verify(before: tuple[Found, ...], new_text: str, changes: list[Change]) -> None:
+    """Re-scan ``new_text``: edited references read the new values, the others are unchanged."""
+    rescan = finder.scan(new_text)
+    if rescan.skipped is not None:
+        raise EditRefused(f"the edited text no longer parses: {rescan.skipped.reason}")
+    expected = {_key(f): (f.tag, f.digest) for f in before}
+    for change in changes:
+        expected[_key(change.found)] = (change.tag, change.digest)
+    actual = {_key(f): (f.tag, f.digest) for f in rescan.found}
+    if actual != expected:
+        wrong = sorted(set(expected.items()) ^ set(actual.items()), key=str)[:1]
+        raise EditRefused(f"verification failed after editing, nothing written: {wrong}")
+
+
+def _key(found: Found) -> tuple[str, int, str, int]:
+    return (found.kind, found.line, found.image, found.doc)

@@ -1,0 +1,106 @@
+"""Scalar-level YAML facts the editor needs: where a scalar's characters are, and how to write one.
+
+``content_span`` finds the characters of a single-line plain or quoted scalar in the source
+(after any anchor or tag, inside the quotes). ``render`` writes a new value in the style of the
+old one, quoting a plain value that a YAML 1.1 or 1.2 reader would take as anything other than
+a string (``1.10``, ``1e3``, ``012``, ``yes``, ``on``, ``null``, dates...).
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+PLAIN = ""
+SINGLE = "'"
+DOUBLE = '"'
+
+# Implicit types of YAML 1.1 (PyYAML, Helm's go-yaml v2 era) and of the YAML 1.2 core schema.
+_NON_STRING_PLAIN = re.compile(
+    r"""(?x)
+    # null and booleans (1.1 and 1.2)
+    ~|null|Null|NULL
+    |y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+    # 1.1 integers: binary, octal, decimal, hex, sexagesimal (underscores allowed)
+    |[-+]?0b[0-1_]+
+    |[-+]?0[0-7_]+
+    |[-+]?(?:0|[1-9][0-9_]*)
+    |[-+]?0x[0-9a-fA-F_]+
+    |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
+    # 1.2 integers not covered above
+    |[-+]?[0-9]+|0o[0-7]+
+    # 1.1 floats
+    |[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    # 1.2 floats (1e3 is a float in 1.2 only)
+    |[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
+    # 1.1 timestamps
+    |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?
+      (?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?
+    # merge and value keys
+    |<<|=
+    """
+)
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9_./@+-][A-Za-z0-9_./@:+=-]*")
+_PLAIN_BAD_START = set("-?:,[]{}#&*!|>'\"%@`")
+
+
+def needs_quotes(value: str) -> bool:
+    """True when ``value`` written plain would not read back as the same string."""
+    if not value or _NON_STRING_PLAIN.fullmatch(value):
+        return True
+    if value[0] in _PLAIN_BAD_START or value.endswith(":"):
+        return True
+    # Conservative: only a small, flow-safe alphabet is ever written plain.
+    return not _PLAIN_SAFE.fullmatch(value)
+
+
+def render(value: str, style: str) -> str:
+    """``value`` as scalar source text in ``style``; plain turns double-quoted when it must."""
+    if style == SINGLE:
+        return "'" + value.replace("'", "''") + "'"
+    if style == DOUBLE or needs_quotes(value):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return value
+
+
+def quoted_content(value: str, style: str) -> str:
+    """What ``value`` looks like between the quotes of ``style`` (plain: itself)."""
+    if style == SINGLE:
+        return value.replace("'", "''")
+    if style == DOUBLE:
+        return value.replace("\\", "\\\\").replace('"', '\\"')
+    return value
+
+
+def style_of(node: Any) -> str:
+    style = node.style or PLAIN
+    return str(style)
+
+
+def content_span(text: str, node: Any) -> tuple[int, int] | None:
+    """Offsets of the scalar's characters (inside quotes), or None if not a one-line scalar.
+
+    ``node`` is a composed scalar node whose marks index ``text``. Its span may start with an
+    anchor or a tag (``&a !!str v``); the value sits at the end, so it is located from there.
+    """
+    start, end = node.start_mark.index, node.end_mark.index
+    style = style_of(node)
+    value: str = node.value
+    if style == PLAIN:
+        if start == end:
+            return (start, start) if value == "" else None
+        begin = end - len(value)
+        if begin >= start and text[begin:end] == value:
+            return begin, end
+        return None
+    if style not in (SINGLE, DOUBLE) or text[end - 1 : end] != style:
+        return None
+    content = quoted_content(value, style)
+    begin = end - 1 - len(content)
+    if begin - 1 >= start and text[begin - 1] == style and text[begin : end - 1] == content:
+        return begin, end - 1
+    return None
