@@ -100,5 +100,6 @@ def scan_block(
             found=ctx.found,
             scalars_by_line=ctx.scalars_by_line,
             remap=remap,
+            markers=ctx.markers,
         )
         walk(inner)

@@ -23,10 +23,29 @@ import yaml
 
 from bumper.core import yamlscalar
 
-try:  # libyaml is in PyYAML's wheels; the pure-Python parser gives the same nodes, slower.
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on the wheel
-    _Loader = yaml.SafeLoader
+# The base loader skips implicit type resolution (a Python call per scalar); types are judged
+# only where they matter, by ``yamlscalar.reads_as_string``. libyaml comes in PyYAML's wheels;
+# the pure-Python parser gives the same nodes, slower.
+_BaseLoader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+_DEFAULT_TAGS = {
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """The base loader, with the per-node resolver hooks reduced to a dict lookup."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        return _DEFAULT_TAGS[kind]
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
 
 BOM = "\ufeff"
 PathKey = str | int
@@ -103,6 +122,7 @@ class Context:
     found: list[Found] = dataclasses.field(default_factory=list)
     scalars_by_line: dict[int, list[Slot]] = dataclasses.field(default_factory=dict)
     remap: Any = None  # for YAML embedded in a block scalar: inner index -> outer index
+    markers: bool = False  # index value scalars by line (only when the text has a marker)
 
     def slot(self, node: Any, path: tuple[PathKey, ...]) -> Slot | None:
         """A Slot for a one-line string scalar ``node``, or None."""
@@ -134,12 +154,13 @@ def scan(text: str) -> Scan:
         documents = compose_all(body)
     except yaml.YAMLError as error:
         return Scan((), Skipped(_parse_failure(body, error)))
+    has_markers = markers.PREFIX in text
     found: list[Found] = []
     by_line: dict[int, list[Slot]] = {}
     for index, root in enumerate(documents):
         if root is None:
             continue
-        ctx = Context(body, index, offset, root, scalars_by_line=by_line)
+        ctx = Context(body, index, offset, root, scalars_by_line=by_line, markers=has_markers)
         finder_kinds.walk_document(ctx)
         found.extend(ctx.found)
     found = markers.apply(text, found, by_line)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bumper.core import embedded, refs
+from bumper.core import embedded, refs, yamlscalar
 from bumper.core.finder import Context, Found, PathKey, Slot
 
 STR_TAG = "tag:yaml.org,2002:str"
@@ -61,7 +61,12 @@ def _fields(node: Any) -> dict[str, Any]:
 
 
 def _is_str(node: Any) -> bool:
-    return node is not None and node.id == "scalar" and node.tag == STR_TAG
+    return (
+        node is not None
+        and node.id == "scalar"
+        and node.tag == STR_TAG
+        and (bool(node.style) or yamlscalar.reads_as_string(node.value))
+    )
 
 
 def _visit_mapping(ctx: Context, node: Any, path: Path) -> None:
@@ -109,6 +114,8 @@ def _seq(node: Any) -> bool:
 
 def _index_scalars(ctx: Context, fields: dict[Any, Any], path: Path) -> None:
     """Remember value scalars by line, for marker comments."""
+    if not ctx.markers:
+        return
     for key, value in fields.items():
         if value.id == "scalar":
             slot = ctx.slot(value, (*path, key))
@@ -148,7 +155,10 @@ def _split(ctx: Context, fields: dict[str, Any], path: Path, name_node: Any, key
     name_slot = ctx.slot(name_node, (*path, key))
     if name_slot is None:
         return
-    registry = _global_registry(ctx) or _scalar_value(fields.get("registry"))
+    # bitnami convention: global.imageRegistry overrides an image's own `registry` field.
+    registry = ""
+    if "registry" in fields:
+        registry = _global_registry(ctx) or _scalar_value(fields.get("registry"))
     name = f"{registry}/{name_slot.value}" if registry else name_slot.value
     try:
         ref = refs.parse(name)
@@ -158,7 +168,7 @@ def _split(ctx: Context, fields: dict[str, Any], path: Path, name_node: Any, key
         return  # "repository: repo:tag" is not the split convention
     tag_slot = ctx.slot(fields["tag"], (*path, "tag")) if "tag" in fields else None
     digest_slot = ctx.slot(fields["digest"], (*path, "digest")) if "digest" in fields else None
-    names = (name_slot,)
+    names: tuple[Slot, ...] = (name_slot,)
     if _is_str(fields.get("registry")):
         registry_slot = ctx.slot(fields["registry"], (*path, "registry"))
         names = (registry_slot, name_slot) if registry_slot else names

@@ -20,12 +20,13 @@ import re
 from bumper.core import refs
 from bumper.core.finder import Found, Slot
 
+PREFIX = "bumper:"
 MARKER = re.compile(r"#\s*bumper:(image|tag|digest)=(\S+)")
 
 
 def apply(text: str, found: list[Found], by_line: dict[int, list[Slot]]) -> list[Found]:
     """``found`` with marked scalars added (and any other claim on them removed)."""
-    if "bumper:" not in text:
+    if PREFIX not in text:
         return found
     marked = list(_markers(text, by_line))
     if not marked:

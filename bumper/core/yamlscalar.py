@@ -48,6 +48,11 @@ _PLAIN_SAFE = re.compile(r"[A-Za-z0-9_./@+-][A-Za-z0-9_./@:+=-]*")
 _PLAIN_BAD_START = set("-?:,[]{}#&*!|>'\"%@`")
 
 
+def reads_as_string(plain: str) -> bool:
+    """True when a plain scalar reads as a string under both YAML 1.1 and 1.2."""
+    return bool(plain) and not _NON_STRING_PLAIN.fullmatch(plain)
+
+
 def needs_quotes(value: str) -> bool:
     """True when ``value`` written plain would not read back as the same string."""
     if not value or _NON_STRING_PLAIN.fullmatch(value):

@@ -1,0 +1,57 @@
+"""``bumper set-image PATH... --image IMAGE [--tag TAG] [--digest DIGEST] [--dry-run]``.
+
+Rewrites every reference to IMAGE (matched after normalisation) in place, changing only the
+tag and digest characters. ``--dry-run`` prints a unified diff and writes nothing.
+Exit 0 when done (also when already current), 1 when no reference to IMAGE was found,
+2 on any error (nothing is written then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bumper import edittree
+from bumper.cli import _paths
+from bumper.core import refs
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("set-image", help="set an image's tag/digest in YAML files")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    parser.add_argument("--image", required=True, help="image name, e.g. ghcr.io/acme/api")
+    parser.add_argument("--tag", help="new tag")
+    parser.add_argument("--digest", help="new digest, algorithm:hex")
+    parser.add_argument("--dry-run", action="store_true", help="print a diff, write nothing")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tag is None and args.digest is None:
+        raise refs.InvalidReference("give --tag, --digest or both")
+    refs.parse_name(args.image)
+    edits: list[tuple[Path, str, edittree.TreeEdit]] = []
+    for arg in args.paths:
+        root, selection, prefix = _paths.split(arg)
+        result = edittree.edit_tree(
+            root, [selection], args.image, tag=args.tag, digest=args.digest, dry_run=True
+        )
+        edits.append((root, prefix, result))
+        for rel, reason in result.skipped:
+            print(f"bumper: skipped {_paths.label(prefix, rel)}: {reason}", file=sys.stderr)
+    if sum(result.matched for _, _, result in edits) == 0:
+        print(f"bumper: no reference to {refs.normalize_name(args.image)} found", file=sys.stderr)
+        return 1
+    for root, prefix, result in edits:
+        for file_edit in result.files:
+            if args.dry_run:
+                sys.stdout.write(file_edit.diff(_paths.label(prefix, file_edit.path)))
+            else:
+                edittree.write_text(root / file_edit.path, file_edit.after)
+    if not args.dry_run:
+        for _, prefix, result in edits:
+            for change in result.changes:
+                where = _paths.label(prefix, change.path)
+                print(f"{where}:{change.line}\t{change.kind}\t{change.old} -> {change.new}")
+    return 0

@@ -1,0 +1,102 @@
+"""Byte-exact edits: quoting, the stale-digest rule, refusals and verification."""
+
+from __future__ import annotations
+
+import pytest
+
+from bumper.core import finder, yamledit
+
+OLD = "sha256:" + "a" * 64
+NEW = "sha256:" + "b" * 64
+
+
+def edit(text: str, image: str, tag: str | None = None, digest: str | None = None) -> str:
+    return yamledit.set_image(text, image, tag=tag, digest=digest).text
+
+
+def test_only_the_tag_characters_change() -> None:
+    text = "spec:\n  containers:\n    - image: nginx:1.25.3 # pinned\n"
+    assert edit(text, "docker.io/library/nginx", "1.25.4") == text.replace("1.25.3", "1.25.4")
+
+
+@pytest.mark.parametrize("value", ["1.10", "1e3", "012", "yes", "on", "null", "2024-01-02", "7"])
+def test_plain_values_that_would_not_read_as_strings_get_quoted(value: str) -> None:
+    text = "image:\n  repository: acme/app\n  tag: v1\n"
+    assert edit(text, "acme/app", value) == text.replace("v1", f'"{value}"')
+
+
+def test_existing_quote_style_is_kept() -> None:
+    text = "a:\n  repository: acme/app\n  tag: 'v1'\nb:\n  image: \"acme/app:v1\"\n"
+    assert edit(text, "acme/app", "1.10") == text.replace("v1", "1.10")
+
+
+def test_tag_and_digest_together_and_digest_only() -> None:
+    text = "containers:\n  - image: ghcr.io/a/b:1.0\n"
+    both = edit(text, "ghcr.io/a/b", "1.1", NEW)
+    assert both == text.replace("1.0", f"1.1@{NEW}")
+    assert edit(both, "ghcr.io/a/b", digest=OLD) == text.replace("1.0", f"1.1@{OLD}")
+
+
+def test_stale_digest_is_removed_when_only_the_tag_changes() -> None:
+    combined = f"containers:\n  - image: ghcr.io/a/b:1.0@{OLD}\n"
+    assert edit(combined, "ghcr.io/a/b", "1.1") == "containers:\n  - image: ghcr.io/a/b:1.1\n"
+    split = f'image:\n  repository: a/b\n  tag: "1.0"\n  digest: {OLD}\n'
+    assert edit(split, "a/b", "1.1") == 'image:\n  repository: a/b\n  tag: "1.1"\n  digest: ""\n'
+    # Same tag again: the digest still belongs to it and stays.
+    assert edit(combined, "ghcr.io/a/b", "1.0") == combined
+
+
+def test_digest_goes_into_the_tag_field_when_there_is_no_digest_field() -> None:
+    text = "image:\n  repository: a/b\n  tag: v1\n"
+    assert edit(text, "a/b", digest=NEW) == text.replace("v1", f"v1@{NEW}")
+    again = edit(text.replace("v1", f"v1@{OLD}"), "a/b", "v2")
+    assert again == text.replace("v1", "v2")
+
+
+def test_empty_tag_fields_are_filled() -> None:
+    text = (
+        "image:\n  repository: a/b\n  tag:   # defaults to appVersion\n"
+        "  flow: {repository: c/d, tag: }\n"
+    )
+    out = edit(edit(text, "a/b", "v1"), "c/d", "v2")
+    assert out == (
+        "image:\n  repository: a/b\n  tag: v1   # defaults to appVersion\n"
+        "  flow: {repository: c/d, tag: v2}\n"
+    )
+
+
+def test_refusals_say_why_and_change_nothing() -> None:
+    no_digest_field = "images:\n  - name: nginx\n    newTag: 1.0\n"
+    with pytest.raises(yamledit.EditRefused, match="no digest field"):
+        edit(no_digest_field, "nginx", digest=NEW)
+    no_tag = 'image:\n  repository: a/b\n  tag: ""\n'
+    with pytest.raises(yamledit.EditRefused, match="needs a tag"):
+        edit(no_tag, "a/b", digest=NEW)
+    only_repo = "image:\n  repository: a/b\n  pullPolicy: Always\n"
+    assert finder.scan(only_repo).found[0].tag is None
+    with pytest.raises(yamledit.EditRefused, match="no tag field"):
+        edit(only_repo, "a/b", "v1")
+
+
+def test_already_current_is_no_change_and_other_images_are_untouched() -> None:
+    text = "containers:\n  - image: a/b:1\n  - image: a/bb:1\n"
+    result = yamledit.set_image(text, "a/b", tag="1")
+    assert (result.text, result.changes, result.matched) == (text, (), 1)
+    assert edit(text, "a/b", "2") == "containers:\n  - image: a/b:2\n  - image: a/bb:1\n"
+
+
+def test_anchor_is_edited_once_for_all_aliases() -> None:
+    text = "x: &i\n  repository: a/b\n  tag: v1\ny: *i\nz:\n  <<: *i\n"
+    result = yamledit.set_image(text, "a/b", tag="v2")
+    assert result.text == text.replace("v1", "v2") and len(result.changes) == 1
+
+
+def test_verification_refuses_text_that_does_not_read_back() -> None:
+    text = "containers:\n  - image: a/b:1\n  - image: a/c:2\n"
+    before = finder.scan(text).found
+    with pytest.raises(yamledit.EditRefused, match="verification failed"):
+        yamledit.verify(before, text.replace("a/b:1", "a/b:9"), [])  # a change nobody asked for
+    with pytest.raises(yamledit.EditRefused, match="no longer parses"):
+        yamledit.verify(before, text + "  - [\n", [])
+    with pytest.raises(yamledit.EditRefused, match="overlapping"):
+        yamledit.apply_edits(text, [yamledit.Edit(1, 5, "x"), yamledit.Edit(4, 6, "y")])
