@@ -6,7 +6,8 @@ Secret: a header credential, as configured in the registry's ``notifications.end
 
 Mapping: only manifest events count. ``push`` of a manifest → ``image.pushed``, ``delete`` →
 ``image.deleted``; layer and config blob events and pulls are ignored. A target is a manifest
-when its media type is a manifest or index type, or its URL is ``/v2/<name>/manifests/...``.
+when its media type is a manifest or index type, or its URL is ``/v2/<name>/manifests/...``;
+a ``delete`` with neither (how the registry reports manifest and tag deletions) counts too.
 The registry host is ``request.host`` (the registry's external name), else the host of
 ``target.url``. The delivery id is the ids of the envelope's events joined with ``,``.
 """
@@ -90,7 +91,7 @@ def parse_entry(sender: str, entry: dict[str, Any]) -> list[Event]:
     if kind is None:
         return drop(sender, f"action {action!r} is not a push or delete")
     target = obj(entry, "target")
-    if not is_manifest(target):
+    if not is_manifest(target, deleting=action == "delete"):
         return drop(sender, f"{action} of a blob ({text(target, 'mediaType')}), not a manifest")
     host = first_text(text(entry, "request", "host"), host_of(text(target, "url")))
     repository = text(target, "repository")
@@ -105,9 +106,12 @@ def parse_entry(sender: str, entry: dict[str, Any]) -> list[Event]:
     )
 
 
-def is_manifest(target: dict[str, Any]) -> bool:
+def is_manifest(target: dict[str, Any], *, deleting: bool = False) -> bool:
     media_type = (text(target, "mediaType") or "").lower()
     if media_type in MANIFEST_TYPES:
         return True
-    url = text(target, "url") or ""
-    return not media_type and "/manifests/" in url
+    url = text(target, "url")
+    if media_type or url:
+        return not media_type and url is not None and "/manifests/" in url
+    # The registry describes deleted manifests and tags only by repository + digest or tag.
+    return deleting

@@ -37,10 +37,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
 from bumper.core.events import Event, ImageEventType
 from bumper.errors import ConfigError, WebhookRejected
 from bumper.sources import Headers, _auth
@@ -98,6 +94,8 @@ def _policy(secret: str) -> TokenPolicy:
 
 
 def _keys(value: Any) -> list[tuple[str | None, Any]]:
+    import jwt  # the web extra; imported late so that `bumper` runs without it
+
     try:
         if isinstance(value, dict) and isinstance(value.get("keys"), list):
             jwks = [jwt.PyJWK(entry) for entry in value["keys"]]
@@ -112,6 +110,9 @@ def _keys(value: Any) -> list[tuple[str | None, Any]]:
 
 
 def _pem_key(pem: Any) -> Any:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     if not isinstance(pem, str):
         raise TypeError("PEM keys must be strings")
     data = pem.encode()
@@ -134,6 +135,8 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
 
 
 def _decode(token: str, policy: TokenPolicy) -> dict[str, Any]:
+    import jwt
+
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError:
@@ -162,7 +165,9 @@ def _decode(token: str, policy: TokenPolicy) -> dict[str, Any]:
     raise _auth.wrong("bearer token signature", "bad-signature")
 
 
-def _claim_problem(error: jwt.PyJWTError) -> str:
+def _claim_problem(error: Exception) -> str:
+    import jwt
+
     if isinstance(error, jwt.InvalidAudienceError):
         return "wrong audience"
     if isinstance(error, jwt.InvalidIssuerError):
