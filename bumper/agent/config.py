@@ -28,7 +28,9 @@ class AgentConfig(BaseSettings):
         pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$",
         description="instance name: label value on owned objects, prefix of state ConfigMaps",
     )
-    repo_url: str = Field(description="config repo (https://, ssh://, git@host:path or a path)")
+    repo_url: str = Field(
+        min_length=1, description="config repo (https://, ssh://, git@host:path or a path)"
+    )
     branch: str = "main"
     paths: list[str] = Field(default_factory=lambda: ["."], description="dirs to render")
     render: Literal["plain", "kustomize", "helm"] = "plain"

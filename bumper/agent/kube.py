@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -27,6 +28,7 @@ from requests.adapters import HTTPAdapter
 
 from bumper.errors import BumperError, ConfigError, TransientError
 
+log = logging.getLogger("bumper.agent")
 Obj = dict[str, Any]
 IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -207,6 +209,7 @@ class Client:
                 if response.status_code not in RETRY_STATUSES:
                     raise _api_error(method, path, response)
                 problem = f"HTTP {response.status_code}"
+            log.warning("API server %s on %s %s; retrying", problem, method, path.split("?")[0])
             if time.monotonic() + delay > deadline:
                 raise TransientError(
                     f"API server unreachable for {method} {path}: {problem}",

@@ -1,6 +1,7 @@
 """``bumper agent``: the pull agent (see ``bumper/agent``). Flags override env and ``--config``.
 
-Exit codes with ``--once``: 0 synced and healthy, 2 anything else (one line on stderr).
+Exit codes with ``--once``: 0 synced, healthy and no error (a refused prune is one), 2 anything
+else, with one line on stderr.
 Without ``--once`` it runs until SIGTERM.
 """
 
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         return main.serve(cfg)
     status = main.build(cfg).sync_once()
     print(f"{status.health} commit={status.commit[:12]} {status.message}".rstrip())
-    if status.health != "Healthy":
+    if status.health != "Healthy" or status.last_error:
         print(f"bumper: error: {status.last_error or status.health}", file=sys.stderr)
         return 2
     return 0

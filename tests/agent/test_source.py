@@ -10,6 +10,7 @@ import pytest
 from bumper.agent import source
 from bumper.errors import TransientError
 from tests.agent.configrepo import ConfigRepo
+from tests.agent.githttp import GitHttp
 
 
 def keypair(tmp_path: Path, name: str) -> Path:
@@ -66,3 +67,28 @@ def test_signatures_required_when_allowed_signers_given(tmp_path: Path) -> None:
     src.fetch()
     with pytest.raises(source.SignatureError, match="allowed key"):
         src.verify(stranger)
+
+
+def test_https_token_is_sent_as_a_header_and_never_stored(tmp_path: Path) -> None:
+    repo = ConfigRepo(tmp_path / "serve" / "cfg")
+    repo.write("a.yaml", "x: 1\n")
+    head = repo.commit("one")
+    server = GitHttp(tmp_path / "serve", "x-access-token", "t0ken-123")
+    token = tmp_path / "token"
+    token.write_text("t0ken-123\n")
+    try:
+        src = source.GitSource(
+            url=f"{server.url}/cfg",
+            branch="main",
+            cache=tmp_path / "cache",
+            auth=source.GitAuth(token_file=token),
+        )
+        assert src.fetch() == head
+        token.write_text("wrong")
+        with pytest.raises(TransientError) as caught:
+            src.fetch()
+        assert "wrong" not in str(caught.value)
+    finally:
+        server.shutdown()
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert b"t0ken-123" not in stored
