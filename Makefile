@@ -39,6 +39,11 @@ testbed:
 testbed-check: testbed $(STAMP)
 	BUMPER_TESTBED_REQUIRED=1 $(BIN)/pytest tests/testbed $(PYTEST_ARGS)
 
+# The pull agent: helm lint --strict of its chart, then its scenarios on the test bed (full mode).
+agent-check: testbed $(STAMP)
+	"$$(bash testbed/build.sh --bin-dir)/helm" lint --strict charts/bumper-agent
+	BUMPER_TESTBED_REQUIRED=1 $(BIN)/pytest tests/agent/test_chart.py tests/agent/test_scenarios.py $(PYTEST_ARGS)
+
 run: $(STAMP)
 	@echo "make run arrives with the bump pipeline (issue 4)"; exit 2
 

@@ -206,7 +206,7 @@ class Client:
             else:
                 if response.status_code < 400:
                     return response.json() if response.content else {}
-                if response.status_code not in RETRY_STATUSES:
+                if not _retryable(response):
                     raise _api_error(method, path, response)
                 problem = f"HTTP {response.status_code}"
             log.warning("API server %s on %s %s; retrying", problem, method, path.split("?")[0])
@@ -315,6 +315,15 @@ class Client:
 
     def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj:
         return self.request("POST", res.path(namespace), body=obj)
+
+
+def _retryable(response: requests.Response) -> bool:
+    """429/5xx are retried, except a 500 that is a verdict on the request (SSA type errors)."""
+    if response.status_code not in RETRY_STATUSES:
+        return False
+    if response.status_code == 500:
+        return "typed" not in response.text[:2000]
+    return True
 
 
 def _api_error(method: str, path: str, response: requests.Response) -> ApiError:

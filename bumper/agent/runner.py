@@ -90,8 +90,10 @@ class Agent:
     def run(self, stop: threading.Event) -> None:
         self.started = True
         while not stop.is_set():
-            self.sync_once()
-            self._wake.wait(timeout=self.cfg.interval)
+            status = self.sync_once()
+            # After an error, try again sooner than a full interval (but not in a hot loop).
+            pause = min(self.cfg.interval, 10.0) if status.health == "Error" else self.cfg.interval
+            self._wake.wait(timeout=pause)
             self._wake.clear()
 
     def sync_once(self) -> report.Status:
@@ -104,6 +106,10 @@ class Agent:
             except BumperError as error:
                 result = "error"
                 self._failed(error)
+            except Exception as error:  # noqa: BLE001 - the loop must outlive any one pass
+                log.exception("sync failed unexpectedly")
+                result = "error"
+                self._failed(TransientError(f"unexpected {type(error).__name__}: {error}"))
             finally:
                 self.last_pass = time.time()
                 self.status.last_sync_time = report.now_rfc3339()
@@ -128,7 +134,8 @@ class Agent:
         self._verify(target)
         outcome = self._apply(target)
         self.status.commit = target
-        self.status.last_error = outcome.prune_refused or ""
+        if target == tip:
+            self.status.last_error = outcome.prune_refused or ""
         new_commit = target != self.status.last_healthy_commit
         changed = [k for k in outcome.applied if k.kind in manifests.WORKLOAD_KINDS]
         if changed and new_commit:
@@ -138,12 +145,17 @@ class Agent:
                 self._roll_back(target, outcome, failed)
                 return
         current = self._health_now(outcome)
-        self.status.health = "Healthy" if not current else "Degraded"
         if current:
+            self.status.health = "Degraded"
             self.status.message = _describe(current)
-        elif new_commit or self.status.health != "Healthy":
+        elif target != tip:
+            self.status.health = "RolledBack"
+            self.status.message = (
+                f"{tip[:12]} failed health; staying on {target[:12]} until the branch moves"
+            )
+        else:
+            self.status.health = "Healthy"
             self.status.message = f"synced {target[:12]}"
-        if not current:
             if new_commit:
                 self.status.failed_commit = ""
                 self._commit_status(target, "success", "applied and healthy")
@@ -280,9 +292,25 @@ class Agent:
         self.metrics.inc("bumper_agent_rollbacks_total")
         self.events.emit("RolledBack", f"{bad[:12]} → {good[:12]}: {reason}", warning=True)
         if self.forge is not None:
-            url = self.forge.open_revert(bad, good, reason)
-            if url:
-                self.status.message += f"; revert: {url}"
+            self._open_revert(bad, good, reason)
+
+    def _open_revert(self, bad: str, good: str, reason: str) -> None:
+        assert self.forge is not None
+        branch = f"bumper/revert-{bad[:12]}"
+        try:
+            self.source.push_revert(
+                bad,
+                good,
+                branch,
+                f"Revert to {good[:12]}: {bad[:12]} failed health",
+                self.forge.token,
+            )
+        except BumperError as error:
+            log.warning("revert branch not pushed: %s", error)
+            return
+        url = self.forge.open_revert(bad, good, branch, reason)
+        if url:
+            self.status.message += f"; revert: {url}"
 
     # -- reporting --------------------------------------------------------------------------
 

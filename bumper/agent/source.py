@@ -70,12 +70,20 @@ class GitSource:
 
     # -- git plumbing -----------------------------------------------------------------------
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, push_token: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+        env.update(
+            GIT_AUTHOR_NAME="bumper-agent",
+            GIT_AUTHOR_EMAIL="bumper-agent@localhost",
+            GIT_COMMITTER_NAME="bumper-agent",
+            GIT_COMMITTER_EMAIL="bumper-agent@localhost",
+        )
         config: list[tuple[str, str]] = [("protocol.file.allow", "always")]
-        if self.auth.token_file is not None:
+        token = push_token
+        if token is None and self.auth.token_file is not None:
             token = _read_secret(self.auth.token_file, "git token")
+        if token is not None:
             basic = base64.b64encode(f"{self.auth.username}:{token}".encode()).decode()
             config.append(("http.extraHeader", f"Authorization: Basic {basic}"))
         if self.auth.ssh_key_file is not None:
@@ -95,13 +103,15 @@ class GitSource:
             env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
         return env
 
-    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _git(
+        self, *args: str, check: bool = True, push_token: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         try:
             done = subprocess.run(
                 ["git", "--git-dir", str(self.mirror), *args],
                 capture_output=True,
                 text=True,
-                env=self._env(),
+                env=self._env(push_token),
                 timeout=self.timeout,
                 check=False,
             )
@@ -168,6 +178,23 @@ class GitSource:
             if proc.wait() != 0:
                 raise TransientError(f"git archive {sha[:12]} failed: {redact(err.strip())}")
         return dest
+
+    def push_revert(self, bad: str, good: str, branch: str, message: str, token: str) -> None:
+        """Push a commit on top of ``bad`` whose tree is ``good``'s to ``branch``.
+
+        It uses the forge token (the read-only git credentials cannot push); raises
+        ``TransientError`` when the push is refused.
+        """
+        tree = self._git("rev-parse", f"{good}^{{tree}}").stdout.strip()
+        commit = self._git("commit-tree", tree, "-p", bad, "-m", message).stdout.strip()
+        self._git(
+            "push",
+            "--quiet",
+            "--force",
+            self.url,
+            f"{commit}:refs/heads/{branch}",
+            push_token=token,
+        )
 
     def has(self, sha: str) -> bool:
         return self._git("cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0

@@ -1,0 +1,45 @@
+"""Commit statuses and revert pull requests against the forge simulator (real git over HTTP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bumper.agent import forge, source
+from tests.support.forgesim import ForgeSim
+
+
+def test_commit_status_and_revert_pull_request(forgesim: ForgeSim, tmp_path: Path) -> None:
+    forgesim.create_repo("acme/config", {"app.yaml": "image: app:1.0\n"})
+    good = forgesim.repo("acme/config").git.sha("main")
+    assert good is not None
+    bad = forgesim.commit_files("acme/config", "main", {"app.yaml": "image: app:2.0\n"}, "bump")
+    token = tmp_path / "token"
+    token.write_text(forgesim.token)
+    src = source.GitSource(
+        url=forgesim.clone_url("acme/config"),
+        branch="main",
+        cache=tmp_path / "cache",
+        auth=source.GitAuth(token_file=token),
+    )
+    assert src.fetch() == bad
+    client = forge.Forge(
+        kind="github", api_url=forgesim.github_api_url, repo="acme/config", token=forgesim.token
+    )
+    assert client.commit_status(bad, "failure", "rolled back: web not ready")
+    repo = forgesim.repo("acme/config")
+    assert [(s.sha, s.state, s.context) for s in repo.statuses] == [
+        (bad, "failure", "bumper-agent")
+    ]
+    src.push_revert(bad, good, "bumper/revert-x", "Revert to good", forgesim.token)
+    url = client.open_revert(bad, good, "bumper/revert-x", "web: not ready")
+    assert url
+    (change,) = repo.changes.values()
+    assert (change.head, change.base, change.state) == ("bumper/revert-x", "main", "open")
+    assert repo.git.read_file("bumper/revert-x", "app.yaml") == "image: app:1.0\n"
+    assert repo.git.is_ancestor(bad, repo.git.sha("bumper/revert-x") or "")
+
+
+def test_forge_outage_never_raises(tmp_path: Path) -> None:
+    client = forge.Forge(kind="gitlab", api_url="http://127.0.0.1:9", repo="g/p", token="t")
+    assert client.commit_status("a" * 40, "success", "ok") is False
+    assert client.open_revert("a" * 40, "b" * 40, "br", "why") is None
