@@ -14,6 +14,8 @@ Header credentials (``header_credential``) are configured with one secret string
     ``Authorization: Bearer <token>`` (the bare ``Authorization: <token>`` is accepted too).
 ``{"header": "X-Api-Key", "value": "<token>"}``
     A named header holding exactly the token (EventBridge API-key connections, custom headers).
+    With ``"header": "Authorization"`` the value may also arrive as ``Bearer <token>``; use
+    this form for a token that contains ``:``.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ def require_secret(secret: str) -> str:
 
 def same(presented: str | bytes, expected: str | bytes) -> bool:
     """Constant-time equality of two credentials (as UTF-8 bytes)."""
-    a = presented.encode("utf-8", "surrogateescape") if isinstance(presented, str) else presented
-    b = expected.encode("utf-8", "surrogateescape") if isinstance(expected, str) else expected
+    a = presented.encode("utf-8", "surrogatepass") if isinstance(presented, str) else presented
+    b = expected.encode("utf-8", "surrogatepass") if isinstance(expected, str) else expected
     return hmac.compare_digest(a, b)
 
 
@@ -132,9 +134,11 @@ def check_header_credential(headers: Mapping[str, str], secret: str) -> None:
         raise missing(f"{credential.header} header")
     if credential.basic is not None:
         _check_basic(presented, credential.basic)
+    elif same(presented.strip(), credential.value):
+        return
     elif credential.header.lower() == "authorization":
         check_bearer(presented, credential.value)
-    elif not same(presented, credential.value):
+    else:
         raise wrong(f"{credential.header} header")
 
 

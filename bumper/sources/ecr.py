@@ -7,7 +7,8 @@ a header credential (see ``bumper.sources._auth``): ``user:password`` for a Basi
 
 Mapping: ``detail-type: ECR Image Action`` with ``result: SUCCESS``; ``action-type`` PUSH →
 ``image.pushed``, DELETE → ``image.deleted`` of
-``<account>.dkr.ecr.<region>.amazonaws.com/<repository-name>``. Scans, failed actions and
+``<account>.dkr.ecr.<region>.amazonaws.com/<repository-name>`` (``.amazonaws.com.cn`` in China
+regions). Scans, failed actions and
 other detail types are ignored. The EventBridge ``id`` is the delivery id.
 """
 
@@ -73,10 +74,12 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
         return drop(NAME, "no valid account and region to name the registry")
     if not repository:
         return drop(NAME, "no repository-name")
+    # AWS China regions live under amazonaws.com.cn.
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return image_event(
         NAME,
         kind,
-        f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}",
+        f"{account}.dkr.ecr.{region}.{domain}/{repository}",
         tag=text(detail, "image-tag"),
         digest=text(detail, "image-digest"),
     )

@@ -398,3 +398,11 @@ def test_non_object_or_broken_bodies_are_400_or_ignored(sender: str, body: bytes
         assert rejected.status == 400
     else:
         assert events == []
+
+
+def test_ecr_china_region_registry_domain(shared_dir: Path) -> None:
+    _, body = fixture(shared_dir, "ecr", "image-action.push.json")
+    data = json.loads(body)
+    data["region"] = "cn-north-1"
+    (event,) = parse("ecr", data)
+    assert event.image == "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/my-repository-name"

@@ -363,3 +363,11 @@ def test_gar_secret_must_be_a_complete_policy(secret: str) -> None:
 def test_header_secret_json_must_name_header_and_value(secret: str) -> None:
     with pytest.raises(ConfigError):
         sources.SENDERS["acr"].check_secret(secret)
+
+
+def test_named_authorization_header_takes_tokens_with_colons() -> None:
+    secret = _header_json("Authorization", "id:key")
+    for presented in ("id:key", "Bearer id:key"):
+        sources.SENDERS["distribution"].verify({"Authorization": presented}, BODY, secret)
+    with pytest.raises(WebhookRejected):
+        sources.SENDERS["distribution"].verify({"Authorization": "Bearer id:kez"}, BODY, secret)
