@@ -22,8 +22,9 @@ from typing import Any, Protocol
 from bumper import gitrepo
 from bumper.core import changes, config, events, policy
 from bumper.errors import ConfigError, PermanentError
+from bumper.scm.base import ScmProvider
 from bumper.settings import WorkerSettings
-from worker import edits, store
+from worker import delivery, edits, store
 
 log = logging.getLogger("bumper.worker")
 
@@ -50,7 +51,7 @@ class Context:
     cache: gitrepo.RepoCache
     settings: WorkerSettings
     log: LogDecision
-    forges: Any = None  # worker.delivery.Forges: PR/MR side, built lazily
+    forges: delivery.Forges | None = None  # the PR/MR side; None: commit mode only
     config_dir: Path = field(default_factory=Path.cwd)
 
 
@@ -108,7 +109,7 @@ def route_image(
         if not screen.accepted:
             ctx.log(screen, rule=rule, event=data)
             continue
-        if rule.gate is not None and not gate_passed and not _gate_open(ctx, rule, event, data):
+        if not gate_passed and not _gate_open(ctx, rule, event, data):
             continue
         candidate = store.Candidate(event.tag, event.digest, data)
         for index in range(len(rule.targets)):
@@ -133,10 +134,16 @@ def _gate_matches(gate: config.Gate, build: dict[str, str]) -> bool:
 def _gate_open(
     ctx: Context, rule: config.Image, event: events.ImageEvent, data: dict[str, Any]
 ) -> bool:
-    """True if CI already succeeded for the image's revision; else hold or drop the push."""
-    assert rule.gate is not None
+    """Whether the push may go on: a known CI failure of its revision drops it (any rule);
+    a ``gate: ci`` rule goes on only once CI succeeded, and holds the push until then."""
     revision = revision_of(event)
     result = ctx.store.ci_result(revision) if revision else None
+    if rule.gate is None:
+        if result is not None and result["status"] != "success":
+            why = f"CI {result['status']} for {revision} ({result.get('repository') or 'CI'})"
+            ctx.log(_note(data, "rejected", "ci-failed", why), rule=rule, event=data)
+            return False
+        return True
     if result is not None and _gate_matches(rule.gate, result):
         if result["status"] == "success":
             return True
@@ -175,8 +182,9 @@ def route_build(ctx: Context, build: events.BuildFinished) -> list[str]:
     for rule in ctx.config.images:
         if rule.gate is None or not _gate_matches(rule.gate, info):
             continue
-        for delivery, entry in list(ctx.store.held(rule.name)):
-            if not _held_for(entry, build.commit) or not ctx.store.release(rule.name, delivery):
+        for delivery_id, entry in list(ctx.store.held(rule.name)):
+            released = _held_for(entry, build.commit) and ctx.store.release(rule.name, delivery_id)
+            if not released:
                 continue
             held = events.from_dict(entry["event"])
             assert isinstance(held, events.ImageEvent)
@@ -233,10 +241,17 @@ def bump_target(ctx: Context, key: str) -> Outcome | None:
     seen = ctx.store.candidates(key)
     if not seen:
         return None
+    forge = None
+    url, creds = repo.url, credentials(ctx, repo)
+    if ctx.forges is not None and (target.mode != "commit" or repo.forge != "git"):
+        forge = ctx.forges.for_repo(repo)
+        if target.mode != "commit":
+            delivery.require_prs(forge, repo, target)
+        url, creds = ctx.forges.remote(repo)
     timeout = ctx.settings.job_timeout_seconds
     with ctx.store.repo_lock(repo.name, timeout=timeout, wait=ctx.settings.lock_wait_seconds):
-        with ctx.cache.checkout(repo.url, repo.branch, credentials(ctx, repo)) as checkout:
-            outcome = _bump_in(ctx, checkout, key, rule, target, repo, seen)
+        with ctx.cache.checkout(url, repo.branch, creds) as checkout:
+            outcome = _bump_in(ctx, checkout, key, rule, target, repo, seen, forge)
     for decision in outcome.decisions:
         if decision.accepted:
             decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
@@ -272,15 +287,15 @@ def _bump_in(
     target: config.Target,
     repo: config.Repo,
     seen: list[store.Candidate],
+    forge: ScmProvider | None,
 ) -> Outcome:
     outcome = Outcome(key)
     compiled = policy.from_config(rule.policy)
-    forge = ctx.forges.for_repo(repo) if ctx.forges is not None else None
     via_pr = target.mode != "commit" and forge is not None
     branch = changes.branch_name(repo.name, key, rule.image) if via_pr else repo.branch
 
     def edit(work: gitrepo.Checkout) -> str | None:
-        outcome.result = None
+        outcome.result, outcome.keep = None, None
         found = edits.find(work, target.paths, rule.image)
         current = _current(found)
         offered = [
@@ -325,6 +340,7 @@ def _bump_in(
         return changes.commit_message(outcome.result, rule.commit_message)
 
     if via_pr:
+        assert forge is not None and ctx.forges is not None
         published = checkout.publish(base=repo.branch, branch=branch, edit=edit)
         outcome.pr = ctx.forges.deliver(
             forge, checkout, rule, target, repo, branch, outcome, published

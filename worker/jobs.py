@@ -27,7 +27,7 @@ from bumper import configfile, decisions, gitrepo, settings
 from bumper.core import config, events, policy
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from bumper.settings import DecisionLogSettings
-from worker import bump, store
+from worker import bump, delivery, store
 
 log = logging.getLogger("bumper.worker")
 
@@ -54,9 +54,8 @@ def context() -> bump.Context:
     return ctx
 
 
-def _forges(ctx: bump.Context) -> Any:
-    """The PR/MR side (``worker.delivery``); None until it is wired: commit mode only."""
-    return None
+def _forges(ctx: bump.Context) -> delivery.Forges:
+    return delivery.Forges(ctx)
 
 
 def _decision_logger(client: redis.Redis, limits: DecisionLogSettings) -> bump.LogDecision:

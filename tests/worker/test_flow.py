@@ -195,6 +195,15 @@ def test_gate_drops_the_push_when_ci_fails(setup: Path, client: redis.Redis) -> 
     assert any("CI failure" in d["why"] for d in decisions(client))
 
 
+def test_a_push_whose_revision_failed_ci_is_not_bumped(setup: Path, client: redis.Redis) -> None:
+    sha = "d" * 40
+    jobs.handle_event(build("failure", sha, repository="acme/api"))
+    assert jobs.handle_event(push("1.6.0", revision=sha)) == []
+    assert jobs.handle_event(push("1.6.1", revision="e" * 40)) != []
+    failed = [d for d in decisions(client) if d["rule"] == "ci-failed"]
+    assert failed and failed[0]["candidate"] == "1.6.0"
+
+
 def test_ci_trigger_bumps_to_the_templated_tag(setup: Path, client: redis.Redis) -> None:
     sha = "1234567" + "0" * 33
     assert jobs.handle_event(build("success", sha, repository="acme/api"))
