@@ -366,8 +366,7 @@ def _current(found: list[edits.Found]) -> policy.Current | None:
     """What the target holds now: its first reference in path order (all are rewritten)."""
     if not found:
         return None
-    first = found[0].ref
-    return policy.Current(first.tag, first.digest)
+    return policy.Current(found[0].tag, found[0].digest)
 
 
 def credentials(ctx: Context, repo: config.Repo) -> gitrepo.Credentials | None:
