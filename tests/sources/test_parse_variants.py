@@ -406,3 +406,27 @@ def test_ecr_china_region_registry_domain(shared_dir: Path) -> None:
     data["region"] = "cn-north-1"
     (event,) = parse("ecr", data)
     assert event.image == "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/my-repository-name"
+
+
+def test_gar_digest_only_push_with_a_real_digest(shared_dir: Path) -> None:
+    _, body = fixture(shared_dir, "gar", "insert.digest-only.json")
+    data = json.loads(body)
+    data["digest"] = data["digest"].split("@")[0] + "@" + DIGEST  # the docs truncate it with "..."
+    assert parse("gar", data) == [
+        image(
+            "gar",
+            "image.pushed",
+            "us-west1-docker.pkg.dev/my-project/my-repo/hello-world",
+            digest=DIGEST,
+        )
+    ]
+
+
+def test_github_example_delivery_headers_route_an_issues_event_to_nothing(shared_dir: Path) -> None:
+    _, raw = fixture(shared_dir, "github", "example-delivery.issues.headers.json")
+    headers = json.loads(raw)  # a headers-only fixture: its "body" is the headers object
+    assert parse("github", {"action": "opened", "issue": {"number": 1}}, headers) == []
+    assert (
+        sources.SENDERS["github"].delivery_id(headers, b"{}")
+        == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    )
