@@ -127,3 +127,8 @@ def test_ready_made_entries_keep_extra_keys_and_fill_missing(client: redis.Redis
     assert [e["candidate"] for e in log.recent()] == ["x", "1.3.0"]
     (entry,) = log.recent(image=API)
     assert entry["stage"] == "gate" and set(decisions.ENTRY_KEYS) <= set(entry)
+
+
+def test_cli_log_refuses_a_bad_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["log", "--limit", "0"]) == 2
+    assert "must be a positive integer" in capsys.readouterr().err

@@ -22,12 +22,12 @@ from bumper.errors import BumperError
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("log", help="show recent policy decisions (newest first)")
     parser.add_argument("--image", help="image name or image rule name")
-    parser.add_argument("--limit", type=_positive, default=20, help="entries to show (20)")
+    parser.add_argument("--limit", type=count, default=20, help="entries to show (20)")
     parser.add_argument("--json", action="store_true", help="print a JSON array")
     parser.set_defaults(func=run)
 
 
-def _positive(text: str) -> int:
+def count(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive integer")
