@@ -43,6 +43,48 @@ class WorkerSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """The webhook receiver (``BUMPER_WEB__<FIELD>``), read by ``create_app`` and gunicorn."""
+
+    bind: str = Field("0.0.0.0:8000", description="gunicorn listen address (host:port)")
+    workers: int = Field(
+        0, ge=0, description="gunicorn worker processes; 0 means 2 x CPU cores + 1"
+    )
+    threads: int = Field(
+        1, ge=1, description="threads per worker; >1 switches gunicorn to the gthread worker"
+    )
+    timeout_seconds: int = Field(30, gt=0, description="gunicorn worker timeout")
+    max_body_bytes: int = Field(
+        4 * 1_048_576,
+        gt=0,
+        description="hard cap on any request body, bytes; each receiver may set a lower one",
+    )
+    dedup_window_seconds: int = Field(
+        86_400,
+        gt=0,
+        description="how long a delivery id / body hash is remembered; a replay inside the "
+        "window answers 200 'duplicate'. One day covers senders' automatic and manual retries",
+    )
+    redis_timeout_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="socket connect/read timeout towards Redis; an outage answers 503 this fast",
+    )
+    wait_replicas: int = Field(
+        0,
+        ge=0,
+        description="after enqueueing, wait (Redis WAIT) until this many replicas hold the job "
+        "before answering 202; fewer acknowledgements answer 503 so the sender retries",
+    )
+    wait_timeout_ms: int = Field(200, ge=0, description="longest WAIT for replicas, ms")
+    retry_after_seconds: int = Field(
+        10, gt=0, description="Retry-After sent with 503 when Redis is unreachable"
+    )
+    recent_deliveries: int = Field(
+        200, ge=0, description="deliveries kept in Redis for the dashboard (bounded list)"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BUMPER_", env_nested_delimiter="__")
 
@@ -53,6 +95,7 @@ class Settings(BaseSettings):
     queue_name: str = Field("bumper", description="RQ queue the receiver enqueues on")
     decisions: DecisionLogSettings = Field(default_factory=DecisionLogSettings)
     worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings())
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 def load() -> Settings:

@@ -77,6 +77,11 @@ class Receiver(Strict):
         description="event kinds this receiver may enqueue; others are dropped with a reason",
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="bigger bodies get 413")
+    registry: str | None = Field(
+        None,
+        description="registry host for senders whose payloads do not name it (JFrog, Nexus, "
+        "ACR); passed to the sender as the X-Bumper-Registry header",
+    )
     insecure: bool = Field(False, description="accept without authentication (tests only)")
 
     @model_validator(mode="after")

@@ -1,1 +1,24 @@
-"""bumper.web"""
+"""The web process: webhook intake, health, metrics and a small dashboard.
+
+It only accepts and enqueues; the worker does the work. ``create_app`` is the factory
+(``gunicorn "bumper.web:create_app()"``). Importing this package has no side effects and does
+not import Flask or prometheus_client yet: ``gunicorn_conf`` must set the Prometheus
+multiprocess directory before prometheus_client is first imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from bumper.core.config import BumperConfig
+    from bumper.settings import Settings
+
+
+def create_app(settings: Settings | None = None, config: BumperConfig | None = None) -> Flask:
+    """Build the Flask app; see ``bumper.web.app.create_app``."""
+    from bumper.web import app
+
+    return app.create_app(settings, config)

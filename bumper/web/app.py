@@ -1,0 +1,111 @@
+"""The Flask app factory: settings, receivers, Redis and metrics wired once per process.
+
+Nothing happens at import. ``create_app`` reads settings and ``bumper.yaml`` (unless given),
+resolves every receiver's secret, and creates (without connecting) the Redis client; the
+first request opens the connection. Every error reply is JSON
+``{"error": reason, "message": ...}``; no view lets a traceback reach a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+from flask import Flask, Response, current_app, json
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from werkzeug.exceptions import HTTPException
+
+from bumper import configfile
+from bumper import settings as settings_module
+from bumper.core.config import BumperConfig
+from bumper.settings import Settings
+from bumper.web import receivers as receivers_module
+from bumper.web.intake import Intake
+from bumper.web.metrics import WebMetrics
+
+log = logging.getLogger("bumper.web")
+
+
+@dataclass
+class WebState:
+    """Everything a request needs, built once by ``create_app``."""
+
+    settings: Settings
+    receivers: dict[str, receivers_module.Receiver]
+    redis: redis.Redis
+    intake: Intake
+    metrics: WebMetrics
+
+
+def state() -> WebState:
+    return cast(WebState, current_app.extensions["bumper"])
+
+
+def json_reply(status: int, payload: dict[str, Any], **headers: str) -> Response:
+    body = json.dumps(payload, separators=(",", ":"))
+    response = Response(body, status=status, mimetype="application/json")
+    for name, value in headers.items():
+        response.headers[name.replace("_", "-")] = value
+    return response
+
+
+def error_reply(status: int, reason: str, message: str, **headers: str) -> Response:
+    return json_reply(status, {"error": reason, "message": message}, **headers)
+
+
+def make_redis(settings: Settings) -> redis.Redis:
+    """A client that fails fast: an outage must become a 503 quickly, not a hung worker.
+
+    One retry without backoff lets a pooled connection that died with a Redis restart be
+    replaced transparently; a second failure is reported.
+    """
+    timeout = settings.web.redis_timeout_seconds
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
+
+
+def create_app(settings: Settings | None = None, config: BumperConfig | None = None) -> Flask:
+    settings = settings if settings is not None else settings_module.load()
+    if config is None:
+        config = configfile.load(settings.config_file)
+    receivers = receivers_module.load_receivers(config)
+    client = make_redis(settings)
+    intake = Intake(client, settings.queue_name, settings.web, settings.worker.job_timeout_seconds)
+    metrics = WebMetrics(settings.queue_name, intake.queue_depth)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.web.max_body_bytes
+    app.extensions["bumper"] = WebState(settings, receivers, client, intake, metrics)
+
+    from bumper.web import dashboard, hooks, ops
+
+    app.register_blueprint(hooks.blueprint)
+    app.register_blueprint(ops.blueprint)
+    app.register_blueprint(dashboard.blueprint)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    log.info(
+        "web app ready",
+        extra={"receivers": sorted(receivers), "queue": settings.queue_name},
+    )
+    return app
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    reason = (error.name or "error").lower().replace(" ", "-")
+    return error_reply(status, reason, error.description or reason)
+
+
+def _unexpected_error(error: Exception) -> Response:
+    # Outside /hooks (which handles its own failures): answer JSON, log the type only.
+    log.error("unexpected error", extra={"exception": type(error).__name__})
+    return error_reply(503, "internal-error", "temporary failure, retry later")

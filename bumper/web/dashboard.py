@@ -1,0 +1,50 @@
+"""``GET /``: a small server-rendered page of recent deliveries, results and queue depth.
+
+Shows only what ``bumper.web.recent`` stores (names, results, ids, event summaries) and
+counts; no header, body or secret is ever available to it. Jinja autoescapes every value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, render_template
+
+from bumper.web import recent
+from bumper.web.app import state
+
+blueprint = Blueprint("dashboard", __name__, template_folder="templates")
+
+
+@blueprint.get("/")
+def index() -> Response:
+    st = state()
+    entries: list[dict[str, Any]] = []
+    depth: int | None = None
+    redis_ok = True
+    try:
+        depth = st.intake.queue_depth()
+        entries = recent.read(st.redis, st.settings.web.recent_deliveries)
+    except redis.RedisError:
+        redis_ok = False
+    for entry in entries:
+        stamp = entry.get("time")
+        entry["when"] = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
+            if isinstance(stamp, int | float)
+            else "?"
+        )
+    results = Counter(str(e.get("result")) for e in entries)
+    html = render_template(
+        "dashboard.html",
+        entries=entries,
+        results=sorted(results.items()),
+        depth=depth,
+        redis_ok=redis_ok,
+        queue=st.settings.queue_name,
+        receivers=sorted(st.receivers.values(), key=lambda r: r.name),
+    )
+    return Response(html, mimetype="text/html")

@@ -1,0 +1,261 @@
+"""``POST /hooks/<receiver>``: size → type → verify → parse → filter → dedup + enqueue → 202.
+
+The view never lets an exception through: every outcome is a JSON reply with a status from
+the table in the README ("Webhook receiver"), counted in metrics and logged as one line with
+the delivery id. Replies and logs carry reasons, never a header value, body or secret.
+
+URL tokens (senders with no signature scheme) come from ``?token=`` (or ``?access_token=``,
+the CloudEvents spelling) or a second path segment, ``/hooks/<receiver>/<token>``; they reach
+the sender as the ``X-Bumper-Url-Token`` header and are never logged (gunicorn's access log,
+which would print the request line, is off).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, request
+
+from bumper.core import events as events_module
+from bumper.errors import WebhookRejected
+from bumper.sources import Headers
+from bumper.web import receivers as receivers_module
+from bumper.web.app import WebState, json_reply, state
+from bumper.web.metrics import UNKNOWN_RECEIVER
+from bumper.web.recent import record_outcome, summarise
+
+log = logging.getLogger("bumper.web.hooks")
+blueprint = Blueprint("hooks", __name__)
+
+URL_TOKEN_HEADER = "X-Bumper-Url-Token"
+REGISTRY_HEADER = "X-Bumper-Registry"
+# Set by this layer only: a sender must not be able to smuggle them in.
+_CONTEXT_HEADERS = frozenset({URL_TOKEN_HEADER.lower(), REGISTRY_HEADER.lower()})
+_CHUNK = 65_536
+# Written to the recent list by the intake script itself; a 503 cannot be written at all.
+_RECORDED_BY_INTAKE = frozenset({"accepted", "duplicate", "redis-unavailable"})
+
+
+@dataclass
+class Outcome:
+    """What happened to one request; turned into the reply, a metric and a log line."""
+
+    status: int
+    result: str
+    payload: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    delivery_id: str | None = None
+    event_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class Trace:
+    """What is known about the delivery so far, for the log line even when it is refused."""
+
+    delivery_id: str | None = None
+
+
+def _rejected(status: int, reason: str, message: str) -> Outcome:
+    return Outcome(status, reason, {"error": reason, "message": message})
+
+
+@blueprint.route("/hooks/<name>", methods=["POST", "OPTIONS"])
+@blueprint.route("/hooks/<name>/<token>", methods=["POST", "OPTIONS"])
+def hook(name: str, token: str | None = None) -> Response:
+    started = time.perf_counter()
+    st = state()
+    receiver = st.receivers.get(name)
+    trace = Trace()
+    try:
+        if receiver is None:
+            outcome = _rejected(404, "unknown-receiver", "no receiver is configured at this URL")
+        elif request.method == "OPTIONS":
+            outcome = _handshake()
+        else:
+            outcome = _deliver(st, receiver, token, trace)
+    except WebhookRejected as error:
+        status = error.status if 400 <= error.status < 500 else 400
+        outcome = _rejected(status, error.reason, str(error))
+    except redis.RedisError as error:
+        # Nothing is known to be stored: the sender must retry (its retry is accepted, or
+        # answered "duplicate" if the script did run and only the reply was lost).
+        retry = str(st.settings.web.retry_after_seconds)
+        outcome = _rejected(503, "redis-unavailable", "queue unavailable, retry later")
+        outcome.headers["Retry-After"] = retry
+        log.warning("redis unavailable", extra={"exception": type(error).__name__})
+    except Exception as error:  # a bug must still not lose the delivery: ask for a retry
+        outcome = _rejected(503, "internal-error", "temporary failure, retry later")
+        outcome.headers["Retry-After"] = str(st.settings.web.retry_after_seconds)
+        log.error("unexpected error in webhook intake", extra={"exception": type(error).__name__})
+    outcome.delivery_id = outcome.delivery_id or trace.delivery_id
+    return _finish(st, receiver, outcome, started)
+
+
+def _deliver(
+    st: WebState, receiver: receivers_module.Receiver, token: str | None, trace: Trace
+) -> Outcome:
+    received_at = time.time()
+    limit = min(receiver.max_body_bytes, st.settings.web.max_body_bytes)
+    body = _read_body(limit)
+    if body is None:
+        return _rejected(413, "body-too-large", f"the body exceeds {limit} bytes")
+    if not receivers_module.accepts(request.mimetype):
+        shown = request.mimetype[:60] or "none"
+        return _rejected(415, "unsupported-media-type", f"expected JSON, got {shown}")
+    headers = _headers(receiver, token)
+    sender = receiver.sender
+    # The sender's own id (never raises); unverified until verify passes, used for logs.
+    trace.delivery_id = sender.delivery_id(headers, body)
+    if receiver.secret is not None:
+        try:
+            sender.verify(headers, body, receiver.secret)
+        except WebhookRejected:
+            raise
+        except Exception as error:
+            # A sender module must only raise WebhookRejected; treat anything else as
+            # "not authenticated" and log only the type (a message could echo a credential).
+            log.error(
+                "verify failed", extra={"sender": receiver.type, "exception": type(error).__name__}
+            )
+            raise WebhookRejected(
+                "the delivery could not be verified", status=401, reason="unverifiable"
+            ) from None
+    if sender.is_ping(headers, body):
+        return Outcome(200, "ping", {"status": "pong", "receiver": receiver.name})
+    try:
+        parsed = sender.parse(headers, body)
+    except WebhookRejected:
+        raise
+    except Exception as error:
+        log.error(
+            "parse failed", extra={"sender": receiver.type, "exception": type(error).__name__}
+        )
+        raise WebhookRejected(
+            "the body could not be parsed", status=400, reason="malformed"
+        ) from None
+    allowed = [e for e in parsed if e.type in receiver.kinds]
+    if not allowed:
+        reason = "not-allowed" if parsed else "no-events"
+        if parsed:
+            kinds = sorted({e.type for e in parsed})
+            log.info("events dropped", extra={"receiver": receiver.name, "types": kinds})
+        return Outcome(200, "ignored", {"status": "ignored", "reason": reason, "events": []})
+    return _enqueue(st, receiver, trace.delivery_id, body, allowed, received_at)
+
+
+def _enqueue(
+    st: WebState,
+    receiver: receivers_module.Receiver,
+    sender_id: str | None,
+    body: bytes,
+    allowed: list[events_module.Event],
+    received_at: float,
+) -> Outcome:
+    if sender_id:
+        delivery_id, delivery_key = sender_id, "id:" + sender_id
+    else:
+        digest = hashlib.sha256(body).hexdigest()
+        delivery_id, delivery_key = "sha256:" + digest[:16], "sha256:" + digest
+    dicts = [
+        events_module.to_dict(
+            events_module.stamp(
+                event, source=receiver.type, delivery_id=delivery_id, received_at=received_at
+            )
+        )
+        for event in allowed
+    ]
+    accepted_entry, duplicate_entry = summarise(receiver.name, delivery_id, received_at, dicts)
+    submission = st.intake.submit(
+        receiver.name, delivery_key, dicts, accepted_entry, duplicate_entry
+    )
+    if not submission.accepted:
+        return Outcome(
+            200,
+            "duplicate",
+            {"status": "duplicate", "delivery_id": delivery_id},
+            delivery_id=delivery_id,
+        )
+    for data in dicts:
+        st.metrics.events.labels(receiver.name, data["type"]).inc()
+    return Outcome(
+        202,
+        "accepted",
+        {"status": "accepted", "delivery_id": delivery_id, "events": list(submission.job_ids)},
+        delivery_id=delivery_id,
+        event_ids=submission.job_ids,
+    )
+
+
+def _read_body(limit: int) -> bytes | None:
+    """The raw body, or None when it is over ``limit`` (checked before reading when possible)."""
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            return None
+        return request.get_data(cache=False)
+    # Chunked: read at most one byte past the limit.
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = request.stream.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return None if size > limit else b"".join(parts)
+
+
+def _headers(receiver: receivers_module.Receiver, token: str | None) -> Headers:
+    pairs = [(k, v) for k, v in request.headers.items() if k.lower() not in _CONTEXT_HEADERS]
+    token = token or request.args.get("token") or request.args.get("access_token")
+    if token:
+        pairs.append((URL_TOKEN_HEADER, token))
+    if receiver.registry:
+        pairs.append((REGISTRY_HEADER, receiver.registry))
+    return Headers(pairs)
+
+
+def _handshake() -> Outcome:
+    """CloudEvents HTTP Web Hook abuse protection (spec §4.2): consent to the origin.
+
+    No credential is required for the handshake itself: consenting only lets the emitter
+    send, and every delivery is still verified.
+    """
+    origin = request.headers.get("WebHook-Request-Origin")
+    outcome = Outcome(200, "handshake", {"status": "allowed"}, headers={"Allow": "POST, OPTIONS"})
+    if origin:
+        outcome.headers["WebHook-Allowed-Origin"] = origin
+        if request.headers.get("WebHook-Request-Rate"):
+            outcome.headers["WebHook-Allowed-Rate"] = "*"
+    return outcome
+
+
+def _finish(
+    st: WebState,
+    receiver: receivers_module.Receiver | None,
+    outcome: Outcome,
+    started: float,
+) -> Response:
+    label = receiver.name if receiver is not None else UNKNOWN_RECEIVER
+    elapsed = time.perf_counter() - started
+    st.metrics.deliveries.labels(label, outcome.result).inc()
+    st.metrics.latency.labels(label).observe(elapsed)
+    log.info(
+        "delivery",
+        extra={
+            "receiver": label,
+            "delivery_id": outcome.delivery_id,
+            "status": outcome.status,
+            "result": outcome.result,
+            "events": list(outcome.event_ids),
+            "duration_ms": round(elapsed * 1000, 2),
+        },
+    )
+    if receiver is not None and outcome.result not in _RECORDED_BY_INTAKE:
+        record_outcome(st, receiver.name, outcome.status, outcome.result, outcome.delivery_id)
+    return json_reply(outcome.status, outcome.payload, **outcome.headers)

@@ -1,0 +1,196 @@
+"""Deduplicate a delivery and enqueue its events in one atomic Redis step.
+
+Why one Lua script rather than ``SET NX`` followed by ``queue.enqueue``: the dedup mark and
+the jobs must be written together or not at all. With two steps, Redis dying between them
+would leave a mark without a job, and the sender's retry would be answered "duplicate": a
+lost delivery. The script runs atomically (and lands in the AOF as one unit), so after a
+failure either nothing was written (the retry is accepted) or everything was (the retry is a
+duplicate, and its job is already queued). It is also a single round trip on the hot path.
+
+The jobs are ordinary RQ jobs: the hash fields come from ``rq.job.Job.to_dict()``, exactly
+what RQ itself writes for ``Queue.enqueue(..., unique=True)``, so ``rq`` workers, ``rq info``
+and the registries see them as their own. The function is named by string
+(``worker.jobs.handle_event``), so the web process never imports the worker.
+
+Durability: the 202 is sent only after Redis has executed the script. Whether that write is
+on disk when Redis answers is Redis' configuration: with ``appendonly yes`` and
+``appendfsync always`` Redis fsyncs the AOF before it replies, so a 202 survives a Redis
+crash; ``everysec`` trades up to one second of accepted deliveries for throughput. With
+replicas, ``settings.web.wait_replicas`` pipelines ``WAIT n timeout`` behind the script (same
+round trip) and answers 503 when fewer replicas acknowledged, so the sender retries; the
+retry is either a duplicate (the primary survived) or accepted again (it did not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+from rq.job import Job, JobStatus
+from rq.utils import now
+
+from bumper.settings import WebSettings
+
+JOB_FUNC = "worker.jobs.handle_event"
+DEDUP_PREFIX = "bumper:dedup:"
+RECENT_KEY = "bumper:web:recent"
+RQ_QUEUES_KEY = "rq:queues"
+RQ_QUEUE_PREFIX = "rq:queue:"
+
+_SCRIPT = """
+-- KEYS[1] dedup mark, KEYS[2] queue list, KEYS[3] rq:queues set, KEYS[4] recent list,
+-- KEYS[5..] job hashes.  ARGV[1] dedup window (s), ARGV[2] mark value, ARGV[3] queue key,
+-- ARGV[4] recent entry if accepted, ARGV[5] recent entry if duplicate, ARGV[6] recent max,
+-- ARGV[7..] per job: id, 2*fields, field, value, ...
+local keep = tonumber(ARGV[6])
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then
+  if keep > 0 then
+    redis.call('LPUSH', KEYS[4], ARGV[5])
+    redis.call('LTRIM', KEYS[4], 0, keep - 1)
+  end
+  return 0
+end
+local a = 7
+for k = 5, #KEYS do
+  local n = tonumber(ARGV[a + 1])
+  -- a job id is reused only after the dedup window; start from a clean hash
+  redis.call('DEL', KEYS[k])
+  redis.call('HSET', KEYS[k], unpack(ARGV, a + 2, a + 1 + n))
+  redis.call('RPUSH', KEYS[2], ARGV[a])
+  a = a + 2 + n
+end
+redis.call('SADD', KEYS[3], ARGV[3])
+if keep > 0 then
+  redis.call('LPUSH', KEYS[4], ARGV[4])
+  redis.call('LTRIM', KEYS[4], 0, keep - 1)
+end
+return 1
+"""
+_SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
+
+
+class NotReplicated(redis.exceptions.RedisError):
+    """Fewer replicas than ``wait_replicas`` acknowledged the write in time."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    accepted: bool  # False: a duplicate of a delivery seen within the window
+    job_ids: tuple[str, ...]
+
+
+def dedup_digest(receiver: str, delivery_key: str) -> str:
+    """Stable digest of (receiver, delivery key); names the dedup mark and the job ids."""
+    return hashlib.sha256(f"{receiver}\0{delivery_key}".encode()).hexdigest()
+
+
+def job_ids(receiver: str, delivery_key: str, count: int) -> tuple[str, ...]:
+    """Deterministic RQ job ids (``[A-Za-z0-9_-]``): the same delivery gives the same ids."""
+    stem = dedup_digest(receiver, delivery_key)[:24]
+    return tuple(f"ev-{stem}-{i}" for i in range(count))
+
+
+class Intake:
+    """Writes deliveries to Redis. One per app; holds no per-request state."""
+
+    def __init__(
+        self, client: redis.Redis, queue_name: str, web: WebSettings, job_timeout: int
+    ) -> None:
+        self.client = client
+        self.job_timeout = job_timeout
+        self.queue_name = queue_name
+        self.queue_key = RQ_QUEUE_PREFIX + queue_name
+        self.web = web
+
+    def submit(
+        self,
+        receiver: str,
+        delivery_key: str,
+        event_dicts: Sequence[dict[str, Any]],
+        recent_accepted: str,
+        recent_duplicate: str,
+    ) -> Submission:
+        """Mark the delivery seen and enqueue one job per event, atomically.
+
+        Raises ``redis.RedisError`` (including ``NotReplicated``) when the outcome is not
+        known to be safe: the caller answers 503 and the sender retries.
+        """
+        ids = job_ids(receiver, delivery_key, len(event_dicts))
+        keys: list[str] = [
+            DEDUP_PREFIX + dedup_digest(receiver, delivery_key),
+            self.queue_key,
+            RQ_QUEUES_KEY,
+            RECENT_KEY,
+        ]
+        args: list[Any] = [
+            self.web.dedup_window_seconds,
+            delivery_key[:200],
+            self.queue_key,
+            recent_accepted,
+            recent_duplicate,
+            self.web.recent_deliveries,
+        ]
+        for job_id, data in zip(ids, event_dicts, strict=True):
+            fields = self._job_fields(job_id, data)
+            keys.append(Job.redis_job_namespace_prefix + job_id)
+            args.append(job_id)
+            args.append(len(fields))
+            args.extend(fields)
+        accepted = self._run(keys, args)
+        return Submission(accepted=accepted, job_ids=ids)
+
+    def _job_fields(self, job_id: str, data: dict[str, Any]) -> list[Any]:
+        """The hash RQ would write for ``queue.enqueue(JOB_FUNC, data, job_id=job_id)``."""
+        job = Job.create(
+            JOB_FUNC,
+            args=(data,),
+            connection=self.client,
+            id=job_id,
+            origin=self.queue_name,
+            timeout=self.job_timeout,
+            description=_describe(data),
+            status=JobStatus.QUEUED,
+        )
+        job.enqueued_at = now()
+        fields: list[Any] = []
+        for key, value in job.to_dict().items():
+            if value is not None:
+                fields.append(key)
+                fields.append(value if isinstance(value, bytes | str) else str(value))
+        return fields
+
+    def _run(self, keys: list[str], args: list[Any]) -> bool:
+        replicas = self.web.wait_replicas
+        for attempt in (1, 2):
+            try:
+                if not replicas:
+                    return bool(self.client.evalsha(_SCRIPT_SHA, len(keys), *keys, *args))
+                pipe = self.client.pipeline(transaction=False)
+                pipe.evalsha(_SCRIPT_SHA, len(keys), *keys, *args)
+                pipe.wait(replicas, self.web.wait_timeout_ms)
+                result, acked = pipe.execute()
+                if int(acked) < replicas:
+                    raise NotReplicated(f"{acked} of {replicas} replicas acknowledged")
+                return bool(result)
+            except NoScriptError:
+                # Redis restarted or was flushed: scripts are not persisted. Load and retry.
+                if attempt == 2:
+                    raise
+                self.client.script_load(_SCRIPT)
+        raise AssertionError("unreachable")
+
+    def queue_depth(self) -> int:
+        return int(self.client.llen(self.queue_key))
+
+
+def _describe(data: dict[str, Any]) -> str:
+    """A short job description for ``rq info`` (RQ's default repr would dump the whole dict)."""
+    if data.get("type") == "build.finished":
+        subject = f"{data.get('repository') or '?'}@{(data.get('commit') or '?')[:12]}"
+    else:
+        subject = f"{data.get('image') or '?'}:{data.get('tag') or data.get('digest') or '?'}"
+    return f"{data.get('type')} {subject} via {data.get('source') or '?'}"

@@ -1,0 +1,59 @@
+"""JSON log lines for the web process (one object per line, on stderr).
+
+``JsonFormatter`` turns a record into ``{"time", "level", "logger", "message", ...extra}``;
+values passed with ``extra=`` (receiver, delivery_id, status...) become top-level keys.
+Callers never pass headers, bodies or secrets; exception tracebacks are not rendered (an
+exception is logged by type only) so that no payload or secret can reach the log through a
+stack frame. ``LOGCONFIG`` is the ``logging.config.dictConfig`` used by ``gunicorn_conf``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+# Attributes every LogRecord has; anything else came from ``extra=``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = record.exc_info[0].__name__
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+LOGCONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "bumper.web.logs.JsonFormatter"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        # gunicorn's access log would print request lines, which may carry ?token=: keep it off
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+    },
+}

@@ -1,0 +1,106 @@
+"""Receivers at run time: each configured ``/hooks/<name>`` bound to its sender and secret.
+
+Built once when the app starts (``load_receivers``): the sender module is looked up, the
+secret is read from its env var or file and kept in memory, so a request never parses
+configuration or touches the file system. A missing secret or unknown sender type is a
+``ConfigError`` at start, not a surprise at the first delivery.
+
+Secrets live only in ``Receiver.secret``; its ``repr`` hides it, and nothing here logs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bumper import sources
+from bumper.core import config as config_model
+from bumper.errors import ConfigError
+
+# Media types senders use for JSON bodies, besides any ``application/*+json``.
+JSON_TYPES = frozenset({"application/json", "text/json", "text/plain"})
+
+
+def accepts(mimetype: str) -> bool:
+    """True for a JSON body however the sender spells it (``application/*+json`` included).
+
+    ``text/plain`` is accepted because some senders (CloudEvents binary mode emitters, curl
+    users) label JSON that way; the sender's parser still rejects a body that is not JSON.
+    """
+    mimetype = mimetype.lower()
+    if mimetype in JSON_TYPES:
+        return True
+    return mimetype.startswith("application/") and mimetype.endswith("+json")
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    type: str
+    sender: sources.Sender
+    kinds: frozenset[str]
+    max_body_bytes: int
+    insecure: bool
+    registry: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+
+def read_secret(receiver: config_model.Receiver, environ: Mapping[str, str]) -> str | None:
+    """The receiver's secret, or None for an ``insecure`` receiver without one."""
+    ref = receiver.secret
+    if ref is None:
+        return None
+    if ref.env is not None:
+        value = environ.get(ref.env)
+        if not value:
+            raise ConfigError(
+                f"receiver {receiver.name!r}: environment variable {ref.env} is not set"
+            )
+        return value
+    assert ref.file is not None  # the model guarantees exactly one of env / file
+    try:
+        value = Path(ref.file).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as error:
+        raise ConfigError(
+            f"receiver {receiver.name!r}: cannot read secret file {ref.file}: {error.strerror}"
+        ) from error
+    if not value:
+        raise ConfigError(f"receiver {receiver.name!r}: secret file {ref.file} is empty")
+    return value
+
+
+def load_receivers(
+    cfg: config_model.BumperConfig, environ: Mapping[str, str] | None = None
+) -> dict[str, Receiver]:
+    """One ``Receiver`` per configured name, with its sender module and secret resolved."""
+    environ = os.environ if environ is None else environ
+    senders = sources.SENDERS
+    result: dict[str, Receiver] = {}
+    for item in cfg.receivers:
+        module = senders.get(item.type)
+        if module is None:
+            known = ", ".join(sorted(senders))
+            raise ConfigError(
+                f"receiver {item.name!r}: unknown type {item.type!r} (known: {known})"
+            )
+        if item.name in result:
+            raise ConfigError(f"receiver {item.name!r} is defined twice")
+        secret = read_secret(item, environ)
+        if secret is not None:
+            try:
+                module.check_secret(secret)
+            except ConfigError as error:
+                raise ConfigError(f"receiver {item.name!r}: {error}") from error
+        result[item.name] = Receiver(
+            name=item.name,
+            type=item.type,
+            sender=module,
+            kinds=frozenset(item.events),
+            max_body_bytes=item.max_body_bytes,
+            insecure=item.insecure,
+            registry=item.registry,
+            secret=secret,
+        )
+    return result

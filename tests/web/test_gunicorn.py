@@ -1,0 +1,157 @@
+"""The real gunicorn (``gunicorn_conf``, 2 workers) on a random loopback port: intake,
+chunked bodies, metrics summed over workers, JSON logs, and a Redis outage."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from bumper.web import intake
+from tests.sources.helpers import fixture
+from tests.support.gunicorn_server import GunicornServer
+from tests.support.redis_server import RedisServer
+from tests.web.conftest import OTHER, QUEUE, SECRET, signed
+
+
+@pytest.fixture
+def server(
+    tmp_path: Path, redis_server: RedisServer, redis_client: redis.Redis, secret_file: Path
+) -> Iterator[GunicornServer]:
+    config = tmp_path / "bumper.yaml"
+    config.write_text(
+        "apiVersion: bumper/v1\n"
+        "receivers:\n"
+        f"  - name: gh\n    type: github\n    secret: {{file: {secret_file}}}\n"
+        f"  - name: hub\n    type: dockerhub\n    secret: {{file: {secret_file}}}\n"
+        f"    max_body_bytes: 2048\n"
+    )
+    env = {
+        "BUMPER_REDIS_URL": redis_server.url,
+        "BUMPER_CONFIG_FILE": str(config),
+        "BUMPER_QUEUE_NAME": QUEUE,
+        "BUMPER_WEB__RETRY_AFTER_SECONDS": "3",
+    }
+    gunicorn = GunicornServer(tmp_path / "gunicorn", env, workers=2)
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+def _push(server: GunicornServer, body: bytes, delivery: str) -> requests.Response:
+    headers, _ = signed(
+        "github", body, headers={"X-GitHub-Event": "package", "X-GitHub-Delivery": delivery}
+    )
+    return requests.post(f"{server.url}/hooks/gh", data=body, headers=headers, timeout=10)
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
+        if match and ",".join(sorted(match.group(1).split(","))) == want:
+            return float(match.group(2))
+    return 0.0
+
+
+def test_gunicorn_serves_the_intake_end_to_end(
+    shared_dir: Path, server: GunicornServer, redis_client: redis.Redis, redis_server: RedisServer
+) -> None:
+    body = fixture(shared_dir, "github", "package.published.docker.json")[1]
+    replies = [_push(server, body, f"gun-{n}") for n in range(12)]
+    assert [r.status_code for r in replies] == [202] * 12
+    promised = [job for r in replies for job in r.json()["events"]]
+    queued = [raw.decode() for raw in redis_client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1)]
+    assert sorted(queued) == sorted(promised)
+    assert _push(server, body, "gun-0").json()["status"] == "duplicate"
+
+    # Chunked body without Content-Length, over the receiver's 2048-byte limit.
+    hub = fixture(shared_dir, "dockerhub", "push.json")[1]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.putrequest("POST", f"/hooks/hub?token={SECRET}")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    padded = hub + b" " * 4096
+    conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(padded), padded))
+    assert conn.getresponse().status == 413
+    conn.close()
+    # The same payload chunked but within the limit is accepted.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request(
+        "POST",
+        f"/hooks/hub?token={SECRET}",
+        body=iter([hub[:100], hub[100:]]),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    assert conn.getresponse().status == 202
+    conn.close()
+    forged = requests.post(
+        f"{server.url}/hooks/hub?token={OTHER}",
+        data=hub,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert forged.status_code == 403
+
+    # Metrics add up over both workers.
+    metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert (
+        _metric(metrics, "bumper_webhook_deliveries_total", receiver="gh", result="accepted") == 12
+    )
+    assert (
+        _metric(metrics, "bumper_webhook_deliveries_total", receiver="gh", result="duplicate") == 1
+    )
+    assert (
+        _metric(metrics, "bumper_webhook_deliveries_total", receiver="hub", result="body-too-large")
+        == 1
+    )
+    assert _metric(metrics, "bumper_webhook_duration_seconds_count", receiver="gh") == 13
+    assert _metric(metrics, "bumper_queue_depth", queue=QUEUE) == 13
+    assert "bumper_redis_up 1.0" in metrics
+
+    # Redis goes away: 503 + Retry-After, readiness fails, liveness does not; then it recovers.
+    redis_server.stop()
+    try:
+        down = _push(server, body, "gun-outage")
+        assert (down.status_code, down.headers.get("Retry-After")) == (503, "3")
+        assert down.json()["error"] == "redis-unavailable"
+        assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 503
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        assert "bumper_redis_up 0.0" in requests.get(f"{server.url}/metrics", timeout=10).text
+    finally:
+        redis_server.start()
+    again = _push(server, body, "gun-outage")
+    assert again.status_code == 202
+    assert redis_client.exists("rq:job:" + again.json()["events"][0])
+
+    # JSON log lines carry the delivery id, and never the secret.
+    log = server.log()
+    assert SECRET not in log and OTHER not in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    delivered = [line for line in lines if line.get("message") == "delivery"]
+    assert {"gun-0", "gun-11", "gun-outage"} <= {line.get("delivery_id") for line in delivered}
+    assert all(line["level"] in ("info", "warning") for line in delivered)
+
+
+def test_gunicorn_refuses_to_boot_without_the_secret(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = tmp_path / "bumper.yaml"
+    config.write_text(
+        "apiVersion: bumper/v1\nreceivers:\n"
+        "  - {name: gh, type: github, secret: {env: BUMPER_TEST_UNSET_SECRET}}\n"
+    )
+    env = {"BUMPER_REDIS_URL": redis_server.url, "BUMPER_CONFIG_FILE": str(config)}
+    gunicorn = GunicornServer(tmp_path / "gunicorn", env, workers=1)
+    with pytest.raises(RuntimeError):
+        gunicorn.start(timeout=15)
+    gunicorn.stop()
+    assert "BUMPER_TEST_UNSET_SECRET is not set" in gunicorn.log()
