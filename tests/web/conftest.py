@@ -12,17 +12,29 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bumper import sources
 from bumper.core.config import BumperConfig
 from bumper.settings import Settings, WebSettings
 from bumper.web import create_app
 from tests.sources import test_verify
+from tests.sources.test_fixtures import CASES
 from tests.support.redis_server import RedisServer
 
-SECRET = test_verify.SECRET
-OTHER = test_verify.OTHER
-SIGNERS = test_verify.SIGNERS
+# Every authentication scheme of every sender, with its secret spelling and signer, as the
+# sources helper wrote them from the vendors' docs (tests/sources/test_verify.py).
+SCHEMES: dict[str, test_verify.Scheme] = {scheme.id: scheme for scheme in test_verify.SCHEMES}
+SECRET = test_verify.TOKEN
+OTHER = test_verify.OTHER_TOKEN
 QUEUE = "bumper-test"
+REGISTRY_HEADER = "X-Bumper-Registry"
+# Registry hosts some fixture cases need (senders whose payloads do not name it). Over HTTP the
+# header is set from the receiver's ``registry`` (a sender cannot send it), so each needs its
+# own receiver.
+REGISTRIES = sorted({c.headers[REGISTRY_HEADER] for c in CASES if REGISTRY_HEADER in c.headers})
+
+
+def receiver_name(scheme_id: str, registry: str | None = None) -> str:
+    """The receiver the app fixture configures for a scheme (and registry host)."""
+    return scheme_id if registry is None else f"{scheme_id}-r{REGISTRIES.index(registry)}"
 
 
 def config_for(receivers: list[dict[str, Any]]) -> BumperConfig:
@@ -55,8 +67,17 @@ def settings(redis_server: RedisServer) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, secret_file: Path, redis_client: redis.Redis) -> Flask:
-    entries = [receiver_entry(name, name, secret_file) for name in sorted(SIGNERS)]
+def app(settings: Settings, secret_file: Path, tmp_path: Path, redis_client: redis.Redis) -> Flask:
+    """Receivers: one per scheme (named by its id), plus ``github``/``dockerhub`` shorthands."""
+    entries = []
+    for scheme in SCHEMES.values():
+        path = tmp_path / f"secret-{scheme.id}"
+        path.write_text(scheme.secret + "\n")
+        entries.append(receiver_entry(scheme.id, scheme.sender, path))
+        for registry in REGISTRIES:
+            name = receiver_name(scheme.id, registry)
+            entries.append(receiver_entry(name, scheme.sender, path, registry=registry))
+    entries.append(receiver_entry("dockerhub", "dockerhub", secret_file))
     entries.append(receiver_entry("builds-only", "github", secret_file, events=["build.finished"]))
     entries.append(receiver_entry("tiny", "github", secret_file, max_body_bytes=64))
     return create_app(settings, config_for(entries))
@@ -68,18 +89,19 @@ def client(app: Flask) -> FlaskClient:
 
 
 def signed(
-    sender: str, body: bytes, secret: str = SECRET, headers: dict[str, str] | None = None
+    scheme_id: str,
+    body: bytes,
+    secret: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(headers, query) of a request signed for ``sender``; a URL token goes to ``?token=``."""
+    """(headers, query) of a request signed with a scheme (by default with its own secret,
+    e.g. ``SECRET`` for ``github``); a URL token goes to ``?token=``."""
+    scheme = SCHEMES[scheme_id]
     out = {"Content-Type": "application/json", **(headers or {})}
     query: dict[str, str] = {}
-    for name, value in SIGNERS[sender](body, secret).items():
+    for name, value in scheme.sign(body, scheme.secret if secret is None else secret).items():
         if name.lower() == "x-bumper-url-token":
             query["token"] = value
         else:
             out[name] = value
     return out, query
-
-
-def known_senders() -> list[str]:
-    return sorted(sources.SENDERS)

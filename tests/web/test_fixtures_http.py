@@ -1,8 +1,10 @@
-"""Every shared webhook fixture through the full HTTP path: signed → 202 and its jobs in
-Redis (or 200 "ignored" when the payload carries no event); forged → 403; unsigned → 401.
+"""Every shared webhook fixture through the full HTTP path, under every authentication scheme
+its sender supports: signed → 202 with its jobs in Redis (or 200 "ignored" when the payload
+carries no event); signed with another secret → 403; no credentials → 401. Nothing is queued
+unless the reply is 202.
 
-The expected events are the sources helper's hand-written ``CASES``; the signing is its
-``SIGNERS`` (each sender's documented scheme). A sender without a signer yet is skipped.
+The expected events are the sources helper's hand-written ``CASES``
+(tests/sources/test_fixtures.py); the signing is its ``SCHEMES`` (tests/sources/test_verify.py).
 """
 
 from __future__ import annotations
@@ -14,39 +16,58 @@ import redis
 from flask.testing import FlaskClient
 from rq.job import Job
 
+from bumper import sources
 from bumper.core import events
 from bumper.web import intake
 from tests.sources.helpers import fixture
 from tests.sources.test_fixtures import CASES, Case
-from tests.web.conftest import OTHER, QUEUE, SECRET, SIGNERS, signed
+from tests.web.conftest import QUEUE, REGISTRY_HEADER, SCHEMES, receiver_name, signed
 
-# Headers a fixture file may carry that a client library sets itself.
+# Headers a fixture file may carry that the HTTP client sets itself.
 _TRANSPORT = {"host", "content-length", "connection"}
+_CREDENTIAL = ("authorization", "signature", "token", "auth")
+
+PAIRS = [
+    pytest.param(case, scheme_id, id=f"{case.id}[{scheme_id}]")
+    for case in CASES
+    for scheme_id, scheme in SCHEMES.items()
+    if scheme.sender == case.sender
+]
 
 
-def _request(
-    shared_dir: Path, case: Case, secret: str
-) -> tuple[bytes, dict[str, str], dict[str, str]]:
-    if case.sender not in SIGNERS:
-        pytest.skip(f"no signer for {case.sender} yet in tests.sources.test_verify")
+def _url(case: Case, scheme_id: str) -> str:
+    return "/hooks/" + receiver_name(scheme_id, case.headers.get(REGISTRY_HEADER))
+
+
+def _base_headers(shared_dir: Path, case: Case) -> tuple[bytes, dict[str, str]]:
     file_headers, body = fixture(shared_dir, case.sender, case.file)
-    base = {
-        k: v for k, v in {**file_headers, **case.headers}.items() if k.lower() not in _TRANSPORT
+    merged = {**file_headers, **case.headers}
+    # Drop transport headers and the credentials the vendor example shows (illustrative values
+    # that do not match these bodies); each test adds its own, or none.
+    kept = {
+        k: v
+        for k, v in merged.items()
+        if k.lower() not in _TRANSPORT and not any(c in k.lower() for c in _CREDENTIAL)
     }
-    headers, query = signed(case.sender, body, secret, headers=base)
-    return body, headers, query
+    return body, kept
 
 
 def _queued(client: redis.Redis) -> list[str]:
     return [raw.decode() for raw in client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1)]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_every_case_is_sent_under_at_least_one_scheme() -> None:
+    assert {case.sender for case in CASES} <= {scheme.sender for scheme in SCHEMES.values()}
+    assert {case.sender for case in CASES} == set(sources.SENDERS)
+
+
+@pytest.mark.parametrize(("case", "scheme_id"), PAIRS)
 def test_signed_fixture_is_queued_as_its_events(
-    shared_dir: Path, client: FlaskClient, redis_client: redis.Redis, case: Case
+    shared_dir: Path, client: FlaskClient, redis_client: redis.Redis, case: Case, scheme_id: str
 ) -> None:
-    body, headers, query = _request(shared_dir, case, SECRET)
-    reply = client.post(f"/hooks/{case.sender}", data=body, headers=headers, query_string=query)
+    body, base = _base_headers(shared_dir, case)
+    headers, query = signed(scheme_id, body, headers=base)
+    reply = client.post(_url(case, scheme_id), data=body, headers=headers, query_string=query)
     if not case.expected:
         assert (reply.status_code, reply.json) == (
             200,
@@ -65,40 +86,34 @@ def test_signed_fixture_is_queued_as_its_events(
         assert job.origin == QUEUE
         (data,) = job.args
         queued = events.from_dict(data)
+        assert queued.source == case.sender
         assert queued.delivery_id == reply.json["delivery_id"]
         assert queued.received_at > 0
-        assert events.stamp(expected, source=case.sender, delivery_id="", received_at=0) == (
-            events.stamp(queued, source=queued.source, delivery_id="", received_at=0)
-        )
+        unstamped = events.stamp(queued, source=expected.source, delivery_id="", received_at=0)
+        assert unstamped == expected
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize(("case", "scheme_id"), PAIRS)
 def test_forged_fixture_is_refused_and_not_queued(
-    shared_dir: Path, client: FlaskClient, redis_client: redis.Redis, case: Case
+    shared_dir: Path, client: FlaskClient, redis_client: redis.Redis, case: Case, scheme_id: str
 ) -> None:
-    body, headers, query = _request(shared_dir, case, OTHER)
-    reply = client.post(f"/hooks/{case.sender}", data=body, headers=headers, query_string=query)
-    assert reply.status_code == 403
+    scheme = SCHEMES[scheme_id]
+    body, base = _base_headers(shared_dir, case)
+    headers, query = signed(scheme_id, body, scheme.other, headers=base)
+    reply = client.post(_url(case, scheme_id), data=body, headers=headers, query_string=query)
+    assert reply.status_code == 403, reply.json
     assert reply.json is not None and set(reply.json) == {"error", "message"}
-    assert SECRET not in reply.get_data(as_text=True)
-    assert OTHER not in reply.get_data(as_text=True)
+    text = reply.get_data(as_text=True)
+    assert scheme.secret not in text and scheme.other not in text
     assert _queued(redis_client) == []
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize(("case", "scheme_id"), PAIRS)
 def test_unsigned_fixture_is_refused_with_401(
-    shared_dir: Path, client: FlaskClient, redis_client: redis.Redis, case: Case
+    shared_dir: Path, client: FlaskClient, redis_client: redis.Redis, case: Case, scheme_id: str
 ) -> None:
-    if case.sender not in SIGNERS:
-        pytest.skip(f"no signer for {case.sender} yet in tests.sources.test_verify")
-    file_headers, body = fixture(shared_dir, case.sender, case.file)
-    # Drop whatever credential the vendor example shows (e.g. a placeholder Authorization).
-    headers = {
-        k: v
-        for k, v in {**file_headers, **case.headers}.items()
-        if k.lower() not in _TRANSPORT and k.lower() != "authorization"
-    }
+    body, headers = _base_headers(shared_dir, case)
     headers["Content-Type"] = "application/json"
-    reply = client.post(f"/hooks/{case.sender}", data=body, headers=headers)
+    reply = client.post(_url(case, scheme_id), data=body, headers=headers)
     assert reply.status_code == 401, reply.json
     assert _queued(redis_client) == []

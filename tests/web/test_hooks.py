@@ -74,7 +74,7 @@ def test_replayed_delivery_id_is_a_duplicate_and_not_queued_twice(
 def test_sender_without_delivery_id_is_deduplicated_on_the_body_hash(
     client: FlaskClient, redis_client: redis.Redis, hub_push: bytes
 ) -> None:
-    headers, query = signed("dockerhub", hub_push)
+    headers, query = signed("dockerhub-url-token", hub_push)
     first = client.post("/hooks/dockerhub", data=hub_push, headers=headers, query_string=query)
     again = client.post("/hooks/dockerhub", data=hub_push, headers=headers, query_string=query)
     assert first.status_code == 202
