@@ -56,14 +56,16 @@ class FileEdit:
 
     def diff(self, label: str | None = None) -> str:
         """A unified diff, ``a/LABEL`` → ``b/LABEL`` (``label`` defaults to ``path``)."""
-        name = label or self.path
+        name = (label or self.path).lstrip("/")
+        lines = difflib.unified_diff(
+            self.before.splitlines(keepends=True),
+            self.after.splitlines(keepends=True),
+            f"a/{name}",
+            f"b/{name}",
+        )
         return "".join(
-            difflib.unified_diff(
-                self.before.splitlines(keepends=True),
-                self.after.splitlines(keepends=True),
-                f"a/{name}",
-                f"b/{name}",
-            )
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in lines
         )
 
 

@@ -69,6 +69,15 @@ class Slot:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Insert:
+    """Where a missing key can be added: ``before + value + after`` goes in at ``at``."""
+
+    at: int
+    before: str
+    after: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Found:
     """One image reference. ``ref_slot`` holds ``name[:tag][@digest]`` (from ``ref_offset``);
     split forms use ``tag_slot`` / ``digest_slot`` instead, ``name_slots`` only locate the name.
@@ -85,6 +94,8 @@ class Found:
     digest_slot: Slot | None = None
     name_slots: tuple[Slot, ...] = ()
     digest_in_tag: bool = False  # a digest may be written as "tag@digest" in the tag field
+    tag_insert: Insert | None = None  # kustomize: where "newTag:" goes when it is missing
+    digest_insert: Insert | None = None
 
     @property
     def slots(self) -> tuple[Slot, ...]:
@@ -93,7 +104,14 @@ class Found:
 
     @property
     def spans(self) -> tuple[tuple[int, int], ...]:
-        return tuple((s.start, s.end) for s in self.slots)
+        """Ranges an edit may replace; an insertion point is an empty range."""
+        inserts = [i for i in (self.tag_insert, self.digest_insert) if i is not None]
+        return tuple((s.start, s.end) for s in self.slots) + tuple((i.at, i.at) for i in inserts)
+
+    @property
+    def anchor_line(self) -> int:
+        """A line that no tag/digest edit moves: the name's, else the reference's."""
+        return self.name_slots[0].line if self.name_slots else self.line
 
     @property
     def doc(self) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from bumper.core import embedded, refs, yamlscalar
-from bumper.core.finder import Context, Found, PathKey, Slot
+from bumper.core.finder import Context, Found, Insert, PathKey, Slot
 
 STR_TAG = "tag:yaml.org,2002:str"
 CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
@@ -105,7 +105,7 @@ def _visit_sequence(ctx: Context, node: Any, path: Path) -> None:
         if item.id == "mapping":
             fields = _fields(item)
             if _is_str(fields.get("name")) and ({"newTag", "newName", "digest"} & fields.keys()):
-                _kustomize_image(ctx, fields, (*path, index))
+                _kustomize_image(ctx, item, (*path, index))
 
 
 def _seq(node: Any) -> bool:
@@ -184,6 +184,7 @@ def _add_split(
     names: tuple[Slot, ...],
     *,
     digest_in_tag: bool = True,
+    inserts: tuple[Insert | None, Insert | None] = (None, None),
 ) -> None:
     tag = None if tag_slot is None or tag_slot.is_null else tag_slot.value
     digest = None if digest_slot is None or digest_slot.is_null else digest_slot.value or None
@@ -201,6 +202,8 @@ def _add_split(
             digest_slot=digest_slot,
             name_slots=names,
             digest_in_tag=digest_in_tag and digest_slot is None,
+            tag_insert=inserts[0] if tag_slot is None else None,
+            digest_insert=inserts[1] if digest_slot is None else None,
         )
     )
 
@@ -219,7 +222,8 @@ def _scalar_value(node: Any) -> str:
     return str(node.value) if _is_str(node) else ""
 
 
-def _kustomize_image(ctx: Context, fields: dict[str, Any], path: Path) -> None:
+def _kustomize_image(ctx: Context, node: Any, path: Path) -> None:
+    fields = _fields(node)
     name_key = "newName" if _is_str(fields.get("newName")) else "name"
     name_slot = ctx.slot(fields[name_key], (*path, name_key))
     if name_slot is None:
@@ -232,8 +236,34 @@ def _kustomize_image(ctx: Context, fields: dict[str, Any], path: Path) -> None:
     digest_node = fields.get("digest")
     digest_slot = ctx.slot(digest_node, (*path, "digest")) if digest_node is not None else None
     _add_split(
-        ctx, "kustomize-images", image, tag_slot, digest_slot, (name_slot,), digest_in_tag=False
+        ctx,
+        "kustomize-images",
+        image,
+        tag_slot,
+        digest_slot,
+        (name_slot,),
+        digest_in_tag=False,
+        inserts=(_insert_key(ctx, node, "newTag"), _insert_key(ctx, node, "digest")),
     )
+
+
+def _insert_key(ctx: Context, node: Any, key: str) -> Insert | None:
+    """Where ``key: value`` can be added to mapping ``node`` (after its last one-line value)."""
+    if ctx.remap is not None or not node.value:
+        return None
+    text = ctx.text
+    if node.flow_style:
+        close = node.end_mark.index - 1
+        return Insert(close + ctx.offset, f", {key}: ", "") if text[close] == "}" else None
+    last_value = node.value[-1][1]
+    if last_value.id != "scalar" or ctx.slot(last_value, ()) is None:
+        return None
+    indent = " " * node.value[0][0].start_mark.column
+    eol = text.find("\n", last_value.end_mark.index)
+    if eol == -1:
+        return Insert(len(text) + ctx.offset, f"\n{indent}{key}: ", "")
+    newline = "\r\n" if text[eol - 1 : eol] == "\r" else "\n"
+    return Insert(eol + 1 + ctx.offset, f"{indent}{key}: ", newline)
 
 
 def _argocd_kustomize_images(ctx: Context, node: Any, path: Path) -> None:

@@ -8,8 +8,9 @@ Stale-digest rule: setting a new tag without a digest on a reference pinned by d
 *removes* the digest (``repo:1.0@sha256:…`` → ``repo:1.1``; a separate ``digest:`` field
 becomes ``""``), because that digest belongs to the old tag. Pass a digest to pin the new tag.
 
-After editing, the text is scanned again: every edited reference must be found at the same
-line with the intended tag and digest, and every other reference unchanged, else
+After editing, the text is scanned again: every edited reference must be found in the same
+place (document order) with the intended tag and digest, and every other reference unchanged,
+else
 :class:`EditRefused` is raised and nothing should be written.
 
 Pure: no I/O.
@@ -117,23 +118,34 @@ def _plan_split(text: str, found: Found, tag: str | None, digest: str | None) ->
     where = f"line {found.line} ({found.kind})"
     edits = []
     digest_to_tag = found.digest_slot is None and found.digest_in_tag
-    if found.digest_slot is None and not digest_to_tag and digest != found.digest:
-        raise EditRefused(f"{where}: no digest field to set for {found.image}")
     tag_value = tag or ""
     if digest_to_tag and digest:
         if not tag:
             raise EditRefused(f"{where}: a digest needs a tag to go with in the tag field")
         tag_value = f"{tag}@{digest}"
-    if found.tag_slot is None:
-        if tag != found.tag or (digest_to_tag and digest != found.digest):
+    tag_changed = tag != found.tag or (digest_to_tag and digest != found.digest)
+    if found.tag_slot is not None:
+        if tag_value != _current(found.tag_slot):
+            if not tag_value:
+                raise EditRefused(f"{where}: refusing to empty the tag of {found.image}")
+            edits.append(write_slot(text, found.tag_slot, tag_value))
+    elif tag_changed:
+        if found.tag_insert is None or not tag:
             raise EditRefused(f"{where}: no tag field to set for {found.image}")
-    elif tag_value != _current(found.tag_slot):
-        if not tag_value:
-            raise EditRefused(f"{where}: refusing to empty the tag of {found.image}")
-        edits.append(write_slot(text, found.tag_slot, tag_value))
-    if found.digest_slot is not None and (digest or "") != _current(found.digest_slot):
-        edits.append(write_slot(text, found.digest_slot, digest or ""))
+        edits.append(_insert(found.tag_insert, tag))
+    if found.digest_slot is not None:
+        if (digest or "") != _current(found.digest_slot):
+            edits.append(write_slot(text, found.digest_slot, digest or ""))
+    elif not digest_to_tag and digest != found.digest:
+        if found.digest_insert is None or not digest:
+            raise EditRefused(f"{where}: no digest field to set for {found.image}")
+        edits.append(_insert(found.digest_insert, digest))
     return edits
+
+
+def _insert(point: finder.Insert, value: str) -> Edit:
+    rendered = yamlscalar.render(value, yamlscalar.PLAIN)
+    return Edit(point.at, point.at, point.before + rendered + point.after)
 
 
 def _current(slot: Slot) -> str:
@@ -181,14 +193,17 @@ def verify(before: tuple[Found, ...], new_text: str, changes: list[Change]) -> N
     rescan = finder.scan(new_text)
     if rescan.skipped is not None:
         raise EditRefused(f"the edited text no longer parses: {rescan.skipped.reason}")
-    expected = {_key(f): (f.tag, f.digest) for f in before}
-    for change in changes:
-        expected[_key(change.found)] = (change.tag, change.digest)
-    actual = {_key(f): (f.tag, f.digest) for f in rescan.found}
+    targets = {change.found: (change.tag, change.digest) for change in changes}
+    expected = [(*_key(f), *targets.get(f, (f.tag, f.digest))) for f in before]
+    actual = [(*_key(f), f.tag, f.digest) for f in rescan.found]
     if actual != expected:
-        wrong = sorted(set(expected.items()) ^ set(actual.items()), key=str)[:1]
+        wrong = next(
+            (pair for pair in zip(expected, actual, strict=False) if pair[0] != pair[1]),
+            (len(expected), len(actual)),
+        )
         raise EditRefused(f"verification failed after editing, nothing written: {wrong}")
 
 
-def _key(found: Found) -> tuple[str, int, str, int]:
-    return (found.kind, found.line, found.image, found.doc)
+def _key(found: Found) -> tuple[str, str, int]:
+    # Document order identifies a reference: edits never reorder, though inserts move lines.
+    return (found.kind, found.image, found.doc)

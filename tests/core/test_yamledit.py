@@ -66,9 +66,9 @@ def test_empty_tag_fields_are_filled() -> None:
 
 
 def test_refusals_say_why_and_change_nothing() -> None:
-    no_digest_field = "images:\n  - name: nginx\n    newTag: 1.0\n"
+    no_digest_field = "tag: v1  # bumper:tag=acme/app\n"
     with pytest.raises(yamledit.EditRefused, match="no digest field"):
-        edit(no_digest_field, "nginx", digest=NEW)
+        edit(no_digest_field, "acme/app", digest=NEW)
     no_tag = 'image:\n  repository: a/b\n  tag: ""\n'
     with pytest.raises(yamledit.EditRefused, match="needs a tag"):
         edit(no_tag, "a/b", digest=NEW)
@@ -100,3 +100,16 @@ def test_verification_refuses_text_that_does_not_read_back() -> None:
         yamledit.verify(before, text + "  - [\n", [])
     with pytest.raises(yamledit.EditRefused, match="overlapping"):
         yamledit.apply_edits(text, [yamledit.Edit(1, 5, "x"), yamledit.Edit(4, 6, "y")])
+
+
+def test_kustomize_entries_get_missing_keys_added() -> None:
+    block = "images:\r\n  - name: nginx\r\n    newName: ghcr.io/x/nginx  # mirror\r\n"
+    assert edit(block, "ghcr.io/x/nginx", "1.10", NEW) == block + (
+        f'    newTag: "1.10"\r\n    digest: {NEW}\r\n'
+    )
+    flow = "images: [{name: nginx, newTag: v1}]"
+    assert (
+        edit(flow, "nginx", digest=NEW) == f"images: [{{name: nginx, newTag: v1, digest: {NEW}}}]"
+    )
+    no_newline = "images:\n- name: nginx\n  newName: x/nginx"
+    assert edit(no_newline, "x/nginx", "v2") == no_newline + "\n  newTag: v2"
