@@ -2,6 +2,8 @@
 
 Shows only what ``bumper.web.recent`` stores (names, results, ids, event summaries) and
 counts; no header, body or secret is ever available to it. Jinja autoescapes every value.
+It also shows the newest policy decisions from ``bumper.decisions`` (``?image=`` narrows them
+to one image name or image rule), which hold tags, rules and explanations only.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from collections import Counter
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, request
 
+from bumper import decisions
 from bumper.web import recent
 from bumper.web.app import state
 
@@ -23,14 +26,18 @@ blueprint = Blueprint("dashboard", __name__, template_folder="templates")
 def index() -> Response:
     st = state()
     entries: list[dict[str, Any]] = []
+    verdicts: list[dict[str, Any]] = []
+    image = request.args.get("image") or None
     depth: int | None = None
     redis_ok = True
     try:
         depth = st.intake.queue_depth()
         entries = recent.read(st.redis, st.settings.web.recent_deliveries)
+        journal = decisions.DecisionLog(st.redis, limits=st.settings.decisions)
+        verdicts = journal.recent(image=image, limit=st.settings.web.recent_deliveries)
     except redis.RedisError:
         redis_ok = False
-    for entry in entries:
+    for entry in entries + verdicts:
         stamp = entry.get("time")
         entry["when"] = (
             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
@@ -46,5 +53,7 @@ def index() -> Response:
         redis_ok=redis_ok,
         queue=st.settings.queue_name,
         receivers=sorted(st.receivers.values(), key=lambda r: r.name),
+        decisions=verdicts,
+        image=image,
     )
     return Response(html, mimetype="text/html")
