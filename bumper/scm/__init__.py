@@ -55,4 +55,10 @@ def connect(
                 PUBLIC_API if urlsplit(url).hostname == "github.com" else _base(url) + "/api/v3"
             )
         return GitHubProvider(repo_path(url), token=token, api_url=api_url, clone_url=clone_url)
+    if forge == "gitlab":
+        from bumper.scm.gitlab import GitLabProvider
+
+        return GitLabProvider(
+            repo_path(url), token=token, url=api_url or _base(url), clone_url=clone_url
+        )
     raise ConfigError(f"unknown forge {forge!r}; expected one of {', '.join(FORGES)}")

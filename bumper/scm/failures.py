@@ -71,6 +71,7 @@ def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bo
     return (
         _header(headers, "Retry-After") is not None
         or _header(headers, "X-RateLimit-Remaining") == "0"
+        or _header(headers, "RateLimit-Remaining") == "0"
         or "rate limit" in text
         or "too many" in text
     )

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bumper import scm
+from bumper.scm.base import ScmProvider
 from tests.support.forgesim import ForgeSim
 
 PushChange = Callable[[str, str, Mapping[str, str]], str]
@@ -47,3 +50,38 @@ def push_change(forgesim: ForgeSim, tmp_path: Path) -> PushChange:
         return _git(work, "rev-parse", "HEAD")
 
     return push
+
+
+REPO = "acme/config"
+
+
+@dataclass
+class ForgeCase:
+    """One forge under test: its provider and the raw-path regexes of its key routes."""
+
+    name: str
+    provider: ScmProvider
+    list_prs: str
+    merge: str
+
+    def merge_route(self, number: int) -> str:
+        return self.merge.format(number=number)
+
+
+ROUTES = {
+    "github": (r"^GET /api/v3/repos/acme/config/pulls$", r"^PUT .*/pulls/{number}/merge$"),
+    "gitlab": (
+        r"^GET /api/v4/projects/[^/]+/merge_requests$",
+        r"^PUT .*/merge_requests/{number}/merge$",
+    ),
+}
+
+
+@pytest.fixture(params=["github", "gitlab"])
+def forge(request: pytest.FixtureRequest, forgesim: ForgeSim) -> ForgeCase:
+    """Each contract test runs once per forge, against a fresh repo ``acme/config``."""
+    forgesim.create_repo(REPO, {"apps/api.yaml": "image: api:1.0\n"})
+    forgesim.add_user("alice")
+    name = str(request.param)
+    provider = scm.connect(name, f"{forgesim.url}/{REPO}", token=forgesim.token)
+    return ForgeCase(name, provider, *ROUTES[name])

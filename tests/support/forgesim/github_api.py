@@ -9,6 +9,7 @@ labels, requested reviewers, merge, rate limit.
 from __future__ import annotations
 
 import base64
+import html
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -211,7 +212,22 @@ def _branch_side(sim: ForgeSim, repo: Repo, ref: str, sha: str | None) -> dict[s
     }
 
 
-def pr_json(sim: ForgeSim, change: ChangeRequest) -> dict[str, Any]:
+def _full_media(req: Request) -> bool:
+    """``Accept: application/vnd.github.full+json`` (or html/text) adds rendered bodies."""
+    accept = req.headers.get("accept", "")
+    return any(f"{kind}+json" in accept for kind in ("full", "html", "text"))
+
+
+def pr_json(sim: ForgeSim, change: ChangeRequest, req: Request | None = None) -> dict[str, Any]:
+    body = _pr_json(sim, change)
+    if req is not None and _full_media(req):
+        text = change.body or ""
+        body["body_text"] = text
+        body["body_html"] = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p)
+    return body
+
+
+def _pr_json(sim: ForgeSim, change: ChangeRequest) -> dict[str, Any]:
     repo = change.repo
     api = Urls(sim).repo(repo)
     html = f"{sim.url}/{repo.full_name}/pull/{change.number}"
@@ -337,7 +353,10 @@ def get_user(sim: ForgeSim, req: Request) -> Response:
 def rate_limit(sim: ForgeSim, req: Request) -> Response:
     core = {"limit": 5000, "remaining": 5000 - len(sim.log), "reset": int(time.time()) + 3600}
     core["used"] = 5000 - core["remaining"]
-    return Response(200, {"resources": {"core": core}, "rate": core})
+    search = {"limit": 30, "remaining": 30, "reset": core["reset"], "used": 0}
+    graphql = {"limit": 5000, "remaining": 5000, "reset": core["reset"], "used": 0}
+    resources = {"core": core, "search": search, "graphql": graphql}
+    return Response(200, {"resources": resources, "rate": core})
 
 
 def _commit_short(sim: ForgeSim, repo: Repo, sha: str) -> dict[str, Any]:
@@ -448,6 +467,11 @@ def get_ref(sim: ForgeSim, req: Request, owner: str, name: str, branch: str) -> 
     return Response(200, ref_json(sim, repo, unquote(branch), sha))
 
 
+@route("github", "GET", R + r"/git/refs(?:/heads)?")
+def list_refs(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
+    return matching_refs(sim, req, owner, name, "")
+
+
 @route("github", "GET", R + r"/git/matching-refs/heads/(?P<prefix>.*)")
 def matching_refs(sim: ForgeSim, req: Request, owner: str, name: str, prefix: str) -> Response:
     repo = sim.repo(f"{owner}/{name}")
@@ -468,7 +492,8 @@ def create_ref(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
     branch = ref.removeprefix("refs/heads/")
     if not repo.git.update_ref(branch, sha, None):
         raise ApiError(422, "Reference already exists")
-    return Response(201, ref_json(sim, repo, branch, sha))
+    body = ref_json(sim, repo, branch, sha)
+    return Response(201, body, [("Location", body["url"])])
 
 
 @route("github", "PATCH", R + r"/git/refs/heads/(?P<branch>.+)")
@@ -523,9 +548,14 @@ def create_status(sim: ForgeSim, req: Request, owner: str, name: str, sha: str) 
         raise _validation("Validation Failed", "Status", "state")
     if repo.git.resolve(sha) is None:
         raise _validation(f"No commit found for SHA: {sha}", "Status", "sha")
-    status = sim.set_status(repo.full_name, sha, str(state), str(data.get("context") or "default"))
-    status.description = data.get("description")
-    status.target_url = data.get("target_url")
+    status = sim.set_status(
+        repo.full_name,
+        sha,
+        str(state),
+        str(data.get("context") or "default"),
+        str(data.get("description") or ""),
+        target_url=data.get("target_url"),
+    )
     return Response(201, status_json(sim, repo, status))
 
 
@@ -616,7 +646,7 @@ def list_pulls(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
             continue
         if base and change.base != base:
             continue
-        items.append(pr_json(sim, change))
+        items.append(pr_json(sim, change, req))
     return _paginate(sim, req, items)
 
 
@@ -683,7 +713,7 @@ def create_pull(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
     )
     repo.next_number += 1
     repo.changes[change.number] = change
-    body = pr_json(sim, change)
+    body = pr_json(sim, change, req)
     return Response(201, body, [("Location", body["url"])])
 
 
@@ -709,7 +739,7 @@ def update_pull(sim: ForgeSim, req: Request, owner: str, name: str, number: str)
             raise ApiError(422, "A pull request already exists for this branch")
         change.state, change.closed_at = "open", None
     change.touch()
-    return Response(200, pr_json(sim, change))
+    return Response(200, pr_json(sim, change, req))
 
 
 @route("github", "GET", R + r"/pulls/(?P<number>\d+)/merge")
@@ -755,7 +785,7 @@ def request_reviewers(sim: ForgeSim, req: Request, owner: str, name: str, number
         if reviewer not in change.reviewers:
             change.reviewers.append(reviewer)
     change.touch()
-    return Response(201, pr_json(sim, change))
+    return Response(201, pr_json(sim, change, req))
 
 
 @route("github", "GET", R + r"/pulls/(?P<number>\d+)/requested_reviewers")

@@ -117,9 +117,13 @@ class BareRepo:
         )
         return proc.returncode == 0
 
-    def commit_files(self, branch: str, files: Mapping[str, str], message: str) -> str:
-        """Commit ``files`` (path → text) on ``branch`` (created if absent); return the sha."""
-        parent = self.sha(branch)
+    def commit_files(
+        self, branch: str, files: Mapping[str, str], message: str, start: str | None = None
+    ) -> str:
+        """Commit ``files`` (path → text) on ``branch``; return the sha. A missing branch is
+        created from ``start`` (a branch), or as a root commit when ``start`` is None."""
+        old = self.sha(branch)
+        parent = old or (self.sha(start) if start else None)
         with tempfile.TemporaryDirectory(prefix="forgesim-") as tmp:
             env_index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             run_env = {**os.environ, **BOT_ENV, **env_index}
@@ -150,7 +154,8 @@ class BareRepo:
             )
         args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
         sha = git(self.path, *args)
-        self.update_ref(branch, sha, parent)
+        if not self.update_ref(branch, sha, old):
+            raise GitFailed(f"branch {branch} moved while committing")
         return sha
 
     def update_ref(self, branch: str, new: str, old: str | None) -> bool:

@@ -34,8 +34,8 @@ def mergeable(change: ChangeRequest) -> bool | None:
 
 
 def checks_ok(repo: Repo, sha: str | None) -> bool:
-    state = repo.combined_state(sha) if sha else None
-    return state == "success" or (state is None and not repo.require_checks)
+    """Only a repo that requires checks refuses to merge before they succeed."""
+    return not repo.require_checks or bool(sha and repo.combined_state(sha) == "success")
 
 
 def merge(

@@ -54,6 +54,18 @@ class Status:
     description: str | None
     target_url: str | None
     created_at: float = field(default_factory=time.time)
+    native: str | None = None  # the GitLab word (running, failed, canceled...) when set there
+    ref: str | None = None
+
+
+@dataclass
+class Pipeline:
+    """GitLab: an external pipeline per commit, whose status aggregates that commit's statuses."""
+
+    id: int
+    sha: str
+    ref: str
+    created_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -113,6 +125,7 @@ class Repo:
     statuses: list[Status] = field(default_factory=list)
     check_runs: list[CheckRun] = field(default_factory=list)
     changes: dict[int, ChangeRequest] = field(default_factory=dict)
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)  # by sha
     next_number: int = 1
 
     @property

@@ -28,11 +28,17 @@ from urllib.parse import parse_qs, urlsplit
 from tests.support.forgesim import github_api, gitlab_api, merging
 from tests.support.forgesim.gitstore import BareRepo, http_backend
 from tests.support.forgesim.http import ApiError, Request, Response, dispatch
-from tests.support.forgesim.model import CheckRun, Repo, Status, User
+from tests.support.forgesim.model import CheckRun, Pipeline, Repo, Status, User
 
 BOT = "bumper-bot"
 DEFAULT_TOKEN = "forgesim-token-0123456789"
 RATE_LIMIT = 5000
+GITLAB_STATES = {
+    "created": "pending",
+    "running": "pending",
+    "failed": "failure",
+    "canceled": "error",
+}
 
 
 @dataclass
@@ -46,6 +52,12 @@ class Fault:
     reset_in: float | None = None
     message: str | None = None
     hits: int = 0
+
+    @property
+    def rate_limited(self) -> bool:
+        """429, or a 403 that says "rate limit" (no custom message, or a wait was given)."""
+        waits = self.retry_after is not None or self.reset_in is not None
+        return self.status == 429 or (self.status == 403 and (self.message is None or waits))
 
 
 @dataclass(frozen=True)
@@ -175,22 +187,49 @@ class ForgeSim:
         return self.repo(ident)
 
     def commit_files(
-        self, full_name: str, branch: str, files: Mapping[str, str], message: str
+        self, full_name: str, branch: str, files: Mapping[str, str], message: str = "change"
     ) -> str:
-        """Commit straight into the bare repo (a human pushing); returns the new sha."""
+        """Commit straight into the bare repo (like a push; a new branch forks from the default
+        branch); returns the new sha."""
         repo = self.repo(full_name)
-        sha = repo.git.commit_files(branch, files, message)
+        sha = repo.git.commit_files(branch, files, message, start=repo.default_branch)
         self.after_push(repo)
         return sha
 
     def set_status(
-        self, full_name: str, sha: str, state: str, context: str = "ci", description: str = ""
+        self,
+        full_name: str,
+        sha: str,
+        state: str,
+        context: str = "ci",
+        description: str = "",
+        *,
+        ref: str | None = None,
+        target_url: str | None = None,
     ) -> Status:
-        """Report a CI result (GitHub words: pending/success/failure/error) on ``sha``."""
+        """Report a CI result on ``sha`` (GitHub words pending/success/failure/error, or GitLab
+        words created/running/failed/canceled). On GitLab it also shows as the commit's pipeline."""
+        word = GITLAB_STATES.get(state, state)
+        if word not in ("pending", "success", "failure", "error"):
+            raise ValueError(f"unknown status state {state!r}")
         with self.lock:
             repo = self.repo(full_name)
-            status = Status(self.next_id(), sha, state, context, description or None, None)
+            if ref is None:
+                tips = [b for b, tip in repo.git.branches().items() if tip == sha]
+                ref = tips[0] if tips else repo.default_branch
+            status = Status(
+                self.next_id(),
+                sha,
+                word,
+                context,
+                description or None,
+                target_url,
+                native=state if state in GITLAB_STATES else None,
+                ref=ref,
+            )
             repo.statuses.append(status)
+            if sha not in repo.pipelines:
+                repo.pipelines[sha] = Pipeline(self.next_id(), sha, ref)
             merging.evaluate(self, repo)
             return status
 
@@ -341,7 +380,7 @@ def _fault_response(fault: Fault, flavour: str) -> Response:
     headers: list[tuple[str, str]] = []
     if fault.retry_after is not None:
         headers.append(("Retry-After", str(int(fault.retry_after))))
-    if fault.status in (403, 429):
+    if fault.rate_limited:
         if flavour == "gitlab":
             default = "This endpoint has been requested too many times. Try again later."
         elif fault.reset_in is not None:
@@ -371,7 +410,7 @@ def _github_rate_headers(used: int, fault: Fault | None) -> list[tuple[str, str]
 
 
 def _gitlab_rate_headers(used: int, fault: Fault | None) -> list[tuple[str, str]]:
-    if not fault or fault.status not in (403, 429):
+    if not fault or not fault.rate_limited:
         return []
     reset = int(time.time() + (fault.reset_in if fault.reset_in is not None else 60))
     return [
