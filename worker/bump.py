@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -242,7 +243,7 @@ def bump_target(ctx: Context, key: str) -> Outcome | None:
     if not seen:
         return None
     forge = None
-    url, creds = repo.url, credentials(ctx, repo)
+    url, creds = clone_url(ctx, repo), credentials(ctx, repo)
     if ctx.forges is not None and (target.mode != "commit" or repo.forge != "git"):
         forge = ctx.forges.for_repo(repo)
         if target.mode != "commit":
@@ -367,6 +368,15 @@ def _current(found: list[edits.Found]) -> policy.Current | None:
     if not found:
         return None
     return policy.Current(found[0].tag, found[0].digest)
+
+
+def clone_url(ctx: Context, repo: config.Repo) -> str:
+    """The repo URL; a plain-git local path is relative to bumper.yaml's directory."""
+    url = repo.url
+    scp_like = re.match(r"^[\w.-]+@[\w.-]+:", url)
+    if repo.forge == "git" and "://" not in url and not scp_like and not Path(url).is_absolute():
+        return str((ctx.config_dir / url).resolve())
+    return url
 
 
 def credentials(ctx: Context, repo: config.Repo) -> gitrepo.Credentials | None:

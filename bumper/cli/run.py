@@ -1,0 +1,33 @@
+"""``bumper run``: the embedded default (``make run``): Redis, web and worker on the quickstart.
+
+Serves on ``http://127.0.0.1:8080`` (``--port`` or the ``PORT`` environment variable override
+it). Run it from the checkout root: it reads ``examples/quickstart/bumper.yaml`` and keeps its
+state in ``.quickstart/``. Ctrl-C stops every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run Redis, web and worker on the quickstart (what `make run` does)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or 8080),
+        help="web port on 127.0.0.1 (default: $PORT or 8080)",
+    )
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="checkout root (default .)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bumper import embedded
+
+    return embedded.run(args.root, port=args.port)

