@@ -123,14 +123,13 @@ class Supervisor:
         return None
 
     def stop(self) -> None:
+        """One at a time, newest first: web and worker finish while Redis is still up."""
         for _, process in reversed(self.children):
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, process in reversed(self.children):
             try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
@@ -213,10 +212,10 @@ def run(root: Path, *, port: int, web_workers: int = 2) -> int:
             ]
             supervisor.start("redis", redis_args, env, layout.root)
             wait_port(redis_port, supervisor)
-            web_args = [sys.executable, "-m", "gunicorn", "-c", "python:bumper.web.gunicorn_conf"]
-            supervisor.start("web", [*web_args, "bumper.web:create_app()"], env, layout.root)
             worker_args = [sys.executable, "-m", "bumper", "worker"]
             supervisor.start("worker", worker_args, env, layout.root)
+            web_args = [sys.executable, "-m", "gunicorn", "-c", "python:bumper.web.gunicorn_conf"]
+            supervisor.start("web", [*web_args, "bumper.web:create_app()"], env, layout.root)
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/healthz", supervisor)
             banner(layout, base)
