@@ -218,7 +218,7 @@ def run(root: Path, *, port: int, web_workers: int = 2) -> int:
             supervisor.start("web", [*web_args, "bumper.web:create_app()"], env, layout.root)
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/healthz", supervisor)
-            banner(layout, base)
+            banner(layout, base, env["BUMPER_REDIS_URL"])
             while not received:
                 problem = supervisor.dead()
                 if problem:
@@ -231,7 +231,7 @@ def run(root: Path, *, port: int, web_workers: int = 2) -> int:
             supervisor.stop()
 
 
-def banner(layout: Layout, base: str) -> None:
+def banner(layout: Layout, base: str, redis_url: str) -> None:
     repo = layout.config_repo.relative_to(layout.root)
     lines = [
         "",
@@ -242,6 +242,7 @@ def banner(layout: Layout, base: str) -> None:
         f"  health     {base}/healthz  {base}/readyz  {base}/metrics",
         f"  config     {layout.example.relative_to(layout.root)}/bumper.yaml",
         f"  repo       {repo}",
+        f"  redis      {redis_url}   (decisions: BUMPER_REDIS_URL={redis_url} bumper log)",
         "",
         "Try it:   examples/quickstart/send-sample.sh",
         f"Then:     git -C {repo} log -1 -p",

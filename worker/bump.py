@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bumper import gitrepo
-from bumper.core import changes, config, events, policy
+from bumper.core import changes, config, events, policy, refs
 from bumper.errors import ConfigError, PermanentError
 from bumper.scm.base import ScmProvider
 from bumper.settings import WorkerSettings
@@ -299,11 +299,13 @@ def _bump_in(
         outcome.result, outcome.keep = None, None
         found = edits.find(work, target.paths, rule.image)
         current = _current(found)
+        usable, refused = _screen_bad(ctx, rule, seen)
         offered = [
-            policy.Candidate(c.tag, c.digest, float(c.event.get("received_at") or 0)) for c in seen
+            policy.Candidate(c.tag, c.digest, float(c.event.get("received_at") or 0))
+            for c in usable
         ]
         selection = policy.select(compiled, offered, current)
-        outcome.decisions = list(selection.decisions)
+        outcome.decisions = refused + list(selection.decisions)
         best = selection.best
         if best is None or not found:
             if not found:
@@ -351,6 +353,28 @@ def _bump_in(
     if published is not None:
         outcome.sha, outcome.pushed = published.sha, published.pushed
     return outcome
+
+
+def _screen_bad(
+    ctx: Context, rule: config.Image, seen: list[store.Candidate]
+) -> tuple[list[store.Candidate], list[policy.Decision]]:
+    """Candidates minus the images the pull agent marked bad (failed health, rolled back)."""
+    names = list(dict.fromkeys([rule.image, refs.familiar(rule.image)]))
+    usable: list[store.Candidate] = []
+    refused: list[policy.Decision] = []
+    for candidate in seen:
+        record = ctx.store.bad_image(names, candidate.tag, candidate.digest)
+        if record is None:
+            usable.append(candidate)
+            continue
+        why = f"marked bad by the agent: {record.get('reason') or 'failed health'}"
+        if record.get("commit"):
+            why += f" (commit {str(record['commit'])[:12]})"
+        name = str(policy.Candidate(candidate.tag, candidate.digest))
+        refused.append(
+            policy.Decision(candidate=name, rule="bad-image", result="rejected", why=why)
+        )
+    return usable, refused
 
 
 def _none_found(target: config.Target) -> str:

@@ -206,6 +206,22 @@ class Store:
                 return {k.decode(): json.loads(v) for k, v in raw.items()}
         return {}
 
+    # -- images the pull agent marked bad ---------------------------------------------------
+
+    def bad_image(self, names: list[str], tag: str, digest: str | None) -> dict[str, Any] | None:
+        """The agent's record if ``name@digest`` (or ``name:tag``) failed health in a cluster.
+        The agent keys by the name as written in manifests, so every spelling is tried."""
+        fields = [f"{n}@{digest}" for n in names if digest] + [f"{n}:{tag}" for n in names]
+        values = cast(list[bytes | None], self.redis.hmget(f"{PREFIX}bad-images", fields))
+        for raw in values:
+            if raw:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    record = None
+                return record if isinstance(record, dict) else {"reason": "marked bad"}
+        return None
+
     # -- per-repo serialisation ---------------------------------------------------------
 
     @contextmanager

@@ -3,6 +3,7 @@ on a real Redis, a real RQ worker and real git repositories."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -202,6 +203,21 @@ def test_a_push_whose_revision_failed_ci_is_not_bumped(setup: Path, client: redi
     assert jobs.handle_event(push("1.6.1", revision="e" * 40)) != []
     failed = [d for d in decisions(client) if d["rule"] == "ci-failed"]
     assert failed and failed[0]["candidate"] == "1.6.0"
+
+
+def test_images_the_agent_marked_bad_are_not_proposed_again(
+    setup: Path, client: redis.Redis
+) -> None:
+    record = {"ref": "ghcr.io/acme/api:1.7.0", "reason": "CrashLoopBackOff", "commit": "f" * 40}
+    client.hset(f"{store.PREFIX}bad-images", "ghcr.io/acme/api:1.7.0", json.dumps(record))
+    jobs.handle_event(push("1.7.0"))
+    jobs.handle_event(push("1.6.0"))
+    drain(client)
+    assert file_at(setup).endswith("api:1.6.0  # keep me")
+    refused = [d for d in decisions(client) if d["rule"] == "bad-image"]
+    assert (
+        refused and "CrashLoopBackOff" in refused[0]["why"] and refused[0]["candidate"] == "1.7.0"
+    )
 
 
 def test_ci_trigger_bumps_to_the_templated_tag(setup: Path, client: redis.Redis) -> None:
