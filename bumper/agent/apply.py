@@ -85,6 +85,7 @@ class Applier:
         self.workers = workers
         # key -> (manifest hash, fingerprint of the live projection right after our apply)
         self.memo: dict[Key, tuple[str, str]] = {}
+        self._last_plan: tuple[Sequence[Obj], list[Planned]] | None = None
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -106,6 +107,16 @@ class Applier:
             self._check_scope(marked, res)
             planned.append(Planned(marked, manifests.key_of(marked), res))
         return planned
+
+    def _plan_cached(self, desired: Sequence[Obj]) -> list[Planned]:
+        """The plan of the same render object is reused: a resync marks nothing again."""
+        if (
+            self._last_plan is None
+            or self._last_plan[0] is not desired
+            or any(p.res is None for p in self._last_plan[1])
+        ):
+            self._last_plan = (desired, self.plan(desired))
+        return self._last_plan[1]
 
     def _resource_or_none(self, obj: Obj, crd_kinds: set[tuple[str, str]]) -> kube.Resource | None:
         try:
@@ -163,7 +174,7 @@ class Applier:
         force_prune: bool = False,
         prune: bool = True,
     ) -> Outcome:
-        planned = self.plan(desired)
+        planned = self._plan_cached(desired)
         resources = [p.res for p in planned if p.res is not None]
         live = self.list_live([*resources, *self.resources_of(owned)])
         out = Outcome(live=live, desired={p.key: p.obj for p in planned})
@@ -187,7 +198,8 @@ class Applier:
             [p.key for p in planned], owned, max_shrink=max_shrink, force=force_prune
         )
         out.prune_refused = plan.refused
-        kept = set(owned) - {e for e in owned if e.key in {p.key for p in planned}}
+        planned_keys = {p.key for p in planned}
+        kept = {e for e in owned if e.key not in planned_keys}
         if prune and plan.refused is None:
             self._prune(plan.delete, live, out)
             kept -= set(plan.delete)

@@ -152,9 +152,10 @@ class Client:
         self._discovery: dict[str, dict[str, Resource]] = {}
         self._session = requests.Session()
         self._session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=16))
-        self._session.verify = False if conn.insecure else (conn.ca_file or True)
-        if conn.client_cert:
-            self._session.cert = conn.client_cert
+        # Per request, not on the session: REQUESTS_CA_BUNDLE in the environment would
+        # silently override a session-level CA and break TLS to the API server.
+        self._verify: bool | str = False if conn.insecure else (conn.ca_file or True)
+        self._cert = conn.client_cert
         self._token_cache: tuple[float, str] | None = None
 
     # -- transport -------------------------------------------------------------------------
@@ -200,6 +201,8 @@ class Client:
                     data=data,
                     headers=headers,
                     timeout=self.timeout,
+                    verify=self._verify,
+                    cert=self._cert,
                 )
             except requests.RequestException as error:
                 problem: str = f"{type(error).__name__}"

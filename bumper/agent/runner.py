@@ -111,11 +111,11 @@ class Agent:
                 result = "error"
                 self._failed(TransientError(f"unexpected {type(error).__name__}: {error}"))
             finally:
-                self.last_pass = time.time()
                 self.status.last_sync_time = report.now_rfc3339()
                 self._save_status()
                 self._observe(started)
             self.metrics.inc("bumper_agent_syncs_total", result=result)
+            self.last_pass = time.time()  # last: /readyz flips only once the pass is reported
             return self.status
 
     def _load_state(self) -> None:
@@ -138,13 +138,12 @@ class Agent:
             self.status.last_error = outcome.prune_refused or ""
         new_commit = target != self.status.last_healthy_commit
         changed = [k for k in outcome.applied if k.kind in manifests.WORKLOAD_KINDS]
-        if changed and new_commit:
-            verdicts = self._wait_healthy(changed, outcome.resources)
-            failed = {k: h for k, h in verdicts.items() if h.state != "healthy"}
-            if failed:
-                self._roll_back(target, outcome, failed)
-                return
-        current = self._health_now(outcome)
+        verdicts = self._wait_healthy(changed, outcome.resources) if changed else {}
+        failed = {k: h for k, h in verdicts.items() if h.state != "healthy"}
+        if failed and new_commit:
+            self._roll_back(target, outcome, failed)
+            return
+        current = {**self._health_now(outcome, skip=set(changed)), **failed}
         if current:
             self.status.health = "Degraded"
             self.status.message = _describe(current)
@@ -245,10 +244,12 @@ class Agent:
                 }
             time.sleep(HEALTH_POLL)
 
-    def _health_now(self, outcome: apply.Outcome) -> dict[Key, health.Health]:
-        """Health of every workload from what the sync already read: no extra request."""
+    def _health_now(self, outcome: apply.Outcome, skip: set[Key]) -> dict[Key, health.Health]:
+        """Health of the other workloads from what the sync already read: no extra request."""
         unhealthy = {}
         for key in outcome.desired:
+            if key in skip:
+                continue
             if key.kind in manifests.WORKLOAD_KINDS and key in outcome.live:
                 verdict = health.evaluate(outcome.live[key])
                 if verdict.state != "healthy":
