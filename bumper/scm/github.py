@@ -207,8 +207,7 @@ class GitHubProvider:
                     reason="checks_pending",
                 )
             if pull.auto_merge is None:
-                with self._call(f"enable auto-merge on PR #{number}"):
-                    pull.enable_automerge(merge_method=method.upper(), expected_head_oid=sha)
+                self._enable_auto_merge(pull, sha, method, action)
             return MergeOutcome.SCHEDULED
         with self._call(action, not_mergeable=(405,)):
             if pull.mergeable is False:
@@ -219,6 +218,25 @@ class GitHubProvider:
                 )
             pull.merge(sha=sha, merge_method=method.value)
         return MergeOutcome.MERGED
+
+    def _enable_auto_merge(self, pull: Any, sha: str, method: MergeMethod, action: str) -> None:
+        """Arm GitHub auto-merge. GitHub refuses it (a GraphQL error) unless branch protection
+        still blocks the PR, e.g. when only optional checks are running: then wait and retry."""
+        try:
+            pull.enable_automerge(merge_method=method.upper(), expected_head_oid=sha)
+        except github.GithubException as exc:
+            if exc.status != 400:
+                with self._call(f"enable auto-merge on PR #{pull.number}"):
+                    raise
+            raise TransientError(
+                f"github {self.full_name}: {action}: checks pending and auto-merge refused: "
+                f"{_message(exc.data)[:200]}",
+                delay=failures.CONFLICT_DELAY,
+                reason="checks_pending",
+            ) from exc
+        except requests.RequestException:
+            with self._call(f"enable auto-merge on PR #{pull.number}"):
+                raise
 
     def checks(self, sha: str) -> Checks:
         with self._call(f"checks of {sha[:12]}"):
@@ -265,7 +283,10 @@ def _combine(details: Sequence[tuple[str, str]]) -> CheckState:
 
 def _message(data: Any) -> str:
     if isinstance(data, dict):
-        return str(data.get("message", ""))
+        if data.get("message"):
+            return str(data["message"])
+        errors = data.get("errors") or []  # GraphQL
+        return "; ".join(str(e.get("message", e)) for e in errors if isinstance(e, dict))
     return str(data or "")
 
 

@@ -86,3 +86,17 @@ def test_plain_403_is_permanent(gh: GitHubProvider, forgesim: ForgeSim):
     with pytest.raises(PermanentError) as err:
         gh.find_open_pr("bumper/api")
     assert err.value.reason == "forbidden"
+
+
+def test_auto_merge_refused_for_optional_checks_waits_then_merges(
+    gh: GitHubProvider, push_change: PushChange, forgesim: ForgeSim
+):
+    # no branch protection: GitHub refuses to arm auto-merge ("unstable status"), so retry later
+    head = push_change(REPO, "bumper/api", {"apps/api.yaml": "image: api:1.1\n"})
+    number = gh.open_pr("bumper/api", "main", "t", "b").number
+    forgesim.set_status(REPO, head, "pending", "ci")
+    with pytest.raises(TransientError) as err:
+        gh.merge(number, sha=head)
+    assert err.value.reason == "checks_pending" and "unstable status" in str(err.value)
+    forgesim.set_status(REPO, head, "success", "ci")
+    assert gh.merge(number, sha=head) == MergeOutcome.MERGED

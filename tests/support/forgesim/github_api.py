@@ -921,8 +921,10 @@ def _enable_auto_merge(
     expected = args.get("expectedHeadOid")
     if expected and expected != change.head_sha():
         return _gql_error("UNPROCESSABLE", "Head sha didn't match expected head oid")
-    if _mergeable_state(change, merging.mergeable(change), change.head_sha()) == "clean":
-        return _gql_error("UNPROCESSABLE", "Pull request is in clean status")
+    # GitHub arms auto-merge only while protection requirements are unmet ("blocked")
+    state = _mergeable_state(change, merging.mergeable(change), change.head_sha())
+    if state in ("clean", "unstable"):
+        return _gql_error("UNPROCESSABLE", f"Pull request is in {state} status")
     assert req.user
     change.auto_merge = {
         "flavour": "github",
