@@ -4,8 +4,8 @@
   or glob patterns, sorted, confined to ``root`` (``.git`` and other dot-directories skipped).
 * ``scan_tree``: every reference in those files.
 * ``edit_tree`` / ``set_image_in_tree``: set a tag and/or digest on every reference to one
-  image. A file is parsed only if its text contains the image's last path component (every
-  supported form spells it out), so large config repos cost little more than a read.
+  image. A file is parsed only if its bytes contain the image's repository path (see
+  ``screen_term``), so large config repos cost little more than a read.
   All files are planned and verified before any is written; one refusal writes nothing.
   Writes are atomic (temporary file + rename) and keep the file mode.
 """
@@ -118,10 +118,14 @@ def _walk(directory: Path) -> Iterator[Path]:
 
 def read_text(path: Path) -> str:
     """UTF-8 text with line endings and any BOM kept as they are."""
+    return _decode(path.read_bytes(), path.name)
+
+
+def _decode(data: bytes, name: str) -> str:
     try:
-        return path.read_bytes().decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise BumperError(f"{path.name}: not UTF-8 ({error.reason})") from None
+        raise BumperError(f"{name}: not UTF-8 ({error.reason})") from None
 
 
 def write_text(path: Path, text: str) -> None:
@@ -163,8 +167,13 @@ def scan_tree(
 
 
 def screen_term(image: str) -> str:
-    """The text every supported spelling of ``image`` contains: its last path component."""
-    return refs.parse(image).repository.rsplit("/", 1)[-1]
+    """Text every supported spelling of ``image`` contains: its repository path, less the
+    ``library/`` of Docker Hub official images (``nginx``, ``acme/api``, ``bitnami/redis``).
+
+    Split forms keep the path whole in their ``repository`` field; a registry field or
+    ``global.imageRegistry`` holds only the host, so the path is always written out.
+    """
+    return refs.parse(image).repository.removeprefix(refs.OFFICIAL_PREFIX)
 
 
 def edit_tree(
@@ -185,11 +194,13 @@ def edit_tree(
     files: list[FileEdit] = []
     skipped: list[tuple[str, str]] = []
     matched = 0
+    needle = term.encode("utf-8")
     for path in yaml_files(base, paths):
         rel = _relative(path, base)
-        text = read_text(path)
-        if term not in text:
-            continue
+        data = path.read_bytes()
+        if needle not in data:
+            continue  # cheap screen: most files of a config repo never mention the image
+        text = _decode(data, rel)
         try:
             result = yamledit.set_image(text, image, tag=tag, digest=digest)
         except yamledit.EditRefused as error:
