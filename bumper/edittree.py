@@ -90,7 +90,7 @@ def _tag_digest(tag: str | None, digest: str | None) -> str:
 def yaml_files(root: Path | str, paths: Iterable[str] = (".",)) -> list[Path]:
     """Files under ``root`` selected by ``paths`` (files, directories or glob patterns)."""
     base = Path(root).resolve()
-    selected: set[Path] = set()
+    selected: set[str] = set()
     for entry in paths:
         matches = list(base.glob(entry)) if GLOB_CHARS & set(entry) else [base / entry]
         for match in matches:
@@ -102,18 +102,19 @@ def yaml_files(root: Path | str, paths: Iterable[str] = (".",)) -> list[Path]:
             if not resolved.is_relative_to(base):
                 raise BumperError(f"{entry} is outside {base.name or base}")
             if resolved.is_dir():
-                selected.update(_walk(resolved))
+                selected.update(_walk(str(resolved)))
             elif resolved.suffix in YAML_SUFFIXES or match == base / entry:
-                selected.add(resolved)
-    return sorted(selected)
+                selected.add(str(resolved))
+    return [Path(name) for name in sorted(selected)]
 
 
-def _walk(directory: Path) -> Iterator[Path]:
+def _walk(directory: str) -> Iterator[str]:
+    # Plain strings: a config repo has thousands of files, and pathlib's overhead shows.
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             if name.endswith(YAML_SUFFIXES):
-                yield Path(dirpath, name)
+                yield os.path.join(dirpath, name)
 
 
 def read_text(path: Path) -> str:
@@ -196,10 +197,10 @@ def edit_tree(
     matched = 0
     needle = term.encode("utf-8")
     for path in yaml_files(base, paths):
-        rel = _relative(path, base)
         data = path.read_bytes()
         if needle not in data:
             continue  # cheap screen: most files of a config repo never mention the image
+        rel = _relative(path, base)
         text = _decode(data, rel)
         try:
             result = yamledit.set_image(text, image, tag=tag, digest=digest)

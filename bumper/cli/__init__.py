@@ -19,20 +19,27 @@ from collections.abc import Callable, Sequence
 from bumper.errors import BumperError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, only that command's module is imported when it has one
+    (start-up time matters: ``set-image`` runs once per bump and in big loops)."""
     parser = argparse.ArgumentParser(prog="bumper", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    names = sorted(info.name for info in pkgutil.iter_modules(__path__))
+    wanted = command.replace("-", "_") if command else None
+    for name in [wanted] if wanted in names else names:
+        module = importlib.import_module(f"{__name__}.{name}")
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] | None
         register = getattr(module, "register", None)
         if register is not None:
             register(subparsers)
+    if command is not None and wanted in names and command not in subparsers.choices:
+        return build_parser()
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words[0] if words and not words[0].startswith("-") else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:

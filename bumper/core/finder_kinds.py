@@ -32,32 +32,44 @@ CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainer
 Path = tuple[PathKey, ...]
 
 
+# A mapping is looked at closely only if it has one of these keys or sits under one of
+# these parents; most mappings of a manifest have neither, and the walk stays cheap.
+_TRIGGER_KEYS = frozenset({"image", "repository", "name"})
+_TRIGGER_PARENTS = frozenset({"kustomize", "helm"})
+
+
 def walk_document(ctx: Context) -> None:
     seen: set[int] = set()
     stack: list[tuple[Any, Path]] = [(ctx.root, ())]
+    markers = ctx.markers
     while stack:
         node, path = stack.pop()
         if id(node) in seen:
             continue  # an alias: its anchor was visited, and is edited once
         seen.add(id(node))
-        if node.id == "mapping":
-            _visit_mapping(ctx, node, path)
-            for key, value in reversed(node.value):
+        kind = node.id
+        if kind == "mapping":
+            fields = {k.value: v for k, v in node.value if k.id == "scalar"}
+            if (
+                markers
+                or not _TRIGGER_KEYS.isdisjoint(fields)
+                or (path and path[-1] in _TRIGGER_PARENTS)
+            ):
+                _visit_mapping(ctx, fields, path)
+            for key, value in reversed(node.value):  # not `fields`: keep duplicate keys' values
                 if value.id != "scalar":
-                    stack.append((value, (*path, _key(key))))
-        elif node.id == "sequence":
-            _visit_sequence(ctx, node, path)
-            for index in range(len(node.value) - 1, -1, -1):
-                if node.value[index].id != "scalar":
-                    stack.append((node.value[index], (*path, index)))
-
-
-def _key(node: Any) -> str:
-    return str(node.value) if node.id == "scalar" else "?"
+                    stack.append((value, (*path, key.value if key.id == "scalar" else "?")))
+        elif kind == "sequence":
+            items = node.value
+            if markers or (path and path[-1] == "images"):
+                _visit_sequence(ctx, node, path)
+            for index in range(len(items) - 1, -1, -1):
+                if items[index].id != "scalar":
+                    stack.append((items[index], (*path, index)))
 
 
 def _fields(node: Any) -> dict[str, Any]:
-    return {_key(k): v for k, v in node.value if k.id == "scalar"}
+    return {k.value: v for k, v in node.value if k.id == "scalar"}
 
 
 def _is_str(node: Any) -> bool:
@@ -69,8 +81,7 @@ def _is_str(node: Any) -> bool:
     )
 
 
-def _visit_mapping(ctx: Context, node: Any, path: Path) -> None:
-    fields = _fields(node)
+def _visit_mapping(ctx: Context, fields: dict[str, Any], path: Path) -> None:
     _index_scalars(ctx, fields, path)
     parent = str(path[-1]) if path else ""
     image = fields.get("image")
@@ -98,7 +109,8 @@ def _visit_mapping(ctx: Context, node: Any, path: Path) -> None:
 
 
 def _visit_sequence(ctx: Context, node: Any, path: Path) -> None:
-    _index_scalars(ctx, dict(enumerate(node.value)), path)
+    if ctx.markers:
+        _index_scalars(ctx, dict(enumerate(node.value)), path)
     if not path or path[-1] != "images":
         return
     for index, item in enumerate(node.value):
