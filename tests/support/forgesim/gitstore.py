@@ -57,6 +57,9 @@ class BareRepo:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # pure functions of two commit shas, so cached: keeps PR rendering to one git call
+        self._merges: dict[tuple[str, str], str | None] = {}
+        self._stats: dict[tuple[str, str], tuple[int, int, int, int]] = {}
 
     @classmethod
     def create(cls, path: Path, files: Mapping[str, str], default_branch: str) -> BareRepo:
@@ -173,17 +176,21 @@ class BareRepo:
 
     def trial_merge(self, base: str, head: str) -> MergeAttempt | None:
         """Merge ``head`` into ``base`` without touching refs; None if a branch is missing."""
-        base_sha, head_sha = self.sha(base), self.sha(head)
+        tips = self.branches()
+        base_sha, head_sha = tips.get(base), tips.get(head)
         if base_sha is None or head_sha is None:
             return None
-        proc = subprocess.run(
-            ["git", "-C", str(self.path), "merge-tree", "--write-tree", base_sha, head_sha],
-            capture_output=True,
-            env={**os.environ, **BOT_ENV},
-            check=False,
-        )
-        tree = proc.stdout.decode().split("\n", 1)[0].strip() if proc.returncode == 0 else None
-        return MergeAttempt(tree=tree, base_sha=base_sha, head_sha=head_sha)
+        key = (base_sha, head_sha)
+        if key not in self._merges:
+            proc = subprocess.run(
+                ["git", "-C", str(self.path), "merge-tree", "--write-tree", base_sha, head_sha],
+                capture_output=True,
+                env={**os.environ, **BOT_ENV},
+                check=False,
+            )
+            ok = proc.returncode == 0
+            self._merges[key] = proc.stdout.decode().split("\n", 1)[0].strip() if ok else None
+        return MergeAttempt(tree=self._merges[key], base_sha=base_sha, head_sha=head_sha)
 
     def merge(self, base: str, attempt: MergeAttempt, message: str, squash: bool) -> str | None:
         """Write the merge commit for a clean ``attempt`` and move ``base``; None if base moved."""
@@ -194,15 +201,18 @@ class BareRepo:
 
     def diff_stats(self, base_sha: str, head_sha: str) -> tuple[int, int, int, int]:
         """(commits, additions, deletions, changed_files) of head relative to the merge base."""
-        commits = git(self.path, "rev-list", "--count", f"{base_sha}..{head_sha}")
-        numstat = git(self.path, "diff", "--numstat", f"{base_sha}...{head_sha}")
-        adds = dels = files = 0
-        for line in numstat.splitlines():
-            a, d, _ = line.split("\t", 2)
-            adds += int(a) if a.isdigit() else 0
-            dels += int(d) if d.isdigit() else 0
-            files += 1
-        return int(commits or 0), adds, dels, files
+        key = (base_sha, head_sha)
+        if key not in self._stats:
+            commits = git(self.path, "rev-list", "--count", f"{base_sha}..{head_sha}")
+            numstat = git(self.path, "diff", "--numstat", f"{base_sha}...{head_sha}")
+            adds = dels = files = 0
+            for line in numstat.splitlines():
+                a, d, _ = line.split("\t", 2)
+                adds += int(a) if a.isdigit() else 0
+                dels += int(d) if d.isdigit() else 0
+                files += 1
+            self._stats[key] = (int(commits or 0), adds, dels, files)
+        return self._stats[key]
 
 
 def http_backend(
