@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from bumper.core import yamlscalar
+from bumper.core import refs, yamlscalar
 
 # The base loader skips implicit type resolution (a Python call per scalar); types are judged
 # only where they matter, by ``yamlscalar.reads_as_string``. libyaml comes in PyYAML's wheels;
@@ -190,8 +190,9 @@ def compose_all(text: str) -> list[Any]:
 
 
 def find(text: str, image: str) -> list[Found]:
-    """References to ``image`` (already normalised) in ``text``."""
-    return [f for f in scan(text).found if f.image == image]
+    """References to ``image`` (any spelling: ``nginx`` ≡ ``docker.io/library/nginx``)."""
+    name = refs.normalize_name(image)
+    return [f for f in scan(text).found if f.image == name]
 
 
 def _parse_failure(text: str, error: yaml.YAMLError) -> str:

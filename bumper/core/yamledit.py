@@ -1,6 +1,6 @@
 """Byte-exact edits of image references: text in, text out, with the list of changes.
 
-``set_image(text, image, tag=..., digest=...)`` rewrites every reference to ``image`` that
+``set_image(text, image, tag=..., digest=..., name=...)`` rewrites every reference to ``image`` that
 :mod:`finder` reports, replacing only characters inside the reported spans. The quote style
 is kept; a plain scalar whose new value would read as a non-string is double-quoted.
 
@@ -46,6 +46,11 @@ class Change:
     tag: str | None
     digest: str | None
     edits: tuple[Edit, ...]
+    image: str = ""  # the normalised name after the change (renames); "" = unchanged
+
+    @property
+    def new_image(self) -> str:
+        return self.image or self.found.image
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,27 +62,50 @@ class Result:
 
 
 def set_image(
-    text: str, image: str, *, tag: str | None = None, digest: str | None = None
+    text: str,
+    image: str,
+    *,
+    tag: str | None = None,
+    digest: str | None = None,
+    name: str | None = None,
 ) -> Result:
-    """Set ``tag`` and/or ``digest`` on every reference to ``image`` (any spelling) in ``text``."""
-    name = refs.normalize_name(image)
+    """Set ``tag`` and/or ``digest`` on every reference to ``image`` (any spelling) in ``text``.
+
+    With ``name``, the references are also renamed to that image: together with a tag and a
+    digest this sets the full reference.
+    """
+    wanted = refs.normalize_name(image)
     if tag is not None:
         refs.validate_tag(tag)
     if digest is not None:
         refs.validate_digest(digest)
+    new_name = refs.parse_name(name) if name is not None else None
     scanned = finder.scan(text)
-    matching = [f for f in scanned.found if f.image == name]
+    matching = [f for f in scanned.found if f.image == wanted]
     changes = []
     for found in matching:
         target_tag, target_digest = targets(found, tag, digest)
-        edits = plan(text, found, target_tag, target_digest)
+        edits = plan(text, found, target_tag, target_digest, name=name)
         if edits:
-            changes.append(Change(found, target_tag, target_digest, tuple(edits)))
+            image_after = new_name.name if new_name is not None else found.image
+            changes.append(
+                Change(found, target_tag, target_digest, tuple(edits), image=image_after)
+            )
     if not changes:
         return Result(text, (), len(matching), scanned.skipped)
     new_text = apply_edits(text, [e for c in changes for e in c.edits])
     verify(scanned.found, new_text, changes)
     return Result(new_text, tuple(changes), len(matching), scanned.skipped)
+
+
+def set_reference(text: str, image: str, reference: str) -> Result:
+    """Make every reference to ``image`` read ``reference`` (``name[:tag][@digest]``)."""
+    ref = refs.parse(reference)
+    if ref.tag is None and ref.digest is None:
+        raise refs.InvalidReference(f"{reference!r} has neither a tag nor a digest")
+    name = reference.partition("@")[0]
+    name = name[: -len(ref.tag) - 1] if ref.tag else name
+    return set_image(text, image, tag=ref.tag, digest=ref.digest, name=name)
 
 
 def targets(found: Found, tag: str | None, digest: str | None) -> tuple[str | None, str | None]:
@@ -90,22 +118,43 @@ def targets(found: Found, tag: str | None, digest: str | None) -> tuple[str | No
     return new_tag, found.digest
 
 
-def plan(text: str, found: Found, tag: str | None, digest: str | None) -> list[Edit]:
-    """The edits that make ``found`` read ``tag``/``digest``; empty when already so."""
-    if (tag, digest) == (found.tag, found.digest):
+def plan(
+    text: str, found: Found, tag: str | None, digest: str | None, *, name: str | None = None
+) -> list[Edit]:
+    """The edits that make ``found`` read ``tag``/``digest`` (and ``name``); empty if so."""
+    renamed = name is not None and refs.normalize_name(name) != found.image
+    if (tag, digest) == (found.tag, found.digest) and not renamed:
         return []
     if found.ref_slot is not None:
-        return _plan_ref(text, found, found.ref_slot, tag, digest)
-    return _plan_split(text, found, tag, digest)
+        return _plan_ref(text, found, found.ref_slot, tag, digest, name if renamed else None)
+    edits = (
+        _plan_split(text, found, tag, digest) if (tag, digest) != (found.tag, found.digest) else []
+    )
+    if renamed and name is not None:
+        edits += _plan_rename(text, found, name)
+    return edits
 
 
 def _plan_ref(
-    text: str, found: Found, slot: Slot, tag: str | None, digest: str | None
+    text: str, found: Found, slot: Slot, tag: str | None, digest: str | None, name: str | None
 ) -> list[Edit]:
     prefix, ref_text = slot.value[: found.ref_offset], slot.value[found.ref_offset :]
-    name = _name_part(ref_text)
+    name = name or _name_part(ref_text)
     new_value = prefix + name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
     return [write_slot(text, slot, new_value)]
+
+
+def _plan_rename(text: str, found: Found, name: str) -> list[Edit]:
+    """Rename a split form: ``registry`` + ``repository`` fields, or the one name field."""
+    slots = found.name_slots
+    if not slots or (found.kind == "kustomize-images" and slots[0].path[-1] != "newName"):
+        raise EditRefused(
+            f"line {found.line} ({found.kind}): no name field to rename {found.image}"
+        )
+    if len(slots) == 1:
+        return [write_slot(text, slots[0], name)]
+    ref = refs.parse_name(name)
+    return [write_slot(text, slots[0], ref.registry), write_slot(text, slots[1], ref.repository)]
 
 
 def _name_part(ref_text: str) -> str:
@@ -193,8 +242,8 @@ def verify(before: tuple[Found, ...], new_text: str, changes: list[Change]) -> N
     rescan = finder.scan(new_text)
     if rescan.skipped is not None:
         raise EditRefused(f"the edited text no longer parses: {rescan.skipped.reason}")
-    targets = {change.found: (change.tag, change.digest) for change in changes}
-    expected = [(*_key(f), *targets.get(f, (f.tag, f.digest))) for f in before]
+    after = {c.found: (c.found.kind, c.new_image, c.found.doc, c.tag, c.digest) for c in changes}
+    expected = [after.get(f, (*_key(f), f.tag, f.digest)) for f in before]
     actual = [(*_key(f), f.tag, f.digest) for f in rescan.found]
     if actual != expected:
         wrong = next(

@@ -198,3 +198,12 @@ def test_templates_and_garbage_are_skipped_with_reason() -> None:
 def test_non_string_and_block_values_are_not_references() -> None:
     text = "a:\n  image: 1.5\nb:\n  image: true\nc:\n  image: |\n    nginx:1\n"
     assert rows(text) == []
+
+
+def test_find_matches_any_spelling_of_the_image() -> None:
+    text = (
+        "a:\n  image: nginx:1\nb:\n  image: index.docker.io/library/nginx:2\n"
+        "c:\n  image: x/nginx:3\n"
+    )
+    assert [f.tag for f in finder.find(text, "docker.io/nginx")] == ["1", "2"]
+    assert [f.tag for f in finder.find(text, "nginx")] == ["1", "2"]

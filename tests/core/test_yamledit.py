@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bumper.core import finder, yamledit
+from bumper.core import finder, refs, yamledit
 
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
@@ -113,3 +113,27 @@ def test_kustomize_entries_get_missing_keys_added() -> None:
     )
     no_newline = "images:\n- name: nginx\n  newName: x/nginx"
     assert edit(no_newline, "x/nginx", "v2") == no_newline + "\n  newTag: v2"
+
+
+def test_full_reference_sets_name_tag_and_digest_everywhere() -> None:
+    text = (
+        "containers:\n  - image: acme/api:1.0  # app\n"
+        "image:\n  registry: docker.io\n  repository: acme/api\n  tag: '1.0'\n"
+        "images:\n  - name: api\n    newName: acme/api\n    newTag: 1.0\n"
+    )
+    result = yamledit.set_reference(text, "acme/api", f"ghcr.io/acme/api:2.0@{NEW}")
+    assert result.text == (
+        f"containers:\n  - image: ghcr.io/acme/api:2.0@{NEW}  # app\n"
+        f"image:\n  registry: ghcr.io\n  repository: acme/api\n  tag: '2.0@{NEW}'\n"
+        f'images:\n  - name: api\n    newName: ghcr.io/acme/api\n    newTag: "2.0"\n'
+        f"    digest: {NEW}\n"
+    )
+    assert {c.new_image for c in result.changes} == {"ghcr.io/acme/api"}
+
+
+def test_rename_refusals() -> None:
+    kustomize_without_new_name = "images:\n  - name: acme/api\n    newTag: v1\n"
+    with pytest.raises(yamledit.EditRefused, match="no name field"):
+        yamledit.set_reference(kustomize_without_new_name, "acme/api", "ghcr.io/acme/api:v2")
+    with pytest.raises(refs.InvalidReference, match="neither a tag nor a digest"):
+        yamledit.set_reference("a: b\n", "acme/api", "ghcr.io/acme/api")
