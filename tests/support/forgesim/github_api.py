@@ -8,13 +8,12 @@ labels, requested reviewers, merge, rate limit.
 
 from __future__ import annotations
 
-import base64
-import html
 import re
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from tests.support.forgesim import github_render as render
 from tests.support.forgesim import merging
 from tests.support.forgesim.http import ApiError, Request, Response, route
 from tests.support.forgesim.model import ChangeRequest, Comment, Label, Repo, iso
@@ -34,295 +33,6 @@ def error_body(err: ApiError) -> dict[str, Any]:
     return body
 
 
-def _node(kind: str, ident: int) -> str:
-    return base64.b64encode(f"{kind}{ident}".encode()).decode()
-
-
-class Urls:
-    """URL builders rooted at the simulator's own address."""
-
-    def __init__(self, sim: ForgeSim) -> None:
-        self.api = sim.github_api_url
-        self.web = sim.url
-
-    def repo(self, repo: Repo) -> str:
-        return f"{self.api}/repos/{repo.full_name}"
-
-
-def user_json(sim: ForgeSim, login: str) -> dict[str, Any]:
-    user = sim.users.get(login) or sim.add_user(login)
-    api = f"{sim.github_api_url}/users/{login}"
-    return {
-        "login": login,
-        "id": user.id,
-        "node_id": _node("U_", user.id),
-        "avatar_url": f"{sim.url}/avatars/{login}",
-        "gravatar_id": "",
-        "url": api,
-        "html_url": f"{sim.url}/{login}",
-        "followers_url": f"{api}/followers",
-        "following_url": f"{api}/following{{/other_user}}",
-        "gists_url": f"{api}/gists{{/gist_id}}",
-        "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
-        "subscriptions_url": f"{api}/subscriptions",
-        "organizations_url": f"{api}/orgs",
-        "repos_url": f"{api}/repos",
-        "events_url": f"{api}/events{{/privacy}}",
-        "received_events_url": f"{api}/received_events",
-        "type": "User",
-        "site_admin": False,
-    }
-
-
-_REPO_URL_KEYS = {
-    "archive_url": "/{archive_format}{/ref}",
-    "assignees_url": "/assignees{/user}",
-    "blobs_url": "/git/blobs{/sha}",
-    "branches_url": "/branches{/branch}",
-    "collaborators_url": "/collaborators{/collaborator}",
-    "comments_url": "/comments{/number}",
-    "commits_url": "/commits{/sha}",
-    "compare_url": "/compare/{base}...{head}",
-    "contents_url": "/contents/{+path}",
-    "contributors_url": "/contributors",
-    "deployments_url": "/deployments",
-    "downloads_url": "/downloads",
-    "events_url": "/events",
-    "forks_url": "/forks",
-    "git_commits_url": "/git/commits{/sha}",
-    "git_refs_url": "/git/refs{/sha}",
-    "git_tags_url": "/git/tags{/sha}",
-    "hooks_url": "/hooks",
-    "issue_comment_url": "/issues/comments{/number}",
-    "issue_events_url": "/issues/events{/number}",
-    "issues_url": "/issues{/number}",
-    "keys_url": "/keys{/key_id}",
-    "labels_url": "/labels{/name}",
-    "languages_url": "/languages",
-    "merges_url": "/merges",
-    "milestones_url": "/milestones{/number}",
-    "notifications_url": "/notifications{?since,all,participating}",
-    "pulls_url": "/pulls{/number}",
-    "releases_url": "/releases{/id}",
-    "stargazers_url": "/stargazers",
-    "statuses_url": "/statuses/{sha}",
-    "subscribers_url": "/subscribers",
-    "subscription_url": "/subscription",
-    "tags_url": "/tags",
-    "teams_url": "/teams",
-    "trees_url": "/git/trees{/sha}",
-}
-
-
-def repo_json(sim: ForgeSim, repo: Repo) -> dict[str, Any]:
-    base = Urls(sim).repo(repo)
-    now = iso(time.time())
-    open_count = sum(1 for c in repo.changes.values() if c.state == "open")
-    body: dict[str, Any] = {
-        "id": repo.id,
-        "node_id": _node("R_", repo.id),
-        "name": repo.name,
-        "full_name": repo.full_name,
-        "private": True,
-        "owner": user_json(sim, repo.owner),
-        "html_url": f"{sim.url}/{repo.full_name}",
-        "description": None,
-        "fork": False,
-        "url": base,
-        **{key: base + suffix for key, suffix in _REPO_URL_KEYS.items()},
-        "created_at": now,
-        "updated_at": now,
-        "pushed_at": now,
-        "git_url": f"git://127.0.0.1/{repo.full_name}.git",
-        "ssh_url": f"git@127.0.0.1:{repo.full_name}.git",
-        "clone_url": sim.clone_url(repo.full_name),
-        "svn_url": f"{sim.url}/{repo.full_name}",
-        "homepage": None,
-        "size": 0,
-        "stargazers_count": 0,
-        "watchers_count": 0,
-        "language": None,
-        "has_issues": True,
-        "has_projects": False,
-        "has_downloads": False,
-        "has_wiki": False,
-        "has_pages": False,
-        "forks_count": 0,
-        "mirror_url": None,
-        "archived": False,
-        "disabled": False,
-        "open_issues_count": open_count,
-        "license": None,
-        "allow_forking": False,
-        "is_template": False,
-        "web_commit_signoff_required": False,
-        "topics": [],
-        "visibility": "private",
-        "forks": 0,
-        "open_issues": open_count,
-        "watchers": 0,
-        "default_branch": repo.default_branch,
-        "permissions": {
-            "admin": True,
-            "maintain": True,
-            "push": True,
-            "triage": True,
-            "pull": True,
-        },
-        "temp_clone_token": "",
-        "allow_squash_merge": True,
-        "allow_merge_commit": True,
-        "allow_rebase_merge": False,
-        "allow_auto_merge": True,
-        "delete_branch_on_merge": False,
-        "allow_update_branch": False,
-        "use_squash_pr_title_as_default": False,
-        "organization": user_json(sim, repo.owner) | {"type": "Organization"},
-        "network_count": 0,
-        "subscribers_count": 0,
-    }
-    return body
-
-
-def label_json(sim: ForgeSim, repo: Repo, label: Label) -> dict[str, Any]:
-    return {
-        "id": label.id,
-        "node_id": _node("LA_", label.id),
-        "url": f"{Urls(sim).repo(repo)}/labels/{label.name}",
-        "name": label.name,
-        "color": label.color,
-        "default": False,
-        "description": label.description,
-    }
-
-
-def _ensure_label(sim: ForgeSim, repo: Repo, name: str) -> Label:
-    if name not in repo.labels:
-        repo.labels[name] = Label(sim.next_id(), name)
-    return repo.labels[name]
-
-
-def _branch_side(sim: ForgeSim, repo: Repo, ref: str, sha: str | None) -> dict[str, Any]:
-    return {
-        "label": f"{repo.owner}:{ref}",
-        "ref": ref,
-        "sha": sha or "0" * 40,
-        "user": user_json(sim, repo.owner),
-        "repo": repo_json(sim, repo),
-    }
-
-
-def _full_media(req: Request) -> bool:
-    """``Accept: application/vnd.github.full+json`` (or html/text) adds rendered bodies."""
-    accept = req.headers.get("accept", "")
-    return any(f"{kind}+json" in accept for kind in ("full", "html", "text"))
-
-
-def pr_json(sim: ForgeSim, change: ChangeRequest, req: Request | None = None) -> dict[str, Any]:
-    body = _pr_json(sim, change)
-    if req is not None and _full_media(req):
-        text = change.body or ""
-        body["body_text"] = text
-        body["body_html"] = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p)
-    return body
-
-
-def _pr_json(sim: ForgeSim, change: ChangeRequest) -> dict[str, Any]:
-    repo = change.repo
-    api = Urls(sim).repo(repo)
-    html = f"{sim.url}/{repo.full_name}/pull/{change.number}"
-    head_sha = change.head_sha()
-    base_sha = repo.git.sha(change.base)
-    mergeable = merging.mergeable(change) if change.state == "open" else None
-    commits = adds = dels = files = 0
-    if head_sha and base_sha:
-        commits, adds, dels, files = repo.git.diff_stats(base_sha, head_sha)
-    links = {
-        "self": f"{api}/pulls/{change.number}",
-        "html": html,
-        "issue": f"{api}/issues/{change.number}",
-        "comments": f"{api}/issues/{change.number}/comments",
-        "review_comments": f"{api}/pulls/{change.number}/comments",
-        "review_comment": f"{api}/pulls/comments{{/number}}",
-        "commits": f"{api}/pulls/{change.number}/commits",
-        "statuses": f"{api}/statuses/{head_sha}",
-    }
-    return {
-        "url": links["self"],
-        "id": change.id,
-        "node_id": _node("PR_", change.id),
-        "html_url": html,
-        "diff_url": html + ".diff",
-        "patch_url": html + ".patch",
-        "issue_url": links["issue"],
-        "commits_url": links["commits"],
-        "review_comments_url": links["review_comments"],
-        "review_comment_url": links["review_comment"],
-        "comments_url": links["comments"],
-        "statuses_url": links["statuses"],
-        "number": change.number,
-        "state": "open" if change.state == "open" else "closed",
-        "locked": False,
-        "title": change.title,
-        "user": user_json(sim, change.author),
-        "body": change.body or None,
-        "labels": [label_json(sim, repo, _ensure_label(sim, repo, n)) for n in change.labels],
-        "milestone": None,
-        "active_lock_reason": None,
-        "created_at": iso(change.created_at),
-        "updated_at": iso(change.updated_at),
-        "closed_at": iso(change.closed_at),
-        "merged_at": iso(change.merged_at),
-        "merge_commit_sha": change.merge_commit_sha,
-        "assignee": None,
-        "assignees": [],
-        "requested_reviewers": [user_json(sim, r) for r in change.reviewers],
-        "requested_teams": [],
-        "head": _branch_side(sim, repo, change.head, head_sha),
-        "base": _branch_side(sim, repo, change.base, base_sha),
-        "_links": {k: {"href": v} for k, v in links.items()},
-        "author_association": "OWNER",
-        "auto_merge": _auto_merge_json(sim, change),
-        "draft": change.draft,
-        "merged": change.state == "merged",
-        "mergeable": mergeable,
-        "rebaseable": False,
-        "mergeable_state": _mergeable_state(change, mergeable, head_sha),
-        "merged_by": user_json(sim, change.author) if change.state == "merged" else None,
-        "comments": sum(1 for c in change.comments if not c.system),
-        "review_comments": 0,
-        "maintainer_can_modify": False,
-        "commits": commits,
-        "additions": adds,
-        "deletions": dels,
-        "changed_files": files,
-    }
-
-
-def _auto_merge_json(sim: ForgeSim, change: ChangeRequest) -> dict[str, Any] | None:
-    if not change.auto_merge:
-        return None
-    return {
-        "enabled_by": user_json(sim, change.auto_merge.get("by", change.author)),
-        "merge_method": change.auto_merge.get("method", "merge"),
-        "commit_title": change.auto_merge.get("title", ""),
-        "commit_message": change.auto_merge.get("message", ""),
-    }
-
-
-def _mergeable_state(change: ChangeRequest, mergeable: bool | None, head: str | None) -> str:
-    if change.state != "open":
-        return "unknown"
-    if mergeable is None:
-        return "unknown"
-    if not mergeable:
-        return "dirty"
-    state = change.repo.combined_state(head) if head else None
-    if state in (None, "success"):
-        return "clean" if state == "success" or not change.repo.require_checks else "blocked"
-    return "blocked" if change.repo.require_checks else "unstable"
-
-
 def _change(sim: ForgeSim, owner: str, name: str, number: str) -> ChangeRequest:
     repo = sim.repo(f"{owner}/{name}")
     change = repo.changes.get(int(number))
@@ -340,13 +50,13 @@ def _validation(message: str, resource: str, field: str, code: str = "invalid") 
 
 @route("github", "GET", R)
 def get_repo(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
-    return Response(200, repo_json(sim, sim.repo(f"{owner}/{name}")))
+    return Response(200, render.repo_json(sim, sim.repo(f"{owner}/{name}")))
 
 
 @route("github", "GET", r"^/api/v3/user")
 def get_user(sim: ForgeSim, req: Request) -> Response:
     assert req.user
-    return Response(200, user_json(sim, req.user.login))
+    return Response(200, render.user_json(sim, req.user.login))
 
 
 @route("github", "GET", r"^/api/v3/rate_limit")
@@ -359,44 +69,6 @@ def rate_limit(sim: ForgeSim, req: Request) -> Response:
     return Response(200, {"resources": resources, "rate": core})
 
 
-def _commit_short(sim: ForgeSim, repo: Repo, sha: str) -> dict[str, Any]:
-    return {"sha": sha, "url": f"{Urls(sim).repo(repo)}/commits/{sha}"}
-
-
-def commit_json(sim: ForgeSim, repo: Repo, sha: str) -> dict[str, Any]:
-    info = repo.git.commit_info(sha)
-    api = Urls(sim).repo(repo)
-    html = f"{sim.url}/{repo.full_name}/commit/{sha}"
-    return {
-        "url": f"{api}/commits/{sha}",
-        "sha": sha,
-        "node_id": _node("C_", int(sha[:7], 16)),
-        "html_url": html,
-        "comments_url": f"{api}/commits/{sha}/comments",
-        "commit": {
-            "url": f"{api}/git/commits/{sha}",
-            "author": {"name": info["an"], "email": info["ae"], "date": info["ad"]},
-            "committer": {"name": info["cn"], "email": info["ce"], "date": info["cd"]},
-            "message": info["message"].rstrip("\n"),
-            "comment_count": 0,
-            "tree": {"sha": info["tree"], "url": f"{api}/git/trees/{info['tree']}"},
-            "verification": {
-                "verified": False,
-                "reason": "unsigned",
-                "payload": None,
-                "signature": None,
-                "verified_at": None,
-            },
-        },
-        "author": None,
-        "committer": None,
-        "parents": [
-            {"sha": p, "url": f"{api}/commits/{p}", "html_url": f"{sim.url}/commit/{p}"}
-            for p in info["parents"].split()
-        ],
-    }
-
-
 def _resolve(repo: Repo, ref: str) -> str:
     sha = repo.git.resolve(unquote(ref))
     if sha is None:
@@ -407,29 +79,14 @@ def _resolve(repo: Repo, ref: str) -> str:
 @route("github", "GET", R + r"/commits/(?P<ref>[^/]+)")
 def get_commit(sim: ForgeSim, req: Request, owner: str, name: str, ref: str) -> Response:
     repo = sim.repo(f"{owner}/{name}")
-    return Response(200, commit_json(sim, repo, _resolve(repo, ref)))
-
-
-def branch_json(sim: ForgeSim, repo: Repo, branch: str, sha: str) -> dict[str, Any]:
-    api = Urls(sim).repo(repo)
-    return {
-        "name": branch,
-        "commit": commit_json(sim, repo, sha),
-        "_links": {
-            "html": f"{sim.url}/{repo.full_name}/tree/{branch}",
-            "self": f"{api}/branches/{branch}",
-        },
-        "protected": False,
-        "protection": {"enabled": False},
-        "protection_url": f"{api}/branches/{branch}/protection",
-    }
+    return Response(200, render.commit_json(sim, repo, _resolve(repo, ref)))
 
 
 @route("github", "GET", R + r"/branches")
 def list_branches(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
     repo = sim.repo(f"{owner}/{name}")
     items = [
-        {"name": b, "commit": _commit_short(sim, repo, sha), "protected": False}
+        {"name": b, "commit": render.commit_short(sim, repo, sha), "protected": False}
         for b, sha in sorted(repo.git.branches().items())
     ]
     return Response(200, items)
@@ -442,20 +99,7 @@ def get_branch(sim: ForgeSim, req: Request, owner: str, name: str, branch: str) 
     sha = repo.git.sha(branch)
     if sha is None:
         raise ApiError(404, "Branch not found")
-    return Response(200, branch_json(sim, repo, branch, sha))
-
-
-def ref_json(sim: ForgeSim, repo: Repo, branch: str, sha: str) -> dict[str, Any]:
-    return {
-        "ref": f"refs/heads/{branch}",
-        "node_id": _node("REF_", abs(hash((repo.id, branch))) % 10**9),
-        "url": f"{Urls(sim).repo(repo)}/git/refs/heads/{branch}",
-        "object": {
-            "sha": sha,
-            "type": "commit",
-            "url": f"{Urls(sim).repo(repo)}/git/commits/{sha}",
-        },
-    }
+    return Response(200, render.branch_json(sim, repo, branch, sha))
 
 
 @route("github", "GET", R + r"/git/ref/heads/(?P<branch>.+)")
@@ -464,7 +108,7 @@ def get_ref(sim: ForgeSim, req: Request, owner: str, name: str, branch: str) -> 
     sha = repo.git.sha(unquote(branch))
     if sha is None:
         raise ApiError(404, "Not Found")
-    return Response(200, ref_json(sim, repo, unquote(branch), sha))
+    return Response(200, render.ref_json(sim, repo, unquote(branch), sha))
 
 
 @route("github", "GET", R + r"/git/refs(?:/heads)?")
@@ -476,7 +120,7 @@ def list_refs(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
 def matching_refs(sim: ForgeSim, req: Request, owner: str, name: str, prefix: str) -> Response:
     repo = sim.repo(f"{owner}/{name}")
     items = [
-        ref_json(sim, repo, b, sha)
+        render.ref_json(sim, repo, b, sha)
         for b, sha in sorted(repo.git.branches().items())
         if b.startswith(unquote(prefix))
     ]
@@ -492,7 +136,7 @@ def create_ref(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
     branch = ref.removeprefix("refs/heads/")
     if not repo.git.update_ref(branch, sha, None):
         raise ApiError(422, "Reference already exists")
-    body = ref_json(sim, repo, branch, sha)
+    body = render.ref_json(sim, repo, branch, sha)
     return Response(201, body, [("Location", body["url"])])
 
 
@@ -507,7 +151,7 @@ def update_ref(sim: ForgeSim, req: Request, owner: str, name: str, branch: str) 
     if not repo.git.update_ref(branch, new, old):
         raise ApiError(409, "Reference cannot be updated")
     sim.after_push(repo)
-    return Response(200, ref_json(sim, repo, branch, new))
+    return Response(200, render.ref_json(sim, repo, branch, new))
 
 
 @route("github", "DELETE", R + r"/git/refs/heads/(?P<branch>.+)")
@@ -522,22 +166,6 @@ def delete_ref(sim: ForgeSim, req: Request, owner: str, name: str, branch: str) 
 
 
 # -- statuses and checks ---------------------------------------------------------------------
-
-
-def status_json(sim: ForgeSim, repo: Repo, status: Any) -> dict[str, Any]:
-    return {
-        "url": f"{Urls(sim).repo(repo)}/statuses/{status.sha}",
-        "avatar_url": None,
-        "id": status.id,
-        "node_id": _node("SC_", status.id),
-        "state": status.state,
-        "description": status.description,
-        "target_url": status.target_url,
-        "context": status.context,
-        "created_at": iso(status.created_at),
-        "updated_at": iso(status.created_at),
-        "creator": user_json(sim, "bumper-bot"),
-    }
 
 
 @route("github", "POST", R + r"/statuses/(?P<sha>[0-9a-f]{40})")
@@ -556,7 +184,11 @@ def create_status(sim: ForgeSim, req: Request, owner: str, name: str, sha: str) 
         str(data.get("description") or ""),
         target_url=data.get("target_url"),
     )
-    return Response(201, status_json(sim, repo, status))
+    return Response(201, render.status_json(sim, repo, status))
+
+
+def _without_creator(status: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if k != "creator"}
 
 
 @route("github", "GET", R + r"/commits/(?P<ref>[^/]+)/status")
@@ -574,13 +206,14 @@ def combined_status(sim: ForgeSim, req: Request, owner: str, name: str, ref: str
     body = {
         "state": state,
         "statuses": [
-            {k: v for k, v in status_json(sim, repo, s).items() if k != "creator"} for s in statuses
+            {k: v for k, v in render.status_json(sim, repo, s).items() if k != "creator"}
+            for s in statuses
         ],
         "sha": sha,
         "total_count": len(statuses),
-        "repository": repo_json(sim, repo),
-        "commit_url": f"{Urls(sim).repo(repo)}/commits/{sha}",
-        "url": f"{Urls(sim).repo(repo)}/commits/{sha}/status",
+        "repository": render.repo_json(sim, repo),
+        "commit_url": f"{render.Urls(sim).repo(repo)}/commits/{sha}",
+        "url": f"{render.Urls(sim).repo(repo)}/commits/{sha}/status",
     }
     return Response(200, body)
 
@@ -589,7 +222,7 @@ def combined_status(sim: ForgeSim, req: Request, owner: str, name: str, ref: str
 def list_statuses(sim: ForgeSim, req: Request, owner: str, name: str, ref: str) -> Response:
     repo = sim.repo(f"{owner}/{name}")
     sha = _resolve(repo, ref)
-    items = [status_json(sim, repo, s) for s in reversed(repo.statuses) if s.sha == sha]
+    items = [render.status_json(sim, repo, s) for s in reversed(repo.statuses) if s.sha == sha]
     return Response(200, items)
 
 
@@ -597,11 +230,11 @@ def list_statuses(sim: ForgeSim, req: Request, owner: str, name: str, ref: str) 
 def check_runs(sim: ForgeSim, req: Request, owner: str, name: str, ref: str) -> Response:
     repo = sim.repo(f"{owner}/{name}")
     sha = _resolve(repo, ref)
-    api = Urls(sim).repo(repo)
+    api = render.Urls(sim).repo(repo)
     runs = [
         {
             "id": run.id,
-            "node_id": _node("CR_", run.id),
+            "node_id": render.node_id("CR_", run.id),
             "head_sha": sha,
             "name": run.name,
             "url": f"{api}/check-runs/{run.id}",
@@ -646,7 +279,7 @@ def list_pulls(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
             continue
         if base and change.base != base:
             continue
-        items.append(pr_json(sim, change, req))
+        items.append(render.pr_json(sim, change, req))
     return _paginate(sim, req, items)
 
 
@@ -713,13 +346,13 @@ def create_pull(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
     )
     repo.next_number += 1
     repo.changes[change.number] = change
-    body = pr_json(sim, change, req)
+    body = render.pr_json(sim, change, req)
     return Response(201, body, [("Location", body["url"])])
 
 
 @route("github", "GET", R + r"/pulls/(?P<number>\d+)")
 def get_pull(sim: ForgeSim, req: Request, owner: str, name: str, number: str) -> Response:
-    return Response(200, pr_json(sim, _change(sim, owner, name, number)))
+    return Response(200, render.pr_json(sim, _change(sim, owner, name, number)))
 
 
 @route("github", "PATCH", R + r"/pulls/(?P<number>\d+)")
@@ -739,7 +372,7 @@ def update_pull(sim: ForgeSim, req: Request, owner: str, name: str, number: str)
             raise ApiError(422, "A pull request already exists for this branch")
         change.state, change.closed_at = "open", None
     change.touch()
-    return Response(200, pr_json(sim, change, req))
+    return Response(200, render.pr_json(sim, change, req))
 
 
 @route("github", "GET", R + r"/pulls/(?P<number>\d+)/merge")
@@ -785,32 +418,18 @@ def request_reviewers(sim: ForgeSim, req: Request, owner: str, name: str, number
         if reviewer not in change.reviewers:
             change.reviewers.append(reviewer)
     change.touch()
-    return Response(201, pr_json(sim, change, req))
+    return Response(201, render.pr_json(sim, change, req))
 
 
 @route("github", "GET", R + r"/pulls/(?P<number>\d+)/requested_reviewers")
 def list_reviewers(sim: ForgeSim, req: Request, owner: str, name: str, number: str) -> Response:
     change = _change(sim, owner, name, number)
-    return Response(200, {"users": [user_json(sim, r) for r in change.reviewers], "teams": []})
+    return Response(
+        200, {"users": [render.user_json(sim, r) for r in change.reviewers], "teams": []}
+    )
 
 
 # -- issues: comments and labels (a PR number is an issue number) ----------------------------
-
-
-def comment_json(sim: ForgeSim, change: ChangeRequest, comment: Comment) -> dict[str, Any]:
-    api = Urls(sim).repo(change.repo)
-    return {
-        "id": comment.id,
-        "node_id": _node("IC_", comment.id),
-        "url": f"{api}/issues/comments/{comment.id}",
-        "html_url": f"{sim.url}/{change.repo.full_name}/pull/{change.number}#c{comment.id}",
-        "issue_url": f"{api}/issues/{change.number}",
-        "body": comment.body,
-        "user": user_json(sim, comment.author),
-        "created_at": iso(comment.created_at),
-        "updated_at": iso(comment.created_at),
-        "author_association": "OWNER",
-    }
 
 
 @route("github", "POST", R + r"/issues/(?P<number>\d+)/comments")
@@ -822,13 +441,13 @@ def create_comment(sim: ForgeSim, req: Request, owner: str, name: str, number: s
     comment = Comment(sim.next_id(), str(data["body"]), req.user.login)
     change.comments.append(comment)
     change.touch()
-    return Response(201, comment_json(sim, change, comment))
+    return Response(201, render.comment_json(sim, change, comment))
 
 
 @route("github", "GET", R + r"/issues/(?P<number>\d+)/comments")
 def list_comments(sim: ForgeSim, req: Request, owner: str, name: str, number: str) -> Response:
     change = _change(sim, owner, name, number)
-    items = [comment_json(sim, change, c) for c in change.comments if not c.system]
+    items = [render.comment_json(sim, change, c) for c in change.comments if not c.system]
     return _paginate(sim, req, items)
 
 
@@ -842,7 +461,8 @@ def issue_labels(sim: ForgeSim, req: Request, owner: str, name: str, number: str
     change = _change(sim, owner, name, number)
     repo = change.repo
     return Response(
-        200, [label_json(sim, repo, _ensure_label(sim, repo, n)) for n in change.labels]
+        200,
+        [render.label_json(sim, repo, render.ensure_label(sim, repo, n)) for n in change.labels],
     )
 
 
@@ -850,7 +470,7 @@ def issue_labels(sim: ForgeSim, req: Request, owner: str, name: str, number: str
 def add_labels(sim: ForgeSim, req: Request, owner: str, name: str, number: str) -> Response:
     change = _change(sim, owner, name, number)
     for label in _label_names(req.json()):
-        _ensure_label(sim, change.repo, label)
+        render.ensure_label(sim, change.repo, label)
         if label not in change.labels:
             change.labels.append(label)
     change.touch()
@@ -862,7 +482,7 @@ def set_labels(sim: ForgeSim, req: Request, owner: str, name: str, number: str) 
     change = _change(sim, owner, name, number)
     change.labels = []
     for label in _label_names(req.json()):
-        _ensure_label(sim, change.repo, label)
+        render.ensure_label(sim, change.repo, label)
         change.labels.append(label)
     change.touch()
     return issue_labels(sim, req, owner, name, number)
@@ -871,7 +491,7 @@ def set_labels(sim: ForgeSim, req: Request, owner: str, name: str, number: str) 
 @route("github", "GET", R + r"/labels")
 def list_labels(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
     repo = sim.repo(f"{owner}/{name}")
-    return _paginate(sim, req, [label_json(sim, repo, lb) for lb in repo.labels.values()])
+    return _paginate(sim, req, [render.label_json(sim, repo, lb) for lb in repo.labels.values()])
 
 
 @route("github", "POST", R + r"/labels")
@@ -883,7 +503,7 @@ def create_label(sim: ForgeSim, req: Request, owner: str, name: str) -> Response
     if not label_name or label_name in repo.labels:
         raise _validation("Validation Failed", "Label", "name", "already_exists")
     repo.labels[label_name] = Label(sim.next_id(), label_name, color, data.get("description"))
-    return Response(201, label_json(sim, repo, repo.labels[label_name]))
+    return Response(201, render.label_json(sim, repo, repo.labels[label_name]))
 
 
 # -- GraphQL: auto-merge ---------------------------------------------------------------------
@@ -901,7 +521,7 @@ def graphql(sim: ForgeSim, req: Request) -> Response:
             c
             for repo in sim.repos.values()
             for c in repo.changes.values()
-            if _node("PR_", c.id) == arguments.get("pullRequestId")
+            if render.node_id("PR_", c.id) == arguments.get("pullRequestId")
         ),
         None,
     )
@@ -922,7 +542,7 @@ def _enable_auto_merge(
     if expected and expected != change.head_sha():
         return _gql_error("UNPROCESSABLE", "Head sha didn't match expected head oid")
     # GitHub arms auto-merge only while protection requirements are unmet ("blocked")
-    state = _mergeable_state(change, merging.mergeable(change), change.head_sha())
+    state = render.mergeable_state(change, merging.mergeable(change), change.head_sha())
     if state in ("clean", "unstable"):
         return _gql_error("UNPROCESSABLE", f"Pull request is in {state} status")
     assert req.user
