@@ -272,3 +272,22 @@ def test_connection_refused_is_transient(forge: ForgeCase):
     with pytest.raises(TransientError) as err:
         dead.find_open_pr(BRANCH)
     assert err.value.reason == "forge_unavailable"
+
+
+def test_concurrent_opens_give_one_pr(
+    forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bumper import scm
+
+    push_change(REPO, BRANCH, {"apps/api.yaml": "image: api:1.1\n"})
+    workers = [
+        scm.connect(forge.name, f"{forgesim.url}/{REPO}", token=forgesim.token) for _ in range(6)
+    ]
+    with ThreadPoolExecutor(len(workers)) as pool:
+        numbers = set(pool.map(lambda w: w.open_pr(BRANCH, "main", "t", "b").number, workers))
+    assert numbers == {1} and len(forgesim.repo(REPO).changes) == 1
+    creates = forgesim.requests("POST", r"/(pulls|merge_requests)$")
+    assert sorted(r.status for r in creates)[0] == 201  # the losers were refused, then found it
+    assert [r.status for r in creates].count(201) == 1
