@@ -11,6 +11,8 @@ Test-side API: ``create_repo``, ``commit_files``, ``set_status``, ``add_user``, 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import shutil
 import tempfile
@@ -300,9 +302,10 @@ class ForgeSim:
         if scheme.lower() in ("token", "bearer"):
             token = value.strip()
         elif scheme.lower() == "basic":
-            import base64
-
-            decoded = base64.b64decode(value.strip()).decode(errors="replace")
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode(errors="replace")
+            except binascii.Error:
+                return None
             token = decoded.partition(":")[2]
         login = self.tokens.get(token or "")
         return self.users.get(login) if login else None
