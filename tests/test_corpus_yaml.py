@@ -152,8 +152,10 @@ def test_corpus_file(name: str, mode: str) -> None:
                 assert value == edited_paths[(doc, leaf)]
             elif value in written:
                 continue  # the same scalar seen through an alias
-            else:  # YAML inside a block string (Argo CD helm.values): checked by the re-scan
-                assert isinstance(value, str) and leaf and leaf[-1] == "values", (doc, leaf)
+            else:  # YAML inside a block string (helm.values, ConfigMap x.yaml): re-scanned
+                assert isinstance(value, str) and leaf, (doc, leaf)
+                assert leaf[-1] == "values" or str(leaf[-1]).endswith((".yaml", ".yml"))
+                assert any(w in value for w in written if w), (doc, leaf)
 
 
 def _at(data: Any, path: tuple[Any, ...]) -> Any:

@@ -9,13 +9,15 @@ Kinds (the ``kind`` of a :class:`finder.Found`):
 * ``image-string``: any other ``image: repo[:tag][@digest]`` string (Helm values, CRDs).
 * ``image-fields``: split fields at any depth: ``{repository, tag, digest}``, bitnami's
   ``{registry, repository, tag, digest}`` (with ``global.imageRegistry`` overriding the
-  registry), ``{name, tag}`` under an ``image``-named key, ``{image: repo, tag}``.
+  registry), ``{name, tag}`` and ``{repo, tag}`` under an ``image``-named key,
+  ``{image: repo, tag}``.
 * ``kustomize-images``: ``images:`` entries with ``name`` / ``newName`` / ``newTag`` /
   ``digest`` (kustomization.yaml, Flux Kustomization ``spec.images``).
 * ``argocd-kustomize-images``: Argo CD ``kustomize.images`` strings (``[old=]new[:tag]``).
 * ``argocd-helm-parameters``: Argo CD ``helm.parameters`` name/value pairs, grouped by prefix
   (``image.repository`` + ``image.tag`` + ``image.digest``, or ``image`` alone).
-* Argo CD ``helm.values`` block strings are scanned as YAML of their own (see ``embedded``).
+* Argo CD ``helm.values`` and ConfigMap ``data`` entries named ``*.yaml`` / ``*.yml`` are
+  literal block strings scanned as YAML of their own (see ``embedded``).
 
 Pure: no I/O.
 """
@@ -34,8 +36,9 @@ Path = tuple[PathKey, ...]
 
 # A mapping is looked at closely only if it has one of these keys or sits under one of
 # these parents; most mappings of a manifest have neither, and the walk stays cheap.
-_TRIGGER_KEYS = frozenset({"image", "repository", "name"})
-_TRIGGER_PARENTS = frozenset({"kustomize", "helm"})
+_TRIGGER_KEYS = frozenset({"image", "repository", "repo", "name"})
+_TRIGGER_PARENTS = frozenset({"kustomize", "helm", "data"})
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def walk_document(ctx: Context) -> None:
@@ -91,6 +94,8 @@ def _visit_mapping(ctx: Context, fields: dict[str, Any], path: Path) -> None:
         "tag" in fields or "digest" in fields or "image" in parent.lower()
     ):
         _split(ctx, fields, path, fields["repository"], "repository")
+    elif _is_str(fields.get("repo")) and "tag" in fields and "image" in parent.lower():
+        _split(ctx, fields, path, fields["repo"], "repo")
     elif (
         _is_str(fields.get("name"))
         and "tag" in fields
@@ -106,6 +111,10 @@ def _visit_mapping(ctx: Context, fields: dict[str, Any], path: Path) -> None:
         values = fields.get("values")
         if _is_str(values):
             embedded.scan_block(ctx, values, (*path, "values"), walk_document)
+    if parent == "data":  # ConfigMap files: `config.yaml: |` holds YAML of its own
+        for key, value in fields.items():
+            if key.endswith(YAML_SUFFIXES) and _is_str(value):
+                embedded.scan_block(ctx, value, (*path, key), walk_document)
 
 
 def _visit_sequence(ctx: Context, node: Any, path: Path) -> None:

@@ -207,3 +207,25 @@ def test_find_matches_any_spelling_of_the_image() -> None:
     )
     assert [f.tag for f in finder.find(text, "docker.io/nginx")] == ["1", "2"]
     assert [f.tag for f in finder.find(text, "nginx")] == ["1", "2"]
+
+
+def test_yaml_files_inside_configmaps_and_repo_tag_values() -> None:
+    text = """\
+kind: ConfigMap
+data:
+  katib-config.yaml: |
+    suggestions:
+      - algorithmName: random
+        image: ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0
+  notes.txt: |
+    image: nginx:1.25
+---
+catalogue:
+  image:
+    repo: weaveworksdemos/catalogue
+    tag: 0.3.5
+"""
+    assert rows(text) == [
+        (6, "image-string", "ghcr.io/kubeflow/katib/suggestion-hyperopt", "v0.19.0", None),
+        (13, "image-fields", "docker.io/weaveworksdemos/catalogue", "0.3.5", None),
+    ]
