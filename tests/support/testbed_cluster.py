@@ -103,6 +103,8 @@ class Cluster:
     # -- HTTP access, as the admin (client cert) or with a bearer token
     def session(self, token: str | None = None) -> requests.Session:
         sess = requests.Session()
+        # Ignore REQUESTS_CA_BUNDLE & proxies from the environment: they would override `verify`.
+        sess.trust_env = False
         sess.verify = str(self.ca_file)
         if token is None:
             sess.cert = (str(self.admin_cert), str(self.admin_key))

@@ -6,6 +6,7 @@ name. Nothing here knows about Kubernetes.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ from typing import TypeVar
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "testbed" / "build.sh"
 STAGES_DIR = REPO_ROOT / "testbed" / "stages"
+PR_SET_PDEATHSIG = 1
 T = TypeVar("T")
 
 
@@ -76,6 +78,15 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when pytest dies, even by SIGKILL (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 class Proc:
     """One child process whose stdout+stderr go to ``log_dir/<name>.log``."""
 
@@ -94,6 +105,7 @@ class Proc:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **(env or {})},
                 start_new_session=True,  # a Ctrl-C in pytest must not kill it mid-teardown
+                preexec_fn=_die_with_parent,  # but a crashed pytest leaves no orphans
             )
 
     @property

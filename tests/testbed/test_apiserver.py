@@ -86,15 +86,17 @@ def test_dry_run_all_validates_but_persists_nothing(kube_apiserver: Cluster) -> 
     assert bad.status_code == 422, bad.text
 
     kube_apiserver.create(base, _configmap("c", {"a": "1"}))
+    # a dry-run apply goes through the real field-ownership checks too (force: we take .data.a)
     patched = kube_apiserver.api(
         "PATCH",
         f"{base}/c",
-        params={"dryRun": "All", "fieldManager": "t"},
+        params={"dryRun": "All", "fieldManager": "t", "force": "true"},
         data=json.dumps(_configmap("c", {"a": "2"})),
         headers=APPLY,
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["data"] == {"a": "2"}
+    assert "t" in _managers(patched.json())
     assert kube_apiserver.get_json(f"{base}/c")["data"] == {"a": "1"}
 
 
