@@ -1,7 +1,7 @@
 """A real CNCF distribution registry (plain HTTP on loopback) and ``crane`` to push into it.
 
 The registry's notifications endpoint is the URL the test passes, so a test can watch the real
-envelope (``application/vnd.docker.distribution.events.v1+json``) that a push produces.
+envelope (``NOTIFY_MEDIA_TYPE``) that a push produces.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import requests
 
 from tests.support.testbed_proc import Proc, free_port, tail, wait_until
 
-NOTIFY_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
+# distribution v3 sends v2 envelopes (v2.x sent ...events.v1+json); same JSON shape.
+NOTIFY_MEDIA_TYPE = "application/vnd.docker.distribution.events.v2+json"
 
 
 class Registry:

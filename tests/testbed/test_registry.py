@@ -70,5 +70,8 @@ def test_crane_push_produces_a_real_notification(registry: RegistryFactory, sink
     target = pushes[0]["target"]
     assert target["repository"] == "team/app"
     assert target["digest"] == digest
-    assert target["mediaType"].endswith("manifest.v1+json")
+    assert target["mediaType"] in {
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    }
     assert pushes[0]["request"]["host"] == reg.host
