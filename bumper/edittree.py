@@ -90,7 +90,17 @@ def _tag_digest(tag: str | None, digest: str | None) -> str:
 def yaml_files(root: Path | str, paths: Iterable[str] = (".",)) -> list[Path]:
     """Files under ``root`` selected by ``paths`` (files, directories or glob patterns)."""
     base = Path(root).resolve()
+    return [base / rel for rel in yaml_file_names(base, paths)]
+
+
+def yaml_file_names(base: Path, paths: Iterable[str]) -> list[str]:
+    """Like :func:`yaml_files`, as sorted paths relative to ``base`` (already resolved).
+
+    Directories are walked without following symbolic links, and symlinked files found there
+    are left out, so nothing outside ``base`` is read or written through a link.
+    """
     selected: set[str] = set()
+    prefix = len(str(base)) + 1
     for entry in paths:
         matches = list(base.glob(entry)) if GLOB_CHARS & set(entry) else [base / entry]
         for match in matches:
@@ -102,10 +112,10 @@ def yaml_files(root: Path | str, paths: Iterable[str] = (".",)) -> list[Path]:
             if not resolved.is_relative_to(base):
                 raise BumperError(f"{entry} is outside {base.name or base}")
             if resolved.is_dir():
-                selected.update(_walk(str(resolved)))
+                selected.update(name[prefix:] for name in _walk(str(resolved)))
             elif resolved.suffix in YAML_SUFFIXES or match == base / entry:
-                selected.add(str(resolved))
-    return [Path(name) for name in sorted(selected)]
+                selected.add(resolved.relative_to(base).as_posix())
+    return sorted(selected)
 
 
 def _walk(directory: str) -> Iterator[str]:
@@ -114,7 +124,9 @@ def _walk(directory: str) -> Iterator[str]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             if name.endswith(YAML_SUFFIXES):
-                yield os.path.join(dirpath, name)
+                full = os.path.join(dirpath, name)
+                if not os.path.islink(full):
+                    yield full
 
 
 def read_text(path: Path) -> str:
@@ -196,11 +208,11 @@ def edit_tree(
     skipped: list[tuple[str, str]] = []
     matched = 0
     needle = term.encode("utf-8")
-    for path in yaml_files(base, paths):
-        data = path.read_bytes()
+    for rel in yaml_file_names(base, paths):
+        with open(os.path.join(base, rel), "rb") as handle:
+            data = handle.read()
         if needle not in data:
             continue  # cheap screen: most files of a config repo never mention the image
-        rel = _relative(path, base)
         text = _decode(data, rel)
         try:
             result = yamledit.set_image(text, image, tag=tag, digest=digest)
