@@ -1,5 +1,5 @@
 """The bump flow: route an event to the targets it should bump (steps 1–3), and bump one
-target (steps 4–7 of ARCHITECTURE.md's data flow).
+target (steps 4–7 of ARCHITECTURE.md's data flow; step 8, push mode, is ``deploy.py``).
 
 ``route`` runs in the event job: it screens the tag with the rule's policy (no current value
 yet), applies the CI gate (hold / release / drop), records candidates and returns the target
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +26,7 @@ from bumper.core import changes, config, events, policy, refs
 from bumper.errors import ConfigError, PermanentError
 from bumper.scm.base import ScmProvider
 from bumper.settings import WorkerSettings
-from worker import delivery, edits, store
+from worker import delivery, deploy, edits, store
 
 log = logging.getLogger("bumper.worker")
 
@@ -234,10 +235,12 @@ class Outcome:
     pr: dict[str, Any] | None = None
     decisions: list[policy.Decision] = field(default_factory=list)
     keep: store.Candidate | None = None  # candidate left in place for the open PR
+    deployment: deploy.Deployment | None = None  # push mode (step 8)
 
 
 def bump_target(ctx: Context, key: str) -> Outcome | None:
     """Bump one target with every candidate recorded for it; None if there were none."""
+    started = time.monotonic()
     rule, target, repo = resolve(ctx, key)
     seen = ctx.store.candidates(key)
     if not seen:
@@ -257,7 +260,22 @@ def bump_target(ctx: Context, key: str) -> Outcome | None:
         if decision.accepted:
             decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
         ctx.log(decision, rule=rule, event=_event_of(seen, decision), target=key)
+    if target.delivery == "push":  # step 8, before consume: a crash re-run deploys again
+        outcome.deployment = deploy.after_bump(
+            ctx,
+            key,
+            rule,
+            target,
+            repo,
+            outcome,
+            seen,
+            remote=(url, creds),
+            forge=forge,
+            started=started,
+        )
     ctx.store.consume(key, [c for c in seen if c != outcome.keep])
+    if outcome.deployment is not None:
+        outcome.deployment.raise_if_failed()
     return outcome
 
 

@@ -204,6 +204,7 @@ def _summary(outcome: bump.Outcome) -> dict[str, Any]:
         "sha": outcome.sha,
         "pushed": outcome.pushed,
         "pr": (outcome.pr or {}).get("url"),
+        "deploy": outcome.deployment.summary() if outcome.deployment else None,
     }
 
 

@@ -16,7 +16,17 @@ import threading
 import time
 from collections.abc import Sequence
 
-from bumper.agent import apply, badimages, forge, health, inventory, kube, manifests, render
+from bumper.agent import (
+    apply,
+    badimages,
+    forge,
+    health,
+    inventory,
+    kube,
+    manifests,
+    render,
+    rollout,
+)
 from bumper.agent import source as git
 from bumper.agent import status as report
 from bumper.agent.config import AgentConfig
@@ -223,26 +233,8 @@ class Agent:
         self, keys: Sequence[Key], known: dict[Key, kube.Resource]
     ) -> dict[Key, health.Health]:
         """Poll the workloads (one LIST per kind) until all are healthy, one fails, or timeout."""
-        deadline = time.monotonic() + self.cfg.health_timeout
-        resources = {known[k] for k in keys}
-        while True:
-            live = self.applier.list_live(resources)
-            verdicts = {
-                k: health.evaluate(live[k]) if k in live else health.Health("failed", "missing")
-                for k in keys
-            }
-            states = {h.state for h in verdicts.values()}
-            if states == {"healthy"} or "failed" in states:
-                return verdicts
-            if time.monotonic() >= deadline:
-                late = f"not healthy after {self.cfg.health_timeout:g}s"
-                return {
-                    k: h
-                    if h.state != "progressing"
-                    else health.Health("failed", f"{late}: {h.message}")
-                    for k, h in verdicts.items()
-                }
-            time.sleep(HEALTH_POLL)
+        timeout = self.cfg.health_timeout
+        return rollout.wait_healthy(self.applier, keys, known, timeout, poll=HEALTH_POLL)
 
     def _health_now(self, outcome: apply.Outcome, skip: set[Key]) -> dict[Key, health.Health]:
         """Health of the other workloads from what the sync already read: no extra request."""
@@ -349,7 +341,7 @@ class Agent:
 
 
 def _describe(verdicts: dict[Key, health.Health]) -> str:
-    return "; ".join(f"{k}: {h.message or h.state}" for k, h in sorted(verdicts.items()))
+    return rollout.describe(verdicts)
 
 
 def state_namespace(cfg: AgentConfig) -> str:

@@ -7,7 +7,8 @@ Sections:
   a secret reference and the event kinds it may produce;
 - ``repos``: config repositories, their forge, credentials, bot author and signing;
 - ``images``: rules that map an image to a tag policy, an optional CI gate, and targets
-  (path globs in a repo, each with a mode ``commit`` | ``pr`` | ``pr-automerge``);
+  (path globs in a repo, each with a mode ``commit`` | ``pr`` | ``pr-automerge``, and a
+  delivery ``pull`` | ``push``; a push target's ``cluster`` says where the worker applies);
 - ``ci``: triggers that turn a successful ``build.finished`` into a bump, with the tag
   rendered from a template over the event's fields.
 
@@ -333,6 +334,79 @@ class Gate(Strict):
     hold_seconds: int = Field(3600, gt=0, description="how long a held push waits for CI")
 
 
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+GLOB_CHARS = "*?["
+
+
+def check_render_path(value: str) -> str:
+    """A directory or file to render: relative, inside the repo, no glob characters."""
+    check_path_glob(value)
+    if any(char in value for char in GLOB_CHARS):
+        raise ValueError(f"{value!r}: a render path is a directory or file, not a glob")
+    return value
+
+
+RenderPath = Annotated[str, AfterValidator(check_render_path)]
+
+
+class Cluster(Strict):
+    """Where a ``delivery: push`` target is applied, and how its files are rendered.
+
+    Every field has a default, so ``delivery: push`` alone means: in-cluster credentials,
+    namespace ``default``, a plain render of the directories the target's path globs start with.
+    """
+
+    name: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$",
+        description="deployer name: label value on applied objects, prefix of its ConfigMaps "
+        "(default bumper-push-<image rule>-<target index>)",
+    )
+    kubeconfig: str | None = Field(
+        None,
+        min_length=1,
+        description="kubeconfig file (relative to bumper.yaml); in-cluster if unset",
+    )
+    context: str | None = Field(None, min_length=1, description="kubeconfig context")
+    namespace: str = Field("default", pattern=DNS_LABEL, description="for objects without one")
+    state_namespace: str | None = Field(
+        None, pattern=DNS_LABEL, description="where the status/inventory ConfigMaps live"
+    )
+    render: Literal["plain", "kustomize", "helm"] = "plain"
+    paths: list[RenderPath] = Field(
+        default_factory=list, description="what to render; default: the globs' fixed prefixes"
+    )
+    helm_release: str = Field("release", pattern=DNS_LABEL)
+    helm_values: list[RenderPath] = Field(default_factory=list)
+    health_timeout: float = Field(300.0, gt=0, le=3600, description="seconds a rollout may take")
+    prune: bool = Field(True, description="delete objects that left the render")
+    field_manager: str = Field("bumper-push", min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _helm_values_need_helm(self) -> Cluster:
+        if self.helm_values and self.render != "helm":
+            raise ValueError("helm_values needs render: helm")
+        return self
+
+
+def render_paths(globs: Iterable[str]) -> list[str]:
+    """The fixed directory prefix of each glob (``apps/a/**`` → ``apps/a``), nested ones dropped."""
+    found: list[str] = []
+    for glob in globs:
+        fixed: list[str] = []
+        for part in glob.split("/"):
+            if any(char in part for char in GLOB_CHARS):
+                break
+            fixed.append(part)
+        found.append("/".join(fixed) or ".")
+    unique = sorted(set(found))
+    return [
+        p
+        for p in unique
+        if p == "." or not any(q == "." or p.startswith(q + "/") for q in unique if q != p)
+    ]
+
+
 class Target(Strict):
     """Where an image is bumped: path globs in one repo, and how the change is delivered."""
 
@@ -340,6 +414,20 @@ class Target(Strict):
     paths: list[PathGlob] = Field(min_length=1)
     mode: Literal["commit", "pr", "pr-automerge"] = "pr"
     delivery: Literal["pull", "push"] = "pull"
+    cluster: Cluster | None = Field(None, description="push delivery: where and how to apply")
+
+    @model_validator(mode="after")
+    def _cluster_needs_push(self) -> Target:
+        if self.cluster is not None and self.delivery != "push":
+            raise ValueError("cluster is only used with delivery: push")
+        return self
+
+    def push_cluster(self) -> Cluster:
+        """The cluster section of a push target, defaults filled in (paths from the globs)."""
+        cluster = self.cluster or Cluster()
+        if cluster.paths:
+            return cluster
+        return cluster.model_copy(update={"paths": render_paths(self.paths)})
 
 
 class Image(Strict):

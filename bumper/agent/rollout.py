@@ -1,0 +1,62 @@
+"""Wait for a rollout: poll workloads until all are healthy, one fails, or time runs out.
+
+Shared by the agent's pass (``runner``) and the worker's push mode (``worker/deploy.py``), so
+both judge a rollout the same way. Each poll is one LIST per kind (label selector of the
+applier's owner), judged by the pure rules of ``health``. It never applies or deletes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from bumper.agent import apply, health, kube, manifests
+from bumper.agent.manifests import Key
+
+POLL_SECONDS = 1.0
+
+
+def wait_healthy(
+    applier: apply.Applier,
+    keys: Sequence[Key],
+    known: Mapping[Key, kube.Resource],
+    timeout: float,
+    *,
+    poll: float = POLL_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[Key, health.Health]:
+    """The verdict per workload; one still progressing at the deadline counts as failed."""
+    deadline = clock() + timeout
+    resources = {known[k] for k in keys}
+    while True:
+        live = applier.list_live(resources)
+        verdicts = {
+            k: health.evaluate(live[k]) if k in live else health.Health("failed", "missing")
+            for k in keys
+        }
+        states = {h.state for h in verdicts.values()}
+        if states <= {"healthy"} or "failed" in states:
+            return verdicts
+        if clock() >= deadline:
+            late = f"not healthy after {timeout:g}s"
+            return {
+                k: h
+                if h.state != "progressing"
+                else health.Health("failed", f"{late}: {h.message}")
+                for k, h in verdicts.items()
+            }
+        time.sleep(poll)
+
+
+def failures(verdicts: Mapping[Key, health.Health]) -> dict[Key, health.Health]:
+    return {k: h for k, h in verdicts.items() if h.state != "healthy"}
+
+
+def describe(verdicts: Mapping[Key, health.Health]) -> str:
+    """``Deployment.apps ns/name: reason; ...`` in key order, for statuses and logs."""
+    return "; ".join(f"{k}: {h.message or h.state}" for k, h in sorted(verdicts.items()))
+
+
+def workloads(keys: Iterable[Key], known: Mapping[Key, kube.Resource]) -> list[Key]:
+    """The keys that have a rollout to wait for (and a resource to list them by)."""
+    return [k for k in keys if k.kind in manifests.WORKLOAD_KINDS and k in known]
