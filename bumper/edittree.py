@@ -213,7 +213,11 @@ def edit_tree(
             data = handle.read()
         if needle not in data:
             continue  # cheap screen: most files of a config repo never mention the image
-        text = _decode(data, rel)
+        try:
+            text = _decode(data, rel)
+        except BumperError as error:
+            skipped.append((rel, str(error)))
+            continue
         try:
             result = yamledit.set_image(text, image, tag=tag, digest=digest)
         except yamledit.EditRefused as error:

@@ -89,3 +89,14 @@ def test_set_image_exit_codes(
 def test_missing_path_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", str(tmp_path / "nope")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_utf8_is_skipped_not_fatal(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tree / "apps" / "latin1.yaml").write_bytes(b"image: ghcr.io/acme/api:1.0 # caf\xe9\n")
+    assert main(["set-image", str(tree), "--image", "ghcr.io/acme/api", "--tag", "1.1"]) == 0
+    err = capsys.readouterr().err
+    assert "latin1.yaml" in err and "not UTF-8" in err
+    assert (tree / "apps" / "latin1.yaml").read_bytes().endswith(b"caf\xe9\n")
+    assert "1.1" in (tree / "apps" / "values.yml").read_text()
