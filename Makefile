@@ -28,6 +28,9 @@ pytest: $(STAMP)
 test: lint pytest
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1) \
+		|| echo "wrk unavailable: bench/ingest.py falls back to its asyncio client"
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # The Kubernetes test bed: control plane, kwok, helm, registry, crane built from the Go module proxy

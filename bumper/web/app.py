@@ -8,12 +8,14 @@ first request opens the connection. Every error reply is JSON
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
-from flask import Flask, Response, current_app, json
+from flask import Flask, Response, current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
@@ -27,6 +29,7 @@ from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
 
 log = logging.getLogger("bumper.web")
+_dumps = functools.partial(json.dumps, separators=(",", ":"))
 
 
 @dataclass
@@ -45,7 +48,8 @@ def state() -> WebState:
 
 
 def json_reply(status: int, payload: dict[str, Any], **headers: str) -> Response:
-    body = json.dumps(payload, separators=(",", ":"))
+    # The standard library encoder: Flask's provider adds nothing here and costs more.
+    body = _dumps(payload)
     response = Response(body, status=status, mimetype="application/json")
     for name, value in headers.items():
         response.headers[name.replace("_", "-")] = value

@@ -7,9 +7,9 @@ lost delivery. The script runs atomically (and lands in the AOF as one unit), so
 failure either nothing was written (the retry is accepted) or everything was (the retry is a
 duplicate, and its job is already queued). It is also a single round trip on the hot path.
 
-The jobs are ordinary RQ jobs: the hash fields come from ``rq.job.Job.to_dict()``, exactly
-what RQ itself writes for ``Queue.enqueue(..., unique=True)``, so ``rq`` workers, ``rq info``
-and the registries see them as their own. The function is named by string
+The jobs are ordinary RQ jobs: the hash has the fields of ``rq.job.Job.to_dict()`` (what RQ
+itself writes for ``Queue.enqueue(..., unique=True)``), so ``rq`` workers, ``rq info`` and the
+registries see them as their own. The function is named by string
 (``worker.jobs.handle_event``), so the web process never imports the worker.
 
 Durability: the 202 is sent only after Redis has executed the script. Whether that write is
@@ -31,7 +31,8 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 from rq.job import Job, JobStatus
-from rq.utils import now
+from rq.serializers import DefaultSerializer
+from rq.utils import now, utcformat
 
 from bumper.settings import WebSettings
 
@@ -71,6 +72,8 @@ end
 return 1
 """
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
+# RQ's default serializer (pickle, highest protocol): what its workers load job data with.
+_serialize = DefaultSerializer.dumps
 
 
 class NotReplicated(redis.exceptions.RedisError):
@@ -90,7 +93,11 @@ def dedup_digest(receiver: str, delivery_key: str) -> str:
 
 def job_ids(receiver: str, delivery_key: str, count: int) -> tuple[str, ...]:
     """Deterministic RQ job ids (``[A-Za-z0-9_-]``): the same delivery gives the same ids."""
-    stem = dedup_digest(receiver, delivery_key)[:24]
+    return _job_ids(dedup_digest(receiver, delivery_key), count)
+
+
+def _job_ids(digest: str, count: int) -> tuple[str, ...]:
+    stem = digest[:24]
     return tuple(f"ev-{stem}-{i}" for i in range(count))
 
 
@@ -101,7 +108,7 @@ class Intake:
         self, client: redis.Redis, queue_name: str, web: WebSettings, job_timeout: int
     ) -> None:
         self.client = client
-        self.job_timeout = job_timeout
+        self.job_timeout_text = str(job_timeout)
         self.queue_name = queue_name
         self.queue_key = RQ_QUEUE_PREFIX + queue_name
         self.web = web
@@ -119,9 +126,10 @@ class Intake:
         Raises ``redis.RedisError`` (including ``NotReplicated``) when the outcome is not
         known to be safe: the caller answers 503 and the sender retries.
         """
-        ids = job_ids(receiver, delivery_key, len(event_dicts))
+        digest = dedup_digest(receiver, delivery_key)
+        ids = _job_ids(digest, len(event_dicts))
         keys: list[str] = [
-            DEDUP_PREFIX + dedup_digest(receiver, delivery_key),
+            DEDUP_PREFIX + digest,
             self.queue_key,
             RQ_QUEUES_KEY,
             RECENT_KEY,
@@ -134,8 +142,9 @@ class Intake:
             recent_duplicate,
             self.web.recent_deliveries,
         ]
+        stamp = utcformat(now())
         for job_id, data in zip(ids, event_dicts, strict=True):
-            fields = self._job_fields(job_id, data)
+            fields = self._job_fields(data, stamp)
             keys.append(Job.redis_job_namespace_prefix + job_id)
             args.append(job_id)
             args.append(len(fields))
@@ -143,25 +152,32 @@ class Intake:
         accepted = self._run(keys, args)
         return Submission(accepted=accepted, job_ids=ids)
 
-    def _job_fields(self, job_id: str, data: dict[str, Any]) -> list[Any]:
-        """The hash RQ would write for ``queue.enqueue(JOB_FUNC, data, job_id=job_id)``."""
-        job = Job.create(
-            JOB_FUNC,
-            args=(data,),
-            connection=self.client,
-            id=job_id,
-            origin=self.queue_name,
-            timeout=self.job_timeout,
-            description=_describe(data),
-            status=JobStatus.QUEUED,
-        )
-        job.enqueued_at = now()
-        fields: list[Any] = []
-        for key, value in job.to_dict().items():
-            if value is not None:
-                fields.append(key)
-                fields.append(value if isinstance(value, bytes | str) else str(value))
-        return fields
+    def _job_fields(self, data: dict[str, Any], stamp: str) -> list[Any]:
+        """The hash of ``queue.enqueue(JOB_FUNC, data, job_id=...)``, built directly.
+
+        Same fields and encodings as ``Job.to_dict()`` (what RQ's own unique-enqueue script
+        writes), minus the empty ones, which ``Job.restore`` reads as empty anyway, and with
+        ``data`` left uncompressed, which ``Job.restore`` accepts (it falls back when
+        ``zlib.decompress`` fails). ``Job.create`` + ``to_dict`` + zlib cost several times
+        more on the hot path. tests/web/test_rq_compat.py checks that RQ reads these jobs
+        back and that a real RQ worker runs them.
+        """
+        return [
+            "created_at",
+            stamp,
+            "enqueued_at",
+            stamp,
+            "data",
+            _serialize((JOB_FUNC, None, (data,), {})),
+            "origin",
+            self.queue_name,
+            "description",
+            _describe(data),
+            "timeout",
+            self.job_timeout_text,
+            "status",
+            JobStatus.QUEUED.value,
+        ]
 
     def _run(self, keys: list[str], args: list[Any]) -> bool:
         replicas = self.web.wait_replicas

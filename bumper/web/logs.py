@@ -9,6 +9,7 @@ stack frame. ``LOGCONFIG`` is the ``logging.config.dictConfig`` used by ``gunico
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -24,19 +25,28 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        seconds = int(record.created)
         line: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{_timestamp(seconds)}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and key[0] != "_":
                 line[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = record.exc_info[0].__name__
-        return json.dumps(line, default=str, separators=(",", ":"))
+        return _dumps(line)
+
+
+@functools.lru_cache(maxsize=4)
+def _timestamp(seconds: int) -> str:
+    # One strftime per second, not per line.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+_dumps = functools.partial(json.dumps, default=str, separators=(",", ":"))
 
 
 LOGCONFIG: dict[str, Any] = {

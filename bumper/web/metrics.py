@@ -11,6 +11,7 @@ correct whichever worker answers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -72,6 +73,23 @@ class WebMetrics:
         )
         self.queue = QueueDepthCollector(queue_name, depth)
         self.registry.register(self.queue)
+        # Label children, looked up once: ``labels()`` validates and locks on every call.
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def observe(self, receiver: str, result: str, seconds: float) -> None:
+        """One finished request on ``/hooks/<receiver>``."""
+        self._child(self.deliveries, receiver, result).inc()
+        self._child(self.latency, receiver).observe(seconds)
+
+    def event(self, receiver: str, event_type: str) -> None:
+        self._child(self.events, receiver, event_type).inc()
 
     def render(self) -> bytes:
         """The exposition text: every worker's values under gunicorn, this process's otherwise."""

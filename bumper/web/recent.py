@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bumper.web.app import WebState
 
 log = logging.getLogger("bumper.web.recent")
+_dumps = json.dumps
 
 
 def _subject(data: dict[str, Any]) -> str:
@@ -39,11 +40,14 @@ def summarise(
     receiver: str, delivery_id: str, received_at: float, dicts: list[dict[str, Any]]
 ) -> tuple[str, str]:
     """The entries recorded if the delivery is accepted, and if it is a duplicate."""
-    base = {"time": round(received_at, 3), "receiver": receiver, "delivery_id": delivery_id}
-    events = [{"type": d.get("type"), "subject": _subject(d)} for d in dicts]
-    accepted = {**base, "status": 202, "result": "accepted", "events": events}
-    duplicate = {**base, "status": 200, "result": "duplicate", "events": []}
-    return json.dumps(accepted), json.dumps(duplicate)
+    base = (
+        f'{{"time":{received_at:.3f},"receiver":{_dumps(receiver)},'
+        f'"delivery_id":{_dumps(delivery_id)},'
+    )
+    events = _dumps([{"type": d.get("type"), "subject": _subject(d)} for d in dicts])
+    accepted = f'{base}"status":202,"result":"accepted","events":{events}}}'
+    duplicate = f'{base}"status":200,"result":"duplicate","events":[]}}'
+    return accepted, duplicate
 
 
 def record_outcome(

@@ -18,7 +18,7 @@ from rq.job import Job
 
 from bumper import sources
 from bumper.core import events
-from bumper.web import intake
+from bumper.web import hooks, intake
 from tests.sources.helpers import fixture
 from tests.sources.test_fixtures import CASES, Case
 from tests.web.conftest import QUEUE, REGISTRY_HEADER, SCHEMES, receiver_name, signed
@@ -117,3 +117,10 @@ def test_unsigned_fixture_is_refused_with_401(
     reply = client.post(_url(case, scheme_id), data=body, headers=headers)
     assert reply.status_code == 401, reply.json
     assert _queued(redis_client) == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_fast_event_dict_equals_to_dict_of_stamp(case: Case) -> None:
+    stamp = {"source": case.sender, "delivery_id": "d-1", "received_at": 12.5}
+    for event in case.expected:
+        assert hooks.event_dict(event, stamp) == events.to_dict(events.stamp(event, **stamp))

@@ -1,0 +1,673 @@
+"""Webhook ingest throughput: the real gunicorn + Bumper receiver against a bare Flask app.
+
+Starts a real redis-server and, one after the other, two gunicorn servers with the same
+``bumper.web.gunicorn_conf`` on random loopback ports:
+
+- ``bumper``: ``bumper.web:create_app()`` with one receiver per sender in the mix;
+- ``bare``: a Flask app whose only view reads the body and returns 202 (the baseline).
+
+Each is driven for ``--seconds`` (default 20) by an asyncio HTTP/1.1 client with
+``--connections`` concurrent connections, sending a mix of real payloads from
+``../shared/fixtures/webhooks``, each signed with its sender's scheme (HMAC, token header,
+bearer, URL token). Every request is a distinct delivery (a fresh delivery id, event id or
+tag, as the real sender would send), so none is deduplicated. Prints deliveries/s, p50/p99
+latency, the ratio to the baseline, and checks that the jobs in Redis are exactly the ones
+promised by the 202 replies.
+
+Targets (issue 3, 2 cores): >= 1,500 verified deliveries/s, p99 <= 50 ms, ratio >= 0.5,
+0 lost. Exits 1 if a 202 has no job in Redis (a correctness failure, not a timing one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import redis  # noqa: E402
+from flask import Flask, Response, request  # noqa: E402
+
+from tests.support.gunicorn_server import GunicornServer  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+
+SHARED = REPO_ROOT.parent / "shared" / "fixtures" / "webhooks"
+TOKEN = "bench-secret-0123456789"
+QUEUE = "bench"
+
+
+def bare_app() -> Flask:
+    """The baseline: Flask under the same gunicorn config, reading the body, answering 202."""
+    app = Flask("bare")
+
+    @app.post("/hooks/<name>")
+    def accept(name: str) -> Response:
+        request.get_data()
+        return Response('{"status":"accepted"}', status=202, mimetype="application/json")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("{}", mimetype="application/json")
+
+    return app
+
+
+# --- the payload mix ---------------------------------------------------------------------
+
+
+def _hmac_hex(body: bytes, algorithm: str = "sha256") -> str:
+    return hmac.new(TOKEN.encode(), body, getattr(hashlib, algorithm)).hexdigest()
+
+
+@dataclass
+class Template:
+    """One real payload and how its sender signs it and makes each delivery distinct."""
+
+    name: str
+    sender: str
+    fixture: str
+    headers: dict[str, str] = field(default_factory=dict)
+    # A distinct delivery: a header carrying a fresh id, or bytes of the body replaced with
+    # a fresh value (``{n}`` is the request number).
+    id_header: str | None = None
+    replace: tuple[bytes, bytes] | None = None
+    sign: Callable[[bytes], dict[str, str]] = lambda body: {}
+    query: str = ""
+    # Set when the signature covers the varying body: (header, value prefix before the hex).
+    sig_header: str | None = None
+    sig_prefix: str = ""
+
+    @property
+    def slug(self) -> str:
+        """The receiver name: sender plus a short hash of the template name."""
+        return self.sender + "-" + hashlib.sha1(self.name.encode()).hexdigest()[:6]
+
+    def body_parts(self) -> tuple[bytes, bytes]:
+        body = (SHARED / self.fixture).read_bytes()
+        if self.replace is None:
+            return body, b""
+        old, new = self.replace
+        head, found, tail = body.partition(old)
+        if not found:
+            raise SystemExit(f"bench: {self.fixture} no longer contains {old!r}")
+        prefix, _, suffix = new.partition(b"{n}")
+        return head + prefix, suffix + tail
+
+
+MIX = [
+    Template(
+        "github package (ghcr push)",
+        "github",
+        "github/package.published.docker.json",
+        {"X-GitHub-Event": "package"},
+        id_header="X-GitHub-Delivery",
+        sign=lambda b: {"X-Hub-Signature-256": "sha256=" + _hmac_hex(b)},
+    ),
+    Template(
+        "github workflow_run",
+        "github",
+        "github/workflow_run.completed.success.json",
+        {"X-GitHub-Event": "workflow_run"},
+        id_header="X-GitHub-Delivery",
+        sign=lambda b: {"X-Hub-Signature-256": "sha256=" + _hmac_hex(b)},
+    ),
+    Template(
+        "gitlab pipeline",
+        "gitlab",
+        "gitlab/pipeline-hook.success.json",
+        {"X-Gitlab-Event": "Pipeline Hook"},
+        id_header="Idempotency-Key",
+        sign=lambda b: {"X-Gitlab-Token": TOKEN},
+    ),
+    Template(
+        "circleci workflow",
+        "circleci",
+        "circleci/workflow-completed.github-oauth.success.json",
+        {"circleci-event-type": "workflow-completed"},
+        replace=(b'"3888f21b-eaa7-38e3-8f3d-75a63bba8895"', b'"bench-{n}"'),
+        sign=lambda b: {"circleci-signature": "v1=" + _hmac_hex(b)},
+        sig_header="circleci-signature",
+        sig_prefix="v1=",
+    ),
+    Template(
+        "harbor cloudevents push",
+        "harbor",
+        "harbor/PUSH_ARTIFACT.cloudevents.json",
+        {"Content-Type": "application/cloudevents+json"},
+        replace=(b'"66e18103-09c1-41f6-982f-37df223f3eeb"', b'"bench-{n}"'),
+        sign=lambda b: {"Authorization": f"Bearer {TOKEN}"},
+    ),
+    Template(
+        "distribution push",
+        "distribution",
+        "distribution/push.envelope.json",
+        {"Content-Type": "application/vnd.docker.distribution.events.v2+json"},
+        replace=(b'"asdf-asdf-asdf-asdf-0"', b'"bench-{n}"'),
+        sign=lambda b: {"Authorization": f"Bearer {TOKEN}"},
+    ),
+    Template(
+        "dockerhub push (URL token)",
+        "dockerhub",
+        "dockerhub/push.json",
+        replace=(b'"tag": "latest"', b'"tag": "build-{n}"'),
+        query=f"?token={TOKEN}",
+    ),
+    Template(
+        "ecr image action (EventBridge)",
+        "ecr",
+        "ecr/image-action.push.json",
+        replace=(b'"id": "', b'"id": "bench-{n}-'),
+        sign=lambda b: {"Authorization": f"Bearer {TOKEN}"},
+    ),
+]
+
+
+def _secret_for(sender: str) -> str:
+    return f"Bearer {TOKEN}" if sender == "harbor" else TOKEN
+
+
+class RequestFactory:
+    """Builds the raw bytes of request ``n``: template ``n % len``, distinct delivery."""
+
+    def __init__(self, templates: list[Template]) -> None:
+        self.templates = templates
+        self.parts = [t.body_parts() for t in templates]
+        # Bodies that never change are signed once.
+        self.fixed_sign = [
+            t.sign(head) if t.replace is None else None
+            for t, (head, _) in zip(templates, self.parts, strict=True)
+        ]
+
+    def build(self, n: int) -> tuple[int, bytes]:
+        index = n % len(self.templates)
+        template = self.templates[index]
+        head, tail = self.parts[index]
+        body = head + str(n).encode() + tail if template.replace else head
+        headers = {"Content-Type": "application/json", **template.headers}
+        headers.update(self.fixed_sign[index] or template.sign(body))
+        if template.id_header:
+            headers[template.id_header] = str(uuid.UUID(int=n + (index << 64)))
+        lines = [f"POST /hooks/{template.slug}{template.query} HTTP/1.1", "Host: bench"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        return index, ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+# --- the load generator ------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    sent: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+    errors: int = 0
+    elapsed: float = 0.0
+    p50: float = 0.0
+    p99: float = 0.0
+    server_cpu: float = 0.0
+    redis_cpu: float = 0.0
+
+    def finish(self) -> None:
+        if self.latencies:
+            self.p50 = percentile(self.latencies, 0.50)
+            self.p99 = percentile(self.latencies, 0.99)
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length, close = 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection" and value.strip().lower() == "close":
+            close = True
+    body = await reader.readexactly(length) if length else b""
+    return status, body, close
+
+
+async def _connection(
+    port: int,
+    factory: RequestFactory,
+    counter: list[int],
+    deadline: float,
+    result: Result,
+    collect_ids: bool,
+) -> None:
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    while time.perf_counter() < deadline:
+        n = counter[0]
+        counter[0] += 1
+        _, raw = factory.build(n)
+        started = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert reader is not None
+            writer.write(raw)
+            status, body, close = await _read_response(reader)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            result.errors += 1
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+            continue
+        result.latencies.append(time.perf_counter() - started)
+        result.sent += 1
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+        if collect_ids and status == 202:
+            result.job_ids.extend(json.loads(body)["events"])
+        if close:
+            writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
+async def drive(
+    port: int,
+    factory: RequestFactory,
+    seconds: float,
+    connections: int,
+    collect_ids: bool,
+    first: int = 0,
+) -> Result:
+    result = Result()
+    counter = [first]
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(
+            _connection(port, factory, counter, deadline, result, collect_ids)
+            for _ in range(connections)
+        )
+    )
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+# --- the wrk load generator ----------------------------------------------------------------
+
+_WRK_LUA = r"""
+-- Generated by bench/ingest.py. Each request is a distinct delivery (see the Python side).
+local dir = "%(dir)s"
+local run = "%(run)s"  -- distinguishes warm-up deliveries from measured ones
+local templates = %(templates)s
+local function slurp(path)
+  local f = assert(io.open(path, "rb")); local data = f:read("*a"); f:close(); return data
+end
+local counter, threads = 0, {}
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+  table.insert(threads, thread)
+end
+local tid, n, sent, out, pools = 0, 0, 0, nil, {}
+statuses = {}  -- global: done() reads it from each thread
+function init(args)
+  tid = tonumber(wrk.thread:get("tid"))
+  for i, t in ipairs(templates) do
+    t.head = slurp(dir .. "/tpl-" .. i .. "-head.bin")
+    t.tail = slurp(dir .. "/tpl-" .. i .. "-tail.bin")
+    if t.pool then
+      -- pre-signed bodies: "<signature>\t<length>\n<body>" records; this thread takes its share
+      local f = assert(io.open(dir .. "/tpl-" .. i .. "-pool-" .. tid .. ".bin", "rb"))
+      local pool = {}
+      while true do
+        local line = f:read("*l"); if not line then break end
+        local sig, len = line:match("^(.-)\t(%%d+)$")
+        table.insert(pool, {sig, f:read(tonumber(len))})
+      end
+      f:close(); pools[i] = pool
+    end
+  end
+  if %(collect)s then out = assert(io.open(dir .. "/ids-" .. tid .. ".txt", "w")) end
+end
+function request()
+  for _ = 1, #templates do
+    n = n + 1
+    local i = (n %% #templates) + 1
+    local t = templates[i]
+    local uid = string.format("%%s%%d-%%d", run, tid, n)
+    local headers = {}
+    for k, v in pairs(t.headers) do headers[k] = v end
+    local body
+    if t.pool then
+      local entry = table.remove(pools[i])
+      if entry then headers[t.sig_header] = t.sig_prefix .. entry[1]; body = entry[2] end
+    elseif t.vary_body then
+      body = t.head .. uid .. t.tail
+    else
+      body = t.head
+      if t.id_header then headers[t.id_header] = "bench-" .. uid end
+    end
+    if body then
+      sent = sent + 1
+      return wrk.format("POST", t.path, headers, body)
+    end
+  end
+  error("every pre-signed pool is used up; raise --pool")
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if out and status == 202 then
+    for id in body:match('"events":%%[(.-)%%]'):gmatch('"([^"]+)"') do out:write(id, "\n") end
+  end
+end
+function done(summary, latency, requests)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for code, count in pairs(thread:get("statuses")) do
+      counts[tostring(code)] = (counts[tostring(code)] or 0) + count
+    end
+  end
+  local parts = {}
+  for code, count in pairs(counts) do
+    table.insert(parts, string.format('"%%s": %%d', code, count))
+  end
+  io.write(string.format(
+    'WRK_RESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
+    '"errors": %%d, "statuses": {%%s}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout + summary.errors.status, table.concat(parts, ", ")))
+end
+"""
+
+
+def _lua(value: object) -> str:
+    """A Python value as a Lua literal (str, bool, int, dict, list)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "{" + ", ".join(_lua(v) for v in value) + "}"
+    raise TypeError(type(value))
+
+
+def write_wrk_script(
+    workdir: Path, templates: list[Template], threads: int, pool: int, collect: bool, run: str
+) -> Path:
+    """The wrk Lua script and its data files: bodies, and pre-signed pools for senders whose
+    signature covers a body that must change per delivery (HMAC over the event id)."""
+    lua_templates = []
+    for index, template in enumerate(templates, start=1):
+        head, tail = template.body_parts()
+        (workdir / f"tpl-{index}-head.bin").write_bytes(head)
+        (workdir / f"tpl-{index}-tail.bin").write_bytes(tail)
+        headers = {"Content-Type": "application/json", **template.headers}
+        entry: dict[str, object] = {"path": f"/hooks/{template.slug}{template.query}"}
+        if template.replace is None:
+            headers.update(template.sign(head))
+            if template.id_header:
+                entry["id_header"] = template.id_header
+        elif template.sig_header:
+            entry.update(pool=True, sig_header=template.sig_header, sig_prefix=template.sig_prefix)
+            for tid in range(1, threads + 1):
+                with open(workdir / f"tpl-{index}-pool-{tid}.bin", "wb") as out:
+                    for k in range(pool):
+                        body = head + f"{run}p{tid}-{k}".encode() + tail
+                        signature = template.sign(body)[template.sig_header]
+                        signature = signature.removeprefix(template.sig_prefix)
+                        out.write(f"{signature}\t{len(body)}\n".encode() + body)
+        else:
+            headers.update(template.sign(head))
+            entry["vary_body"] = True
+        entry["headers"] = headers
+        lua_templates.append(entry)
+    script = _WRK_LUA % {
+        "dir": str(workdir),
+        "templates": _lua(lua_templates),
+        "collect": "true" if collect else "false",
+        "run": run,
+    }
+    path = workdir / "ingest.lua"
+    path.write_text(script)
+    return path
+
+
+def run_wrk(url: str, script: Path, seconds: float, connections: int, threads: int) -> Result:
+    """Drive ``url`` with wrk; the Lua ``done`` prints one JSON line with the figures."""
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT "))
+    data = json.loads(line.removeprefix("WRK_RESULT "))
+    result = Result(
+        sent=data["requests"],
+        statuses={int(k): v for k, v in data["statuses"].items()},
+        errors=data["errors"] - sum(v for k, v in data["statuses"].items() if int(k) >= 400),
+        elapsed=data["duration_us"] / 1e6,
+    )
+    result.p50 = data["p50_us"] / 1e6
+    result.p99 = data["p99_us"] / 1e6
+    for ids in sorted(script.parent.glob("ids-*.txt")):
+        result.job_ids.extend(ids.read_text().split())
+    return result
+
+
+# --- orchestration -----------------------------------------------------------------------
+
+
+def write_config(workdir: Path) -> Path:
+    lines = ["apiVersion: bumper/v1", "receivers:"]
+    for template in MIX:
+        secret = workdir / f"secret-{template.slug}"
+        secret.write_text(_secret_for(template.sender))
+        lines.append(f"  - name: {template.slug}")
+        lines.append(f"    type: {template.sender}")
+        lines.append(f"    secret: {{file: {secret}}}")
+    path = workdir / "bumper.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its reaped children, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    try:
+        return [int(p) for p in children.read_text().split()]
+    except OSError:
+        return []
+
+
+def run_server(
+    label: str,
+    app: str,
+    workdir: Path,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    redis_server: RedisServer,
+    collect_ids: bool,
+) -> Result:
+    server = GunicornServer(workdir / label, env, app=app, workers=args.workers)
+    server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        assert server.process is not None
+        workers = _worker_pids(server.process.pid)
+        if args.client == "wrk":
+            warm_dir = workdir / f"{label}-warm"
+            warm_dir.mkdir()
+            warm = write_wrk_script(warm_dir, MIX, args.threads, args.pool // 4, False, "w")
+            run_wrk(server.url, warm, 2, args.connections, args.threads)
+        else:
+            factory = RequestFactory(MIX)
+            asyncio.run(drive(server.port, factory, 2.0, args.connections, False, first=10**9))
+        time.sleep(1)  # let requests in flight when the warm-up stopped finish
+        client.flushall()  # start from an empty queue; warm-up deliveries are not counted
+        cpu_before = sum(_cpu_seconds(pid) for pid in workers)
+        redis_before = _cpu_seconds(redis_server.process.pid) if redis_server.process else 0.0
+        if args.client == "wrk":
+            run_dir = workdir / f"{label}-run"
+            run_dir.mkdir()
+            script = write_wrk_script(run_dir, MIX, args.threads, args.pool, collect_ids, "r")
+            result = run_wrk(server.url, script, args.seconds, args.connections, args.threads)
+        else:
+            result = asyncio.run(
+                drive(server.port, factory, args.seconds, args.connections, collect_ids)
+            )
+            result.finish()
+        time.sleep(1)  # requests in flight when the client stopped still complete
+        result.server_cpu = sum(_cpu_seconds(pid) for pid in workers) - cpu_before
+        if redis_server.process:
+            result.redis_cpu = _cpu_seconds(redis_server.process.pid) - redis_before
+        return result
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (0: config)")
+    parser.add_argument(
+        "--client",
+        choices=["wrk", "python"],
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator: wrk (default when installed) or the asyncio client",
+    )
+    parser.add_argument(
+        "--pool", type=int, default=12_000, help="pre-signed bodies per wrk thread and template"
+    )
+    parser.add_argument(
+        "--fsync",
+        choices=["always", "everysec"],
+        default="everysec",
+        help="Redis appendfsync (AOF is on): 'always' makes every 202 crash-proof, 'everysec' "
+        "is Redis' default trade-off",
+    )
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        print(f"bench/ingest: skipped, {SHARED} is absent (shared webhook fixtures)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bumper-bench-") as tmp:
+        workdir = Path(tmp)
+        redis_server = RedisServer(workdir / "redis")
+        redis_server.start()
+        try:
+            return run(workdir, redis_server, args)
+        finally:
+            redis_server.stop()
+
+
+def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> int:
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_set("appendfsync", args.fsync)
+    env = {
+        "BUMPER_REDIS_URL": redis_server.url,
+        "BUMPER_CONFIG_FILE": str(write_config(workdir)),
+        "BUMPER_QUEUE_NAME": QUEUE,
+    }
+    if args.workers:
+        env["BUMPER_WEB__WORKERS"] = str(args.workers)
+    load_before = os.getloadavg()[0]
+    bare = run_server("bare", "bench.ingest:bare_app()", workdir, env, args, redis_server, False)
+    bumper = run_server("bumper", "bumper.web:create_app()", workdir, env, args, redis_server, True)
+    queued = [raw.decode() for raw in client.lrange(f"rq:queue:{QUEUE}", 0, -1)]
+    promised = bumper.job_ids
+    missing = set(promised) - set(queued)
+    with_hash = sum(1 for job in queued if client.exists("rq:job:" + job))
+    accepted = bumper.statuses.get(202, 0)
+
+    print(
+        f"cores: {os.cpu_count()}  load average before: {load_before:.1f}  client: {args.client} "
+        f"({args.threads} threads, {args.connections} connections, {args.seconds:.0f} s)  "
+        f"gunicorn workers: {args.workers or 'config default'}  "
+        f"redis: appendonly yes, appendfsync {args.fsync}"
+    )
+    print(f"mix: {len(MIX)} signed real payloads: {', '.join(t.name for t in MIX)}")
+    header = f"{'server':<17}{'202/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'replies':>9}"
+    print(header + f"{'server CPU/req':>16}  statuses (errors)")
+    rates = []
+    for label, result in (("bare Flask 202", bare), ("bumper receiver", bumper)):
+        rate = result.statuses.get(202, 0) / result.elapsed
+        rates.append(rate)
+        cpu = (result.server_cpu + result.redis_cpu) / max(result.sent, 1) * 1e6
+        statuses = ", ".join(f"{k}:{v}" for k, v in sorted(result.statuses.items()))
+        print(
+            f"{label:<17}{rate:>8.0f}{result.p50 * 1000:>9.2f}{result.p99 * 1000:>9.2f}"
+            f"{result.sent:>9}{cpu:>13.0f} us  {statuses} ({result.errors})"
+        )
+    ratio = rates[1] / rates[0] if rates[0] else float("nan")
+    print(f"ratio bumper/bare (deliveries/s): {ratio:.2f}")
+    unseen = len(set(queued) - set(promised))
+    print(
+        f"202 replies: {accepted}  job ids in them: {len(promised)}  jobs queued in Redis: "
+        f"{len(queued)} ({with_hash} with their hash)  promised but missing: {len(missing)}"
+    )
+    if unseen:
+        print(
+            f"note: {unseen} job(s) queued for requests whose reply the client never read "
+            "(in flight when it stopped): accepted, not lost"
+        )
+    lost_ok = not missing and with_hash == len(queued) and len(set(queued)) == len(queued)
+    targets = [
+        ("deliveries/s >= 1500", rates[1] >= 1500),
+        ("p99 <= 50 ms", bumper.p99 <= 0.050),
+        ("ratio >= 0.5", ratio >= 0.5),
+        ("0 lost", lost_ok),
+    ]
+    print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets))
+    return 0 if lost_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
