@@ -441,3 +441,31 @@ def test_a_render_error_applies_nothing_and_fails_the_job_with_its_reason(
     assert response.status_code == 404  # nothing applied
     logged = [d for d in decisions(client) if d["rule"] == "push-failed"]
     assert logged and "x.yaml" in logged[0]["why"]
+
+
+def test_a_pr_merged_by_a_human_is_deployed_and_commented_by_the_next_job(
+    forge_bed: tuple[ForgeSim, Bed], client: redis.Redis
+) -> None:
+    sim, bed = forge_bed
+    bed.config.write_text(bed.config.read_text().replace("mode: pr-automerge", "mode: pr"))
+    jobs.context.cache_clear()
+    jobs.handle_event(push("1.1.0"))
+    [first] = run_jobs(client)
+    [pr] = list(sim.repo(FORGE_REPO).changes.values())
+    assert pr.state == "open" and first["deploy"]["state"] == "healthy"
+    assert bed.live_image() == f"{IMAGE}:1.0.0"  # the branch still says 1.0.0
+    assert pr.comments == []
+
+    ctx = jobs.context()
+    assert ctx.forges is not None
+    repo = ctx.config.repo("config")
+    assert repo is not None
+    ctx.forges.for_repo(repo).merge(pr.number, sha=pr.head_sha(), when_checks_pass=False)
+    assert pr.state == "merged"
+
+    jobs.handle_event(push("1.1.1"))
+    [second] = run_jobs(client)
+    assert second["deploy"]["state"] == "healthy"
+    assert bed.live_image() == f"{IMAGE}:1.1.0"  # what was merged, not the new PR's 1.1.1
+    [comment] = pr.comments
+    assert "rollout healthy" in comment.body
