@@ -40,7 +40,9 @@ class AgentBed:
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def install(self, *values: str, scope: str = "cluster") -> None:
+    def install(
+        self, *values: str, scope: str = "cluster", values_file: Path | None = None
+    ) -> None:
         """``helm install`` the chart, then fetch its config and a token of its ServiceAccount."""
         args = [
             "install",
@@ -61,6 +63,8 @@ class AgentBed:
         ]
         for value in values:
             args += ["--set", value]
+        if values_file is not None:
+            args += ["--values", str(values_file)]
         self.cluster.run("helm", *args)
         cm = self.admin_get(
             f"/api/v1/namespaces/{self.state_ns}/configmaps/{self.release}-bumper-agent"

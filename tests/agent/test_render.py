@@ -85,3 +85,31 @@ def test_kustomize_overlay(tmp_path: Path) -> None:
     (overlay / "kustomization.yaml").write_text("resources: [../nowhere]\n")
     with pytest.raises(RenderError, match="failed"):
         render.render(tmp_path, RenderSpec(mode="kustomize", paths=("overlay",)))
+
+
+def test_helm_template_with_values_files(tmp_path: Path, testbed_bin_dir: Path) -> None:
+    chart = tmp_path / "charts" / "web"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("color: blue\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-web\n"
+        "  namespace: {{ .Release.Namespace }}\ndata:\n  color: {{ .Values.color }}\n"
+    )
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "prod.yaml").write_text("color: red\n")
+    spec = RenderSpec(
+        mode="helm",
+        paths=("charts/web",),
+        helm_release="prod",
+        helm_namespace="shop",
+        helm_values=("envs/prod.yaml",),
+        helm_bin=str(testbed_bin_dir / "helm"),
+        env={"HELM_CACHE_HOME": str(tmp_path / "h"), "HELM_CONFIG_HOME": str(tmp_path / "h")},
+    )
+    (obj,) = render.render(tmp_path, spec)
+    assert obj["metadata"] == {"name": "prod-web", "namespace": "shop"}
+    assert obj["data"] == {"color": "red"}
+    (chart / "templates" / "bad.yaml").write_text("{{ .Values.nope.deeper }}\n")
+    with pytest.raises(RenderError, match="helm failed"):
+        render.render(tmp_path, spec)
