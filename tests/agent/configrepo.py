@@ -46,6 +46,10 @@ class ConfigRepo:
     def remove(self, rel: str) -> None:
         (self.path / rel).unlink()
 
+    def push(self, url: str) -> None:
+        """Force-push the branch to a remote (e.g. the forge simulator, URL with its token)."""
+        self.git("push", "--quiet", "--force", url, f"{self.branch}:{self.branch}")
+
     def commit(self, message: str = "change", *, sign_key: Path | None = None) -> str:
         self.git("add", "-A")
         args = ["commit", "--quiet", "--allow-empty", "-m", message]

@@ -23,6 +23,7 @@ import requests
 
 from tests.agent.bed import AgentBed, configmap, deployment, dump, namespace, service
 from tests.support import testbed_proc
+from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import FAIL_ANNOTATION, Cluster
 
@@ -168,16 +169,29 @@ def test_invalid_manifest_applies_nothing(bed: AgentBed) -> None:
     assert settings is not None and settings["data"] == {"color": "blue"}
 
 
-def test_bad_image_is_rolled_back_and_recorded(bed: AgentBed, redis_server: RedisServer) -> None:
+def test_bad_image_is_rolled_back_and_recorded(
+    bed: AgentBed, redis_server: RedisServer, forgesim: ForgeSim
+) -> None:
+    """The config repo lives on the forge simulator, so statuses and the revert PR are real."""
+    forgesim.create_repo("acme/config")
+    push_url = forgesim.clone_url("acme/config", with_token=True)
+    token = bed.tmp / "forge-token"
+    token.write_text(forgesim.token)
+    forge_flags = [
+        *("--repo", forgesim.clone_url("acme/config"), "--git-token-file", str(token)),
+        *("--forge", "github", "--forge-api-url", forgesim.github_api_url),
+        *("--forge-repo", "acme/config", "--forge-token-file", str(token)),
+    ]
     good = seed(bed)
-    synced(bed)
+    bed.repo.push(push_url)
+    synced(bed, *forge_flags)
     bad_image = f"example.com/shop/web:2.0@{BAD_DIGEST}"
     bad_dep = deployment("web", bad_image, annotations={FAIL_ANNOTATION: "true"})
     bed.repo.write("apps/web.yaml", dump(bad_dep, service("web")))
     bed.repo.write("apps/settings.yaml", dump(configmap("settings", color="green")))
     bad = bed.repo.commit("bump web to a broken build")
-    redis_url = redis_server.url
-    done = bed.sync("--health-timeout", "15", "--redis-url", redis_url)
+    bed.repo.push(push_url)
+    done = bed.sync("--health-timeout", "15", "--redis-url", redis_server.url, *forge_flags)
     assert done.returncode == 2
     status = bed.status()
     assert status["health"] == "RolledBack"
@@ -186,6 +200,7 @@ def test_bad_image_is_rolled_back_and_recorded(bed: AgentBed, redis_server: Redi
     wait_for(lambda: available(bed, "web", "example.com/shop/web:1.0"), 60, "rollback")
     settings = bed.configmap("settings")
     assert settings is not None and settings["data"] == {"color": "blue"}
+    # The bad digest is recorded where the bump worker reads it: ConfigMap and Redis.
     record = bed.admin_get(f"/api/v1/namespaces/{bed.state_ns}/configmaps/bumper-bad-images")
     assert record is not None
     entries = json.loads(record["data"]["records.json"])
@@ -196,11 +211,20 @@ def test_bad_image_is_rolled_back_and_recorded(bed: AgentBed, redis_server: Redi
     )
     assert stored is not None and json.loads(stored)["commit"] == bad
     assert bed.events(bed.state_ns, "RolledBack")
+    # Commit statuses and a revert PR whose branch restores the healthy tree.
+    sim_repo = forgesim.repo("acme/config")
+    states = {(s.sha, s.state) for s in sim_repo.statuses if s.context == "bumper-agent"}
+    assert states == {(good, "success"), (bad, "failure")}
+    (revert,) = sim_repo.changes.values()
+    assert (revert.head, revert.base) == (f"bumper/revert-{bad[:12]}", "main")
+    web = sim_repo.git.read_file(revert.head, "apps/web.yaml") or ""
+    assert "example.com/shop/web:1.0" in web and BAD_DIGEST not in web
     # The branch still points at the bad commit: the agent stays on the healthy one.
-    done = bed.sync("--health-timeout", "15")
+    bed.sync("--health-timeout", "15", *forge_flags)
     status = bed.status()
-    assert (status["commit"], status["revision"]) == (good, bad)
+    assert (status["commit"], status["revision"], status["health"]) == (good, bad, "RolledBack")
     assert available(bed, "web", "example.com/shop/web:1.0")
+    assert len(sim_repo.changes) == 1
 
 
 def test_manual_edit_is_healed_and_reported(bed: AgentBed) -> None:
