@@ -24,7 +24,7 @@ from flask import Blueprint, Response, request
 
 from bumper.core import events as events_module
 from bumper.errors import WebhookRejected
-from bumper.sources import Headers
+from bumper.sources import Headers, cloudevents
 from bumper.web import receivers as receivers_module
 from bumper.web.app import WebState, json_reply, state
 from bumper.web.metrics import UNKNOWN_RECEIVER
@@ -257,14 +257,14 @@ def _handshake() -> Outcome:
     """CloudEvents HTTP Web Hook abuse protection (spec §4.2): consent to the origin.
 
     No credential is required for the handshake itself: consenting only lets the emitter
-    send, and every delivery is still verified.
+    send, and every delivery is still verified. An ``OPTIONS`` without
+    ``WebHook-Request-Origin`` is not a handshake and just lists the allowed methods.
     """
-    origin = request.headers.get("WebHook-Request-Origin")
-    outcome = Outcome(200, "handshake", {"status": "allowed"}, headers={"Allow": "POST, OPTIONS"})
-    if origin:
-        outcome.headers["WebHook-Allowed-Origin"] = origin
-        if request.headers.get("WebHook-Request-Rate"):
-            outcome.headers["WebHook-Allowed-Rate"] = "*"
+    outcome = Outcome(200, "handshake", {"status": "allowed"})
+    granted = cloudevents.handshake_headers(Headers(request.headers.items()))
+    if granted:
+        outcome.headers.update(granted)
+    outcome.headers["Allow"] = "POST, OPTIONS"
     return outcome
 
 
