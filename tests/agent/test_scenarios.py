@@ -333,6 +333,24 @@ def free_port() -> int:
     return testbed_proc.free_port()
 
 
+def test_conflict_policy_fail_applies_nothing_and_force_takes_fields_back(bed: AgentBed) -> None:
+    seed(bed)
+    synced(bed)
+    bed.patch(f"/apis/apps/v1/namespaces/{bed.apps}/deployments/web", {"spec": {"replicas": 5}})
+    bed.repo.write("apps/settings.yaml", dump(configmap("settings", color="red")))
+    bed.repo.commit("red")
+    assert bed.sync("--conflicts", "fail").returncode == 2
+    status = bed.status()
+    assert "conflict" in status["lastError"].lower() and "kubectl-edit" in status["lastError"]
+    settings, dep = bed.configmap("settings"), bed.deployment("web")
+    assert settings is not None and settings["data"] == {"color": "blue"}
+    assert dep is not None and dep["spec"]["replicas"] == 5
+    synced(bed)  # the default policy: Git wins
+    settings, dep = bed.configmap("settings"), bed.deployment("web")
+    assert settings is not None and settings["data"] == {"color": "red"}
+    assert dep is not None and dep["spec"]["replicas"] == 2
+
+
 def test_running_agent_syncs_on_push_webhook_and_heals_drift(bed: AgentBed) -> None:
     secret = "hook-secret"
     (bed.tmp / "hook").write_text(secret)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -92,3 +93,61 @@ def test_https_token_is_sent_as_a_header_and_never_stored(tmp_path: Path) -> Non
         server.shutdown()
     stored = b"".join(p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
     assert b"t0ken-123" not in stored
+
+
+def test_gpg_signatures_against_allowed_public_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "signer-gnupg"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    try:
+        _gpg_round_trip(tmp_path, monkeypatch)
+    finally:
+        for gnupg in (home, tmp_path / "cache" / "gnupg"):  # gpg-agent daemons must not linger
+            subprocess.run(
+                ["gpgconf", "--kill", "all"],
+                env={**os.environ, "GNUPGHOME": str(gnupg)},
+                capture_output=True,
+                check=False,
+            )
+
+
+def _gpg_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gpg = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+    for uid in ("Allowed <allowed@example.com>", "Other <other@example.com>"):
+        subprocess.run([*gpg, "--quick-gen-key", uid, "ed25519", "sign", "never"], check=True)
+    allowed = tmp_path / "allowed.asc"
+    exported = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export", "allowed@example.com"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    allowed.write_bytes(exported)
+    repo = ConfigRepo(tmp_path / "repo")
+    repo.write("a.yaml", "x: 1\n")
+    repo.git("add", "-A")
+    repo.git("-c", "user.signingkey=allowed@example.com", "commit", "-q", "-S", "-m", "ok")
+    signed = repo.git("rev-parse", "HEAD")
+    repo.git(
+        "-c",
+        "user.signingkey=other@example.com",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-S",
+        "-m",
+        "other",
+    )
+    stranger = repo.git("rev-parse", "HEAD")
+    monkeypatch.delenv("GNUPGHOME")
+    src = source.GitSource(
+        url=str(repo.path),
+        branch="main",
+        cache=tmp_path / "cache",
+        trust=source.Trust(gpg_keys=allowed),
+    )
+    assert src.fetch() == stranger
+    src.verify(signed)
+    with pytest.raises(source.SignatureError, match="allowed key"):
+        src.verify(stranger)
