@@ -15,7 +15,9 @@ re-runs it (``crash_retries``); every step is idempotent, so a re-run never dupl
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -180,6 +182,7 @@ def run_bump(key: str) -> Any:
     def work() -> list[dict[str, Any]]:
         ctx = context()
         ctx.store.start(key, job_id)
+        _coalesce(job, ctx.settings.coalesce_seconds)
         done = []
         while True:
             try:
@@ -193,6 +196,18 @@ def run_bump(key: str) -> Any:
                 return done
 
     return guarded(work)
+
+
+def _coalesce(job: Job | None, window: float) -> None:
+    """Let a burst finish arriving: the first run starts ``window`` s after its enqueue."""
+    if job is None or job.number_of_retries or job.enqueued_at is None or window <= 0:
+        return
+    enqueued = job.enqueued_at
+    if enqueued.tzinfo is None:
+        enqueued = enqueued.replace(tzinfo=UTC)
+    waited = (datetime.now(UTC) - enqueued).total_seconds()
+    if waited < window:
+        time.sleep(window - waited)
 
 
 def _summary(outcome: bump.Outcome) -> dict[str, Any]:
