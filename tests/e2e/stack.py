@@ -122,9 +122,12 @@ class Stack:
                 self.worker.wait()
         self.web.stop()
 
+    def worker_text(self) -> str:
+        return self.worker_log.read_text(errors="replace") if self.worker_log.exists() else ""
+
     def logs(self) -> str:
-        worker = self.worker_log.read_text(errors="replace") if self.worker_log.exists() else ""
-        return f"--- worker\n{worker[-6000:]}\n--- web\n{self.web.log()[-3000:]}"
+        """The tails of both logs, for failure messages."""
+        return f"--- worker\n{self.worker_text()[-6000:]}\n--- web\n{self.web.log()[-3000:]}"
 
     # -- webhooks ------------------------------------------------------------------------
 
