@@ -227,6 +227,15 @@ class Checkout:
         line = self.run("ls-remote", "origin", f"refs/heads/{branch}")
         return line.split()[0] if line else None
 
+    def local_sha(self, branch: str) -> str | None:
+        """The branch as of the last fetch (``refs/remotes/origin/<branch>``), or None."""
+        found = self.git.run(
+            ["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
+            self.root,
+            check=False,
+        )
+        return found.stdout.strip() or None
+
     def fetch(self, *branches: str) -> None:
         specs = [f"+refs/heads/{b}:refs/remotes/origin/{b}" for b in branches]
         self.run("fetch", "--quiet", "--no-tags", "origin", *specs)
@@ -270,9 +279,10 @@ class Checkout:
     def _same_change(self, branch: str, remote: str, base: str) -> bool:
         """Whether the remote side branch (at ``remote``) is our HEAD already: same parent and
         same tree. Re-pushing it would only restart the PR's checks for nothing."""
-        self.fetch(branch)
-        if self.run("rev-parse", f"refs/remotes/origin/{branch}") != remote:
-            return False
+        if self.local_sha(branch) != remote:
+            self.fetch(branch)
+            if self.local_sha(branch) != remote:
+                return False
         parent = self.git.run(
             ["rev-parse", "--verify", "--quiet", f"{remote}^"], self.root, check=False
         )
@@ -301,10 +311,13 @@ class Checkout:
         lease. A rejected push re-fetches and re-applies the edit, up to ``attempts`` times."""
         target = branch or base
         for attempt in range(1, attempts + 1):
+            # A fresh checkout already holds every remote branch (the mirror was just
+            # fetched), so the first try needs no network; a retry looks again.
+            if attempt > 1:
+                self.fetch(base)
             lease: str | None | Literal[False] = False
             if target != base:
-                lease = self.remote_sha(target)
-            self.fetch(base)
+                lease = self.remote_sha(target) if attempt > 1 else self.local_sha(target)
             self.reset(f"refs/remotes/origin/{base}")
             message = edit(self)
             if message is None:
@@ -406,7 +419,10 @@ class RepoCache:
             )
             git.run(["remote", "set-url", "origin", url], work)
             checkout = Checkout(work, git, identity=self.identity, signing=self.signing)
-            checkout.fetch(branch)
+            if checkout.local_sha(branch) is None:
+                raise PermanentError(
+                    f"branch {branch!r} does not exist in {scrub(url)}", reason="git"
+                )
             checkout.reset(f"refs/remotes/origin/{branch}")
             yield checkout
         except GitError as error:

@@ -25,6 +25,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def preload() -> None:
+    """Import the job code and the forge SDKs once, here: RQ forks a work horse per job, and
+    a horse that had to import PyGithub and python-gitlab itself would spend seconds on it.
+    The config is still read by each job, so edits to bumper.yaml apply without a restart."""
+    import bumper.scm.github  # noqa: F401
+    import bumper.scm.gitlab  # noqa: F401
+    import worker.delivery  # noqa: F401
+    import worker.jobs  # noqa: F401
+
+
 def run(args: argparse.Namespace) -> int:
     import redis
     from rq import Queue, Worker
@@ -33,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     current = settings.load()
     configfile.load(current.config_file)  # ConfigError → exit 2 with the reason
+    preload()
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

@@ -1,0 +1,180 @@
+"""End-to-end latency: registry webhook accepted → pull request open, through the real stack.
+
+Starts a real redis-server, the forge simulator (GitHub REST over real git smart HTTP), the
+real gunicorn with ``bumper.web:create_app()`` and one ``bumper worker`` process (RQ, with its
+scheduler), exactly as the end-to-end tests do. The config repo holds ``--images`` (default
+200) workloads, one image rule each in ``mode: pr``. The bench sends ``--events`` (default
+200) signed GHCR ``package`` webhooks one after the other, each for the next image, and
+measures from the moment the receiver answered 202 to the moment the simulator recorded the
+PR (its ``created_at``, same clock). Events are sequential, so the figure is the pipeline's
+latency, not queueing behind other events.
+
+Baseline, measured in the same run: a hand-written script doing the minimum work for one PR
+(``git clone`` over HTTP, edit, commit, push a branch, open the PR with PyGithub), no queue,
+no policy, no cache. The ratio is Bumper's p50 over the script's p50.
+
+The peers poll instead of reacting to the webhook; their expected wait is half a polling
+interval (see ../shared/docs/PEERS.md): Argo CD Image Updater every 2 min, Flux's image
+reflector at its ``interval`` (1 min taken here), Keel ``@every 1m``, Renovate hosted 4-hourly.
+
+Target (issue 4): p50 <= 1 s. Exits 1 if an event did not give its PR within 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import github  # noqa: E402
+from github import Auth  # noqa: E402
+
+from bumper.core import changes  # noqa: E402
+from tests.e2e.stack import CONFIG_REPO, Stack, repo_block  # noqa: E402
+from tests.support.forgesim import ForgeSim  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+
+PEERS = [
+    ("Argo CD Image Updater (poll 2 min)", 120.0),
+    ("Flux image reflector (interval 1 min)", 60.0),
+    ("Keel (poll @every 1m)", 60.0),
+    ("Renovate hosted (4-hourly)", 4 * 3600.0),
+]
+
+
+def workload(i: int) -> str:
+    return (
+        "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
+        f"        - name: svc{i}\n          image: ghcr.io/acme/svc{i}:1.0.0\n"
+    )
+
+
+def config(images: int) -> str:
+    rules = ["images:"]
+    for i in range(images):
+        rules += [
+            f"  - name: svc{i}",
+            f"    image: ghcr.io/acme/svc{i}",
+            '    policy: {semver: "^1.0"}',
+            "    targets:",
+            "      - repo: config",
+            f'        paths: ["apps/svc{i}/**"]',
+            "        mode: pr",
+        ]
+    return "\n".join(rules) + "\n"
+
+
+def wait_pr(sim: ForgeSim, branch: str, timeout: float = 60.0) -> float | None:
+    """The PR's creation time (simulator clock), or None after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    repo = sim.repo(CONFIG_REPO)
+    while time.monotonic() < deadline:
+        with sim.lock:
+            change = repo.open_change_for(branch)
+        if change is not None:
+            return change.created_at
+        time.sleep(0.005)
+    return None
+
+
+def measure_bumper(sim: ForgeSim, stack: Stack, events: int, images: int) -> list[float]:
+    latencies = []
+    for n in range(events):
+        i = n % images
+        tag = f"1.{1 + n // images}.0"
+        stack.push(tag, image=f"ghcr.io/acme/svc{i}")
+        accepted = time.time()
+        branch = changes.branch_name("config", f"svc{i}/0", f"ghcr.io/acme/svc{i}")
+        created = wait_pr(sim, branch)
+        if created is None:
+            print(f"event {n} (svc{i}:{tag}) gave no PR within 60 s\n{stack.logs()}")
+            raise SystemExit(1)
+        latencies.append(created - accepted)
+    return latencies
+
+
+def measure_script(sim: ForgeSim, workdir: Path, runs: int) -> list[float]:
+    """The baseline: clone, edit, commit, push, open the PR by hand, one PR per run."""
+    gh = github.Github(base_url=sim.github_api_url, auth=Auth.Token(sim.token), retry=None)
+    repo = gh.get_repo(CONFIG_REPO)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    ident = ["-c", "user.name=script", "-c", "user.email=script@example.invalid"]
+    latencies = []
+    for n in range(runs):
+        start = time.time()
+        work = workdir / f"script-{n}"
+        url = sim.clone_url(CONFIG_REPO, with_token=True)
+        subprocess.run(["git", "clone", "-q", url, str(work)], check=True, env=env)
+        path = work / "apps" / f"svc{n}" / "deploy.yaml"
+        path.write_text(path.read_text().replace(":1.0.0", ":9.0.0"))
+        branch = f"script/svc{n}"
+        for args in (["checkout", "-q", "-b", branch], [*ident, "commit", "-qam", "bump"]):
+            subprocess.run(["git", "-C", str(work), *args], check=True, env=env)
+        subprocess.run(
+            ["git", "-C", str(work), "push", "-q", "origin", branch], check=True, env=env
+        )
+        repo.create_pull(base="main", head=branch, title=f"bump svc{n}", body="by hand")
+        created = wait_pr(sim, branch)
+        assert created is not None
+        latencies.append(created - start)
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--baseline-runs", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        workdir = Path(tmp)
+        redis_server = RedisServer(workdir / "redis")
+        redis_server.start()
+        sim = ForgeSim(workdir / "forgesim").start()
+        files = {f"apps/svc{i}/deploy.yaml": workload(i) for i in range(args.images)}
+        sim.create_repo(CONFIG_REPO, files)
+        stack = Stack(workdir, redis_server, sim, repo_block(sim, "github") + config(args.images))
+        try:
+            stack.start()
+            stack.push("1.0.1", image="ghcr.io/acme/unknown")  # warm up the web process
+            script = measure_script(sim, workdir, args.baseline_runs)
+            bumper = measure_bumper(sim, stack, args.events, args.images)
+        finally:
+            stack.stop()
+            sim.stop()
+            redis_server.stop()
+    report(bumper, script)
+    return 0
+
+
+def report(bumper: list[float], script: list[float]) -> None:
+    p50, p99 = pct(bumper, 0.50), pct(bumper, 0.99)
+    s50, s99 = pct(script, 0.50), pct(script, 0.99)
+    print(f"{'path':<44} {'n':>5} {'p50 s':>8} {'p99 s':>8} {'mean s':>8}")
+    rows = [("bumper: webhook 202 -> PR open", bumper), ("baseline: hand script clone->PR", script)]
+    for name, values in rows:
+        p50_, p99_, mean = pct(values, 0.5), pct(values, 0.99), statistics.fmean(values)
+        print(f"{name:<44} {len(values):>5} {p50_:>8.3f} {p99_:>8.3f} {mean:>8.3f}")
+    print(f"ratio bumper/baseline p50: {p50 / s50:.2f}   p99: {p99 / s99:.2f}")
+    print(f"target p50 <= 1 s: {'met' if p50 <= 1.0 else 'MISSED'} (p50 {p50:.3f} s)")
+    print(f"\n{'peer (polls)':<44} {'expected wait s':>16} {'x bumper p50':>14}")
+    for name, interval in PEERS:
+        print(f"{name:<44} {interval / 2:>16.0f} {interval / 2 / p50:>14.0f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
