@@ -47,6 +47,7 @@ if str(REPO_ROOT) not in sys.path:
 import redis  # noqa: E402
 from flask import Flask, Response, request  # noqa: E402
 
+from bumper import settings as settings_module  # noqa: E402
 from tests.support.gunicorn_server import GunicornServer  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
@@ -530,6 +531,14 @@ def _worker_pids(master: int) -> list[int]:
         return []
 
 
+def _gunicorn_shape(args: argparse.Namespace) -> str:
+    web = settings_module.load().web
+    if args.workers:
+        web = web.model_copy(update={"workers": args.workers})
+    kind = f"gthread x {web.threads} threads" if web.threads > 1 else "sync"
+    return f"{web.worker_count(os.cpu_count() or 1)} workers ({kind})"
+
+
 def run_server(
     label: str,
     app: str,
@@ -634,7 +643,7 @@ def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> i
     print(
         f"cores: {os.cpu_count()}  load average before: {load_before:.1f}  client: {args.client} "
         f"({args.threads} threads, {args.connections} connections, {args.seconds:.0f} s)  "
-        f"gunicorn workers: {args.workers or 'config default'}  "
+        f"gunicorn: {_gunicorn_shape(args)}  "
         f"redis: appendonly yes, appendfsync {args.fsync}"
     )
     print(f"mix: {len(MIX)} signed real payloads: {', '.join(t.name for t in MIX)}")
@@ -652,6 +661,15 @@ def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> i
         )
     ratio = rates[1] / rates[0] if rates[0] else float("nan")
     print(f"ratio bumper/bare (deliveries/s): {ratio:.2f}")
+    cpu = [(r.server_cpu + r.redis_cpu) / max(r.sent, 1) for r in (bare, bumper)]
+    if cpu[1] > 0:
+        cores = os.cpu_count() or 1
+        print(
+            f"CPU per reply (gunicorn workers + redis-server): bare {cpu[0] * 1e6:.0f} us, "
+            f"bumper {cpu[1] * 1e6:.0f} us; ratio by CPU {cpu[0] / cpu[1]:.2f}; CPU-bound "
+            f"ceiling on {cores} idle cores without the client: {cores / cpu[1]:.0f} deliveries/s "
+            f"(an estimate, not a measurement: on a busy machine the measured rate is lower)"
+        )
     unseen = len(set(queued) - set(promised))
     print(
         f"202 replies: {accepted}  job ids in them: {len(promised)}  jobs queued in Redis: "

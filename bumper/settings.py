@@ -54,10 +54,16 @@ class WebSettings(BaseModel):
 
     bind: str = Field("0.0.0.0:8000", description="gunicorn listen address (host:port)")
     workers: int = Field(
-        0, ge=0, description="gunicorn worker processes; 0 means 2 x CPU cores + 1"
+        0,
+        ge=0,
+        description="gunicorn worker processes; 0 means CPU cores + 1 with threads, "
+        "2 x cores + 1 without",
     )
     threads: int = Field(
-        1, ge=1, description="threads per worker; >1 switches gunicorn to the gthread worker"
+        4,
+        ge=1,
+        description="threads per worker (gthread worker: keep-alive, and a slow client holds "
+        "one thread, not a whole process); 1 selects gunicorn's sync worker",
     )
     timeout_seconds: int = Field(30, gt=0, description="gunicorn worker timeout")
     max_body_bytes: int = Field(
@@ -89,6 +95,12 @@ class WebSettings(BaseModel):
     recent_deliveries: int = Field(
         200, ge=0, description="deliveries kept in Redis for the dashboard (bounded list)"
     )
+
+    def worker_count(self, cpus: int) -> int:
+        """gunicorn workers for ``cpus`` cores when ``workers`` is 0."""
+        if self.workers:
+            return self.workers
+        return cpus + 1 if self.threads > 1 else 2 * cpus + 1
 
 
 class Settings(BaseSettings):

@@ -26,7 +26,7 @@ _settings = settings_module.load()
 _web = _settings.web
 
 bind = [_web.bind]
-workers = _web.workers or multiprocessing.cpu_count() * 2 + 1
+workers = _web.worker_count(multiprocessing.cpu_count())
 threads = _web.threads
 worker_class = "gthread" if _web.threads > 1 else "sync"
 timeout = _web.timeout_seconds
