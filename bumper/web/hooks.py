@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bumper.core import events as events_module
 from bumper.errors import WebhookRejected
@@ -218,12 +219,15 @@ def _read_body(limit: int) -> bytes | None:
     # Chunked: read at most one byte past the limit.
     parts: list[bytes] = []
     size = 0
-    while size <= limit:
-        chunk = request.stream.read(min(_CHUNK, limit + 1 - size))
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
+    try:
+        while size <= limit:
+            chunk = request.stream.read(min(_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except RequestEntityTooLarge:  # werkzeug's own cap (the app-wide MAX_CONTENT_LENGTH)
+        return None
     return None if size > limit else b"".join(parts)
 
 

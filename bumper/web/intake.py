@@ -17,8 +17,9 @@ on disk when Redis answers is Redis' configuration: with ``appendonly yes`` and
 ``appendfsync always`` Redis fsyncs the AOF before it replies, so a 202 survives a Redis
 crash; ``everysec`` trades up to one second of accepted deliveries for throughput. With
 replicas, ``settings.web.wait_replicas`` pipelines ``WAIT n timeout`` behind the script (same
-round trip) and answers 503 when fewer replicas acknowledged, so the sender retries; the
-retry is either a duplicate (the primary survived) or accepted again (it did not).
+round trip) and answers 503 when fewer replicas acknowledged, so the sender retries. The
+retry waits the same way (a duplicate is only reported once replicas hold the delivery), or is
+accepted again if a failover lost it.
 """
 
 from __future__ import annotations

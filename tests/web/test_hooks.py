@@ -13,9 +13,17 @@ import redis
 from flask.testing import FlaskClient
 from rq.job import Job
 
-from bumper.web import intake
+from bumper.settings import Settings
+from bumper.web import create_app, intake
 from tests.sources.helpers import fixture
-from tests.web.conftest import OTHER, QUEUE, SECRET, signed
+from tests.web.conftest import (
+    OTHER,
+    QUEUE,
+    SECRET,
+    config_for,
+    receiver_entry,
+    signed,
+)
 
 PUSH_HEADERS = {"X-GitHub-Event": "package", "X-GitHub-Delivery": "11111111-aaaa"}
 
@@ -149,6 +157,25 @@ def test_oversized_chunked_body_is_413_without_content_length(client: FlaskClien
         environ_overrides={"wsgi.input_terminated": True},
     )
     assert reply.status_code == 413
+
+
+def test_chunked_body_over_the_app_wide_cap_is_413(
+    settings: Settings, secret_file: Path, redis_client: redis.Redis
+) -> None:
+    # The receiver allows more than the process-wide BUMPER_WEB__MAX_BODY_BYTES: the lower wins.
+    small = settings.model_copy(
+        update={"web": settings.web.model_copy(update={"max_body_bytes": 64})}
+    )
+    entry = receiver_entry("big", "github", secret_file, max_body_bytes=10_000_000)
+    client = create_app(small, config_for([entry])).test_client()
+    reply = client.post(
+        "/hooks/big",
+        input_stream=io.BytesIO(b"{" + b" " * 1000 + b"}"),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert reply.status_code == 413 and reply.json is not None
+    assert reply.json["error"] == "body-too-large"
 
 
 @pytest.mark.parametrize(
@@ -303,3 +330,18 @@ def test_no_secret_in_replies_or_logs(
         assert SECRET not in text and OTHER not in text
     deliveries = [r for r in caplog.records if r.getMessage() == "delivery"]
     assert any(getattr(r, "delivery_id", None) == "11111111-aaaa" for r in deliveries)
+
+
+def test_unacknowledged_replication_is_503_until_replicas_hold_it(
+    settings: Settings, secret_file: Path, redis_client: redis.Redis, ghcr_push: bytes
+) -> None:
+    # A standalone Redis has no replica: WAIT 1 times out with 0 acknowledgements.
+    web = settings.web.model_copy(update={"wait_replicas": 1, "wait_timeout_ms": 20})
+    strict = settings.model_copy(update={"web": web})
+    client = create_app(strict, config_for([receiver_entry("github", "github", secret_file)]))
+    for _ in range(2):
+        # Also the retry: a "duplicate" 200 would stop the sender while the only copy of the
+        # job is on the primary. The job is queued once.
+        status, reply = post_github(client.test_client(), ghcr_push)
+        assert (status, reply["error"]) == (503, "redis-unavailable")
+        assert len(queued(redis_client)) == 1
