@@ -23,6 +23,7 @@ Obj = dict[str, Any]
 MANAGED_BY = "app.kubernetes.io/managed-by"
 AGENT_LABEL = "bumper.dev/agent"
 HASH_ANNOTATION = "bumper.dev/hash"
+TIMEOUT_ANNOTATION = "bumper.dev/health-timeout"
 MANAGED_BY_VALUE = "bumper-agent"
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
 # Applied first (in this order) and pruned last: everything else may live inside them.
@@ -206,6 +207,20 @@ def in_sync(desired: Obj, live: Obj | None, remembered: str | None) -> bool:
 
 def projection_fingerprint(desired: Obj, live: Obj) -> str:
     return fingerprint(project(comparable(desired), live))
+
+
+def health_timeouts(objs: Mapping[Key, Mapping[str, Any]]) -> dict[Key, float]:
+    """Per-object rollout timeouts (seconds) from the ``bumper.dev/health-timeout`` annotation."""
+    found: dict[Key, float] = {}
+    for key, obj in objs.items():
+        value = ((obj.get("metadata") or {}).get("annotations") or {}).get(TIMEOUT_ANNOTATION)
+        try:
+            seconds = float(value) if value is not None else None
+        except (TypeError, ValueError):
+            seconds = None  # a malformed annotation falls back to the global timeout
+        if seconds is not None and seconds > 0:
+            found[key] = seconds
+    return found
 
 
 # -- images -----------------------------------------------------------------------------------

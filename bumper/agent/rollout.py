@@ -24,9 +24,15 @@ def wait_healthy(
     *,
     poll: float = POLL_SECONDS,
     clock: Callable[[], float] = time.monotonic,
+    timeouts: Mapping[Key, float] | None = None,
 ) -> dict[Key, health.Health]:
-    """The verdict per workload; one still progressing at the deadline counts as failed."""
-    deadline = clock() + timeout
+    """The verdict per workload; one still progressing past its deadline counts as failed.
+
+    ``timeouts`` overrides ``timeout`` per object (the agent reads them from the
+    ``bumper.dev/health-timeout`` annotation). The first failure ends the wait.
+    """
+    start = clock()
+    deadlines = {k: start + (timeouts or {}).get(k, timeout) for k in keys}
     resources = {known[k] for k in keys}
     while True:
         live = applier.list_live(resources)
@@ -34,17 +40,14 @@ def wait_healthy(
             k: health.evaluate(live[k]) if k in live else health.Health("failed", "missing")
             for k in keys
         }
+        now = clock()
+        for key, verdict in verdicts.items():
+            if verdict.state == "progressing" and now >= deadlines[key]:
+                late = f"not healthy after {deadlines[key] - start:g}s"
+                verdicts[key] = health.Health("failed", f"{late}: {verdict.message}")
         states = {h.state for h in verdicts.values()}
         if states <= {"healthy"} or "failed" in states:
             return verdicts
-        if clock() >= deadline:
-            late = f"not healthy after {timeout:g}s"
-            return {
-                k: h
-                if h.state != "progressing"
-                else health.Health("failed", f"{late}: {h.message}")
-                for k, h in verdicts.items()
-            }
         time.sleep(poll)
 
 

@@ -148,7 +148,10 @@ class Agent:
             self.status.last_error = outcome.prune_refused or ""
         new_commit = target != self.status.last_healthy_commit
         changed = [k for k in outcome.applied if k.kind in manifests.WORKLOAD_KINDS]
-        verdicts = self._wait_healthy(changed, outcome.resources) if changed else {}
+        if changed and new_commit:
+            self._commit_status(target, "pending", "applied; waiting for the rollout")
+        timeouts = manifests.health_timeouts(outcome.desired)
+        verdicts = self._wait_healthy(changed, outcome.resources, timeouts) if changed else {}
         failed = {k: h for k, h in verdicts.items() if h.state != "healthy"}
         if failed and new_commit:
             self._roll_back(target, outcome, failed)
@@ -230,11 +233,20 @@ class Agent:
     # -- health -----------------------------------------------------------------------------
 
     def _wait_healthy(
-        self, keys: Sequence[Key], known: dict[Key, kube.Resource]
+        self,
+        keys: Sequence[Key],
+        known: dict[Key, kube.Resource],
+        timeouts: dict[Key, float] | None = None,
     ) -> dict[Key, health.Health]:
         """Poll the workloads (one LIST per kind) until all are healthy, one fails, or timeout."""
-        timeout = self.cfg.health_timeout
-        return rollout.wait_healthy(self.applier, keys, known, timeout, poll=HEALTH_POLL)
+        return rollout.wait_healthy(
+            self.applier,
+            keys,
+            known,
+            self.cfg.health_timeout,
+            poll=HEALTH_POLL,
+            timeouts=timeouts,
+        )
 
     def _health_now(self, outcome: apply.Outcome, skip: set[Key]) -> dict[Key, health.Health]:
         """Health of the other workloads from what the sync already read: no extra request."""

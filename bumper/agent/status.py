@@ -94,7 +94,8 @@ class Events:
     ) -> None:
         if regarding is None:
             regarding = Key("", "ConfigMap", self.namespace, f"{self.component}-status")
-        namespace = regarding.namespace or self.namespace
+        # Events about cluster-scoped objects must live in "default" (API validation).
+        namespace = regarding.namespace or "default"
         stamp = now_rfc3339()
         body = {
             "apiVersion": "v1",

@@ -213,8 +213,8 @@ def test_bad_image_is_rolled_back_and_recorded(
     assert bed.events(bed.state_ns, "RolledBack")
     # Commit statuses and a revert PR whose branch restores the healthy tree.
     sim_repo = forgesim.repo("acme/config")
-    states = {(s.sha, s.state) for s in sim_repo.statuses if s.context == "bumper-agent"}
-    assert states == {(good, "success"), (bad, "failure")}
+    history = [(s.sha, s.state) for s in sim_repo.statuses if s.context == "bumper-agent"]
+    assert history == [(good, "pending"), (good, "success"), (bad, "pending"), (bad, "failure")]
     (revert,) = sim_repo.changes.values()
     assert (revert.head, revert.base) == (f"bumper/revert-{bad[:12]}", "main")
     web = sim_repo.git.read_file(revert.head, "apps/web.yaml") or ""
