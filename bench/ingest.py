@@ -661,15 +661,6 @@ def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> i
         )
     ratio = rates[1] / rates[0] if rates[0] else float("nan")
     print(f"ratio bumper/bare (deliveries/s): {ratio:.2f}")
-    cpu = [(r.server_cpu + r.redis_cpu) / max(r.sent, 1) for r in (bare, bumper)]
-    if cpu[1] > 0:
-        cores = os.cpu_count() or 1
-        print(
-            f"CPU per reply (gunicorn workers + redis-server): bare {cpu[0] * 1e6:.0f} us, "
-            f"bumper {cpu[1] * 1e6:.0f} us; ratio by CPU {cpu[0] / cpu[1]:.2f}; CPU-bound "
-            f"ceiling on {cores} idle cores without the client: {cores / cpu[1]:.0f} deliveries/s "
-            f"(an estimate, not a measurement: on a busy machine the measured rate is lower)"
-        )
     unseen = len(set(queued) - set(promised))
     print(
         f"202 replies: {accepted}  job ids in them: {len(promised)}  jobs queued in Redis: "
