@@ -57,6 +57,7 @@ class Signing:
     format: SigningFormat
     key: str
     program: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # e.g. (("GNUPGHOME", path),) for a private keyring
 
     def git_config(self) -> dict[str, str]:
         config = {"commit.gpgsign": "true", "gpg.format": self.format, "user.signingkey": self.key}
@@ -145,12 +146,20 @@ def as_job_error(error: GitError) -> PermanentError | TransientError:
 class Git:
     """Runs git with a fixed environment: no prompts, extra config from ``GIT_CONFIG_*``."""
 
-    def __init__(self, config: dict[str, str] | None = None, *, timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        config: dict[str, str] | None = None,
+        *,
+        timeout: float = 300.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.config = dict(config or {})
         self.timeout = timeout
+        self.extra_env = dict(extra_env or {})
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(self.extra_env)
         env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_ASKPASS": "true"})
         env["GIT_CONFIG_COUNT"] = str(len(self.config))
         for index, (key, value) in enumerate(self.config.items()):
@@ -257,10 +266,13 @@ class Checkout:
             "user.name": self.identity.name,
             "user.email": self.identity.email,
         }
+        git = self.git
         if self.signing is not None:
             config.update(self.signing.git_config())
+            git = Git(self.git.config, timeout=self.git.timeout, extra_env=dict(self.signing.env))
         flags = [item for key, value in config.items() for item in ("-c", f"{key}={value}")]
-        self.run(*flags, "commit", "--quiet", "--no-verify", "-F", self._message_file(message))
+        args = [*flags, "commit", "--quiet", "--no-verify", "-F", self._message_file(message)]
+        git.run(args, self.root)
         return self.head()
 
     def _message_file(self, message: str) -> str:
@@ -401,9 +413,16 @@ class RepoCache:
 
     @contextlib.contextmanager
     def checkout(
-        self, url: str, branch: str, credentials: Credentials | None = None
+        self,
+        url: str,
+        branch: str,
+        credentials: Credentials | None = None,
+        *,
+        identity: Identity | None = None,
+        signing: Signing | None = None,
     ) -> Iterator[Checkout]:
-        """A fresh work tree on ``branch`` whose ``origin`` is ``url``; removed afterwards."""
+        """A fresh work tree on ``branch`` whose ``origin`` is ``url``; removed afterwards.
+        ``identity``/``signing`` override the cache's defaults for this repo."""
         try:
             mirror = self.mirror(url, credentials)
         except GitError as error:
@@ -418,7 +437,9 @@ class RepoCache:
                 work_parent,
             )
             git.run(["remote", "set-url", "origin", url], work)
-            checkout = Checkout(work, git, identity=self.identity, signing=self.signing)
+            checkout = Checkout(
+                work, git, identity=identity or self.identity, signing=signing or self.signing
+            )
             if checkout.local_sha(branch) is None:
                 raise PermanentError(
                     f"branch {branch!r} does not exist in {scrub(url)}", reason="git"

@@ -26,7 +26,7 @@ from bumper.core import changes, config, events, policy, refs
 from bumper.errors import ConfigError, PermanentError
 from bumper.scm.base import ScmProvider
 from bumper.settings import WorkerSettings
-from worker import delivery, deploy, edits, store
+from worker import delivery, deploy, edits, signing, store
 
 log = logging.getLogger("bumper.worker")
 
@@ -254,7 +254,13 @@ def bump_target(ctx: Context, key: str) -> Outcome | None:
         url, creds = ctx.forges.remote(repo)
     timeout = ctx.settings.job_timeout_seconds
     with ctx.store.repo_lock(repo.name, timeout=timeout, wait=ctx.settings.lock_wait_seconds):
-        with ctx.cache.checkout(url, repo.branch, creds) as checkout:
+        with ctx.cache.checkout(
+            url,
+            repo.branch,
+            creds,
+            identity=signing.identity(repo),
+            signing=_signing(ctx, repo),
+        ) as checkout:
             outcome = _bump_in(ctx, checkout, key, rule, target, repo, seen, forge)
     for decision in outcome.decisions:
         if decision.accepted:
@@ -410,6 +416,13 @@ def _current(found: list[edits.Found]) -> policy.Current | None:
     if not found:
         return None
     return policy.Current(found[0].tag, found[0].digest)
+
+
+def _signing(ctx: Context, repo: config.Repo) -> gitrepo.Signing | None:
+    if repo.signing is None:
+        return None
+    key = read_secret(repo.signing.key, ctx.config_dir)
+    return signing.signing(repo, key, ctx.cache.root)
 
 
 def clone_url(ctx: Context, repo: config.Repo) -> str:

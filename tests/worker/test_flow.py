@@ -4,7 +4,9 @@ on a real Redis, a real RQ worker and real git repositories."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,7 +140,7 @@ def test_a_push_becomes_one_commit_by_the_bot(setup: Path, client: redis.Redis) 
     drain(client)
     assert file_at(setup).endswith("image: ghcr.io/acme/api:1.2.0  # keep me")
     subject, author = git(setup, "log", "-1", "--format=%s|%an", "main").split("|")
-    assert (subject, author) == ("Bump api to 1.2.0", "bumper[bot]")
+    assert (subject, author) == ("Bump api to 1.2.0", "bumper")
     bumped = [d for d in decisions(client) if d.get("target")]
     assert bumped and bumped[0]["result"] == "accepted" and bumped[0]["pin"] == "1.2.0"
     head = git(setup, "rev-parse", "main")
@@ -266,3 +268,66 @@ def test_transient_errors_retry_with_backoff_and_permanent_ones_fail(
 
     with pytest.raises(PermanentError):
         jobs.guarded(broken)
+
+
+def with_repo_settings(config: Path, extra: str) -> None:
+    """Add lines to the repo entry of the test's bumper.yaml and reload the worker context."""
+    text = config.read_text()
+    config.write_text(text.replace("    branch: main\n", "    branch: main\n" + extra, 1))
+    jobs.context.cache_clear()
+
+
+def test_author_and_ssh_signing_come_from_the_repo_entry(
+    setup: Path, client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "signing"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    monkeypatch.setenv("TEST_SIGNING_KEY", key.read_text())
+    with_repo_settings(
+        tmp_path / "bumper.yaml",
+        "    author: {name: Deploy Bot, email: deploy@acme.test}\n"
+        "    signing: {format: ssh, key: {env: TEST_SIGNING_KEY}}\n",
+    )
+    jobs.handle_event(push("1.2.0"))
+    drain(client)
+    assert git(setup, "log", "-1", "--format=%an <%ae>", "main") == "Deploy Bot <deploy@acme.test>"
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"deploy@acme.test {key.with_suffix('.pub').read_text()}")
+    verify = ["git", "-c", f"gpg.ssh.allowedSignersFile={allowed}", "verify-commit", "main"]
+    verified = subprocess.run(verify, cwd=setup, capture_output=True, text=True)
+    assert verified.returncode == 0 and "Good" in verified.stderr, verified.stderr
+    assert "PRIVATE KEY" not in (tmp_path / "bumper.yaml").read_text()
+
+
+def test_gpg_signing_imports_the_key_into_a_private_keyring(
+    setup: Path, client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    gpg = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    made = subprocess.run(
+        [*gpg, "--quick-gen-key", "Deploy Bot <deploy@acme.test>", "ed25519", "sign", "never"],
+        env=env,
+        capture_output=True,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"gpg cannot make a key here: {made.stderr.decode()[:200]}")
+    armoured = subprocess.run(
+        [*gpg, "--armor", "--export-secret-keys", "deploy@acme.test"], env=env, capture_output=True
+    ).stdout.decode()
+    monkeypatch.setenv("TEST_GPG_KEY", armoured)
+    with_repo_settings(
+        tmp_path / "bumper.yaml",
+        "    author: {name: Deploy Bot, email: deploy@acme.test}\n"
+        "    signing: {format: gpg, key: {env: TEST_GPG_KEY}}\n",
+    )
+    jobs.handle_event(push("1.3.0"))
+    drain(client)
+    verified = subprocess.run(
+        ["git", "verify-commit", "main"], cwd=setup, env=env, capture_output=True, text=True
+    )
+    keyrings = [home, *Path(tempfile.gettempdir()).glob(f"bumper-gnupg-{os.getuid()}/*")]
+    for keyring in keyrings:  # stop the agents gpg started for these keyrings
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**env, "GNUPGHOME": str(keyring)})
+    assert verified.returncode == 0 and "Good signature" in verified.stderr, verified.stderr
