@@ -64,9 +64,7 @@ def test_make_run_then_send_sample_commits_and_ctrl_c_stops_all(tmp_path: Path) 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(git_log(repo)) < 2:
             time.sleep(0.2)
-        assert git_log(repo)[0] == "Bump hello to 1.4.2|bumper", (
-            tmp_path / "run.log"
-        ).read_text()
+        assert git_log(repo)[0] == "Bump hello to 1.4.2|bumper", (tmp_path / "run.log").read_text()
         deployment = (repo / "apps" / "hello" / "deployment.yaml").read_text()
         assert (
             "image: registry.example.com/quickstart/hello:1.4.2   # bumped by Bumper" in deployment
