@@ -33,9 +33,18 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     connection.flushdb()
 
 
+@pytest.fixture(params=["github", "gitlab"])
+def forge(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
 def sim(
-    forgesim: ForgeSim, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    forge: str,
+    forgesim: ForgeSim,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[ForgeSim]:
     forgesim.create_repo(REPO, {DEPLOY: START, "apps/web/deploy.yaml": START.replace("api", "web")})
     forgesim.add_user("alice")
@@ -46,9 +55,9 @@ def sim(
             apiVersion: bumper/v1
             repos:
               - name: config
-                forge: github
+                forge: {forge}
                 url: {forgesim.url}/{REPO}
-                api_url: {forgesim.github_api_url}
+                api_url: {forgesim.github_api_url if forge == "github" else forgesim.gitlab_url}
                 credentials: {{env: TEST_FORGE_TOKEN}}
             images:
               - name: api
@@ -133,8 +142,8 @@ def test_automerge_merges_with_the_sha_guard(sim: ForgeSim, client: redis.Redis)
     [pr] = prs(sim)
     assert pr.state == "merged"
     assert "ghcr.io/acme/web:1.4.0" in sim.repo(REPO).git.read_file("main", "apps/web/deploy.yaml")
-    merges = sim.requests("PUT", r"/pulls/\d+/merge$")
-    assert merges and b'"sha"' in merges[-1].body
+    merges = sim.requests("PUT", r"/(pulls|merge_requests)/\d+/merge$")
+    assert merges and (b'"sha"' in merges[-1].body or "sha" in merges[-1].query)  # the guard
 
 
 def test_automerge_waits_for_checks_then_the_forge_merges(
@@ -159,9 +168,10 @@ def test_automerge_waits_for_checks_then_the_forge_merges(
 
 
 def test_rate_limit_retries_after_the_forge_wait_and_never_duplicates(
-    sim: ForgeSim, client: redis.Redis
+    sim: ForgeSim, client: redis.Redis, forge: str
 ) -> None:
-    sim.inject(429, r"POST /api/v3/repos/acme/config/pulls$", times=1, retry_after=3)
+    create = "/api/v3/repos/acme/config/pulls" if forge == "github" else "/merge_requests"
+    sim.inject(429, rf"POST \S*{create}$", times=1, retry_after=3)
     [job_id] = jobs.handle_event(push("1.1.0"))
     drain(client)
     assert prs(sim) == []
