@@ -331,3 +331,33 @@ def test_gpg_signing_imports_the_key_into_a_private_keyring(
     for keyring in keyrings:  # stop the agents gpg started for these keyrings
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**env, "GNUPGHOME": str(keyring)})
     assert verified.returncode == 0 and "Good signature" in verified.stderr, verified.stderr
+
+
+def test_a_permanent_failure_fails_the_job_visibly_with_its_reason(
+    setup: Path, client: redis.Redis, tmp_path: Path
+) -> None:
+    config = tmp_path / "bumper.yaml"
+    config.write_text(config.read_text().replace('paths: ["apps/**"]', 'paths: ["nope.yaml"]', 1))
+    jobs.context.cache_clear()
+    [job_id] = jobs.handle_event(push("1.2.0"))
+    drain(client)
+    job = Queue("bumper-test", connection=client).fetch_job(job_id)
+    assert job is not None and job.get_status() == "failed"
+    assert job.meta["failure"]["reason"] == "edit" and "nope.yaml" in job.meta["failure"]["message"]
+    assert job.retries_left == 0  # not re-run
+    assert file_at(setup).endswith("api:1.0.0  # keep me")
+
+
+def test_bumps_of_one_repo_wait_for_its_lock(
+    setup: Path, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUMPER_WORKER__LOCK_WAIT_SECONDS", "0.5")
+    jobs.context.cache_clear()
+    lock = client.lock(f"{store.PREFIX}lock:repo:config", timeout=30)
+    assert lock.acquire()
+    [job_id] = jobs.handle_event(push("1.2.0"))
+    drain(client)
+    job = Queue("bumper-test", connection=client).fetch_job(job_id)
+    assert job is not None and job.get_status() == "scheduled"  # retried later, not failed
+    assert file_at(setup).endswith("api:1.0.0  # keep me")
+    lock.release()

@@ -193,3 +193,27 @@ def run_now(queue: Queue, job_id: str) -> None:
     job = queue.fetch_job(job_id)
     assert job is not None
     queue._enqueue_job(job)
+
+
+def test_a_ci_failure_comments_once_on_the_open_pr_of_that_revision(
+    sim: ForgeSim, client: redis.Redis
+) -> None:
+    sha = "c0ffee1" + "2" * 33
+    event = push("1.1.0")
+    event["extra"] = {"revision": sha}
+    jobs.handle_event(event)
+    drain(client)
+    [pr] = prs(sim)
+    failed = events.BuildFinished(
+        status="failure",
+        commit=sha,
+        repository="acme/api",
+        pipeline="build",
+        url="https://ci.example/1",
+        source="github",
+        delivery_id="b1",
+    )
+    jobs.handle_event(events.to_dict(failed))
+    jobs.handle_event(events.to_dict(failed))  # a redelivery does not comment twice
+    notes = [c.body for c in pr.comments if sha in c.body]
+    assert len(notes) == 1 and "failure" in notes[0] and "https://ci.example/1" in notes[0]
