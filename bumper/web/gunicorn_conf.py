@@ -3,8 +3,8 @@
 Values come from ``bumper.settings`` (``BUMPER_WEB__*``); gunicorn's own command-line flags
 still override them. It also:
 
-- points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before any worker imports
-  prometheus_client, so ``/metrics`` adds up every worker (a dead worker's files are marked
+- points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory (removed at exit) before any worker
+  imports prometheus_client, so ``/metrics`` adds up every worker (a dead worker's files are marked
   in ``child_exit``); an operator-provided directory is used as is and emptied at start;
 - logs JSON lines (``bumper.web.logs``) and keeps gunicorn's access log off, because request
   lines can carry a receiver's URL token.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,11 @@ logging.logProcesses = False
 logging.logMultiprocessing = False
 
 _PROM_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Set when the directory is made here: ours to remove at exit (an operator's is left alone).
+_own_prom_dir: str | None = None
 if not os.environ.get(_PROM_ENV):
-    os.environ[_PROM_ENV] = tempfile.mkdtemp(prefix="bumper-prometheus-")
+    _own_prom_dir = tempfile.mkdtemp(prefix="bumper-prometheus-")
+    os.environ[_PROM_ENV] = _own_prom_dir
 
 
 def on_starting(server: Any) -> None:
@@ -65,3 +69,9 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    # Without this every start of the web process left a directory behind in $TMPDIR.
+    if _own_prom_dir:
+        shutil.rmtree(_own_prom_dir, ignore_errors=True)

@@ -155,3 +155,28 @@ def test_gunicorn_refuses_to_boot_without_the_secret(
         gunicorn.start(timeout=15)
     gunicorn.stop()
     assert "BUMPER_TEST_UNSET_SECRET is not set" in gunicorn.log()
+
+
+def test_gunicorn_removes_the_metrics_directory_it_made(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = tmp_path / "bumper.yaml"
+    config.write_text("apiVersion: bumper/v1\n")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {
+        "BUMPER_REDIS_URL": redis_server.url,
+        "BUMPER_CONFIG_FILE": str(config),
+        "TMPDIR": str(tmpdir),
+        # Empty = unset for gunicorn_conf: it makes its own directory under $TMPDIR.
+        "PROMETHEUS_MULTIPROC_DIR": "",
+    }
+    gunicorn = GunicornServer(tmp_path / "gunicorn", env, workers=1)
+    gunicorn.start()
+    try:
+        assert requests.get(f"{gunicorn.url}/metrics", timeout=10).status_code == 200
+        made = list(tmpdir.glob("bumper-prometheus-*"))
+        assert len(made) == 1 and made[0].is_dir()
+    finally:
+        gunicorn.stop()
+    assert list(tmpdir.glob("bumper-prometheus-*")) == []
