@@ -149,6 +149,9 @@ class Agent:
         new_commit = target != self.status.last_healthy_commit
         changed = [k for k in outcome.applied if k.kind in manifests.WORKLOAD_KINDS]
         if changed and new_commit:
+            self.status.health = "Progressing"
+            self.status.message = f"rolling out {target[:12]}"
+            self._save_status()  # visible while the rollout is awaited (it may take minutes)
             self._commit_status(target, "pending", "applied; waiting for the rollout")
         timeouts = manifests.health_timeouts(outcome.desired)
         verdicts = self._wait_healthy(changed, outcome.resources, timeouts) if changed else {}
