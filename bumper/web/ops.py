@@ -19,14 +19,20 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> Response:
-    """Ready to accept deliveries: Redis answers PING."""
+    """Ready to accept deliveries: Redis serves data commands (``LLEN`` of the queue).
+
+    Not ready while Redis is unreachable, or still loading its AOF after a restart (it answers
+    ``LOADING`` then, and deliveries get 503 too).
+    """
     st = state()
     try:
-        st.redis.ping()
+        depth = st.intake.queue_depth()
     except redis.RedisError:
         retry = str(st.settings.web.retry_after_seconds)
-        return error_reply(503, "redis-unavailable", "Redis does not answer", Retry_After=retry)
-    return json_reply(200, {"status": "ready", "receivers": sorted(st.receivers)})
+        return error_reply(503, "redis-unavailable", "Redis is not serving", Retry_After=retry)
+    return json_reply(
+        200, {"status": "ready", "receivers": sorted(st.receivers), "queue_depth": depth}
+    )
 
 
 @blueprint.get("/metrics")

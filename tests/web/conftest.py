@@ -3,7 +3,8 @@ per sender (named after it), and helpers to sign a request the way each sender d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,13 @@ def signed(
         else:
             out[name] = value
     return out, query
+
+
+def wait_until_ready(readyz: Callable[[], int], timeout: float = 60.0) -> None:
+    """Poll a ``/readyz`` call until it answers 200: after a restart Redis first loads its AOF
+    (answering ``LOADING``, so deliveries get 503), as a sender's retry would find out."""
+    deadline = time.monotonic() + timeout
+    while readyz() != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError("/readyz did not become ready")
+        time.sleep(0.05)

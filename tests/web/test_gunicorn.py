@@ -17,7 +17,7 @@ from bumper.web import intake
 from tests.sources.helpers import fixture
 from tests.support.gunicorn_server import GunicornServer
 from tests.support.redis_server import RedisServer
-from tests.web.conftest import OTHER, QUEUE, SECRET, signed
+from tests.web.conftest import OTHER, QUEUE, SECRET, signed, wait_until_ready
 
 
 @pytest.fixture
@@ -128,6 +128,7 @@ def test_gunicorn_serves_the_intake_end_to_end(
         assert "bumper_redis_up 0.0" in requests.get(f"{server.url}/metrics", timeout=10).text
     finally:
         redis_server.start()
+    wait_until_ready(lambda: requests.get(f"{server.url}/readyz", timeout=10).status_code)
     again = _push(server, body, "gun-outage")
     assert again.status_code == 202
     assert redis_client.exists("rq:job:" + again.json()["events"][0])

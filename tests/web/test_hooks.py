@@ -23,6 +23,7 @@ from tests.web.conftest import (
     config_for,
     receiver_entry,
     signed,
+    wait_until_ready,
 )
 
 PUSH_HEADERS = {"X-GitHub-Event": "package", "X-GitHub-Delivery": "11111111-aaaa"}
@@ -295,6 +296,7 @@ def test_redis_unreachable_is_503_with_retry_after(
         assert client.get("/healthz").status_code == 200
     finally:
         redis_server.start()
+    wait_until_ready(lambda: client.get("/readyz").status_code)
     # No dedup mark was left behind: the sender's retry is accepted and queued.
     status, reply = post_github(client, ghcr_push)
     assert status == 202

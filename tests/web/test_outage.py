@@ -14,7 +14,7 @@ from rq.job import Job
 from bumper.web import intake
 from tests.sources.helpers import fixture
 from tests.support.redis_server import RedisServer
-from tests.web.conftest import QUEUE, signed
+from tests.web.conftest import QUEUE, signed, wait_until_ready
 
 
 def test_outage_then_restart_loses_nothing(
@@ -41,6 +41,7 @@ def test_outage_then_restart_loses_nothing(
                 redis_server.stop()
             if n == 20:
                 redis_server.start()
+                wait_until_ready(lambda: client.get("/readyz").status_code)
             status, ids, retry_after = deliver(n)
             if status == 202:
                 accepted[n] = ids
@@ -50,6 +51,7 @@ def test_outage_then_restart_loses_nothing(
     finally:
         if redis_server.process is None:
             redis_server.start()
+            wait_until_ready(lambda: client.get("/readyz").status_code)
     assert refused == list(range(10, 20))
     assert sorted(accepted) == [*range(10), *range(20, 30)]
     # The sender retries what was refused: accepted now, not "duplicate".
