@@ -9,7 +9,6 @@ last healthy render is what the agent keeps applying, drift included) until the 
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import threading
@@ -366,7 +365,3 @@ def state_namespace(cfg: AgentConfig) -> str:
     if pod_ns.is_file():
         return pod_ns.read_text().strip()
     return cfg.namespace
-
-
-def dump(status: report.Status) -> str:
-    return json.dumps(status.to_data(), indent=1)

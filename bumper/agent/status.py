@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +21,6 @@ from bumper.agent import kube
 from bumper.agent.manifests import Key
 
 log = logging.getLogger("bumper.agent")
-
-HEALTH_VALUES = ("Healthy", "Progressing", "Degraded", "RolledBack", "Error")
 
 
 def now_rfc3339() -> str:
@@ -177,7 +174,3 @@ def _labels(labels: tuple[tuple[str, str], ...]) -> str:
         for k, v in labels
     )
     return "{" + inner + "}"
-
-
-def unix_now() -> float:
-    return time.time()
