@@ -116,3 +116,22 @@ def wait_until_ready(readyz: Callable[[], int], timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("/readyz did not become ready")
         time.sleep(0.05)
+
+
+def start_redis(server: RedisServer, timeout: float = 60.0) -> None:
+    """Start the suite's redis-server again and wait until it has loaded its AOF, so that
+    neither the next step nor the next test meets ``LOADING``."""
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.llen("bumper:probe")
+                return
+            except redis.BusyLoadingError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        client.close()

@@ -17,7 +17,14 @@ from bumper.web import intake
 from tests.sources.helpers import fixture
 from tests.support.gunicorn_server import GunicornServer
 from tests.support.redis_server import RedisServer
-from tests.web.conftest import OTHER, QUEUE, SECRET, signed, wait_until_ready
+from tests.web.conftest import (
+    OTHER,
+    QUEUE,
+    SECRET,
+    signed,
+    start_redis,
+    wait_until_ready,
+)
 
 
 @pytest.fixture
@@ -127,7 +134,7 @@ def test_gunicorn_serves_the_intake_end_to_end(
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
         assert "bumper_redis_up 0.0" in requests.get(f"{server.url}/metrics", timeout=10).text
     finally:
-        redis_server.start()
+        start_redis(redis_server)
     wait_until_ready(lambda: requests.get(f"{server.url}/readyz", timeout=10).status_code)
     again = _push(server, body, "gun-outage")
     assert again.status_code == 202

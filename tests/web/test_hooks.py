@@ -23,6 +23,7 @@ from tests.web.conftest import (
     config_for,
     receiver_entry,
     signed,
+    start_redis,
     wait_until_ready,
 )
 
@@ -295,7 +296,7 @@ def test_redis_unreachable_is_503_with_retry_after(
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
     finally:
-        redis_server.start()
+        start_redis(redis_server)
     wait_until_ready(lambda: client.get("/readyz").status_code)
     # No dedup mark was left behind: the sender's retry is accepted and queued.
     status, reply = post_github(client, ghcr_push)

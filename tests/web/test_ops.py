@@ -12,7 +12,15 @@ from bumper.errors import ConfigError
 from bumper.settings import Settings
 from bumper.web import create_app
 from tests.sources.helpers import fixture
-from tests.web.conftest import OTHER, QUEUE, SECRET, config_for, receiver_entry, signed
+from tests.web.conftest import (
+    OTHER,
+    QUEUE,
+    SECRET,
+    config_for,
+    receiver_entry,
+    signed,
+    start_redis,
+)
 
 
 def _deliver(client: FlaskClient, body: bytes, delivery: str, secret: str = SECRET) -> int:
@@ -89,7 +97,7 @@ def test_dashboard_survives_a_redis_outage(client: FlaskClient, redis_server: ob
     try:
         page = client.get("/")
     finally:
-        redis_server.start()
+        start_redis(redis_server)
     assert page.status_code == 200
     assert "Redis unreachable" in page.get_data(as_text=True)
 

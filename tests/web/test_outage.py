@@ -14,7 +14,7 @@ from rq.job import Job
 from bumper.web import intake
 from tests.sources.helpers import fixture
 from tests.support.redis_server import RedisServer
-from tests.web.conftest import QUEUE, signed, wait_until_ready
+from tests.web.conftest import QUEUE, signed, start_redis, wait_until_ready
 
 
 def test_outage_then_restart_loses_nothing(
@@ -40,7 +40,7 @@ def test_outage_then_restart_loses_nothing(
             if n == 10:
                 redis_server.stop()
             if n == 20:
-                redis_server.start()
+                start_redis(redis_server)
                 wait_until_ready(lambda: client.get("/readyz").status_code)
             status, ids, retry_after = deliver(n)
             if status == 202:
@@ -50,7 +50,7 @@ def test_outage_then_restart_loses_nothing(
                 refused.append(n)
     finally:
         if redis_server.process is None:
-            redis_server.start()
+            start_redis(redis_server)
             wait_until_ready(lambda: client.get("/readyz").status_code)
     assert refused == list(range(10, 20))
     assert sorted(accepted) == [*range(10), *range(20, 30)]
