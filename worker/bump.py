@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -443,8 +444,6 @@ def credentials(ctx: Context, repo: config.Repo) -> gitrepo.Credentials | None:
 
 def read_secret(ref: config.SecretRef, base: Path) -> str:
     """The secret's value; ``ConfigError`` naming where it was looked for (never the value)."""
-    import os
-
     if ref.env is not None:
         value = os.environ.get(ref.env)
         if not value:
