@@ -139,6 +139,19 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
     return guarded(work)
 
 
+def bump_queue_name(queue_name: str) -> str:
+    """Bump jobs have their own queue, listened to after the event queue: a worker routes
+    every event already queued before it bumps, so a burst lands as one commit."""
+    return f"{queue_name}-bumps"
+
+
+def worker_queues(queue_name: str, connection: redis.Redis) -> list[Queue]:
+    """The queues a worker serves, in priority order: events, then bumps."""
+    return [
+        Queue(name, connection=connection) for name in (queue_name, bump_queue_name(queue_name))
+    ]
+
+
 def request_bump(ctx: bump.Context, key: str) -> str:
     """Make sure one bump job for ``key`` is pending; its id (an existing one if pending)."""
     for _ in range(3):
@@ -161,7 +174,7 @@ def _status(ctx: bump.Context, job_id: str) -> JobStatus | None:
 
 
 def _enqueue(ctx: bump.Context, key: str, job_id: str) -> None:
-    queue = Queue(settings.load().queue_name, connection=ctx.store.redis)
+    queue = Queue(bump_queue_name(settings.load().queue_name), connection=ctx.store.redis)
     retry = Retry(max=ctx.settings.crash_retries) if ctx.settings.crash_retries else None
     queue.enqueue(
         run_bump,

@@ -37,7 +37,7 @@ def preload() -> None:
 
 def run(args: argparse.Namespace) -> int:
     import redis
-    from rq import Queue, Worker
+    from rq import Worker
 
     from bumper import configfile, settings
 
@@ -48,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     connection = redis.Redis.from_url(current.redis_url)
-    queue = Queue(current.queue_name, connection=connection)
-    worker = Worker([queue], connection=connection, name=args.name)
+    from worker import jobs
+
+    # events first, then bumps: see worker.jobs.bump_queue_name
+    queues = jobs.worker_queues(current.queue_name, connection)
+    worker = Worker(queues, connection=connection, name=args.name)
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,

@@ -169,9 +169,9 @@ def push(tag: str, digest: str | None = None, delivery: str | None = None) -> di
 
 def run_jobs(client: redis.Redis) -> list[dict[str, Any]]:
     """Drain the queue with a real RQ worker; the results of the bump jobs it ran."""
-    queue = Queue("bumper-push-test", connection=client)
+    queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
     ids = list(queue.job_ids)
-    SimpleWorker([queue], connection=client).work(burst=True)
+    SimpleWorker(jobs.worker_queues("bumper-push-test", client), connection=client).work(burst=True)
     results = []
     for job_id in ids:
         job = queue.fetch_job(job_id)
@@ -381,7 +381,7 @@ def test_an_unreachable_api_server_retries_the_job_and_keeps_the_candidate(
     jobs.context.cache_clear()
     try:
         [job_id] = jobs.handle_event(push("1.1.0"))
-        queue = Queue("bumper-push-test", connection=client)
+        queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
         SimpleWorker([queue], connection=client).work(burst=True)
         job = queue.fetch_job(job_id)
         assert job is not None and job.get_status() == "scheduled"  # RQ retries it later
@@ -429,7 +429,7 @@ def test_a_render_error_applies_nothing_and_fails_the_job_with_its_reason(
     )
     jobs.context.cache_clear()
     [job_id] = jobs.handle_event(push("1.1.0"))
-    queue = Queue("bumper-push-test", connection=client)
+    queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
     SimpleWorker([queue], connection=client).work(burst=True)
     job = queue.fetch_job(job_id)
     assert job is not None and job.get_status() == "failed"

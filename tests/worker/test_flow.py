@@ -122,8 +122,7 @@ def build(status: str, commit: str, repository: str = "acme/gated") -> dict[str,
 
 
 def drain(client: redis.Redis) -> None:
-    queue = Queue("bumper-test", connection=client)
-    SimpleWorker([queue], connection=client).work(burst=True)
+    SimpleWorker(jobs.worker_queues("bumper-test", client), connection=client).work(burst=True)
 
 
 def file_at(bare: Path, ref: str = "main") -> str:
@@ -341,7 +340,7 @@ def test_a_permanent_failure_fails_the_job_visibly_with_its_reason(
     jobs.context.cache_clear()
     [job_id] = jobs.handle_event(push("1.2.0"))
     drain(client)
-    job = Queue("bumper-test", connection=client).fetch_job(job_id)
+    job = Queue("bumper-test-bumps", connection=client).fetch_job(job_id)
     assert job is not None and job.get_status() == "failed"
     assert job.meta["failure"]["reason"] == "edit" and "nope.yaml" in job.meta["failure"]["message"]
     assert job.retries_left == 0  # not re-run
@@ -357,7 +356,7 @@ def test_bumps_of_one_repo_wait_for_its_lock(
     assert lock.acquire()
     [job_id] = jobs.handle_event(push("1.2.0"))
     drain(client)
-    job = Queue("bumper-test", connection=client).fetch_job(job_id)
+    job = Queue("bumper-test-bumps", connection=client).fetch_job(job_id)
     assert job is not None and job.get_status() == "scheduled"  # retried later, not failed
     assert file_at(setup).endswith("api:1.0.0  # keep me")
     lock.release()

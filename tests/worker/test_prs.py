@@ -97,7 +97,7 @@ def push(tag: str, image: str = "ghcr.io/acme/api") -> dict[str, Any]:
 
 
 def drain(client: redis.Redis) -> None:
-    SimpleWorker([Queue("bumper-test", connection=client)], connection=client).work(burst=True)
+    SimpleWorker(jobs.worker_queues("bumper-test", client), connection=client).work(burst=True)
 
 
 def prs(sim: ForgeSim) -> list[Any]:
@@ -154,7 +154,7 @@ def test_automerge_waits_for_checks_then_the_forge_merges(
     drain(client)  # no check reported yet: "not mergeable", retried later
     [pr] = prs(sim)
     assert pr.state == "open"
-    queue = Queue("bumper-test", connection=client)
+    queue = Queue("bumper-test-bumps", connection=client)
     assert queue.fetch_job(job_id).get_status() == "scheduled"  # type: ignore[union-attr]
     assert jobs.handle_event(push("1.5.0", image="ghcr.io/acme/web")) == [job_id]  # same job
     head = pr.head_sha()
@@ -175,7 +175,7 @@ def test_rate_limit_retries_after_the_forge_wait_and_never_duplicates(
     [job_id] = jobs.handle_event(push("1.1.0"))
     drain(client)
     assert prs(sim) == []
-    queue = Queue("bumper-test", connection=client)
+    queue = Queue("bumper-test-bumps", connection=client)
     job = queue.fetch_job(job_id)
     assert job is not None and job.get_status() == "scheduled"
     retried = job.latest_result()
