@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from tests.support.children import die_with_parent
 from tests.support.forgesim import ForgeSim
 from tests.support.gunicorn_server import GunicornServer
 from tests.support.redis_server import RedisServer
@@ -110,6 +111,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
     def stop(self) -> None:

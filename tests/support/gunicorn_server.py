@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.support.children import die_with_parent
 from tests.support.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,12 @@ class GunicornServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the server
         args = [sys.executable, "-m", "gunicorn", "-c", "python:bumper.web.gunicorn_conf", self.app]
         self.process = subprocess.Popen(
-            args, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            args,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

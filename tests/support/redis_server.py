@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.children import die_with_parent
+
 
 def redis_executable() -> str:
     try:
@@ -62,7 +64,9 @@ class RedisServer:
             "always",
         ]
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
