@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bumper.agent import forge, source
@@ -37,6 +38,46 @@ def test_commit_status_and_revert_pull_request(forgesim: ForgeSim, tmp_path: Pat
     assert (change.head, change.base, change.state) == ("bumper/revert-x", "main", "open")
     assert repo.git.read_file("bumper/revert-x", "app.yaml") == "image: app:1.0\n"
     assert repo.git.is_ancestor(bad, repo.git.sha("bumper/revert-x") or "")
+
+
+def test_gitlab_status_and_merge_request(forgesim: ForgeSim, tmp_path: Path) -> None:
+    forgesim.create_repo("group/config", {"app.yaml": "image: app:1.0\n"})
+    repo = forgesim.repo("group/config")
+    good = repo.git.sha("main")
+    assert good is not None
+    bad = forgesim.commit_files("group/config", "main", {"app.yaml": "image: app:2.0\n"}, "bump")
+    client = forge.Forge(
+        kind="gitlab",
+        api_url=forgesim.gitlab_url + "/api/v4",
+        repo="group/config",
+        token=forgesim.token,
+    )
+    assert client.commit_status(bad, "pending", "waiting for the rollout")
+    assert client.commit_status(bad, "failure", "rolled back")
+    sent = [json.loads(r.body) for r in forgesim.requests("POST") if "/statuses/" in r.path]
+    assert [(b["state"], b["name"]) for b in sent] == [
+        ("running", "bumper-agent"),
+        ("failed", "bumper-agent"),
+    ]
+    assert [s.sha for s in repo.statuses] == [bad, bad]
+    src = source.GitSource(
+        url=forgesim.clone_url("group/config"),
+        branch="main",
+        cache=tmp_path / "cache",
+        auth=source.GitAuth(token_file=_token(tmp_path, forgesim.token), username="oauth2"),
+    )
+    src.fetch()
+    src.push_revert(bad, good, "bumper/revert-y", "Revert to good", forgesim.token)
+    assert client.open_revert(bad, good, "bumper/revert-y", "web: not ready")
+    (change,) = repo.changes.values()
+    assert (change.head, change.base) == ("bumper/revert-y", "main")
+    assert repo.git.read_file("bumper/revert-y", "app.yaml") == "image: app:1.0\n"
+
+
+def _token(tmp_path: Path, value: str) -> Path:
+    path = tmp_path / "token"
+    path.write_text(value)
+    return path
 
 
 def test_forge_outage_never_raises(tmp_path: Path) -> None:
