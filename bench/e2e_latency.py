@@ -104,7 +104,13 @@ def measure_bumper(sim: ForgeSim, stack: Stack, events: int, images: int) -> lis
 
 def measure_script(sim: ForgeSim, workdir: Path, runs: int) -> list[float]:
     """The baseline: clone, edit, commit, push, open the PR by hand, one PR per run."""
-    gh = github.Github(base_url=sim.github_api_url, auth=Auth.Token(sim.token), retry=None)
+    gh = github.Github(  # PyGithub's default write throttle (1 s) off, as in bumper.scm
+        base_url=sim.github_api_url,
+        auth=Auth.Token(sim.token),
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
     repo = gh.get_repo(CONFIG_REPO)
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     ident = ["-c", "user.name=script", "-c", "user.email=script@example.invalid"]

@@ -35,7 +35,7 @@ class WorkerSettings(BaseModel):
     retry_cap_seconds: float = Field(600.0, gt=0, description="longest delay between retries")
     crash_retries: int = Field(3, ge=0, description="re-runs of a job whose worker died mid-job")
     coalesce_seconds: float = Field(
-        0.25,
+        0.1,
         ge=0,
         description="a new bump job waits this long after being enqueued, so a burst of pushes "
         "for one target becomes one commit with the newest tag",

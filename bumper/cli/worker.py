@@ -28,11 +28,14 @@ def register(subparsers: Any) -> None:
 def preload() -> None:
     """Import the job code and the forge SDKs once, here: RQ forks a work horse per job, and
     a horse that had to import PyGithub and python-gitlab itself would spend seconds on it.
-    The config is still read by each job, so edits to bumper.yaml apply without a restart."""
+    The job context (bumper.yaml parsed) is built here too; each job still checks the file's
+    size and mtime, so edits to bumper.yaml apply without a restart."""
     import bumper.scm.github  # noqa: F401
     import bumper.scm.gitlab  # noqa: F401
     import worker.delivery  # noqa: F401
-    import worker.jobs  # noqa: F401
+    import worker.jobs
+
+    worker.jobs.context()  # parsed once here, inherited by every forked work horse
 
 
 def run(args: argparse.Namespace) -> int:
