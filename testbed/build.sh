@@ -23,7 +23,7 @@ say() { echo "testbed: $*" >&2; }
 
 # The Kubernetes version is whatever the committed k8s tools module pins: one source of truth.
 K8S_VERSION="$(grep -oE '(^|[[:space:]])k8s\.io/kubernetes v[0-9]+\.[0-9]+\.[0-9]+' "$HERE/k8s/go.mod" \
-  | awk '{print $2}' | head -1)"
+  | awk 'NR == 1 {print $2}')"
 [ -n "$K8S_VERSION" ] || die "cannot read the k8s.io/kubernetes version from $HERE/k8s/go.mod"
 K8S_MINOR="${K8S_VERSION#v1.}"; K8S_MINOR="${K8S_MINOR%%.*}"
 ROOT="$CACHE/$K8S_VERSION"
@@ -156,6 +156,6 @@ mv -f "$ROOT/kwok-stages.yaml.tmp" "$ROOT/kwok-stages.yaml"
 
 say "built in $(( $(date +%s) - T0 ))s; versions:"
 "$BIN/kube-apiserver" --version >&2
-"$BIN/etcd" --version 2>&1 | head -1 >&2
+"$BIN/etcd" --version 2>&1 | sed -n 1p >&2  # sed reads to the end: no SIGPIPE under pipefail
 "$BIN/helm" version --short >&2
 echo "$BIN"
