@@ -72,7 +72,7 @@ class Cluster:
         return self.bin_dir / "kustomize"
 
     def env(self, kubeconfig: Path | None = None) -> dict[str, str]:
-        """Environment for helm/kubectl: this cluster's kubeconfig, helm state in the workdir."""
+        """Environment for helm/kubectl: this cluster's kubeconfig, their state in the workdir."""
         home = self.workdir / "helm-home"
         return {
             **os.environ,
@@ -81,6 +81,8 @@ class Cluster:
             "HELM_CACHE_HOME": str(home / "cache"),
             "HELM_CONFIG_HOME": str(home / "config"),
             "HELM_DATA_HOME": str(home / "data"),
+            # kubectl's discovery/http cache, else ~/.kube/cache grows by one dir per random port.
+            "KUBECACHEDIR": str(self.workdir / "kube-cache"),
         }
 
     def run(
