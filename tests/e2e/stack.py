@@ -7,6 +7,7 @@ Webhooks are sent the way GitHub sends them: ``X-Hub-Signature-256`` HMAC over t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -115,13 +116,15 @@ class Stack:
         )
 
     def stop(self) -> None:
-        if self.worker is not None and self.worker.poll() is None:
-            os.killpg(self.worker.pid, signal.SIGTERM)
-            try:
-                self.worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
-                self.worker.wait()
+        if self.worker is not None:
+            # RQ: a first SIGTERM is a warm shutdown, a second one a cold one.
+            for sig, wait in ((signal.SIGTERM, 5), (signal.SIGTERM, 5), (signal.SIGKILL, 30)):
+                if self.worker.poll() is not None:
+                    break
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.worker.pid, sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.worker.wait(timeout=wait)
         self.web.stop()
 
     def worker_text(self) -> str:
