@@ -32,6 +32,7 @@ from tests.support.testbed_proc import (
     STAGES_DIR,
     Proc,
     free_port,
+    http_get,
     stop_all,
     tail,
     wait_until,
@@ -241,7 +242,7 @@ def _start_etcd(bins: Path, workdir: Path, log_dir: Path) -> tuple[Proc, str, Pa
 
     def healthy() -> bool:
         proc.check_alive()
-        return bool(requests.get(f"{url}/health", timeout=2).json().get("health") == "true")
+        return bool(http_get(f"{url}/health", timeout=2).json().get("health") == "true")
 
     wait_until(healthy, 30, "etcd /health")
     return proc, url, data
@@ -288,7 +289,7 @@ def _start_apiserver(
 
     def ready() -> bool:
         proc.check_alive()
-        resp = requests.get(
+        resp = http_get(
             f"{server}/readyz",
             verify=str(pki.ca_cert),
             cert=(str(pki.admin_cert), str(pki.admin_key)),
@@ -402,9 +403,20 @@ def _wait_full_ready(cluster: Cluster) -> None:
     )
 
 
-def start_cluster(mode: str, bins: Path, workdir: Path) -> Cluster:
+def start_cluster(mode: str, bins: Path, workdir: Path, attempts: int = 3) -> Cluster:
+    """Start a cluster; retry in a fresh dir if another process took one of our free ports."""
     if mode not in ("apiserver", "full"):
         raise ValueError(f"unknown test bed mode {mode!r}")
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_cluster(mode, bins, workdir / f"try{attempt}")
+        except RuntimeError as exc:
+            if attempt == attempts or "address already in use" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_cluster(mode: str, bins: Path, workdir: Path) -> Cluster:
     t0 = time.monotonic()
     log_dir = workdir / "logs"
     pki = testbed_pki.make_pki(workdir / "pki")

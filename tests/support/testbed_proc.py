@@ -14,13 +14,19 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "testbed" / "build.sh"
 STAGES_DIR = REPO_ROOT / "testbed" / "stages"
 PR_SET_PDEATHSIG = 1
 T = TypeVar("T")
+
+
+class ProcessDied(RuntimeError):
+    """A component exited while we waited for it: no point polling on."""
 
 
 class TestbedNotBuilt(RuntimeError):
@@ -45,6 +51,14 @@ def require_binaries(names: list[str]) -> Path:
     return directory
 
 
+def http_get(url: str, **kwargs: Any) -> requests.Response:
+    """GET ignoring proxy/CA settings from the environment (everything here is on loopback)."""
+    with requests.Session() as sess:
+        sess.trust_env = False
+        kwargs.setdefault("timeout", 5)
+        return sess.get(url, **kwargs)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -60,7 +74,9 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, step: f
             result = check()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 - polling: any failure means "not yet"
+        except ProcessDied:
+            raise
+        except Exception as exc:  # noqa: BLE001 - polling: any other failure means "not yet"
             last = exc
         time.sleep(step)
     detail = f" (last error: {last})" if last else ""
@@ -117,7 +133,7 @@ class Proc:
 
     def check_alive(self) -> None:
         if not self.alive():
-            raise RuntimeError(
+            raise ProcessDied(
                 f"{self.name} exited with {self.popen.returncode}; log tail:\n{tail(self.log)}"
             )
 

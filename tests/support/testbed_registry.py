@@ -13,9 +13,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import requests
-
-from tests.support.testbed_proc import Proc, free_port, tail, wait_until
+from tests.support.testbed_proc import Proc, ProcessDied, free_port, http_get, tail, wait_until
 
 # distribution v3 sends v2 envelopes (v2.x sent ...events.v1+json); same JSON shape.
 NOTIFY_MEDIA_TYPE = "application/vnd.docker.distribution.events.v2+json"
@@ -80,7 +78,18 @@ class Registry:
             }
         return json.dumps(config, indent=2)
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        """Start on a free port; take another if someone grabbed it first."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start()
+                return
+            except ProcessDied as exc:
+                if attempt == attempts or "address already in use" not in str(exc):
+                    raise
+                self.port = free_port()
+
+    def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = self.workdir / "config.yml"
         cfg.write_text(self._config())
@@ -95,7 +104,7 @@ class Registry:
 
         def up() -> bool:
             proc.check_alive()
-            return requests.get(f"{self.url}/v2/", timeout=2).status_code == 200
+            return http_get(f"{self.url}/v2/", timeout=2).status_code == 200
 
         wait_until(up, 30, "registry /v2/")
 

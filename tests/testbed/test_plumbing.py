@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,8 +12,9 @@ from typing import Any
 import pytest
 
 from tests.support import testbed
+from tests.support.testbed import Registry, RegistryFactory
 from tests.support.testbed_cluster import Cluster
-from tests.support.testbed_proc import BUILD_SCRIPT, Proc, wait_until
+from tests.support.testbed_proc import BUILD_SCRIPT, Proc, ProcessDied, http_get, wait_until
 
 
 def _script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -87,3 +89,26 @@ def _drive_hook(item: Any, failed: bool) -> list[tuple[str, str]]:
     assert done.value.value is report
     sections: list[tuple[str, str]] = report.sections
     return sections
+
+
+def test_a_dead_component_ends_the_wait_at_once(tmp_path: Path) -> None:
+    proc = Proc("crashy", ["sh", "-c", "echo boom >&2; exit 3"], tmp_path)
+    with pytest.raises(ProcessDied, match="crashy exited with 3(.|\n)*boom"):
+        wait_until(lambda: proc.check_alive(), 60, "crashy")
+
+
+def test_registry_moves_to_another_port_when_its_port_is_taken(
+    registry: RegistryFactory, tmp_path: Path
+) -> None:
+    reg = Registry(registry.bins, tmp_path / "reg")
+    taken = reg.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        reg.start()
+        try:
+            assert reg.port != taken
+            assert "address already in use" in reg.log.read_text()
+            assert http_get(f"{reg.url}/v2/").status_code == 200
+        finally:
+            reg.stop()
