@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
@@ -35,9 +36,29 @@ R = TypeVar("R")
 
 
 def load_json(body: bytes) -> Any:
-    """The decoded body; ``WebhookRejected(400)`` if it is not JSON."""
+    """The decoded body; ``WebhookRejected(400)`` if it is not JSON.
+
+    The last body decoded on this thread is remembered by identity: the receiver's
+    ``delivery_id`` and ``parse`` read the same bytes object one after the other, and the
+    decoded value is only ever read, never changed, so the body is decoded once. (orjson was
+    measured too: twice as fast on a 22 kB GitHub payload, but it turns integers over 64 bits
+    into floats, and checking for them cost half the gain.)
+    """
     if not isinstance(body, bytes | bytearray):
         raise WebhookRejected("body is not bytes", status=400, reason="malformed")
+    memo = _last_decoded.__dict__
+    if memo.get("body") is body:
+        return memo["value"]
+    value = _decode(body)
+    if type(body) is bytes:  # a bytearray could change under the same identity
+        memo["body"], memo["value"] = body, value
+    return value
+
+
+_last_decoded = threading.local()
+
+
+def _decode(body: bytes) -> Any:
     try:
         return json.loads(body)
     except RecursionError:
@@ -160,9 +181,14 @@ def safe_bool(func: Callable[P, bool]) -> Callable[P, bool]:
     return wrapper
 
 
-def drop(sender: str, reason: str) -> list[Event]:
-    """Log why a delivery (or part of it) yields no event; returns ``[]`` for convenience."""
-    logging.getLogger(f"bumper.sources.{sender}").info("dropped: %s", reason)
+def drop(sender: str, reason: str, *, routine: bool = False) -> list[Event]:
+    """Log why a delivery (or part of it) yields no event; returns ``[]`` for convenience.
+
+    ``routine`` drops (a registry's notice for each layer blob) are ordinary traffic, many per
+    image push: logged at DEBUG so that they do not drown the reasons an operator looks for.
+    """
+    level = logging.DEBUG if routine else logging.INFO
+    logging.getLogger(f"bumper.sources.{sender}").log(level, "dropped: %s", reason)
     return []
 
 

@@ -92,7 +92,11 @@ def parse_entry(sender: str, entry: dict[str, Any]) -> list[Event]:
         return drop(sender, f"action {action!r} is not a push or delete")
     target = obj(entry, "target")
     if not is_manifest(target, deleting=action == "delete"):
-        return drop(sender, f"{action} of a blob ({text(target, 'mediaType')}), not a manifest")
+        return drop(
+            sender,
+            f"{action} of a blob ({text(target, 'mediaType')}), not a manifest",
+            routine=True,
+        )
     host = first_text(text(entry, "request", "host"), host_of(text(target, "url")))
     repository = text(target, "repository")
     if not (host and repository):

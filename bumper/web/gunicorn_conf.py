@@ -36,6 +36,7 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 logconfig_dict = LOGCONFIG
+logger_class = "bumper.web.logs.GunicornLogger"
 # The app (settings, bumper.yaml, secrets) is built once in the master and forked: workers
 # start at once, and a bad config stops gunicorn before it listens. The Redis pool notices
 # the fork and opens new connections in each worker.

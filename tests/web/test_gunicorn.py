@@ -188,3 +188,22 @@ def test_gunicorn_removes_the_metrics_directory_it_made(
     finally:
         gunicorn.stop()
     assert list(tmpdir.glob("bumper-prometheus-*")) == []
+
+
+def test_gunicorn_logger_builds_no_access_line_while_the_access_log_is_off() -> None:
+    from gunicorn.config import Config
+
+    from bumper.web.logs import LOGCONFIG, GunicornLogger
+
+    config = Config()
+    config.set("logconfig_dict", LOGCONFIG)
+    logger = GunicornLogger(config)
+    # Off (LOGCONFIG's gunicorn.access is at WARNING): returns before reading the request.
+    assert logger.access(None, None, {}, None) is None
+    # On: gunicorn's own access() runs and reads the (here missing) response.
+    logger.access_log.setLevel("INFO")
+    try:
+        with pytest.raises(AttributeError):
+            logger.access(None, None, {}, None)
+    finally:
+        logger.access_log.setLevel("WARNING")
