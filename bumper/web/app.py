@@ -47,9 +47,13 @@ def state() -> WebState:
     return cast(WebState, current_app.extensions["bumper"])
 
 
-def json_reply(status: int, payload: dict[str, Any], **headers: str) -> Response:
+def reply_body(payload: dict[str, Any]) -> bytes:
     # The standard library encoder: Flask's provider adds nothing here and costs more.
-    body = _dumps(payload)
+    return _dumps(payload).encode()
+
+
+def json_reply(status: int, payload: dict[str, Any], **headers: str) -> Response:
+    body = reply_body(payload)
     response = Response(body, status=status, mimetype="application/json")
     for name, value in headers.items():
         response.headers[name.replace("_", "-")] = value
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     app.register_blueprint(dashboard.blueprint)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    hooks.install_fast_path(app, app.extensions["bumper"])
     log.info(
         "web app ready",
         extra={"receivers": sorted(receivers), "queue": settings.queue_name},

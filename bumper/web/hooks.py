@@ -1,6 +1,12 @@
 """``POST /hooks/<receiver>``: size → type → verify → parse → filter → dedup + enqueue → 202.
 
-The view never lets an exception through: every outcome is a JSON reply with a status from
+The intake reads the WSGI environ, not Flask's request: ``install_fast_path`` answers
+``POST /hooks/...`` before Flask builds a request context, matches routes and runs its
+signals, which cost as much as the rest of the delivery together (see "Webhook receiver" in
+the README, benchmark). Everything else, ``OPTIONS`` handshakes included, goes through Flask,
+whose view below calls the same ``deliver``.
+
+The intake never lets an exception through: every outcome is a JSON reply with a status from
 the table in the README ("Webhook receiver"), counted in metrics and logged as one line with
 the delivery id. Replies and logs carry reasons, never a header value, body or secret.
 
@@ -16,18 +22,20 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs
 
 import redis
-from flask import Blueprint, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Flask, Response, request
 
 from bumper.core import events as events_module
 from bumper.errors import WebhookRejected
 from bumper.sources import Headers, cloudevents
 from bumper.web import receivers as receivers_module
-from bumper.web.app import WebState, json_reply, state
+from bumper.web.app import WebState, reply_body, state
 from bumper.web.metrics import UNKNOWN_RECEIVER
 from bumper.web.recent import record_outcome, summarise
 
@@ -71,17 +79,55 @@ def _rejected(status: int, reason: str, message: str) -> Outcome:
 @blueprint.route("/hooks/<name>", methods=["POST", "OPTIONS"])
 @blueprint.route("/hooks/<name>/<token>", methods=["POST", "OPTIONS"])
 def hook(name: str, token: str | None = None) -> Response:
+    """The Flask view: ``OPTIONS`` handshakes, and ``POST`` when the fast path is not installed."""
+    status, headers, body = handle(state(), request.environ, name, token)
+    return Response(body, status=status, headers=headers)
+
+
+def install_fast_path(app: Flask, st: WebState) -> None:
+    """Answer ``POST /hooks/<name>[/<token>]`` straight from WSGI; the rest goes to Flask.
+
+    Only exact matches of the two routes are taken (one or two non-empty segments), so a
+    trailing slash or an extra segment still gets Flask's own reply, as before.
+    """
+    flask_app: Callable[..., Iterable[bytes]] = app.wsgi_app
+
+    def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            route = _route(environ.get("PATH_INFO", ""))
+            if route is not None:
+                status, headers, body = handle(st, environ, *route)
+                start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+                return [body]
+        return flask_app(environ, start_response)
+
+    app.wsgi_app = wsgi_app  # type: ignore[method-assign]
+
+
+def _route(path_info: str) -> tuple[str, str | None] | None:
+    if not path_info.startswith("/hooks/"):
+        return None
+    # WSGI gives the path as latin-1; werkzeug's routing matches it decoded as UTF-8.
+    parts = path_info[7:].encode("latin-1").decode("utf-8", "replace").split("/")
+    if len(parts) > 2 or not all(parts):
+        return None
+    return parts[0], (parts[1] if len(parts) == 2 else None)
+
+
+def handle(
+    st: WebState, environ: dict[str, Any], name: str, token: str | None
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request to a hook URL: the status, headers and JSON body of the reply."""
     started = time.perf_counter()
-    st = state()
     receiver = st.receivers.get(name)
     trace = Trace()
     try:
         if receiver is None:
             outcome = _rejected(404, "unknown-receiver", "no receiver is configured at this URL")
-        elif request.method == "OPTIONS":
-            outcome = _handshake()
+        elif environ.get("REQUEST_METHOD") == "OPTIONS":
+            outcome = _handshake(environ)
         else:
-            outcome = _deliver(st, receiver, token, trace)
+            outcome = _deliver(st, environ, receiver, token, trace)
     except WebhookRejected as error:
         status = error.status if 400 <= error.status < 500 else 400
         outcome = _rejected(status, error.reason, str(error))
@@ -101,17 +147,22 @@ def hook(name: str, token: str | None = None) -> Response:
 
 
 def _deliver(
-    st: WebState, receiver: receivers_module.Receiver, token: str | None, trace: Trace
+    st: WebState,
+    environ: dict[str, Any],
+    receiver: receivers_module.Receiver,
+    token: str | None,
+    trace: Trace,
 ) -> Outcome:
     received_at = time.time()
     limit = min(receiver.max_body_bytes, st.settings.web.max_body_bytes)
-    body = _read_body(limit)
+    body = _read_body(environ, limit)
     if body is None:
         return _rejected(413, "body-too-large", f"the body exceeds {limit} bytes")
-    if not receivers_module.accepts(request.mimetype):
-        shown = request.mimetype[:60] or "none"
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if not receivers_module.accepts(mimetype):
+        shown = mimetype[:60] or "none"
         return _rejected(415, "unsupported-media-type", f"expected JSON, got {shown}")
-    headers = _headers(receiver, token)
+    headers = _headers(environ, receiver, token)
     sender = receiver.sender
     # The sender's own id (never raises); unverified until verify passes, used for logs.
     trace.delivery_id = sender.delivery_id(headers, body)
@@ -207,37 +258,50 @@ def event_dict(event: events_module.Event, stamp: dict[str, Any]) -> dict[str, A
     return data
 
 
-def _read_body(limit: int) -> bytes | None:
-    """The raw body, or None when it is over ``limit`` (checked before reading when possible)."""
-    length = request.content_length
+def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+    """The raw body, or None when it is over ``limit`` (checked before reading when possible).
+
+    Without a Content-Length the body is read to its end only when the server marks the
+    input as terminated (gunicorn does, for chunked bodies), as werkzeug does; otherwise there
+    is no body.
+    """
+    stream = environ["wsgi.input"]
+    length = _content_length(environ)
     if length is not None:
         if length > limit:
             return None
-        # Straight from the server's input (werkzeug's stream wrappers cost more than the copy).
-        body: bytes = request.environ["wsgi.input"].read(length)
+        body: bytes = stream.read(length)
         return body
+    if not environ.get("wsgi.input_terminated"):
+        return b""
     # Chunked: read at most one byte past the limit.
     parts: list[bytes] = []
     size = 0
-    try:
-        while size <= limit:
-            chunk = request.stream.read(min(_CHUNK, limit + 1 - size))
-            if not chunk:
-                break
-            parts.append(chunk)
-            size += len(chunk)
-    except RequestEntityTooLarge:  # werkzeug's own cap (the app-wide MAX_CONTENT_LENGTH)
-        return None
+    while size <= limit:
+        chunk = stream.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
     return None if size > limit else b"".join(parts)
 
 
-def _headers(receiver: receivers_module.Receiver, token: str | None) -> Headers:
+def _content_length(environ: dict[str, Any]) -> int | None:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    return max(length, 0)
+
+
+def _headers(
+    environ: dict[str, Any], receiver: receivers_module.Receiver | None, token: str | None
+) -> Headers:
     """The request headers for the sender, context headers replaced by ours.
 
-    Read from the WSGI environ directly (``HTTP_X_GITHUB_EVENT`` → ``X-Github-Event``): the
-    sender looks names up case-insensitively, and werkzeug's header view is slower.
+    Read from the WSGI environ (``HTTP_X_GITHUB_EVENT`` → ``X-Github-Event``): the sender
+    looks names up case-insensitively.
     """
-    environ = request.environ
     pairs = [
         (key[5:].replace("_", "-"), value)
         for key, value in environ.items()
@@ -249,15 +313,16 @@ def _headers(receiver: receivers_module.Receiver, token: str | None) -> Headers:
         pairs.append(("Content-Length", environ["CONTENT_LENGTH"]))
     query = environ.get("QUERY_STRING")
     if not token and query:
-        token = request.args.get("token") or request.args.get("access_token")
+        args = parse_qs(query)
+        token = (args.get("token") or args.get("access_token") or [None])[0]
     if token:
         pairs.append((URL_TOKEN_HEADER, token))
-    if receiver.registry:
+    if receiver is not None and receiver.registry:
         pairs.append((REGISTRY_HEADER, receiver.registry))
     return Headers(pairs)
 
 
-def _handshake() -> Outcome:
+def _handshake(environ: dict[str, Any]) -> Outcome:
     """CloudEvents HTTP Web Hook abuse protection (spec §4.2): consent to the origin.
 
     No credential is required for the handshake itself: consenting only lets the emitter
@@ -265,7 +330,7 @@ def _handshake() -> Outcome:
     ``WebHook-Request-Origin`` is not a handshake and just lists the allowed methods.
     """
     outcome = Outcome(200, "handshake", {"status": "allowed"})
-    granted = cloudevents.handshake_headers(Headers(request.headers.items()))
+    granted = cloudevents.handshake_headers(_headers(environ, None, None))
     if granted:
         outcome.headers.update(granted)
     outcome.headers["Allow"] = "POST, OPTIONS"
@@ -277,7 +342,7 @@ def _finish(
     receiver: receivers_module.Receiver | None,
     outcome: Outcome,
     started: float,
-) -> Response:
+) -> tuple[int, list[tuple[str, str]], bytes]:
     label = receiver.name if receiver is not None else UNKNOWN_RECEIVER
     elapsed = time.perf_counter() - started
     st.metrics.observe(label, outcome.result, elapsed)
@@ -294,4 +359,7 @@ def _finish(
     )
     if receiver is not None and outcome.result not in _RECORDED_BY_INTAKE:
         record_outcome(st, receiver.name, outcome.status, outcome.result, outcome.delivery_id)
-    return json_reply(outcome.status, outcome.payload, **outcome.headers)
+    body = reply_body(outcome.payload)
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    headers.extend(outcome.headers.items())
+    return outcome.status, headers, body
