@@ -611,14 +611,6 @@ class Target:
         self.server.stop()
 
 
-def _gunicorn_shape(args: argparse.Namespace) -> str:
-    web = settings_module.load().web
-    if args.workers:
-        web = web.model_copy(update={"workers": args.workers})
-    kind = f"gthread x {web.threads} threads" if web.threads > 1 else "sync"
-    return f"{web.worker_count(os.cpu_count() or 1)} workers ({kind})"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="load time per server")
