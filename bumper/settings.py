@@ -34,6 +34,12 @@ class WorkerSettings(BaseModel):
     )
     retry_cap_seconds: float = Field(600.0, gt=0, description="longest delay between retries")
     crash_retries: int = Field(3, ge=0, description="re-runs of a job whose worker died mid-job")
+    abandoned_after_seconds: int = Field(
+        60,
+        ge=3,
+        description="a job whose worker stopped sending heartbeats (killed, OOM, node lost) this "
+        "long ago is re-run by the next worker that looks; workers look this often",
+    )
     coalesce_seconds: float = Field(
         0.1,
         ge=0,

@@ -239,8 +239,9 @@ class Outcome:
     deployment: deploy.Deployment | None = None  # push mode (step 8)
 
 
-def bump_target(ctx: Context, key: str) -> Outcome | None:
-    """Bump one target with every candidate recorded for it; None if there were none."""
+def bump_target(ctx: Context, key: str, *, job_id: str | None = None) -> Outcome | None:
+    """Bump one target with every candidate recorded for it; None if there were none.
+    ``job_id``: the RQ job doing it, which owns the repo lock (see ``Store.repo_lock``)."""
     started = time.monotonic()
     rule, target, repo = resolve(ctx, key)
     seen = ctx.store.candidates(key)
@@ -254,7 +255,9 @@ def bump_target(ctx: Context, key: str) -> Outcome | None:
             delivery.require_prs(forge, repo, target)
         url, creds = ctx.forges.remote(repo)
     timeout = ctx.settings.job_timeout_seconds
-    with ctx.store.repo_lock(repo.name, timeout=timeout, wait=ctx.settings.lock_wait_seconds):
+    with ctx.store.repo_lock(
+        repo.name, timeout=timeout, wait=ctx.settings.lock_wait_seconds, owner=job_id
+    ):
         with ctx.cache.checkout(
             url,
             repo.branch,

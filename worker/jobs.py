@@ -9,7 +9,9 @@ Errors: ``TransientError`` → the job returns ``rq.Retry`` with exponential bac
 (base·2^n, capped, never sooner than the error's ``delay``, e.g. a forge's ``Retry-After``);
 ``PermanentError``/``ConfigError`` → the job fails visibly with its reason and is not retried.
 A worker that dies mid-job (SIGKILL, OOM) leaves the job to RQ's abandoned-job handling, which
-re-runs it (``crash_retries``); every step is idempotent, so a re-run never duplicates a PR.
+re-runs it (``crash_retries``) within about 2·``abandoned_after_seconds`` (see
+``worker.rqworker``); the re-run takes over the repo lock of its dead run (``Store.repo_lock``),
+and every step is idempotent, so a re-run never duplicates a PR.
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ def run_bump(key: str) -> Any:
         done = []
         while True:
             try:
-                outcome = bump.bump_target(ctx, key)
+                outcome = bump.bump_target(ctx, key, job_id=job.id if job is not None else None)
             except (PermanentError, ConfigError):
                 ctx.store.forget(key, job_id)
                 raise

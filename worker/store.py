@@ -12,7 +12,7 @@ Keys (all under ``bumper:``) and why they exist:
 - ``held:<rule>`` hash delivery → held event JSON with its own expiry; gated pushes wait here.
 - ``prrev:<sha>`` hash target → PR JSON: the open bump PR for an image revision, so a CI
   failure can comment on it.
-- ``lock:repo:<name>``: serialises every bump of one config repo.
+- ``lock:repo:<name>``: serialises every bump of one config repo; holds the owning job id.
 
 Must not: decide anything (``bump.py`` does), or talk to git or a forge.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ import redis
 from bumper.errors import TransientError
 
 PREFIX = "bumper:"
+
+log = logging.getLogger("bumper.worker")
 
 _REQUEST = """
 -- KEYS[1] state hash, KEYS[2] sequence; ARGV[1] ttl, ARGV[2] job id prefix
@@ -70,6 +73,12 @@ return 0
 _DROP_IF = """
 -- KEYS[1] state hash; ARGV[1] job id: forget the state if it still names that job
 if redis.call('HGET', KEYS[1], 'job') == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+
+_DROP_LOCK_OF = """
+-- KEYS[1] lock; ARGV[1] owner token: free the lock if that owner holds it
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
@@ -121,6 +130,7 @@ class Store:
         self._finish = client.register_script(_FINISH)
         self._drop_if = client.register_script(_DROP_IF)
         self._consume = client.register_script(_CONSUME)
+        self._drop_lock_of = client.register_script(_DROP_LOCK_OF)
 
     # -- candidates and the pending-job state machine -----------------------------------
 
@@ -225,10 +235,20 @@ class Store:
     # -- per-repo serialisation ---------------------------------------------------------
 
     @contextmanager
-    def repo_lock(self, repo: str, *, timeout: float, wait: float) -> Iterator[None]:
-        """Hold the repo's lock; ``TransientError`` if another bump keeps it past ``wait``."""
-        lock = self.redis.lock(f"{PREFIX}lock:repo:{repo}", timeout=timeout, blocking_timeout=wait)
-        if not lock.acquire():
+    def repo_lock(
+        self, repo: str, *, timeout: float, wait: float, owner: str | None = None
+    ) -> Iterator[None]:
+        """Hold the repo's lock; ``TransientError`` if another bump keeps it past ``wait``.
+
+        ``owner`` (the RQ job id) is stored as the lock's token. A job that finds the lock
+        still held under its own id is a re-run of itself whose worker died holding it (RQ
+        re-runs a job only once that worker stopped sending heartbeats), so it takes the lock
+        over instead of waiting up to ``timeout`` (the job timeout) for it to expire."""
+        name = f"{PREFIX}lock:repo:{repo}"
+        if owner is not None and self._drop_lock_of(keys=[name], args=[owner]):
+            log.warning("took over the lock of repo %r left by a dead run of job %s", repo, owner)
+        lock = self.redis.lock(name, timeout=timeout, blocking_timeout=wait)
+        if not lock.acquire(token=owner):
             raise TransientError(f"repo {repo!r} is busy with another bump", delay=2, reason="busy")
         try:
             yield

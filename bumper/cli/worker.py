@@ -40,7 +40,6 @@ def preload() -> None:
 
 def run(args: argparse.Namespace) -> int:
     import redis
-    from rq import Worker
 
     from bumper import configfile, settings
 
@@ -51,11 +50,16 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     connection = redis.Redis.from_url(current.redis_url)
-    from worker import jobs
+    from worker import jobs, rqworker
 
     # events first, then bumps: see worker.jobs.bump_queue_name
     queues = jobs.worker_queues(current.queue_name, connection)
-    worker = Worker(queues, connection=connection, name=args.name)
+    worker = rqworker.BumpWorker(
+        queues,
+        abandoned_after=current.worker.abandoned_after_seconds,
+        connection=connection,
+        name=args.name,
+    )
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,

@@ -167,6 +167,60 @@ def test_crash_mid_job_is_retried_and_gives_exactly_one_pr(
     assert "Work-horse terminated unexpectedly" in stack.worker_text()
 
 
+@pytest.mark.parametrize("forge", FORGES)
+def test_crash_of_the_whole_worker_mid_job_is_rerun_by_a_new_worker_as_one_pr(
+    forge: str, make_stack: MakeStack, forgesim: ForgeSim
+) -> None:
+    """Nobody survives to see the crash: the job is only re-run once a new worker finds it
+    abandoned (its lease in RQ's started registry expired) and RQ's cleanup re-enqueues it."""
+    arrived, release = threading.Event(), threading.Event()
+    original = forgesim.handle
+    create = "/pulls" if forge == "github" else "/merge_requests"
+
+    def handle(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Any:
+        if method == "POST" and raw_path.split("?")[0].endswith(create) and not release.is_set():
+            arrived.set()  # the worker is mid-job: branch pushed, repo locked, PR being created
+            release.wait(30)
+        return original(method, raw_path, headers, body)
+
+    forgesim.handle = handle  # type: ignore[method-assign]
+    # the job timeout (and so the repo lock's expiry) stays at its default of 600 s on purpose:
+    # only the crash detection is shortened, so the re-run must not wait for the lock to expire
+    stack = make_stack(
+        forge,
+        image_rule("pr"),
+        scheduler=False,
+        settings={"BUMPER_WORKER__ABANDONED_AFTER_SECONDS": "3"},
+    )
+    stack.push("1.7.0")
+    assert arrived.wait(40), stack.logs()
+    dead = stack.worker
+    assert dead is not None
+    horse = work_horse(dead.pid)
+    # the parent first, so that it cannot notice its horse dying; the horse runs in a process
+    # group of its own (RQ calls setpgrp in it), so killing the worker's group spares it
+    os.killpg(dead.pid, signal.SIGKILL)
+    os.killpg(horse, signal.SIGKILL)
+    dead.wait(10)
+    release.set()  # the request the dead horse sent still completes on the forge
+    stack.scheduler = True
+    stack.start_worker()
+    abandoned = "abandoned by its worker, re-running it"
+    # the routing job already logged a "Job OK" before the crash: look only after the re-run
+    stack.wait(
+        "the abandoned job re-run by the new worker",
+        lambda: "Job OK" in stack.worker_text().partition(abandoned)[2],
+        timeout=60,
+    )
+    [pr] = stack.changes()
+    assert pr.state == "open" and "1.7.0" in pr.title and pr.head == BRANCH
+    assert "ghcr.io/acme/api:1.7.0" in stack.file(BRANCH)
+    before, _, after = stack.worker_text().partition(abandoned)
+    assert "Work-horse terminated unexpectedly" not in before  # nobody saw the horse die
+    assert "enqueued for retry" in after  # RQ's own cleanup put it back on the queue
+    assert "took over the lock of repo 'config'" in after  # not waiting 600 s for it to expire
+
+
 def work_horse(worker_pid: int) -> int:
     """The forked child running the job (started with --no-scheduler: the only child)."""
     children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()

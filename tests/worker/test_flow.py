@@ -360,3 +360,18 @@ def test_bumps_of_one_repo_wait_for_its_lock(
     assert job is not None and job.get_status() == "scheduled"  # retried later, not failed
     assert file_at(setup).endswith("api:1.0.0  # keep me")
     lock.release()
+
+
+def test_a_rerun_takes_over_the_repo_lock_its_dead_run_left_but_no_other_lock(
+    client: redis.Redis,
+) -> None:
+    repos = store.Store(client)
+    name = f"{store.PREFIX}lock:repo:config"
+    # a run of job-1 that died holding the lock, as a SIGKILLed work horse leaves it
+    assert client.lock(name, timeout=600).acquire(token="job-1")
+    with pytest.raises(TransientError):  # another job waits, whoever held it
+        with repos.repo_lock("config", timeout=600, wait=0.2, owner="job-2"):
+            pass
+    with repos.repo_lock("config", timeout=600, wait=0.2, owner="job-1"):
+        assert client.get(name) == b"job-1"
+    assert client.get(name) is None  # released as usual at the end

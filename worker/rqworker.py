@@ -1,0 +1,70 @@
+"""The RQ worker class ``bumper worker`` runs: RQ's ``Worker``, with crash detection that takes
+about a minute instead of up to a quarter of an hour.
+
+When a worker dies with its job (SIGKILL, OOM, a lost node), nobody is left to fail or retry
+that job. RQ 3 finds it later: the job's execution sits in the queue's ``StartedJobRegistry``
+with a lease that the worker renews while it waits for its work horse
+(``job_monitoring_interval``, 30 s, plus a fixed 60 s of grace), and
+``StartedJobRegistry.cleanup`` re-enqueues an expired one while it has retries left
+(``retries_left``, our ``crash_retries``). But ``cleanup`` runs only in a worker's maintenance,
+every ``maintenance_interval`` (600 s), checked between blocking dequeues of
+``worker_ttl - 15`` (405 s): a worker restarted right after the crash cleans before the lease
+has expired, and looks again only about 13 minutes later. Meanwhile the target's job still
+counts as pending, so every push for it waits too.
+
+``abandoned_after_seconds`` (A) sets all three: heartbeats every A/3, a lease of A, and a look
+for abandoned jobs every A. A job is re-run at most about 2·A after its worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+from rq import Queue, Worker
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+
+log = logging.getLogger("bumper.worker")
+
+
+class BumpWorker(Worker):
+    def __init__(self, queues: list[Queue], *, abandoned_after: int, **kwargs: Any) -> None:
+        self.abandoned_after = abandoned_after
+        super().__init__(
+            queues,
+            job_monitoring_interval=max(1, abandoned_after // 3),
+            maintenance_interval=abandoned_after,
+            # a blocking dequeue lasts worker_ttl - 15 s; maintenance is only checked between two
+            worker_ttl=abandoned_after + 15,
+            **kwargs,
+        )
+        self.push_exc_handler(_log_abandoned)  # type: ignore[no-untyped-call]
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # RQ adds a fixed 60 s to the heartbeat interval; the job timeout needs no room here,
+        # since the horse enforces it and the parent kills a horse that overruns it by 60 s
+        return self.abandoned_after
+
+
+def _log_abandoned(
+    job: Job,
+    exc_type: type[BaseException],
+    exc_value: BaseException,
+    traceback: TracebackType | None,
+) -> bool:
+    """Say so when maintenance finds a job whose worker died, before RQ requeues or fails it."""
+    if exc_type is AbandonedJobError:
+        if job.retries_left:
+            log.warning(
+                "job %s (%s) was abandoned by its worker, re-running it (%d crash retries left)",
+                job.id,
+                job.description,
+                job.retries_left - 1,
+            )
+        else:
+            log.error(
+                "job %s (%s) was abandoned by its worker, no retries left", job.id, job.description
+            )
+    return True
