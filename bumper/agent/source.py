@@ -21,6 +21,8 @@ from bumper.errors import BumperError, ConfigError, TransientError
 
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_CANNOT_READ = "fatal: Could not read from remote repository."
+_GIT_ADVICE = ("Please make sure you have the correct access rights", "and the repository exists.")
 
 
 class SignatureError(BumperError):
@@ -118,9 +120,8 @@ class GitSource:
         except subprocess.TimeoutExpired as error:
             raise TransientError(f"git {args[0]} timed out", reason="git-timeout") from error
         if check and done.returncode != 0:
-            lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
-            detail = redact(lines[-1]) if lines else f"exit {done.returncode}"
-            raise TransientError(f"git {args[0]} failed: {detail}", delay=15, reason="git")
+            detail = _failure_detail(done.stderr) or f"exit {done.returncode}"
+            raise TransientError(f"git {args[0]} failed: {redact(detail)}", delay=15, reason="git")
         return done
 
     # -- public -----------------------------------------------------------------------------
@@ -215,6 +216,20 @@ class GitSource:
         if self.trust.allowed_signers is not None and not self.trust.allowed_signers.is_file():
             raise ConfigError(f"allowed signers file {self.trust.allowed_signers} is missing")
         self._trust_ready = True
+
+
+def _failure_detail(stderr: str) -> str:
+    """The line of git's stderr that says why it failed.
+
+    When the transport (ssh) fails, git ends with a generic "Could not read from remote
+    repository." and two lines of advice; the reason ("Permission denied (publickey).",
+    "Host key verification failed.") is the line before them, so it is kept in front.
+    """
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if ln not in _GIT_ADVICE]
+    if len(lines) >= 2 and lines[-1] == _CANNOT_READ:
+        return f"{lines[-2]} ({lines[-1]})"
+    return lines[-1] if lines else ""
 
 
 def _read_secret(path: Path, what: str) -> str:
