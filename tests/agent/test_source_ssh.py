@@ -8,6 +8,7 @@ real ~/.ssh. Options given on the command line (the product's) still win over th
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -219,3 +220,32 @@ def test_server_runs_nothing_but_git_on_served_repos(served: Served) -> None:
         )
         assert (done.returncode, "refused" in done.stderr) == (128, True), done.stderr
     assert len(served.server.commands) == 3
+
+
+def test_the_agent_warns_once_when_ssh_has_no_known_hosts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bumper.agent.config import AgentConfig
+    from bumper.agent.main import build
+
+    key = tmp_path / "deploy-key"
+    key.write_text("not read at start\n")
+    token = tmp_path / "token"
+    token.write_text("kube-token\n")
+    common = {
+        "repo_url": "ssh://git@127.0.0.1:1/repo.git",
+        "server": "https://127.0.0.1:1",
+        "token_file": token,
+    }
+    with caplog.at_level(logging.WARNING, logger="bumper.agent"):
+        build(AgentConfig(**common, ssh_key_file=key, cache_dir=tmp_path / "a"))
+    warned = [r.getMessage() for r in caplog.records if "ssh_known_hosts" in r.getMessage()]
+    assert len(warned) == 1 and "not verified" in warned[0]
+    caplog.clear()
+    hosts = tmp_path / "known_hosts"
+    hosts.write_text("")
+    with caplog.at_level(logging.WARNING, logger="bumper.agent"):
+        build(
+            AgentConfig(**common, ssh_key_file=key, ssh_known_hosts=hosts, cache_dir=tmp_path / "b")
+        )
+    assert not [r for r in caplog.records if "ssh_known_hosts" in r.getMessage()]
