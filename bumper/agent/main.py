@@ -44,11 +44,12 @@ def _secret(path: Path | None, what: str) -> str | None:
 def build(cfg: AgentConfig) -> runner.Agent:
     client = kube.Client(connection(cfg))
     if cfg.ssh_key_file is not None and cfg.ssh_known_hosts is None:
-        # accept-new trusts whichever host answers first, and on a read-only root filesystem
-        # it cannot even remember that key: say so once (the chart always mounts known_hosts).
+        # accept-new trusts whichever host answers first (a man in the middle at the first
+        # fetch after each start, when the cache dir is fresh): say so once. The chart always
+        # mounts known_hosts.
         log.warning(
             "ssh_key_file without ssh_known_hosts: the git host's key is not verified "
-            "(StrictHostKeyChecking=accept-new); set ssh_known_hosts"
+            "on first use (StrictHostKeyChecking=accept-new); set ssh_known_hosts"
         )
     source = git.GitSource(
         url=cfg.repo_url,

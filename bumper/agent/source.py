@@ -72,6 +72,21 @@ class GitSource:
 
     # -- git plumbing -----------------------------------------------------------------------
 
+    def _ssh_command(self, key: Path) -> str:
+        """ssh with the deploy key only, and no user or system ssh config.
+
+        ``-F /dev/null``: a ~/.ssh/config (an IdentityFile, a ProxyCommand) must not change
+        what the agent connects to or with. Without ``ssh_known_hosts`` the first host key is
+        trusted (accept-new) and kept in the cache dir, so that later fetches check it: the
+        home directory may be read-only, and ssh then silently checks nothing at all.
+        """
+        ssh = f"ssh -F /dev/null -i '{key}' -o IdentitiesOnly=yes -o BatchMode=yes"
+        if self.auth.ssh_known_hosts is not None:
+            known, checking = self.auth.ssh_known_hosts, "yes"
+        else:
+            known, checking = self.cache / "known_hosts", "accept-new"
+        return f"{ssh} -o UserKnownHostsFile='{known}' -o StrictHostKeyChecking={checking}"
+
     def _env(self, push_token: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
@@ -89,13 +104,7 @@ class GitSource:
             basic = base64.b64encode(f"{self.auth.username}:{token}".encode()).decode()
             config.append(("http.extraHeader", f"Authorization: Basic {basic}"))
         if self.auth.ssh_key_file is not None:
-            ssh = f"ssh -i '{self.auth.ssh_key_file}' -o IdentitiesOnly=yes -o BatchMode=yes"
-            if self.auth.ssh_known_hosts is not None:
-                ssh += f" -o UserKnownHostsFile='{self.auth.ssh_known_hosts}'"
-                ssh += " -o StrictHostKeyChecking=yes"
-            else:
-                ssh += " -o StrictHostKeyChecking=accept-new"
-            env["GIT_SSH_COMMAND"] = ssh
+            env["GIT_SSH_COMMAND"] = self._ssh_command(self.auth.ssh_key_file)
         if self.trust.allowed_signers is not None:
             config.append(("gpg.ssh.allowedSignersFile", str(self.trust.allowed_signers)))
         if self.trust.gpg_keys is not None:

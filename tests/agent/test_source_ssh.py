@@ -1,9 +1,10 @@
 """Git source over SSH with a deploy key: real OpenSSH client and git against a real SSH server.
 
 The server (tests/support/ssh_git_server.py) runs the real ``git-upload-pack``. The client is
-/usr/bin/ssh as the product invokes it (``GIT_SSH_COMMAND``); ssh takes ``~`` from the passwd
-entry, not ``$HOME``, so a shim on PATH adds ``-F <tmp config>`` to keep it away from the
-real ~/.ssh. Options given on the command line (the product's) still win over that file.
+/usr/bin/ssh as the product invokes it (``GIT_SSH_COMMAND``, which passes ``-F /dev/null``). A
+shim on PATH puts ``-F <tmp config>`` before the product's options: it stands for a user's
+~/.ssh/config, which the product must ignore (the last ``-F`` wins), and keeps a product that
+forgot ``-F /dev/null`` away from the real ~/.ssh (ssh takes ``~`` from passwd, not ``$HOME``).
 """
 
 from __future__ import annotations
@@ -174,35 +175,26 @@ def test_without_known_hosts_the_first_host_key_is_trusted_and_remembered(
 ) -> None:
     """The product's default without ``ssh_known_hosts``: StrictHostKeyChecking=accept-new.
 
-    Trust on first use: whatever key answers first is accepted and written to the user's
-    default known_hosts; only a later change of key is refused.
+    Trust on first use: whatever key answers first is accepted and kept in the source's cache
+    dir (not the home directory, which may be read-only); a later change of key is refused.
     """
     first = served.commit("a.yaml")
     src = served.source(served.deploy, None)
     assert src.fetch() == first
-    remembered = (served.tmp / "default_known_hosts").read_text()
+    remembered = (src.cache / "known_hosts").read_text()
     assert served.server.host_public_key in remembered
+    assert not (served.tmp / "default_known_hosts").exists()
     swap_host_key(served)
     with pytest.raises(TransientError, match="Host key verification failed"):
         src.fetch()
 
 
-def test_without_known_hosts_and_nowhere_to_remember_any_host_key_is_trusted(
-    served: Served,
-) -> None:
-    """accept-new where the default known_hosts cannot be written (e.g. a read-only home).
-
-    ssh warns and connects anyway, every time: no host key is ever checked. This records the
-    current behaviour; if the default becomes "refuse without known_hosts", change this test.
-    """
-    ssh_defaults(served.tmp, served.tmp / "missing-dir" / "known_hosts")
+def test_the_users_ssh_config_is_not_read(served: Served) -> None:
+    """A ~/.ssh/config (here the shim's ``-F`` file) cannot redirect or break the fetch."""
+    (served.tmp / "ssh_config").write_text("ProxyCommand /bin/false\nPort 1\n")
+    known_hosts = served.known_hosts(served.server.known_hosts_line())
     first = served.commit("a.yaml")
-    src = served.source(served.deploy, None)
-    assert src.fetch() == first
-    swap_host_key(served)
-    second = served.commit("b.yaml")
-    assert src.fetch() == second
-    assert not (served.tmp / "missing-dir").exists()
+    assert served.source(served.deploy, known_hosts).fetch() == first
 
 
 def test_server_runs_nothing_but_git_on_served_repos(served: Served) -> None:
