@@ -43,7 +43,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -547,7 +546,9 @@ def _gunicorn_shape(args: argparse.Namespace) -> str:
 class Target:
     """One gunicorn server under test, started once and driven in several rounds."""
 
-    def __init__(self, label: str, app: str, workdir: Path, env: dict[str, str], args: Any):
+    def __init__(
+        self, label: str, app: str, workdir: Path, env: dict[str, str], args: argparse.Namespace
+    ) -> None:
         self.label = label
         self.workdir = workdir / label
         self.server = GunicornServer(self.workdir, env, app=app, workers=args.workers)

@@ -140,17 +140,7 @@ def test_coalescing_fifty_pushes_give_one_commit(forge: str, make_stack: MakeSta
 def test_crash_mid_job_is_retried_and_gives_exactly_one_pr(
     forge: str, make_stack: MakeStack, forgesim: ForgeSim
 ) -> None:
-    arrived, release = threading.Event(), threading.Event()
-    original = forgesim.handle
-    create = "/pulls" if forge == "github" else "/merge_requests"
-
-    def handle(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Any:
-        if method == "POST" and raw_path.split("?")[0].endswith(create) and not release.is_set():
-            arrived.set()  # the worker is mid-job: branch pushed, PR being created
-            release.wait(30)
-        return original(method, raw_path, headers, body)
-
-    forgesim.handle = handle  # type: ignore[method-assign]
+    arrived, release = hold_pr_creation(forgesim, forge)
     stack = make_stack(forge, image_rule("pr"), scheduler=False)
     stack.push("1.7.0")
     assert arrived.wait(40), stack.logs()
@@ -174,17 +164,7 @@ def test_crash_of_the_whole_worker_mid_job_is_rerun_by_a_new_worker_as_one_pr(
 ) -> None:
     """Nobody survives to see the crash: the job is only re-run once a new worker finds it
     abandoned (its lease in RQ's started registry expired) and RQ's cleanup re-enqueues it."""
-    arrived, release = threading.Event(), threading.Event()
-    original = forgesim.handle
-    create = "/pulls" if forge == "github" else "/merge_requests"
-
-    def handle(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Any:
-        if method == "POST" and raw_path.split("?")[0].endswith(create) and not release.is_set():
-            arrived.set()  # the worker is mid-job: branch pushed, repo locked, PR being created
-            release.wait(30)
-        return original(method, raw_path, headers, body)
-
-    forgesim.handle = handle  # type: ignore[method-assign]
+    arrived, release = hold_pr_creation(forgesim, forge)
     # the job timeout (and so the repo lock's expiry) stays at its default of 600 s on purpose:
     # only the crash detection is shortened, so the re-run must not wait for the lock to expire
     stack = make_stack(
@@ -207,10 +187,10 @@ def test_crash_of_the_whole_worker_mid_job_is_rerun_by_a_new_worker_as_one_pr(
     stack.scheduler = True
     stack.start_worker()
     abandoned = "abandoned by its worker, re-running it"
-    # the routing job already logged a "Job OK" before the crash: look only after the re-run
+    bump_ok = f"{stack.queue}-bumps: Job OK (bump-"
     stack.wait(
         "the abandoned job re-run by the new worker",
-        lambda: "Job OK" in stack.worker_text().partition(abandoned)[2],
+        lambda: bump_ok in stack.worker_text().partition(abandoned)[2],
         timeout=60,
     )
     [pr] = stack.changes()
@@ -220,6 +200,23 @@ def test_crash_of_the_whole_worker_mid_job_is_rerun_by_a_new_worker_as_one_pr(
     assert "Work-horse terminated unexpectedly" not in before  # nobody saw the horse die
     assert "enqueued for retry" in after  # RQ's own cleanup put it back on the queue
     assert "took over the lock of repo 'config'" in after  # not waiting 600 s for it to expire
+
+
+def hold_pr_creation(forgesim: ForgeSim, forge: str) -> tuple[threading.Event, threading.Event]:
+    """Hold the forge's PR/MR-create request until ``release`` is set; ``arrived`` is set once
+    it came: the worker is then mid-job (branch pushed, repo locked, PR being created)."""
+    arrived, release = threading.Event(), threading.Event()
+    original = forgesim.handle
+    create = "/pulls" if forge == "github" else "/merge_requests"
+
+    def handle(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Any:
+        if method == "POST" and raw_path.split("?")[0].endswith(create) and not release.is_set():
+            arrived.set()
+            release.wait(30)
+        return original(method, raw_path, headers, body)
+
+    forgesim.handle = handle  # type: ignore[method-assign]
+    return arrived, release
 
 
 def work_horse(worker_pid: int) -> int:
