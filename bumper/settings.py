@@ -72,6 +72,12 @@ class WebSettings(BaseModel):
         "one thread, not a whole process); 1 selects gunicorn's sync worker",
     )
     timeout_seconds: int = Field(30, gt=0, description="gunicorn worker timeout")
+    pin_workers: bool = Field(
+        True,
+        description="pin each gunicorn worker to one CPU, spread evenly over the CPUs the "
+        "process may use: a worker's threads share one GIL, and handing it between cores costs "
+        "more than the work (+30 % deliveries/s on 2 cores, see bench/ingest.py)",
+    )
     max_body_bytes: int = Field(
         4 * 1_048_576,
         gt=0,

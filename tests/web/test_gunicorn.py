@@ -1,11 +1,16 @@
 """The real gunicorn (``gunicorn_conf``, 2 workers) on a random loopback port: intake,
-chunked bodies, metrics summed over workers, JSON logs, and a Redis outage."""
+chunked bodies, metrics summed over workers, JSON logs, a Redis outage, and workers pinned
+to CPUs."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import signal
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,3 +212,78 @@ def test_gunicorn_logger_builds_no_access_line_while_the_access_log_is_off() -> 
             logger.access(None, None, {}, None)
     finally:
         logger.access_log.setLevel("WARNING")
+
+
+def _workers_affinity(gunicorn: GunicornServer, count: int) -> dict[int, set[int]]:
+    """Each live worker's CPU affinity, once ``count`` workers run (post_fork has pinned them)."""
+    assert gunicorn.process is not None
+    master = gunicorn.process.pid
+    deadline = time.monotonic() + 30
+    while True:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        try:
+            found = {int(pid): os.sched_getaffinity(int(pid)) for pid in children}
+        except ProcessLookupError:  # a worker exited while we looked
+            found = {}
+        # Each worker is pinned right after its fork; a moment later it answers requests.
+        if len(found) == count and requests.get(f"{gunicorn.url}/healthz", timeout=5).ok:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {count} workers, found {found}")
+        time.sleep(0.1)
+
+
+def _pinning_server(tmp_path: Path, redis_server: RedisServer, **env: str) -> GunicornServer:
+    config = tmp_path / "bumper.yaml"
+    config.write_text("apiVersion: bumper/v1\n")
+    settings = {"BUMPER_REDIS_URL": redis_server.url, "BUMPER_CONFIG_FILE": str(config), **env}
+    return GunicornServer(tmp_path / "gunicorn", settings, workers=3)
+
+
+ALLOWED_CPUS = os.sched_getaffinity(0)
+needs_two_cpus = pytest.mark.skipif(
+    len(ALLOWED_CPUS) < 2, reason="worker pinning applies only with 2 CPUs or more"
+)
+
+
+@needs_two_cpus
+def test_gunicorn_pins_each_worker_to_one_cpu_evenly_and_a_replacement_takes_the_free_one(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    gunicorn = _pinning_server(tmp_path, redis_server)
+    gunicorn.start()
+    try:
+        workers = _workers_affinity(gunicorn, 3)
+
+        def assert_balanced(affinities: dict[int, set[int]]) -> None:
+            assert all(len(cpus) == 1 for cpus in affinities.values()), affinities
+            load = Counter(next(iter(cpus)) for cpus in affinities.values())
+            assert set(load) <= ALLOWED_CPUS
+            assert len(load) == min(3, len(ALLOWED_CPUS))
+            assert max(load.values()) - min(load.values()) <= 1, load
+
+        assert_balanced(workers)
+        # Kill a worker on the most loaded CPU: its replacement goes back to that CPU.
+        load = Counter(next(iter(cpus)) for cpus in workers.values())
+        busiest = load.most_common(1)[0][0]
+        victim = next(pid for pid, cpus in workers.items() if cpus == {busiest})
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while victim in (replaced := _workers_affinity(gunicorn, 3)):
+            assert time.monotonic() < deadline, "gunicorn did not replace the killed worker"
+            time.sleep(0.1)
+        assert_balanced(replaced)
+    finally:
+        gunicorn.stop()
+
+
+def test_gunicorn_leaves_workers_unpinned_when_told(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    gunicorn = _pinning_server(tmp_path, redis_server, BUMPER_WEB__PIN_WORKERS="false")
+    gunicorn.start()
+    try:
+        workers = _workers_affinity(gunicorn, 3)
+        assert all(cpus == ALLOWED_CPUS for cpus in workers.values()), workers
+    finally:
+        gunicorn.stop()
