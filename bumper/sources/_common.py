@@ -121,8 +121,8 @@ def text(value: Any, *path: str) -> str | None:
     """``value[path...]`` if it is a non-empty, reasonably short string, else ``None``."""
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
-    if isinstance(value, str) and value.strip() and len(value) <= MAX_TEXT:
-        return value.strip()
+    if isinstance(value, str) and len(value) <= MAX_TEXT:
+        return value.strip() or None
     return None
 
 

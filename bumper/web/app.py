@@ -8,7 +8,6 @@ first request opens the connection. Every error reply is JSON
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
 
 log = logging.getLogger("bumper.web")
-_dumps = functools.partial(json.dumps, separators=(",", ":"))
+# One encoder for every reply: ``json.dumps`` with options builds a new one per call.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass

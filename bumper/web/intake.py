@@ -24,9 +24,11 @@ accepted again if a failover lost it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +38,6 @@ import redis
 from redis.exceptions import NoScriptError
 from rq.job import Job, JobStatus
 from rq.serializers import DefaultSerializer
-from rq.utils import now, utcformat
 
 from bumper.settings import WebSettings
 
@@ -147,7 +148,7 @@ class Intake:
             recent_duplicate,
             self.web.recent_deliveries,
         ]
-        stamp = utcformat(now())
+        stamp = rq_timestamp(time.time())
         for job_id, data in zip(ids, event_dicts, strict=True):
             fields = self._job_fields(data, stamp)
             keys.append(Job.redis_job_namespace_prefix + job_id)
@@ -256,6 +257,17 @@ class ThreadConnections:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.disconnect()
+
+
+def rq_timestamp(seconds: float) -> str:
+    """``rq.utils.utcformat(now())`` (``2026-11-27T06:06:57.938150Z``), one strftime a second."""
+    whole = int(seconds)
+    return f"{_utc_second(whole)}.{int((seconds - whole) * 1_000_000):06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 def _describe(data: dict[str, Any]) -> str:

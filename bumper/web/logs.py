@@ -48,7 +48,8 @@ def _timestamp(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
-_dumps = functools.partial(json.dumps, default=str, separators=(",", ":"))
+# One encoder for every line: ``json.dumps`` with options builds a new one per call.
+_dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 LOGCONFIG: dict[str, Any] = {

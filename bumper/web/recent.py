@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bumper.web.recent")
 _dumps = json.dumps
+# What json.dumps does for one str, without building an encoder around it.
+_quote = json.encoder.encode_basestring_ascii
 
 
 def _subject(data: dict[str, Any]) -> str:
@@ -41,8 +43,8 @@ def summarise(
 ) -> tuple[str, str]:
     """The entries recorded if the delivery is accepted, and if it is a duplicate."""
     base = (
-        f'{{"time":{received_at:.3f},"receiver":{_dumps(receiver)},'
-        f'"delivery_id":{_dumps(delivery_id)},'
+        f'{{"time":{received_at:.3f},"receiver":{_quote(receiver)},'
+        f'"delivery_id":{_quote(delivery_id)},'
     )
     events = _dumps([{"type": d.get("type"), "subject": _subject(d)} for d in dicts])
     accepted = f'{base}"status":202,"result":"accepted","events":{events}}}'

@@ -5,12 +5,14 @@ is routed nowhere and the job finishes)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
+from rq.utils import utcformat, utcparse
 
 from bumper.core import events
 from bumper.settings import WebSettings
@@ -74,3 +76,15 @@ def test_a_real_rq_worker_runs_the_job(redis_client: redis.Redis, empty_config: 
     job = Job.fetch(job_id, connection=redis_client)
     assert job.get_status() == JobStatus.FINISHED, job.latest_result()
     assert queue.count == 0
+
+
+@pytest.mark.parametrize(
+    "seconds", [0.0, 1_700_000_000.0, 1_700_000_000.5, 1_764_225_417.938150, 4_102_444_799.999999]
+)
+def test_job_timestamps_are_rqs_own_format(seconds: float) -> None:
+    stamp = intake.rq_timestamp(seconds)
+    expected = utcformat(datetime.fromtimestamp(seconds, tz=UTC))
+    # Same shape; the microseconds may differ by one (truncated here, rounded by datetime).
+    assert len(stamp) == len(expected) and stamp[:20] == expected[:20] and stamp[-1] == "Z"
+    parsed = utcparse(stamp).replace(tzinfo=UTC)
+    assert abs(parsed.timestamp() - seconds) <= 1e-6 * 2
