@@ -74,9 +74,9 @@ class WebSettings(BaseModel):
     timeout_seconds: int = Field(30, gt=0, description="gunicorn worker timeout")
     pin_workers: bool = Field(
         True,
-        description="pin each gunicorn worker to one CPU, spread evenly over the CPUs the "
-        "process may use: a worker's threads share one GIL, and handing it between cores costs "
-        "more than the work (+30 % deliveries/s on 2 cores, see bench/ingest.py)",
+        description="pin each gthread worker (THREADS > 1) to one CPU, spread evenly over the "
+        "CPUs the process may use: a worker's threads share one GIL, and handing it between "
+        "cores costs more than the work (+30 % deliveries/s on 2 cores, see bench/ingest.py)",
     )
     max_body_bytes: int = Field(
         4 * 1_048_576,

@@ -287,3 +287,13 @@ def test_gunicorn_leaves_workers_unpinned_when_told(
         assert all(cpus == ALLOWED_CPUS for cpus in workers.values()), workers
     finally:
         gunicorn.stop()
+
+
+def test_gunicorn_leaves_sync_workers_unpinned(tmp_path: Path, redis_server: RedisServer) -> None:
+    gunicorn = _pinning_server(tmp_path, redis_server, BUMPER_WEB__THREADS="1")
+    gunicorn.start()
+    try:
+        workers = _workers_affinity(gunicorn, 3)
+        assert all(cpus == ALLOWED_CPUS for cpus in workers.values()), workers
+    finally:
+        gunicorn.stop()
