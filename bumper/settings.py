@@ -76,7 +76,7 @@ class WebSettings(BaseModel):
         True,
         description="pin each gthread worker (THREADS > 1) to one CPU, spread evenly over the "
         "CPUs the process may use: a worker's threads share one GIL, and handing it between "
-        "cores costs more than the work (+30 % deliveries/s on 2 cores, see bench/ingest.py)",
+        "cores costs more than the work (+16 % deliveries/s on 2 cores, see bench/ingest.py)",
     )
     max_body_bytes: int = Field(
         4 * 1_048_576,
