@@ -277,20 +277,19 @@ def test_gunicorn_pins_each_worker_to_one_cpu_evenly_and_a_replacement_takes_the
         gunicorn.stop()
 
 
-def test_gunicorn_leaves_workers_unpinned_when_told(
-    tmp_path: Path, redis_server: RedisServer
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"BUMPER_WEB__PIN_WORKERS": "false"},
+        # A sync worker has one thread, so no GIL to pass between cores: not pinned either.
+        {"BUMPER_WEB__THREADS": "1"},
+    ],
+    ids=["pinning-off", "sync-workers"],
+)
+def test_gunicorn_leaves_workers_unpinned(
+    tmp_path: Path, redis_server: RedisServer, setting: dict[str, str]
 ) -> None:
-    gunicorn = _pinning_server(tmp_path, redis_server, BUMPER_WEB__PIN_WORKERS="false")
-    gunicorn.start()
-    try:
-        workers = _workers_affinity(gunicorn, 3)
-        assert all(cpus == ALLOWED_CPUS for cpus in workers.values()), workers
-    finally:
-        gunicorn.stop()
-
-
-def test_gunicorn_leaves_sync_workers_unpinned(tmp_path: Path, redis_server: RedisServer) -> None:
-    gunicorn = _pinning_server(tmp_path, redis_server, BUMPER_WEB__THREADS="1")
+    gunicorn = _pinning_server(tmp_path, redis_server, **setting)
     gunicorn.start()
     try:
         workers = _workers_affinity(gunicorn, 3)
