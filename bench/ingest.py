@@ -6,11 +6,13 @@ Starts a real redis-server and two gunicorn servers with the same
 - ``bumper``: ``bumper.web:create_app()`` with one receiver per sender in the mix;
 - ``bare``: a Flask app whose only view reads the body and returns 202 (the baseline).
 
-Each is driven for ``--seconds`` (default 20) in total, in ``--rounds`` (default 4) rounds
+Each is driven for ``--seconds`` (default 20) in total, in ``--rounds`` (default 10) rounds
 that alternate between the two servers (bare, bumper, bumper, bare, ...), so that the noise of
-a shared 2-core machine falls on both. The load generator is wrk (a Lua script, when Debian's
-wrk is installed) or an asyncio HTTP/1.1 client, with ``--connections`` concurrent
-connections, sending a mix of real payloads from
+a shared 2-core machine falls on both: the machine is a VM whose speed drifts by tens of
+percent for seconds at a time, and with 4 rounds of 5 s one slow spell could put a single
+round at 0.30 and the run at 0.47; short rounds spread such spells over both servers. The
+load generator is wrk (a Lua script, when Debian's wrk is installed) or an asyncio HTTP/1.1
+client, with ``--connections`` concurrent connections, sending a mix of real payloads from
 ``../shared/fixtures/webhooks``, each signed with its sender's scheme (HMAC, token header,
 bearer, URL token). Every request is a distinct delivery (a fresh delivery id, event id or
 tag, as the real sender would send), so none is deduplicated. Prints deliveries/s, p50/p99
@@ -617,7 +619,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="load time per server")
     parser.add_argument(
-        "--rounds", type=int, default=4, help="interleaved rounds the seconds are split into"
+        "--rounds", type=int, default=10, help="interleaved rounds the seconds are split into"
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
