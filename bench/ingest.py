@@ -686,6 +686,10 @@ def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> i
     return report(client, bare, bumper, load_before, args)
 
 
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 def report(
     client: redis.Redis,
     bare: Target,
@@ -693,7 +697,7 @@ def report(
     load_before: float,
     args: argparse.Namespace,
 ) -> int:
-    queued = [raw.decode() for raw in client.lrange(f"rq:queue:{QUEUE}", 0, -1)]
+    queued = [_text(raw) for raw in client.lrange(f"rq:queue:{QUEUE}", 0, -1)]
     totals = {target.label: target.total() for target in (bare, bumper)}
     promised = totals["bumper"].job_ids
     missing = set(promised) - set(queued)

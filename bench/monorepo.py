@@ -33,7 +33,7 @@ IMAGE = "ghcr.io/acme/api"
 def templates() -> list[tuple[str, str, tuple[int, int] | None]]:
     """(file name, text, span of the first image-string name) for each usable corpus file."""
     rows = (CORPUS / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    result = []
+    result: list[tuple[str, str, tuple[int, int] | None]] = []
     for row in rows:
         name = row.split("\t")[0]
         data = (CORPUS / name).read_bytes()

@@ -231,7 +231,7 @@ def check_runs(sim: ForgeSim, req: Request, owner: str, name: str, ref: str) -> 
     repo = sim.repo(f"{owner}/{name}")
     sha = _resolve(repo, ref)
     api = render.Urls(sim).repo(repo)
-    runs = [
+    runs: list[dict[str, Any]] = [
         {
             "id": run.id,
             "node_id": render.node_id("CR_", run.id),
