@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def push_from_elsewhere(tmp_path: Path, url: str, name: str, text: str) -> None:
     git(other, "push", "-q", "origin", "main")
 
 
-def set_tag(tag: str) -> gitrepo.Callable[[gitrepo.Checkout], str | None]:
+def set_tag(tag: str) -> Callable[[gitrepo.Checkout], str | None]:
     def edit(checkout: gitrepo.Checkout) -> str | None:
         target = checkout.path("apps/api/deploy.yaml")
         new = f"image: ghcr.io/acme/api:{tag}\n"

@@ -23,7 +23,7 @@ def with_token(sim: ForgeSim, token: str) -> str:
     return sim.clone_url(REPO).replace("http://", f"http://x-access-token:{token}@")
 
 
-def test_clone_needs_a_valid_token(populated: ForgeSim, tmp_path: Path):
+def test_clone_needs_a_valid_token(populated: ForgeSim, tmp_path: Path) -> None:
     assert git(tmp_path, "clone", "-q", populated.clone_url(REPO), "a", check=False).returncode
     assert git(tmp_path, "clone", "-q", with_token(populated, "wrong"), "b", check=False).returncode
     git(tmp_path, "clone", "-q", with_token(populated, populated.token), "c")
@@ -32,7 +32,9 @@ def test_clone_needs_a_valid_token(populated: ForgeSim, tmp_path: Path):
     assert 401 in statuses and 200 in statuses
 
 
-def test_push_moves_the_branch_and_the_pr_head(github: Api, populated: ForgeSim, tmp_path: Path):
+def test_push_moves_the_branch_and_the_pr_head(
+    github: Api, populated: ForgeSim, tmp_path: Path
+) -> None:
     pr = github("POST", "/repos/acme/config/pulls", {"head": BRANCH, "base": "main", "title": "t"})
     git(tmp_path, "clone", "-q", "-b", BRANCH, with_token(populated, populated.token), "w")
     (tmp_path / "w/apps/api.yaml").write_text("image: api:1.2\n")
@@ -44,7 +46,7 @@ def test_push_moves_the_branch_and_the_pr_head(github: Api, populated: ForgeSim,
     assert after["head"]["sha"] == pushed
 
 
-def test_large_push_uses_chunked_upload(populated: ForgeSim, tmp_path: Path):
+def test_large_push_uses_chunked_upload(populated: ForgeSim, tmp_path: Path) -> None:
     git(tmp_path, "clone", "-q", with_token(populated, populated.token), "w")
     (tmp_path / "w/blob.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # > http.postBuffer
     git(tmp_path / "w", "add", "blob.bin")
@@ -56,7 +58,7 @@ def test_large_push_uses_chunked_upload(populated: ForgeSim, tmp_path: Path):
     )
 
 
-def test_injected_5xx_fails_one_push(populated: ForgeSim, tmp_path: Path):
+def test_injected_5xx_fails_one_push(populated: ForgeSim, tmp_path: Path) -> None:
     git(tmp_path, "clone", "-q", with_token(populated, populated.token), "w")
     (tmp_path / "w/x.txt").write_text("x\n")
     git(tmp_path / "w", "add", "x.txt")
@@ -68,13 +70,13 @@ def test_injected_5xx_fails_one_push(populated: ForgeSim, tmp_path: Path):
     assert populated.repo(REPO).git.read_file("main", "x.txt") == "x\n"
 
 
-def test_unknown_repository_is_404(populated: ForgeSim, tmp_path: Path):
+def test_unknown_repository_is_404(populated: ForgeSim, tmp_path: Path) -> None:
     url = with_token(populated, populated.token).replace("config", "nope")
     result = git(tmp_path, "clone", "-q", url, "w", check=False)
     assert result.returncode != 0
 
 
-def test_smart_http_advertisement(populated: ForgeSim):
+def test_smart_http_advertisement(populated: ForgeSim) -> None:
     path = "/acme/config.git/info/refs?service=git-upload-pack"
     response = requests.get(populated.url + path, auth=("u", populated.token), timeout=10)
     assert response.status_code == 200

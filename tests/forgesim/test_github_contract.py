@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from tests.forgesim.conftest import BRANCH, REPO, Api, recorded
 from tests.support.forgesim import ForgeSim
@@ -125,7 +125,9 @@ def _exchange(github: Api, populated: ForgeSim) -> list[tuple[str, str, requests
     return calls
 
 
-def test_every_answer_matches_the_openapi_subset(github: Api, populated: ForgeSim, spec):
+def test_every_answer_matches_the_openapi_subset(
+    github: Api, populated: ForgeSim, spec: OpenApi
+) -> None:
     seen, problems = set(), []
     for method, path, response in _exchange(github, populated):
         label, errors = spec.check(method, path, response)
@@ -156,7 +158,7 @@ def test_every_answer_matches_the_openapi_subset(github: Api, populated: ForgeSi
     assert expected <= seen, sorted(expected - seen)
 
 
-def test_every_answer_carries_rate_limit_headers(github: Api, populated: ForgeSim):
+def test_every_answer_carries_rate_limit_headers(github: Api, populated: ForgeSim) -> None:
     for method, path, response in _exchange(github, populated):
         remaining = response.headers.get("X-RateLimit-Remaining")
         assert remaining and remaining.isdigit(), f"{method} {path}"
@@ -211,7 +213,9 @@ RECORDED = {
 }
 
 
-def test_fields_match_the_recorded_responses(github: Api, populated: ForgeSim, shared_dir: Path):
+def test_fields_match_the_recorded_responses(
+    github: Api, populated: ForgeSim, shared_dir: Path
+) -> None:
     head = populated.repo(REPO).git.sha(BRANCH)
     main = populated.repo(REPO).git.sha("main")
     bodies: dict[str, Any] = {
@@ -243,7 +247,7 @@ def test_fields_match_the_recorded_responses(github: Api, populated: ForgeSim, s
     assert not problems, "\n".join(problems)
 
 
-def test_pull_lists_follow_link_pagination(github: Api, populated: ForgeSim):
+def test_pull_lists_follow_link_pagination(github: Api, populated: ForgeSim) -> None:
     for i in range(3):
         populated.commit_files(REPO, f"bump/{i}", {f"f{i}.txt": "x\n"})
         github("POST", f"{R}/pulls", {"head": f"bump/{i}", "base": "main", "title": f"t{i}"})
@@ -253,6 +257,6 @@ def test_pull_lists_follow_link_pagination(github: Api, populated: ForgeSim):
     assert len(following.json()) == 1 and "Link" not in following.headers
 
 
-def test_requires_a_token(populated: ForgeSim):
+def test_requires_a_token(populated: ForgeSim) -> None:
     response = requests.get(f"{populated.github_api_url}{R}", timeout=10)
     assert response.status_code == 401 and response.json()["message"] == "Requires authentication"

@@ -25,7 +25,9 @@ def _open_mr(gitlab: Api, **extra: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-def test_fields_match_the_recorded_responses(gitlab: Api, populated: ForgeSim, shared_dir: Path):
+def test_fields_match_the_recorded_responses(
+    gitlab: Api, populated: ForgeSim, shared_dir: Path
+) -> None:
     head = populated.repo(REPO).git.sha(BRANCH)
     mr = _open_mr(gitlab, description="table", labels="bumper,prod")
     populated.set_status(REPO, str(head), "running", "build")
@@ -48,7 +50,7 @@ def test_fields_match_the_recorded_responses(gitlab: Api, populated: ForgeSim, s
     assert not problems, "\n".join(problems)
 
 
-def test_project_by_encoded_path_or_id(gitlab: Api, populated: ForgeSim):
+def test_project_by_encoded_path_or_id(gitlab: Api, populated: ForgeSim) -> None:
     by_path = gitlab("GET", P).json()
     assert by_path["path_with_namespace"] == REPO and by_path["default_branch"] == "main"
     assert gitlab("GET", f"/projects/{by_path['id']}").json()["id"] == by_path["id"]
@@ -57,12 +59,12 @@ def test_project_by_encoded_path_or_id(gitlab: Api, populated: ForgeSim):
     assert missing.status_code == 404 and "message" in missing.json()
 
 
-def test_unauthenticated_is_401_with_message(populated: ForgeSim):
+def test_unauthenticated_is_401_with_message(populated: ForgeSim) -> None:
     response = requests.get(f"{populated.url}/api/v4{P}", timeout=10)
     assert (response.status_code, response.json()) == (401, {"message": "401 Unauthorized"})
 
 
-def test_second_open_mr_for_the_branch_is_409(gitlab: Api):
+def test_second_open_mr_for_the_branch_is_409(gitlab: Api) -> None:
     _open_mr(gitlab)
     again = gitlab(
         "POST",
@@ -72,7 +74,7 @@ def test_second_open_mr_for_the_branch_is_409(gitlab: Api):
     assert again.status_code == 409 and "already exists" in again.json()["message"]
 
 
-def test_merge_sha_guard_from_query_or_body(gitlab: Api, populated: ForgeSim):
+def test_merge_sha_guard_from_query_or_body(gitlab: Api, populated: ForgeSim) -> None:
     iid = _open_mr(gitlab)["iid"]
     main = populated.repo(REPO).git.sha("main")
     head = populated.repo(REPO).git.sha(BRANCH)
@@ -89,7 +91,7 @@ def test_merge_sha_guard_from_query_or_body(gitlab: Api, populated: ForgeSim):
     assert again.status_code == 405
 
 
-def test_conflicting_mr_cannot_be_merged(gitlab: Api, populated: ForgeSim):
+def test_conflicting_mr_cannot_be_merged(gitlab: Api, populated: ForgeSim) -> None:
     iid = _open_mr(gitlab)["iid"]
     populated.commit_files(REPO, "main", {"apps/api.yaml": "image: api:9\n"}, "hotfix")
     mr = gitlab("GET", f"{P}/merge_requests/{iid}").json()
@@ -99,7 +101,7 @@ def test_conflicting_mr_cannot_be_merged(gitlab: Api, populated: ForgeSim):
     assert (response.status_code, response.json()["message"]) == (422, "Branch cannot be merged")
 
 
-def test_merge_when_pipeline_succeeds(gitlab: Api, populated: ForgeSim):
+def test_merge_when_pipeline_succeeds(gitlab: Api, populated: ForgeSim) -> None:
     iid = _open_mr(gitlab)["iid"]
     head = str(populated.repo(REPO).git.sha(BRANCH))
     status = gitlab("POST", f"{P}/statuses/{head}", {"state": "running", "name": "build"})
@@ -114,7 +116,7 @@ def test_merge_when_pipeline_succeeds(gitlab: Api, populated: ForgeSim):
     assert mr["state"] == "merged" and mr["head_pipeline"]["status"] == "success"
 
 
-def test_failed_pipeline_cancels_mwps_with_a_system_note(gitlab: Api, populated: ForgeSim):
+def test_failed_pipeline_cancels_mwps_with_a_system_note(gitlab: Api, populated: ForgeSim) -> None:
     iid = _open_mr(gitlab)["iid"]
     head = str(populated.repo(REPO).git.sha(BRANCH))
     populated.set_status(REPO, head, "running", "build")
@@ -127,7 +129,7 @@ def test_failed_pipeline_cancels_mwps_with_a_system_note(gitlab: Api, populated:
     assert gitlab("GET", f"{P}/pipelines", sha=head).json()[0]["status"] == "failed"
 
 
-def test_labels_reviewers_notes_close(gitlab: Api, populated: ForgeSim):
+def test_labels_reviewers_notes_close(gitlab: Api, populated: ForgeSim) -> None:
     iid = _open_mr(gitlab, labels="bumper")["iid"]
     alice = gitlab("GET", "/users", username="alice").json()
     assert [u["username"] for u in alice] == ["alice"]
@@ -147,7 +149,7 @@ def test_labels_reviewers_notes_close(gitlab: Api, populated: ForgeSim):
     assert [m["iid"] for m in gitlab("GET", f"{P}/merge_requests", state="closed").json()] == [iid]
 
 
-def test_pagination_headers(gitlab: Api, populated: ForgeSim):
+def test_pagination_headers(gitlab: Api, populated: ForgeSim) -> None:
     for i in range(3):
         populated.commit_files(REPO, f"b{i}", {f"f{i}": "x\n"})
     response = gitlab("GET", f"{P}/repository/branches", per_page=2)
@@ -157,7 +159,7 @@ def test_pagination_headers(gitlab: Api, populated: ForgeSim):
     assert headers["X-Total-Pages"] == "3" and headers["X-Per-Page"] == "2"
 
 
-def test_rate_limit_fault_headers(gitlab: Api, populated: ForgeSim):
+def test_rate_limit_fault_headers(gitlab: Api, populated: ForgeSim) -> None:
     populated.inject(429, r"/merge_requests$", retry_after=3, reset_in=30)
     response = gitlab("GET", f"{P}/merge_requests")
     assert response.status_code == 429 and response.headers["Retry-After"] == "3"

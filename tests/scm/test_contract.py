@@ -22,7 +22,7 @@ def _open(forge: ForgeCase, push_change: PushChange, tag: str = "1.1") -> tuple[
     return forge.provider.open_pr(BRANCH, "main", f"Bump api to {tag}", "body").number, head
 
 
-def test_is_a_provider_with_a_remote(forge: ForgeCase, forgesim: ForgeSim):
+def test_is_a_provider_with_a_remote(forge: ForgeCase, forgesim: ForgeSim) -> None:
     assert isinstance(forge.provider, ScmProvider)
     assert forge.provider.remote.url == forgesim.clone_url(REPO)
     assert forgesim.token not in repr(forge.provider.remote)
@@ -31,7 +31,7 @@ def test_is_a_provider_with_a_remote(forge: ForgeCase, forgesim: ForgeSim):
 
 def test_open_find_update_never_duplicates(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     scm = forge.provider
     head = push_change(REPO, BRANCH, {"apps/api.yaml": "image: api:1.1\n"})
     assert scm.find_open_pr(BRANCH) is None
@@ -58,7 +58,7 @@ def test_open_find_update_never_duplicates(
 
 def test_open_pr_lost_race_returns_the_winner(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     number, _ = _open(forge, push_change)
     # another worker opened it between our lookup and our create: the lookup "misses" once
     original = forge.provider.find_open_pr
@@ -70,7 +70,7 @@ def test_open_pr_lost_race_returns_the_winner(
 
 def test_labels_reviewers_comment_close(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     scm = forge.provider
     number, _ = _open(forge, push_change)
     scm.add_labels(number, ["bumper", "prod"])
@@ -91,7 +91,7 @@ def test_labels_reviewers_comment_close(
     assert scm.find_open_pr(BRANCH) is None
 
 
-def test_unknown_reviewer_is_permanent(forge: ForgeCase, push_change: PushChange):
+def test_unknown_reviewer_is_permanent(forge: ForgeCase, push_change: PushChange) -> None:
     number, _ = _open(forge, push_change)
     with pytest.raises(PermanentError) as err:
         forge.provider.request_reviewers(number, ["mallory"])
@@ -100,7 +100,7 @@ def test_unknown_reviewer_is_permanent(forge: ForgeCase, push_change: PushChange
 
 def test_merge_really_merges_with_sha_guard(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     number, head = _open(forge, push_change)
     assert forge.provider.merge(number, sha=head) == MergeOutcome.MERGED
     git = forgesim.repo(REPO).git
@@ -111,7 +111,7 @@ def test_merge_really_merges_with_sha_guard(
     assert len(forgesim.requests("PUT", r"/merge$")) == 1
 
 
-def test_merge_squash(forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim):
+def test_merge_squash(forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim) -> None:
     number, head = _open(forge, push_change)
     forge.provider.merge(number, sha=head, method=MergeMethod.SQUASH)
     git = forgesim.repo(REPO).git
@@ -121,7 +121,7 @@ def test_merge_squash(forge: ForgeCase, push_change: PushChange, forgesim: Forge
 
 def test_stale_sha_is_transient_and_merges_nothing(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     number, old = _open(forge, push_change)
     push_change(REPO, BRANCH, {"apps/api.yaml": "image: api:1.2\n"})
     with pytest.raises(TransientError) as err:
@@ -132,7 +132,7 @@ def test_stale_sha_is_transient_and_merges_nothing(
 
 def test_server_409_on_merge_is_transient_then_merges_once(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     number, head = _open(forge, push_change)
     forgesim.inject(409, forge.merge_route(number))
     with pytest.raises(TransientError) as err:
@@ -145,7 +145,7 @@ def test_server_409_on_merge_is_transient_then_merges_once(
 
 def test_conflict_is_not_mergeable_transient(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     number, head = _open(forge, push_change)
     forgesim.commit_files(REPO, "main", {"apps/api.yaml": "image: api:9.9\n"}, "hotfix")
     assert forge.provider.get_pr(number).mergeable is False
@@ -155,7 +155,7 @@ def test_conflict_is_not_mergeable_transient(
     assert forgesim.repo(REPO).changes[number].state == "open"
 
 
-def test_checks_and_statuses_round_trip(forge: ForgeCase, push_change: PushChange):
+def test_checks_and_statuses_round_trip(forge: ForgeCase, push_change: PushChange) -> None:
     scm = forge.provider
     sha = push_change(REPO, BRANCH, {"apps/api.yaml": "image: api:1.1\n"})
     assert scm.checks(sha).state == CheckState.NONE
@@ -171,7 +171,7 @@ def test_checks_and_statuses_round_trip(forge: ForgeCase, push_change: PushChang
 
 def test_pending_checks_schedule_the_merge_and_the_forge_merges(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     forgesim.repo(REPO).require_checks = True
     number, head = _open(forge, push_change)
     forgesim.set_status(REPO, head, "pending", "ci")
@@ -185,7 +185,7 @@ def test_pending_checks_schedule_the_merge_and_the_forge_merges(
 
 def test_pending_checks_without_auto_merge_are_transient(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     number, head = _open(forge, push_change)
     forgesim.set_status(REPO, head, "pending", "ci")
     with pytest.raises(TransientError) as err:
@@ -193,7 +193,9 @@ def test_pending_checks_without_auto_merge_are_transient(
     assert err.value.reason == "checks_pending"
 
 
-def test_failed_checks_are_permanent(forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim):
+def test_failed_checks_are_permanent(
+    forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
+) -> None:
     number, head = _open(forge, push_change)
     forgesim.set_status(REPO, head, "failure", "ci")
     with pytest.raises(PermanentError) as err:
@@ -202,7 +204,7 @@ def test_failed_checks_are_permanent(forge: ForgeCase, push_change: PushChange, 
     assert forgesim.repo(REPO).changes[number].state == "open"
 
 
-def test_merging_a_closed_pr_is_permanent(forge: ForgeCase, push_change: PushChange):
+def test_merging_a_closed_pr_is_permanent(forge: ForgeCase, push_change: PushChange) -> None:
     number, head = _open(forge, push_change)
     forge.provider.close_pr(number)
     with pytest.raises(PermanentError) as err:
@@ -213,7 +215,7 @@ def test_merging_a_closed_pr_is_permanent(forge: ForgeCase, push_change: PushCha
 # -- faults: one request each (the library neither retries nor sleeps), right delay ----------
 
 
-def test_429_honours_retry_after_without_retrying(forge: ForgeCase, forgesim: ForgeSim):
+def test_429_honours_retry_after_without_retrying(forge: ForgeCase, forgesim: ForgeSim) -> None:
     forgesim.inject(429, forge.list_prs, retry_after=7)
     started = time.monotonic()
     with pytest.raises(TransientError) as err:
@@ -223,7 +225,7 @@ def test_429_honours_retry_after_without_retrying(forge: ForgeCase, forgesim: Fo
     assert len(forgesim.requests("GET", forge.list_prs.split(" ", 1)[1])) == 1
 
 
-def test_429_without_retry_after_waits_for_the_reset(forge: ForgeCase, forgesim: ForgeSim):
+def test_429_without_retry_after_waits_for_the_reset(forge: ForgeCase, forgesim: ForgeSim) -> None:
     forgesim.inject(429, forge.list_prs, reset_in=90)
     with pytest.raises(TransientError) as err:
         forge.provider.find_open_pr(BRANCH)
@@ -231,7 +233,9 @@ def test_429_without_retry_after_waits_for_the_reset(forge: ForgeCase, forgesim:
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_5xx_is_transient_without_retrying(forge: ForgeCase, forgesim: ForgeSim, status: int):
+def test_5xx_is_transient_without_retrying(
+    forge: ForgeCase, forgesim: ForgeSim, status: int
+) -> None:
     forgesim.inject(status, forge.list_prs, times=3)
     with pytest.raises(TransientError) as err:
         forge.provider.find_open_pr(BRANCH)
@@ -240,7 +244,7 @@ def test_5xx_is_transient_without_retrying(forge: ForgeCase, forgesim: ForgeSim,
     assert len(forgesim.requests("GET", forge.list_prs.split(" ", 1)[1])) == 1
 
 
-def test_fault_counts_down_then_clears(forge: ForgeCase, forgesim: ForgeSim):
+def test_fault_counts_down_then_clears(forge: ForgeCase, forgesim: ForgeSim) -> None:
     forgesim.inject(502, forge.list_prs, times=2)
     for _ in range(2):
         with pytest.raises(TransientError):
@@ -250,13 +254,13 @@ def test_fault_counts_down_then_clears(forge: ForgeCase, forgesim: ForgeSim):
     assert statuses == [502, 502, 200]
 
 
-def test_missing_pr_is_permanent(forge: ForgeCase):
+def test_missing_pr_is_permanent(forge: ForgeCase) -> None:
     with pytest.raises(PermanentError) as err:
         forge.provider.get_pr(42)
     assert err.value.reason == "not_found"
 
 
-def test_bad_token_is_permanent_and_not_echoed(forge: ForgeCase, forgesim: ForgeSim):
+def test_bad_token_is_permanent_and_not_echoed(forge: ForgeCase, forgesim: ForgeSim) -> None:
     from bumper import scm
 
     bad = scm.connect(forge.name, f"{forgesim.url}/{REPO}", token="wrong-token-x")
@@ -265,7 +269,7 @@ def test_bad_token_is_permanent_and_not_echoed(forge: ForgeCase, forgesim: Forge
     assert err.value.reason == "unauthorized" and "wrong-token-x" not in str(err.value)
 
 
-def test_connection_refused_is_transient(forge: ForgeCase):
+def test_connection_refused_is_transient(forge: ForgeCase) -> None:
     from bumper import scm
 
     dead = scm.connect(forge.name, "http://127.0.0.1:9/acme/config", token="t")
@@ -276,7 +280,7 @@ def test_connection_refused_is_transient(forge: ForgeCase):
 
 def test_concurrent_opens_give_one_pr(
     forge: ForgeCase, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from bumper import scm

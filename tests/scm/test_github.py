@@ -20,7 +20,7 @@ def gh(forgesim: ForgeSim) -> GitHubProvider:
     return provider
 
 
-def test_api_and_clone_urls():
+def test_api_and_clone_urls() -> None:
     assert default_clone_url("https://api.github.com", "a/b") == "https://github.com/a/b.git"
     assert default_clone_url("https://ghe.corp/api/v3", "a/b") == "https://ghe.corp/a/b.git"
     provider = scm.connect("github", "https://github.com/a/b", token="t")
@@ -29,12 +29,14 @@ def test_api_and_clone_urls():
     assert provider.remote.username == "x-access-token"
 
 
-def test_served_under_enterprise_api_path(gh: GitHubProvider, forgesim: ForgeSim):
+def test_served_under_enterprise_api_path(gh: GitHubProvider, forgesim: ForgeSim) -> None:
     assert gh.default_branch() == "main"
     assert forgesim.requests("GET", r"^/api/v3/repos/acme/config$")
 
 
-def test_check_runs_count_as_checks(gh: GitHubProvider, push_change: PushChange, forgesim):
+def test_check_runs_count_as_checks(
+    gh: GitHubProvider, push_change: PushChange, forgesim: ForgeSim
+) -> None:
     sha = push_change(REPO, "bumper/api", {"apps/api.yaml": "image: api:1.1\n"})
     gh.set_status(sha, CheckState.SUCCESS, context="bumper/ci")
     forgesim.add_check_run(REPO, sha, "build", "in_progress")
@@ -47,7 +49,7 @@ def test_check_runs_count_as_checks(gh: GitHubProvider, push_change: PushChange,
 
 def test_auto_merge_uses_graphql_once_with_expected_head(
     gh: GitHubProvider, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     forgesim.repo(REPO).require_checks = True
     head = push_change(REPO, "bumper/api", {"apps/api.yaml": "image: api:1.1\n"})
     number = gh.open_pr("bumper/api", "main", "t", "b").number
@@ -58,7 +60,7 @@ def test_auto_merge_uses_graphql_once_with_expected_head(
     assert len(calls) == 1 and head.encode() in calls[0].body
 
 
-def test_403_primary_rate_limit_waits_until_reset(gh: GitHubProvider, forgesim: ForgeSim):
+def test_403_primary_rate_limit_waits_until_reset(gh: GitHubProvider, forgesim: ForgeSim) -> None:
     forgesim.inject(403, r"/pulls$", reset_in=120)
     with pytest.raises(TransientError) as err:
         gh.find_open_pr("bumper/api")
@@ -66,7 +68,9 @@ def test_403_primary_rate_limit_waits_until_reset(gh: GitHubProvider, forgesim: 
     assert len(forgesim.requests("GET", r"/pulls$")) == 1
 
 
-def test_403_secondary_rate_limit_without_headers_backs_off_a_minute(gh, forgesim: ForgeSim):
+def test_403_secondary_rate_limit_without_headers_backs_off_a_minute(
+    gh: GitHubProvider, forgesim: ForgeSim
+) -> None:
     forgesim.inject(403, r"/pulls$")
     with pytest.raises(TransientError) as err:
         gh.find_open_pr("bumper/api")
@@ -74,14 +78,14 @@ def test_403_secondary_rate_limit_without_headers_backs_off_a_minute(gh, forgesi
     assert len(forgesim.requests("GET", r"/pulls$")) == 1
 
 
-def test_403_with_retry_after_honours_it(gh: GitHubProvider, forgesim: ForgeSim):
+def test_403_with_retry_after_honours_it(gh: GitHubProvider, forgesim: ForgeSim) -> None:
     forgesim.inject(403, r"/pulls$", retry_after=5)
     with pytest.raises(TransientError) as err:
         gh.find_open_pr("bumper/api")
     assert (err.value.reason, err.value.delay) == ("rate_limited", 5)
 
 
-def test_plain_403_is_permanent(gh: GitHubProvider, forgesim: ForgeSim):
+def test_plain_403_is_permanent(gh: GitHubProvider, forgesim: ForgeSim) -> None:
     forgesim.inject(403, r"/pulls$", message="Resource not accessible by integration")
     with pytest.raises(PermanentError) as err:
         gh.find_open_pr("bumper/api")
@@ -90,7 +94,7 @@ def test_plain_403_is_permanent(gh: GitHubProvider, forgesim: ForgeSim):
 
 def test_auto_merge_refused_for_optional_checks_waits_then_merges(
     gh: GitHubProvider, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     # no branch protection: GitHub refuses to arm auto-merge ("unstable status"), so retry later
     head = push_change(REPO, "bumper/api", {"apps/api.yaml": "image: api:1.1\n"})
     number = gh.open_pr("bumper/api", "main", "t", "b").number

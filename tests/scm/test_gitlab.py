@@ -20,14 +20,14 @@ def gl(forgesim: ForgeSim) -> GitLabProvider:
     return provider
 
 
-def test_urls():
+def test_urls() -> None:
     provider = scm.connect("gitlab", "https://gitlab.example/group/sub/config.git", token="t")
     assert isinstance(provider, GitLabProvider)
     assert provider.remote.url == "https://gitlab.example/group/sub/config.git"
     assert provider.remote.username == "oauth2"
 
 
-def test_subgroup_project_path_stays_encoded(forgesim: ForgeSim):
+def test_subgroup_project_path_stays_encoded(forgesim: ForgeSim) -> None:
     forgesim.create_repo("group/sub/config")
     provider = scm.connect("gitlab", f"{forgesim.url}/group/sub/config", token=forgesim.token)
     assert provider.default_branch() == "main"
@@ -35,7 +35,9 @@ def test_subgroup_project_path_stays_encoded(forgesim: ForgeSim):
     assert forgesim.requests("GET", r"^/api/v4/projects/group%2Fsub%2Fconfig/merge_requests$")
 
 
-def test_merge_sends_the_sha_guard(gl: GitLabProvider, push_change: PushChange, forgesim):
+def test_merge_sends_the_sha_guard(
+    gl: GitLabProvider, push_change: PushChange, forgesim: ForgeSim
+) -> None:
     head = push_change(REPO, "bumper/api", {"apps/api.yaml": "image: api:1.1\n"})
     number = gl.open_pr("bumper/api", "main", "t", "b").number
     assert gl.merge(number, sha=head) == MergeOutcome.MERGED
@@ -45,7 +47,7 @@ def test_merge_sends_the_sha_guard(gl: GitLabProvider, push_change: PushChange, 
 
 def test_mwps_then_failed_pipeline_leaves_the_mr_open(
     gl: GitLabProvider, push_change: PushChange, forgesim: ForgeSim
-):
+) -> None:
     head = push_change(REPO, "bumper/api", {"apps/api.yaml": "image: api:1.1\n"})
     number = gl.open_pr("bumper/api", "main", "t", "b").number
     forgesim.set_status(REPO, head, "running", "build")
@@ -60,7 +62,7 @@ def test_mwps_then_failed_pipeline_leaves_the_mr_open(
     assert err.value.reason == "checks_failed"
 
 
-def test_403_with_rate_limit_headers_is_transient(gl: GitLabProvider, forgesim: ForgeSim):
+def test_403_with_rate_limit_headers_is_transient(gl: GitLabProvider, forgesim: ForgeSim) -> None:
     forgesim.inject(403, r"/merge_requests$", reset_in=45, message="403 Forbidden")
     with pytest.raises(TransientError) as err:
         gl.find_open_pr("bumper/api")
@@ -68,7 +70,7 @@ def test_403_with_rate_limit_headers_is_transient(gl: GitLabProvider, forgesim: 
     assert len(forgesim.requests("GET", r"/merge_requests$")) == 1
 
 
-def test_429_honours_retry_after_over_reset(gl: GitLabProvider, forgesim: ForgeSim):
+def test_429_honours_retry_after_over_reset(gl: GitLabProvider, forgesim: ForgeSim) -> None:
     forgesim.inject(429, r"/merge_requests$", retry_after=4, reset_in=300, times=5)
     with pytest.raises(TransientError) as err:
         gl.find_open_pr("bumper/api")
@@ -76,7 +78,7 @@ def test_429_honours_retry_after_over_reset(gl: GitLabProvider, forgesim: ForgeS
     assert len(forgesim.requests("GET", r"/merge_requests$")) == 1  # python-gitlab did not retry
 
 
-def test_plain_403_is_permanent(gl: GitLabProvider, forgesim: ForgeSim):
+def test_plain_403_is_permanent(gl: GitLabProvider, forgesim: ForgeSim) -> None:
     forgesim.inject(403, r"/merge_requests$", message="403 Forbidden")
     with pytest.raises(PermanentError) as err:
         gl.find_open_pr("bumper/api")
