@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -224,7 +225,7 @@ def test_the_agent_warns_once_when_ssh_has_no_known_hosts(
     key.write_text("not read at start\n")
     token = tmp_path / "token"
     token.write_text("kube-token\n")
-    common = {
+    common: dict[str, Any] = {
         "repo_url": "ssh://git@127.0.0.1:1/repo.git",
         "server": "https://127.0.0.1:1",
         "token_file": token,

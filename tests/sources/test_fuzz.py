@@ -298,7 +298,8 @@ def test_guard_turns_a_parser_bug_into_400_and_logs_it(caplog: pytest.LogCapture
 
     @guard("demo")
     def broken(headers: dict[str, str], body: bytes) -> list[Any]:
-        return [{}["missing"]]
+        empty: dict[str, Any] = {}
+        return [empty["missing"]]
 
     with pytest.raises(WebhookRejected) as caught, caplog.at_level(logging.ERROR):
         broken({}, b"{}")

@@ -133,7 +133,7 @@ def test_tekton_successful_and_cancelled_pipelineruns() -> None:
 @pytest.mark.parametrize("version_key", ["specversion", "version"])  # v0.5 and v0.4 contexts
 def test_cdevents_oci_artifact_published(version_key: str) -> None:
     purl = f"pkg:oci/api@{DIGEST.replace(':', '%3A')}?repository_url=ghcr.io/acme/api&tag=2.0.1"
-    event = {
+    event: dict[str, Any] = {
         "context": {
             version_key: "0.4.1",
             "id": "c1",
@@ -215,7 +215,7 @@ def test_nexus_docker_component_and_manifest_asset() -> None:
 
 
 def test_gitea_container_package_and_actions_run() -> None:
-    package = {
+    package: dict[str, Any] = {
         "action": "created",
         "package": {
             "type": "container",
@@ -255,7 +255,7 @@ def test_gitea_container_package_and_actions_run() -> None:
 
 
 def test_distribution_manifest_delete_and_oci_index_push() -> None:
-    envelope = {
+    envelope: dict[str, Any] = {
         "events": [
             {
                 "id": "1",

@@ -10,6 +10,7 @@ The expected events are the sources helper's hand-written ``CASES``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import redis
@@ -53,7 +54,8 @@ def _base_headers(shared_dir: Path, case: Case) -> tuple[bytes, dict[str, str]]:
 
 
 def _queued(client: redis.Redis) -> list[str]:
-    return [raw.decode() for raw in client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1)]
+    raw = cast(list[bytes], client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1))
+    return [item.decode() for item in raw]
 
 
 def test_every_case_is_sent_under_at_least_one_scheme() -> None:
@@ -121,6 +123,6 @@ def test_unsigned_fixture_is_refused_with_401(
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_fast_event_dict_equals_to_dict_of_stamp(case: Case) -> None:
-    stamp = {"source": case.sender, "delivery_id": "d-1", "received_at": 12.5}
+    stamp: dict[str, Any] = {"source": case.sender, "delivery_id": "d-1", "received_at": 12.5}
     for event in case.expected:
         assert hooks.event_dict(event, stamp) == events.to_dict(events.stamp(event, **stamp))

@@ -11,8 +11,9 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -79,7 +80,8 @@ def test_gunicorn_serves_the_intake_end_to_end(
     replies = [_push(server, body, f"gun-{n}") for n in range(12)]
     assert [r.status_code for r in replies] == [202] * 12
     promised = [job for r in replies for job in r.json()["events"]]
-    queued = [raw.decode() for raw in redis_client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1)]
+    raw_queue = cast(list[bytes], redis_client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1))
+    queued = [raw.decode() for raw in raw_queue]
     assert sorted(queued) == sorted(promised)
     assert _push(server, body, "gun-0").json()["status"] == "duplicate"
 
@@ -204,7 +206,8 @@ def test_gunicorn_logger_builds_no_access_line_while_the_access_log_is_off() -> 
     config.set("logconfig_dict", LOGCONFIG)
     logger = GunicornLogger(config)
     # Off (LOGCONFIG's gunicorn.access is at WARNING): returns before reading the request.
-    assert logger.access(None, None, {}, None) is None
+    access: Callable[..., object] = logger.access  # annotated -> None; checked at runtime here
+    assert access(None, None, {}, None) is None
     # On: gunicorn's own access() runs and reads the (here missing) response.
     logger.access_log.setLevel("INFO")
     try:

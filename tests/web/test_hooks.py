@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -50,7 +51,8 @@ def post_github(
 
 
 def queued(client: redis.Redis) -> list[str]:
-    return [raw.decode() for raw in client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1)]
+    raw = cast(list[bytes], client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1))
+    return [item.decode() for item in raw]
 
 
 def test_accepted_delivery_answers_202_with_the_queued_event_ids(
@@ -60,7 +62,7 @@ def test_accepted_delivery_answers_202_with_the_queued_event_ids(
     assert status == 202
     assert body["status"] == "accepted" and body["delivery_id"] == "11111111-aaaa"
     assert body["events"] == queued(redis_client)
-    (job_id,) = body["events"]  # type: ignore[misc]
+    (job_id,) = body["events"]
     job = Job.fetch(job_id, connection=redis_client)
     assert job.get_status() == "queued"
     assert job.args[0]["image"] == "ghcr.io/codertocat/hello-world"

@@ -6,6 +6,7 @@ accepted before the stop are still there after the restart."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import redis
 from flask.testing import FlaskClient
@@ -60,7 +61,8 @@ def test_outage_then_restart_loses_nothing(
         assert status == 202
         accepted[n] = ids
     # Every 202 has its job in Redis, exactly once, including those from before the restart.
-    in_queue = [raw.decode() for raw in redis_client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1)]
+    raw_queue = cast(list[bytes], redis_client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1))
+    in_queue = [raw.decode() for raw in raw_queue]
     promised = [job_id for n in sorted(accepted) for job_id in accepted[n]]
     assert sorted(in_queue) == sorted(promised) and len(set(promised)) == 30
     for job_id in promised:

@@ -14,7 +14,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -172,7 +172,7 @@ def run_jobs(client: redis.Redis) -> list[dict[str, Any]]:
     queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
     ids = list(queue.job_ids)
     SimpleWorker(jobs.worker_queues("bumper-push-test", client), connection=client).work(burst=True)
-    results = []
+    results: list[dict[str, Any]] = []
     for job_id in ids:
         job = queue.fetch_job(job_id)
         assert job is not None
@@ -460,7 +460,7 @@ def test_a_pr_merged_by_a_human_is_deployed_and_commented_by_the_next_job(
     assert ctx.forges is not None
     repo = ctx.config.repo("config")
     assert repo is not None
-    ctx.forges.for_repo(repo).merge(pr.number, sha=pr.head_sha(), when_checks_pass=False)
+    ctx.forges.for_repo(repo).merge(pr.number, sha=cast(str, pr.head_sha()), when_checks_pass=False)
     assert pr.state == "merged"
 
     jobs.handle_event(push("1.1.1"))

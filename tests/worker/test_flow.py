@@ -39,7 +39,9 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+def setup(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A bare config repo with api at 1.0.0, and a bumper.yaml pointing at it."""
     seed = tmp_path / "seed"
     (seed / "apps" / "api").mkdir(parents=True)

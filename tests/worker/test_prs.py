@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -113,13 +113,17 @@ def test_pr_is_opened_then_superseded_in_place(sim: ForgeSim, client: redis.Redi
     assert pr.title == "Bump api to 1.1.0 in config"
     assert "| `apps/api/deploy.yaml:7` | `1.0.0` → `1.1.0` |" in pr.body
     assert sorted(pr.labels) == ["api", "bump"] and pr.reviewers == ["alice"]
-    assert "image: ghcr.io/acme/api:1.1.0" in sim.repo(REPO).git.read_file(branch, DEPLOY)
+    assert "image: ghcr.io/acme/api:1.1.0" in cast(
+        str, sim.repo(REPO).git.read_file(branch, DEPLOY)
+    )
     jobs.handle_event(push("1.2.0"))
     jobs.handle_event(push("1.1.5"))
     drain(client)
     [pr] = prs(sim)  # never a second PR for the same target
     assert pr.state == "open" and pr.title == "Bump api to 1.2.0 in config"
-    assert "image: ghcr.io/acme/api:1.2.0" in sim.repo(REPO).git.read_file(branch, DEPLOY)
+    assert "image: ghcr.io/acme/api:1.2.0" in cast(
+        str, sim.repo(REPO).git.read_file(branch, DEPLOY)
+    )
     assert sim.repo(REPO).git.read_file("main", DEPLOY) == START
 
 
@@ -141,7 +145,9 @@ def test_automerge_merges_with_the_sha_guard(sim: ForgeSim, client: redis.Redis)
     drain(client)
     [pr] = prs(sim)
     assert pr.state == "merged"
-    assert "ghcr.io/acme/web:1.4.0" in sim.repo(REPO).git.read_file("main", "apps/web/deploy.yaml")
+    assert "ghcr.io/acme/web:1.4.0" in cast(
+        str, sim.repo(REPO).git.read_file("main", "apps/web/deploy.yaml")
+    )
     merges = sim.requests("PUT", r"/(pulls|merge_requests)/\d+/merge$")
     assert merges and (b'"sha"' in merges[-1].body or "sha" in merges[-1].query)  # the guard
 
