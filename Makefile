@@ -20,7 +20,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check bumper worker tests bench
 	$(BIN)/ruff check bumper worker tests bench
-	$(BIN)/mypy --strict bumper worker bench
+	$(BIN)/mypy --strict bumper worker bench tests
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
