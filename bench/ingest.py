@@ -542,7 +542,7 @@ def _gunicorn_shape(args: argparse.Namespace) -> str:
     if args.workers:
         web = web.model_copy(update={"workers": args.workers})
     kind = f"gthread x {web.threads} threads" if web.threads > 1 else "sync"
-    pinned = web.pin_workers and web.threads > 1 and len(os.sched_getaffinity(0)) > 1
+    pinned = web.pins_workers(len(os.sched_getaffinity(0)))
     return f"{web.worker_count(os.cpu_count() or 1)} workers ({kind}{', pinned' if pinned else ''})"
 
 

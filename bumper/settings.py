@@ -108,6 +108,13 @@ class WebSettings(BaseModel):
         200, ge=0, description="deliveries kept in Redis for the dashboard (bounded list)"
     )
 
+    def pins_workers(self, cpus: int) -> bool:
+        """Whether gunicorn pins each worker to one of ``cpus`` CPUs (see ``gunicorn_conf``).
+
+        A sync worker (one thread) has no GIL to pass around: the scheduler places it freely.
+        """
+        return self.pin_workers and self.threads > 1 and cpus > 1
+
     def worker_count(self, cpus: int) -> int:
         """gunicorn workers for ``cpus`` cores when ``workers`` is 0."""
         if self.workers:

@@ -95,8 +95,7 @@ def pre_fork(server: Any, worker: Any) -> None:
     redis-server and everything else. Runs in the master, where ``server.WORKERS`` lists the
     live workers (a replacement for a dead worker takes its CPU back).
     """
-    # A sync worker (one thread) has no GIL to pass around: the scheduler places it freely.
-    if not _web.pin_workers or _web.threads < 2 or len(_cpus) < 2:
+    if not _web.pins_workers(len(_cpus)):
         return
     taken = Counter(getattr(live, "bumper_cpu", None) for live in server.WORKERS.values())
     worker.bumper_cpu = min(_cpus, key=lambda cpu: (taken[cpu], cpu))

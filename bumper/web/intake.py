@@ -24,7 +24,6 @@ accepted again if a failover lost it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import threading
@@ -40,6 +39,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import DefaultSerializer
 
 from bumper.settings import WebSettings
+from bumper.web.logs import utc_second
 
 JOB_FUNC = "worker.jobs.handle_event"
 DEDUP_PREFIX = "bumper:dedup:"
@@ -252,22 +252,11 @@ class ThreadConnections:
                     raise
         raise AssertionError("unreachable")
 
-    def close(self) -> None:
-        """Close this thread's connection (the others close with their threads)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.disconnect()
-
 
 def rq_timestamp(seconds: float) -> str:
     """``rq.utils.utcformat(now())`` (``2026-11-27T06:06:57.938150Z``), one strftime a second."""
     whole = int(seconds)
-    return f"{_utc_second(whole)}.{int((seconds - whole) * 1_000_000):06d}Z"
-
-
-@functools.lru_cache(maxsize=4)
-def _utc_second(whole: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{utc_second(whole)}.{int((seconds - whole) * 1_000_000):06d}Z"
 
 
 def _describe(data: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         seconds = int(record.created)
         line: dict[str, Any] = {
-            "time": f"{_timestamp(seconds)}.{int(record.msecs):03d}Z",
+            "time": f"{utc_second(seconds)}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -43,8 +43,8 @@ class JsonFormatter(logging.Formatter):
 
 
 @functools.lru_cache(maxsize=4)
-def _timestamp(seconds: int) -> str:
-    # One strftime per second, not per line.
+def utc_second(seconds: int) -> str:
+    """``2026-11-27T06:06:57`` for a Unix time: one strftime per second, not per line or job."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 

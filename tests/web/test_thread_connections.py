@@ -43,7 +43,6 @@ def test_each_thread_keeps_its_own_connection(redis_server: RedisServer) -> None
     for thread in threads:
         thread.join()
     assert len({mine, *others}) == 4
-    connections.close()
 
 
 def _child_client_id(connections: ThreadConnections, out: multiprocessing.Queue[int]) -> None:
@@ -62,7 +61,6 @@ def test_a_forked_child_opens_its_own_connection(redis_server: RedisServer) -> N
     assert child_id != parent
     # The parent's connection survived the child (its socket was not shut down there).
     assert _client_id(connections) == parent
-    connections.close()
 
 
 def test_the_clients_database_and_replies_are_honoured(redis_server: RedisServer) -> None:
@@ -77,7 +75,6 @@ def test_the_clients_database_and_replies_are_honoured(redis_server: RedisServer
     with pytest.raises(redis.ResponseError):
         connections.call("INCR", "bumper:test:db")
     client.delete("bumper:test:db")
-    connections.close()
 
 
 def test_a_redis_restart_is_bridged_and_an_outage_raises(own_redis: RedisServer) -> None:
@@ -93,4 +90,3 @@ def test_a_redis_restart_is_bridged_and_an_outage_raises(own_redis: RedisServer)
     start_redis(own_redis)
     # The kept connection is stale now (the server restarted under it): the retry hides it.
     assert connections.call("PING") == b"PONG"
-    connections.close()
