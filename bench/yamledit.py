@@ -3,7 +3,7 @@
 For every corpus file with a reference (files over MAX_BYTES are left out to bound the run;
 the count is printed), both sides set a new tag on the file's first reference:
 
-* bumper: ``yamledit.set_image`` (screen, scan, span edit, re-scan verification);
+* bumper: ``editor.set_image`` (screen, scan, span edit, re-scan verification);
 * baseline: ruamel.yaml ``YAML()`` round-trip with ``preserve_quotes``: load → set the value
   at the same place → dump.
 
@@ -22,7 +22,8 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from bumper import edittree
-from bumper.core import finder, yamledit
+from bumper.core import finder
+from bumper.core.yaml import editor
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus" / "yaml"
@@ -59,10 +60,10 @@ def bumper_edit(text: str, found: finder.Found) -> str:
     assert edittree.screen_term(found.image) in text
     scanned = finder.scan(text).found
     (target,) = [f for f in scanned if f.spans == found.spans]
-    tag, digest = yamledit.targets(target, NEW_TAG, None)
-    edits = yamledit.plan(text, target, tag, digest)
-    new_text = yamledit.apply_edits(text, edits)
-    yamledit.verify(scanned, new_text, [yamledit.Change(target, tag, digest, tuple(edits))])
+    tag, digest = editor.targets(target, NEW_TAG, None)
+    edits = editor.plan(text, target, tag, digest)
+    new_text = editor.apply_edits(text, edits)
+    editor.verify(scanned, new_text, [editor.Change(target, tag, digest, tuple(edits))])
     return new_text
 
 

@@ -19,7 +19,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bumper.core import finder, refs, yamledit
+from bumper.core import finder, refs
+from bumper.core.yaml import editor
 from bumper.errors import BumperError
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -219,9 +220,9 @@ def edit_tree(
             skipped.append((rel, str(error)))
             continue
         try:
-            result = yamledit.set_image(text, image, tag=tag, digest=digest)
-        except yamledit.EditRefused as error:
-            raise yamledit.EditRefused(f"{rel}: {error}") from None
+            result = editor.set_image(text, image, tag=tag, digest=digest)
+        except editor.EditRefused as error:
+            raise editor.EditRefused(f"{rel}: {error}") from None
         if result.skipped is not None:
             skipped.append((rel, result.skipped.reason))
         matched += result.matched
@@ -246,7 +247,7 @@ def set_image_in_tree(
     return list(edit_tree(root, paths, image, tag=tag, digest=digest, dry_run=dry_run).changes)
 
 
-def _file_changes(rel: str, changes: Iterable[yamledit.Change]) -> Iterator[FileChange]:
+def _file_changes(rel: str, changes: Iterable[editor.Change]) -> Iterator[FileChange]:
     for change in changes:
         found = change.found
         yield FileChange(

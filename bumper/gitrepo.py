@@ -46,7 +46,7 @@ class Identity:
 
 
 @dataclass(frozen=True)
-class Signing:
+class CommitSigner:
     """Commit signing through git itself (``gpg.format``): ``openpgp`` takes a key id,
     ``ssh`` a private-key path (or ``key::...`` literal), ``x509`` a gpgsm key id.
 
@@ -219,7 +219,7 @@ class Published:
 class Checkout:
     """A clean work tree of one repo for one job; ``origin`` is the real remote."""
 
-    def __init__(self, root: Path, git: Git, *, identity: Identity, signing: Signing | None):
+    def __init__(self, root: Path, git: Git, *, identity: Identity, signing: CommitSigner | None):
         self.root = root
         self.git = git
         self.identity = identity
@@ -359,7 +359,7 @@ class RepoCache:
         root: Path,
         *,
         identity: Identity | None = None,
-        signing: Signing | None = None,
+        signing: CommitSigner | None = None,
         timeout: float = 300.0,
     ) -> None:
         self.root = Path(root)
@@ -419,7 +419,7 @@ class RepoCache:
         credentials: Credentials | None = None,
         *,
         identity: Identity | None = None,
-        signing: Signing | None = None,
+        signing: CommitSigner | None = None,
     ) -> Iterator[Checkout]:
         """A fresh work tree on ``branch`` whose ``origin`` is ``url``; removed afterwards.
         ``identity``/``signing`` override the cache's defaults for this repo."""

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bumper.core import finder, yamledit
+from bumper.core import finder
 from bumper.core.finder import Found
+from bumper.core.yaml import editor
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "corpus" / "yaml"
@@ -77,9 +78,9 @@ def new_values(found: tuple[Found, ...], mode: str) -> dict[int, tuple[str | Non
     values = {}
     for index, item in enumerate(found):
         if mode == "tag":
-            values[index] = yamledit.targets(item, f"bumper-t{index}.1", None)
+            values[index] = editor.targets(item, f"bumper-t{index}.1", None)
         else:
-            values[index] = yamledit.targets(item, None, f"sha256:{index + 1:064x}")
+            values[index] = editor.targets(item, None, f"sha256:{index + 1:064x}")
     return values
 
 
@@ -113,16 +114,16 @@ def test_corpus_file(name: str, mode: str) -> None:
     edits, changed = [], []
     for index, item in enumerate(found):
         try:
-            planned = yamledit.plan(text, item, *targets[index])
-        except yamledit.EditRefused as refusal:
+            planned = editor.plan(text, item, *targets[index])
+        except editor.EditRefused as refusal:
             assert any(reason in str(refusal) for reason in ALLOWED_REFUSALS), refusal
             continue
         for edit in planned:
             assert any(start <= edit.start and edit.end <= end for start, end in item.spans)
         edits += planned
-        changed.append(yamledit.Change(item, *targets[index], tuple(planned)))
-    new_text = yamledit.apply_edits(text, edits)
-    yamledit.verify(found, new_text, changed)  # raises if anything reads back wrong
+        changed.append(editor.Change(item, *targets[index], tuple(planned)))
+    new_text = editor.apply_edits(text, edits)
+    editor.verify(found, new_text, changed)  # raises if anything reads back wrong
 
     rescan = finder.scan(new_text)
     assert rescan.skipped is None

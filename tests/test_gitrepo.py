@@ -159,7 +159,7 @@ def test_ssh_signed_commits_verify(tmp_path: Path, remote: str) -> None:
     key = tmp_path / "signing"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     identity = gitrepo.Identity(name="Bump Bot", email="bot@acme.test")
-    signing = gitrepo.Signing(format="ssh", key=str(key))
+    signing = gitrepo.CommitSigner(format="ssh", key=str(key))
     cache = gitrepo.RepoCache(tmp_path / "cache", identity=identity, signing=signing)
     with cache.checkout(remote, "main") as checkout:
         checkout.publish(base="main", edit=set_tag("9.9.9"))

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bumper.core import finder, refs, yamledit
+from bumper.core import finder, refs
+from bumper.core.yaml import editor
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.parent.name for p in GOLDEN.glob("*/case.json"))
@@ -22,7 +23,7 @@ def read(path: Path) -> str:
 
 def run_edits(text: str, edits: list[dict[str, Any]]) -> str:
     for edit in edits:
-        text = yamledit.set_image(
+        text = editor.set_image(
             text, edit["image"], tag=edit.get("tag"), digest=edit.get("digest")
         ).text
     return text
@@ -45,7 +46,7 @@ def test_golden(name: str) -> None:
     images = {refs.normalize_name(edit["image"]) for edit in case["edits"]}
     assert [f.kind for f in scanned.found if f.image in images] == case["kinds"]
     if "error" in case:
-        with pytest.raises(yamledit.EditRefused, match=case["error"]):
+        with pytest.raises(editor.EditRefused, match=case["error"]):
             run_edits(before, case["edits"])
         return
     after = run_edits(before, case["edits"])

@@ -1,5 +1,5 @@
 """The bump flow: route an event to the targets it should bump (steps 1–3), and bump one
-target (steps 4–7 of ARCHITECTURE.md's data flow; step 8, push mode, is ``deploy.py``).
+target (steps 4–7 of ARCHITECTURE.md's data flow; step 8, push mode, is ``pushdeploy.py``).
 
 ``route`` runs in the event job: it screens the tag with the rule's policy (no current value
 yet), applies the CI gate (hold / release / drop), records candidates and returns the target
@@ -7,7 +7,7 @@ keys that need a bump job. ``bump_target`` runs in the bump job: under the repo 
 out the config repo, picks the best candidate against what the files hold now (never a
 downgrade unless allowed), edits, and delivers the change as a commit or a PR.
 
-Every verdict goes to the decision log through ``Context.log``.
+Every verdict goes to the decision log through ``WorkerContext.log``.
 Must not: import rq (``jobs.py`` is the only RQ shell) or a forge SDK (``bumper.scm`` is).
 """
 
@@ -27,7 +27,7 @@ from bumper.core import changes, config, events, policy, refs
 from bumper.errors import ConfigError, PermanentError
 from bumper.scm.base import ScmProvider
 from bumper.settings import WorkerSettings
-from worker import delivery, deploy, edits, signing, store
+from worker import edits, pullrequests, pushdeploy, signing, store
 
 log = logging.getLogger("bumper.worker")
 
@@ -46,7 +46,7 @@ class LogDecision(Protocol):
 
 
 @dataclass
-class Context:
+class WorkerContext:
     """What a job needs, built once per worker process (see ``jobs.context``)."""
 
     config: config.BumperConfig
@@ -54,7 +54,7 @@ class Context:
     cache: gitrepo.RepoCache
     settings: WorkerSettings
     log: LogDecision
-    forges: delivery.Forges | None = None  # the PR/MR side; None: commit mode only
+    forges: pullrequests.Forges | None = None  # the PR/MR side; None: commit mode only
     config_dir: Path = field(default_factory=Path.cwd)
 
 
@@ -62,7 +62,7 @@ def target_key(rule: config.Image, index: int) -> str:
     return f"{rule.name}/{index}"
 
 
-def resolve(ctx: Context, key: str) -> tuple[config.Image, config.Target, config.Repo]:
+def resolve(ctx: WorkerContext, key: str) -> tuple[config.Image, config.Target, config.Repo]:
     """The rule, target and repo of a target key; ``PermanentError`` if the config changed."""
     name, _, index = key.rpartition("/")
     rule = ctx.config.image(name)
@@ -78,7 +78,7 @@ def resolve(ctx: Context, key: str) -> tuple[config.Image, config.Target, config
 # -- routing (event job) ----------------------------------------------------------------
 
 
-def route(ctx: Context, event: events.Event) -> list[str]:
+def route(ctx: WorkerContext, event: events.Event) -> list[str]:
     """Target keys whose bump job must run because of ``event``."""
     if isinstance(event, events.BuildFinished):
         return route_build(ctx, event)
@@ -94,7 +94,11 @@ def revision_of(event: events.ImageEvent) -> str | None:
 
 
 def route_image(
-    ctx: Context, event: events.ImageEvent, *, only: str | None = None, gate_passed: bool = False
+    ctx: WorkerContext,
+    event: events.ImageEvent,
+    *,
+    only: str | None = None,
+    gate_passed: bool = False,
 ) -> list[str]:
     data = events.to_dict(event)
     rules = [r for r in ctx.config.images_for(event.image) if only is None or r.name == only]
@@ -114,7 +118,7 @@ def route_image(
             continue
         if not gate_passed and not _gate_open(ctx, rule, event, data):
             continue
-        candidate = store.Candidate(event.tag, event.digest, data)
+        candidate = store.StoredCandidate(event.tag, event.digest, data)
         for index in range(len(rule.targets)):
             ctx.store.add_candidate(target_key(rule, index), candidate)
             keys.append(target_key(rule, index))
@@ -135,7 +139,7 @@ def _gate_matches(gate: config.Gate, build: dict[str, str]) -> bool:
 
 
 def _gate_open(
-    ctx: Context, rule: config.Image, event: events.ImageEvent, data: dict[str, Any]
+    ctx: WorkerContext, rule: config.Image, event: events.ImageEvent, data: dict[str, Any]
 ) -> bool:
     """Whether the push may go on: a known CI failure of its revision drops it (any rule);
     a ``gate: ci`` rule goes on only once CI succeeded, and holds the push until then."""
@@ -170,7 +174,7 @@ def _held_for(entry: dict[str, Any], sha: str) -> bool:
     return len(sha) >= 7 and sha[:7] in str(entry["event"].get("tag") or "")
 
 
-def route_build(ctx: Context, build: events.BuildFinished) -> list[str]:
+def route_build(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:
     """Record the CI result, release or drop held pushes, and fire CI triggers."""
     info = {
         "source": build.source,
@@ -202,7 +206,7 @@ def route_build(ctx: Context, build: events.BuildFinished) -> list[str]:
     return keys
 
 
-def _fire_triggers(ctx: Context, build: events.BuildFinished) -> list[str]:
+def _fire_triggers(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:
     keys: list[str] = []
     for trigger in ctx.config.ci:
         rule = ctx.config.image(trigger.image)
@@ -226,7 +230,7 @@ def _fire_triggers(ctx: Context, build: events.BuildFinished) -> list[str]:
 
 
 @dataclass
-class Outcome:
+class BumpOutcome:
     """What a bump run did: the result (None: nothing to change) and where it went."""
 
     key: str
@@ -235,11 +239,11 @@ class Outcome:
     pushed: bool = False
     pr: dict[str, Any] | None = None
     decisions: list[policy.Decision] = field(default_factory=list)
-    keep: store.Candidate | None = None  # candidate left in place for the open PR
-    deployment: deploy.Deployment | None = None  # push mode (step 8)
+    keep: store.StoredCandidate | None = None  # candidate left in place for the open PR
+    deployment: pushdeploy.Deployment | None = None  # push mode (step 8)
 
 
-def bump_target(ctx: Context, key: str, *, job_id: str | None = None) -> Outcome | None:
+def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> BumpOutcome | None:
     """Bump one target with every candidate recorded for it; None if there were none.
     ``job_id``: the RQ job doing it, which owns the repo lock (see ``Store.repo_lock``)."""
     started = time.monotonic()
@@ -252,7 +256,7 @@ def bump_target(ctx: Context, key: str, *, job_id: str | None = None) -> Outcome
     if ctx.forges is not None and (target.mode != "commit" or repo.forge != "git"):
         forge = ctx.forges.for_repo(repo)
         if target.mode != "commit":
-            delivery.require_prs(forge, repo, target)
+            pullrequests.require_prs(forge, repo, target)
         url, creds = ctx.forges.remote(repo)
     timeout = ctx.settings.job_timeout_seconds
     with ctx.store.repo_lock(
@@ -270,8 +274,8 @@ def bump_target(ctx: Context, key: str, *, job_id: str | None = None) -> Outcome
         if decision.accepted:
             decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
         ctx.log(decision, rule=rule, event=_event_of(seen, decision), target=key)
-    if target.delivery == "push":  # step 8, before consume: a crash re-run deploys again
-        outcome.deployment = deploy.after_bump(
+    if target.deploy == "push":  # step 8, before consume: a crash re-run deploys again
+        outcome.deployment = pushdeploy.after_bump(
             ctx,
             key,
             rule,
@@ -289,7 +293,7 @@ def bump_target(ctx: Context, key: str, *, job_id: str | None = None) -> Outcome
     return outcome
 
 
-def _delivered(outcome: Outcome) -> str:
+def _delivered(outcome: BumpOutcome) -> str:
     """Where the accepted change went, for the decision log."""
     result = outcome.result
     if result is None:
@@ -301,7 +305,7 @@ def _delivered(outcome: Outcome) -> str:
     return f"committed {sha} to {where}" if outcome.pushed else f"already on {where} ({sha})"
 
 
-def _event_of(seen: list[store.Candidate], decision: policy.Decision) -> dict[str, Any]:
+def _event_of(seen: list[store.StoredCandidate], decision: policy.Decision) -> dict[str, Any]:
     for candidate in seen:
         if str(policy.Candidate(candidate.tag, candidate.digest)) == decision.candidate:
             return candidate.event
@@ -309,16 +313,16 @@ def _event_of(seen: list[store.Candidate], decision: policy.Decision) -> dict[st
 
 
 def _bump_in(
-    ctx: Context,
+    ctx: WorkerContext,
     checkout: gitrepo.Checkout,
     key: str,
     rule: config.Image,
     target: config.Target,
     repo: config.Repo,
-    seen: list[store.Candidate],
+    seen: list[store.StoredCandidate],
     forge: ScmProvider | None,
-) -> Outcome:
-    outcome = Outcome(key)
+) -> BumpOutcome:
+    outcome = BumpOutcome(key)
     compiled = policy.from_config(rule.policy)
     via_pr = target.mode != "commit" and forge is not None
     branch = changes.branch_name(repo.name, key, rule.image) if via_pr else repo.branch
@@ -384,11 +388,11 @@ def _bump_in(
 
 
 def _screen_bad(
-    ctx: Context, rule: config.Image, seen: list[store.Candidate]
-) -> tuple[list[store.Candidate], list[policy.Decision]]:
+    ctx: WorkerContext, rule: config.Image, seen: list[store.StoredCandidate]
+) -> tuple[list[store.StoredCandidate], list[policy.Decision]]:
     """Candidates minus the images the pull agent marked bad (failed health, rolled back)."""
     names = list(dict.fromkeys([rule.image, refs.familiar(rule.image)]))
-    usable: list[store.Candidate] = []
+    usable: list[store.StoredCandidate] = []
     refused: list[policy.Decision] = []
     for candidate in seen:
         record = ctx.store.bad_image(names, candidate.tag, candidate.digest)
@@ -422,14 +426,14 @@ def _current(found: list[edits.Found]) -> policy.Current | None:
     return policy.Current(found[0].tag, found[0].digest)
 
 
-def _signing(ctx: Context, repo: config.Repo) -> gitrepo.Signing | None:
+def _signing(ctx: WorkerContext, repo: config.Repo) -> gitrepo.CommitSigner | None:
     if repo.signing is None:
         return None
     key = read_secret(repo.signing.key, ctx.config_dir)
     return signing.signing(repo, key, ctx.cache.root)
 
 
-def clone_url(ctx: Context, repo: config.Repo) -> str:
+def clone_url(ctx: WorkerContext, repo: config.Repo) -> str:
     """The repo URL; a plain-git local path is relative to bumper.yaml's directory."""
     url = repo.url
     scp_like = re.match(r"^[\w.-]+@[\w.-]+:", url)
@@ -438,7 +442,7 @@ def clone_url(ctx: Context, repo: config.Repo) -> str:
     return url
 
 
-def credentials(ctx: Context, repo: config.Repo) -> gitrepo.Credentials | None:
+def credentials(ctx: WorkerContext, repo: config.Repo) -> gitrepo.Credentials | None:
     if repo.credentials is None:
         return None
     user = "oauth2" if repo.forge == "gitlab" else "x-access-token"

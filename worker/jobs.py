@@ -30,7 +30,7 @@ from bumper import configfile, decisions, gitrepo, settings
 from bumper.core import config, events, policy
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from bumper.settings import DecisionLogSettings
-from worker import bump, delivery, store
+from worker import bump, pullrequests, store
 
 log = logging.getLogger("bumper.worker")
 
@@ -45,9 +45,9 @@ class _Contexts:
 
     def __init__(self) -> None:
         self._key: tuple[Any, ...] | None = None
-        self._ctx: bump.Context | None = None
+        self._ctx: bump.WorkerContext | None = None
 
-    def __call__(self) -> bump.Context:
+    def __call__(self) -> bump.WorkerContext:
         current = settings.load()
         try:
             stat = current.config_file.stat()
@@ -67,12 +67,12 @@ class _Contexts:
 context = _Contexts()
 
 
-def _build(current: settings.Settings) -> bump.Context:
+def _build(current: settings.Settings) -> bump.WorkerContext:
     config = configfile.load(current.config_file)
     client = redis.Redis.from_url(current.redis_url)
     repo_store = store.Store(client)
     cache = gitrepo.RepoCache(current.worker.cache_dir.resolve())
-    ctx = bump.Context(
+    ctx = bump.WorkerContext(
         config=config,
         store=repo_store,
         cache=cache,
@@ -84,8 +84,8 @@ def _build(current: settings.Settings) -> bump.Context:
     return ctx
 
 
-def _forges(ctx: bump.Context) -> delivery.Forges:
-    return delivery.Forges(ctx)
+def _forges(ctx: bump.WorkerContext) -> pullrequests.Forges:
+    return pullrequests.Forges(ctx)
 
 
 def _decision_logger(client: redis.Redis, limits: DecisionLogSettings) -> bump.LogDecision:
@@ -180,7 +180,7 @@ def worker_queues(queue_name: str, connection: redis.Redis) -> list[Queue]:
     ]
 
 
-def request_bump(ctx: bump.Context, key: str) -> str:
+def request_bump(ctx: bump.WorkerContext, key: str) -> str:
     """Make sure one bump job for ``key`` is pending; its id (an existing one if pending)."""
     for _ in range(3):
         fresh, job_id = ctx.store.request(key)
@@ -194,14 +194,14 @@ def request_bump(ctx: bump.Context, key: str) -> str:
     raise TransientError(f"could not settle the pending bump of {key!r}", delay=1, reason="busy")
 
 
-def _status(ctx: bump.Context, job_id: str) -> JobStatus | None:
+def _status(ctx: bump.WorkerContext, job_id: str) -> JobStatus | None:
     try:
         return Job.fetch(job_id, connection=ctx.store.redis).get_status(refresh=False)
     except Exception:  # NoSuchJobError, or a job hash without a status yet
         return None
 
 
-def _enqueue(ctx: bump.Context, key: str, job_id: str) -> None:
+def _enqueue(ctx: bump.WorkerContext, key: str, job_id: str) -> None:
     queue = Queue(bump_queue_name(settings.load().queue_name), connection=ctx.store.redis)
     retry = Retry(max=ctx.settings.crash_retries) if ctx.settings.crash_retries else None
     queue.enqueue(
@@ -251,7 +251,7 @@ def _coalesce(job: Job | None, window: float) -> None:
         time.sleep(window - waited)
 
 
-def _summary(outcome: bump.Outcome) -> dict[str, Any]:
+def _summary(outcome: bump.BumpOutcome) -> dict[str, Any]:
     result = outcome.result
     return {
         "target": outcome.key,

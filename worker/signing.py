@@ -30,20 +30,20 @@ def identity(repo: config.Repo) -> gitrepo.Identity:
     return gitrepo.Identity(name=repo.author.name, email=repo.author.email)
 
 
-def signing(repo: config.Repo, key_text: str, cache_dir: Path) -> gitrepo.Signing | None:
-    """The ``gitrepo.Signing`` for ``repo``, or None when it does not sign."""
+def signing(repo: config.Repo, key_text: str, cache_dir: Path) -> gitrepo.CommitSigner | None:
+    """The ``gitrepo.CommitSigner`` for ``repo``, or None when it does not sign."""
     spec = repo.signing
     if spec is None:
         return None
     digest = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     if spec.format == "ssh":
-        return gitrepo.Signing(format="ssh", key=str(_ssh_key(cache_dir, digest, key_text)))
+        return gitrepo.CommitSigner(format="ssh", key=str(_ssh_key(cache_dir, digest, key_text)))
     # gpg-agent's socket lives in GNUPGHOME and a Unix socket path is capped at 108 bytes,
     # so the keyring gets a short private directory rather than one under the cache.
     home = Path(tempfile.gettempdir()) / f"bumper-gnupg-{os.getuid()}" / digest[:12]
     home.parent.mkdir(mode=0o700, exist_ok=True)
     fingerprint = _gpg_import(home, key_text)
-    return gitrepo.Signing(
+    return gitrepo.CommitSigner(
         format="openpgp", key=spec.key_id or fingerprint, env=(("GNUPGHOME", str(home)),)
     )
 

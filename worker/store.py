@@ -96,7 +96,7 @@ return n
 
 
 @dataclass(frozen=True)
-class Candidate:
+class StoredCandidate:
     """A tag proposed for a target, with the event that proposed it (as a dict)."""
 
     tag: str
@@ -108,7 +108,7 @@ class Candidate:
         return json.dumps({"tag": self.tag, "digest": self.digest, "event": self.event})
 
     @classmethod
-    def from_json(cls, raw: str) -> Candidate:
+    def from_json(cls, raw: str) -> StoredCandidate:
         data = json.loads(raw)
         return cls(tag=data["tag"], digest=data.get("digest"), event=data["event"], raw=raw)
 
@@ -134,16 +134,16 @@ class Store:
 
     # -- candidates and the pending-job state machine -----------------------------------
 
-    def add_candidate(self, target: str, candidate: Candidate) -> None:
+    def add_candidate(self, target: str, candidate: StoredCandidate) -> None:
         key = f"{PREFIX}cand:{target}"
         self.redis.hset(key, candidate.tag, candidate.to_json())
         self.redis.expire(key, self.state_ttl * 4)
 
-    def candidates(self, target: str) -> list[Candidate]:
+    def candidates(self, target: str) -> list[StoredCandidate]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(f"{PREFIX}cand:{target}"))
-        return [Candidate.from_json(value.decode()) for value in raw.values()]
+        return [StoredCandidate.from_json(value.decode()) for value in raw.values()]
 
-    def consume(self, target: str, seen: list[Candidate]) -> int:
+    def consume(self, target: str, seen: list[StoredCandidate]) -> int:
         """Remove the candidates a run handled, unless a newer push replaced one meanwhile."""
         if not seen:
             return 0

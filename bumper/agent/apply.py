@@ -43,7 +43,7 @@ class ApplyError(BumperError):
 
 
 @dataclass
-class Outcome:
+class SyncResult:
     """What one sync did."""
 
     applied: list[Key] = field(default_factory=list)
@@ -173,11 +173,11 @@ class Applier:
         max_shrink: float = 0.5,
         force_prune: bool = False,
         prune: bool = True,
-    ) -> Outcome:
+    ) -> SyncResult:
         planned = self._plan_cached(desired)
         resources = [p.res for p in planned if p.res is not None]
         live = self.list_live([*resources, *self.resources_of(owned)])
-        out = Outcome(live=live, desired={p.key: p.obj for p in planned})
+        out = SyncResult(live=live, desired={p.key: p.obj for p in planned})
         changes = []
         for item in planned:
             current = live.get(item.key)
@@ -226,7 +226,7 @@ class Applier:
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             raise ApplyError(f"dry-run refused {first[0]}: {first[1]}{more}", failures)
 
-    def _apply(self, changes: Sequence[Planned], out: Outcome) -> None:
+    def _apply(self, changes: Sequence[Planned], out: SyncResult) -> None:
         first = [c for c in changes if c.key.kind in manifests.FIRST_KINDS]
         rest = [c for c in changes if c.key.kind not in manifests.FIRST_KINDS]
         for item in first:
@@ -239,7 +239,7 @@ class Applier:
         for _ in self._parallel(lambda c: self._apply_one(c, out), rest):
             pass
 
-    def _apply_one(self, item: Planned, out: Outcome) -> None:
+    def _apply_one(self, item: Planned, out: SyncResult) -> None:
         assert item.res is not None
         try:
             result = self.client.apply(item.res, item.obj, manager=self.manager, force=self.force)
@@ -275,7 +275,7 @@ class Applier:
                     raise ApplyError(f"{manifests.key_of(obj)}: {error}") from error
                 time.sleep(0.3)
 
-    def _prune(self, entries: Sequence[Entry], live: dict[Key, Obj], out: Outcome) -> None:
+    def _prune(self, entries: Sequence[Entry], live: dict[Key, Obj], out: SyncResult) -> None:
         for entry in entries:
             current = live.get(entry.key)
             if current is None or not manifests.owned_by(current, self.agent):

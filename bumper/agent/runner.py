@@ -192,7 +192,7 @@ class Agent:
                 self._renders.pop(next(iter(self._renders)))
         return self._renders[sha]
 
-    def _apply(self, sha: str) -> apply.Outcome:
+    def _apply(self, sha: str) -> apply.SyncResult:
         desired = self._render(sha)
         outcome = self.applier.sync(
             desired,
@@ -204,7 +204,7 @@ class Agent:
         self._record(outcome, sha)
         return outcome
 
-    def _record(self, outcome: apply.Outcome, sha: str) -> None:
+    def _record(self, outcome: apply.SyncResult, sha: str) -> None:
         if sorted(outcome.inventory) != sorted(self.owned):
             self.records.write(self.inventory_name, inventory.dump_entries(outcome.inventory))
             self.owned = list(outcome.inventory)
@@ -250,7 +250,7 @@ class Agent:
             timeouts=timeouts,
         )
 
-    def _health_now(self, outcome: apply.Outcome, skip: set[Key]) -> dict[Key, health.Health]:
+    def _health_now(self, outcome: apply.SyncResult, skip: set[Key]) -> dict[Key, health.Health]:
         """Health of the other workloads from what the sync already read: no extra request."""
         unhealthy = {}
         for key in outcome.desired:
@@ -265,7 +265,7 @@ class Agent:
     # -- rollback ---------------------------------------------------------------------------
 
     def _roll_back(
-        self, bad: str, outcome: apply.Outcome, failed: dict[Key, health.Health]
+        self, bad: str, outcome: apply.SyncResult, failed: dict[Key, health.Health]
     ) -> None:
         reason = _describe(failed)
         good = self.status.last_healthy_commit

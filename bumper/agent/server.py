@@ -4,7 +4,7 @@ Standard library only (``http.server``), one thread per request. ``/healthz`` fa
 sync loop has stopped making passes (stuck for longer than ``stale_after`` seconds);
 ``/readyz`` succeeds after the first pass. A verified push to the watched branch wakes the loop
 (202); other verified deliveries get 202 with ``{"ignored": ...}``; refused ones get the 4xx
-status and reason from ``hooks.verify``. Bodies and secrets are never logged.
+status and reason from ``trigger.verify``. Bodies and secrets are never logged.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bumper.agent import hooks
+from bumper.agent import trigger
 from bumper.errors import WebhookRejected
 
 log = logging.getLogger("bumper.agent")
@@ -92,13 +92,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(400, {"error": "bad Content-Length"})
             return
-        if length > hooks.MAX_BODY:
+        if length > trigger.MAX_BODY:
             self.close_connection = True
             self._json(413, {"error": "body too large"})
             return
         body = self.rfile.read(length)
         try:
-            push = hooks.verify(
+            push = trigger.verify(
                 dict(self.headers.items()), body, self.server.secret, branch=self.server.branch
             )
         except WebhookRejected as error:

@@ -28,6 +28,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bumper import embedded
+    from bumper import quickstart
 
-    return embedded.run(args.root, port=args.port)
+    return quickstart.run(args.root, port=args.port)

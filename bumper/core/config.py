@@ -8,7 +8,7 @@ Sections:
 - ``repos``: config repositories, their forge, credentials, bot author and signing;
 - ``images``: rules that map an image to a tag policy, an optional CI gate, and targets
   (path globs in a repo, each with a mode ``commit`` | ``pr`` | ``pr-automerge``, and a
-  delivery ``pull`` | ``push``; a push target's ``cluster`` says where the worker applies);
+  deploy ``pull`` | ``push``; a push target's ``cluster`` says where the worker applies);
 - ``ci``: triggers that turn a successful ``build.finished`` into a bump, with the tag
   rendered from a template over the event's fields.
 
@@ -246,7 +246,7 @@ class Repo(Strict):
 
 
 class Policy(Strict):
-    """How a candidate tag is chosen; compiled into :class:`bumper.core.policy.Policy`.
+    """How a candidate tag is chosen; compiled into :class:`bumper.core.policy.CompiledPolicy`.
 
     Exactly one strategy: ``semver`` (a range), ``regex`` with ``order``, or ``digest`` (a
     mutable tag whose digest is tracked). ``regex`` may also filter for ``semver``: then
@@ -350,9 +350,9 @@ RenderPath = Annotated[str, AfterValidator(check_render_path)]
 
 
 class Cluster(Strict):
-    """Where a ``delivery: push`` target is applied, and how its files are rendered.
+    """Where a ``deploy: push`` target is applied, and how its files are rendered.
 
-    Every field has a default, so ``delivery: push`` alone means: in-cluster credentials,
+    Every field has a default, so ``deploy: push`` alone means: in-cluster credentials,
     namespace ``default``, a plain render of the directories the target's path globs start with.
     """
 
@@ -408,18 +408,23 @@ def render_paths(globs: Iterable[str]) -> list[str]:
 
 
 class Target(Strict):
-    """Where an image is bumped: path globs in one repo, and how the change is delivered."""
+    """Where an image is bumped: path globs in one repo, how the change lands in Git (``mode``)
+    and who applies it to a cluster (``deploy``: the pull agent, or the worker itself)."""
 
     repo: str
     paths: list[PathGlob] = Field(min_length=1)
     mode: Literal["commit", "pr", "pr-automerge"] = "pr"
-    delivery: Literal["pull", "push"] = "pull"
-    cluster: Cluster | None = Field(None, description="push delivery: where and how to apply")
+    # "delivery" is the key's old name, accepted for one release (see CHANGELOG.md): the word
+    # now means only a webhook delivery.
+    deploy: Literal["pull", "push"] = Field(
+        "pull", validation_alias=AliasChoices("deploy", "delivery")
+    )
+    cluster: Cluster | None = Field(None, description="push mode: where and how to apply")
 
     @model_validator(mode="after")
     def _cluster_needs_push(self) -> Target:
-        if self.cluster is not None and self.delivery != "push":
-            raise ValueError("cluster is only used with delivery: push")
+        if self.cluster is not None and self.deploy != "push":
+            raise ValueError("cluster is only used with deploy: push")
         return self
 
     def push_cluster(self) -> Cluster:

@@ -21,10 +21,11 @@ from typing import Any
 
 import yaml
 
-from bumper.core import refs, yamlscalar
+from bumper.core import refs
+from bumper.core.yaml import scalars
 
 # The base loader skips implicit type resolution (a Python call per scalar); types are judged
-# only where they matter, by ``yamlscalar.reads_as_string``. libyaml comes in PyYAML's wheels;
+# only where they matter, by ``scalars.reads_as_string``. libyaml comes in PyYAML's wheels;
 # the pure-Python parser gives the same nodes, slower.
 _BaseLoader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _DEFAULT_TAGS = {
@@ -65,7 +66,7 @@ class Slot:
 
     @property
     def is_null(self) -> bool:
-        return self.style == yamlscalar.PLAIN and self.value in ("", "~", "null", "Null", "NULL")
+        return self.style == scalars.PLAIN and self.value in ("", "~", "null", "Null", "NULL")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,7 +131,7 @@ class Scan:
 
 
 @dataclasses.dataclass(slots=True)
-class Context:
+class DocumentWalk:
     """What a walk knows while it visits one document."""
 
     text: str
@@ -146,14 +147,14 @@ class Context:
         """A Slot for a one-line string scalar ``node``, or None."""
         if node is None or node.id != "scalar":
             return None
-        span = yamlscalar.content_span(self.text, node)
+        span = scalars.content_span(self.text, node)
         if span is None:
             return None
         start, end = self.position(span[0]), self.position(span[1])
         if start is None or end is None:
             return None
         line = node.end_mark.line + 1 if self.remap is None else self.remap.line(span[0])
-        return Slot(start, end, yamlscalar.style_of(node), node.value, self.doc, path, line)
+        return Slot(start, end, scalars.style_of(node), node.value, self.doc, path, line)
 
     def position(self, index: int) -> int | None:
         if self.remap is not None:
@@ -178,7 +179,7 @@ def scan(text: str) -> Scan:
     for index, root in enumerate(documents):
         if root is None:
             continue
-        ctx = Context(body, index, offset, root, scalars_by_line=by_line, markers=has_markers)
+        ctx = DocumentWalk(body, index, offset, root, scalars_by_line=by_line, markers=has_markers)
         finder_kinds.walk_document(ctx)
         found.extend(ctx.found)
     found = markers.apply(text, found, by_line)

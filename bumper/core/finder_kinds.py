@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bumper.core import embedded, refs, yamlscalar
-from bumper.core.finder import Context, Found, Insert, PathKey, Slot
+from bumper.core import refs
+from bumper.core.finder import DocumentWalk, Found, Insert, PathKey, Slot
+from bumper.core.yaml import blocks, scalars
 
 STR_TAG = "tag:yaml.org,2002:str"
 CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
@@ -41,7 +42,7 @@ _TRIGGER_PARENTS = frozenset({"kustomize", "helm", "data"})
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def walk_document(ctx: Context) -> None:
+def walk_document(ctx: DocumentWalk) -> None:
     seen: set[int] = set()
     stack: list[tuple[Any, Path]] = [(ctx.root, ())]
     markers = ctx.markers
@@ -80,11 +81,11 @@ def _is_str(node: Any) -> bool:
         node is not None
         and node.id == "scalar"
         and node.tag == STR_TAG
-        and (bool(node.style) or yamlscalar.reads_as_string(node.value))
+        and (bool(node.style) or scalars.reads_as_string(node.value))
     )
 
 
-def _visit_mapping(ctx: Context, fields: dict[str, Any], path: Path) -> None:
+def _visit_mapping(ctx: DocumentWalk, fields: dict[str, Any], path: Path) -> None:
     _index_scalars(ctx, fields, path)
     parent = str(path[-1]) if path else ""
     image = fields.get("image")
@@ -110,14 +111,14 @@ def _visit_mapping(ctx: Context, fields: dict[str, Any], path: Path) -> None:
             _argocd_parameters(ctx, fields["parameters"], (*path, "parameters"))
         values = fields.get("values")
         if _is_str(values):
-            embedded.scan_block(ctx, values, (*path, "values"), walk_document)
+            blocks.scan_block(ctx, values, (*path, "values"), walk_document)
     if parent == "data":  # ConfigMap files: `config.yaml: |` holds YAML of its own
         for key, value in fields.items():
             if key.endswith(YAML_SUFFIXES) and _is_str(value):
-                embedded.scan_block(ctx, value, (*path, key), walk_document)
+                blocks.scan_block(ctx, value, (*path, key), walk_document)
 
 
-def _visit_sequence(ctx: Context, node: Any, path: Path) -> None:
+def _visit_sequence(ctx: DocumentWalk, node: Any, path: Path) -> None:
     if ctx.markers:
         _index_scalars(ctx, dict(enumerate(node.value)), path)
     if not path or path[-1] != "images":
@@ -133,7 +134,7 @@ def _seq(node: Any) -> bool:
     return node is not None and node.id == "sequence"
 
 
-def _index_scalars(ctx: Context, fields: dict[Any, Any], path: Path) -> None:
+def _index_scalars(ctx: DocumentWalk, fields: dict[Any, Any], path: Path) -> None:
     """Remember value scalars by line, for marker comments."""
     if not ctx.markers:
         return
@@ -144,7 +145,7 @@ def _index_scalars(ctx: Context, fields: dict[Any, Any], path: Path) -> None:
                 ctx.scalars_by_line.setdefault(slot.line, []).append(slot)
 
 
-def _image_string(ctx: Context, fields: dict[str, Any], path: Path) -> None:
+def _image_string(ctx: DocumentWalk, fields: dict[str, Any], path: Path) -> None:
     slot = ctx.slot(fields["image"], (*path, "image"))
     if slot is None:
         return
@@ -164,7 +165,7 @@ def _image_string(ctx: Context, fields: dict[str, Any], path: Path) -> None:
     )
 
 
-def _string_kind(ctx: Context, path: Path) -> str:
+def _string_kind(ctx: DocumentWalk, path: Path) -> str:
     if len(path) >= 2 and path[-2] in CONTAINER_LISTS:
         return "pod-container"
     if len(path) == 2 and path[0] == "services" and ctx.remap is None:
@@ -172,7 +173,7 @@ def _string_kind(ctx: Context, path: Path) -> str:
     return "image-string"
 
 
-def _split(ctx: Context, fields: dict[str, Any], path: Path, name_node: Any, key: str) -> None:
+def _split(ctx: DocumentWalk, fields: dict[str, Any], path: Path, name_node: Any, key: str) -> None:
     name_slot = ctx.slot(name_node, (*path, key))
     if name_slot is None:
         return
@@ -197,7 +198,7 @@ def _split(ctx: Context, fields: dict[str, Any], path: Path, name_node: Any, key
 
 
 def _add_split(
-    ctx: Context,
+    ctx: DocumentWalk,
     kind: str,
     image: str,
     tag_slot: Slot | None,
@@ -229,7 +230,7 @@ def _add_split(
     )
 
 
-def _global_registry(ctx: Context) -> str:
+def _global_registry(ctx: DocumentWalk) -> str:
     root = ctx.root
     if root is None or root.id != "mapping":
         return ""
@@ -243,7 +244,7 @@ def _scalar_value(node: Any) -> str:
     return str(node.value) if _is_str(node) else ""
 
 
-def _kustomize_image(ctx: Context, node: Any, path: Path) -> None:
+def _kustomize_image(ctx: DocumentWalk, node: Any, path: Path) -> None:
     fields = _fields(node)
     name_key = "newName" if _is_str(fields.get("newName")) else "name"
     name_slot = ctx.slot(fields[name_key], (*path, name_key))
@@ -268,7 +269,7 @@ def _kustomize_image(ctx: Context, node: Any, path: Path) -> None:
     )
 
 
-def _insert_key(ctx: Context, node: Any, key: str) -> Insert | None:
+def _insert_key(ctx: DocumentWalk, node: Any, key: str) -> Insert | None:
     """Where ``key: value`` can be added to mapping ``node`` (after its last one-line value)."""
     if ctx.remap is not None or not node.value:
         return None
@@ -287,7 +288,7 @@ def _insert_key(ctx: Context, node: Any, key: str) -> Insert | None:
     return Insert(eol + 1 + ctx.offset, f"{indent}{key}: ", newline)
 
 
-def _argocd_kustomize_images(ctx: Context, node: Any, path: Path) -> None:
+def _argocd_kustomize_images(ctx: DocumentWalk, node: Any, path: Path) -> None:
     for index, item in enumerate(node.value):
         slot = ctx.slot(item, (*path, index)) if _is_str(item) else None
         if slot is None:
@@ -310,7 +311,7 @@ def _argocd_kustomize_images(ctx: Context, node: Any, path: Path) -> None:
         )
 
 
-def _argocd_parameters(ctx: Context, node: Any, path: Path) -> None:
+def _argocd_parameters(ctx: DocumentWalk, node: Any, path: Path) -> None:
     """Group ``{name: x.repository|x.tag|x.digest|x.registry|x.image, value}`` by prefix ``x``."""
     groups: dict[str, dict[str, Slot]] = {}
     for index, item in enumerate(node.value):
@@ -328,7 +329,7 @@ def _argocd_parameters(ctx: Context, node: Any, path: Path) -> None:
         _parameter_group(ctx, group)
 
 
-def _parameter_group(ctx: Context, group: dict[str, Slot]) -> None:
+def _parameter_group(ctx: DocumentWalk, group: dict[str, Slot]) -> None:
     kind = "argocd-helm-parameters"
     whole = group.get("image")
     if whole is not None and "repository" not in group:

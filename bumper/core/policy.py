@@ -99,7 +99,7 @@ def hold(decision: Decision, *, rule: str, why: str) -> Decision:
 
 
 @dataclass(frozen=True)
-class Policy:
+class CompiledPolicy:
     """A compiled policy; build it with :func:`from_config`."""
 
     strategy: Strategy
@@ -127,8 +127,8 @@ class Policy:
         return text
 
 
-def from_config(spec: config.Policy) -> Policy:
-    """A :class:`Policy` from a validated config block."""
+def from_config(spec: config.Policy) -> CompiledPolicy:
+    """A :class:`CompiledPolicy` from a validated config block."""
     strategy: Strategy
     if spec.digest is not None:
         strategy = "digest"
@@ -136,7 +136,7 @@ def from_config(spec: config.Policy) -> Policy:
         strategy = "semver"
     else:
         strategy = spec.order or "alphabetical"
-    return Policy(
+    return CompiledPolicy(
         strategy=strategy,
         range=semver.parse_range(spec.semver) if spec.semver is not None else None,
         prerelease=spec.prerelease,
@@ -159,7 +159,7 @@ class _Refused(Exception):
         self.why = why
 
 
-def sort_key(policy: Policy, tag: str) -> Key:
+def sort_key(policy: CompiledPolicy, tag: str) -> Key:
     """The ordering key of ``tag`` under the strategy; ``ValueError`` says why there is none."""
     try:
         return _key(policy, tag)
@@ -167,7 +167,7 @@ def sort_key(policy: Policy, tag: str) -> Key:
         raise ValueError(refused.why) from None
 
 
-def _key(policy: Policy, tag: str) -> Key:
+def _key(policy: CompiledPolicy, tag: str) -> Key:
     value = tag
     if policy.regex is not None:
         match = policy.regex.fullmatch(tag)
@@ -189,7 +189,7 @@ def _key(policy: Policy, tag: str) -> Key:
     return ()
 
 
-def _semver_key(policy: Policy, value: str) -> Key:
+def _semver_key(policy: CompiledPolicy, value: str) -> Key:
     assert policy.range is not None
     version = semver.try_version(value)
     if version is None:
@@ -201,7 +201,7 @@ def _semver_key(policy: Policy, value: str) -> Key:
     return version.precedence()
 
 
-def _screen(policy: Policy, tag: str) -> None:
+def _screen(policy: CompiledPolicy, tag: str) -> None:
     for pattern in policy.ignore:
         if fnmatchcase(tag, pattern):
             raise _Refused(f"ignore {pattern}", f"{tag!r} matches ignore pattern {pattern!r}")
@@ -210,13 +210,15 @@ def _screen(policy: Policy, tag: str) -> None:
         raise _Refused("allow", f"{tag!r} matches no allow pattern ({listed})")
 
 
-def _pin(policy: Policy, candidate: Candidate) -> str:
+def _pin(policy: CompiledPolicy, candidate: Candidate) -> str:
     if policy.pin_digest and candidate.digest:
         return f"{candidate.tag}@{candidate.digest}"
     return candidate.tag
 
 
-def evaluate(policy: Policy, candidate: Candidate, current: Current | None = None) -> Decision:
+def evaluate(
+    policy: CompiledPolicy, candidate: Candidate, current: Current | None = None
+) -> Decision:
     """Decide one candidate against the target's current value."""
     now = str(current) if current is not None and (current.tag or current.digest) else None
 
@@ -235,7 +237,7 @@ def evaluate(policy: Policy, candidate: Candidate, current: Current | None = Non
 
 
 def _versus_digest(
-    policy: Policy, candidate: Candidate, current: Current | None, decide: Decide
+    policy: CompiledPolicy, candidate: Candidate, current: Current | None, decide: Decide
 ) -> Decision:
     rule = policy.describe()
     if not candidate.digest:
@@ -247,7 +249,7 @@ def _versus_digest(
 
 
 def _versus_current(
-    policy: Policy, candidate: Candidate, key: Key, current: Current | None, decide: Decide
+    policy: CompiledPolicy, candidate: Candidate, key: Key, current: Current | None, decide: Decide
 ) -> Decision:
     rule = policy.describe()
     if current is None or current.tag is None:
@@ -267,7 +269,7 @@ def _versus_current(
 
 
 def _same_version(
-    policy: Policy, candidate: Candidate, current: Current, decide: Decide
+    policy: CompiledPolicy, candidate: Candidate, current: Current, decide: Decide
 ) -> Decision:
     if (
         candidate.tag == current.tag
@@ -292,7 +294,7 @@ class Selection:
 
 
 def select(
-    policy: Policy, candidates: Iterable[Candidate], current: Current | None = None
+    policy: CompiledPolicy, candidates: Iterable[Candidate], current: Current | None = None
 ) -> Selection:
     """Pick the newest accepted candidate; the others are rejected as superseded.
 
@@ -316,7 +318,7 @@ def select(
     return Selection(final[winner], final)
 
 
-def _rank(policy: Policy, candidate: Candidate) -> tuple[Key, float, str, str]:
+def _rank(policy: CompiledPolicy, candidate: Candidate) -> tuple[Key, float, str, str]:
     return (
         _key(policy, candidate.tag),
         candidate.received_at,
@@ -325,7 +327,7 @@ def _rank(policy: Policy, candidate: Candidate) -> tuple[Key, float, str, str]:
     )
 
 
-def newest(policy: Policy, tags: Sequence[str]) -> str | None:
+def newest(policy: CompiledPolicy, tags: Sequence[str]) -> str | None:
     """The newest allowed tag of ``tags`` ignoring any current value (e.g. a tag listing)."""
     best = select(policy, (Candidate(tag) for tag in tags)).best
     return best.candidate if best is not None else None

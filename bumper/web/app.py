@@ -37,7 +37,7 @@ class WebState:
     """Everything a request needs, built once by ``create_app``."""
 
     settings: Settings
-    receivers: dict[str, receivers_module.Receiver]
+    receivers: dict[str, receivers_module.ReceiverEndpoint]
     redis: redis.Redis
     intake: Intake
     metrics: WebMetrics

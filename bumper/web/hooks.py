@@ -54,7 +54,7 @@ _RECORDED_BY_INTAKE = frozenset({"accepted", "duplicate", "redis-unavailable"})
 
 
 @dataclass
-class Outcome:
+class HookReply:
     """What happened to one request; turned into the reply, a metric and a log line."""
 
     status: int
@@ -72,8 +72,8 @@ class Trace:
     delivery_id: str | None = None
 
 
-def _rejected(status: int, reason: str, message: str) -> Outcome:
-    return Outcome(status, reason, {"error": reason, "message": message})
+def _rejected(status: int, reason: str, message: str) -> HookReply:
+    return HookReply(status, reason, {"error": reason, "message": message})
 
 
 @blueprint.route("/hooks/<name>", methods=["POST", "OPTIONS"])
@@ -149,10 +149,10 @@ def handle(
 def _deliver(
     st: WebState,
     environ: dict[str, Any],
-    receiver: receivers_module.Receiver,
+    receiver: receivers_module.ReceiverEndpoint,
     token: str | None,
     trace: Trace,
-) -> Outcome:
+) -> HookReply:
     received_at = time.time()
     limit = min(receiver.max_body_bytes, st.settings.web.max_body_bytes)
     body = _read_body(environ, limit)
@@ -181,7 +181,7 @@ def _deliver(
                 "the delivery could not be verified", status=401, reason="unverifiable"
             ) from None
     if sender.is_ping(headers, body):
-        return Outcome(200, "ping", {"status": "pong", "receiver": receiver.name})
+        return HookReply(200, "ping", {"status": "pong", "receiver": receiver.name})
     try:
         parsed = sender.parse(headers, body)
     except WebhookRejected:
@@ -199,18 +199,18 @@ def _deliver(
         if parsed:
             kinds = sorted({e.type for e in parsed})
             log.info("events dropped", extra={"receiver": receiver.name, "types": kinds})
-        return Outcome(200, "ignored", {"status": "ignored", "reason": reason, "events": []})
+        return HookReply(200, "ignored", {"status": "ignored", "reason": reason, "events": []})
     return _enqueue(st, receiver, trace.delivery_id, body, allowed, received_at)
 
 
 def _enqueue(
     st: WebState,
-    receiver: receivers_module.Receiver,
+    receiver: receivers_module.ReceiverEndpoint,
     sender_id: str | None,
     body: bytes,
     allowed: list[events_module.Event],
     received_at: float,
-) -> Outcome:
+) -> HookReply:
     if sender_id:
         delivery_id, delivery_key = sender_id, "id:" + sender_id
     else:
@@ -223,7 +223,7 @@ def _enqueue(
         receiver.name, delivery_key, dicts, accepted_entry, duplicate_entry
     )
     if not submission.accepted:
-        return Outcome(
+        return HookReply(
             200,
             "duplicate",
             {"status": "duplicate", "delivery_id": delivery_id},
@@ -231,7 +231,7 @@ def _enqueue(
         )
     for data in dicts:
         st.metrics.event(receiver.name, data["type"])
-    return Outcome(
+    return HookReply(
         202,
         "accepted",
         {"status": "accepted", "delivery_id": delivery_id, "events": list(submission.job_ids)},
@@ -295,7 +295,7 @@ def _content_length(environ: dict[str, Any]) -> int | None:
 
 
 def _headers(
-    environ: dict[str, Any], receiver: receivers_module.Receiver | None, token: str | None
+    environ: dict[str, Any], receiver: receivers_module.ReceiverEndpoint | None, token: str | None
 ) -> Headers:
     """The request headers for the sender, context headers replaced by ours.
 
@@ -322,14 +322,14 @@ def _headers(
     return Headers(pairs)
 
 
-def _handshake(environ: dict[str, Any]) -> Outcome:
+def _handshake(environ: dict[str, Any]) -> HookReply:
     """CloudEvents HTTP Web Hook abuse protection (spec §4.2): consent to the origin.
 
     No credential is required for the handshake itself: consenting only lets the emitter
     send, and every delivery is still verified. An ``OPTIONS`` without
     ``WebHook-Request-Origin`` is not a handshake and just lists the allowed methods.
     """
-    outcome = Outcome(200, "handshake", {"status": "allowed"})
+    outcome = HookReply(200, "handshake", {"status": "allowed"})
     granted = cloudevents.handshake_headers(_headers(environ, None, None))
     if granted:
         outcome.headers.update(granted)
@@ -339,8 +339,8 @@ def _handshake(environ: dict[str, Any]) -> Outcome:
 
 def _finish(
     st: WebState,
-    receiver: receivers_module.Receiver | None,
-    outcome: Outcome,
+    receiver: receivers_module.ReceiverEndpoint | None,
+    outcome: HookReply,
     started: float,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     label = receiver.name if receiver is not None else UNKNOWN_RECEIVER

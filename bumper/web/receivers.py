@@ -5,7 +5,7 @@ secret is read from its env var or file and kept in memory, so a request never p
 configuration or touches the file system. A missing secret or unknown sender type is a
 ``ConfigError`` at start, not a surprise at the first delivery.
 
-Secrets live only in ``Receiver.secret``; its ``repr`` hides it, and nothing here logs it.
+Secrets live only in ``ReceiverEndpoint.secret``; its ``repr`` hides it, and nothing here logs it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def accepts(mimetype: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Receiver:
+class ReceiverEndpoint:
     name: str
     type: str
     sender: sources.Sender
@@ -73,11 +73,11 @@ def read_secret(receiver: config_model.Receiver, environ: Mapping[str, str]) -> 
 
 def load_receivers(
     cfg: config_model.BumperConfig, environ: Mapping[str, str] | None = None
-) -> dict[str, Receiver]:
-    """One ``Receiver`` per configured name, with its sender module and secret resolved."""
+) -> dict[str, ReceiverEndpoint]:
+    """One ``ReceiverEndpoint`` per configured name, with its sender module and secret resolved."""
     environ = os.environ if environ is None else environ
     senders = sources.SENDERS
-    result: dict[str, Receiver] = {}
+    result: dict[str, ReceiverEndpoint] = {}
     for item in cfg.receivers:
         module = senders.get(item.type)
         if module is None:
@@ -93,7 +93,7 @@ def load_receivers(
                 module.check_secret(secret)
             except ConfigError as error:
                 raise ConfigError(f"receiver {item.name!r}: {error}") from error
-        result[item.name] = Receiver(
+        result[item.name] = ReceiverEndpoint(
             name=item.name,
             type=item.type,
             sender=module,

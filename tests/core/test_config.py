@@ -98,7 +98,7 @@ def test_valid_document_loads_with_defaults_and_normalised_image() -> None:
     api = cfg.images[0]
     assert api.gate is not None and api.gate.repository == "acme/api"
     assert [t.mode for t in api.targets] == ["commit", "pr"]
-    assert api.targets[1].delivery == "push" and api.targets[0].delivery == "pull"
+    assert api.targets[1].deploy == "push" and api.targets[0].deploy == "pull"
     assert cfg.images_for("docker.io/library/nginx") == [cfg.images[1]]
 
 

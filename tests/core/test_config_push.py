@@ -1,4 +1,4 @@
-"""The push-delivery part of a target: ``delivery: push`` and its ``cluster`` section."""
+"""The push-delivery part of a target: ``deploy: push`` and its ``cluster`` section."""
 
 from __future__ import annotations
 
@@ -30,8 +30,14 @@ def issues(target: dict[str, Any]) -> dict[str, str]:
     return {issue.path: issue.message for issue in found}
 
 
-def test_push_alone_takes_every_default_and_renders_the_globs_directory() -> None:
+def test_the_old_delivery_key_still_selects_push_mode() -> None:
     cfg, found = config.validate(doc({"delivery": "push"}))
+    assert found == [] and cfg is not None
+    assert cfg.images[0].targets[0].deploy == "push"
+
+
+def test_push_alone_takes_every_default_and_renders_the_globs_directory() -> None:
+    cfg, found = config.validate(doc({"deploy": "push"}))
     assert found == [] and cfg is not None
     cluster = cfg.images[0].targets[0].push_cluster()
     assert (cluster.kubeconfig, cluster.namespace, cluster.render) == (None, "default", "plain")
@@ -53,7 +59,7 @@ def test_an_explicit_cluster_section_is_kept() -> None:
         "health_timeout": 120,
         "name": "api-prod",
     }
-    cfg, found = config.validate(doc({"delivery": "push", "cluster": section}))
+    cfg, found = config.validate(doc({"deploy": "push", "cluster": section}))
     assert found == [] and cfg is not None
     cluster = cfg.images[0].targets[0].push_cluster()
     assert cluster.paths == ["charts/api"] and cluster.context == "prod"
@@ -66,35 +72,35 @@ def test_an_explicit_cluster_section_is_kept() -> None:
         (
             {"cluster": {"namespace": "api"}},
             "images[0].targets[0]",
-            "only used with delivery: push",
+            "only used with deploy: push",
         ),
         (
-            {"delivery": "push", "cluster": {"paths": ["apps/*"]}},
+            {"deploy": "push", "cluster": {"paths": ["apps/*"]}},
             "images[0].targets[0].cluster.paths[0]",
             "not a glob",
         ),
         (
-            {"delivery": "push", "cluster": {"paths": ["../other"]}},
+            {"deploy": "push", "cluster": {"paths": ["../other"]}},
             "images[0].targets[0].cluster.paths[0]",
             "..",
         ),
         (
-            {"delivery": "push", "cluster": {"helm_values": ["v.yaml"]}},
+            {"deploy": "push", "cluster": {"helm_values": ["v.yaml"]}},
             "images[0].targets[0].cluster",
             "needs render: helm",
         ),
         (
-            {"delivery": "push", "cluster": {"namespace": "Not_A_Label"}},
+            {"deploy": "push", "cluster": {"namespace": "Not_A_Label"}},
             "images[0].targets[0].cluster.namespace",
             "pattern",
         ),
         (
-            {"delivery": "push", "cluster": {"health_timeout": 0}},
+            {"deploy": "push", "cluster": {"health_timeout": 0}},
             "images[0].targets[0].cluster.health_timeout",
             "greater than 0",
         ),
         (
-            {"delivery": "push", "cluster": {"kubeconfig": "k", "server": "x"}},
+            {"deploy": "push", "cluster": {"kubeconfig": "k", "server": "x"}},
             "images[0].targets[0].cluster.server",
             "Extra inputs",
         ),

@@ -20,11 +20,13 @@ D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 
 
-def make(**spec: Any) -> policy.Policy:
+def make(**spec: Any) -> policy.CompiledPolicy:
     return policy.from_config(config.Policy(**spec))
 
 
-def decide(pol: policy.Policy, tag: str, current: str | None = None, **kw: Any) -> policy.Decision:
+def decide(
+    pol: policy.CompiledPolicy, tag: str, current: str | None = None, **kw: Any
+) -> policy.Decision:
     cur = policy.Current(current, kw.pop("current_digest", None)) if current is not None else None
     return policy.evaluate(pol, policy.Candidate(tag, **kw), cur)
 

@@ -1,4 +1,4 @@
-"""Push mode (step 8 of ARCHITECTURE.md): the worker applies a ``delivery: push`` target to its
+"""Push mode (step 8 of ARCHITECTURE.md): the worker applies a ``deploy: push`` target to its
 cluster itself, verifies the rollout, and rolls back if it fails.
 
 It reuses the pull agent's modules and record formats, so both strategies behave and report
@@ -48,8 +48,8 @@ from bumper.errors import PermanentError, TransientError
 from bumper.scm.base import ScmProvider
 
 if TYPE_CHECKING:
-    from worker.bump import Context, Outcome
-    from worker.store import Candidate
+    from worker.bump import BumpOutcome, WorkerContext
+    from worker.store import StoredCandidate
 
 log = logging.getLogger("bumper.worker")
 
@@ -99,13 +99,13 @@ class Deployment:
 
 
 def after_bump(
-    ctx: Context,
+    ctx: WorkerContext,
     key: str,
     rule: config.Image,
     target: config.Target,
     repo: config.Repo,
-    outcome: Outcome,
-    seen: list[Candidate],
+    outcome: BumpOutcome,
+    seen: list[StoredCandidate],
     *,
     remote: tuple[str, gitrepo.Credentials | None],
     forge: ScmProvider | None,
@@ -269,7 +269,7 @@ class Deployer:
         self,
         checkout: gitrepo.Checkout,
         status: report.Status,
-        out: apply.Outcome,
+        out: apply.SyncResult,
         failed: dict[Key, Any],
         done: Deployment,
         started: float,
@@ -347,7 +347,7 @@ class Deployer:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _sync(self, desired: list[Obj]) -> apply.Outcome:
+    def _sync(self, desired: list[Obj]) -> apply.SyncResult:
         owned = inventory.load_entries(self.records.read(self.inventory_name))
         out = self.applier.sync(desired, owned, prune=self.cluster.prune)
         if sorted(out.inventory) != sorted(owned):
@@ -408,7 +408,7 @@ def _parent(checkout: gitrepo.Checkout, sha: str) -> str | None:
     return done.stdout.strip() or None
 
 
-def _known_digests(outcome: Outcome, seen: list[Candidate]) -> dict[str, str]:
+def _known_digests(outcome: BumpOutcome, seen: list[StoredCandidate]) -> dict[str, str]:
     digests = {c.tag: c.digest for c in seen if c.digest}
     if outcome.result is not None and outcome.result.digest:
         digests[outcome.result.tag] = outcome.result.digest
@@ -427,7 +427,7 @@ def _decision(done: Deployment) -> policy.Decision:
 
 
 def _comment(
-    ctx: Context, key: str, forge: ScmProvider | None, outcome: Outcome, done: Deployment
+    ctx: WorkerContext, key: str, forge: ScmProvider | None, outcome: BumpOutcome, done: Deployment
 ) -> None:
     """Tell the PR that brought the change how its rollout went (once per commit and state)."""
     if forge is None or not forge.supports_pull_requests:
@@ -452,7 +452,7 @@ def _comment(
     ctx.store.redis.delete(f"bumper:push:pr:{key}")
 
 
-def _remember_pr(ctx: Context, key: str, outcome: Outcome) -> None:
+def _remember_pr(ctx: WorkerContext, key: str, outcome: BumpOutcome) -> None:
     """An open bump PR of a push target: its merge is deployed by a later run, which comments."""
     pr = outcome.pr or {}
     if pr.get("number") is not None and pr.get("state") in ("opened", "updated", "unchanged"):

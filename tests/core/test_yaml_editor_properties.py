@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from bumper.core import finder, yamledit
+from bumper.core import finder
+from bumper.core.yaml import editor
 
 TEMPLATES = [
     "image:\n  repository: acme/app\n  tag: {q}v1{q}\n",
@@ -48,7 +49,7 @@ def the_tag(data: Any) -> Any:
 @given(st.sampled_from(TEMPLATES), st.sampled_from(["", "'", '"']), tags)
 def test_any_tag_reads_back_as_that_string(template: str, quote: str, tag: str) -> None:
     text = template.format(q=quote)
-    result = yamledit.set_image(text, "acme/app", tag=tag)
+    result = editor.set_image(text, "acme/app", tag=tag)
     assert [f.tag for f in finder.find(result.text, "acme/app")] == [tag]
     for reader in (read_11, read_12):
         value = the_tag(reader(result.text))
@@ -64,7 +65,7 @@ def test_any_tag_reads_back_as_that_string(template: str, quote: str, tag: str) 
 def test_any_digest_reads_back(template: str, quote: str, number: int) -> None:
     digest = f"sha256:{number:064x}"
     text = template.format(q=quote)
-    result = yamledit.set_image(text, "acme/app", digest=digest)
+    result = editor.set_image(text, "acme/app", digest=digest)
     (found,) = finder.find(result.text, "acme/app")
     assert (found.tag, found.digest) == ("v1", digest)
     assert read_11(result.text) is not None and read_12(result.text) is not None

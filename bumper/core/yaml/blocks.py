@@ -74,10 +74,10 @@ def remap_for(text: str, offset: int, node: Any) -> Remap | None:
 
 
 def scan_block(
-    ctx: finder.Context,
+    ctx: finder.DocumentWalk,
     node: Any,
     path: tuple[finder.PathKey, ...],
-    walk: Callable[[finder.Context], None],
+    walk: Callable[[finder.DocumentWalk], None],
 ) -> None:
     """Walk the YAML held by block scalar ``node``; its references land in ``ctx.found``."""
     if ctx.remap is not None:
@@ -92,7 +92,7 @@ def scan_block(
     for root in documents:
         if root is None:
             continue
-        inner = finder.Context(
+        inner = finder.DocumentWalk(
             node.value,
             ctx.doc,
             0,

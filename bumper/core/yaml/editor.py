@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bumper.core import finder, refs, yamlscalar
+from bumper.core import finder, refs
 from bumper.core.finder import Found, Slot
+from bumper.core.yaml import scalars
 from bumper.errors import PermanentError
 
 
@@ -193,7 +194,7 @@ def _plan_split(text: str, found: Found, tag: str | None, digest: str | None) ->
 
 
 def _insert(point: finder.Insert, value: str) -> Edit:
-    rendered = yamlscalar.render(value, yamlscalar.PLAIN)
+    rendered = scalars.render(value, scalars.PLAIN)
     return Edit(point.at, point.at, point.before + rendered + point.after)
 
 
@@ -203,13 +204,13 @@ def _current(slot: Slot) -> str:
 
 def write_slot(text: str, slot: Slot, value: str) -> Edit:
     """The smallest edit inside ``slot`` that makes it read ``value`` (re-quoting if needed)."""
-    if slot.style == yamlscalar.PLAIN and (yamlscalar.needs_quotes(value) or slot.is_null):
-        rendered = yamlscalar.render(value, yamlscalar.PLAIN)
+    if slot.style == scalars.PLAIN and (scalars.needs_quotes(value) or slot.is_null):
+        rendered = scalars.render(value, scalars.PLAIN)
         if slot.start == slot.end and text[slot.start - 1 : slot.start] == ":":
             rendered = " " + rendered  # "tag:" with nothing after the colon
         return Edit(slot.start, slot.end, rendered)
     old = text[slot.start : slot.end]
-    new = yamlscalar.quoted_content(value, slot.style)
+    new = scalars.quoted_content(value, slot.style)
     head = _common_prefix(old, new)
     tail = _common_prefix(old[head:][::-1], new[head:][::-1])
     return Edit(slot.start + head, slot.end - tail, new[head : len(new) - tail])

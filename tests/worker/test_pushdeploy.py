@@ -26,7 +26,7 @@ from bumper.core import events
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import Cluster
-from worker import bump, deploy, jobs
+from worker import bump, jobs, pushdeploy
 
 IMAGE = "ghcr.io/acme/api"
 DIGEST_BAD = "sha256:" + "b" * 64
@@ -98,7 +98,7 @@ class Bed:
                       - repo: config
                         paths: ["apps/api/**"]
                         mode: {mode}
-                        delivery: push
+                        deploy: push
                         cluster:
                           kubeconfig: {cluster.kubeconfig}
                           namespace: {namespace}
@@ -211,8 +211,8 @@ def test_a_good_bump_is_applied_and_verified_available(bed: Bed, client: redis.R
     # The same tip again (a re-run) changes nothing and asks the cluster one question.
     ctx = jobs.context()
     rule, target, _ = bump.resolve(ctx, "api/0")
-    deployer = deploy.Deployer(
-        deploy.client_for(target.push_cluster(), ctx.config_dir),
+    deployer = pushdeploy.Deployer(
+        pushdeploy.client_for(target.push_cluster(), ctx.config_dir),
         target.push_cluster(),
         "bumper-push-api-0",
         rule,
@@ -242,8 +242,8 @@ def test_a_crashed_deploy_re_run_checks_every_workload(bed: Bed, client: redis.R
     ctx = jobs.context()
     rule, target, _ = bump.resolve(ctx, "api/0")
     cluster = target.push_cluster()
-    deployer = deploy.Deployer(
-        deploy.client_for(cluster, ctx.config_dir), cluster, "bumper-push-api-0", rule
+    deployer = pushdeploy.Deployer(
+        pushdeploy.client_for(cluster, ctx.config_dir), cluster, "bumper-push-api-0", rule
     )
     with ctx.cache.checkout(str(bed.bare), "main") as checkout:
         again = deployer.reconcile(checkout, "api/0", time.monotonic())
@@ -372,8 +372,8 @@ def test_an_unreachable_api_server_retries_the_job_and_keeps_the_candidate(
 ) -> None:
     made = Bed.__new__(Bed)
     Bed.__init__(made, tmp_path, _DeadCluster(tmp_path), "apps")  # type: ignore[arg-type]
-    monkeypatch.setattr(deploy, "API_RETRY_SECONDS", 0.3)
-    monkeypatch.setattr(deploy, "_CLIENTS", {})
+    monkeypatch.setattr(pushdeploy, "API_RETRY_SECONDS", 0.3)
+    monkeypatch.setattr(pushdeploy, "_CLIENTS", {})
     monkeypatch.setenv("BUMPER_REDIS_URL", redis_server.url)
     monkeypatch.setenv("BUMPER_CONFIG_FILE", str(made.config))
     monkeypatch.setenv("BUMPER_QUEUE_NAME", "bumper-push-test")

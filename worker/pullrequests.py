@@ -26,7 +26,7 @@ from bumper.errors import PermanentError
 from bumper.scm.base import MergeOutcome, ScmProvider
 
 if TYPE_CHECKING:
-    from worker.bump import Context, Outcome
+    from worker.bump import BumpOutcome, WorkerContext
 
 log = logging.getLogger("bumper.worker")
 
@@ -36,7 +36,7 @@ PR_MEMORY_SECONDS = 30 * 86_400
 class Forges:
     """Forge providers per config repo, built once per worker process."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
         self._providers: dict[str, ScmProvider] = {}
 
@@ -67,7 +67,7 @@ class Forges:
         target: config.Target,
         repo: config.Repo,
         branch: str,
-        outcome: Outcome,
+        outcome: BumpOutcome,
         published: gitrepo.Published | None,
     ) -> dict[str, Any] | None:
         """Open, update, close or merge the target's PR; a summary of the PR, or None."""
@@ -101,7 +101,7 @@ class Forges:
                 outcome.keep = None  # the base has it now; nothing to remember
         return {"url": pr.url, "number": pr.number, "state": state}
 
-    def _remember(self, outcome: Outcome, repo: config.Repo, number: int, url: str) -> None:
+    def _remember(self, outcome: BumpOutcome, repo: config.Repo, number: int, url: str) -> None:
         kept = outcome.keep
         revision = (kept.event.get("extra") or {}).get("revision") if kept else None
         if revision:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bumper.core import finder, refs, yamledit
+from bumper.core import finder, refs
+from bumper.core.yaml import editor
 
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
 
 
 def edit(text: str, image: str, tag: str | None = None, digest: str | None = None) -> str:
-    return yamledit.set_image(text, image, tag=tag, digest=digest).text
+    return editor.set_image(text, image, tag=tag, digest=digest).text
 
 
 def test_only_the_tag_characters_change() -> None:
@@ -67,39 +68,39 @@ def test_empty_tag_fields_are_filled() -> None:
 
 def test_refusals_say_why_and_change_nothing() -> None:
     no_digest_field = "tag: v1  # bumper:tag=acme/app\n"
-    with pytest.raises(yamledit.EditRefused, match="no digest field"):
+    with pytest.raises(editor.EditRefused, match="no digest field"):
         edit(no_digest_field, "acme/app", digest=NEW)
     no_tag = 'image:\n  repository: a/b\n  tag: ""\n'
-    with pytest.raises(yamledit.EditRefused, match="needs a tag"):
+    with pytest.raises(editor.EditRefused, match="needs a tag"):
         edit(no_tag, "a/b", digest=NEW)
     only_repo = "image:\n  repository: a/b\n  pullPolicy: Always\n"
     assert finder.scan(only_repo).found[0].tag is None
-    with pytest.raises(yamledit.EditRefused, match="no tag field"):
+    with pytest.raises(editor.EditRefused, match="no tag field"):
         edit(only_repo, "a/b", "v1")
 
 
 def test_already_current_is_no_change_and_other_images_are_untouched() -> None:
     text = "containers:\n  - image: a/b:1\n  - image: a/bb:1\n"
-    result = yamledit.set_image(text, "a/b", tag="1")
+    result = editor.set_image(text, "a/b", tag="1")
     assert (result.text, result.changes, result.matched) == (text, (), 1)
     assert edit(text, "a/b", "2") == "containers:\n  - image: a/b:2\n  - image: a/bb:1\n"
 
 
 def test_anchor_is_edited_once_for_all_aliases() -> None:
     text = "x: &i\n  repository: a/b\n  tag: v1\ny: *i\nz:\n  <<: *i\n"
-    result = yamledit.set_image(text, "a/b", tag="v2")
+    result = editor.set_image(text, "a/b", tag="v2")
     assert result.text == text.replace("v1", "v2") and len(result.changes) == 1
 
 
 def test_verification_refuses_text_that_does_not_read_back() -> None:
     text = "containers:\n  - image: a/b:1\n  - image: a/c:2\n"
     before = finder.scan(text).found
-    with pytest.raises(yamledit.EditRefused, match="verification failed"):
-        yamledit.verify(before, text.replace("a/b:1", "a/b:9"), [])  # a change nobody asked for
-    with pytest.raises(yamledit.EditRefused, match="no longer parses"):
-        yamledit.verify(before, text + "  - [\n", [])
-    with pytest.raises(yamledit.EditRefused, match="overlapping"):
-        yamledit.apply_edits(text, [yamledit.Edit(1, 5, "x"), yamledit.Edit(4, 6, "y")])
+    with pytest.raises(editor.EditRefused, match="verification failed"):
+        editor.verify(before, text.replace("a/b:1", "a/b:9"), [])  # a change nobody asked for
+    with pytest.raises(editor.EditRefused, match="no longer parses"):
+        editor.verify(before, text + "  - [\n", [])
+    with pytest.raises(editor.EditRefused, match="overlapping"):
+        editor.apply_edits(text, [editor.Edit(1, 5, "x"), editor.Edit(4, 6, "y")])
 
 
 def test_kustomize_entries_get_missing_keys_added() -> None:
@@ -121,7 +122,7 @@ def test_full_reference_sets_name_tag_and_digest_everywhere() -> None:
         "image:\n  registry: docker.io\n  repository: acme/api\n  tag: '1.0'\n"
         "images:\n  - name: api\n    newName: acme/api\n    newTag: 1.0\n"
     )
-    result = yamledit.set_reference(text, "acme/api", f"ghcr.io/acme/api:2.0@{NEW}")
+    result = editor.set_reference(text, "acme/api", f"ghcr.io/acme/api:2.0@{NEW}")
     assert result.text == (
         f"containers:\n  - image: ghcr.io/acme/api:2.0@{NEW}  # app\n"
         f"image:\n  registry: ghcr.io\n  repository: acme/api\n  tag: '2.0@{NEW}'\n"
@@ -133,7 +134,7 @@ def test_full_reference_sets_name_tag_and_digest_everywhere() -> None:
 
 def test_rename_refusals() -> None:
     kustomize_without_new_name = "images:\n  - name: acme/api\n    newTag: v1\n"
-    with pytest.raises(yamledit.EditRefused, match="no name field"):
-        yamledit.set_reference(kustomize_without_new_name, "acme/api", "ghcr.io/acme/api:v2")
+    with pytest.raises(editor.EditRefused, match="no name field"):
+        editor.set_reference(kustomize_without_new_name, "acme/api", "ghcr.io/acme/api:v2")
     with pytest.raises(refs.InvalidReference, match="neither a tag nor a digest"):
-        yamledit.set_reference("a: b\n", "acme/api", "ghcr.io/acme/api")
+        editor.set_reference("a: b\n", "acme/api", "ghcr.io/acme/api")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bumper.agent import hooks
+from bumper.agent import trigger
 from bumper.errors import WebhookRejected
 
 SECRET = "s3cret"
@@ -21,21 +21,21 @@ def github_headers(body: bytes, secret: str = SECRET, event: str = "push") -> di
 
 
 def test_github_push_to_our_branch_is_relevant() -> None:
-    push = hooks.verify(github_headers(BODY), BODY, SECRET, branch="main")
+    push = trigger.verify(github_headers(BODY), BODY, SECRET, branch="main")
     assert (push.provider, push.relevant, push.after) == ("github", True, "a" * 40)
 
 
 def test_other_branch_and_ping_are_accepted_but_ignored() -> None:
-    assert not hooks.verify(github_headers(BODY), BODY, SECRET, branch="prod").relevant
-    ping = hooks.verify(github_headers(b"{}", event="ping"), b"{}", SECRET, branch="main")
+    assert not trigger.verify(github_headers(BODY), BODY, SECRET, branch="prod").relevant
+    ping = trigger.verify(github_headers(b"{}", event="ping"), b"{}", SECRET, branch="main")
     assert not ping.relevant
 
 
 def test_gitlab_token() -> None:
     headers = {"X-Gitlab-Token": SECRET, "X-Gitlab-Event": "Push Hook"}
-    assert hooks.verify(headers, BODY, SECRET, branch="main").relevant
+    assert trigger.verify(headers, BODY, SECRET, branch="main").relevant
     with pytest.raises(WebhookRejected) as caught:
-        hooks.verify({**headers, "X-Gitlab-Token": "nope"}, BODY, SECRET, branch="main")
+        trigger.verify({**headers, "X-Gitlab-Token": "nope"}, BODY, SECRET, branch="main")
     assert caught.value.status == 401
 
 
@@ -46,11 +46,11 @@ def test_gitlab_token() -> None:
         (github_headers(BODY), BODY + b" ", 401),
         ({}, BODY, 401),
         (github_headers(b"not json"), b"not json", 400),
-        (github_headers(b"x" * (hooks.MAX_BODY + 1)), b"x" * (hooks.MAX_BODY + 1), 413),
+        (github_headers(b"x" * (trigger.MAX_BODY + 1)), b"x" * (trigger.MAX_BODY + 1), 413),
     ],
 )
 def test_refusals(headers: dict[str, str], body: bytes, status: int) -> None:
     with pytest.raises(WebhookRejected) as caught:
-        hooks.verify(headers, body, SECRET, branch="main")
+        trigger.verify(headers, body, SECRET, branch="main")
     assert caught.value.status == status
     assert SECRET not in str(caught.value)
