@@ -449,6 +449,11 @@ def credentials(ctx: WorkerContext, repo: config.Repo) -> gitrepo.Credentials | 
     return gitrepo.Credentials(user, read_secret(repo.credentials, ctx.config_dir))
 
 
+def token(ctx: WorkerContext, repo: config.Repo) -> str | None:
+    """The forge token of ``repo``, or None when it has no credentials."""
+    return read_secret(repo.credentials, ctx.config_dir) if repo.credentials else None
+
+
 def read_secret(ref: config.SecretRef, base: Path) -> str:
     """The secret's value; ``ConfigError`` naming where it was looked for (never the value)."""
     if ref.env is not None:

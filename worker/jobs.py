@@ -80,12 +80,8 @@ def _build(current: settings.Settings) -> bump.WorkerContext:
         log=_decision_logger(client, current.decisions),
         config_dir=current.config_file.resolve().parent,
     )
-    ctx.forges = _forges(ctx)
+    ctx.forges = pullrequests.Forges(ctx, read_token=lambda repo: bump.token(ctx, repo))
     return ctx
-
-
-def _forges(ctx: bump.WorkerContext) -> pullrequests.Forges:
-    return pullrequests.Forges(ctx)
 
 
 def _decision_logger(client: redis.Redis, limits: DecisionLogSettings) -> bump.LogDecision:

@@ -18,6 +18,7 @@ A CI failure for a revision comments once on each open bump PR made from that re
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bumper import gitrepo, scm
@@ -36,16 +37,15 @@ PR_MEMORY_SECONDS = 30 * 86_400
 class Forges:
     """Forge providers per config repo, built once per worker process."""
 
-    def __init__(self, ctx: WorkerContext) -> None:
+    def __init__(self, ctx: WorkerContext, read_token: Callable[[config.Repo], str | None]) -> None:
         self.ctx = ctx
+        self.read_token = read_token
         self._providers: dict[str, ScmProvider] = {}
 
     def for_repo(self, repo: config.Repo) -> ScmProvider:
         provider = self._providers.get(repo.name)
         if provider is None:
-            from worker.bump import read_secret
-
-            token = read_secret(repo.credentials, self.ctx.config_dir) if repo.credentials else None
+            token = self.read_token(repo)
             provider = scm.connect(
                 repo.forge, repo.url, token=token, api_url=repo.api_url, branch=repo.branch
             )

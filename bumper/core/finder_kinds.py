@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from bumper.core import refs
-from bumper.core.finder import DocumentWalk, Found, Insert, PathKey, Slot
+from bumper.core.walk import DocumentWalk, Found, Insert, PathKey, Slot
 from bumper.core.yaml import blocks, scalars
 
 STR_TAG = "tag:yaml.org,2002:str"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from bumper.core import refs
-from bumper.core.finder import Found, Slot
+from bumper.core.walk import Found, Slot
 
 PREFIX = "bumper:"
 MARKER = re.compile(r"#\s*bumper:(image|tag|digest)=(\S+)")

@@ -8,13 +8,10 @@ first request opens the connection. Every error reply is JSON
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
-from typing import Any, cast
 
 import redis
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
@@ -23,45 +20,14 @@ from bumper import configfile
 from bumper import settings as settings_module
 from bumper.core.config import BumperConfig
 from bumper.settings import Settings
+from bumper.web import dashboard, hooks, ops
 from bumper.web import receivers as receivers_module
 from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
+from bumper.web.replies import error_reply
+from bumper.web.state import WebState
 
 log = logging.getLogger("bumper.web")
-# One encoder for every reply: ``json.dumps`` with options builds a new one per call.
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-
-@dataclass
-class WebState:
-    """Everything a request needs, built once by ``create_app``."""
-
-    settings: Settings
-    receivers: dict[str, receivers_module.ReceiverEndpoint]
-    redis: redis.Redis
-    intake: Intake
-    metrics: WebMetrics
-
-
-def state() -> WebState:
-    return cast(WebState, current_app.extensions["bumper"])
-
-
-def reply_body(payload: dict[str, Any]) -> bytes:
-    # The standard library encoder: Flask's provider adds nothing here and costs more.
-    return _dumps(payload).encode()
-
-
-def json_reply(status: int, payload: dict[str, Any], **headers: str) -> Response:
-    body = reply_body(payload)
-    response = Response(body, status=status, mimetype="application/json")
-    for name, value in headers.items():
-        response.headers[name.replace("_", "-")] = value
-    return response
-
-
-def error_reply(status: int, reason: str, message: str, **headers: str) -> Response:
-    return json_reply(status, {"error": reason, "message": message}, **headers)
 
 
 def make_redis(settings: Settings) -> redis.Redis:
@@ -92,8 +58,6 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.web.max_body_bytes
     app.extensions["bumper"] = WebState(settings, receivers, client, intake, metrics)
-
-    from bumper.web import dashboard, hooks, ops
 
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(ops.blueprint)

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, render_template, request
 
 from bumper import decisions
 from bumper.web import recent
-from bumper.web.app import state
+from bumper.web.state import state
 
 blueprint = Blueprint("dashboard", __name__, template_folder="templates")
 

@@ -35,9 +35,10 @@ from bumper.core import events as events_module
 from bumper.errors import WebhookRejected
 from bumper.sources import Headers, cloudevents
 from bumper.web import receivers as receivers_module
-from bumper.web.app import WebState, reply_body, state
 from bumper.web.metrics import UNKNOWN_RECEIVER
 from bumper.web.recent import record_outcome, summarise
+from bumper.web.replies import reply_body
+from bumper.web.state import WebState, state
 
 log = logging.getLogger("bumper.web.hooks")
 blueprint = Blueprint("hooks", __name__)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import redis
 from flask import Blueprint, Response
 
-from bumper.web.app import error_reply, json_reply, state
 from bumper.web.metrics import CONTENT_TYPE
+from bumper.web.replies import error_reply, json_reply
+from bumper.web.state import state
 
 blueprint = Blueprint("ops", __name__)
 

@@ -18,7 +18,7 @@ import redis
 from bumper.web.intake import RECENT_KEY
 
 if TYPE_CHECKING:
-    from bumper.web.app import WebState
+    from bumper.web.state import WebState
 
 log = logging.getLogger("bumper.web.recent")
 _dumps = json.dumps

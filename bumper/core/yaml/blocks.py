@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from bumper.core import finder
+from bumper.core.walk import DocumentWalk, PathKey, compose_all
 
 
 class Remap:
@@ -74,10 +74,10 @@ def remap_for(text: str, offset: int, node: Any) -> Remap | None:
 
 
 def scan_block(
-    ctx: finder.DocumentWalk,
+    ctx: DocumentWalk,
     node: Any,
-    path: tuple[finder.PathKey, ...],
-    walk: Callable[[finder.DocumentWalk], None],
+    path: tuple[PathKey, ...],
+    walk: Callable[[DocumentWalk], None],
 ) -> None:
     """Walk the YAML held by block scalar ``node``; its references land in ``ctx.found``."""
     if ctx.remap is not None:
@@ -86,13 +86,13 @@ def scan_block(
     if remap is None:
         return
     try:
-        documents = finder.compose_all(node.value)
+        documents = compose_all(node.value)
     except yaml.YAMLError:
         return
     for root in documents:
         if root is None:
             continue
-        inner = finder.DocumentWalk(
+        inner = DocumentWalk(
             node.value,
             ctx.doc,
             0,
