@@ -4,18 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench testbed testbed-check agent-check install clean
+.PHONY: run test lint pytest bench testbed testbed-check agent-check install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q uv
 
-# Re-install only when pyproject.toml changed since the last install.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
+# Install exactly the versions uv.lock pins (every extra, the project itself editable); again
+# only when pyproject.toml or uv.lock changed. --locked stops with an error when uv.lock no
+# longer matches pyproject.toml: run `make lock` and commit uv.lock. --inexact leaves pip and
+# uv themselves in the venv.
+$(STAMP): pyproject.toml uv.lock | $(BIN)/python
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --locked --all-extras --inexact
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve uv.lock after editing pyproject.toml's dependencies (`uv lock --upgrade-package X`
+# moves one pin).
+lock: $(BIN)/python
+	$(BIN)/uv lock
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check bumper worker tests bench
