@@ -38,11 +38,14 @@ pytest: $(STAMP)
 test: export BUMPER_TESTBED_REQUIRED := 1
 test: testbed lint pytest
 
+# Each bench runs as a module from the repo root, so `bumper` and `tests.support` import
+# without path edits.
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 \
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1) \
 		|| echo "wrk unavailable: bench/ingest.py falls back to its asyncio client"
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/*.py; do m=$$(basename $$b .py); [ $$m = __init__ ] && continue; \
+		echo "== $$b"; $(BIN)/python -m bench.$$m || exit 1; done
 
 # The Kubernetes test bed: control plane, kwok, helm, registry, crane built from the Go module proxy
 # into a per-version cache outside the repo (testbed/build.sh; a cache hit takes about a second).
