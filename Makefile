@@ -4,18 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench testbed testbed-check agent-check install clean
+.PHONY: run test lint pytest bench testbed testbed-check agent-check install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q uv
 
-# Re-install only when pyproject.toml changed since the last install.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
+# Install exactly the versions uv.lock pins (every extra, the project itself editable); again
+# only when pyproject.toml or uv.lock changed. --locked stops with an error when uv.lock no
+# longer matches pyproject.toml: run `make lock` and commit uv.lock. --inexact leaves pip and
+# uv themselves in the venv.
+$(STAMP): pyproject.toml uv.lock | $(BIN)/python
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --locked --all-extras --inexact
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve uv.lock after editing pyproject.toml's dependencies (`uv lock --upgrade-package X`
+# moves one pin).
+lock: $(BIN)/python
+	$(BIN)/uv lock
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check bumper worker tests bench
@@ -30,11 +38,14 @@ pytest: $(STAMP)
 test: export BUMPER_TESTBED_REQUIRED := 1
 test: testbed lint pytest
 
+# Each bench runs as a module from the repo root, so `bumper` and `tests.support` import
+# without path edits.
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 \
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1) \
 		|| echo "wrk unavailable: bench/ingest.py falls back to its asyncio client"
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/*.py; do m=$$(basename $$b .py); [ $$m = __init__ ] && continue; \
+		echo "== $$b"; $(BIN)/python -m bench.$$m || exit 1; done
 
 # The Kubernetes test bed: control plane, kwok, helm, registry, crane built from the Go module proxy
 # into a per-version cache outside the repo (testbed/build.sh; a cache hit takes about a second).

@@ -27,12 +27,11 @@ from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bumper.agent import kube
+from tests.agent.configrepo import ConfigRepo
+from tests.support import testbed_cluster, testbed_proc
 
-from bumper.agent import kube  # noqa: E402
-from tests.agent.configrepo import ConfigRepo  # noqa: E402
-from tests.support import testbed_cluster, testbed_proc  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 KINDS = {"ConfigMap": 600, "Secret": 200, "Service": 100, "ServiceAccount": 99, "Namespace": 1}
 NAMESPACE = "bench"

@@ -31,17 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import github
+from github import Auth
 
-import github  # noqa: E402
-from github import Auth  # noqa: E402
-
-from bumper.core import changes  # noqa: E402
-from tests.e2e.stack import CONFIG_REPO, Stack, repo_block  # noqa: E402
-from tests.support.forgesim import ForgeSim  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from bumper.core import changes
+from tests.e2e.stack import CONFIG_REPO, Stack, repo_block
+from tests.support.forgesim import ForgeSim
+from tests.support.redis_server import RedisServer
 
 PEERS = [
     ("Argo CD Image Updater (poll 2 min)", 120.0),

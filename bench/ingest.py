@@ -46,16 +46,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+from flask import Flask, Response, request
+
+from bumper import settings as settings_module
+from tests.support.gunicorn_server import GunicornServer
+from tests.support.redis_server import RedisServer
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import redis  # noqa: E402
-from flask import Flask, Response, request  # noqa: E402
-
-from bumper import settings as settings_module  # noqa: E402
-from tests.support.gunicorn_server import GunicornServer  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared" / "fixtures" / "webhooks"
 TOKEN = "bench-secret-0123456789"

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import redis
+
+    from bumper.settings import Settings
+    from worker.rqworker import BumpWorker
 
 
 def register(subparsers: Any) -> None:
@@ -49,20 +55,26 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    connection = redis.Redis.from_url(current.redis_url)
-    from worker import jobs, rqworker
-
-    # events first, then bumps: see worker.jobs.bump_queue_name
-    queues = jobs.worker_queues(current.queue_name, connection)
-    worker = rqworker.BumpWorker(
-        queues,
-        abandoned_after=current.worker.abandoned_after_seconds,
-        connection=connection,
-        name=args.name,
-    )
+    worker = make_worker(current, redis.Redis.from_url(current.redis_url), name=args.name)
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,
         logging_level=args.log_level.upper(),
     )
     return 0
+
+
+def make_worker(current: Settings, connection: redis.Redis, name: str | None = None) -> BumpWorker:
+    """The RQ worker ``bumper worker`` runs, with its queues and RQ's default serializer
+    (pickle). The receiver writes job data for exactly this serializer
+    (``bumper.web.intake``); tests/web/test_rq_compat.py reads jobs back through this worker."""
+    from worker import jobs, rqworker
+
+    # events first, then bumps: see worker.jobs.bump_queue_name
+    queues = jobs.worker_queues(current.queue_name, connection)
+    return rqworker.BumpWorker(
+        queues,
+        abandoned_after=current.worker.abandoned_after_seconds,
+        connection=connection,
+        name=name,
+    )

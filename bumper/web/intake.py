@@ -77,7 +77,8 @@ end
 return 1
 """
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
-# RQ's default serializer (pickle, highest protocol): what its workers load job data with.
+# RQ's default serializer (pickle, highest protocol): what the worker `bumper worker` runs
+# (bumper.cli.worker.make_worker) loads job data with; tests/web/test_rq_compat.py checks it.
 _serialize = DefaultSerializer.dumps
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-from tests.support.children import die_with_parent
+from tests.support.child_processes import die_with_parent
 from tests.support.forgesim import ForgeSim
 from tests.support.gunicorn_server import GunicornServer
 from tests.support.redis_server import RedisServer

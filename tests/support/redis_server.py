@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.children import die_with_parent
+from tests.support.child_processes import die_with_parent
 
 
 def redis_executable() -> str:
