@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check bumper worker tests bench
 	$(BIN)/ruff check bumper worker tests bench
 	$(BIN)/mypy --strict bumper worker bench tests
+	$(BIN)/lint-imports --no-cache
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -122,7 +122,7 @@ def test_the_cycle_check_sees_function_imports_and_skips_type_checking(
             "cyc/a.py": "from cyc import b\n",
             "cyc/b.py": "def later():\n    from cyc import c\n",
             "cyc/c.py": "import cyc.a\n",
-            "cyc/d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cyc import e\n",
+            "cyc/d.py": "import typing\nif typing.TYPE_CHECKING:\n    from cyc import e\n",
             "cyc/e.py": "from cyc import d\n",
         },
     )
