@@ -7,7 +7,7 @@ keys that need a bump job. ``bump_target`` runs in the bump job: under the repo 
 out the config repo, picks the best candidate against what the files hold now (never a
 downgrade unless allowed), edits, and delivers the change as a commit or a PR.
 
-Every verdict goes to the decision log through ``WorkerContext.log``.
+Every verdict goes to the decision log through ``WorkerContext.log`` (``worker.context``).
 Must not: import rq (``jobs.py`` is the only RQ shell) or a forge SDK (``bumper.scm`` is).
 """
 
@@ -15,47 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bumper import gitrepo
 from bumper.core import changes, config, events, policy, refs
-from bumper.errors import ConfigError, PermanentError
+from bumper.errors import PermanentError
 from bumper.scm.base import ScmProvider
-from bumper.settings import WorkerSettings
-from worker import edits, pullrequests, pushdeploy, signing, store
+from worker import edits, pullrequests, pushdeploy, remotes, signing, store
+from worker.context import WorkerContext
 
 log = logging.getLogger("bumper.worker")
-
-
-class LogDecision(Protocol):
-    """Writes one verdict to the decision log (``bumper.decisions``)."""
-
-    def __call__(
-        self,
-        decision: policy.Decision,
-        *,
-        rule: config.Image,
-        event: dict[str, Any],
-        target: str | None = None,
-    ) -> None: ...
-
-
-@dataclass
-class WorkerContext:
-    """What a job needs, built once per worker process (see ``jobs.context``)."""
-
-    config: config.BumperConfig
-    store: store.Store
-    cache: gitrepo.RepoCache
-    settings: WorkerSettings
-    log: LogDecision
-    forges: pullrequests.Forges | None = None  # the PR/MR side; None: commit mode only
-    config_dir: Path = field(default_factory=Path.cwd)
 
 
 def target_key(rule: config.Image, index: int) -> str:
@@ -252,7 +223,7 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
     if not seen:
         return None
     forge = None
-    url, creds = clone_url(ctx, repo), credentials(ctx, repo)
+    url, creds = remotes.clone_url(repo, ctx.config_dir), remotes.credentials(repo, ctx.config_dir)
     if ctx.forges is not None and (target.mode != "commit" or repo.forge != "git"):
         forge = ctx.forges.for_repo(repo)
         if target.mode != "commit":
@@ -429,43 +400,5 @@ def _current(found: list[edits.Found]) -> policy.Current | None:
 def _signing(ctx: WorkerContext, repo: config.Repo) -> gitrepo.CommitSigner | None:
     if repo.signing is None:
         return None
-    key = read_secret(repo.signing.key, ctx.config_dir)
+    key = remotes.read_secret(repo.signing.key, ctx.config_dir)
     return signing.signing(repo, key, ctx.cache.root)
-
-
-def clone_url(ctx: WorkerContext, repo: config.Repo) -> str:
-    """The repo URL; a plain-git local path is relative to bumper.yaml's directory."""
-    url = repo.url
-    scp_like = re.match(r"^[\w.-]+@[\w.-]+:", url)
-    if repo.forge == "git" and "://" not in url and not scp_like and not Path(url).is_absolute():
-        return str((ctx.config_dir / url).resolve())
-    return url
-
-
-def credentials(ctx: WorkerContext, repo: config.Repo) -> gitrepo.Credentials | None:
-    if repo.credentials is None:
-        return None
-    user = "oauth2" if repo.forge == "gitlab" else "x-access-token"
-    return gitrepo.Credentials(user, read_secret(repo.credentials, ctx.config_dir))
-
-
-def token(ctx: WorkerContext, repo: config.Repo) -> str | None:
-    """The forge token of ``repo``, or None when it has no credentials."""
-    return read_secret(repo.credentials, ctx.config_dir) if repo.credentials else None
-
-
-def read_secret(ref: config.SecretRef, base: Path) -> str:
-    """The secret's value; ``ConfigError`` naming where it was looked for (never the value)."""
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
-        if not value:
-            raise ConfigError(f"environment variable {ref.env} is not set")
-        return value
-    assert ref.file is not None
-    path = Path(ref.file)
-    try:
-        return (
-            (path if path.is_absolute() else base / path).read_text(encoding="utf-8").rstrip("\n")
-        )
-    except OSError as error:
-        raise ConfigError(f"cannot read secret file {ref.file}: {error.strerror}") from None

@@ -24,87 +24,18 @@ from typing import Any
 
 import redis
 from rq import Queue, Retry, get_current_job
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from bumper import configfile, decisions, gitrepo, settings
-from bumper.core import config, events, policy
+from bumper import settings
+from bumper.core import events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
-from bumper.settings import DecisionLogSettings
-from worker import bump, pullrequests, store
+from worker import bump, context
+from worker.context import WorkerContext
 
 log = logging.getLogger("bumper.worker")
 
 PENDING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
-
-
-class _Contexts:
-    """``context()``: the process-wide job context, rebuilt only when the settings or the
-    config file (path, size, mtime) change. ``bumper worker`` builds it before RQ forks its
-    work horses, so a job does not parse bumper.yaml again (that costs ~0.3 s for 200
-    images); an edited file is still picked up by the next job."""
-
-    def __init__(self) -> None:
-        self._key: tuple[Any, ...] | None = None
-        self._ctx: bump.WorkerContext | None = None
-
-    def __call__(self) -> bump.WorkerContext:
-        current = settings.load()
-        try:
-            stat = current.config_file.stat()
-            version: tuple[Any, ...] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        except OSError:
-            version = ()
-        key = (current.model_dump_json(), str(current.config_file.resolve()), version)
-        if self._ctx is None or key != self._key:
-            self._ctx = _build(current)
-            self._key = key
-        return self._ctx
-
-    def cache_clear(self) -> None:
-        self._key, self._ctx = None, None
-
-
-context = _Contexts()
-
-
-def _build(current: settings.Settings) -> bump.WorkerContext:
-    config = configfile.load(current.config_file)
-    client = redis.Redis.from_url(current.redis_url)
-    repo_store = store.Store(client)
-    cache = gitrepo.RepoCache(current.worker.cache_dir.resolve())
-    ctx = bump.WorkerContext(
-        config=config,
-        store=repo_store,
-        cache=cache,
-        settings=current.worker,
-        log=_decision_logger(client, current.decisions),
-        config_dir=current.config_file.resolve().parent,
-    )
-    ctx.forges = pullrequests.Forges(ctx, read_token=lambda repo: bump.token(ctx, repo))
-    return ctx
-
-
-def _decision_logger(client: redis.Redis, limits: DecisionLogSettings) -> bump.LogDecision:
-    """Verdicts go to the bounded decision log that ``bumper log`` and the dashboard read."""
-    journal = decisions.DecisionLog(client, limits=limits)
-
-    def write(
-        decision: policy.Decision,
-        *,
-        rule: config.Image,
-        event: dict[str, Any],
-        target: str | None = None,
-    ) -> None:
-        try:
-            parsed: events.Event | None = events.from_dict(event) if event else None
-        except (TypeError, ValueError):
-            parsed = None
-        log.info(
-            "decision %s %s: %s (%s)", rule.name, decision.result, decision.candidate, decision.why
-        )
-        journal.record(decision, image=rule.image, rule_name=rule.name, target=target, event=parsed)
-
-    return write
 
 
 def backoff(attempt: int, delay: float, *, base: float, cap: float) -> int:
@@ -116,7 +47,7 @@ def backoff(attempt: int, delay: float, *, base: float, cap: float) -> int:
 def guarded(work: Callable[[], Any]) -> Any:
     """Run ``work`` mapping Bumper errors to RQ outcomes (see module docstring)."""
     job = get_current_job()
-    limits = context().settings
+    limits = context.current().settings
     try:
         return work()
     except TransientError as error:
@@ -150,13 +81,13 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
     """The receiver's job: route one event and make sure the bump jobs it needs are pending."""
 
     def work() -> list[str]:
-        ctx = context()
+        ctx = context.current()
         try:
             event = events.from_dict(event_dict)
         except (TypeError, ValueError) as error:
             raise PermanentError(f"malformed event: {error}", reason="event") from None
         keys = list(dict.fromkeys(bump.route(ctx, event)))
-        if isinstance(event, events.BuildFinished) and ctx.forges is not None:
+        if isinstance(event, events.BuildFinished):
             ctx.forges.on_build(event)
         return [request_bump(ctx, key) for key in keys]
 
@@ -176,7 +107,7 @@ def worker_queues(queue_name: str, connection: redis.Redis) -> list[Queue]:
     ]
 
 
-def request_bump(ctx: bump.WorkerContext, key: str) -> str:
+def request_bump(ctx: WorkerContext, key: str) -> str:
     """Make sure one bump job for ``key`` is pending; its id (an existing one if pending)."""
     for _ in range(3):
         fresh, job_id = ctx.store.request(key)
@@ -190,14 +121,14 @@ def request_bump(ctx: bump.WorkerContext, key: str) -> str:
     raise TransientError(f"could not settle the pending bump of {key!r}", delay=1, reason="busy")
 
 
-def _status(ctx: bump.WorkerContext, job_id: str) -> JobStatus | None:
+def _status(ctx: WorkerContext, job_id: str) -> JobStatus | None:
     try:
         return Job.fetch(job_id, connection=ctx.store.redis).get_status(refresh=False)
-    except Exception:  # NoSuchJobError, or a job hash without a status yet
+    except NoSuchJobError:  # failed for good and expired, or never written
         return None
 
 
-def _enqueue(ctx: bump.WorkerContext, key: str, job_id: str) -> None:
+def _enqueue(ctx: WorkerContext, key: str, job_id: str) -> None:
     queue = Queue(bump_queue_name(settings.load().queue_name), connection=ctx.store.redis)
     retry = Retry(max=ctx.settings.crash_retries) if ctx.settings.crash_retries else None
     queue.enqueue(
@@ -217,7 +148,7 @@ def run_bump(key: str) -> Any:
     job_id = job.id if job is not None else f"bump:{key}:inline"
 
     def work() -> list[dict[str, Any]]:
-        ctx = context()
+        ctx = context.current()
         ctx.store.start(key, job_id)
         _coalesce(job, ctx.settings.coalesce_seconds)
         done = []

@@ -25,9 +25,10 @@ from bumper import gitrepo, scm
 from bumper.core import changes, config, events
 from bumper.errors import PermanentError
 from bumper.scm.base import MergeOutcome, ScmProvider
+from worker import store
 
 if TYPE_CHECKING:
-    from worker.bump import BumpOutcome, WorkerContext
+    from worker.bump import BumpOutcome
 
 log = logging.getLogger("bumper.worker")
 
@@ -37,8 +38,15 @@ PR_MEMORY_SECONDS = 30 * 86_400
 class Forges:
     """Forge providers per config repo, built once per worker process."""
 
-    def __init__(self, ctx: WorkerContext, read_token: Callable[[config.Repo], str | None]) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        cfg: config.BumperConfig,
+        repo_store: store.Store,
+        *,
+        read_token: Callable[[config.Repo], str | None],
+    ) -> None:
+        self.config = cfg
+        self.store = repo_store
         self.read_token = read_token
         self._providers: dict[str, ScmProvider] = {}
 
@@ -106,22 +114,19 @@ class Forges:
         revision = (kept.event.get("extra") or {}).get("revision") if kept else None
         if revision:
             entry = {"repo": repo.name, "number": number, "url": url}
-            self.ctx.store.remember_pr(str(revision), outcome.key, entry, PR_MEMORY_SECONDS)
+            self.store.remember_pr(str(revision), outcome.key, entry, PR_MEMORY_SECONDS)
 
     def on_build(self, build: events.BuildFinished) -> None:
         """A failed build comments (once) on each open bump PR made from its revision."""
         if build.status not in ("failure", "cancelled") or not build.commit:
             return
-        for target, entry in self.ctx.store.prs_for(build.commit).items():
-            repo = self.ctx.config.repo(str(entry.get("repo")))
-            mark = f"bumper:commented:{build.commit}:{target}"
-            if repo is None or not self.ctx.store.redis.set(mark, b"1", nx=True, ex=86_400):
+        for target, entry in self.store.prs_for(build.commit).items():
+            repo = self.config.repo(str(entry.get("repo")))
+            if repo is None:
                 continue
-            try:
-                self.for_repo(repo).comment(int(entry["number"]), ci_failed_comment(build))
-            except BaseException:
-                self.ctx.store.redis.delete(mark)  # let the retry comment
-                raise
+            with self.store.once(f"commented:{build.commit}:{target}", ttl=86_400) as first:
+                if first:
+                    self.for_repo(repo).comment(int(entry["number"]), ci_failed_comment(build))
 
 
 def require_prs(forge: ScmProvider, repo: config.Repo, target: config.Target) -> None:

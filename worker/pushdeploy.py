@@ -48,7 +48,8 @@ from bumper.errors import PermanentError, TransientError
 from bumper.scm.base import ScmProvider
 
 if TYPE_CHECKING:
-    from worker.bump import BumpOutcome, WorkerContext
+    from worker.bump import BumpOutcome
+    from worker.context import WorkerContext
     from worker.store import StoredCandidate
 
 log = logging.getLogger("bumper.worker")

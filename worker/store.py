@@ -13,6 +13,7 @@ Keys (all under ``bumper:``) and why they exist:
 - ``prrev:<sha>`` hash target → PR JSON: the open bump PR for an image revision, so a CI
   failure can comment on it.
 - ``lock:repo:<name>``: serialises every bump of one config repo; holds the owning job id.
+- ``once:<what>``: a side effect done once (``Store.once``), e.g. a CI-failure comment on a PR.
 
 Must not: decide anything (``bump.py`` does), or talk to git or a forge.
 """
@@ -215,6 +216,24 @@ class Store:
             if raw:
                 return {k.decode(): json.loads(v) for k, v in raw.items()}
         return {}
+
+    # -- once-only side effects (a PR comment per build and target) -------------------------
+
+    @contextmanager
+    def once(self, what: str, ttl: int) -> Iterator[bool]:
+        """Whether ``what`` (e.g. ``commented:<sha>:<target>``) is done here for the first time.
+
+        The mark is taken before the work, so two jobs never both do it, and given back when
+        the work raises, so a retry does it; yields False when it was done already.
+        """
+        key = f"{PREFIX}once:{what}"
+        first = bool(self.redis.set(key, b"1", nx=True, ex=ttl))
+        try:
+            yield first
+        except BaseException:
+            if first:
+                self.redis.delete(key)
+            raise
 
     # -- images the pull agent marked bad ---------------------------------------------------
 

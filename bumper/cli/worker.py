@@ -38,10 +38,11 @@ def preload() -> None:
     size and mtime, so edits to bumper.yaml apply without a restart."""
     import bumper.scm.github  # noqa: F401
     import bumper.scm.gitlab  # noqa: F401
-    import worker.jobs
+    import worker.context
+    import worker.jobs  # noqa: F401
     import worker.pullrequests  # noqa: F401
 
-    worker.jobs.context()  # parsed once here, inherited by every forked work horse
+    worker.context.current()  # parsed once here, inherited by every forked work horse
 
 
 def run(args: argparse.Namespace) -> int:

@@ -57,11 +57,11 @@ def bumper_worker(
     monkeypatch.setenv("BUMPER_CONFIG_FILE", str(config))
     monkeypatch.setenv("BUMPER_REDIS_URL", redis_server.url)
     monkeypatch.setenv("BUMPER_WORKER__CACHE_DIR", str(tmp_path / "cache"))
-    from worker import jobs
+    from worker import context
 
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     yield make_worker(settings.load(), redis_client)
-    jobs.context.cache_clear()
+    context.current.cache_clear()
 
 
 def _submit(client: redis.Redis, delivery: str) -> str:

@@ -20,7 +20,7 @@ from bumper import decisions as decisions_log
 from bumper.core import events
 from bumper.errors import PermanentError, TransientError
 from tests.support.redis_server import RedisServer
-from worker import jobs, store
+from worker import context, jobs, store
 
 DEPLOY = "apps/api/deploy.yaml"
 
@@ -93,9 +93,9 @@ def setup(
     monkeypatch.setenv("BUMPER_CONFIG_FILE", str(config))
     monkeypatch.setenv("BUMPER_QUEUE_NAME", "bumper-test")
     monkeypatch.setenv("BUMPER_WORKER__CACHE_DIR", str(tmp_path / "cache"))
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     yield bare
-    jobs.context.cache_clear()
+    context.current.cache_clear()
 
 
 def push(tag: str, image: str = "ghcr.io/acme/api", **extra: Any) -> dict[str, Any]:
@@ -275,7 +275,7 @@ def with_repo_settings(config: Path, extra: str) -> None:
     """Add lines to the repo entry of the test's bumper.yaml and reload the worker context."""
     text = config.read_text()
     config.write_text(text.replace("    branch: main\n", "    branch: main\n" + extra, 1))
-    jobs.context.cache_clear()
+    context.current.cache_clear()
 
 
 def test_author_and_ssh_signing_come_from_the_repo_entry(
@@ -339,7 +339,7 @@ def test_a_permanent_failure_fails_the_job_visibly_with_its_reason(
 ) -> None:
     config = tmp_path / "bumper.yaml"
     config.write_text(config.read_text().replace('paths: ["apps/**"]', 'paths: ["nope.yaml"]', 1))
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     [job_id] = jobs.handle_event(push("1.2.0"))
     drain(client)
     job = Queue("bumper-test-bumps", connection=client).fetch_job(job_id)
@@ -353,7 +353,7 @@ def test_bumps_of_one_repo_wait_for_its_lock(
     setup: Path, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BUMPER_WORKER__LOCK_WAIT_SECONDS", "0.5")
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     lock = client.lock(f"{store.PREFIX}lock:repo:config", timeout=30)
     assert lock.acquire()
     [job_id] = jobs.handle_event(push("1.2.0"))

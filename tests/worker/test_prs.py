@@ -15,7 +15,7 @@ from rq import Queue, Retry, SimpleWorker
 from bumper.core import changes, events
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
-from worker import jobs
+from worker import context, jobs
 
 REPO = "acme/config"
 DEPLOY = "apps/api/deploy.yaml"
@@ -84,9 +84,9 @@ def sim(
     monkeypatch.setenv("BUMPER_CONFIG_FILE", str(config))
     monkeypatch.setenv("BUMPER_QUEUE_NAME", "bumper-test")
     monkeypatch.setenv("BUMPER_WORKER__CACHE_DIR", str(tmp_path / "cache"))
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     yield forgesim
-    jobs.context.cache_clear()
+    context.current.cache_clear()
 
 
 def push(tag: str, image: str = "ghcr.io/acme/api") -> dict[str, Any]:

@@ -26,7 +26,7 @@ from bumper.core import events
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import Cluster
-from worker import bump, jobs, pushdeploy
+from worker import bump, context, jobs, pushdeploy
 
 IMAGE = "ghcr.io/acme/api"
 DIGEST_BAD = "sha256:" + "b" * 64
@@ -149,9 +149,9 @@ def bed(
     monkeypatch.setenv("BUMPER_CONFIG_FILE", str(made.config))
     monkeypatch.setenv("BUMPER_QUEUE_NAME", "bumper-push-test")
     monkeypatch.setenv("BUMPER_WORKER__CACHE_DIR", str(tmp_path / "cache"))
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     yield made
-    jobs.context.cache_clear()
+    context.current.cache_clear()
 
 
 def push(tag: str, digest: str | None = None, delivery: str | None = None) -> dict[str, Any]:
@@ -209,7 +209,7 @@ def test_a_good_bump_is_applied_and_verified_available(bed: Bed, client: redis.R
           f"(whole event → verified {elapsed:.2f}s)")  # fmt: skip
 
     # The same tip again (a re-run) changes nothing and asks the cluster one question.
-    ctx = jobs.context()
+    ctx = context.current()
     rule, target, _ = bump.resolve(ctx, "api/0")
     deployer = pushdeploy.Deployer(
         pushdeploy.client_for(target.push_cluster(), ctx.config_dir),
@@ -239,7 +239,7 @@ def test_a_crashed_deploy_re_run_checks_every_workload(bed: Bed, client: redis.R
         "PUT", f"/api/v1/namespaces/{bed.namespace}/configmaps/{name}", json=body
     )
     assert response.status_code == 200, response.text
-    ctx = jobs.context()
+    ctx = context.current()
     rule, target, _ = bump.resolve(ctx, "api/0")
     cluster = target.push_cluster()
     deployer = pushdeploy.Deployer(
@@ -336,9 +336,9 @@ def forge_bed(
     monkeypatch.setenv("BUMPER_CONFIG_FILE", str(made.config))
     monkeypatch.setenv("BUMPER_QUEUE_NAME", "bumper-push-test")
     monkeypatch.setenv("BUMPER_WORKER__CACHE_DIR", str(tmp_path / "cache"))
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     yield forgesim, made
-    jobs.context.cache_clear()
+    context.current.cache_clear()
 
 
 def test_pr_automerge_rollback_is_commented_on_the_merged_pr(
@@ -378,7 +378,7 @@ def test_an_unreachable_api_server_retries_the_job_and_keeps_the_candidate(
     monkeypatch.setenv("BUMPER_CONFIG_FILE", str(made.config))
     monkeypatch.setenv("BUMPER_QUEUE_NAME", "bumper-push-test")
     monkeypatch.setenv("BUMPER_WORKER__CACHE_DIR", str(tmp_path / "cache"))
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     try:
         [job_id] = jobs.handle_event(push("1.1.0"))
         queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
@@ -390,7 +390,7 @@ def test_an_unreachable_api_server_retries_the_job_and_keeps_the_candidate(
         assert "1.1.0" in made.file()  # the commit is made; only the deploy waits
         assert client.hlen("bumper:cand:api/0") == 1  # kept, so the re-run deploys again
     finally:
-        jobs.context.cache_clear()
+        context.current.cache_clear()
 
 
 class _DeadCluster:
@@ -427,7 +427,7 @@ def test_a_render_error_applies_nothing_and_fails_the_job_with_its_reason(
     bed.config.write_text(
         text.replace("health_timeout: 60", "health_timeout: 60\n          paths: [apps]")
     )
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     [job_id] = jobs.handle_event(push("1.1.0"))
     queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
     SimpleWorker([queue], connection=client).work(burst=True)
@@ -448,7 +448,7 @@ def test_a_pr_merged_by_a_human_is_deployed_and_commented_by_the_next_job(
 ) -> None:
     sim, bed = forge_bed
     bed.config.write_text(bed.config.read_text().replace("mode: pr-automerge", "mode: pr"))
-    jobs.context.cache_clear()
+    context.current.cache_clear()
     jobs.handle_event(push("1.1.0"))
     [first] = run_jobs(client)
     [pr] = list(sim.repo(FORGE_REPO).changes.values())
@@ -456,7 +456,7 @@ def test_a_pr_merged_by_a_human_is_deployed_and_commented_by_the_next_job(
     assert bed.live_image() == f"{IMAGE}:1.0.0"  # the branch still says 1.0.0
     assert pr.comments == []
 
-    ctx = jobs.context()
+    ctx = context.current()
     assert ctx.forges is not None
     repo = ctx.config.repo("config")
     assert repo is not None
