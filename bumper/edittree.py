@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bumper.core import finder, refs, yamledit
-from bumper.errors import BumperError
+from bumper.errors import BumperError, EditRefused
 
 YAML_SUFFIXES = (".yaml", ".yml")
 GLOB_CHARS = frozenset("*?[")
@@ -220,8 +220,8 @@ def edit_tree(
             continue
         try:
             result = yamledit.set_image(text, image, tag=tag, digest=digest)
-        except yamledit.EditRefused as error:
-            raise yamledit.EditRefused(f"{rel}: {error}") from None
+        except EditRefused as error:
+            raise EditRefused(f"{rel}: {error}") from None
         if result.skipped is not None:
             skipped.append((rel, result.skipped.reason))
         matched += result.matched

@@ -21,6 +21,7 @@ import yaml
 
 from bumper.core import finder, yamledit
 from bumper.core.finder import Found
+from bumper.errors import EditRefused
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "corpus" / "yaml"
@@ -114,7 +115,7 @@ def test_corpus_file(name: str, mode: str) -> None:
     for index, item in enumerate(found):
         try:
             planned = yamledit.plan(text, item, *targets[index])
-        except yamledit.EditRefused as refusal:
+        except EditRefused as refusal:
             assert any(reason in str(refusal) for reason in ALLOWED_REFUSALS), refusal
             continue
         for edit in planned:

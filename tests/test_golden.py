@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bumper.core import finder, refs, yamledit
+from bumper.errors import EditRefused
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.parent.name for p in GOLDEN.glob("*/case.json"))
@@ -45,7 +46,7 @@ def test_golden(name: str) -> None:
     images = {refs.normalize_name(edit["image"]) for edit in case["edits"]}
     assert [f.kind for f in scanned.found if f.image in images] == case["kinds"]
     if "error" in case:
-        with pytest.raises(yamledit.EditRefused, match=case["error"]):
+        with pytest.raises(EditRefused, match=case["error"]):
             run_edits(before, case["edits"])
         return
     after = run_edits(before, case["edits"])

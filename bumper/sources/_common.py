@@ -24,7 +24,7 @@ except ImportError:  # an install without the web extra: the standard library de
 
 from bumper.core import refs
 from bumper.core.events import BuildFinished, BuildStatus, Event, ImageEvent, ImageEventType
-from bumper.errors import WebhookRejected
+from bumper.errors import InvalidReference, WebhookRejected
 
 LOG = logging.getLogger("bumper.sources")
 
@@ -165,7 +165,7 @@ def valid_tag(tag: str | None) -> str | None:
         return None
     try:
         return refs.validate_tag(tag)
-    except refs.InvalidReference:
+    except InvalidReference:
         return None
 
 
@@ -174,7 +174,7 @@ def valid_digest(digest: str | None) -> str | None:
         return None
     try:
         return refs.validate_digest(digest)
-    except refs.InvalidReference:
+    except InvalidReference:
         return None
 
 
@@ -189,7 +189,7 @@ def normal_name(name: str | None) -> str | None:
     bare = split_reference(name)[0]
     try:
         return refs.normalize_name(bare)
-    except refs.InvalidReference:
+    except InvalidReference:
         return None
 
 
