@@ -7,7 +7,7 @@ A sender module declares its scheme, and the registry (``bumper.sources``) calls
     AUTH = _auth.BEARER_OR_URL_TOKEN                        # CloudEvents, CDEvents
     AUTH = _auth.hmac_signature("X-Hub-Signature-256", prefix="sha256=")  # GitHub
     AUTH = _auth.shared_token("X-JFrog-Event-Auth")         # JFrog
-    AUTH = _auth.Scheme("gitlab-token-or-signature", _check, secret_form=_signing_key)
+    AUTH = _auth.Scheme("gitlab-token-or-signature", _check, secret_form=_check_secret)
 
 A ``Scheme`` owns the two checks of the sender contract: ``verify`` (401/403 or a
 ``ConfigError`` for an unusable secret) and ``check_secret`` (``ConfigError`` at start-up).
