@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from bumper.core import events, policy, refs
+from bumper.errors import InvalidReference
 from bumper.settings import DecisionLogSettings
 
 ENTRY_KEYS = (
@@ -170,5 +171,5 @@ def record(
 def _normalised(image: str) -> str | None:
     try:
         return refs.normalize_name(image)
-    except refs.InvalidReference:
+    except InvalidReference:
         return None

@@ -1,4 +1,4 @@
-"""Scan and edit image references across a tree of YAML files (the I/O around core.yamledit).
+"""Scan and edit image references across a tree of YAML files (the I/O around core.yaml.editor).
 
 * ``yaml_files(root, paths)``: the files named, and ``*.yaml`` / ``*.yml`` under directories
   or glob patterns, sorted, confined to ``root`` (``.git`` and other dot-directories skipped).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bumper.core import finder, refs
 from bumper.core.yaml import editor
-from bumper.errors import BumperError
+from bumper.errors import BumperError, EditRefused
 
 YAML_SUFFIXES = (".yaml", ".yml")
 GLOB_CHARS = frozenset("*?[")
@@ -221,8 +221,8 @@ def edit_tree(
             continue
         try:
             result = editor.set_image(text, image, tag=tag, digest=digest)
-        except editor.EditRefused as error:
-            raise editor.EditRefused(f"{rel}: {error}") from None
+        except EditRefused as error:
+            raise EditRefused(f"{rel}: {error}") from None
         if result.skipped is not None:
             skipped.append((rel, result.skipped.reason))
         matched += result.matched

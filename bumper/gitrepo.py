@@ -32,7 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from bumper.errors import BumperError, PermanentError, TransientError
+from bumper.errors import (
+    GitError,
+    PathEscape,
+    PermanentError,
+    PushRejected,
+    TransientError,
+)
 
 SigningFormat = Literal["openpgp", "ssh", "x509"]
 
@@ -76,24 +82,6 @@ class Credentials:
     def git_config(self) -> dict[str, str]:
         pair = f"{self.username}:{self.password}".encode()
         return {"http.extraHeader": "Authorization: Basic " + base64.b64encode(pair).decode()}
-
-
-class GitError(BumperError):
-    """A git command failed; ``reason`` says how (``push-rejected``, ``git-auth``, ...)."""
-
-    reason = "git"
-
-
-class PushRejected(GitError):
-    """The remote refused the push because its branch moved (someone else pushed first)."""
-
-    reason = "push-rejected"
-
-
-class PathEscape(PermanentError):
-    """A path that would leave the checkout (``..``, absolute, ``.git`` or a symlink)."""
-
-    reason = "path-escape"
 
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")

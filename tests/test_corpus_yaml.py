@@ -22,6 +22,7 @@ import yaml
 from bumper.core import finder
 from bumper.core.finder import Found
 from bumper.core.yaml import editor
+from bumper.errors import EditRefused
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "corpus" / "yaml"
@@ -115,7 +116,7 @@ def test_corpus_file(name: str, mode: str) -> None:
     for index, item in enumerate(found):
         try:
             planned = editor.plan(text, item, *targets[index])
-        except editor.EditRefused as refusal:
+        except EditRefused as refusal:
             assert any(reason in str(refusal) for reason in ALLOWED_REFUSALS), refusal
             continue
         for edit in planned:

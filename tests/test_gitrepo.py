@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bumper import gitrepo
-from bumper.errors import PermanentError, TransientError
+from bumper.errors import PathEscape, PermanentError, PushRejected, TransientError
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -144,7 +144,7 @@ def test_paths_are_confined_to_the_checkout(tmp_path: Path, remote: str) -> None
         (checkout.root / "escape").symlink_to(outside)
         (checkout.root / "inner").symlink_to(checkout.root / "apps")
         for bad in ("../x", "/etc/passwd", "apps/../../x", ".git/config", "escape/f", ""):
-            with pytest.raises(gitrepo.PathEscape):
+            with pytest.raises(PathEscape):
                 checkout.path(bad)
         assert checkout.path("inner/api/deploy.yaml").read_text().startswith("image:")
         assert (
@@ -188,7 +188,7 @@ def test_missing_remote_is_permanent_and_scrubbed(tmp_path: Path) -> None:
 
 def test_classify_and_scrub() -> None:
     rejected = gitrepo.classify(["push"], " ! [rejected] main -> main (fetch first)")
-    assert isinstance(rejected, gitrepo.PushRejected)
+    assert isinstance(rejected, PushRejected)
     auth = gitrepo.classify(["fetch"], "fatal: Authentication failed for 'https://x:y@h/r'")
     assert auth.reason == "git-permanent" and "x:y" not in str(auth)
     assert gitrepo.classify(["fetch"], "error: RPC failed; HTTP 502").reason == "git-transient"

@@ -12,6 +12,7 @@ import pytest
 
 from bumper.core import finder, refs
 from bumper.core.yaml import editor
+from bumper.errors import EditRefused
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.parent.name for p in GOLDEN.glob("*/case.json"))
@@ -46,7 +47,7 @@ def test_golden(name: str) -> None:
     images = {refs.normalize_name(edit["image"]) for edit in case["edits"]}
     assert [f.kind for f in scanned.found if f.image in images] == case["kinds"]
     if "error" in case:
-        with pytest.raises(editor.EditRefused, match=case["error"]):
+        with pytest.raises(EditRefused, match=case["error"]):
             run_edits(before, case["edits"])
         return
     after = run_edits(before, case["edits"])

@@ -1,7 +1,7 @@
 """The file side of a bump: find the image's references under a target's path globs, and
 rewrite them to the chosen tag/digest, in a checkout.
 
-The worker's seam onto the editor's ``bumper.edittree`` (finder + byte-exact yamledit):
+The worker's seam onto the editor's ``bumper.edittree`` (finder + byte-exact ``core.yaml.editor``):
 everything the bump flow needs from file editing goes through ``find`` and ``apply``, with
 editor errors turned into ``PermanentError`` (a bad path or a refused edit will not fix
 itself on retry). ``edittree`` confines every path to the checkout root.

@@ -44,7 +44,7 @@ from bumper.agent import apply, badimages, inventory, kube, manifests, render, r
 from bumper.agent import status as report
 from bumper.agent.manifests import Key, Obj
 from bumper.core import config, policy, refs
-from bumper.errors import PermanentError, TransientError
+from bumper.errors import ApplyError, GitError, PermanentError, RenderError, TransientError
 from bumper.scm.base import ScmProvider
 
 if TYPE_CHECKING:
@@ -233,13 +233,13 @@ class Deployer:
         done = Deployment(key, tip, "healthy", "", previous=previous)
         try:
             desired = render.render(checkout.root, self.spec)
-        except render.RenderError as error:
+        except RenderError as error:
             status.commit = live_before
             return self._failed(status, done, f"render: {error}", started)
         done.ref = self._ref_in(desired)
         try:
             out = self._sync(desired)
-        except apply.ApplyError as error:
+        except ApplyError as error:
             # A dry-run refusal applied nothing; a later failure may have applied part of it.
             # Re-applying the previous render is right (and a no-op) in both cases.
             reason = f"apply: {error}"
@@ -326,7 +326,7 @@ class Deployer:
             return False
         try:
             out = self._sync(objs)
-        except apply.ApplyError as error:
+        except ApplyError as error:
             log.error("rollback to %s refused: %s", previous[:12], error)
             return False
         keys = rollout.workloads(out.desired, out.resources)
@@ -362,7 +362,7 @@ class Deployer:
         try:
             checkout.reset(sha)
             return render.render(checkout.root, self.spec)
-        except (gitrepo.GitError, render.RenderError) as error:
+        except (GitError, RenderError) as error:
             log.error("cannot render %s: %s", sha[:12], error)
             return None
 

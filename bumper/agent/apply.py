@@ -25,21 +25,11 @@ from typing import TypeVar
 from bumper.agent import inventory, kube, manifests
 from bumper.agent.inventory import Entry
 from bumper.agent.manifests import Key, Obj
-from bumper.errors import BumperError
+from bumper.errors import ApplyError, KubeApiError
 
 T = TypeVar("T")
 R = TypeVar("R")
 CRD = "CustomResourceDefinition"
-
-
-class ApplyError(BumperError):
-    """The render could not be applied; ``failures`` maps objects to the server's reason."""
-
-    reason = "apply"
-
-    def __init__(self, message: str, failures: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(message)
-        self.failures = list(failures)
 
 
 @dataclass
@@ -121,7 +111,7 @@ class Applier:
     def _resource_or_none(self, obj: Obj, crd_kinds: set[tuple[str, str]]) -> kube.Resource | None:
         try:
             return self.client.resource(obj["apiVersion"], obj["kind"])
-        except kube.ApiError as error:
+        except KubeApiError as error:
             if (manifests.group_of(obj["apiVersion"]), obj["kind"]) in crd_kinds:
                 return None
             raise ApplyError(f"{manifests.key_of(obj)}: {error}") from error
@@ -145,7 +135,7 @@ class Applier:
                 items = self.client.list(
                     res, namespace=self.scope_namespace, selector=manifests.selector(self.agent)
                 )
-            except kube.ApiError as error:
+            except KubeApiError as error:
                 if error.status == 404:
                     continue  # the kind itself is gone (its CRD was removed)
                 raise
@@ -159,7 +149,7 @@ class Applier:
         for entry in entries:
             try:
                 found.append(self.client.resource(entry.api_version, entry.kind))
-            except kube.ApiError:
+            except KubeApiError:
                 continue
         return found
 
@@ -214,7 +204,7 @@ class Applier:
                 self.client.apply(
                     item.res, item.obj, manager=self.manager, force=self.force, dry_run=True
                 )
-            except kube.ApiError as error:
+            except KubeApiError as error:
                 ns_missing = error.status == 404 and item.key.namespace in new_namespaces
                 if not ns_missing:
                     return (str(item.key), str(error))
@@ -243,7 +233,7 @@ class Applier:
         assert item.res is not None
         try:
             result = self.client.apply(item.res, item.obj, manager=self.manager, force=self.force)
-        except kube.ApiError as error:
+        except KubeApiError as error:
             raise ApplyError(f"apply {item.key}: {error}", [(str(item.key), str(error))]) from error
         result.get("metadata", {}).pop("managedFields", None)
         digest = item.obj["metadata"]["annotations"][manifests.HASH_ANNOTATION]
@@ -270,7 +260,7 @@ class Applier:
         while True:
             try:
                 return self.client.resource(obj["apiVersion"], obj["kind"])
-            except kube.ApiError as error:
+            except KubeApiError as error:
                 if time.monotonic() > deadline:
                     raise ApplyError(f"{manifests.key_of(obj)}: {error}") from error
                 time.sleep(0.3)

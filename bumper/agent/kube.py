@@ -3,7 +3,7 @@
 Only what the agent needs: GET/LIST, server-side apply (optionally ``dryRun=All``), DELETE,
 POST (Events). It counts every HTTP request so the no-op resync cost can be measured.
 Connection errors, 429 and 5xx are retried with back-off until ``retry_for`` seconds pass
-(an API server restart mid-sync is ridden out here); other statuses raise ``ApiError`` at once.
+(an API server restart mid-sync is ridden out here); other statuses raise ``KubeApiError`` at once.
 It must not know about Git, rendering or policy.
 """
 
@@ -26,23 +26,12 @@ import requests
 import yaml
 from requests.adapters import HTTPAdapter
 
-from bumper.errors import BumperError, ConfigError, TransientError
+from bumper.errors import ConfigError, KubeApiError, TransientError
 
 log = logging.getLogger("bumper.agent")
 Obj = dict[str, Any]
 IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class ApiError(BumperError):
-    """A non-retryable answer from the API server; ``status`` is the HTTP code."""
-
-    reason = "api"
-
-    def __init__(self, message: str, *, status: int, api_reason: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.api_reason = api_reason
 
 
 @dataclass(frozen=True)
@@ -231,7 +220,7 @@ class Client:
             self._discovery.pop(api_version, None)
             found = self._discover(api_version).get(kind)
         if found is None:
-            raise ApiError(f"the server has no kind {kind} in {api_version}", status=404)
+            raise KubeApiError(f"the server has no kind {kind} in {api_version}", status=404)
         return found
 
     def forget(self, api_version: str) -> None:
@@ -243,7 +232,7 @@ class Client:
             path = f"/apis/{api_version}" if group else f"/api/{version}"
             try:
                 doc = self.request("GET", path)
-            except ApiError as error:
+            except KubeApiError as error:
                 if error.status == 404:
                     return {}
                 raise
@@ -262,7 +251,7 @@ class Client:
     def get(self, res: Resource, name: str, namespace: str | None = None) -> Obj | None:
         try:
             return self.request("GET", res.path(namespace, name))
-        except ApiError as error:
+        except KubeApiError as error:
             if error.status == 404:
                 return None
             raise
@@ -310,7 +299,7 @@ class Client:
                 res.path(namespace, name),
                 body={"propagationPolicy": "Background"},
             )
-        except ApiError as error:
+        except KubeApiError as error:
             if error.status == 404:
                 return False
             raise
@@ -329,14 +318,14 @@ def _retryable(response: requests.Response) -> bool:
     return True
 
 
-def _api_error(method: str, path: str, response: requests.Response) -> ApiError:
+def _api_error(method: str, path: str, response: requests.Response) -> KubeApiError:
     """The server's Status message, truncated: bodies of non-Status replies may be anything."""
     try:
         status = response.json()
         message, api_reason = str(status.get("message", "")), str(status.get("reason", ""))
     except ValueError:
         message, api_reason = response.text[:256], ""
-    return ApiError(
+    return KubeApiError(
         f"{method} {path}: {response.status_code} {message[:1000]}",
         status=response.status_code,
         api_reason=api_reason,

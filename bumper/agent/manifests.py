@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bumper.errors import BumperError
+from bumper.errors import ManifestError
 
 Obj = dict[str, Any]
 
@@ -28,12 +28,6 @@ MANAGED_BY_VALUE = "bumper-agent"
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
 # Applied first (in this order) and pruned last: everything else may live inside them.
 FIRST_KINDS = ("CustomResourceDefinition", "Namespace")
-
-
-class ManifestError(BumperError):
-    """A rendered document that cannot be applied; the render as a whole is refused."""
-
-    reason = "manifest"
 
 
 @dataclass(frozen=True, order=True)

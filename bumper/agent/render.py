@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from bumper.agent import manifests
-from bumper.errors import BumperError
+from bumper.errors import ManifestError, RenderError
 
 Mode = Literal["plain", "kustomize", "helm"]
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -27,12 +27,6 @@ NOT_MANIFESTS = frozenset(
     {"kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml", "values.yaml"}
 )
 Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class RenderError(BumperError):
-    """The render failed; nothing from this commit may be applied."""
-
-    reason = "render"
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ def render(root: Path, spec: RenderSpec) -> list[manifests.Obj]:
             objs.extend(_parse(_helm(root, where, spec), rel))
     try:
         return manifests.validate(objs)
-    except manifests.ManifestError as error:
+    except ManifestError as error:
         raise RenderError(str(error)) from error
 
 
@@ -111,7 +105,7 @@ def _parse(text: str, source: str) -> list[manifests.Obj]:
         raise RenderError(f"{source}:{where}: {problem}") from error
     try:
         return manifests.validate(docs, source=source)
-    except manifests.ManifestError as error:
+    except ManifestError as error:
         raise RenderError(str(error)) from error
 
 

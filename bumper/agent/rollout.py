@@ -1,6 +1,6 @@
 """Wait for a rollout: poll workloads until all are healthy, one fails, or time runs out.
 
-Shared by the agent's pass (``runner``) and the worker's push mode (``worker/deploy.py``), so
+Shared by the agent's pass (``runner``) and the worker's push mode (``worker/pushdeploy.py``), so
 both judge a rollout the same way. Each poll is one LIST per kind (label selector of the
 applier's owner), judged by the pure rules of ``health``. It never applies or deletes.
 """

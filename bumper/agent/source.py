@@ -17,18 +17,12 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bumper.errors import BumperError, ConfigError, TransientError
+from bumper.errors import ConfigError, SignatureError, TransientError
 
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _CANNOT_READ = "fatal: Could not read from remote repository."
 _GIT_ADVICE = ("Please make sure you have the correct access rights", "and the repository exists.")
-
-
-class SignatureError(BumperError):
-    """The commit is not signed by an allowed key; it must not be applied."""
-
-    reason = "signature"
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 GitHub signs the body: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``.
 GitLab sends the shared secret itself in ``X-Gitlab-Token``. Both are compared with
-``hmac.compare_digest``. A delivery without either header, with a wrong one, or with a body
-that is not JSON is rejected with a 4xx ``WebhookRejected``; ``ping`` events and pushes to
-other branches are accepted and ignored.
+``hmac.compare_digest``. Refusals are ``WebhookRejected`` with the receivers' statuses
+(``docs/errors.md``): 401 when neither header is there or it is empty, 403 when the signature
+or token is wrong, 400 for a body that is not JSON, 413 for one too large. ``ping`` events and
+pushes to other branches are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -42,17 +43,19 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, *, branch: str)
         raise WebhookRejected("body too large", status=413, reason="too-large")
     signature = _header(headers, "X-Hub-Signature-256")
     token = _header(headers, "X-Gitlab-Token")
-    if signature is not None:
+    if signature:
         want = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(signature.strip().encode(), want.encode()):
-            raise WebhookRejected("signature mismatch", status=401, reason="bad-signature")
+            raise WebhookRejected("signature mismatch", status=403, reason="bad-signature")
         provider, event = "github", _header(headers, "X-GitHub-Event") or ""
-    elif token is not None:
+    elif token:
         if not hmac.compare_digest(token.encode(), secret.encode()):
-            raise WebhookRejected("token mismatch", status=401, reason="bad-token")
+            raise WebhookRejected("token mismatch", status=403, reason="bad-token")
         provider, event = "gitlab", _header(headers, "X-Gitlab-Event") or ""
     else:
-        raise WebhookRejected("no X-Hub-Signature-256 or X-Gitlab-Token", status=401)
+        raise WebhookRejected(
+            "no X-Hub-Signature-256 or X-Gitlab-Token", status=401, reason="missing-credential"
+        )
     try:
         payload = json.loads(body or b"{}")
     except ValueError as error:

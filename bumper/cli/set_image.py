@@ -15,6 +15,7 @@ from pathlib import Path
 from bumper import edittree
 from bumper.cli import _paths
 from bumper.core import refs
+from bumper.errors import InvalidReference
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     if args.tag is None and args.digest is None:
-        raise refs.InvalidReference("give --tag, --digest or both")
+        raise InvalidReference("give --tag, --digest or both")
     refs.parse_name(args.image)
     edits: list[tuple[Path, str, edittree.TreeEdit]] = []
     for arg in args.paths:

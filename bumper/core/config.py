@@ -40,7 +40,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bumper.core import events, refs, semver
-from bumper.errors import PermanentError
+from bumper.errors import InvalidReference, PermanentError
 
 EventKind = Literal["image.pushed", "image.deleted", "build.finished"]
 ALL_EVENT_KINDS: tuple[EventKind, ...] = ("image.pushed", "image.deleted", "build.finished")
@@ -454,7 +454,7 @@ class Image(Strict):
     def _normalise(cls, value: str) -> str:
         try:
             ref = refs.parse(value)
-        except refs.InvalidReference as error:
+        except InvalidReference as error:
             raise ValueError(str(error)) from None
         if ref.tag is not None or ref.digest is not None:
             raise ValueError("give the image without a tag or digest; the policy picks tags")
@@ -514,7 +514,7 @@ class CiTrigger(Strict):
         tag = self.tag.format(**fields)
         try:
             return refs.validate_tag(tag)
-        except refs.InvalidReference as error:
+        except InvalidReference as error:
             raise PermanentError(f"ci trigger {self.name!r}: {error}", reason="ci_tag") from None
 
 

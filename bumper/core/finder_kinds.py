@@ -17,7 +17,7 @@ Kinds (the ``kind`` of a :class:`finder.Found`):
 * ``argocd-helm-parameters``: Argo CD ``helm.parameters`` name/value pairs, grouped by prefix
   (``image.repository`` + ``image.tag`` + ``image.digest``, or ``image`` alone).
 * Argo CD ``helm.values`` and ConfigMap ``data`` entries named ``*.yaml`` / ``*.yml`` are
-  literal block strings scanned as YAML of their own (see ``embedded``).
+  literal block strings scanned as YAML of their own (see ``yaml.blocks``).
 
 Pure: no I/O.
 """
@@ -29,6 +29,7 @@ from typing import Any
 from bumper.core import refs
 from bumper.core.walk import DocumentWalk, Found, Insert, PathKey, Slot
 from bumper.core.yaml import blocks, scalars
+from bumper.errors import InvalidReference
 
 STR_TAG = "tag:yaml.org,2002:str"
 CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
@@ -151,7 +152,7 @@ def _image_string(ctx: DocumentWalk, fields: dict[str, Any], path: Path) -> None
         return
     try:
         ref = refs.parse(slot.value)
-    except refs.InvalidReference:
+    except InvalidReference:
         return
     tag_node = fields.get("tag", fields.get("imageTag"))
     if ref.tag is None and ref.digest is None and tag_node is not None:
@@ -184,7 +185,7 @@ def _split(ctx: DocumentWalk, fields: dict[str, Any], path: Path, name_node: Any
     name = f"{registry}/{name_slot.value}" if registry else name_slot.value
     try:
         ref = refs.parse(name)
-    except refs.InvalidReference:
+    except InvalidReference:
         return
     if ref.tag is not None or ref.digest is not None:
         return  # "repository: repo:tag" is not the split convention
@@ -252,7 +253,7 @@ def _kustomize_image(ctx: DocumentWalk, node: Any, path: Path) -> None:
         return
     try:
         image = refs.parse(name_slot.value).name
-    except refs.InvalidReference:
+    except InvalidReference:
         return
     tag_slot = ctx.slot(fields["newTag"], (*path, "newTag")) if "newTag" in fields else None
     digest_node = fields.get("digest")
@@ -296,7 +297,7 @@ def _argocd_kustomize_images(ctx: DocumentWalk, node: Any, path: Path) -> None:
         offset = slot.value.find("=") + 1
         try:
             ref = refs.parse(slot.value[offset:])
-        except refs.InvalidReference:
+        except InvalidReference:
             continue
         ctx.found.append(
             Found(
@@ -335,7 +336,7 @@ def _parameter_group(ctx: DocumentWalk, group: dict[str, Slot]) -> None:
     if whole is not None and "repository" not in group:
         try:
             ref = refs.parse(whole.value)
-        except refs.InvalidReference:
+        except InvalidReference:
             return
         ctx.found.append(Found(ref.name, ref.tag, ref.digest, kind, whole.line, ref_slot=whole))
         return
@@ -346,7 +347,7 @@ def _parameter_group(ctx: DocumentWalk, group: dict[str, Slot]) -> None:
     name = f"{registry.value}/{repo.value}" if registry and registry.value else repo.value
     try:
         ref = refs.parse_name(name)
-    except refs.InvalidReference:
+    except InvalidReference:
         return
     names = (registry, repo) if registry else (repo,)
     _add_split(ctx, kind, ref.name, group.get("tag"), group.get("digest"), names)

@@ -19,6 +19,7 @@ import re
 
 from bumper.core import refs
 from bumper.core.walk import Found, Slot
+from bumper.errors import InvalidReference
 
 PREFIX = "bumper:"
 MARKER = re.compile(r"#\s*bumper:(image|tag|digest)=(\S+)")
@@ -46,7 +47,7 @@ def _markers(text: str, by_line: dict[int, list[Slot]]) -> list[tuple[str, str, 
             continue
         try:
             image = refs.normalize_name(match.group(2))
-        except refs.InvalidReference:
+        except InvalidReference:
             continue
         result.append((match.group(1), image, max(candidates, key=lambda s: s.end)))
     return result
@@ -59,7 +60,7 @@ def _group(marked: list[tuple[str, str, Slot]]) -> list[Found]:
         if role == "image":
             try:
                 ref = refs.parse(slot.value)
-            except refs.InvalidReference:
+            except InvalidReference:
                 continue
             out.append(Found(image, ref.tag, ref.digest, "marker", slot.line, ref_slot=slot))
         else:

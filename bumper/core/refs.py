@@ -25,7 +25,7 @@ import dataclasses
 import ipaddress
 import re
 
-from bumper.errors import BumperError
+from bumper.errors import InvalidReference
 
 DOCKER_HUB = "docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -41,12 +41,6 @@ _DIGEST_ALGO = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[+._-][A-Za-z][A-Za-z0-9]*)*"
 _HEX = re.compile(r"[0-9a-fA-F]{32,}")
 _LOWER_HEX = re.compile(r"[0-9a-f]+")
 _KNOWN_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
-
-
-class InvalidReference(BumperError):
-    """The text is not a valid image reference (or tag, or digest); ``str()`` says why."""
-
-    reason = "invalid-reference"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,32 +1,51 @@
 """Webhook senders, one module each, and the contract the web layer relies on.
 
-Every sender module (``SENDERS[name]``) exposes pure functions over the raw request:
+A sender module *declares* what it does; this package turns each declaration into a typed
+``Sender`` (``SENDERS[name]``). A module declares:
+
+``NAME``
+    The sender's name, as used in ``receivers[].type`` and ``--source``.
+``AUTH``
+    Its authentication scheme, a ``bumper.sources._auth.Scheme`` (URL token, header
+    credential, HMAC signature header, shared token, bearer, or the module's own check).
+``parse(headers, body) -> list[Event]``
+    The normalised events of the delivery.
+``delivery_id(headers, body) -> str | None`` and ``is_ping(headers, body) -> bool``
+    Only where the sender has them; otherwise there is no id and nothing is a ping.
+
+The module functions receive the case-insensitive ``Headers`` and may raise anything: the
+"never raise" rule below is applied here, once, by ``Sender``, not by each module.
+
+The ``Sender`` contract (pure functions over the raw request):
 
 ``verify(headers, body, secret) -> None``
     Authenticates the delivery with the sender's own scheme. Raises ``WebhookRejected`` with
-    status 401 (credentials missing) or 403 (credentials wrong, stale or forged) and a
-    ``reason`` slug. The message never contains the secret or the presented credential.
+    status 401 (credentials missing) or 403 (credentials present but wrong, stale or forged)
+    and a ``reason`` slug. The message never contains the secret or the presented credential.
     Raises ``ConfigError`` when ``secret`` itself is unusable (call ``check_secret`` at start-up
     so that never happens on a request). An empty secret is always a ``ConfigError``.
 ``parse(headers, body) -> list[Event]``
     The normalised events of the delivery (``bumper.core.events``), ``[]`` for deliveries that
     are irrelevant (pings, npm packages, layer blobs, pulls, unfinished builds). Raises
-    ``WebhookRejected(status=400)`` for a malformed body, and nothing else, whatever the input.
+    ``WebhookRejected(status=400)`` for a malformed body, and nothing else, whatever the input:
+    any other exception from the module is a parser bug, logged at ERROR with its traceback
+    (logger ``bumper.sources.<name>``) and answered as ``WebhookRejected(400, "malformed")``.
     A field that is invalid (placeholder digest, empty tag) becomes ``None``; an event left
-    with nothing to act on is dropped with a logged reason (logger ``bumper.sources.<name>``).
+    with nothing to act on is dropped with a logged reason (same logger, INFO or DEBUG).
 ``delivery_id(headers, body) -> str | None``
     The sender's own id for the delivery, stable across its retries (``X-GitHub-Delivery``,
-    GitLab ``Idempotency-Key``, CloudEvents ``id``, ...), or ``None`` when it has none; the
-    receiver then dedupes on a hash of the body. At most 200 characters. Never raises.
+    GitLab ``Idempotency-Key``, CloudEvents ``id``, ...), or ``None`` when it has none or the
+    body cannot be read; the receiver then dedupes on a hash of the body. At most 200
+    characters. Never raises.
 ``is_ping(headers, body) -> bool``
-    True for a sender's connectivity check (GitHub ``ping``, Buildkite ``ping``). The receiver
-    still verifies it, then answers 200 without parsing or enqueueing. Never raises. The
-    CloudEvents abuse-protection handshake is an ``OPTIONS`` request, not a POST: see
-    ``bumper.sources.cloudevents.handshake_headers``.
+    True for a sender's connectivity check (GitHub ``ping``, Buildkite ``ping``, ACR
+    ``ping``). The receiver still verifies it, then answers 200 without parsing or enqueueing.
+    Never raises (an unreadable body is not a ping). The CloudEvents abuse-protection handshake
+    is an ``OPTIONS`` request, not a POST: see ``bumper.sources.cloudevents.handshake_headers``.
 ``check_secret(secret) -> None``
     Raises ``ConfigError`` if ``secret`` is not in the form ``verify`` needs.
 
-``headers`` may be any ``Mapping[str, str]``; modules wrap it in the case-insensitive
+``headers`` may be any ``Mapping[str, str]``; ``Sender`` wraps it in the case-insensitive
 ``Headers`` (pass a ``Headers`` to avoid the copy). ``body`` is the raw bytes: signatures are
 always computed over the bytes as received, never over re-serialised JSON.
 
@@ -40,97 +59,145 @@ incoming request before adding its own):
 
 How ``secret`` is spelled for each sender is documented in the sender's module docstring and
 in the README ("Webhook senders").
+
+This package imports only ``bumper.core`` and ``bumper.errors``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol, cast
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
 
 from bumper.core.events import Event
+from bumper.errors import WebhookRejected
+from bumper.sources import (
+    acr,
+    buildkite,
+    cdevents,
+    circleci,
+    cloudevents,
+    distribution,
+    dockerhub,
+    ecr,
+    gar,
+    gitea,
+    github,
+    gitlab,
+    harbor,
+    jenkins,
+    jfrog,
+    nexus,
+    quay,
+    tekton,
+)
+from bumper.sources._auth import Scheme
+from bumper.sources._headers import Headers
+
+__all__ = ["SENDERS", "SENDER_NAMES", "Headers", "Sender", "get"]
+
+Parser = Callable[[Headers, bytes], list[Event]]
+IdReader = Callable[[Headers, bytes], str | None]
+PingTest = Callable[[Headers, bytes], bool]
 
 
-class Headers(Mapping[str, str]):
-    """A read-only, case-insensitive view of HTTP headers (last value wins on repeats)."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, headers: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
-        self._items: dict[str, tuple[str, str]] = {}
-        for name, value in pairs:
-            if isinstance(name, str) and isinstance(value, str):
-                self._items[name.lower()] = (name, value)
-
-    @classmethod
-    def of(cls, headers: Mapping[str, str]) -> Headers:
-        """``headers`` itself when it already is a ``Headers``, else a case-insensitive copy."""
-        return headers if isinstance(headers, Headers) else cls(headers)
-
-    def __getitem__(self, name: str) -> str:
-        if not isinstance(name, str):
-            raise KeyError(name)
-        return self._items[name.lower()][1]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        return (original for original, _ in self._items.values())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        # Header values may be credentials: never show them.
-        return f"Headers({sorted(self._items)})"
+def no_delivery_id(headers: Headers, body: bytes) -> str | None:
+    """For senders that send no id of their own: the receiver dedupes on the body's hash."""
+    return None
 
 
-class Sender(Protocol):
-    """The functions every module in ``SENDERS`` provides (see the module docstring)."""
-
-    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None: ...
-
-    def parse(self, headers: Mapping[str, str], body: bytes) -> list[Event]: ...
-
-    def delivery_id(self, headers: Mapping[str, str], body: bytes) -> str | None: ...
-
-    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool: ...
-
-    def check_secret(self, secret: str) -> None: ...
+def never_a_ping(headers: Headers, body: bytes) -> bool:
+    """For senders without a connectivity check."""
+    return False
 
 
-SENDER_NAMES: tuple[str, ...] = (
-    "acr",
-    "buildkite",
-    "cdevents",
-    "circleci",
-    "cloudevents",
-    "distribution",
-    "dockerhub",
-    "ecr",
-    "gar",
-    "gitea",
-    "github",
-    "gitlab",
-    "harbor",
-    "jenkins",
-    "jfrog",
-    "nexus",
-    "quay",
-    "tekton",
+@dataclass(frozen=True)
+class Sender:
+    """One sender, with the contract of the module docstring enforced around its declaration."""
+
+    name: str
+    auth: Scheme
+    parser: Parser
+    id_reader: IdReader = no_delivery_id
+    ping_test: PingTest = never_a_ping
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
+        self.auth.verify(Headers.of(headers), body, secret)
+
+    def check_secret(self, secret: str) -> None:
+        self.auth.check_secret(secret)
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
+        try:
+            return self.parser(Headers.of(headers), body)
+        except WebhookRejected:
+            raise
+        except RecursionError:
+            raise WebhookRejected(
+                "body is nested too deeply", status=400, reason="malformed"
+            ) from None
+        except Exception:
+            logging.getLogger(f"bumper.sources.{self.name}").exception(
+                "parser bug while reading a %s delivery", self.name
+            )
+            raise WebhookRejected(
+                f"could not read this {self.name} delivery", status=400, reason="malformed"
+            ) from None
+
+    def delivery_id(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        try:
+            return self.id_reader(Headers.of(headers), body)
+        except Exception:  # a malformed body has no id; the receiver hashes it instead
+            return None
+
+    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool:
+        try:
+            return self.ping_test(Headers.of(headers), body)
+        except Exception:  # a malformed body is not a ping; parse will refuse it
+            return False
+
+
+def declared(module: ModuleType) -> Sender:
+    """The ``Sender`` a sender module declares (see the module docstring)."""
+    auth = module.AUTH
+    if not isinstance(auth, Scheme):
+        raise TypeError(f"{module.__name__}.AUTH is not a bumper.sources._auth.Scheme")
+    return Sender(
+        name=module.NAME,
+        auth=auth,
+        parser=module.parse,
+        id_reader=getattr(module, "delivery_id", no_delivery_id),
+        ping_test=getattr(module, "is_ping", never_a_ping),
+    )
+
+
+# Sender modules import _auth, _common and _headers, never this package: no import cycle.
+_MODULES = (
+    acr,
+    buildkite,
+    cdevents,
+    circleci,
+    cloudevents,
+    distribution,
+    dockerhub,
+    ecr,
+    gar,
+    gitea,
+    github,
+    gitlab,
+    harbor,
+    jenkins,
+    jfrog,
+    nexus,
+    quay,
+    tekton,
 )
 
+SENDERS: dict[str, Sender] = {sender.name: sender for sender in map(declared, _MODULES)}
+"""Sender name (as used in ``receivers[].type`` and ``--source``) → ``Sender``."""
 
-def _load() -> dict[str, Sender]:
-    import importlib
-
-    modules = {name: importlib.import_module(f"{__name__}.{name}") for name in SENDER_NAMES}
-    return {name: cast(Sender, module) for name, module in modules.items()}
-
-
-SENDERS: dict[str, Sender] = _load()
-"""Sender name (as used in ``receivers[].type`` and ``--source``) → module."""
+SENDER_NAMES: tuple[str, ...] = tuple(SENDERS)
 
 
 def get(name: str) -> Sender:

@@ -1,4 +1,19 @@
-"""Authentication building blocks shared by the sender modules.
+"""How senders authenticate: the schemes a sender module declares as ``AUTH``, and their parts.
+
+A sender module declares its scheme, and the registry (``bumper.sources``) calls it::
+
+    AUTH = _auth.URL_TOKEN                                  # Docker Hub, Quay, Tekton
+    AUTH = _auth.HEADER_CREDENTIAL                          # ACR, Distribution, ECR, Jenkins
+    AUTH = _auth.BEARER_OR_URL_TOKEN                        # CloudEvents, CDEvents
+    AUTH = _auth.hmac_signature("X-Hub-Signature-256", prefix="sha256=")  # GitHub
+    AUTH = _auth.shared_token("X-JFrog-Event-Auth")         # JFrog
+    AUTH = _auth.Scheme("gitlab-token-or-signature", _check, secret_form=_check_secret)
+
+A ``Scheme`` owns the two checks of the sender contract: ``verify`` (401/403 or a
+``ConfigError`` for an unusable secret) and ``check_secret`` (``ConfigError`` at start-up).
+Both refuse an empty secret first, for every scheme, so an empty secret is never an open door.
+A module with its own scheme (a timestamped signature, a JWT) passes its ``check`` function;
+that function only ever sees a non-empty secret and the case-insensitive ``Headers``.
 
 Every comparison of a presented credential with the secret is constant-time
 (``hmac.compare_digest`` over bytes). Rejections carry a reason slug and a message that names
@@ -25,12 +40,37 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bumper.errors import ConfigError, WebhookRejected
+from bumper.sources._common import header
+from bumper.sources._headers import Headers
 
 URL_TOKEN_HEADER = "X-Bumper-Url-Token"
+
+Check = Callable[[Headers, bytes, str], None]
+"""``check(headers, body, secret)``: returns if the delivery is authentic, else raises 401/403."""
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A sender's authentication, declared once as its module's ``AUTH``.
+
+    ``name`` says which scheme it is (for readers and ``repr``). ``check`` authenticates a
+    delivery; ``secret_form`` raises ``ConfigError`` when a (non-empty) secret is not in the
+    form ``check`` needs, and is what ``check_secret`` runs at start-up.
+    """
+
+    name: str
+    check: Check
+    secret_form: Callable[[str], object] = lambda secret: None
+
+    def verify(self, headers: Headers, body: bytes, secret: str) -> None:
+        self.check(headers, body, require_secret(secret))
+
+    def check_secret(self, secret: str) -> None:
+        self.secret_form(require_secret(secret))
 
 
 def require_secret(secret: str) -> str:
@@ -169,3 +209,53 @@ def _check_basic(presented: str, expected: tuple[str, str]) -> None:
 def basic_header(user: str, password: str) -> str:
     """The ``Authorization`` value for Basic credentials (used by tests and docs)."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def check_bearer_or_url_token(headers: Headers, body: bytes, secret: str) -> None:
+    """The CloudEvents Web Hook spec's access token: ``Authorization: Bearer``, or in the URL."""
+    if header(headers, URL_TOKEN_HEADER) is not None:
+        check_url_token(headers, secret)
+        return
+    presented = headers.get("Authorization")
+    if not presented:
+        raise missing("Authorization: Bearer token", "missing-token")
+    check_bearer(presented, secret)
+
+
+def hmac_signature(name: str, *, prefix: str = "", algorithm: str = "sha256") -> Scheme:
+    """Header ``name`` holds ``prefix + hex(HMAC(secret, body))`` (``check_hex_signature``)."""
+
+    def check(headers: Headers, body: bytes, secret: str) -> None:
+        check_hex_signature(
+            headers.get(name),
+            header=name,
+            secret=secret,
+            body=body,
+            algorithm=algorithm,
+            prefix=prefix,
+        )
+
+    return Scheme(f"hmac-{algorithm} {name}", check)
+
+
+def shared_token(name: str) -> Scheme:
+    """Header ``name`` holds the secret itself, verbatim (``check_token``)."""
+
+    def check(headers: Headers, body: bytes, secret: str) -> None:
+        check_token(headers.get(name), header=name, secret=secret)
+
+    return Scheme(f"token {name}", check)
+
+
+URL_TOKEN = Scheme("url-token", lambda headers, body, secret: check_url_token(headers, secret))
+"""For senders that can send no credential: the secret part of the receiver URL."""
+
+HEADER_CREDENTIAL = Scheme(
+    "header-credential",
+    lambda headers, body, secret: check_header_credential(headers, secret),
+    secret_form=header_credential,
+)
+"""Basic, bearer or a named header, spelled as described at the top of this module."""
+
+BEARER_OR_URL_TOKEN = Scheme("bearer-or-url-token", check_bearer_or_url_token)
+"""The CloudEvents Web Hook access token (``check_bearer_or_url_token``)."""

@@ -2,19 +2,19 @@
 
 Webhook bodies are untrusted and vendor examples are messy, so every accessor here returns a
 neutral value (``{}``, ``[]``, ``None``) for a missing or wrongly typed field instead of
-raising. ``guard`` turns any slip in a parser into ``WebhookRejected(400)`` (logged as an
-error, so tests notice) rather than a 500. No I/O besides logging.
+raising. Any slip in a parser that still raises is turned into ``WebhookRejected(400)`` by
+``bumper.sources.Sender`` (logged as an error, so tests notice), not here. No I/O besides
+logging.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 try:
@@ -24,7 +24,7 @@ except ImportError:  # an install without the web extra: the standard library de
 
 from bumper.core import refs
 from bumper.core.events import BuildFinished, BuildStatus, Event, ImageEvent, ImageEventType
-from bumper.errors import WebhookRejected
+from bumper.errors import InvalidReference, WebhookRejected
 
 LOG = logging.getLogger("bumper.sources")
 
@@ -35,9 +35,6 @@ MAX_EVENTS = 1000
 """An envelope with more events than this is refused (400) rather than fanned out."""
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def load_json(body: bytes) -> Any:
@@ -148,63 +145,6 @@ def capped_id(value: Any) -> str | None:
     return None
 
 
-def guard(sender: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Make a parser total: any unexpected exception becomes ``WebhookRejected(400)``.
-
-    The exception is logged with its traceback at ERROR: it is a parser bug to fix, and the
-    fuzz tests fail on such records. ``WebhookRejected`` passes through untouched.
-    """
-
-    def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(func)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return func(*args, **kwargs)
-            except WebhookRejected:
-                raise
-            except RecursionError:
-                raise WebhookRejected(
-                    "body is nested too deeply", status=400, reason="malformed"
-                ) from None
-            except Exception:
-                logging.getLogger(f"bumper.sources.{sender}").exception(
-                    "parser bug while reading a %s delivery", sender
-                )
-                raise WebhookRejected(
-                    f"could not read this {sender} delivery", status=400, reason="malformed"
-                ) from None
-
-        return wrapper
-
-    return decorate
-
-
-def safe_id(func: Callable[P, str | None]) -> Callable[P, str | None]:
-    """For ``delivery_id``: any failure (a malformed body) gives ``None``."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> str | None:
-        try:
-            return func(*args, **kwargs)
-        except Exception:
-            return None
-
-    return wrapper
-
-
-def safe_bool(func: Callable[P, bool]) -> Callable[P, bool]:
-    """For ``is_ping``: any failure (a malformed body) gives ``False``."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> bool:
-        try:
-            return func(*args, **kwargs)
-        except Exception:
-            return False
-
-    return wrapper
-
-
 def drop(sender: str, reason: str, *, routine: bool = False) -> list[Event]:
     """Log why a delivery (or part of it) yields no event; returns ``[]`` for convenience.
 
@@ -225,7 +165,7 @@ def valid_tag(tag: str | None) -> str | None:
         return None
     try:
         return refs.validate_tag(tag)
-    except refs.InvalidReference:
+    except InvalidReference:
         return None
 
 
@@ -234,7 +174,7 @@ def valid_digest(digest: str | None) -> str | None:
         return None
     try:
         return refs.validate_digest(digest)
-    except refs.InvalidReference:
+    except InvalidReference:
         return None
 
 
@@ -249,7 +189,7 @@ def normal_name(name: str | None) -> str | None:
     bare = split_reference(name)[0]
     try:
         return refs.normalize_name(bare)
-    except refs.InvalidReference:
+    except InvalidReference:
         return None
 
 

@@ -20,27 +20,24 @@ carry none).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import BuildStatus, Event
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     branch_ref,
     build_event,
     capped_id,
     drop,
     first_text,
-    guard,
     header,
     load_object,
     map_status,
     obj,
     repo_path,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "buildkite"
 REPLAY_WINDOW = 300
@@ -55,18 +52,15 @@ STATES: dict[str, BuildStatus] = {
 }
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.require_secret(secret)
-    headers = Headers.of(headers)
+def _check(headers: Headers, body: bytes, secret: str) -> None:
     signature = header(headers, "X-Buildkite-Signature")
     if signature is not None:
         _verify_signature(signature, body, secret, now=time.time())
         return
     _auth.check_token(headers.get("X-Buildkite-Token"), header="X-Buildkite-Token", secret=secret)
+
+
+AUTH = _auth.Scheme("buildkite-token-or-signature", _check)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -90,25 +84,22 @@ def _verify_signature(value: str, body: bytes, secret: str, *, now: float) -> No
         raise _auth.wrong("X-Buildkite-Signature", "bad-signature")
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+def delivery_id(headers: Headers, body: bytes) -> str | None:
     data = load_object(body)
     return capped_id(data.get("id")) if "detail-type" in data else None
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return (header(Headers.of(headers), "X-Buildkite-Event") or "").lower() == "ping"
+def is_ping(headers: Headers, body: bytes) -> bool:
+    return (header(headers, "X-Buildkite-Event") or "").lower() == "ping"
 
 
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
     if "detail-type" in data:
         if text(data, "detail-type") != "Build Finished":
             return drop(NAME, f"EventBridge detail-type {text(data, 'detail-type')!r}")
         return _build(obj(data, "detail"))
-    event = header(Headers.of(headers), "X-Buildkite-Event") or text(data, "event")
+    event = header(headers, "X-Buildkite-Event") or text(data, "event")
     if event != "build.finished":
         return drop(NAME, f"event {event!r} is not build.finished")
     return _build(data)

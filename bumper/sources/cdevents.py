@@ -27,27 +27,24 @@ The delivery id is ``context.id`` (else ``ce-id``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from bumper.core.events import BuildStatus, Event, ImageEventType
-from bumper.sources import Headers, _auth, _cloudevent
+from bumper.sources import _auth, _cloudevent
 from bumper.sources._common import (
     build_event,
     capped_id,
     drop,
     first_text,
-    guard,
     header,
     image_event,
     load_object,
     map_status,
     obj,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "cdevents"
 PREFIX = "dev.cdevents."
@@ -64,41 +61,15 @@ OUTCOMES: dict[str, BuildStatus] = {
 }
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
+AUTH = _auth.BEARER_OR_URL_TOKEN
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    verify_bearer_or_url_token(Headers.of(headers), secret)
-
-
-def verify_bearer_or_url_token(headers: Headers, secret: str) -> None:
-    """The CloudEvents Web Hook spec's access token (shared with the cloudevents sender)."""
-    _auth.require_secret(secret)
-    if header(headers, _auth.URL_TOKEN_HEADER) is not None:
-        _auth.check_url_token(headers, secret)
-        return
-    presented = headers.get("Authorization")
-    if not presented:
-        raise _auth.missing("Authorization: Bearer token", "missing-token")
-    _auth.check_bearer(presented, secret)
-
-
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    headers = Headers.of(headers)
+def delivery_id(headers: Headers, body: bytes) -> str | None:
     context = obj(_cdevent(headers, body), "context")
     return first_text(capped_id(context.get("id")), capped_id(headers.get("ce-id")))
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
-    headers = Headers.of(headers)
+def parse(headers: Headers, body: bytes) -> list[Event]:
     event = _cdevent(headers, body)
     return parse_cdevent(NAME, text(event, "context", "type") or header(headers, "ce-type"), event)
 

@@ -14,26 +14,23 @@ delivery id (CircleCI's documented dedupe key).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import BuildStatus, Event
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     branch_ref,
     build_event,
     capped_id,
     drop,
     first_text,
-    guard,
     load_object,
     map_status,
     obj,
     repo_path,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "circleci"
 STATUSES: dict[str, BuildStatus] = {
@@ -49,13 +46,9 @@ STATUSES: dict[str, BuildStatus] = {
 }
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.require_secret(secret)
-    presented = Headers.of(headers).get("circleci-signature")
+def _check(headers: Headers, body: bytes, secret: str) -> None:
+    """``circleci-signature``: comma-separated ``<version>=<hex>``; a ``v1`` entry must match."""
+    presented = headers.get("circleci-signature")
     if not presented:
         raise _auth.missing("circleci-signature header", "missing-signature")
     candidates = [
@@ -68,20 +61,16 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
         raise _auth.wrong("circleci-signature", "bad-signature")
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+AUTH = _auth.Scheme("circleci-signature", _check)
+
+
+def delivery_id(headers: Headers, body: bytes) -> str | None:
     return capped_id(load_object(body).get("id"))
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
-    kind = text(data, "type") or text(Headers.of(headers), "circleci-event-type")
+    kind = text(data, "type") or text(headers, "circleci-event-type")
     extra: dict[str, Any] = {}
     if kind == "workflow-completed":
         subject = obj(data, "workflow")

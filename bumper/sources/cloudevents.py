@@ -29,21 +29,19 @@ from collections.abc import Collection, Mapping
 from typing import Any, get_args
 
 from bumper.core.events import BuildStatus, Event, ImageEventType
-from bumper.sources import Headers, _cloudevent, cdevents, gar, harbor, tekton
+from bumper.sources import _auth, _cloudevent, cdevents, gar, harbor, tekton
 from bumper.sources._common import (
     branch_ref,
     build_event,
     capped_id,
     drop,
-    guard,
     header,
     image_event,
     obj,
-    safe_bool,
-    safe_id,
     split_reference,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "cloudevents"
 BUMPER_IMAGE: dict[str, ImageEventType] = {
@@ -54,12 +52,7 @@ PUBSUB_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 STATUSES = frozenset(get_args(BuildStatus))
 
 
-def check_secret(secret: str) -> None:
-    cdevents.check_secret(secret)
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    cdevents.verify_bearer_or_url_token(Headers.of(headers), secret)
+AUTH = _auth.BEARER_OR_URL_TOKEN
 
 
 def handshake_headers(
@@ -71,26 +64,19 @@ def handshake_headers(
     origin is not in ``allowed_origins`` (when given): answer 403 then. Otherwise grant the
     origin with no rate limit; the web layer replies 200 with these headers.
     """
-    origin = header(Headers.of(headers), "WebHook-Request-Origin")
+    origin = header(headers, "WebHook-Request-Origin")
     if origin is None or (allowed_origins is not None and origin not in allowed_origins):
         return None
     return {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST"}
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    event = _cloudevent.read(Headers.of(headers), body, require=False)
+def delivery_id(headers: Headers, body: bytes) -> str | None:
+    event = _cloudevent.read(headers, body, require=False)
     return capped_id(event.id) if event else None
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
-    event = _cloudevent.read(Headers.of(headers), body)
+def parse(headers: Headers, body: bytes) -> list[Event]:
+    event = _cloudevent.read(headers, body)
     if event is None:  # read() raises instead when required
         return []
     kind = event.type

@@ -14,27 +14,24 @@ The registry host is ``request.host`` (the registry's external name), else the h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import Event, ImageEventType
 from bumper.errors import WebhookRejected
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     MAX_EVENTS,
     capped_id,
     drop,
     first_text,
-    guard,
     host_of,
     image_event,
     load_object,
     lst,
     obj,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "distribution"
 
@@ -51,27 +48,15 @@ MANIFEST_TYPES = frozenset(
 ACTIONS: dict[str, ImageEventType] = {"push": "image.pushed", "delete": "image.deleted"}
 
 
-def check_secret(secret: str) -> None:
-    _auth.header_credential(secret)
+AUTH = _auth.HEADER_CREDENTIAL
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.check_header_credential(Headers.of(headers), secret)
-
-
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+def delivery_id(headers: Headers, body: bytes) -> str | None:
     ids = [text(event, "id") for event in lst(load_object(body).get("events"))]
     return capped_id(",".join(i for i in ids if i)) if ids and all(ids) else None
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     envelope = load_object(body)
     if not isinstance(envelope.get("events"), list):
         raise WebhookRejected("envelope has no 'events' list", status=400, reason="malformed")

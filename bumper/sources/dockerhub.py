@@ -12,35 +12,18 @@ against the registry if that matters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from bumper.core.events import Event
-from bumper.sources import Headers, _auth
-from bumper.sources._common import guard, image_event, load_object, safe_bool, safe_id, text
+from bumper.sources import _auth
+from bumper.sources._common import image_event, load_object, text
+from bumper.sources._headers import Headers
 
 NAME = "dockerhub"
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
+AUTH = _auth.URL_TOKEN
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.check_url_token(Headers.of(headers), secret)
-
-
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    return None
-
-
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
     repository = text(data, "repository", "repo_name")
     if repository is None:

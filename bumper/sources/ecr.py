@@ -15,21 +15,18 @@ other detail types are ignored. The EventBridge ``id`` is the delivery id.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 from bumper.core.events import Event, ImageEventType
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     capped_id,
     drop,
-    guard,
     image_event,
     load_object,
     obj,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "ecr"
 ACTIONS: dict[str, ImageEventType] = {"PUSH": "image.pushed", "DELETE": "image.deleted"}
@@ -37,26 +34,14 @@ _ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
 
 
-def check_secret(secret: str) -> None:
-    _auth.header_credential(secret)
+AUTH = _auth.HEADER_CREDENTIAL
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.check_header_credential(Headers.of(headers), secret)
-
-
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+def delivery_id(headers: Headers, body: bytes) -> str | None:
     return capped_id(load_object(body).get("id"))
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     event = load_object(body)
     detail_type = text(event, "detail-type")
     if detail_type != "ECR Image Action":

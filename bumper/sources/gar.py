@@ -33,26 +33,23 @@ import base64
 import binascii
 import functools
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bumper.core.events import Event, ImageEventType
 from bumper.errors import ConfigError, WebhookRejected
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     capped_id,
     drop,
     first_text,
-    guard,
     image_event,
     load_object,
     obj,
-    safe_bool,
-    safe_id,
     split_reference,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "gar"
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
@@ -66,10 +63,6 @@ class TokenPolicy:
     email: str
     issuers: tuple[str, ...]
     keys: tuple[tuple[str | None, Any], ...]
-
-
-def check_secret(secret: str) -> None:
-    _policy(secret)
 
 
 @functools.lru_cache(maxsize=16)
@@ -121,9 +114,10 @@ def _pem_key(pem: Any) -> Any:
     return load_pem_public_key(data)
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+def _check(headers: Headers, body: bytes, secret: str) -> None:
+    """Pub/Sub's authenticated push: an OIDC ``Authorization: Bearer <JWT>`` (``_policy``)."""
     policy = _policy(secret)
-    presented = Headers.of(headers).get("Authorization") or ""
+    presented = headers.get("Authorization") or ""
     scheme, _, token = presented.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _auth.missing("Authorization: Bearer token", "missing-token")
@@ -177,19 +171,15 @@ def _claim_problem(error: Exception) -> str:
     return "invalid"
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
+AUTH = _auth.Scheme("google-oidc-jwt", _check, secret_form=_policy)
+
+
+def delivery_id(headers: Headers, body: bytes) -> str | None:
     message = obj(load_object(body), "message")
     return capped_id(message.get("messageId") or message.get("message_id"))
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     return parse_envelope(NAME, load_object(body))
 
 

@@ -14,38 +14,29 @@ its registry on its own host), lower-cased; ``version`` is the tag, or the diges
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import Event, ImageEventType
-from bumper.sources import Headers, _auth, github
+from bumper.sources import _auth, github
 from bumper.sources._common import (
     capped_id,
     drop,
     first_text,
-    guard,
     header,
     host_of,
     image_event,
     load_object,
     obj,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "gitea"
 PREFIXES = ("X-Gitea-", "X-Forgejo-", "X-Gogs-")
 ACTIONS: dict[str, ImageEventType] = {"created": "image.pushed", "deleted": "image.deleted"}
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.require_secret(secret)
-    headers = Headers.of(headers)
+def _check(headers: Headers, body: bytes, secret: str) -> None:
     plain = _first(headers, "Signature")
     if plain is not None:
         _auth.check_hex_signature(plain, header="X-Gitea-Signature", secret=secret, body=body)
@@ -59,24 +50,20 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
     )
 
 
+AUTH = _auth.Scheme("gitea-signature", _check)
+
+
 def _first(headers: Headers, suffix: str) -> str | None:
     return first_text(*(header(headers, prefix + suffix) for prefix in PREFIXES))
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    return capped_id(_first(Headers.of(headers), "Delivery"))
+def delivery_id(headers: Headers, body: bytes) -> str | None:
+    return capped_id(_first(headers, "Delivery"))
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
-    event = (_first(Headers.of(headers), "Event") or _guess(data)).lower()
+    event = (_first(headers, "Event") or _guess(data)).lower()
     if event == "package":
         return _package(data)
     if event in ("workflow_run", "workflow_job"):

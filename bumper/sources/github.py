@@ -22,27 +22,24 @@ Mapping:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import BuildStatus, Event, ImageEventType
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     branch_ref,
     build_event,
     capped_id,
     drop,
     first_text,
-    guard,
     header,
     image_event,
     load_object,
     obj,
-    safe_bool,
-    safe_id,
     split_reference,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "github"
 
@@ -58,35 +55,20 @@ CONCLUSIONS: dict[str, BuildStatus] = {
 _CONTAINER_TYPES = frozenset({"container", "docker"})
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
+AUTH = _auth.hmac_signature("X-Hub-Signature-256", prefix="sha256=")
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.require_secret(secret)
-    _auth.check_hex_signature(
-        Headers.of(headers).get("X-Hub-Signature-256"),
-        header="X-Hub-Signature-256",
-        secret=secret,
-        body=body,
-        prefix="sha256=",
-    )
+def delivery_id(headers: Headers, body: bytes) -> str | None:
+    return capped_id(headers.get("X-GitHub-Delivery"))
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    return capped_id(Headers.of(headers).get("X-GitHub-Delivery"))
+def is_ping(headers: Headers, body: bytes) -> bool:
+    return (header(headers, "X-GitHub-Event") or "").lower() == "ping"
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return (header(Headers.of(headers), "X-GitHub-Event") or "").lower() == "ping"
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
-    event = (header(Headers.of(headers), "X-GitHub-Event") or _guess_event(data)).lower()
+    event = (header(headers, "X-GitHub-Event") or _guess_event(data)).lower()
     if event in ("package", "registry_package"):
         return parse_package(NAME, data, data.get(event) or data.get("package"))
     if event in ("workflow_run", "workflow_job", "check_suite"):

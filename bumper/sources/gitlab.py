@@ -24,28 +24,25 @@ import binascii
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import BuildStatus, Event
 from bumper.errors import ConfigError
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     branch_ref,
     build_event,
     capped_id,
     drop,
     first_text,
-    guard,
     header,
     load_object,
     map_status,
     obj,
     repo_path,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "gitlab"
 SIGNING_PREFIX = "whsec_"
@@ -60,8 +57,7 @@ STATUSES: dict[str, BuildStatus] = {
 }
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
+def _check_secret(secret: str) -> None:
     if secret.startswith(SIGNING_PREFIX):
         _signing_key(secret)
 
@@ -76,13 +72,14 @@ def _signing_key(secret: str) -> bytes:
     return key
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.require_secret(secret)
-    headers = Headers.of(headers)
+def _check(headers: Headers, body: bytes, secret: str) -> None:
     if secret.startswith(SIGNING_PREFIX):
         _verify_signature(headers, body, _signing_key(secret), now=time.time())
     else:
         _auth.check_token(headers.get("X-Gitlab-Token"), header="X-Gitlab-Token", secret=secret)
+
+
+AUTH = _auth.Scheme("gitlab-token-or-signature", _check, secret_form=_check_secret)
 
 
 def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -112,9 +109,7 @@ def _verify_signature(headers: Headers, body: bytes, key: bytes, *, now: float) 
         raise _auth.wrong("webhook-signature", "bad-signature")
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    headers = Headers.of(headers)
+def delivery_id(headers: Headers, body: bytes) -> str | None:
     return first_text(
         capped_id(headers.get("Idempotency-Key")),
         capped_id(headers.get("webhook-id")),
@@ -122,15 +117,9 @@ def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
     )
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
-    event = (header(Headers.of(headers), "X-Gitlab-Event") or "").lower()
+    event = (header(headers, "X-Gitlab-Event") or "").lower()
     kind = (text(data, "object_kind") or "").lower()
     if event == "pipeline hook" or (not event and kind == "pipeline"):
         return _pipeline(data)

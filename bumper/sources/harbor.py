@@ -14,25 +14,22 @@ are ignored. The CloudEvents ``id`` is the delivery id (the Default format has n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import Event, ImageEventType
 from bumper.errors import WebhookRejected
-from bumper.sources import Headers, _auth, _cloudevent
+from bumper.sources import _auth, _cloudevent
 from bumper.sources._common import (
     MAX_EVENTS,
     capped_id,
     drop,
-    guard,
     image_event,
     lst,
     obj,
-    safe_bool,
-    safe_id,
     split_reference,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "harbor"
 
@@ -44,13 +41,8 @@ KINDS: dict[str, ImageEventType] = {
 }
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.require_secret(secret)
-    presented = Headers.of(headers).get("Authorization")
+def _check(headers: Headers, body: bytes, secret: str) -> None:
+    presented = headers.get("Authorization")
     if not presented:
         raise _auth.missing("Authorization header")
     if _auth.same(presented.strip(), secret.strip()):
@@ -61,20 +53,16 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
     raise _auth.wrong("Authorization header")
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    event = _cloudevent.read(Headers.of(headers), body)
+AUTH = _auth.Scheme("harbor-auth-header", _check)
+
+
+def delivery_id(headers: Headers, body: bytes) -> str | None:
+    event = _cloudevent.read(headers, body)
     return capped_id(event.id) if event else None
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
-    event = _cloudevent.read(Headers.of(headers), body, require=False)
+def parse(headers: Headers, body: bytes) -> list[Event]:
+    event = _cloudevent.read(headers, body, require=False)
     if event is not None:
         return parse_data(NAME, event.type, event.data)
     data = _cloudevent.body_object(body)

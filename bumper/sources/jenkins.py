@@ -13,23 +13,19 @@ Pipeline = the job ``name``, url = ``build.full_url``. Jenkins sends no delivery
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from bumper.core.events import BuildStatus, Event
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     branch_ref,
     build_event,
     drop,
-    guard,
     load_object,
     map_status,
     obj,
     repo_path,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "jenkins"
 FINAL_PHASES = frozenset({"COMPLETED", "FINALIZED"})
@@ -42,26 +38,10 @@ STATUSES: dict[str, BuildStatus] = {
 }
 
 
-def check_secret(secret: str) -> None:
-    _auth.header_credential(secret)
+AUTH = _auth.HEADER_CREDENTIAL
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.check_header_credential(Headers.of(headers), secret)
-
-
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    return None
-
-
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
     build = obj(data, "build")
     phase = (text(build, "phase") or "").upper()

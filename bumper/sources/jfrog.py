@@ -14,51 +14,29 @@ Artifact-domain events (generic files) are ignored. JFrog sends no delivery id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from bumper.core.events import Event, ImageEventType
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     drop,
     first_text,
-    guard,
     header,
     host_of,
     image_event,
     load_object,
     obj,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "jfrog"
 REGISTRY_HEADER = "X-Bumper-Registry"
 KINDS: dict[str, ImageEventType] = {"pushed": "image.pushed", "deleted": "image.deleted"}
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
+AUTH = _auth.shared_token("X-JFrog-Event-Auth")
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.require_secret(secret)
-    presented = Headers.of(headers).get("X-JFrog-Event-Auth")
-    _auth.check_token(presented, header="X-JFrog-Event-Auth", secret=secret)
-
-
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    return None
-
-
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     payload = load_object(body)
     enveloped = isinstance(payload.get("data"), dict) and "domain" in payload
     domain = (text(payload, "domain") or ("docker" if "image_name" in payload else "")).lower()
@@ -69,9 +47,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
     kind = KINDS.get(event_type)
     if kind is None:
         return drop(NAME, f"docker event {event_type!r} is not pushed or deleted")
-    host = first_text(
-        host_of(text(payload, "jpd_origin")), header(Headers.of(headers), REGISTRY_HEADER)
-    )
+    host = first_text(host_of(text(payload, "jpd_origin")), header(headers, REGISTRY_HEADER))
     if host is None or "<" in host:
         return drop(NAME, f"no registry host: set {REGISTRY_HEADER} or send jpd_origin")
     repo_key, image_name = text(data, "repo_key"), text(data, "image_name")

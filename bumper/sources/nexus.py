@@ -14,22 +14,19 @@ the Docker connector); without it the event is dropped with a reason. The delive
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import Event, ImageEventType
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     capped_id,
     drop,
-    guard,
     header,
     image_event,
     load_object,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "nexus"
 REGISTRY_HEADER = "X-Bumper-Registry"
@@ -40,33 +37,14 @@ ACTIONS: dict[str, ImageEventType] = {
 }
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
+AUTH = _auth.hmac_signature("X-Nexus-Webhook-Signature", algorithm="sha1")
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.require_secret(secret)
-    _auth.check_hex_signature(
-        Headers.of(headers).get("X-Nexus-Webhook-Signature"),
-        header="X-Nexus-Webhook-Signature",
-        secret=secret,
-        body=body,
-        algorithm="sha1",
-    )
+def delivery_id(headers: Headers, body: bytes) -> str | None:
+    return capped_id(headers.get("X-Nexus-Webhook-Delivery"))
 
 
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    return capped_id(Headers.of(headers).get("X-Nexus-Webhook-Delivery"))
-
-
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
     action = (text(data, "action") or "").upper()
     kind = ACTIONS.get(action)
@@ -80,7 +58,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
         return drop(NAME, "neither a component nor an asset")
     if name is None:
         return drop(NAME, "not a Docker image manifest")
-    host = header(Headers.of(headers), REGISTRY_HEADER)
+    host = header(headers, REGISTRY_HEADER)
     if host is None:
         return drop(NAME, f"no registry host: set {REGISTRY_HEADER} for this receiver")
     return image_event(NAME, kind, f"{host}/{name}", tag=tag, digest=digest)

@@ -20,50 +20,31 @@ Quay has no delivery id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import BuildStatus, Event
 from bumper.errors import WebhookRejected
-from bumper.sources import Headers, _auth
+from bumper.sources import _auth
 from bumper.sources._common import (
     MAX_EVENTS,
     branch_ref,
     build_event,
     drop,
-    guard,
     image_event,
     load_object,
     lst,
     repo_path,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "quay"
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
+AUTH = _auth.URL_TOKEN
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.check_url_token(Headers.of(headers), secret)
-
-
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    return None
-
-
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
     if "updated_tags" in data:
         return _push(data)

@@ -18,26 +18,23 @@ ref only if it starts with ``refs/``. The delivery id is ``ce-id``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bumper.core.events import BuildStatus, Event
 from bumper.errors import WebhookRejected
-from bumper.sources import Headers, _auth, _cloudevent
+from bumper.sources import _auth, _cloudevent
 from bumper.sources._common import (
     build_event,
     capped_id,
     commit_sha,
     drop,
     first_text,
-    guard,
     lst,
     obj,
     repo_path,
-    safe_bool,
-    safe_id,
     text,
 )
+from bumper.sources._headers import Headers
 
 NAME = "tekton"
 PREFIX = "dev.tekton.event."
@@ -46,28 +43,16 @@ COMMIT_NAMES = ("commit", "revision", "git-revision", "sha", "git-commit")
 REPO_NAMES = ("url", "repo-url", "git-url", "repository", "git-repo-url", "repo")
 
 
-def check_secret(secret: str) -> None:
-    _auth.require_secret(secret)
+AUTH = _auth.URL_TOKEN
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    _auth.check_url_token(Headers.of(headers), secret)
-
-
-@safe_id
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str | None:
-    event = _cloudevent.read(Headers.of(headers), body, require=False)
+def delivery_id(headers: Headers, body: bytes) -> str | None:
+    event = _cloudevent.read(headers, body, require=False)
     return capped_id(event.id) if event else None
 
 
-@safe_bool
-def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    return False
-
-
-@guard(NAME)
-def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
-    event = _cloudevent.read(Headers.of(headers), body)
+def parse(headers: Headers, body: bytes) -> list[Event]:
+    event = _cloudevent.read(headers, body)
     if event is None:  # read() raises instead when required; this keeps mypy sure of it
         raise WebhookRejected("not a CloudEvent", status=400, reason="malformed")
     return parse_tekton(NAME, event.type, event.data)

@@ -1,6 +1,6 @@
 """Receivers at run time: each configured ``/hooks/<name>`` bound to its sender and secret.
 
-Built once when the app starts (``load_receivers``): the sender module is looked up, the
+Built once when the app starts (``load_receivers``): the ``Sender`` is looked up, the
 secret is read from its env var or file and kept in memory, so a request never parses
 configuration or touches the file system. A missing secret or unknown sender type is a
 ``ConfigError`` at start, not a surprise at the first delivery.
@@ -74,13 +74,13 @@ def read_secret(receiver: config_model.Receiver, environ: Mapping[str, str]) -> 
 def load_receivers(
     cfg: config_model.BumperConfig, environ: Mapping[str, str] | None = None
 ) -> dict[str, ReceiverEndpoint]:
-    """One ``ReceiverEndpoint`` per configured name, with its sender module and secret resolved."""
+    """One ``ReceiverEndpoint`` per configured name, with its ``Sender`` and secret resolved."""
     environ = os.environ if environ is None else environ
     senders = sources.SENDERS
     result: dict[str, ReceiverEndpoint] = {}
     for item in cfg.receivers:
-        module = senders.get(item.type)
-        if module is None:
+        sender = senders.get(item.type)
+        if sender is None:
             known = ", ".join(sorted(senders))
             raise ConfigError(
                 f"receiver {item.name!r}: unknown type {item.type!r} (known: {known})"
@@ -90,13 +90,13 @@ def load_receivers(
         secret = read_secret(item, environ)
         if secret is not None:
             try:
-                module.check_secret(secret)
+                sender.check_secret(secret)
             except ConfigError as error:
                 raise ConfigError(f"receiver {item.name!r}: {error}") from error
         result[item.name] = ReceiverEndpoint(
             name=item.name,
             type=item.type,
-            sender=module,
+            sender=sender,
             kinds=frozenset(item.events),
             max_body_bytes=item.max_body_bytes,
             insecure=item.insecure,

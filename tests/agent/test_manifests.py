@@ -8,6 +8,7 @@ import pytest
 
 from bumper.agent import manifests
 from bumper.agent.manifests import Key
+from bumper.errors import ManifestError
 
 
 def deployment(image: str = "nginx:1.25", replicas: int = 1) -> manifests.Obj:
@@ -31,7 +32,7 @@ def test_validate_flattens_lists_and_refuses_duplicates() -> None:
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
     flat = manifests.validate([None, {"apiVersion": "v1", "kind": "List", "items": [cm]}])
     assert flat == [cm]
-    with pytest.raises(manifests.ManifestError, match="declared twice"):
+    with pytest.raises(ManifestError, match="declared twice"):
         manifests.validate([cm, copy.deepcopy(cm)])
 
 
@@ -44,7 +45,7 @@ def test_validate_flattens_lists_and_refuses_duplicates() -> None:
     ],
 )
 def test_validate_refuses_malformed_documents(doc: object, problem: str) -> None:
-    with pytest.raises(manifests.ManifestError, match=problem):
+    with pytest.raises(ManifestError, match=problem):
         manifests.validate([doc])
 
 

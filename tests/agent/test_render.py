@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bumper.agent import render
-from bumper.agent.render import RenderError, RenderSpec
+from bumper.agent.render import RenderSpec
+from bumper.errors import RenderError
 
 
 def cm(name: str) -> str:

@@ -66,7 +66,7 @@ def test_push_webhook(agent_http: tuple[str, threading.Event, status.Metrics, li
     base, woken, _, _ = agent_http
     body = json.dumps({"ref": "refs/heads/main", "after": "f" * 40}).encode()
     bad = requests.post(f"{base}/hooks/git", data=body, headers=signed(b"other"), timeout=5)
-    assert bad.status_code == 401 and not woken.is_set()
+    assert bad.status_code == 403 and not woken.is_set()
     other = json.dumps({"ref": "refs/heads/dev"}).encode()
     ignored = requests.post(f"{base}/hooks/git", data=other, headers=signed(other), timeout=5)
     assert ignored.status_code == 202 and "ignored" in ignored.json() and not woken.is_set()
@@ -74,3 +74,22 @@ def test_push_webhook(agent_http: tuple[str, threading.Event, status.Metrics, li
     assert ok.status_code == 202 and ok.json()["sync"] == "queued"
     assert woken.is_set()
     assert requests.post(f"{base}/hooks/other", data=b"{}", timeout=5).status_code == 404
+
+
+def test_push_webhook_statuses_missing_401_forged_403(
+    agent_http: tuple[str, threading.Event, status.Metrics, list[float]],
+) -> None:
+    """The receivers' rule: 401 when no credential is sent, 403 when it is wrong."""
+    base, woken, _, _ = agent_http
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    url = f"{base}/hooks/git"
+    missing = requests.post(url, data=body, headers={"X-GitHub-Event": "push"}, timeout=5)
+    forged = requests.post(url, data=body, headers=signed(b"other"), timeout=5)
+    token = {"X-Gitlab-Token": "not-the-secret", "X-Gitlab-Event": "Push Hook"}
+    wrong_token = requests.post(url, data=body, headers=token, timeout=5)
+    assert (missing.status_code, forged.status_code, wrong_token.status_code) == (401, 403, 403)
+    assert missing.json()["reason"] == "missing-credential"
+    assert (forged.json()["reason"], wrong_token.json()["reason"]) == ("bad-signature", "bad-token")
+    for reply in (missing, forged, wrong_token):
+        assert SECRET not in reply.text
+    assert not woken.is_set()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bumper.agent import source
-from bumper.errors import TransientError
+from bumper.errors import SignatureError, TransientError
 from tests.agent.configrepo import ConfigRepo
 from tests.agent.githttp import GitHttp
 
@@ -62,11 +62,11 @@ def test_signatures_required_when_allowed_signers_given(tmp_path: Path) -> None:
     src.verify(signed)
     unsigned = repo.commit("unsigned")
     src.fetch()
-    with pytest.raises(source.SignatureError, match="not signed"):
+    with pytest.raises(SignatureError, match="not signed"):
         src.verify(unsigned)
     stranger = repo.commit("stranger", sign_key=other)
     src.fetch()
-    with pytest.raises(source.SignatureError, match="allowed key"):
+    with pytest.raises(SignatureError, match="allowed key"):
         src.verify(stranger)
 
 
@@ -149,5 +149,5 @@ def _gpg_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert src.fetch() == stranger
     src.verify(signed)
-    with pytest.raises(source.SignatureError, match="allowed key"):
+    with pytest.raises(SignatureError, match="allowed key"):
         src.verify(stranger)

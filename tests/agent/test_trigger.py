@@ -1,4 +1,8 @@
-"""Push webhook verification (GitHub HMAC, GitLab token) and branch filtering."""
+"""Push webhook verification (GitHub HMAC, GitLab token) and branch filtering.
+
+Statuses are the receivers' (docs/errors.md): 401 when the credential is missing, 403 when it
+is present but wrong.
+"""
 
 from __future__ import annotations
 
@@ -36,15 +40,17 @@ def test_gitlab_token() -> None:
     assert trigger.verify(headers, BODY, SECRET, branch="main").relevant
     with pytest.raises(WebhookRejected) as caught:
         trigger.verify({**headers, "X-Gitlab-Token": "nope"}, BODY, SECRET, branch="main")
-    assert caught.value.status == 401
+    assert (caught.value.status, caught.value.reason) == (403, "bad-token")
 
 
 @pytest.mark.parametrize(
     ("headers", "body", "status"),
     [
-        (github_headers(BODY, secret="other"), BODY, 401),
-        (github_headers(BODY), BODY + b" ", 401),
+        (github_headers(BODY, secret="other"), BODY, 403),
+        (github_headers(BODY), BODY + b" ", 403),
         ({}, BODY, 401),
+        ({"X-Hub-Signature-256": "", "X-GitHub-Event": "push"}, BODY, 401),
+        ({"X-Gitlab-Token": "", "X-Gitlab-Event": "Push Hook"}, BODY, 401),
         (github_headers(b"not json"), b"not json", 400),
         (github_headers(b"x" * (trigger.MAX_BODY + 1)), b"x" * (trigger.MAX_BODY + 1), 413),
     ],

@@ -6,8 +6,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bumper.core import finder, refs
+from bumper.core import finder
 from bumper.core.yaml import editor
+from bumper.errors import EditRefused, InvalidReference
 
 _PIECES = [*"abc:-[]{}#&*!|>'\"@/.\n\t \r0123456789", "image: ", "tag: ", "\n  ", "\ufeff"]
 YAMLISH = st.lists(st.sampled_from(_PIECES), max_size=60).map("".join)
@@ -28,6 +29,6 @@ def test_scan_never_raises(text: str) -> None:
 def test_set_image_succeeds_or_refuses(text: str, image: str, tag: str) -> None:
     try:
         result = editor.set_image(text, image, tag=tag)
-    except (editor.EditRefused, refs.InvalidReference):
+    except (EditRefused, InvalidReference):
         return
     assert all(f.tag == tag for f in finder.find(result.text, image))

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bumper.core import refs
-from bumper.errors import BumperError
+from bumper.errors import BumperError, InvalidReference
 
 SHA256 = "sha256:" + "a" * 64
 SHA512 = "sha512:" + "0123456789abcdef" * 8
@@ -79,7 +79,7 @@ def test_parse_examples(
     ],
 )
 def test_invalid_references_say_why(text: str, fragment: str) -> None:
-    with pytest.raises(refs.InvalidReference) as caught:
+    with pytest.raises(InvalidReference) as caught:
         refs.parse(text)
     assert fragment in str(caught.value)
     assert isinstance(caught.value, BumperError)
@@ -114,7 +114,7 @@ def test_str_and_familiar_forms() -> None:
 
 def test_parse_name_rejects_tag_and_digest() -> None:
     assert refs.parse_name("ghcr.io/a").name == "ghcr.io/a"
-    with pytest.raises(refs.InvalidReference, match="not an image name"):
+    with pytest.raises(InvalidReference, match="not an image name"):
         refs.parse_name("ghcr.io/a:1")
 
 
@@ -122,7 +122,7 @@ def test_validators_accept_and_reject() -> None:
     assert refs.validate_tag("v1.2.3_rc-1") == "v1.2.3_rc-1"
     assert refs.validate_digest(SHA512) == SHA512
     for bad in ("", ".x", "a b", "ü"):
-        with pytest.raises(refs.InvalidReference):
+        with pytest.raises(InvalidReference):
             refs.validate_tag(bad)
     assert not refs.is_valid("UPPER")
     assert refs.is_valid("lower")
@@ -202,6 +202,6 @@ def test_with_tag_and_digest_round_trip(text: str, tag: str, digest: str) -> Non
 def test_arbitrary_text_parses_or_raises_typed_error(text: str) -> None:
     try:
         ref = refs.parse(text)
-    except refs.InvalidReference:
+    except InvalidReference:
         return
     assert refs.parse(str(ref)) == ref

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bumper.core import finder, refs
+from bumper.core import finder
 from bumper.core.yaml import editor
+from bumper.errors import EditRefused, InvalidReference
 
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
@@ -68,14 +69,14 @@ def test_empty_tag_fields_are_filled() -> None:
 
 def test_refusals_say_why_and_change_nothing() -> None:
     no_digest_field = "tag: v1  # bumper:tag=acme/app\n"
-    with pytest.raises(editor.EditRefused, match="no digest field"):
+    with pytest.raises(EditRefused, match="no digest field"):
         edit(no_digest_field, "acme/app", digest=NEW)
     no_tag = 'image:\n  repository: a/b\n  tag: ""\n'
-    with pytest.raises(editor.EditRefused, match="needs a tag"):
+    with pytest.raises(EditRefused, match="needs a tag"):
         edit(no_tag, "a/b", digest=NEW)
     only_repo = "image:\n  repository: a/b\n  pullPolicy: Always\n"
     assert finder.scan(only_repo).found[0].tag is None
-    with pytest.raises(editor.EditRefused, match="no tag field"):
+    with pytest.raises(EditRefused, match="no tag field"):
         edit(only_repo, "a/b", "v1")
 
 
@@ -95,11 +96,11 @@ def test_anchor_is_edited_once_for_all_aliases() -> None:
 def test_verification_refuses_text_that_does_not_read_back() -> None:
     text = "containers:\n  - image: a/b:1\n  - image: a/c:2\n"
     before = finder.scan(text).found
-    with pytest.raises(editor.EditRefused, match="verification failed"):
+    with pytest.raises(EditRefused, match="verification failed"):
         editor.verify(before, text.replace("a/b:1", "a/b:9"), [])  # a change nobody asked for
-    with pytest.raises(editor.EditRefused, match="no longer parses"):
+    with pytest.raises(EditRefused, match="no longer parses"):
         editor.verify(before, text + "  - [\n", [])
-    with pytest.raises(editor.EditRefused, match="overlapping"):
+    with pytest.raises(EditRefused, match="overlapping"):
         editor.apply_edits(text, [editor.Edit(1, 5, "x"), editor.Edit(4, 6, "y")])
 
 
@@ -134,7 +135,7 @@ def test_full_reference_sets_name_tag_and_digest_everywhere() -> None:
 
 def test_rename_refusals() -> None:
     kustomize_without_new_name = "images:\n  - name: acme/api\n    newTag: v1\n"
-    with pytest.raises(editor.EditRefused, match="no name field"):
+    with pytest.raises(EditRefused, match="no name field"):
         editor.set_reference(kustomize_without_new_name, "acme/api", "ghcr.io/acme/api:v2")
-    with pytest.raises(refs.InvalidReference, match="neither a tag nor a digest"):
+    with pytest.raises(InvalidReference, match="neither a tag nor a digest"):
         editor.set_reference("a: b\n", "acme/api", "ghcr.io/acme/api")

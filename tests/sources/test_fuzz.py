@@ -2,7 +2,7 @@
 
 Inputs: random bytes, truncated real payloads, real payloads with one node replaced by a
 value of another type, deep nesting, huge strings and numbers, and random routing headers.
-Never any other exception, and never a parser bug swallowed by ``guard`` (logged at ERROR).
+Never any other exception, and never a parser bug swallowed by ``Sender.parse`` (logged at ERROR).
 Returned events must be well-formed: normalised image names, valid tags and digests, and
 JSON-serialisable dicts that round-trip. ``verify`` likewise only ever rejects with 4xx (or
 ``ConfigError`` for an unusable secret). Example counts are modest: the machine has 2 cores.
@@ -180,7 +180,7 @@ bodies = st.one_of(st.binary(max_size=512), truncated(), mutated(), nested(), hu
 
 @contextmanager
 def no_parser_bugs() -> Iterator[None]:
-    """Fail if ``guard`` had to swallow an unexpected exception (it logs those at ERROR)."""
+    """Fail if ``Sender.parse`` had to swallow an unexpected exception (it logs those at ERROR)."""
     records: list[logging.LogRecord] = []
 
     class Collect(logging.Handler):
@@ -293,15 +293,15 @@ def test_verify_only_rejects_with_4xx(
         )
 
 
-def test_guard_turns_a_parser_bug_into_400_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
-    from bumper.sources._common import guard
+def test_sender_turns_a_parser_bug_into_400_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    from bumper.sources import Sender, _auth
 
-    @guard("demo")
-    def broken(headers: dict[str, str], body: bytes) -> list[Any]:
+    def broken(headers: sources.Headers, body: bytes) -> list[Any]:
         empty: dict[str, Any] = {}
         return [empty["missing"]]
 
+    sender = Sender(name="demo", auth=_auth.URL_TOKEN, parser=broken)
     with pytest.raises(WebhookRejected) as caught, caplog.at_level(logging.ERROR):
-        broken({}, b"{}")
+        sender.parse({}, b"{}")
     assert (caught.value.status, caught.value.reason) == (400, "malformed")
     assert any(record.name == "bumper.sources.demo" for record in caplog.records)

@@ -14,6 +14,8 @@ import redis
 from flask.testing import FlaskClient
 from rq.job import Job
 
+from bumper.agent import trigger as agent_trigger
+from bumper.errors import WebhookRejected
 from bumper.settings import Settings
 from bumper.web import create_app, intake
 from tests.sources.helpers import fixture
@@ -350,3 +352,25 @@ def test_unacknowledged_replication_is_503_until_replicas_hold_it(
         status, reply = post_github(client.test_client(), ghcr_push)
         assert (status, reply["error"]) == (503, "redis-unavailable")
         assert len(queued(redis_client)) == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [("missing", 401), ("empty", 401), ("forged", 403), ("body-changed", 403)],
+)
+def test_receiver_and_agent_answer_one_status_per_failure(
+    client: FlaskClient, failure: str, expected: int
+) -> None:
+    """A GitHub push signature fails the same way at a receiver and at the pull agent."""
+    body = b'{"ref": "refs/heads/main", "zen": "hi"}'
+    headers = {**PUSH_HEADERS, "Content-Type": "application/json"}
+    if failure == "empty":
+        headers["X-Hub-Signature-256"] = ""
+    elif failure in ("forged", "body-changed"):
+        secret = OTHER if failure == "forged" else SECRET
+        headers, _ = signed("github", body, secret, headers=PUSH_HEADERS)
+    sent = body + b" " if failure == "body-changed" else body
+    receiver = client.post("/hooks/github", data=sent, headers=headers)
+    with pytest.raises(WebhookRejected) as agent:
+        agent_trigger.verify(headers, sent, SECRET, branch="main")
+    assert receiver.status_code == agent.value.status == expected

@@ -23,13 +23,7 @@ import dataclasses
 from bumper.core import finder, refs
 from bumper.core.finder import Found, Slot
 from bumper.core.yaml import scalars
-from bumper.errors import PermanentError
-
-
-class EditRefused(PermanentError):
-    """An edit that cannot be made safely; ``str()`` says why."""
-
-    reason = "edit-refused"
+from bumper.errors import EditRefused, InvalidReference
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -103,7 +97,7 @@ def set_reference(text: str, image: str, reference: str) -> Result:
     """Make every reference to ``image`` read ``reference`` (``name[:tag][@digest]``)."""
     ref = refs.parse(reference)
     if ref.tag is None and ref.digest is None:
-        raise refs.InvalidReference(f"{reference!r} has neither a tag nor a digest")
+        raise InvalidReference(f"{reference!r} has neither a tag nor a digest")
     name = reference.partition("@")[0]
     name = name[: -len(ref.tag) - 1] if ref.tag else name
     return set_image(text, image, tag=ref.tag, digest=ref.digest, name=name)
