@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bumper import gitrepo
+from bumper import gitrepo, secrets
 from bumper.core import changes, config, events, policy, refs
-from bumper.errors import ConfigError, PermanentError
+from bumper.errors import PermanentError
 from bumper.scm.base import ScmProvider
 from bumper.settings import WorkerSettings
 from worker import edits, pullrequests, pushdeploy, signing, store
@@ -429,7 +428,7 @@ def _current(found: list[edits.Found]) -> policy.Current | None:
 def _signing(ctx: WorkerContext, repo: config.Repo) -> gitrepo.CommitSigner | None:
     if repo.signing is None:
         return None
-    key = read_secret(repo.signing.key, ctx.config_dir)
+    key = secrets.resolve(repo.signing.key, base=ctx.config_dir)
     return signing.signing(repo, key, ctx.cache.root)
 
 
@@ -446,21 +445,4 @@ def credentials(ctx: WorkerContext, repo: config.Repo) -> gitrepo.Credentials | 
     if repo.credentials is None:
         return None
     user = "oauth2" if repo.forge == "gitlab" else "x-access-token"
-    return gitrepo.Credentials(user, read_secret(repo.credentials, ctx.config_dir))
-
-
-def read_secret(ref: config.SecretRef, base: Path) -> str:
-    """The secret's value; ``ConfigError`` naming where it was looked for (never the value)."""
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
-        if not value:
-            raise ConfigError(f"environment variable {ref.env} is not set")
-        return value
-    assert ref.file is not None
-    path = Path(ref.file)
-    try:
-        return (
-            (path if path.is_absolute() else base / path).read_text(encoding="utf-8").rstrip("\n")
-        )
-    except OSError as error:
-        raise ConfigError(f"cannot read secret file {ref.file}: {error.strerror}") from None
+    return gitrepo.Credentials(user, secrets.resolve(repo.credentials, base=ctx.config_dir))

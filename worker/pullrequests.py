@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bumper import gitrepo, scm
+from bumper import gitrepo, scm, secrets
 from bumper.core import changes, config, events
 from bumper.errors import PermanentError
 from bumper.scm.base import MergeOutcome, ScmProvider
@@ -43,9 +43,9 @@ class Forges:
     def for_repo(self, repo: config.Repo) -> ScmProvider:
         provider = self._providers.get(repo.name)
         if provider is None:
-            from worker.bump import read_secret
-
-            token = read_secret(repo.credentials, self.ctx.config_dir) if repo.credentials else None
+            token = None
+            if repo.credentials is not None:
+                token = secrets.resolve(repo.credentials, base=self.ctx.config_dir)
             provider = scm.connect(
                 repo.forge, repo.url, token=token, api_url=repo.api_url, branch=repo.branch
             )
