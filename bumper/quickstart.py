@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from bumper import secrets as bumper_secrets
 from bumper.errors import ConfigError
 
 BOT = ("-c", "user.name=bumper quickstart", "-c", "user.email=quickstart@localhost")
@@ -72,7 +73,7 @@ def prepare(layout: Layout) -> str:
             [*BOT, "commit", "-q", "-m", "Quickstart config repo"],
         ):
             subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True)
-    return layout.secret_file.read_text().strip()
+    return bumper_secrets.read_file(layout.secret_file, "quickstart webhook secret")
 
 
 def free_port() -> int:
@@ -181,11 +182,11 @@ def _signals_stop() -> Iterator[list[int]]:
             signal.signal(signum, old)
 
 
-def run(root: Path, *, port: int, web_workers: int = 2) -> int:
+def run(root: Path, *, port: int, redis_port: int = 0, web_workers: int = 2) -> int:
     """Run Redis, web and worker until Ctrl-C; 0 on a clean stop, 1 if a process died."""
     layout = Layout(root.resolve())
     secret = prepare(layout)
-    redis_port = int(os.environ.get("REDIS_PORT") or free_port())
+    redis_port = redis_port or free_port()
     config_file = layout.example / "bumper.yaml"
     env = {
         **os.environ,

@@ -1,15 +1,43 @@
-"""Process settings (``BUMPER_*`` environment variables), loaded once by each entry point.
+"""Process settings: ``BUMPER_*`` environment variables, one scheme for every process.
 
-``load()`` is called in ``create_app``, the worker entry point and the agent ``main``;
-nothing else reads ``os.environ``. Each area adds its own nested section.
+The scheme: ``BUMPER_<FIELD>`` for the few settings every process shares (``BUMPER_REDIS_URL``,
+``BUMPER_CONFIG_FILE``, ``BUMPER_QUEUE_NAME``), and ``BUMPER_<SECTION>__<FIELD>`` for the rest,
+one section per process or concern: ``WEB``, ``WORKER``, ``DECISIONS``, ``LOG``, ``RUN``
+(``bumper run``) and ``AGENT`` (``bumper/agent/config.py``). The double underscore is the
+only separator that cannot occur inside a field name, so every variable maps to exactly one
+field and back; pydantic-settings reads it natively. docs/settings.md lists every variable,
+generated from these models (``bumper.settingsdoc``).
+
+Old names are accepted for one release with a one-line deprecation warning (``RENAMED``
+here, ``bumper.agent.config.RENAMED`` for the agent's ``BUMPER_AGENT_<FIELD>``).
+
+Entry points load settings once: ``create_app`` and ``gunicorn_conf`` (web), ``bumper worker``
+and its jobs, ``bumper agent``, ``bumper run``. Nothing else reads ``os.environ`` for a setting
+(tests/test_settings.py checks); secrets named by ``{env: NAME}`` are read by ``bumper.secrets``.
+Must not: import anything heavier than pydantic (the agent imports this module).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bumper import logs
+from bumper.errors import ConfigError
+
+log = logging.getLogger("bumper.settings")
+
+_S = TypeVar("_S", bound=BaseSettings)
 
 
 class DecisionLogSettings(BaseModel):
@@ -122,8 +150,93 @@ class WebSettings(BaseModel):
         return cpus + 1 if self.threads > 1 else 2 * cpus + 1
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUMPER_", env_nested_delimiter="__")
+class LogSettings(BaseModel):
+    """Log lines of every process (``BUMPER_LOG__<FIELD>``), see ``bumper.logs``."""
+
+    format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="json: one JSON object per line (time, level, logger, message, context); "
+        "text: readable lines; auto: text when stderr is a terminal, else json",
+    )
+    level: str = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR; a --log-level flag overrides it"
+    )
+    rq_level: str = Field(
+        "WARNING", description="level of RQ's own loggers in the worker (INFO shows each job)"
+    )
+
+    @field_validator("level", "rq_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: object) -> object:
+        if isinstance(value, str) and value.upper() in logs.LEVELS:
+            return value.upper()
+        raise ValueError(f"must be one of {', '.join(logs.LEVELS)}")
+
+
+class RunSettings(BaseModel):
+    """``bumper run``, the quickstart launcher (``BUMPER_RUN__<FIELD>``)."""
+
+    port: int = Field(8080, gt=0, lt=65536, description="web port on 127.0.0.1")
+    redis_port: int = Field(
+        0, ge=0, lt=65536, description="port of the quickstart's Redis; 0 picks a free one"
+    )
+
+
+# Old name → canonical name, accepted for one release with a warning.
+RENAMED: dict[str, str] = {"PORT": "BUMPER_RUN__PORT", "REDIS_PORT": "BUMPER_RUN__REDIS_PORT"}
+
+_CONFIG = SettingsConfigDict(env_prefix="BUMPER_", env_nested_delimiter="__")
+
+
+class _Renamed(BaseSettings):
+    """A settings class whose old variable names still work (``renamed``), with a warning."""
+
+    @classmethod
+    def renamed(cls) -> Mapping[str, str]:
+        return {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        accept_renamed(env_settings, cls.renamed())
+        return (init_settings, env_settings)
+
+
+def accept_renamed(source: PydanticBaseSettingsSource, renamed: Mapping[str, str]) -> None:
+    """Let ``source`` (pydantic-settings' environment reader) see each old name's value under
+    its new name, unless the new name is set too; warn once per old name in use."""
+    if not isinstance(source, EnvSettingsSource) or not renamed:
+        return
+    env_vars = dict(source.env_vars)
+    # pydantic-settings lower-cases names unless the class is case sensitive
+    fold = (lambda name: name) if source.case_sensitive else str.lower
+    for old, new in renamed.items():
+        value = env_vars.get(fold(old))
+        if value is None:
+            continue
+        _warn_renamed(old, new)
+        env_vars.setdefault(fold(new), value)
+    source.env_vars = env_vars
+
+
+_warned: set[str] = set()
+
+
+def _warn_renamed(old: str, new: str) -> None:
+    if old in _warned:  # the worker loads settings for every job
+        return
+    _warned.add(old)
+    log.warning("%s is deprecated and will be ignored in the next release: use %s", old, new)
+
+
+class Settings(_Renamed):
+    model_config = _CONFIG
 
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis for the queue, dedup keys and logs"
@@ -133,7 +246,55 @@ class Settings(BaseSettings):
     decisions: DecisionLogSettings = Field(default_factory=DecisionLogSettings)
     worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings())
     web: WebSettings = Field(default_factory=WebSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    def config_dir(self) -> Path:
+        """bumper.yaml's directory: the base of its relative paths (``bumper.secrets``)."""
+        return self.config_file.resolve().parent
+
+
+class _LogOnly(_Renamed):
+    model_config = _CONFIG
+
+    log: LogSettings = Field(default_factory=LogSettings)
+
+
+class _RunOnly(_Renamed):
+    model_config = _CONFIG
+
+    run: RunSettings = Field(default_factory=RunSettings)
+
+    @classmethod
+    def renamed(cls) -> Mapping[str, str]:
+        return RENAMED
 
 
 def load() -> Settings:
-    return Settings()
+    """The settings of web and worker; a bad value is a ``ConfigError`` naming the variable."""
+    return _checked(Settings)
+
+
+def load_log() -> LogSettings:
+    """Only ``BUMPER_LOG__*``: what every process needs before its other settings."""
+    return _checked(_LogOnly).log
+
+
+def load_run() -> RunSettings:
+    """Only ``BUMPER_RUN__*`` (old names ``PORT``, ``REDIS_PORT``), for ``bumper run``."""
+    return _checked(_RunOnly).run
+
+
+def _checked(cls: type[_S]) -> _S:
+    try:
+        return cls()
+    except ValidationError as error:
+        raise ConfigError(f"settings: {describe(error, cls.model_config)}") from None
+
+
+def describe(error: ValidationError, config: SettingsConfigDict) -> str:
+    """The first problem as ``VARIABLE: message``, never the value (it may be anything)."""
+    first = error.errors()[0]
+    prefix = str(config.get("env_prefix") or "")
+    delimiter = str(config.get("env_nested_delimiter") or "_")
+    name = prefix + delimiter.join(str(part) for part in first["loc"]).upper()
+    return f"{name}: {first['msg']}"

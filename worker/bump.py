@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bumper import gitrepo
+from bumper import gitrepo, secrets
 from bumper.core import changes, config, events, policy, refs
 from bumper.errors import PermanentError
 from bumper.scm.base import ScmProvider
@@ -400,5 +400,5 @@ def _current(found: list[edits.Found]) -> policy.Current | None:
 def _signing(ctx: WorkerContext, repo: config.Repo) -> gitrepo.CommitSigner | None:
     if repo.signing is None:
         return None
-    key = remotes.read_secret(repo.signing.key, ctx.config_dir)
+    key = secrets.resolve(repo.signing.key, base=ctx.config_dir)
     return signing.signing(repo, key, ctx.cache.root)

@@ -57,7 +57,7 @@ def build(current: settings.Settings) -> WorkerContext:
     cfg = configfile.load(current.config_file)
     client = redis.Redis.from_url(current.redis_url)
     repo_store = store.Store(client)
-    config_dir = current.config_file.resolve().parent
+    config_dir = current.config_dir()
     return WorkerContext(
         config=cfg,
         store=repo_store,

@@ -12,6 +12,8 @@ A worker that dies mid-job (SIGKILL, OOM) leaves the job to RQ's abandoned-job h
 re-runs it (``crash_retries``) within about 2·``abandoned_after_seconds`` (see
 ``worker.rqworker``); the re-run takes over the repo lock of its dead run (``Store.repo_lock``),
 and every step is idempotent, so a re-run never duplicates a PR.
+
+Log lines inside a job carry its ``job_id`` and the ``delivery_id`` it serves (``bumper.logs``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from bumper import settings
+from bumper import logs, settings
 from bumper.core import events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from worker import bump, context
@@ -78,7 +80,11 @@ def _fail(job: Job | None, error: BumperError) -> None:
 
 
 def handle_event(event_dict: dict[str, Any]) -> Any:
-    """The receiver's job: route one event and make sure the bump jobs it needs are pending."""
+    """The receiver's job: route one event and make sure the bump jobs it needs are pending.
+
+    Its log lines carry the job id and the event's ``delivery_id`` (``bumper.logs.context``).
+    """
+    job = get_current_job()
 
     def work() -> list[str]:
         ctx = context.current()
@@ -91,7 +97,9 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
             ctx.forges.on_build(event)
         return [request_bump(ctx, key) for key in keys]
 
-    return guarded(work)
+    delivery = str(event_dict.get("delivery_id") or "")
+    with logs.context(job_id=job.id if job is not None else None, delivery_id=delivery):
+        return guarded(work)
 
 
 def bump_queue_name(queue_name: str) -> str:
@@ -143,7 +151,11 @@ def _enqueue(ctx: WorkerContext, key: str, job_id: str) -> None:
 
 
 def run_bump(key: str) -> Any:
-    """Bump ``key`` with every candidate recorded for it; loop while new ones arrived."""
+    """Bump ``key`` with every candidate recorded for it; loop while new ones arrived.
+
+    Its log lines carry the job id, the target and the ``delivery_id`` of every candidate
+    being bumped (comma-separated: one commit can serve a burst of deliveries).
+    """
     job = get_current_job()
     job_id = job.id if job is not None else f"bump:{key}:inline"
 
@@ -153,6 +165,7 @@ def run_bump(key: str) -> Any:
         _coalesce(job, ctx.settings.coalesce_seconds)
         done = []
         while True:
+            logs.bind(delivery_id=_deliveries(ctx, key))
             try:
                 outcome = bump.bump_target(ctx, key, job_id=job.id if job is not None else None)
             except (PermanentError, ConfigError):
@@ -163,7 +176,14 @@ def run_bump(key: str) -> Any:
             if not ctx.store.finish(key, job_id):
                 return done
 
-    return guarded(work)
+    with logs.context(job_id=job_id, target=key):
+        return guarded(work)
+
+
+def _deliveries(ctx: WorkerContext, key: str) -> str:
+    """The delivery ids of the candidates waiting for ``key``, for the job's log lines."""
+    found = {str(c.event.get("delivery_id") or "") for c in ctx.store.candidates(key)}
+    return ",".join(sorted(found - {""}))
 
 
 def _coalesce(job: Job | None, window: float) -> None:

@@ -1,9 +1,13 @@
-"""The agent's configuration: command-line flags > ``BUMPER_AGENT_*`` env > a YAML file.
+"""The agent's configuration: command-line flags > ``BUMPER_AGENT__<FIELD>`` env > a YAML file.
 
 The YAML file is what the Helm chart mounts from its ConfigMap (``--config``); keys are the
 field names below (``repo_url``, ``branch``...). Secrets are never values here, only paths of
 files (mounted Secrets): ``git_token_file``, ``ssh_key_file``, ``webhook_secret_file``,
-``forge_token_file``.
+``forge_token_file``. A relative path in the YAML file is relative to the file's directory
+(``bumper.secrets.locate``); one from a flag or the environment, to the current directory.
+
+The environment follows Bumper's one scheme (``bumper.settings``); the old
+``BUMPER_AGENT_<FIELD>`` names are accepted for one release, with a warning.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bumper import secrets, settings
 from bumper.errors import ConfigError
+
+ENV_PREFIX = "BUMPER_AGENT__"
 
 
 class AgentConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUMPER_AGENT_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     name: str = Field(
         "bumper-agent",
@@ -31,52 +38,69 @@ class AgentConfig(BaseSettings):
     repo_url: str = Field(
         min_length=1, description="config repo (https://, ssh://, git@host:path or a path)"
     )
-    branch: str = "main"
+    branch: str = Field("main", description="branch to follow")
     paths: list[str] = Field(default_factory=lambda: ["."], description="dirs to render")
-    render: Literal["plain", "kustomize", "helm"] = "plain"
-    helm_release: str = "release"
+    render: Literal["plain", "kustomize", "helm"] = Field(
+        "plain", description="how paths become manifests: plain, kustomize or helm"
+    )
+    helm_release: str = Field("release", description="release name for helm template")
     helm_values: list[str] = Field(default_factory=list, description="values files in the repo")
-    helm_bin: str = "helm"
-    kustomize_bin: str | None = None
+    helm_bin: str = Field("helm", description="helm executable")
+    kustomize_bin: str | None = Field(
+        None,
+        description="kustomize executable (default: kustomize on PATH, else kubectl kustomize)",
+    )
 
     interval: float = Field(60.0, gt=0, description="seconds between polls and drift checks")
     health_timeout: float = Field(300.0, gt=0, description="seconds a rollout may take")
-    scope: Literal["cluster", "namespace"] = "cluster"
+    scope: Literal["cluster", "namespace"] = Field(
+        "cluster", description="cluster, or namespace: only objects in namespace"
+    )
     namespace: str = Field("default", description="default namespace; the only one if scoped")
     state_namespace: str | None = Field(
         None, description="where inventory/status/bad-images live (default: the pod's namespace)"
     )
-    field_manager: str = "bumper-agent"
-    conflicts: Literal["force", "fail"] = "force"
-    prune: bool = True
+    field_manager: str = Field("bumper-agent", description="server-side apply field manager")
+    conflicts: Literal["force", "fail"] = Field(
+        "force", description="force: Git wins over other field managers; fail: report"
+    )
+    prune: bool = Field(True, description="delete owned objects that left the render")
     max_shrink: float = Field(0.5, ge=0, le=1, description="largest prunable share")
-    force_prune: bool = False
-    rollback: bool = True
-    workers: int = Field(8, ge=1, le=64)
+    force_prune: bool = Field(False, description="prune even an empty or much smaller render")
+    rollback: bool = Field(True, description="roll back a rollout that fails its health check")
+    workers: int = Field(8, ge=1, le=64, description="concurrent API requests while applying")
 
-    git_token_file: Path | None = None
-    git_username: str = "x-access-token"
-    ssh_key_file: Path | None = None
-    ssh_known_hosts: Path | None = None
-    allowed_signers_file: Path | None = None
-    gpg_keys_file: Path | None = None
+    git_token_file: Path | None = Field(None, description="file holding an HTTPS token (read-only)")
+    git_username: str = Field("x-access-token", description="user name sent with the token")
+    ssh_key_file: Path | None = Field(None, description="SSH deploy key file")
+    ssh_known_hosts: Path | None = Field(None, description="known_hosts file for an SSH remote")
+    allowed_signers_file: Path | None = Field(
+        None, description="SSH allowed signers: only signed commits are applied"
+    )
+    gpg_keys_file: Path | None = Field(
+        None, description="armored GPG public keys: only signed commits are applied"
+    )
 
     listen: str = Field("0.0.0.0:8080", description="host:port of /healthz /metrics /hooks/git")
-    webhook_secret_file: Path | None = None
+    webhook_secret_file: Path | None = Field(None, description="secret of POST /hooks/git")
 
-    kubeconfig: Path | None = None
-    kube_context: str | None = None
+    kubeconfig: Path | None = Field(None, description="kubeconfig (default: in-cluster)")
+    kube_context: str | None = Field(None, description="kubeconfig context")
     server: str | None = Field(None, description="API server URL (with token_file/ca_file)")
-    token_file: Path | None = None
-    ca_file: Path | None = None
+    token_file: Path | None = Field(None, description="API bearer token file (with server)")
+    ca_file: Path | None = Field(None, description="CA bundle of the API server")
 
-    cache_dir: Path = Path("/tmp/bumper-agent")
-    redis_url: str | None = None
-    bad_images_configmap: str = "bumper-bad-images"
-    forge: Literal["none", "github", "gitlab"] = "none"
-    forge_api_url: str | None = None
-    forge_repo: str | None = None
-    forge_token_file: Path | None = None
+    cache_dir: Path = Field(Path("/tmp/bumper-agent"), description="git mirror and checkouts")
+    redis_url: str | None = Field(None, description="also record bad images in this Redis")
+    bad_images_configmap: str = Field(
+        "bumper-bad-images", description="ConfigMap recording images that failed to roll out"
+    )
+    forge: Literal["none", "github", "gitlab"] = Field(
+        "none", description="none, github or gitlab: commit statuses and revert requests"
+    )
+    forge_api_url: str | None = Field(None, description="forge API base URL")
+    forge_repo: str | None = Field(None, description="owner/name (GitHub) or project path (GitLab)")
+    forge_token_file: Path | None = Field(None, description="forge token file")
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:
@@ -95,7 +119,21 @@ class AgentConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        settings.accept_renamed(env_settings, RENAMED)
         return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+# The agent's names before the one scheme (``BUMPER_AGENT_REPO_URL``), for one release.
+RENAMED = {
+    f"BUMPER_AGENT_{name.upper()}": f"{ENV_PREFIX}{name.upper()}"
+    for name in AgentConfig.model_fields
+}
+# Fields holding a path of a file the agent reads: relative to the YAML file that names them.
+FILE_FIELDS = frozenset(
+    name
+    for name in AgentConfig.model_fields
+    if name.endswith("_file") or name in ("ssh_known_hosts", "kubeconfig")
+)
 
 
 _FILE_VALUES: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("agent_file")
@@ -121,7 +159,7 @@ def load(flags: dict[str, Any], config_file: Path | None = None) -> AgentConfig:
             raise ConfigError(f"cannot read agent config {config_file}: {error}") from error
         if not isinstance(loaded, dict):
             raise ConfigError(f"agent config {config_file} is not a mapping")
-        values.update(loaded)
+        values.update(_located(loaded, config_file.resolve().parent))
     token = _FILE_VALUES.set(values)
     try:
         return AgentConfig(**{k: v for k, v in flags.items() if v is not None})
@@ -131,3 +169,13 @@ def load(flags: dict[str, Any], config_file: Path | None = None) -> AgentConfig:
         raise ConfigError(f"agent config: {where}: {first['msg']}") from error
     finally:
         _FILE_VALUES.reset(token)
+
+
+def _located(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The file's values, its relative file paths made relative to ``base`` (its directory)."""
+    return {
+        key: str(secrets.locate(value, base))
+        if key in FILE_FIELDS and isinstance(value, str) and value
+        else value
+        for key, value in values.items()
+    }

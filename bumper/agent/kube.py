@@ -26,6 +26,7 @@ import requests
 import yaml
 from requests.adapters import HTTPAdapter
 
+from bumper import secrets
 from bumper.errors import ConfigError, KubeApiError, TransientError
 
 log = logging.getLogger("bumper.agent")
@@ -157,7 +158,8 @@ class Client:
         # Projected ServiceAccount tokens rotate: re-read the file at most once a minute.
         now = time.monotonic()
         if self._token_cache is None or now - self._token_cache[0] > 60:
-            self._token_cache = (now, Path(self.conn.token_file).read_text().strip())
+            token = secrets.read_file(Path(self.conn.token_file), "API token")
+            self._token_cache = (now, token)
         return self._token_cache[1]
 
     def request(

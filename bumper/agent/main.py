@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from bumper import secrets
 from bumper.agent import forge, kube, runner, server
 from bumper.agent import source as git
 from bumper.agent.config import AgentConfig
-from bumper.errors import ConfigError
 
 log = logging.getLogger("bumper.agent")
 
@@ -30,15 +30,8 @@ def connection(cfg: AgentConfig) -> kube.Connection:
 
 
 def _secret(path: Path | None, what: str) -> str | None:
-    if path is None:
-        return None
-    try:
-        value = path.read_text().strip()
-    except OSError as error:
-        raise ConfigError(f"cannot read the {what} file {path}: {error.strerror}") from error
-    if not value:
-        raise ConfigError(f"the {what} file {path} is empty")
-    return value
+    """A secret file's value (``bumper.secrets``); the config already located the path."""
+    return None if path is None else secrets.read_file(path, what)
 
 
 def build(cfg: AgentConfig) -> runner.Agent:

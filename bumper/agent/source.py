@@ -17,6 +17,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bumper import secrets
 from bumper.errors import ConfigError, SignatureError, TransientError
 
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -93,7 +94,7 @@ class GitSource:
         config: list[tuple[str, str]] = [("protocol.file.allow", "always")]
         token = push_token
         if token is None and self.auth.token_file is not None:
-            token = _read_secret(self.auth.token_file, "git token")
+            token = secrets.read_file(self.auth.token_file, "git token")
         if token is not None:
             basic = base64.b64encode(f"{self.auth.username}:{token}".encode()).decode()
             config.append(("http.extraHeader", f"Authorization: Basic {basic}"))
@@ -233,10 +234,3 @@ def _failure_detail(stderr: str) -> str:
     if len(lines) >= 2 and lines[-1] == _CANNOT_READ:
         return f"{lines[-2]} ({lines[-1]})"
     return lines[-1] if lines else ""
-
-
-def _read_secret(path: Path, what: str) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as error:
-        raise ConfigError(f"cannot read the {what} file {path}: {error.strerror}") from error

@@ -1,5 +1,7 @@
 """``bumper agent``: the pull agent (see ``bumper/agent``). Flags override env and ``--config``.
 
+Logs are ``bumper.logs`` lines, as in web and worker (``BUMPER_LOG__*``).
+
 Exit codes with ``--once``: 0 synced, healthy and no error (a refused prune is one), 2 anything
 else, with one line on stderr.
 Without ``--once`` it runs until SIGTERM.
@@ -8,10 +10,11 @@ Without ``--once`` it runs until SIGTERM.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
+
+from bumper.logs import LEVELS
 
 # Flag → AgentConfig field, with the type argparse should parse.
 FLAGS: list[tuple[str, str, Any, str]] = [
@@ -66,7 +69,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--config", type=Path, help="YAML config file (the chart's ConfigMap)")
     parser.add_argument("--once", action="store_true", help="one sync, then exit")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG | INFO | WARNING")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        help="DEBUG | INFO | WARNING (default: BUMPER_LOG__LEVEL, INFO)",
+    )
     for flag, dest, kind, text in FLAGS:
         action = "append" if dest in REPEATABLE else "store"
         parser.add_argument(
@@ -78,13 +86,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from bumper import logs, settings
     from bumper.agent import config, main
 
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings.load_log(), level=args.log_level)
     flags = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
     for negated in ("prune", "rollback"):
         if flags.get(negated):

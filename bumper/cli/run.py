@@ -1,14 +1,14 @@
 """``bumper run``: the embedded default (``make run``): Redis, web and worker on the quickstart.
 
-Serves on ``http://127.0.0.1:8080`` (``--port`` or the ``PORT`` environment variable override
-it). Run it from the checkout root: it reads ``examples/quickstart/bumper.yaml`` and keeps its
-state in ``.quickstart/``. Ctrl-C stops every process it started.
+Serves on ``http://127.0.0.1:8080`` (``--port`` or ``BUMPER_RUN__PORT`` override it; the old
+``PORT`` works for one release). Run it from the checkout root: it reads
+``examples/quickstart/bumper.yaml`` and keeps its state in ``.quickstart/``. Ctrl-C stops every
+process it started.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("PORT") or 8080),
-        help="web port on 127.0.0.1 (default: $PORT or 8080)",
+        help="web port on 127.0.0.1 (default: BUMPER_RUN__PORT, 8080)",
     )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="checkout root (default .)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bumper import quickstart
+    from bumper import quickstart, settings
 
-    return quickstart.run(args.root, port=args.port)
+    wanted = settings.load_run()
+    return quickstart.run(args.root, port=args.port or wanted.port, redis_port=wanted.redis_port)

@@ -3,14 +3,14 @@
 The scheduler moves jobs waiting for a retry (``rq.Retry`` with an interval) back onto the
 queue when they are due, so retries with backoff need it; it is on unless ``--no-scheduler``.
 Settings come from ``BUMPER_*`` (``BUMPER_REDIS_URL``, ``BUMPER_CONFIG_FILE``,
-``BUMPER_WORKER__*``); the config file is checked before the worker starts, so a broken
-``bumper.yaml`` exits 2 with its first error instead of failing every job.
+``BUMPER_WORKER__*``, ``BUMPER_LOG__*``); the config file is checked before the worker starts,
+so a broken ``bumper.yaml`` exits 2 with its first error instead of failing every job.
+Logs are ``bumper.logs`` lines; RQ's own loggers stay at ``BUMPER_LOG__RQ_LEVEL`` (WARNING).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     from bumper.settings import Settings
     from worker.rqworker import BumpWorker
+
+from bumper.logs import LEVELS
 
 
 def register(subparsers: Any) -> None:
@@ -27,7 +29,12 @@ def register(subparsers: Any) -> None:
         "--no-scheduler", action="store_true", help="do not run RQ's scheduler (retries wait)"
     )
     parser.add_argument("--name", help="worker name (default: RQ's host.pid)")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        help="DEBUG, INFO, WARNING (default: BUMPER_LOG__LEVEL, INFO)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -48,19 +55,18 @@ def preload() -> None:
 def run(args: argparse.Namespace) -> int:
     import redis
 
-    from bumper import configfile, settings
+    from bumper import configfile, logs, settings
 
+    logs.configure(settings.load_log(), level=args.log_level)
     current = settings.load()
     configfile.load(current.config_file)  # ConfigError → exit 2 with the reason
     preload()
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     worker = make_worker(current, redis.Redis.from_url(current.redis_url), name=args.name)
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,
-        logging_level=args.log_level.upper(),
+        # RQ applies this to its own loggers (rq.worker, rq.job, the scheduler's)
+        logging_level=current.log.rq_level.upper(),
     )
     return 0
 

@@ -6,8 +6,8 @@ still override them. It also:
 - points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory (removed at exit) before any worker
   imports prometheus_client, so ``/metrics`` adds up every worker (a dead worker's files are marked
   in ``child_exit``); an operator-provided directory is used as is and emptied at start;
-- logs JSON lines (``bumper.web.logs``) and keeps gunicorn's access log off, because request
-  lines can carry a receiver's URL token;
+- logs in ``bumper.logs``'s one format (``bumper.web.logs``) and keeps gunicorn's access log
+  off, because request lines can carry a receiver's URL token;
 - pins each worker to one CPU (``BUMPER_WEB__PIN_WORKERS``, on by default; see ``pre_fork``).
 """
 
@@ -22,9 +22,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bumper import logs
 from bumper import settings as settings_module
-from bumper.web.logs import LOGCONFIG
+from bumper.web import logs as web_logs
 
+# Logging first, so that a deprecation warning while loading the settings is a proper line.
+logs.configure(settings_module.load_log())
 _settings = settings_module.load()
 _web = _settings.web
 
@@ -37,7 +40,7 @@ graceful_timeout = _web.timeout_seconds
 keepalive = 5
 accesslog = None
 errorlog = "-"
-logconfig_dict = LOGCONFIG
+logconfig_dict = web_logs.logconfig(_settings.log)
 logger_class = "bumper.web.logs.GunicornLogger"
 # The app (settings, bumper.yaml, secrets) is built once in the master and forked: workers
 # start at once, and a bad config stops gunicorn before it listens. The Redis pool notices

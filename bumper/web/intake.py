@@ -38,8 +38,8 @@ from redis.exceptions import NoScriptError
 from rq.job import Job, JobStatus
 from rq.serializers import DefaultSerializer
 
+from bumper.logs import utc_second
 from bumper.settings import WebSettings
-from bumper.web.logs import utc_second
 
 JOB_FUNC = "worker.jobs.handle_event"
 DEDUP_PREFIX = "bumper:dedup:"

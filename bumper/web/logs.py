@@ -1,75 +1,35 @@
-"""JSON log lines for the web process (one object per line, on stderr).
+"""The web process's logging: ``bumper.logs``'s lines under gunicorn.
 
-``JsonFormatter`` turns a record into ``{"time", "level", "logger", "message", ...extra}``;
-values passed with ``extra=`` (receiver, delivery_id, status...) become top-level keys.
-Callers never pass headers, bodies or secrets; exception tracebacks are not rendered (an
-exception is logged by type only) so that no payload or secret can reach the log through a
-stack frame. ``LOGCONFIG`` is the ``logging.config.dictConfig`` used by ``gunicorn_conf``.
+``logconfig`` is the ``logging.config.dictConfig`` that ``gunicorn_conf`` hands to gunicorn:
+``bumper.logs``'s one format (JSON unless stderr is a terminal or ``BUMPER_LOG__FORMAT`` says
+otherwise), plus gunicorn's own loggers; ``LOGCONFIG`` is it with JSON forced.
+``GunicornLogger`` skips the access-log work while the access log is off.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import time
 from typing import Any
 
 from gunicorn import glogging
 
-# Attributes every LogRecord has; anything else came from ``extra=``.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
+from bumper import logs
+from bumper.settings import LogSettings
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        seconds = int(record.created)
-        line: dict[str, Any] = {
-            "time": f"{utc_second(seconds)}.{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+def logconfig(settings: LogSettings) -> dict[str, Any]:
+    config = logs.dict_config(settings)
+    config["loggers"].update(
+        {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            # gunicorn's access log would print request lines, which may carry ?token=: off
+            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and key[0] != "_":
-                line[key] = value
-        if record.exc_info and record.exc_info[0] is not None:
-            line["exception"] = record.exc_info[0].__name__
-        return _dumps(line)
+    )
+    return config
 
 
-@functools.lru_cache(maxsize=4)
-def utc_second(seconds: int) -> str:
-    """``2026-11-27T06:06:57`` for a Unix time: one strftime per second, not per line or job."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-
-
-# One encoder for every line: ``json.dumps`` with options builds a new one per call.
-_dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
-
-
-LOGCONFIG: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "bumper.web.logs.JsonFormatter"}},
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "stream": "ext://sys.stderr",
-        }
-    },
-    "root": {"level": "INFO", "handlers": ["stderr"]},
-    "loggers": {
-        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
-        # gunicorn's access log would print request lines, which may carry ?token=: keep it off
-        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
-    },
-}
+LOGCONFIG: dict[str, Any] = logconfig(LogSettings(format="json"))
 
 
 class GunicornLogger(glogging.Logger):  # type: ignore[misc]

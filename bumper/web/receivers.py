@@ -1,8 +1,9 @@
 """Receivers at run time: each configured ``/hooks/<name>`` bound to its sender and secret.
 
 Built once when the app starts (``load_receivers``): the ``Sender`` is looked up, the
-secret is read from its env var or file and kept in memory, so a request never parses
-configuration or touches the file system. A missing secret or unknown sender type is a
+secret is read from its env var or file (``bumper.secrets``, a relative file being relative to
+bumper.yaml's directory) and kept in memory, so a request never parses configuration or
+touches the file system. A missing secret or unknown sender type is a
 ``ConfigError`` at start, not a surprise at the first delivery.
 
 Secrets live only in ``ReceiverEndpoint.secret``; its ``repr`` hides it, and nothing here logs it.
@@ -10,12 +11,11 @@ Secrets live only in ``ReceiverEndpoint.secret``; its ``repr`` hides it, and not
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bumper import sources
+from bumper import secrets, sources
 from bumper.core import config as config_model
 from bumper.errors import ConfigError
 
@@ -47,35 +47,26 @@ class ReceiverEndpoint:
     secret: str | None = field(default=None, repr=False)
 
 
-def read_secret(receiver: config_model.Receiver, environ: Mapping[str, str]) -> str | None:
-    """The receiver's secret, or None for an ``insecure`` receiver without one."""
-    ref = receiver.secret
-    if ref is None:
+def read_secret(
+    receiver: config_model.Receiver, base: Path, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The receiver's secret, or None for an ``insecure`` receiver without one.
+
+    A relative ``file:`` is relative to ``base``, bumper.yaml's directory (``bumper.secrets``).
+    """
+    if receiver.secret is None:
         return None
-    if ref.env is not None:
-        value = environ.get(ref.env)
-        if not value:
-            raise ConfigError(
-                f"receiver {receiver.name!r}: environment variable {ref.env} is not set"
-            )
-        return value
-    assert ref.file is not None  # the model guarantees exactly one of env / file
     try:
-        value = Path(ref.file).read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as error:
-        raise ConfigError(
-            f"receiver {receiver.name!r}: cannot read secret file {ref.file}: {error.strerror}"
-        ) from error
-    if not value:
-        raise ConfigError(f"receiver {receiver.name!r}: secret file {ref.file} is empty")
-    return value
+        return secrets.resolve(receiver.secret, base=base, environ=environ)
+    except ConfigError as error:
+        raise ConfigError(f"receiver {receiver.name!r}: {error}") from None
 
 
 def load_receivers(
-    cfg: config_model.BumperConfig, environ: Mapping[str, str] | None = None
+    cfg: config_model.BumperConfig, *, base: Path, environ: Mapping[str, str] | None = None
 ) -> dict[str, ReceiverEndpoint]:
-    """One ``ReceiverEndpoint`` per configured name, with its ``Sender`` and secret resolved."""
-    environ = os.environ if environ is None else environ
+    """One ``ReceiverEndpoint`` per configured name, with its ``Sender`` and secret resolved;
+    ``base`` is the directory of the config file (where relative ``file:`` secrets are)."""
     senders = sources.SENDERS
     result: dict[str, ReceiverEndpoint] = {}
     for item in cfg.receivers:
@@ -87,7 +78,7 @@ def load_receivers(
             )
         if item.name in result:
             raise ConfigError(f"receiver {item.name!r} is defined twice")
-        secret = read_secret(item, environ)
+        secret = read_secret(item, base, environ)
         if secret is not None:
             try:
                 sender.check_secret(secret)

@@ -2,10 +2,11 @@
 # Post a sample Harbor "image pushed" webhook to the quickstart receiver started by `make run`.
 # Exits 0 once Bumper accepted it (HTTP 202), 1 if it was refused or nothing answered in time.
 #   TAG=1.2.3 examples/quickstart/send-sample.sh   # default: 1.0.<unix time>, always newer
-#   PORT=9090 examples/quickstart/send-sample.sh   # if make run was started with PORT=9090
+#   BUMPER_RUN__PORT=9090 examples/quickstart/send-sample.sh   # if make run was started so
+#   (the old PORT is read too, for one release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-port="${PORT:-8080}"
+port="${BUMPER_RUN__PORT:-${PORT:-8080}}"
 tag="${TAG:-1.0.$(date +%s)}"
 secret_file=".quickstart/webhook-secret"
 url="http://127.0.0.1:${port}/hooks/quickstart"

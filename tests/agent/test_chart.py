@@ -7,12 +7,14 @@ enforces the ``restricted`` Pod Security Standard.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from bumper import settingsdoc
 from bumper.agent import kube
 from tests.agent.bed import CHART
 from tests.support.testbed import Cluster
@@ -115,3 +117,12 @@ def test_pod_meets_the_restricted_pod_security_standard(kube_apiserver: Cluster)
         "POST", f"/api/v1/namespaces/{namespace}/pods", params={"dryRun": "All"}, json=pod
     )
     assert refused.status_code == 403 and "restricted" in refused.text
+
+
+def test_chart_env_names_are_documented_settings() -> None:
+    """The chart sets only variables of the one scheme (docs/settings.md), none by an old name."""
+    text = (CHART / "templates" / "deployment.yaml").read_text()
+    names = set(re.findall(r"- name: (BUMPER_\w+)", text))
+    documented = {row[0].strip("`") for row in settingsdoc.rows()}
+    assert names and names <= documented, names - documented
+    assert {"BUMPER_AGENT__STATE_NAMESPACE", "BUMPER_AGENT__REDIS_URL"} <= names

@@ -12,6 +12,7 @@ from bumper.cli import main
 def test_missing_repo_is_a_one_line_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("BUMPER_AGENT__REPO_URL", raising=False)
     monkeypatch.delenv("BUMPER_AGENT_REPO_URL", raising=False)
     assert main(["agent", "--once"]) == 2
     err = capsys.readouterr().err

@@ -40,7 +40,7 @@ def test_make_run_then_send_sample_commits_and_ctrl_c_stops_all(tmp_path: Path) 
     root = tmp_path / "checkout"
     shutil.copytree(REPO_ROOT / "examples" / "quickstart", root / "examples" / "quickstart")
     port = free_port()
-    env = {**os.environ, "PORT": str(port)}
+    env = {**os.environ, "BUMPER_RUN__PORT": str(port)}
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
     runner = subprocess.Popen(
         [sys.executable, "-m", "bumper", "run"],

@@ -1,0 +1,156 @@
+"""One log format for every process (web, worker, agent): one line per record, on stderr.
+
+JSON (``JsonFormatter``): ``{"time", "level", "logger", "message", ...context, ...extra}``.
+``time`` is UTC to the millisecond (``2026-11-27T06:06:57.123Z``), ``level`` lower case. Context
+fields are bound for a stretch of work with ``context(job_id=..., delivery_id=...)``: the
+worker binds the RQ job id and the deliveries a job serves, so ``grep <delivery id>`` follows
+one webhook from the receiver's ``delivery`` line to the commit. Values passed with ``extra=``
+become top-level keys too (and win over context fields of the same name).
+
+Text (``TextFormatter``): the same fields as a readable line, chosen when stderr is a terminal
+(``BUMPER_LOG__FORMAT=auto``, the default) or forced with ``text``; ``json`` forces JSON.
+
+Callers never pass headers, bodies or secrets. Tracebacks are not rendered (an exception is
+logged by its type only), so no payload or secret can reach a log through a stack frame.
+
+Must not: import anything but the stdlib (the agent imports it), or do per-record work the
+web's hot path would feel (bench/ingest.py): one encoder, one strftime per second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import json
+import logging
+import logging.config
+import sys
+import time
+import types
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from bumper.settings import LogSettings
+
+# Attributes every LogRecord has; anything else came from ``extra=``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "bumper_log_context", default=types.MappingProxyType({})
+)
+
+
+@contextlib.contextmanager
+def context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every line logged in this thread/task until the block ends."""
+    token = _CONTEXT.set({**_CONTEXT.get(), **fields})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def bind(**fields: Any) -> None:
+    """Add ``fields`` to the current ``context`` block (they end with it)."""
+    _CONTEXT.set({**_CONTEXT.get(), **fields})
+
+
+def add_fields(line: dict[str, Any], record: logging.LogRecord) -> dict[str, Any]:
+    """``line`` plus the record's context and ``extra=`` fields (in that order)."""
+    bound = _CONTEXT.get()
+    if bound:
+        line.update(bound)
+    for key, value in vars(record).items():
+        if key not in _STANDARD and key[0] != "_":
+            line[key] = value
+    if record.exc_info and record.exc_info[0] is not None:
+        line["exception"] = record.exc_info[0].__name__
+    return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": stamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return _dumps(add_fields(line, record))
+
+
+class TextFormatter(logging.Formatter):
+    """``06:06:57.123 INFO  bumper.worker: message key=value ...`` for people at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = " ".join(f"{key}={_text(value)}" for key, value in add_fields({}, record).items())
+        head = f"{stamp(record)[11:-1]} {record.levelname:<5} {record.name}: {record.getMessage()}"
+        return f"{head} {extra}" if extra else head
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) and value and " " not in value else _dumps(value)
+
+
+def stamp(record: logging.LogRecord) -> str:
+    """``2026-11-27T06:06:57.123Z``: the record's time in UTC, to the millisecond."""
+    return f"{utc_second(int(record.created))}.{int(record.msecs):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def utc_second(seconds: int) -> str:
+    """``2026-11-27T06:06:57`` for a Unix time: one strftime per second, not per line or job."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+# One encoder for every line: ``json.dumps`` with options builds a new one per call.
+_dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# Loggers of RQ, quiet unless ``BUMPER_LOG__RQ_LEVEL`` asks (INFO prints a line per job).
+RQ_LOGGERS = ("rq", "rq.worker", "rq.job", "rq.queue", "rq.scheduler", "rq.registry")
+
+
+def formatter_for(format: str, stream: TextIO) -> str:
+    """``json`` or ``text`` for a ``LogSettings.format`` writing to ``stream``."""
+    if format == "auto":
+        isatty = getattr(stream, "isatty", None)
+        return "text" if isatty is not None and isatty() else "json"
+    return format
+
+
+def dict_config(
+    settings: LogSettings, *, level: str | None = None, stream: TextIO | None = None
+) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` of a process; ``level`` (a flag) overrides settings."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": "bumper.logs.JsonFormatter"},
+            "text": {"()": "bumper.logs.TextFormatter"},
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": formatter_for(settings.format, stream or sys.stderr),
+                "stream": stream or "ext://sys.stderr",
+            }
+        },
+        "root": {"level": (level or settings.level).upper(), "handlers": ["stderr"]},
+        "loggers": {name: {"level": settings.rq_level.upper()} for name in RQ_LOGGERS},
+    }
+
+
+def configure(
+    settings: LogSettings, *, level: str | None = None, stream: TextIO | None = None
+) -> None:
+    """Set up the process's logging (``bumper worker``, ``bumper agent``; gunicorn for web)."""
+    logging.config.dictConfig(dict_config(settings, level=level, stream=stream))
