@@ -1,6 +1,7 @@
 """The ``bumper.yaml`` model (``apiVersion: bumper/v1``), validated with pydantic.
 
-Pure: it validates data already read from the file; reading and reporting live in the CLI.
+Pure: it validates data already read from the file; reading the file and locating each issue
+by line live in ``bumper.configfile``, reporting in ``bumper check-config``.
 Sections:
 
 - ``receivers``: named webhook endpoints (``POST /hooks/<name>``), each with a sender type,
