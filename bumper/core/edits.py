@@ -59,14 +59,13 @@ class ImageEdit:
     ) -> ImageEdit:
         """This reference, to be made to read ``tag``/``digest`` (and ``image``) by ``edits``."""
         self._expect("found", "plan")
-        return dataclasses.replace(
-            self, stage="planned", tag=tag, digest=digest, image=image, edits=tuple(edits)
-        )
+        return ImageEdit(self.found, self.path, "planned", tag, digest, image, tuple(edits))
 
     def applied(self) -> ImageEdit:
         """This reference, once its edits are in the new text and were read back."""
         self._expect("planned", "apply")
-        return dataclasses.replace(self, stage="applied")
+        found, path, tag, digest, image = self.found, self.path, self.tag, self.digest, self.image
+        return ImageEdit(found, path, "applied", tag, digest, image, self.edits)
 
     def _expect(self, stage: Stage, step: str) -> None:
         # A programming error, not bad input: the stages only ever run in order.
