@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 
 from bumper import edittree
 from bumper.core import finder
+from bumper.core.edits import ImageEdit
 from bumper.core.yaml import editor
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -63,7 +64,7 @@ def bumper_edit(text: str, found: finder.Found) -> str:
     tag, digest = editor.targets(target, NEW_TAG, None)
     edits = editor.plan(text, target, tag, digest)
     new_text = editor.apply_edits(text, edits)
-    editor.verify(scanned, new_text, [editor.Change(target, tag, digest, tuple(edits))])
+    editor.verify(scanned, new_text, [ImageEdit(target).planned(tag, digest, edits)])
     return new_text
 
 

@@ -2,24 +2,27 @@
 
 * ``yaml_files(root, paths)``: the files named, and ``*.yaml`` / ``*.yml`` under directories
   or glob patterns, sorted, confined to ``root`` (``.git`` and other dot-directories skipped).
-* ``scan_tree``: every reference in those files.
-* ``edit_tree`` / ``set_image_in_tree``: set a tag and/or digest on every reference to one
-  image. A file is parsed only if its bytes contain the image's repository path (see
-  ``screen_term``), so large config repos cost little more than a read.
-  All files are planned and verified before any is written; one refusal writes nothing.
-  Writes are atomic (temporary file + rename) and keep the file mode.
+* ``scan_tree``: every reference in those files (each an ``ImageEdit`` at stage *found*).
+* ``scan_image`` → ``plan_tree`` → ``write_tree``: the edit of one image, in three steps on the
+  same records (:mod:`bumper.core.edits`). The scan reads each file once and keeps its text;
+  a file is parsed only if its bytes contain the image's repository path (see
+  ``screen_term``), so large config repos cost little more than a read. ``plan_tree`` plans
+  and verifies every file in memory; one refusal raises and nothing is written.
+  ``write_tree`` then writes the edited files, each atomically (temporary file + rename),
+  keeping the file mode.
+* ``edit_tree`` / ``set_image_in_tree``: the three steps at once (the CLI's ``set-image``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bumper.core import finder, refs
+from bumper.core.edits import FileEdit, ImageEdit
 from bumper.core.yaml import editor
 from bumper.errors import BumperError, EditRefused
 
@@ -28,64 +31,32 @@ GLOB_CHARS = frozenset("*?[")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class FileChange:
-    """One reference changed in one file; ``path`` is relative to the root."""
-
-    path: str
-    line: int
-    kind: str
-    image: str
-    old_tag: str | None
-    old_digest: str | None
-    new_tag: str | None
-    new_digest: str | None
-
-    @property
-    def old(self) -> str:
-        return _tag_digest(self.old_tag, self.old_digest)
-
-    @property
-    def new(self) -> str:
-        return _tag_digest(self.new_tag, self.new_digest)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class FileEdit:
-    path: str
-    before: str
-    after: str
-
-    def diff(self, label: str | None = None) -> str:
-        """A unified diff, ``a/LABEL`` → ``b/LABEL`` (``label`` defaults to ``path``)."""
-        name = (label or self.path).lstrip("/")
-        lines = difflib.unified_diff(
-            self.before.splitlines(keepends=True),
-            self.after.splitlines(keepends=True),
-            f"a/{name}",
-            f"b/{name}",
-        )
-        return "".join(
-            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-            for line in lines
-        )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class TreeEdit:
-    changes: tuple[FileChange, ...]
+    """The edit of one image across a tree: every file holding a reference to it, at one
+    stage, and the files skipped with their reason (``(path, reason)``)."""
+
     files: tuple[FileEdit, ...]
-    matched: int  # references to the image, changed or already current
-    skipped: tuple[tuple[str, str], ...]  # (path, reason)
+    skipped: tuple[tuple[str, str], ...]
 
+    @property
+    def references(self) -> tuple[ImageEdit, ...]:
+        """Every reference to the image, in path order."""
+        return tuple(ref for file in self.files for ref in file.references)
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Located:
-    path: str
-    found: finder.Found
+    @property
+    def changes(self) -> tuple[ImageEdit, ...]:
+        """The references whose bytes the edit changes."""
+        return tuple(ref for file in self.files for ref in file.changes)
 
+    @property
+    def edited(self) -> tuple[FileEdit, ...]:
+        """The files whose text the edit changes."""
+        return tuple(file for file in self.files if file.changes)
 
-def _tag_digest(tag: str | None, digest: str | None) -> str:
-    return (tag or "") + (f"@{digest}" if digest else "")
+    @property
+    def matched(self) -> int:
+        """References to the image, changed or already current."""
+        return sum(file.matched for file in self.files)
 
 
 def yaml_files(root: Path | str, paths: Iterable[str] = (".",)) -> list[Path]:
@@ -162,10 +133,10 @@ def _relative(path: Path, root: Path) -> str:
 
 def scan_tree(
     root: Path | str, paths: Iterable[str] = (".",)
-) -> tuple[list[Located], list[tuple[str, str]]]:
+) -> tuple[list[ImageEdit], list[tuple[str, str]]]:
     """Every reference under ``paths``, and the files skipped with their reason."""
     base = Path(root).resolve()
-    located: list[Located] = []
+    located: list[ImageEdit] = []
     skipped: list[tuple[str, str]] = []
     for path in yaml_files(base, paths):
         rel = _relative(path, base)
@@ -176,7 +147,7 @@ def scan_tree(
             continue
         if result.skipped is not None:
             skipped.append((rel, result.skipped.reason))
-        located.extend(Located(rel, found) for found in result.found)
+        located.extend(ImageEdit(found, rel) for found in result.found)
     return located, skipped
 
 
@@ -188,6 +159,51 @@ def screen_term(image: str) -> str:
     ``global.imageRegistry`` holds only the host, so the path is always written out.
     """
     return refs.parse(image).repository.removeprefix(refs.OFFICIAL_PREFIX)
+
+
+def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
+    """The references to ``image`` under ``paths`` (stage *found*), each file read once."""
+    base = Path(root).resolve()
+    needle = screen_term(image).encode("utf-8")
+    files: list[FileEdit] = []
+    skipped: list[tuple[str, str]] = []
+    for rel in yaml_file_names(base, paths):
+        with open(os.path.join(base, rel), "rb") as handle:
+            data = handle.read()
+        if needle not in data:
+            continue  # cheap screen: most files of a config repo never mention the image
+        try:
+            text = _decode(data, rel)
+        except BumperError as error:
+            skipped.append((rel, str(error)))
+            continue
+        file = editor.scan_image(text, image, rel)
+        if file.skipped is not None:
+            skipped.append((rel, file.skipped.reason))
+        if file.references:
+            files.append(file)
+    return TreeEdit(tuple(files), tuple(skipped))
+
+
+def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = None) -> TreeEdit:
+    """Every file of ``tree`` planned, edited in memory and verified; nothing is written.
+    A refusal in any file raises ``EditRefused`` naming it."""
+    if tag is None and digest is None:
+        raise BumperError("give a tag, a digest, or both")
+    files = []
+    for file in tree.files:
+        try:
+            files.append(editor.edit_file(file, tag=tag, digest=digest))
+        except EditRefused as error:
+            raise EditRefused(f"{file.path}: {error}") from None
+    return TreeEdit(tuple(files), tree.skipped)
+
+
+def write_tree(root: Path | str, tree: TreeEdit) -> None:
+    """Write every edited file of a planned ``tree`` under ``root``, each atomically."""
+    base = Path(root).resolve()
+    for file in tree.edited:
+        write_text(base / file.path, file.after)
 
 
 def edit_tree(
@@ -202,37 +218,10 @@ def edit_tree(
     """Set ``tag``/``digest`` on every reference to ``image``; write unless ``dry_run``."""
     if tag is None and digest is None:
         raise BumperError("give a tag, a digest, or both")
-    base = Path(root).resolve()
-    term = screen_term(image)
-    changes: list[FileChange] = []
-    files: list[FileEdit] = []
-    skipped: list[tuple[str, str]] = []
-    matched = 0
-    needle = term.encode("utf-8")
-    for rel in yaml_file_names(base, paths):
-        with open(os.path.join(base, rel), "rb") as handle:
-            data = handle.read()
-        if needle not in data:
-            continue  # cheap screen: most files of a config repo never mention the image
-        try:
-            text = _decode(data, rel)
-        except BumperError as error:
-            skipped.append((rel, str(error)))
-            continue
-        try:
-            result = editor.set_image(text, image, tag=tag, digest=digest)
-        except EditRefused as error:
-            raise EditRefused(f"{rel}: {error}") from None
-        if result.skipped is not None:
-            skipped.append((rel, result.skipped.reason))
-        matched += result.matched
-        if result.changes:
-            files.append(FileEdit(rel, text, result.text))
-            changes.extend(_file_changes(rel, result.changes))
+    tree = plan_tree(scan_image(root, paths, image), tag=tag, digest=digest)
     if not dry_run:
-        for edit in files:
-            write_text(base / edit.path, edit.after)
-    return TreeEdit(tuple(changes), tuple(files), matched, tuple(skipped))
+        write_tree(root, tree)
+    return tree
 
 
 def set_image_in_tree(
@@ -242,21 +231,6 @@ def set_image_in_tree(
     tag: str | None = None,
     digest: str | None = None,
     dry_run: bool = False,
-) -> list[FileChange]:
-    """The per-reference changes of :func:`edit_tree` (for commit messages and PR tables)."""
+) -> list[ImageEdit]:
+    """The references :func:`edit_tree` changed (for commit messages and PR tables)."""
     return list(edit_tree(root, paths, image, tag=tag, digest=digest, dry_run=dry_run).changes)
-
-
-def _file_changes(rel: str, changes: Iterable[editor.Change]) -> Iterator[FileChange]:
-    for change in changes:
-        found = change.found
-        yield FileChange(
-            rel,
-            found.line,
-            found.kind,
-            found.image,
-            found.tag,
-            found.digest,
-            change.tag,
-            change.digest,
-        )

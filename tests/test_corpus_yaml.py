@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from bumper.core import finder
+from bumper.core.edits import ImageEdit
 from bumper.core.finder import Found
 from bumper.core.yaml import editor
 from bumper.errors import EditRefused
@@ -122,7 +123,7 @@ def test_corpus_file(name: str, mode: str) -> None:
         for edit in planned:
             assert any(start <= edit.start and edit.end <= end for start, end in item.spans)
         edits += planned
-        changed.append(editor.Change(item, *targets[index], tuple(planned)))
+        changed.append(ImageEdit(item).planned(*targets[index], planned))
     new_text = editor.apply_edits(text, edits)
     editor.verify(found, new_text, changed)  # raises if anything reads back wrong
 

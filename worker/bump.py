@@ -16,11 +16,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bumper import gitrepo, secrets
 from bumper.core import changes, config, events, policy, refs
+from bumper.core.edits import ImageEdit
 from bumper.errors import PermanentError
 from bumper.scm.base import ScmProvider
 from worker import edits, pullrequests, pushdeploy, remotes, signing, store
@@ -200,6 +202,10 @@ def _fire_triggers(ctx: WorkerContext, build: events.BuildFinished) -> list[str]
 # -- bumping one target (bump job) ------------------------------------------------------
 
 
+# A policy decision and the stored candidate it judges (whose event the decision log links).
+Verdict = tuple[store.StoredCandidate, policy.Decision]
+
+
 @dataclass
 class BumpOutcome:
     """What a bump run did: the result (None: nothing to change) and where it went."""
@@ -209,9 +215,13 @@ class BumpOutcome:
     sha: str | None = None
     pushed: bool = False
     pr: dict[str, Any] | None = None
-    decisions: list[policy.Decision] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)  # one per candidate seen
     keep: store.StoredCandidate | None = None  # candidate left in place for the open PR
     deployment: pushdeploy.Deployment | None = None  # push mode (step 8)
+
+    @property
+    def decisions(self) -> list[policy.Decision]:
+        return [decision for _, decision in self.verdicts]
 
 
 def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> BumpOutcome | None:
@@ -241,10 +251,10 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
             signing=_signing(ctx, repo),
         ) as checkout:
             outcome = _bump_in(ctx, checkout, key, rule, target, repo, seen, forge)
-    for decision in outcome.decisions:
+    for candidate, decision in outcome.verdicts:
         if decision.accepted:
             decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
-        ctx.log(decision, rule=rule, event=_event_of(seen, decision), target=key)
+        ctx.log(decision, rule=rule, event=candidate.event, target=key)
     if target.deploy == "push":  # step 8, before consume: a crash re-run deploys again
         outcome.deployment = pushdeploy.after_bump(
             ctx,
@@ -276,13 +286,6 @@ def _delivered(outcome: BumpOutcome) -> str:
     return f"committed {sha} to {where}" if outcome.pushed else f"already on {where} ({sha})"
 
 
-def _event_of(seen: list[store.StoredCandidate], decision: policy.Decision) -> dict[str, Any]:
-    for candidate in seen:
-        if str(policy.Candidate(candidate.tag, candidate.digest)) == decision.candidate:
-            return candidate.event
-    return {}
-
-
 def _bump_in(
     ctx: WorkerContext,
     checkout: gitrepo.Checkout,
@@ -301,29 +304,29 @@ def _bump_in(
     def edit(work: gitrepo.Checkout) -> str | None:
         outcome.result, outcome.keep = None, None
         found = edits.find(work, target.paths, rule.image)
-        current = _current(found)
+        current = _current(found.references)
         usable, refused = _screen_bad(ctx, rule, seen)
         offered = [
             policy.Candidate(c.tag, c.digest, float(c.event.get("received_at") or 0))
             for c in usable
         ]
         selection = policy.select(compiled, offered, current)
-        outcome.decisions = refused + list(selection.decisions)
+        judged = list(zip(usable, selection.decisions, strict=True))
+        outcome.verdicts = refused + judged
         best = selection.best
-        if best is None or not found:
-            if not found:
-                outcome.decisions = [
-                    dataclasses.replace(
-                        d, result="rejected", rule="no-reference", why=_none_found(target)
-                    )
-                    for d in selection.decisions
+        if best is None or selection.winner is None or not found.references:
+            if not found.references:
+                why = _none_found(target)
+                outcome.verdicts = [
+                    (c, dataclasses.replace(d, result="rejected", rule="no-reference", why=why))
+                    for c, d in judged
                 ]
             return None
         tag, _, digest = (best.pin or best.candidate).partition("@")
-        made = edits.apply(work, target.paths, rule.image, tag, digest or None)
+        made = edits.apply(work, found, tag, digest or None)
         if not made:
             return None
-        chosen = next(c for c in seen if str(policy.Candidate(c.tag, c.digest)) == best.candidate)
+        chosen = usable[selection.winner]
         outcome.keep = chosen if via_pr else None
         outcome.result = changes.BumpResult(
             name=rule.name,
@@ -334,7 +337,7 @@ def _bump_in(
             branch=branch,
             mode=target.mode,
             target=key,
-            changes=tuple(made),
+            changes=made,
             old_tag=current.tag if current else None,
             paths=tuple(target.paths),
             decision=f"{best.result}: {best.rule}",
@@ -360,11 +363,11 @@ def _bump_in(
 
 def _screen_bad(
     ctx: WorkerContext, rule: config.Image, seen: list[store.StoredCandidate]
-) -> tuple[list[store.StoredCandidate], list[policy.Decision]]:
+) -> tuple[list[store.StoredCandidate], list[Verdict]]:
     """Candidates minus the images the pull agent marked bad (failed health, rolled back)."""
     names = list(dict.fromkeys([rule.image, refs.familiar(rule.image)]))
     usable: list[store.StoredCandidate] = []
-    refused: list[policy.Decision] = []
+    refused: list[Verdict] = []
     for candidate in seen:
         record = ctx.store.bad_image(names, candidate.tag, candidate.digest)
         if record is None:
@@ -374,9 +377,8 @@ def _screen_bad(
         if record.get("commit"):
             why += f" (commit {str(record['commit'])[:12]})"
         name = str(policy.Candidate(candidate.tag, candidate.digest))
-        refused.append(
-            policy.Decision(candidate=name, rule="bad-image", result="rejected", why=why)
-        )
+        decision = policy.Decision(candidate=name, rule="bad-image", result="rejected", why=why)
+        refused.append((candidate, decision))
     return usable, refused
 
 
@@ -390,11 +392,11 @@ def _url(event: dict[str, Any]) -> str | None:
     return str(url) if url else None
 
 
-def _current(found: list[edits.Found]) -> policy.Current | None:
+def _current(found: Sequence[ImageEdit]) -> policy.Current | None:
     """What the target holds now: its first reference in path order (all are rewritten)."""
     if not found:
         return None
-    return policy.Current(found[0].tag, found[0].digest)
+    return policy.Current(found[0].found.tag, found[0].found.digest)
 
 
 def _signing(ctx: WorkerContext, repo: config.Repo) -> gitrepo.CommitSigner | None:

@@ -1,44 +1,26 @@
-"""The file side of a bump: find the image's references under a target's path globs, and
-rewrite them to the chosen tag/digest, in a checkout.
+"""The file side of a bump: find the image's references under a target's path globs, then
+rewrite those same references to the chosen tag/digest, in a checkout.
 
-The worker's seam onto the editor's ``bumper.edittree`` (finder + byte-exact ``core.yaml.editor``):
-everything the bump flow needs from file editing goes through ``find`` and ``apply``, with
-editor errors turned into ``PermanentError`` (a bad path or a refused edit will not fix
-itself on retry). ``edittree`` confines every path to the checkout root.
+The worker's seam onto ``bumper.edittree`` (finder + byte-exact ``core.yaml.editor``). ``find``
+reads and scans each file once, giving the bump flow the references (``ImageEdit`` records,
+stage *found*) whose current value the policy compares against; ``apply`` plans, verifies and
+writes *those records*, with the texts read by ``find``: the tree is not walked again.
+Scan once per edit of a checkout: a push race re-runs the edit on a fresh tree, which needs a
+fresh scan. Editor errors become ``PermanentError`` (a bad path or a refused edit will not
+fix itself on retry). ``edittree`` confines every path to the checkout root.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from bumper import edittree, gitrepo
-from bumper.core import changes, finder
+from bumper.core.edits import ImageEdit
 from bumper.errors import BumperError, PermanentError, TransientError
 
 
-@dataclass(frozen=True)
-class Found:
-    """One reference to the image in a file."""
-
-    path: str
-    line: int
-    tag: str | None
-    digest: str | None
-
-
-def find(checkout: gitrepo.Checkout, globs: list[str], image: str) -> list[Found]:
-    """Every reference to ``image`` under ``globs``, in path order."""
+def find(checkout: gitrepo.Checkout, globs: list[str], image: str) -> edittree.TreeEdit:
+    """Every reference to ``image`` under ``globs``, in path order (stage *found*)."""
     try:
-        term = edittree.screen_term(image)
-        result = []
-        for path in edittree.yaml_files(checkout.root, globs):
-            text = edittree.read_text(path)
-            if term not in text:
-                continue  # cheap screen: every spelling of the image contains this
-            rel = path.relative_to(checkout.root.resolve()).as_posix()
-            for found in finder.find(text, image):
-                result.append(Found(rel, found.line, found.tag, found.digest))
-        return result
+        return edittree.scan_image(checkout.root, globs, image)
     except (PermanentError, TransientError):
         raise
     except BumperError as error:
@@ -46,13 +28,15 @@ def find(checkout: gitrepo.Checkout, globs: list[str], image: str) -> list[Found
 
 
 def apply(
-    checkout: gitrepo.Checkout, globs: list[str], image: str, tag: str, digest: str | None
-) -> list[changes.FileChange]:
-    """Rewrite every reference to ``image`` to ``tag`` (and ``digest``); the changes made."""
+    checkout: gitrepo.Checkout, found: edittree.TreeEdit, tag: str, digest: str | None
+) -> tuple[ImageEdit, ...]:
+    """Rewrite the references ``find`` found to ``tag`` (and ``digest``); those changed,
+    applied. Every file is verified before any is written."""
     try:
-        made = edittree.set_image_in_tree(checkout.root, globs, image, tag=tag, digest=digest)
+        edited = edittree.plan_tree(found, tag=tag, digest=digest)
+        edittree.write_tree(checkout.root, edited)
     except (PermanentError, TransientError):
         raise
     except BumperError as error:
         raise PermanentError(f"cannot edit the target's files: {error}", reason="edit") from None
-    return [changes.FileChange(c.path, c.old, c.new, c.line) for c in made]
+    return edited.changes

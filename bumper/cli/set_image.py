@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"bumper: no reference to {refs.normalize_name(args.image)} found", file=sys.stderr)
         return 1
     for root, prefix, result in edits:
-        for file_edit in result.files:
+        for file_edit in result.edited:
             if args.dry_run:
                 sys.stdout.write(file_edit.diff(_paths.label(prefix, file_edit.path)))
             else:

@@ -1,9 +1,11 @@
 """A bump's outcome (``BumpResult``) and the text made from it: branch name, commit message,
 PR title and PR body.
 
-Pure: strings in, strings out. The worker fills a ``BumpResult`` after editing a checkout;
-``bumper.scm`` posts the title and body. Templates are ``str.format`` strings over
-``fields(result)`` (the names listed in ``bumper.core.config.TEMPLATE_FIELDS``).
+Pure: strings in, strings out. The worker fills a ``BumpResult`` after editing a checkout,
+with the applied ``bumper.core.edits.ImageEdit`` records themselves (any record with the
+:class:`EditedReference` fields will do); ``bumper.scm`` posts the title and body. Templates
+are ``str.format`` strings over ``fields(result)`` (the names listed in
+``bumper.core.config.TEMPLATE_FIELDS``).
 
 The PR body always ends with a table (file, old → new, policy decision, source event) and a
 hidden marker naming the target, so a PR is recognisably Bumper's own even if its title was
@@ -15,20 +17,28 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 DEFAULT_TITLE = "Bump {name} to {ref} in {repo}"
 DEFAULT_BODY = "Bumper updates **{image}** to `{ref}` ({mode}, branch `{branch}`)."
 MARKER_PREFIX = "<!-- bumper:target="
 
 
-@dataclass(frozen=True)
-class FileChange:
-    """One edited reference: ``path`` relative to the repo root, old and new reference text."""
+class EditedReference(Protocol):
+    """What the text needs of one edited reference: ``path`` relative to the repo root, the
+    old and new reference text, and the line (None: not shown)."""
 
-    path: str
-    old: str
-    new: str
-    line: int | None = None
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def old(self) -> str: ...
+
+    @property
+    def new(self) -> str: ...
+
+    @property
+    def line(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ class BumpResult:
     branch: str  # the branch the change lands on (base branch for commit mode)
     mode: str
     target: str  # the target key (rule + index), stable across runs
-    changes: tuple[FileChange, ...] = ()
+    changes: tuple[EditedReference, ...] = ()
     digest: str | None = None
     old_tag: str | None = None
     paths: tuple[str, ...] = ()

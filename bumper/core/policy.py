@@ -287,10 +287,16 @@ def _same_version(
 
 @dataclass(frozen=True)
 class Selection:
-    """The best decision (``None`` when nothing is accepted) and one decision per candidate."""
+    """The best decision (``None`` when nothing is accepted) and one decision per candidate.
+
+    ``decisions[i]`` judges the ``i``-th candidate given to :func:`select`, and ``winner`` is
+    the index of the chosen one: a caller finds its own record of a candidate by position,
+    never by comparing the decision's text.
+    """
 
     best: Decision | None
     decisions: tuple[Decision, ...]
+    winner: int | None = None
 
 
 def select(
@@ -315,7 +321,7 @@ def select(
         else d
         for i, d in enumerate(decisions)
     )
-    return Selection(final[winner], final)
+    return Selection(final[winner], final, winner)
 
 
 def _rank(policy: CompiledPolicy, candidate: Candidate) -> tuple[Key, float, str, str]:

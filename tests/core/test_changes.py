@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-from bumper.core import changes
+from bumper.core import changes, finder
+from bumper.core.edits import ImageEdit
+
+
+class Row(NamedTuple):
+    """Any record with the ``changes.EditedReference`` fields: the text does not care which."""
+
+    path: str
+    old: str
+    new: str
+    line: int | None = None
 
 
 def result(**overrides: object) -> changes.BumpResult:
@@ -19,10 +30,8 @@ def result(**overrides: object) -> changes.BumpResult:
         "old_tag": "1.4.2",
         "paths": ("apps/api/**",),
         "changes": (
-            changes.FileChange(
-                "apps/api/deploy.yaml", "ghcr.io/acme/api:1.4.2", "ghcr.io/acme/api:1.5.0", 12
-            ),
-            changes.FileChange("apps/api/values.yaml", "1.4.2", "1.5.0"),
+            Row("apps/api/deploy.yaml", "ghcr.io/acme/api:1.4.2", "ghcr.io/acme/api:1.5.0", 12),
+            Row("apps/api/values.yaml", "1.4.2", "1.5.0"),
         ),
         "decision": "chosen: semver ^1.4",
         "why": "1.5.0 is the newest in ^1.4",
@@ -92,3 +101,12 @@ def test_fields_cover_every_config_template_field() -> None:
     assert values["count"] == "2"
     if known is not None:
         assert set(known) <= set(values)
+
+
+def test_applied_image_edits_are_the_rows() -> None:
+    found = finder.Found("ghcr.io/acme/api", "1.4.2", "sha256:" + "a" * 64, "container", 7)
+    applied = ImageEdit(found, "apps/api/deploy.yaml").planned("1.5.0", None, ()).applied()
+    body = changes.pr_body(result(changes=(applied,)))
+    message = changes.commit_message(result(changes=(applied,)))
+    assert f"| `apps/api/deploy.yaml:7` | `1.4.2@sha256:{'a' * 64}` → `1.5.0` |" in body
+    assert f"- apps/api/deploy.yaml: 1.4.2@sha256:{'a' * 64} → 1.5.0" in message.splitlines()

@@ -139,6 +139,18 @@ def test_select_keeps_one_accepted_and_explains_the_rest() -> None:
     assert by_tag["1.5.0"].rule == "newest" and "superseded by 1.9.0" in by_tag["1.5.0"].why
     assert by_tag["1.4.1"].rule == "no-downgrade"
     assert sum(d.accepted for d in sel.decisions) == 1
+    assert sel.winner == 1 and sel.decisions[sel.winner] is sel.best
+
+
+def test_select_winner_points_at_the_offered_candidate_among_equal_texts() -> None:
+    # Two pushes of one tag read the same as text; the index still tells them apart.
+    pol = make(digest="latest")
+    burst = [policy.Candidate("latest", D1, 1.0), policy.Candidate("latest", D1, 2.0)]
+    assert policy.select(pol, burst).winner == 1
+    assert policy.select(pol, burst[::-1]).winner == 0
+    assert (
+        policy.select(SEMVER, [policy.Candidate("0.1.0")], policy.Current("1.0.0")).winner is None
+    )
 
 
 def test_select_later_push_of_mutable_tag_wins() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bumper.core import finder
+from bumper.core.edits import Edit
 from bumper.core.yaml import editor
 from bumper.errors import EditRefused, InvalidReference
 
@@ -101,7 +102,7 @@ def test_verification_refuses_text_that_does_not_read_back() -> None:
     with pytest.raises(EditRefused, match="no longer parses"):
         editor.verify(before, text + "  - [\n", [])
     with pytest.raises(EditRefused, match="overlapping"):
-        editor.apply_edits(text, [editor.Edit(1, 5, "x"), editor.Edit(4, 6, "y")])
+        editor.apply_edits(text, [Edit(1, 5, "x"), Edit(4, 6, "y")])
 
 
 def test_kustomize_entries_get_missing_keys_added() -> None:

@@ -161,6 +161,21 @@ def test_a_burst_gives_one_commit_with_the_newest_allowed_tag(
     assert client.hlen(f"{store.PREFIX}cand:api/0") == 0
 
 
+def test_each_decision_links_the_event_of_its_own_candidate(
+    setup: Path, client: redis.Redis
+) -> None:
+    for tag in ["1.1.0", "1.3.0", "1.2.0"]:
+        jobs.handle_event(push(tag))
+    drain(client)
+    judged = [d for d in decisions(client) if d.get("target")]
+    assert sorted((d["candidate"], d["result"]) for d in judged) == [
+        ("1.1.0", "rejected"),
+        ("1.2.0", "rejected"),
+        ("1.3.0", "accepted"),
+    ]
+    assert all(d["delivery_id"] == f"d-ghcr.io/acme/api-{d['candidate']}" for d in judged)
+
+
 def test_older_tag_is_not_a_downgrade(setup: Path, client: redis.Redis) -> None:
     jobs.handle_event(push("1.5.0"))
     drain(client)

@@ -1,8 +1,11 @@
-"""Byte-exact edits of image references: text in, text out, with the list of changes.
+"""Byte-exact edits of image references: text in, text out, with the records of the edits.
 
 ``set_image(text, image, tag=..., digest=..., name=...)`` rewrites every reference to ``image`` that
 :mod:`finder` reports, replacing only characters inside the reported spans. The quote style
 is kept; a plain scalar whose new value would read as a non-string is double-quoted.
+It is ``scan_image`` (stage *found*) then ``edit_file`` (*planned*, then *applied*) of
+:mod:`bumper.core.edits`; callers that must learn what a text holds before choosing the new
+value (the worker's policy) call the two apart, on the same records.
 
 Stale-digest rule: setting a new tag without a digest on a reference pinned by digest
 *removes* the digest (``repo:1.0@sha256:…`` → ``repo:1.1``; a separate ``digest:`` field
@@ -18,42 +21,13 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Sequence
 
 from bumper.core import finder, refs
+from bumper.core.edits import Edit, FileEdit, ImageEdit
 from bumper.core.finder import Found, Slot
 from bumper.core.yaml import scalars
 from bumper.errors import EditRefused, InvalidReference
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Edit:
-    start: int
-    end: int
-    new: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Change:
-    """One reference rewritten: ``found`` is how it was, ``tag``/``digest`` how it is now."""
-
-    found: Found
-    tag: str | None
-    digest: str | None
-    edits: tuple[Edit, ...]
-    image: str = ""  # the normalised name after the change (renames); "" = unchanged
-
-    @property
-    def new_image(self) -> str:
-        return self.image or self.found.image
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Result:
-    text: str
-    changes: tuple[Change, ...]  # references that changed
-    matched: int  # references to the image, changed or already current
-    skipped: finder.Skipped | None = None
 
 
 def set_image(
@@ -63,37 +37,63 @@ def set_image(
     tag: str | None = None,
     digest: str | None = None,
     name: str | None = None,
-) -> Result:
+) -> FileEdit:
     """Set ``tag`` and/or ``digest`` on every reference to ``image`` (any spelling) in ``text``.
 
     With ``name``, the references are also renamed to that image: together with a tag and a
     digest this sets the full reference.
     """
+    return edit_file(scan_image(text, image), tag=tag, digest=digest, name=name)
+
+
+def scan_image(text: str, image: str, path: str = "") -> FileEdit:
+    """The references to ``image`` in ``text`` (stage *found*); ``path`` names the file."""
     wanted = refs.normalize_name(image)
+    scanned = finder.scan(text)
+    found = tuple(ImageEdit(f, path) for f in scanned.found if f.image == wanted)
+    return FileEdit(path, text, text, scanned.found, found, scanned.skipped)
+
+
+def edit_file(
+    file: FileEdit,
+    *,
+    tag: str | None = None,
+    digest: str | None = None,
+    name: str | None = None,
+) -> FileEdit:
+    """``file`` with every reference planned to ``tag``/``digest`` (and ``name``), the edits
+    applied to its text and read back (stage *applied*); ``EditRefused`` if they cannot be."""
     if tag is not None:
         refs.validate_tag(tag)
     if digest is not None:
         refs.validate_digest(digest)
-    new_name = refs.parse_name(name) if name is not None else None
-    scanned = finder.scan(text)
-    matching = [f for f in scanned.found if f.image == wanted]
-    changes = []
-    for found in matching:
-        target_tag, target_digest = targets(found, tag, digest)
-        edits = plan(text, found, target_tag, target_digest, name=name)
-        if edits:
-            image_after = new_name.name if new_name is not None else found.image
-            changes.append(
-                Change(found, target_tag, target_digest, tuple(edits), image=image_after)
-            )
-    if not changes:
-        return Result(text, (), len(matching), scanned.skipped)
-    new_text = apply_edits(text, [e for c in changes for e in c.edits])
-    verify(scanned.found, new_text, changes)
-    return Result(new_text, tuple(changes), len(matching), scanned.skipped)
+    new_name = refs.parse_name(name).name if name is not None else ""
+    text = file.before
+    planned = [plan_reference(text, ref, tag, digest, name, new_name) for ref in file.references]
+    changed = [ref for ref in planned if ref.rewrites]
+    if not changed:
+        return file
+    new_text = apply_edits(text, [e for ref in changed for e in ref.edits])
+    verify(file.scanned, new_text, changed)
+    applied = tuple(ref.applied() for ref in planned)
+    return FileEdit(file.path, text, new_text, file.scanned, applied, file.skipped)
 
 
-def set_reference(text: str, image: str, reference: str) -> Result:
+def plan_reference(
+    text: str,
+    ref: ImageEdit,
+    tag: str | None,
+    digest: str | None,
+    name: str | None = None,
+    new_name: str = "",
+) -> ImageEdit:
+    """``ref`` planned: the target tag and digest (stale-digest rule) and the edits."""
+    target_tag, target_digest = targets(ref.found, tag, digest)
+    edits = plan(text, ref.found, target_tag, target_digest, name=name)
+    return ref.planned(target_tag, target_digest, edits, new_name or ref.found.image)
+
+
+def set_reference(text: str, image: str, reference: str) -> FileEdit:
     """Make every reference to ``image`` read ``reference`` (``name[:tag][@digest]``)."""
     ref = refs.parse(reference)
     if ref.tag is None and ref.digest is None:
@@ -232,7 +232,7 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
     return "".join(pieces)
 
 
-def verify(before: tuple[Found, ...], new_text: str, changes: list[Change]) -> None:
+def verify(before: Sequence[Found], new_text: str, changes: Sequence[ImageEdit]) -> None:
     """Re-scan ``new_text``: edited references read the new values, the others are unchanged."""
     rescan = finder.scan(new_text)
     if rescan.skipped is not None:
