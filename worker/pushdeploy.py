@@ -40,11 +40,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from redis import Redis
 
 from bumper import gitrepo
-from bumper.agent import apply, badimages, inventory, kube, manifests, render, rollout
+from bumper.agent import apply, badimages, inventory, kube, manifests, render
 from bumper.agent import status as report
 from bumper.agent.manifests import Key, Obj
 from bumper.core import config, policy, refs
 from bumper.errors import PermanentError, TransientError
+from bumper.reconcile import waiting as rollout
 from bumper.scm.base import ScmProvider
 
 if TYPE_CHECKING:
@@ -395,7 +396,7 @@ class Deployer:
         ]
         # The agent's two places: the ConfigMap beside the status, and the Redis hash that the
         # bump's policy screen (``Store.bad_image``) reads.
-        badimages.store(records, state=self.records, configmap=BAD_CONFIGMAP, redis_url=None)
+        badimages.store(records, state=self.records, configmap=BAD_CONFIGMAP)
         if records and self.redis is not None:
             fields = {badimages.field_of(r): json.dumps(r) for r in records}
             self.redis.hset(badimages.REDIS_KEY, mapping=fields)  # type: ignore[arg-type]

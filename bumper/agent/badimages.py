@@ -64,14 +64,8 @@ def field_of(record: Mapping[str, Any]) -> str:
     return f"{record['repository']}:{record.get('tag') or 'latest'}"
 
 
-def store(
-    records: list[dict[str, Any]],
-    *,
-    state: inventory.Records,
-    configmap: str,
-    redis_url: str | None,
-) -> None:
-    """Append to the ConfigMap (bounded) and, if configured, to the Redis hash."""
+def store(records: list[dict[str, Any]], *, state: inventory.Records, configmap: str) -> None:
+    """Append to the ConfigMap (bounded). Redis is the caller's second place (``to_redis``)."""
     if not records:
         return
     current = state.read(configmap) or {}
@@ -81,11 +75,10 @@ def store(
         existing = []  # a hand-edited, broken record must not stop a rollback
     merged = (existing + records)[-LIMIT:]
     state.write(configmap, {DATA_KEY: json.dumps(merged, indent=1)})
-    if redis_url:
-        _to_redis(records, redis_url)
 
 
-def _to_redis(records: list[dict[str, Any]], url: str) -> None:
+def to_redis(records: list[dict[str, Any]], url: str) -> None:
+    """The agent's own Redis write (the worker writes through its store instead)."""
     try:
         import redis
     except ImportError:
