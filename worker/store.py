@@ -13,6 +13,12 @@ Keys (all under ``bumper:``) and why they exist:
 - ``prrev:<sha>`` hash target → PR JSON: the open bump PR for an image revision, so a CI
   failure can comment on it.
 - ``lock:repo:<name>``: serialises every bump of one config repo; holds the owning job id.
+- ``bad-images`` hash ``<repository>@<digest>`` (or ``:<tag>``) → record JSON: images that
+  failed health in a cluster (written by push mode and by the pull agent), read by the
+  bump's policy screen.
+- ``push:pr:<target>``: the open bump PR of a push target, so the run that deploys its merge
+  comments on it; ``push:commented:<target>:<commit>:<state>``: that comment was made.
+- ``lock:deploy:<name>``: one push deploy per deployer name at a time.
 
 Must not: decide anything (``bump.py`` does), or talk to git or a forge.
 """
@@ -31,9 +37,11 @@ from typing import Any, cast
 
 import redis
 
+from bumper.agent import badimages
 from bumper.errors import TransientError
 
 PREFIX = "bumper:"
+BAD_IMAGES = badimages.REDIS_KEY  # the agent writes the same hash (``bumper:bad-images``)
 
 log = logging.getLogger("bumper.worker")
 
@@ -222,7 +230,7 @@ class Store:
         """The agent's record if ``name@digest`` (or ``name:tag``) failed health in a cluster.
         The agent keys by the name as written in manifests, so every spelling is tried."""
         fields = [f"{n}@{digest}" for n in names if digest] + [f"{n}:{tag}" for n in names]
-        values = cast(list[bytes | None], self.redis.hmget(f"{PREFIX}bad-images", fields))
+        values = cast(list[bytes | None], self.redis.hmget(BAD_IMAGES, fields))
         for raw in values:
             if raw:
                 try:
@@ -232,7 +240,49 @@ class Store:
                 return record if isinstance(record, dict) else {"reason": "marked bad"}
         return None
 
-    # -- per-repo serialisation ---------------------------------------------------------
+    def mark_bad_images(self, records: list[dict[str, Any]]) -> None:
+        """Add push mode's bad-image records (the agent's format) for ``bad_image`` to find."""
+        if records:
+            fields = {badimages.field_of(r): json.dumps(r) for r in records}
+            self.redis.hset(BAD_IMAGES, mapping=fields)  # type: ignore[arg-type]
+
+    # -- push mode: the PR a deploy comments on ------------------------------------------
+
+    def remember_push_pr(self, target: str, pr: dict[str, Any], *, ttl: int) -> None:
+        self.redis.set(f"{PREFIX}push:pr:{target}", json.dumps(pr), ex=ttl)
+
+    def push_pr(self, target: str) -> dict[str, Any] | None:
+        raw = self.redis.get(f"{PREFIX}push:pr:{target}")
+        return None if raw is None else cast(dict[str, Any], json.loads(raw))
+
+    def forget_push_pr(self, target: str) -> None:
+        self.redis.delete(f"{PREFIX}push:pr:{target}")
+
+    def mark_commented(self, target: str, commit: str, state: str, *, ttl: int) -> bool:
+        """True the first time for this target, commit and state: then comment."""
+        key = f"{PREFIX}push:commented:{target}:{commit}:{state}"
+        return bool(self.redis.set(key, b"1", nx=True, ex=ttl))
+
+    def unmark_commented(self, target: str, commit: str, state: str) -> None:
+        self.redis.delete(f"{PREFIX}push:commented:{target}:{commit}:{state}")
+
+    # -- serialisation: per repo, per push deployer ---------------------------------------
+
+    @contextmanager
+    def deploy_lock(self, name: str, *, timeout: float, wait: float) -> Iterator[None]:
+        """Hold deployer ``name``'s lock; ``TransientError`` if another deploy keeps it."""
+        lock = self.redis.lock(
+            f"{PREFIX}lock:deploy:{name}", timeout=timeout, blocking_timeout=wait
+        )
+        if not lock.acquire():
+            raise TransientError(f"deployer {name!r} is busy", delay=5, reason="busy")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                pass  # expired under a very slow rollout; nothing to undo
 
     @contextmanager
     def repo_lock(
