@@ -276,7 +276,16 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
         ctx.log(decision, rule=rule, event=_event_of(seen, decision), target=key)
     if target.deploy == "push":  # step 8, before consume: a crash re-run deploys again
         request = pushdeploy.PushRequest(
-            key, rule, target, repo, outcome, seen, url, creds, forge, started
+            key=key,
+            rule=rule,
+            target=target,
+            repo=repo,
+            outcome=outcome,
+            seen=seen,
+            url=url,
+            credentials=creds,
+            forge=forge,
+            started=started,
         )
         outcome.deployment = pushdeploy.after_bump(ctx, request)
     ctx.store.consume(key, [c for c in seen if c != outcome.keep])
