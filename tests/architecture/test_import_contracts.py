@@ -1,7 +1,8 @@
 """The layering rules of ARCHITECTURE.md, checked on the source (an import-linter of our own).
 
 - ``bumper.core`` is pure: no web, queue, forge or cluster clients, and no process or network I/O;
-- ``bumper.agent`` carries no web, queue or forge code, so its image stays small;
+- ``bumper.agent`` (and the ``bumper.reconcile`` engine it runs) carries no web, queue or forge
+  code, so its image stays small;
 - only ``bumper.scm.github`` imports ``github`` and only ``bumper.scm.gitlab`` imports ``gitlab``.
 """
 
@@ -53,7 +54,10 @@ def test_core_is_pure(path: Path) -> None:
     assert violations(path, CORE_FORBIDDEN) == []
 
 
-@pytest.mark.parametrize("path", modules_under("bumper/agent"), ids=lambda p: p.name)
+AGENT_IMAGE = modules_under("bumper/agent") + modules_under("bumper/reconcile")
+
+
+@pytest.mark.parametrize("path", AGENT_IMAGE, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_agent_carries_no_web_queue_or_forge_code(path: Path) -> None:
     assert violations(path, AGENT_FORBIDDEN) == []
 
