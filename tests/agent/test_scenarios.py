@@ -212,7 +212,7 @@ def forge_flags(bed: AgentBed, forgesim: ForgeSim) -> list[str]:
 def test_bad_image_is_rolled_back_recorded_and_refused_until_the_branch_moves(
     bed: AgentBed, mode: str, redis_server: RedisServer, forgesim: ForgeSim
 ) -> None:
-    """The broken Deployment fails its own 5 s health timeout (the global one is 20 s). Pull
+    """The broken Deployment fails its own 3 s health timeout (the global one is 20 s). Pull
     mode's config repo lives on the forge simulator, so its statuses and revert PR are real;
     push mode reports through the worker instead (tests/worker/test_pushdeploy.py)."""
     pull = mode == "pull"
@@ -228,7 +228,7 @@ def test_bad_image_is_rolled_back_recorded_and_refused_until_the_branch_moves(
     synced(bed, mode, *flags)
     bad_image = f"example.com/shop/web:2.0@{BAD_DIGEST}"
     bad_dep = deployment("web", bad_image, annotations={FAIL_ANNOTATION: "true"})
-    bad_dep["metadata"]["annotations"] = {TIMEOUT_ANNOTATION: "5"}
+    bad_dep["metadata"]["annotations"] = {TIMEOUT_ANNOTATION: "3"}
     bed.repo.write("apps/web.yaml", dump(bad_dep, service("web")))
     bed.repo.write("apps/settings.yaml", dump(configmap("settings", color="green")))
     bad = bed.repo.commit("bump web to a broken build")
@@ -240,7 +240,7 @@ def test_bad_image_is_rolled_back_recorded_and_refused_until_the_branch_moves(
     assert status["health"] == "RolledBack"
     assert (status["commit"], status["failedCommit"]) == (good, bad)
     assert (
-        "Deployment.apps" in status["lastError"] and "not healthy after 5s" in status["lastError"]
+        "Deployment.apps" in status["lastError"] and "not healthy after 3s" in status["lastError"]
     )
     assert available(bed, "web", "example.com/shop/web:1.0")  # the rollback was waited for
     settings = bed.configmap("settings")
