@@ -256,18 +256,19 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
             decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
         ctx.log(decision, rule=rule, event=candidate.event, target=key)
     if target.deploy == "push":  # step 8, before consume: a crash re-run deploys again
-        outcome.deployment = pushdeploy.after_bump(
-            ctx,
-            key,
-            rule,
-            target,
-            repo,
-            outcome,
-            seen,
-            remote=(url, creds),
+        request = pushdeploy.PushRequest(
+            key=key,
+            rule=rule,
+            target=target,
+            repo=repo,
+            outcome=outcome,
+            seen=seen,
+            url=url,
+            credentials=creds,
             forge=forge,
             started=started,
         )
+        outcome.deployment = pushdeploy.after_bump(ctx, request)
     ctx.store.consume(key, [c for c in seen if c != outcome.keep])
     if outcome.deployment is not None:
         outcome.deployment.raise_if_failed()

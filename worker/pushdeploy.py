@@ -1,35 +1,33 @@
 """Push mode (step 8 of ARCHITECTURE.md): the worker applies a ``deploy: push`` target to its
 cluster itself, verifies the rollout, and rolls back if it fails.
 
-It reuses the pull agent's modules and record formats, so both strategies behave and report
-alike: ``render`` (plain | kustomize | helm), ``apply.Applier`` (server-side dry-run of the
-whole change set, then server-side apply with the field manager ``bumper-push``, and prune of
-its own inventory), ``rollout`` (health), ``badimages`` (the bad-image record the bump's
-policy screen reads), ``status`` (the ``<name>-status`` ConfigMap) and ``inventory``.
+The rollout itself is ``bumper.reconcile`` (the same engine as the pull agent, with the same
+records: the ``<name>-status`` and ``<name>-inventory`` ConfigMaps, the bad-image records,
+Events). This module is push mode's side of the engine's seams and its reporting:
+
+- ``CheckoutCommits``: commits come from a checkout of the branch; the tip's parent is the
+  fallback when no commit was healthy yet (the commit a bump was made on);
+- bad images also go to the worker store's hash, which the bump's policy screen reads, with
+  the digest the worker saw pushed when the manifest names only a tag;
+- the engine refuses a commit that could not be applied until the branch moves (a job has no
+  next pass to retry in), and undoes what it partly applied.
 
 ``after_bump`` runs after every bump run of a push target, whatever that run changed: it
-reconciles the branch tip with the cluster, keyed on the status ConfigMap in the cluster, so
-a crashed or retried job only repeats what is missing:
-
-- the tip is live and ``Healthy`` → nothing to do (one GET);
-- the tip is the ``failedCommit`` → the cluster stays rolled back until the branch moves;
-- otherwise: status ``Progressing`` → render the tip → sync → wait for the workloads it
-  changed (every workload of the render when a job re-runs the same tip, since its re-apply
-  changes nothing) → ``Healthy``. On failure: the images it introduced into the unhealthy
-  workloads are recorded as bad (with the pushed digest when the worker knows it), the
-  previous commit's render (``lastHealthyCommit``, else the tip's parent) is applied and
-  waited for, and the status says ``RolledBack``.
+reconciles the branch tip with the cluster, keyed on the status ConfigMap, so a crashed or
+retried job only repeats what is missing: the tip already live and healthy is ``unchanged``
+(its render is re-applied, which heals drift); the ``failedCommit`` is ``refused`` (the
+cluster stays on the last healthy commit until the branch moves); otherwise the tip is
+applied and its rollout verified: ``healthy``, ``rolled-back`` or ``failed``.
 
 Outcomes go to the decision log and, when a merged PR brought the change, to a PR comment.
 A render error, a dry-run refusal or a failed rollback fail the job (``PermanentError``)
 after being recorded; an API server that stays unreachable is a ``TransientError`` (retry).
-Must not: edit files, decide tags, or import rq.
+Must not: edit files, decide tags, import rq, or touch Redis except through ``Store``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import time
@@ -37,14 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from redis import Redis
-
 from bumper import gitrepo
-from bumper.agent import apply, badimages, inventory, kube, manifests, render, rollout
-from bumper.agent import status as report
-from bumper.agent.manifests import Key, Obj
+from bumper.agent import apply, kube, manifests, render
+from bumper.agent.manifests import Obj
 from bumper.core import config, policy, refs
-from bumper.errors import ApplyError, GitError, PermanentError, RenderError, TransientError
+from bumper.errors import PermanentError, TransientError
+from bumper.reconcile import ports
+from bumper.reconcile.engine import Engine, EngineSettings, ReconcileResult
 from bumper.scm.base import ScmProvider
 
 if TYPE_CHECKING:
@@ -96,50 +93,43 @@ class Deployment:
             raise PermanentError(f"push deploy of {self.target}: {self.message}", reason="deploy")
 
 
+@dataclass(frozen=True)
+class PushRequest:
+    """One bump run of a push target, as ``bump.bump_target`` hands it over."""
+
+    key: str  # the target key, e.g. ``api/0``
+    rule: config.Image
+    target: config.Target
+    repo: config.Repo
+    outcome: BumpOutcome
+    seen: list[StoredCandidate]
+    url: str  # where the config repo is cloned from
+    credentials: gitrepo.Credentials | None
+    forge: ScmProvider | None
+    started: float  # monotonic time the bump job started
+
+
 # -- entry point (called by bump.bump_target) ------------------------------------------------
 
 
-def after_bump(
-    ctx: WorkerContext,
-    key: str,
-    rule: config.Image,
-    target: config.Target,
-    repo: config.Repo,
-    outcome: BumpOutcome,
-    seen: list[StoredCandidate],
-    *,
-    remote: tuple[str, gitrepo.Credentials | None],
-    forge: ScmProvider | None,
-    started: float,
-) -> Deployment:
+def after_bump(ctx: WorkerContext, request: PushRequest) -> Deployment:
     """Reconcile the target's cluster with its branch tip; log and comment on the outcome."""
-    cluster = target.push_cluster()
+    key = request.key
+    cluster = request.target.push_cluster()
     name = cluster.name or default_name(key)
     client = client_for(cluster, ctx.config_dir)
-    deployer = Deployer(client, cluster, name, rule, redis=ctx.store.redis)
-    deployer.digests = _known_digests(outcome, seen)
-    lock = ctx.store.redis.lock(
-        f"bumper:lock:deploy:{name}",
-        timeout=ctx.settings.job_timeout_seconds,
-        blocking_timeout=ctx.settings.lock_wait_seconds,
-    )
-    if not lock.acquire():
-        raise TransientError(f"deployer {name!r} is busy", delay=5, reason="busy")
-    try:
-        url, creds = remote
-        with ctx.cache.checkout(url, repo.branch, creds) as checkout:
-            done = deployer.reconcile(checkout, key, started)
-    finally:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001 - expired under a very slow rollout; nothing to undo
-            pass
+    deployer = Deployer(client, cluster, name, request.rule, bad_images=ctx.store.mark_bad_images)
+    deployer.digests = _known_digests(request.outcome, request.seen)
+    timeout, wait = ctx.settings.job_timeout_seconds, ctx.settings.lock_wait_seconds
+    with ctx.store.deploy_lock(name, timeout=timeout, wait=wait):
+        with ctx.cache.checkout(request.url, request.repo.branch, request.credentials) as checkout:
+            done = deployer.reconcile(checkout, key, request.started)
     log.info("push deploy %s %s: %s", key, done.state, done.message)
     if done.state in ("healthy", "rolled-back", "failed"):
-        event = next((c.event for c in seen if done.ref.partition("@")[0] == c.tag), {})
-        ctx.log(_decision(done), rule=rule, event=event, target=key)
-        _comment(ctx, key, forge, outcome, done)
-    _remember_pr(ctx, key, outcome)
+        event = next((c.event for c in request.seen if done.ref.partition("@")[0] == c.tag), {})
+        ctx.log(_decision(done), rule=request.rule, event=event, target=key)
+        _comment(ctx, key, request.forge, request.outcome, done)
+    _remember_pr(ctx, key, request.outcome)
     return done
 
 
@@ -168,11 +158,34 @@ def client_for(cluster: config.Cluster, base: Path) -> kube.Client:
     return client
 
 
-# -- the deployer ----------------------------------------------------------------------------
+# -- push mode's ports of the engine ---------------------------------------------------------
+
+
+class CheckoutCommits:
+    """Commits from a checkout of the target's branch; the tip's parent is the fallback."""
+
+    def __init__(self, checkout: gitrepo.Checkout, spec: render.RenderSpec) -> None:
+        self.checkout = checkout
+        self.spec = spec
+        self.head = checkout.head()  # the tip, before rendering another commit moves HEAD
+
+    def tip(self) -> str:
+        return self.head
+
+    def render(self, sha: str) -> list[Obj]:
+        if self.checkout.head() != sha:
+            self.checkout.reset(sha)
+        return render.render(self.checkout.root, self.spec)
+
+    def fallback(self, sha: str) -> str | None:
+        done = self.checkout.git.run(
+            ["rev-parse", "--verify", "--quiet", f"{sha}^"], self.checkout.root, check=False
+        )
+        return done.stdout.strip() or None
 
 
 class Deployer:
-    """Applies one target's render to one cluster with the agent's applier and records."""
+    """Runs the reconcile engine for one target on one cluster, and words its outcome."""
 
     def __init__(
         self,
@@ -181,24 +194,15 @@ class Deployer:
         name: str,
         rule: config.Image,
         *,
-        redis: Redis | None = None,
+        bad_images: ports.BadImageSink = ports.no_sink,
     ) -> None:
+        self.client = client
         self.cluster = cluster
-        self.redis = redis
         self.name = name
-        self.rule = rule
+        self.bad_images = bad_images
         self.names = {rule.image, refs.familiar(rule.image)}
         self.digests: dict[str, str] = {}  # tag → digest pushed for it, when the worker knows
-        state_ns = cluster.state_namespace or cluster.namespace
-        self.applier = apply.Applier(
-            client,
-            agent=name,
-            manager=cluster.field_manager,
-            conflicts="force",
-            default_namespace=cluster.namespace,
-        )
-        self.records = inventory.Records(client, state_ns, manager=cluster.field_manager)
-        self.events = report.Events(client, component=name, namespace=state_ns)
+        self.state_namespace = cluster.state_namespace or cluster.namespace
         self.spec = render.RenderSpec(
             mode=cluster.render,
             paths=tuple(cluster.paths),
@@ -206,170 +210,81 @@ class Deployer:
             helm_namespace=cluster.namespace,
             helm_values=tuple(cluster.helm_values),
         )
+        self.settings = EngineSettings(
+            name=name,
+            health_timeout=cluster.health_timeout,
+            prune=cluster.prune,
+            bad_images_configmap=BAD_CONFIGMAP,
+            refuse_failed=True,
+        )
         self.where = f"{cluster.context or 'cluster'}/{cluster.namespace}"
 
-    @property
-    def status_name(self) -> str:
-        return f"{self.name}-status"
-
-    @property
-    def inventory_name(self) -> str:
-        return f"{self.name}-inventory"
+    def engine(self, checkout: gitrepo.Checkout) -> Engine:
+        applier = apply.Applier(
+            self.client,
+            agent=self.name,
+            manager=self.cluster.field_manager,
+            conflicts="force",
+            default_namespace=self.cluster.namespace,
+        )
+        return Engine(
+            self.client,
+            applier,
+            self.settings,
+            CheckoutCommits(checkout, self.spec),
+            state_namespace=self.state_namespace,
+            manager=self.cluster.field_manager,
+            bad_images=self.bad_images,
+            blame=self._with_digest,
+        )
 
     def reconcile(self, checkout: gitrepo.Checkout, key: str, started: float) -> Deployment:
-        tip = checkout.head()
-        status = report.Status.from_data(self.records.read(self.status_name))
-        if status.commit == tip and status.health == "Healthy":
-            return Deployment(key, tip, "unchanged", f"{tip[:12]} is live and healthy")
-        if tip == status.failed_commit:
-            stay = f"staying on {status.commit[:12]}" if status.commit else "nothing applied"
-            message = f"{tip[:12]} failed before; {stay} until the branch moves"
-            return Deployment(key, tip, "refused", message)
-        retry = status.commit == tip  # a re-run: the re-apply changes nothing, so check all
-        live_before = status.commit
-        previous = status.last_healthy_commit or _parent(checkout, tip)
-        status.revision = status.commit = tip
-        self._save(status, "Progressing", f"applying {tip[:12]}")
-        done = Deployment(key, tip, "healthy", "", previous=previous)
-        try:
-            desired = render.render(checkout.root, self.spec)
-        except RenderError as error:
-            status.commit = live_before
-            return self._failed(status, done, f"render: {error}", started)
-        done.ref = self._ref_in(desired)
-        try:
-            out = self._sync(desired)
-        except ApplyError as error:
-            # A dry-run refusal applied nothing; a later failure may have applied part of it.
-            # Re-applying the previous render is right (and a no-op) in both cases.
-            reason = f"apply: {error}"
-            if previous and self._roll_back_to(checkout, previous, done, started):
-                status.commit = previous
-            else:
-                status.commit = live_before
-            return self._failed(status, done, reason, started)
-        done.applied = len(out.applied)
-        keys = rollout.workloads(out.desired if retry else out.applied, out.resources)
-        timeout = self.cluster.health_timeout
-        failed = rollout.failures(rollout.wait_healthy(self.applier, keys, out.resources, timeout))
-        done.seconds = time.monotonic() - started
-        if not failed:
-            status.failed_commit, status.last_error = "", ""
-            status.last_healthy_commit = tip
+        """One engine pass on the checkout's tip; ``TransientError`` when it must be retried."""
+        result = self.engine(checkout).reconcile(started)
+        if isinstance(result.error, TransientError):
+            raise result.error
+        return self._deployment(key, result, started)
+
+    # -- wording --------------------------------------------------------------------------
+
+    def _deployment(self, key: str, result: ReconcileResult, started: float) -> Deployment:
+        tip = result.tip
+        done = Deployment(
+            key,
+            tip,
+            "failed",
+            "",
+            ref=self._ref_in(result.rendered),
+            previous=result.previous,
+            applied=result.applied,
+            seconds=result.seconds if result.seconds is not None else time.monotonic() - started,
+            rollback_seconds=result.rollback_seconds,
+            bad=result.bad,
+        )
+        if result.result == "unchanged":
+            done.state, done.message = "unchanged", f"{tip[:12]} is live and healthy"
+        elif result.result == "stayed":
+            stay = f"staying on {result.target[:12]}" if result.target else "nothing applied"
+            done.state = "refused"
+            done.message = f"{tip[:12]} failed before; {stay} until the branch moves"
+        elif result.result == "healthy":
+            done.state = "healthy"
             done.message = (
                 f"applied {done.applied} objects of {tip[:12]} to {self.where}; "
                 f"rollout healthy after {done.seconds:.1f}s"
             )
-            self._save(status, "Healthy", done.message)
-            return done
-        return self._after_failed_rollout(checkout, status, out, failed, done, started)
-
-    # -- failure paths ------------------------------------------------------------------------
-
-    def _after_failed_rollout(
-        self,
-        checkout: gitrepo.Checkout,
-        status: report.Status,
-        out: apply.SyncResult,
-        failed: dict[Key, Any],
-        done: Deployment,
-        started: float,
-    ) -> Deployment:
-        reason = rollout.describe(failed)
-        tip, previous = done.commit, done.previous
-        before = self._render_at(checkout, previous) if previous else None
-        healthy = {p.key: p.obj for p in self.applier.plan(before or [])}
-        done.bad = [self._with_digest(i) for i in badimages.suspects(failed, out.desired, healthy)]
-        self._mark_bad(done.bad, tip, reason)
-        status.failed_commit, status.last_error = tip, reason
-        log.error("push deploy of %s failed its rollout: %s", tip[:12], reason)
-        if previous is None or before is None:
-            done.state = "failed"
+        elif result.result == "rolled-back":
+            done.state = "rolled-back"
             done.message = (
-                f"{tip[:12]} failed its rollout ({reason}) and there is no previous commit"
+                f"{tip[:12]} failed its rollout on {self.where}: {result.reason}; rolled back "
+                f"to {(result.previous or '')[:12]} in {done.rollback_seconds or 0:.1f}s; "
+                f"marked bad: {', '.join(done.bad) or 'none'}"
             )
-            self._save(status, "Degraded", done.message)
-            return done
-        if not self._roll_back_to(checkout, previous, done, started, rendered=before):
-            done.state = "failed"
-            done.message = (
-                f"{tip[:12]} failed its rollout ({reason}); the rollback is unhealthy too"
-            )
-            self._save(status, "Degraded", done.message)
-            return done
-        done.state = "rolled-back"
-        done.message = (
-            f"{tip[:12]} failed its rollout on {self.where}: {reason}; rolled back to "
-            f"{previous[:12]} in {done.rollback_seconds or 0:.1f}s; marked bad: "
-            f"{', '.join(done.bad) or 'none'}"
-        )
-        status.commit = previous
-        self._save(status, "RolledBack", done.message)
-        self.events.emit("RolledBack", done.message, warning=True)
+        elif result.result == "error":
+            done.message = f"{tip[:12]} not deployed to {self.where}: {result.reason}"
+        else:
+            done.message = _degraded(tip, result)
         return done
-
-    def _roll_back_to(
-        self,
-        checkout: gitrepo.Checkout,
-        previous: str,
-        done: Deployment,
-        started: float,
-        *,
-        rendered: list[Obj] | None = None,
-    ) -> bool:
-        """Apply ``previous``'s render and wait for it; whether it is live and healthy."""
-        failed_at = time.monotonic()
-        if not done.seconds:
-            done.seconds = failed_at - started
-        objs = rendered if rendered is not None else self._render_at(checkout, previous)
-        if objs is None:
-            return False
-        try:
-            out = self._sync(objs)
-        except ApplyError as error:
-            log.error("rollback to %s refused: %s", previous[:12], error)
-            return False
-        keys = rollout.workloads(out.desired, out.resources)
-        timeout = self.cluster.health_timeout
-        verdicts = rollout.wait_healthy(self.applier, keys, out.resources, timeout)
-        done.rollback_seconds = time.monotonic() - failed_at
-        return not rollout.failures(verdicts)
-
-    def _failed(
-        self, status: report.Status, done: Deployment, reason: str, started: float
-    ) -> Deployment:
-        done.state = "failed"
-        done.seconds = done.seconds or time.monotonic() - started
-        done.message = f"{done.commit[:12]} not deployed to {self.where}: {reason}"
-        status.failed_commit, status.last_error = done.commit, reason
-        self._save(status, "Error", done.message)
-        self.events.emit("SyncFailed", done.message, warning=True)
-        return done
-
-    # -- helpers ------------------------------------------------------------------------------
-
-    def _sync(self, desired: list[Obj]) -> apply.SyncResult:
-        owned = inventory.load_entries(self.records.read(self.inventory_name))
-        out = self.applier.sync(desired, owned, prune=self.cluster.prune)
-        if sorted(out.inventory) != sorted(owned):
-            self.records.write(self.inventory_name, inventory.dump_entries(out.inventory))
-        if out.prune_refused:
-            log.warning("push deploy %s: %s", self.name, out.prune_refused)
-        return out
-
-    def _render_at(self, checkout: gitrepo.Checkout, sha: str) -> list[Obj] | None:
-        """The render of another commit, or None when it is gone or does not render."""
-        try:
-            checkout.reset(sha)
-            return render.render(checkout.root, self.spec)
-        except (GitError, RenderError) as error:
-            log.error("cannot render %s: %s", sha[:12], error)
-            return None
-
-    def _save(self, status: report.Status, health: str, message: str) -> None:
-        status.health, status.message = health, message
-        status.last_sync_time = report.now_rfc3339()
-        self.records.write(self.status_name, status.to_data())
 
     def _ref_in(self, desired: list[Obj]) -> str:
         for obj in desired:
@@ -388,25 +303,15 @@ class Deployer:
             return f"{image}@{digest}"
         return image
 
-    def _mark_bad(self, images: list[str], commit: str, reason: str) -> None:
-        at = report.now_rfc3339()
-        records = [
-            badimages.record_for(i, commit=commit, reason=reason, at=at, agent=self.name)
-            for i in images
-        ]
-        # The agent's two places: the ConfigMap beside the status, and the Redis hash that the
-        # bump's policy screen (``Store.bad_image``) reads.
-        badimages.store(records, state=self.records, configmap=BAD_CONFIGMAP, redis_url=None)
-        if records and self.redis is not None:
-            fields = {badimages.field_of(r): json.dumps(r) for r in records}
-            self.redis.hset(badimages.REDIS_KEY, mapping=fields)  # type: ignore[arg-type]
 
-
-def _parent(checkout: gitrepo.Checkout, sha: str) -> str | None:
-    done = checkout.git.run(
-        ["rev-parse", "--verify", "--quiet", f"{sha}^"], checkout.root, check=False
-    )
-    return done.stdout.strip() or None
+def _degraded(tip: str, result: ReconcileResult) -> str:
+    if not result.tip_failed:
+        return f"{tip[:12]} is applied but unhealthy: {result.reason}"
+    if result.restore == "":
+        return f"{tip[:12]} failed its rollout ({result.reason}) and there is no previous commit"
+    if result.restore == "refused":
+        return f"{tip[:12]} failed its rollout ({result.reason}); the rollback was refused"
+    return f"{tip[:12]} failed its rollout ({result.reason}); the rollback is unhealthy too"
 
 
 def _known_digests(outcome: BumpOutcome, seen: list[StoredCandidate]) -> dict[str, str]:
@@ -436,29 +341,27 @@ def _comment(
     pr = outcome.pr or {}
     number = pr.get("number") if pr.get("state") == "merged" else None
     if number is None:
-        remembered = ctx.store.redis.get(f"bumper:push:pr:{key}")
+        remembered = ctx.store.push_pr(key)
         if remembered is None:
             return
-        number = json.loads(remembered)["number"]
+        number = remembered["number"]
         if forge.get_pr(int(number)).state != "merged":
             return
-    mark = f"bumper:push:commented:{key}:{done.commit}:{done.state}"
-    if not ctx.store.redis.set(mark, b"1", nx=True, ex=PR_MEMORY_SECONDS):
-        return
-    try:
+    with ctx.store.once(
+        f"push-commented:{key}:{done.commit}:{done.state}", PR_MEMORY_SECONDS
+    ) as first:
+        if not first:
+            return
         forge.comment(int(number), comment_text(done))
-    except BaseException:
-        ctx.store.redis.delete(mark)  # let the retry comment
-        raise
-    ctx.store.redis.delete(f"bumper:push:pr:{key}")
+    ctx.store.forget_push_pr(key)
 
 
 def _remember_pr(ctx: WorkerContext, key: str, outcome: BumpOutcome) -> None:
     """An open bump PR of a push target: its merge is deployed by a later run, which comments."""
     pr = outcome.pr or {}
     if pr.get("number") is not None and pr.get("state") in ("opened", "updated", "unchanged"):
-        entry = json.dumps({"number": pr["number"], "url": pr.get("url")})
-        ctx.store.redis.set(f"bumper:push:pr:{key}", entry, ex=PR_MEMORY_SECONDS)
+        entry = {"number": pr["number"], "url": pr.get("url")}
+        ctx.store.remember_push_pr(key, entry, ttl=PR_MEMORY_SECONDS)
 
 
 def comment_text(done: Deployment) -> str:

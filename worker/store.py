@@ -14,6 +14,12 @@ Keys (all under ``bumper:``) and why they exist:
   failure can comment on it.
 - ``lock:repo:<name>``: serialises every bump of one config repo; holds the owning job id.
 - ``once:<what>``: a side effect done once (``Store.once``), e.g. a CI-failure comment on a PR.
+- ``bad-images`` hash ``<repository>@<digest>`` (or ``:<tag>``) → record JSON: images that
+  failed health in a cluster (written by push mode and by the pull agent), read by the
+  bump's policy screen.
+- ``push:pr:<target>``: the open bump PR of a push target, so the run that deploys its merge
+  comments on it (once per commit and state: ``once:push-commented:...``).
+- ``lock:deploy:<name>``: one push deploy per deployer name at a time.
 
 Must not: decide anything (``bump.py`` does), or talk to git or a forge.
 """
@@ -32,9 +38,11 @@ from typing import Any, cast
 
 import redis
 
+from bumper.agent import badimages
 from bumper.errors import TransientError
 
 PREFIX = "bumper:"
+BAD_IMAGES = badimages.REDIS_KEY  # the agent writes the same hash (``bumper:bad-images``)
 
 log = logging.getLogger("bumper.worker")
 
@@ -241,7 +249,7 @@ class Store:
         """The agent's record if ``name@digest`` (or ``name:tag``) failed health in a cluster.
         The agent keys by the name as written in manifests, so every spelling is tried."""
         fields = [f"{n}@{digest}" for n in names if digest] + [f"{n}:{tag}" for n in names]
-        values = cast(list[bytes | None], self.redis.hmget(f"{PREFIX}bad-images", fields))
+        values = cast(list[bytes | None], self.redis.hmget(BAD_IMAGES, fields))
         for raw in values:
             if raw:
                 try:
@@ -251,7 +259,41 @@ class Store:
                 return record if isinstance(record, dict) else {"reason": "marked bad"}
         return None
 
-    # -- per-repo serialisation ---------------------------------------------------------
+    def mark_bad_images(self, records: list[dict[str, Any]]) -> None:
+        """Add push mode's bad-image records (the agent's format) for ``bad_image`` to find."""
+        if records:
+            fields = {badimages.field_of(r): json.dumps(r) for r in records}
+            self.redis.hset(BAD_IMAGES, mapping=fields)  # type: ignore[arg-type]
+
+    # -- push mode: the PR a deploy comments on ------------------------------------------
+
+    def remember_push_pr(self, target: str, pr: dict[str, Any], *, ttl: int) -> None:
+        self.redis.set(f"{PREFIX}push:pr:{target}", json.dumps(pr), ex=ttl)
+
+    def push_pr(self, target: str) -> dict[str, Any] | None:
+        raw = self.redis.get(f"{PREFIX}push:pr:{target}")
+        return None if raw is None else cast(dict[str, Any], json.loads(raw))
+
+    def forget_push_pr(self, target: str) -> None:
+        self.redis.delete(f"{PREFIX}push:pr:{target}")
+
+    # -- serialisation: per repo, per push deployer ---------------------------------------
+
+    @contextmanager
+    def deploy_lock(self, name: str, *, timeout: float, wait: float) -> Iterator[None]:
+        """Hold deployer ``name``'s lock; ``TransientError`` if another deploy keeps it."""
+        lock = self.redis.lock(
+            f"{PREFIX}lock:deploy:{name}", timeout=timeout, blocking_timeout=wait
+        )
+        if not lock.acquire():
+            raise TransientError(f"deployer {name!r} is busy", delay=5, reason="busy")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                pass  # expired under a very slow rollout; nothing to undo
 
     @contextmanager
     def repo_lock(

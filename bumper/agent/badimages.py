@@ -64,14 +64,9 @@ def field_of(record: Mapping[str, Any]) -> str:
     return f"{record['repository']}:{record.get('tag') or 'latest'}"
 
 
-def store(
-    records: list[dict[str, Any]],
-    *,
-    state: inventory.Records,
-    configmap: str,
-    redis_url: str | None,
-) -> None:
-    """Append to the ConfigMap (bounded) and, if configured, to the Redis hash."""
+def store(records: list[dict[str, Any]], *, state: inventory.Records, configmap: str) -> None:
+    """Append to the ConfigMap (bounded). Redis is the caller's second place (the agent's
+    ``runner``, or the worker's store)."""
     if not records:
         return
     current = state.read(configmap) or {}
@@ -81,18 +76,3 @@ def store(
         existing = []  # a hand-edited, broken record must not stop a rollback
     merged = (existing + records)[-LIMIT:]
     state.write(configmap, {DATA_KEY: json.dumps(merged, indent=1)})
-    if redis_url:
-        _to_redis(records, redis_url)
-
-
-def _to_redis(records: list[dict[str, Any]], url: str) -> None:
-    try:
-        import redis
-    except ImportError:
-        log.warning("redis is not installed; bad images recorded in the ConfigMap only")
-        return
-    try:
-        client = redis.Redis.from_url(url, socket_timeout=5)
-        client.hset(REDIS_KEY, mapping={field_of(r): json.dumps(r) for r in records})
-    except redis.RedisError as error:
-        log.warning("bad images not written to Redis: %s", type(error).__name__)

@@ -4,6 +4,10 @@
 (the chart's Deployment gets a fake kwok pod; it is not the process under test). The agent
 process under test runs here, with the chart-rendered config file and a token of the chart's
 ServiceAccount, so the chart's RBAC is what the agent gets.
+
+``PushMode`` drives the same reconcile engine through the worker's push adapter
+(``worker.pushdeploy.Deployer``) on the same bed: same name, namespaces, ServiceAccount and
+config repo, so one scenario can assert the same records for both modes.
 """
 
 from __future__ import annotations
@@ -12,14 +16,22 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import redis
 import yaml
 
+from bumper import gitrepo
+from bumper.agent import kube
+from bumper.core import config
+from bumper.reconcile import ports
 from tests.agent.configrepo import ConfigRepo
 from tests.support.testbed import Cluster
+from worker import pushdeploy
+from worker.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "bumper-agent"
@@ -163,6 +175,49 @@ class AgentBed:
     def events(self, namespace: str, reason: str) -> list[dict[str, Any]]:
         data = self.admin_get(f"/api/v1/namespaces/{namespace}/events") or {}
         return [e for e in data.get("items", []) if e.get("reason") == reason]
+
+
+# -- push mode on the same bed ----------------------------------------------------------------
+
+PUSH_RULE = config.Image.model_validate(
+    {
+        "name": "web",
+        "image": "example.com/shop/web",
+        "policy": {"semver": ">=1"},
+        "targets": [{"repo": "config", "paths": ["**"], "deploy": "push"}],
+    }
+)
+
+
+class PushMode:
+    """One push deploy per ``sync``: a checkout of the bed's repo, reconciled as the chart's SA.
+
+    ``redis_url``: bad images also go to that Redis through the worker's ``Store``."""
+
+    def __init__(self, bed: AgentBed, redis_url: str | None = None) -> None:
+        self.bed = bed
+        connection = kube.Connection(
+            server=bed.cluster.server,
+            ca_file=str(bed.cluster.ca_file),
+            token_file=str(bed.token_file),
+        )
+        self.client = kube.Client(connection, retry_for=30)
+        self.cache = gitrepo.RepoCache(bed.tmp / "push-cache")
+        self.store = Store(redis.Redis.from_url(redis_url)) if redis_url else None
+
+    def sync(self, *, health_timeout: float = 20) -> pushdeploy.Deployment:
+        cluster = config.Cluster(
+            namespace=self.bed.apps,
+            state_namespace=self.bed.state_ns,
+            health_timeout=health_timeout,
+            paths=["."],
+        )
+        sink = self.store.mark_bad_images if self.store else ports.no_sink
+        deployer = pushdeploy.Deployer(
+            self.client, cluster, self.bed.name, PUSH_RULE, bad_images=sink
+        )
+        with self.cache.checkout(str(self.bed.repo.path), self.bed.repo.branch) as checkout:
+            return deployer.reconcile(checkout, "web/0", time.monotonic())
 
 
 # -- manifests --------------------------------------------------------------------------------

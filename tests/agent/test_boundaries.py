@@ -1,5 +1,6 @@
 """The agent stays small at run time: starting it loads no flask, rq, PyGithub, python-gitlab,
-or Bumper's web/worker/scm (the static rule is import-linter's ``agent-stays-small`` contract)."""
+or Bumper's web/worker/scm. The static rules are import-linter's ``agent-stays-small`` and
+``reconcile-engine`` contracts (.importlinter)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,15 @@
-"""The agent against the real control plane (full mode: Deployments really roll out).
+"""The reconcile engine against the real control plane (full mode: Deployments roll out).
 
-Every test installs the chart with helm and runs ``bumper agent`` as the chart's ServiceAccount
-against a real git repo in tmp_path. Covered: initial sync, a bump rolling out, pruning of a
-removed manifest (and nothing else), an empty render pruning nothing, an invalid manifest or a
-broken render applying nothing, a bad image rolled back with its digest recorded, manual edits
-healed (once and by the running loop), the push webhook, and a kube-apiserver restart mid-sync.
+Every test installs the agent chart with helm and runs a pass as the chart's ServiceAccount
+against a real git repo in tmp_path. Scenarios that are the engine's run in both modes
+(``mode``): ``pull`` runs ``bumper agent --once``, ``push`` runs the worker's push adapter
+(``worker.pushdeploy.Deployer``) on the same bed. Covered in both: initial sync, a bump
+rolling out, pruning of a removed manifest (and nothing else), an empty render pruning
+nothing, an invalid manifest or a broken render applying nothing, a bad image failing its
+per-object health timeout, rolled back with its digest recorded, staying rolled back until
+the branch moves and recovering on a new commit, and manual edits healed. Pull only: the
+namespace scope, a CRD with the chart's RBAC values, the conflict policy, the running loop
+with its webhook, and a kube-apiserver restart mid-sync.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ import pytest
 import redis
 import requests
 
-from tests.agent.bed import AgentBed, configmap, deployment, dump, namespace, service
+from bumper.agent.manifests import TIMEOUT_ANNOTATION
+from tests.agent.bed import AgentBed, PushMode, configmap, deployment, dump, namespace, service
 from tests.support import testbed_proc
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import FAIL_ANNOTATION, Cluster
 
 BAD_DIGEST = "sha256:" + hashlib.sha256(b"a broken build").hexdigest()
+MODES = ["pull", "push"]
+MANAGER = {"pull": "bumper-agent", "push": "bumper-push"}
 
 
 @pytest.fixture
@@ -55,9 +63,25 @@ def seed(bed: AgentBed, image: str = "example.com/shop/web:1.0") -> str:
     return bed.repo.commit("initial")
 
 
-def synced(bed: AgentBed, *extra: str) -> dict[str, str]:
-    done = bed.sync(*extra)
-    assert done.returncode == 0, done.stderr[-3000:]
+def sync(bed: AgentBed, mode: str, *extra: str, redis_url: str | None = None) -> int:
+    """One pass in ``mode``; its exit code as ``bumper agent --once`` gives it (0: healthy and
+    no error, else 2). ``extra``: agent flags, for the pull agent only."""
+    if mode == "pull":
+        flags = [*extra, *(("--redis-url", redis_url) if redis_url else ())]
+        done = bed.sync(*flags)
+        assert done.returncode in (0, 2), done.stderr[-3000:]
+        return done.returncode
+    PushMode(bed, redis_url).sync()
+    status = bed.status()
+    return 0 if status["health"] == "Healthy" and not status["lastError"] else 2
+
+
+def synced(bed: AgentBed, mode: str = "pull", *extra: str) -> dict[str, str]:
+    if mode == "pull":
+        done = bed.sync(*extra)
+        assert done.returncode == 0, done.stderr[-3000:]
+    else:
+        assert sync(bed, mode) == 0, bed.status()
     return bed.status()
 
 
@@ -74,9 +98,10 @@ def available(bed: AgentBed, name: str, image: str) -> bool:
     )
 
 
-def test_initial_sync_applies_everything(bed: AgentBed) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_initial_sync_applies_everything(bed: AgentBed, mode: str) -> None:
     head = seed(bed)
-    status = synced(bed)
+    status = synced(bed, mode)
     assert (status["commit"], status["health"], status["lastError"]) == (head, "Healthy", "")
     assert status["lastHealthyCommit"] == head
     assert available(bed, "web", "example.com/shop/web:1.0")
@@ -86,27 +111,29 @@ def test_initial_sync_applies_everything(bed: AgentBed) -> None:
     labels = flags["metadata"]["labels"]
     assert labels["bumper.dev/agent"] == bed.name
     managers = {m["manager"] for m in flags["metadata"]["managedFields"]}
-    assert "bumper-agent" in managers
+    assert MANAGER[mode] in managers
     kinds = sorted(row[1] for row in bed.inventory())
     assert kinds == ["ConfigMap", "ConfigMap", "Deployment", "Namespace", "Service"]
 
 
-def test_a_bump_commit_rolls_out(bed: AgentBed) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_a_bump_commit_rolls_out(bed: AgentBed, mode: str) -> None:
     seed(bed)
-    synced(bed)
+    synced(bed, mode)
     bed.repo.write(
         "apps/web.yaml", dump(deployment("web", "example.com/shop/web:1.1"), service("web"))
     )
     bump = bed.repo.commit("bump web to 1.1")
-    status = synced(bed)
+    status = synced(bed, mode)
     assert (status["commit"], status["health"]) == (bump, "Healthy")
     assert status["applied"] == "1"  # only the Deployment changed
     assert available(bed, "web", "example.com/shop/web:1.1")
 
 
-def test_removed_manifest_is_pruned_and_nothing_else(bed: AgentBed) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_removed_manifest_is_pruned_and_nothing_else(bed: AgentBed, mode: str) -> None:
     seed(bed)
-    synced(bed)
+    synced(bed, mode)
     # Objects the agent does not own, in the same namespace, with and without look-alike labels.
     stranger = configmap("stranger", bed.apps)
     other_agent = configmap("other-agent", bed.apps)
@@ -118,7 +145,7 @@ def test_removed_manifest_is_pruned_and_nothing_else(bed: AgentBed) -> None:
         bed.cluster.create(f"/api/v1/namespaces/{bed.apps}/configmaps", obj)
     bed.repo.remove("apps/extra/flags.yaml")
     bed.repo.commit("drop flags")
-    status = synced(bed)
+    status = synced(bed, mode)
     assert status["pruned"] == "1"
     wait_for(lambda: bed.configmap("flags") is None, 30, "flags to be deleted")
     assert bed.configmap("settings") is not None
@@ -127,31 +154,31 @@ def test_removed_manifest_is_pruned_and_nothing_else(bed: AgentBed) -> None:
     assert "flags" not in {row[3] for row in bed.inventory()}
 
 
-def test_empty_render_prunes_nothing(bed: AgentBed) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_empty_render_prunes_nothing(bed: AgentBed, mode: str) -> None:
     seed(bed)
-    synced(bed)
+    synced(bed, mode)
     for rel in ("ns.yaml", "apps/web.yaml", "apps/settings.yaml", "apps/extra/flags.yaml"):
         bed.repo.remove(rel)
     bed.repo.write("README.md", "moved elsewhere\n")
     bed.repo.commit("oops: everything gone")
-    done = bed.sync()
-    assert done.returncode == 2
+    assert sync(bed, mode) == 2
     status = bed.status()
     assert "render is empty; refusing to prune 5 objects" in status["lastError"]
     assert bed.configmap("flags") is not None and bed.deployment("web") is not None
     assert len(bed.inventory()) == 5
 
 
-def test_invalid_manifest_applies_nothing(bed: AgentBed) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_invalid_manifest_applies_nothing(bed: AgentBed, mode: str) -> None:
     good = seed(bed)
-    synced(bed)
+    synced(bed, mode)
     bed.repo.write("apps/settings.yaml", dump(configmap("settings", color="red")))
     broken = deployment("api", "example.com/shop/api:1.0")
     broken["spec"]["selector"]["matchLabels"] = {"app": "not-the-template"}
     bed.repo.write("apps/api.yaml", dump(broken))
     bed.repo.commit("valid change plus an invalid Deployment")
-    done = bed.sync()
-    assert done.returncode == 2
+    assert sync(bed, mode) == 2
     status = bed.status()
     assert status["commit"] == good and status["health"] == "Error"
     assert "dry-run refused" in status["lastError"] and "api" in status["lastError"]
@@ -162,42 +189,60 @@ def test_invalid_manifest_applies_nothing(bed: AgentBed) -> None:
     bed.repo.remove("apps/api.yaml")
     bed.repo.write("apps/oops.yaml", "kind: ConfigMap\nmetadata: [unclosed\n")
     bed.repo.commit("broken yaml")
-    assert bed.sync().returncode == 2
+    assert sync(bed, mode) == 2
     status = bed.status()
     assert "apps/oops.yaml" in status["lastError"] and status["commit"] == good
     settings = bed.configmap("settings")
     assert settings is not None and settings["data"] == {"color": "blue"}
 
 
-def test_bad_image_is_rolled_back_and_recorded(
-    bed: AgentBed, redis_server: RedisServer, forgesim: ForgeSim
-) -> None:
-    """The config repo lives on the forge simulator, so statuses and the revert PR are real."""
+def forge_flags(bed: AgentBed, forgesim: ForgeSim) -> list[str]:
+    """The agent's flags for a config repo on the forge simulator (statuses, revert PR)."""
     forgesim.create_repo("acme/config")
-    push_url = forgesim.clone_url("acme/config", with_token=True)
     token = bed.tmp / "forge-token"
     token.write_text(forgesim.token)
-    forge_flags = [
+    return [
         *("--repo", forgesim.clone_url("acme/config"), "--git-token-file", str(token)),
         *("--forge", "github", "--forge-api-url", forgesim.github_api_url),
         *("--forge-repo", "acme/config", "--forge-token-file", str(token)),
     ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bad_image_is_rolled_back_recorded_and_refused_until_the_branch_moves(
+    bed: AgentBed, mode: str, redis_server: RedisServer, forgesim: ForgeSim
+) -> None:
+    """The broken Deployment fails its own 3 s health timeout (the global one is 20 s). Pull
+    mode's config repo lives on the forge simulator, so its statuses and revert PR are real;
+    push mode reports through the worker instead (tests/worker/test_pushdeploy.py)."""
+    pull = mode == "pull"
+    flags = forge_flags(bed, forgesim) if pull else []
+    push_url = forgesim.clone_url("acme/config", with_token=True)
+
+    def publish() -> None:
+        if pull:
+            bed.repo.push(push_url)
+
     good = seed(bed)
-    bed.repo.push(push_url)
-    synced(bed, *forge_flags)
+    publish()
+    synced(bed, mode, *flags)
     bad_image = f"example.com/shop/web:2.0@{BAD_DIGEST}"
     bad_dep = deployment("web", bad_image, annotations={FAIL_ANNOTATION: "true"})
+    bad_dep["metadata"]["annotations"] = {TIMEOUT_ANNOTATION: "3"}
     bed.repo.write("apps/web.yaml", dump(bad_dep, service("web")))
     bed.repo.write("apps/settings.yaml", dump(configmap("settings", color="green")))
     bad = bed.repo.commit("bump web to a broken build")
-    bed.repo.push(push_url)
-    done = bed.sync("--health-timeout", "15", "--redis-url", redis_server.url, *forge_flags)
-    assert done.returncode == 2
+    publish()
+    field = f"example.com/shop/web@{BAD_DIGEST}"
+    redis.Redis.from_url(redis_server.url).hdel("bumper:bad-images", field)
+    assert sync(bed, mode, *flags, redis_url=redis_server.url) == 2
     status = bed.status()
     assert status["health"] == "RolledBack"
     assert (status["commit"], status["failedCommit"]) == (good, bad)
-    assert "Deployment.apps" in status["lastError"]
-    wait_for(lambda: available(bed, "web", "example.com/shop/web:1.0"), 60, "rollback")
+    assert (
+        "Deployment.apps" in status["lastError"] and "not healthy after 3s" in status["lastError"]
+    )
+    assert available(bed, "web", "example.com/shop/web:1.0")  # the rollback was waited for
     settings = bed.configmap("settings")
     assert settings is not None and settings["data"] == {"color": "blue"}
     # The bad digest is recorded where the bump worker reads it: ConfigMap and Redis.
@@ -206,33 +251,42 @@ def test_bad_image_is_rolled_back_and_recorded(
     entries = json.loads(record["data"]["records.json"])
     assert [(e["digest"], e["commit"]) for e in entries] == [(BAD_DIGEST, bad)]
     assert entries[0]["repository"] == "example.com/shop/web"
-    stored = redis.Redis.from_url(redis_server.url).hget(
-        "bumper:bad-images", f"example.com/shop/web@{BAD_DIGEST}"
-    )
+    stored = redis.Redis.from_url(redis_server.url).hget("bumper:bad-images", field)
     assert stored is not None and json.loads(stored)["commit"] == bad
     assert bed.events(bed.state_ns, "RolledBack")
-    # Commit statuses and a revert PR whose branch restores the healthy tree.
-    sim_repo = forgesim.repo("acme/config")
-    history = [(s.sha, s.state) for s in sim_repo.statuses if s.context == "bumper-agent"]
-    assert history == [(good, "pending"), (good, "success"), (bad, "pending"), (bad, "failure")]
-    (revert,) = sim_repo.changes.values()
-    assert (revert.head, revert.base) == (f"bumper/revert-{bad[:12]}", "main")
-    web = sim_repo.git.read_file(revert.head, "apps/web.yaml") or ""
-    assert "example.com/shop/web:1.0" in web and BAD_DIGEST not in web
-    # The branch still points at the bad commit: the agent stays on the healthy one.
-    bed.sync("--health-timeout", "15", *forge_flags)
+    if pull:  # commit statuses and a revert PR whose branch restores the healthy tree
+        sim_repo = forgesim.repo("acme/config")
+        history = [(s.sha, s.state) for s in sim_repo.statuses if s.context == "bumper-agent"]
+        assert history == [(good, "pending"), (good, "success"), (bad, "pending"), (bad, "failure")]
+        (revert,) = sim_repo.changes.values()
+        assert (revert.head, revert.base) == (f"bumper/revert-{bad[:12]}", "main")
+        web = sim_repo.git.read_file(revert.head, "apps/web.yaml") or ""
+        assert "example.com/shop/web:1.0" in web and BAD_DIGEST not in web
+    # The branch still points at the bad commit: the cluster stays on the healthy one.
+    assert sync(bed, mode, *flags) == 2
     status = bed.status()
     assert (status["commit"], status["revision"], status["health"]) == (good, bad, "RolledBack")
     assert available(bed, "web", "example.com/shop/web:1.0")
-    assert len(sim_repo.changes) == 1
+    if pull:
+        assert len(forgesim.repo("acme/config").changes) == 1
+    # A fixed build moves the branch: it rolls out and the failure is forgotten.
+    bed.repo.write(
+        "apps/web.yaml", dump(deployment("web", "example.com/shop/web:2.1"), service("web"))
+    )
+    fixed = bed.repo.commit("a fixed build")
+    publish()
+    status = synced(bed, mode, *flags)
+    assert (status["commit"], status["health"], status["failedCommit"]) == (fixed, "Healthy", "")
+    assert available(bed, "web", "example.com/shop/web:2.1")
 
 
-def test_manual_edit_is_healed_and_reported(bed: AgentBed) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_manual_edit_is_healed_and_reported(bed: AgentBed, mode: str) -> None:
     seed(bed)
-    synced(bed)
+    synced(bed, mode)
     bed.patch(f"/apis/apps/v1/namespaces/{bed.apps}/deployments/web", {"spec": {"replicas": 5}})
     bed.patch(f"/api/v1/namespaces/{bed.apps}/configmaps/settings", {"data": {"color": "pink"}})
-    status = synced(bed)
+    status = synced(bed, mode)
     assert (status["drifted"], status["applied"]) == ("2", "2")
     dep = bed.deployment("web")
     assert dep is not None and dep["spec"]["replicas"] == 2
@@ -241,10 +295,11 @@ def test_manual_edit_is_healed_and_reported(bed: AgentBed) -> None:
     healed = {e["involvedObject"]["name"] for e in bed.events(bed.apps, "DriftHealed")}
     assert healed == {"web", "settings"}
     # A resync with nothing changed applies nothing.
-    status = synced(bed)
+    status = synced(bed, mode)
     assert (status["drifted"], status["applied"]) == ("0", "0")
 
 
+# Pull only: the namespace scope is the agent's setting (push mode has no scope).
 def test_namespace_scope_works_with_the_charts_role_and_stays_inside(
     kube_full: Cluster, tmp_path: Path
 ) -> None:
@@ -265,6 +320,7 @@ def test_namespace_scope_works_with_the_charts_role_and_stays_inside(
     assert available(bed, "web", "example.com/shop/web:1.0")
 
 
+# Pull only: it tests the chart's RBAC values; the apply path is the engine's in both modes.
 def test_crd_and_its_custom_resources_in_one_commit(kube_full: Cluster, tmp_path: Path) -> None:
     bed = AgentBed(kube_full, tmp_path)
     group = f"{bed.name}.example.com"
@@ -333,6 +389,7 @@ def free_port() -> int:
     return testbed_proc.free_port()
 
 
+# Pull only: push mode always takes conflicting fields back (conflicts: force).
 def test_conflict_policy_fail_applies_nothing_and_force_takes_fields_back(bed: AgentBed) -> None:
     seed(bed)
     synced(bed)
@@ -351,6 +408,7 @@ def test_conflict_policy_fail_applies_nothing_and_force_takes_fields_back(bed: A
     assert dep is not None and dep["spec"]["replicas"] == 2
 
 
+# Pull only: the agent's own loop and webhook; push mode runs once per bump job.
 def test_running_agent_syncs_on_push_webhook_and_heals_drift(bed: AgentBed) -> None:
     secret = "hook-secret"
     (bed.tmp / "hook").write_text(secret)
@@ -424,6 +482,8 @@ def restart_apiserver(cluster: Cluster) -> None:
     testbed_proc.wait_until(ready, 90, "kube-apiserver to come back")
 
 
+# Pull only: the running agent's loop retries; push mode's retry is RQ's
+# (tests/worker/test_pushdeploy.py).
 def test_apiserver_restart_mid_sync_still_converges(bed: AgentBed) -> None:
     """The running agent (as deployed) rides out the restart; the next pass finishes the job.
 

@@ -1,8 +1,8 @@
 """Wait for a rollout: poll workloads until all are healthy, one fails, or time runs out.
 
-Shared by the agent's pass (``runner``) and the worker's push mode (``worker/pushdeploy.py``), so
-both judge a rollout the same way. Each poll is one LIST per kind (label selector of the
-applier's owner), judged by the pure rules of ``health``. It never applies or deletes.
+Each poll is one LIST per kind (label selector of the applier's owner), judged by the pure
+rules of ``bumper.agent.health``. Every workload has its own deadline: the global health
+timeout, or its ``bumper.dev/health-timeout`` annotation. It never applies or deletes.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def wait_healthy(
 ) -> dict[Key, health.Health]:
     """The verdict per workload; one still progressing past its deadline counts as failed.
 
-    ``timeouts`` overrides ``timeout`` per object (the agent reads them from the
-    ``bumper.dev/health-timeout`` annotation). The first failure ends the wait.
+    ``timeouts`` overrides ``timeout`` per object (``manifests.health_timeouts`` reads them
+    from the ``bumper.dev/health-timeout`` annotation). The first failure ends the wait.
     """
     start = clock()
     deadlines = {k: start + (timeouts or {}).get(k, timeout) for k in keys}

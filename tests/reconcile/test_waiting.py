@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from bumper.agent import apply, kube, manifests, rollout
+from bumper.agent import apply, kube, manifests
 from bumper.agent.manifests import Key
+from bumper.reconcile import waiting
 
 DEPLOY = kube.Resource("apps", "v1", "Deployment", "deployments", True)
 SLOW, QUICK = Key("apps", "Deployment", "ns", "slow"), Key("apps", "Deployment", "ns", "quick")
@@ -49,7 +50,7 @@ def test_the_annotation_sets_a_shorter_deadline_for_one_object() -> None:
         return clock[0]
 
     cluster = Cluster()
-    verdicts = rollout.wait_healthy(
+    verdicts = waiting.wait_healthy(
         cast(apply.Applier, cluster),
         [SLOW, QUICK],
         {SLOW: DEPLOY, QUICK: DEPLOY},
