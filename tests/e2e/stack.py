@@ -86,6 +86,9 @@ class Stack:
             "BUMPER_QUEUE_NAME": self.queue,
             "BUMPER_WORKER__CACHE_DIR": str(workdir / "cache"),
             "BUMPER_WORKER__RETRY_BASE_SECONDS": "1",
+            # RQ's per-job lines ("Job OK (<id>)") are what the crash tests wait for; they are
+            # quiet by default (BUMPER_LOG__RQ_LEVEL=WARNING)
+            "BUMPER_LOG__RQ_LEVEL": "INFO",
             "E2E_HOOK_SECRET": SECRET,
             "E2E_FORGE_TOKEN": sim.token,
             **(settings or {}),
