@@ -25,6 +25,6 @@ A pass (``engine.Engine.reconcile``), and the module that does each step:
 
 Callers: ``bumper.agent.runner`` (the pull agent's loop) and ``worker.pushdeploy`` (push mode).
 Must not import web, worker, scm, flask, rq, redis or a forge SDK: the agent image carries
-this package and none of those (tests/agent/test_boundaries.py). Imports only
+this package and none of those (import-linter contracts in .importlinter). Imports only
 ``bumper.agent``'s low-level modules, ``bumper.core`` and ``bumper.errors``.
 """
