@@ -23,29 +23,12 @@ from typing import Any
 from bumper import gitrepo, secrets
 from bumper.core import changes, config, events, policy, refs
 from bumper.core.edits import ImageEdit
-from bumper.errors import PermanentError
 from bumper.scm.base import ScmProvider
-from worker import edits, pullrequests, pushdeploy, remotes, signing, store
+from worker import edits, pullrequests, pushdeploy, remotes, signing, store, targets
 from worker.context import WorkerContext
+from worker.targets import ResolvedTarget, target_key
 
 log = logging.getLogger("bumper.worker")
-
-
-def target_key(rule: config.Image, index: int) -> str:
-    return f"{rule.name}/{index}"
-
-
-def resolve(ctx: WorkerContext, key: str) -> tuple[config.Image, config.Target, config.Repo]:
-    """The rule, target and repo of a target key; ``PermanentError`` if the config changed."""
-    name, _, index = key.rpartition("/")
-    rule = ctx.config.image(name)
-    if rule is None or not index.isdigit() or int(index) >= len(rule.targets):
-        raise PermanentError(f"target {key!r} is no longer in bumper.yaml", reason="stale-target")
-    target = rule.targets[int(index)]
-    repo = ctx.config.repo(target.repo)
-    if repo is None:
-        raise PermanentError(f"repo {target.repo!r} is not in bumper.yaml", reason="config")
-    return rule, target, repo
 
 
 # -- routing (event job) ----------------------------------------------------------------
@@ -228,7 +211,8 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
     """Bump one target with every candidate recorded for it; None if there were none.
     ``job_id``: the RQ job doing it, which owns the repo lock (see ``Store.repo_lock``)."""
     started = time.monotonic()
-    rule, target, repo = resolve(ctx, key)
+    named = targets.resolve(ctx.config, key)
+    rule, target, repo = named.rule, named.target, named.repo
     seen = ctx.store.candidates(key)
     if not seen:
         return None
@@ -250,17 +234,14 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
             identity=signing.identity(repo),
             signing=_signing(ctx, repo),
         ) as checkout:
-            outcome = _bump_in(ctx, checkout, key, rule, target, repo, seen, forge)
+            outcome = _bump_in(ctx, checkout, named, seen, forge)
     for candidate, decision in outcome.verdicts:
         if decision.accepted:
             decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
         ctx.log(decision, rule=rule, event=candidate.event, target=key)
     if target.deploy == "push":  # step 8, before consume: a crash re-run deploys again
         request = pushdeploy.PushRequest(
-            key=key,
-            rule=rule,
-            target=target,
-            repo=repo,
+            named=named,
             outcome=outcome,
             seen=seen,
             url=url,
@@ -290,13 +271,11 @@ def _delivered(outcome: BumpOutcome) -> str:
 def _bump_in(
     ctx: WorkerContext,
     checkout: gitrepo.Checkout,
-    key: str,
-    rule: config.Image,
-    target: config.Target,
-    repo: config.Repo,
+    named: ResolvedTarget,
     seen: list[store.StoredCandidate],
     forge: ScmProvider | None,
 ) -> BumpOutcome:
+    key, rule, target, repo = named.key, named.rule, named.target, named.repo
     outcome = BumpOutcome(key)
     compiled = policy.from_config(rule.policy)
     via_pr = target.mode != "commit" and forge is not None
@@ -352,9 +331,7 @@ def _bump_in(
     if via_pr:
         assert forge is not None and ctx.forges is not None
         published = checkout.publish(base=repo.branch, branch=branch, edit=edit)
-        outcome.pr = ctx.forges.deliver(
-            forge, checkout, rule, target, repo, branch, outcome, published
-        )
+        outcome.pr = ctx.forges.deliver(forge, checkout, named, branch, outcome, published)
     else:
         published = checkout.publish(base=repo.branch, edit=edit)
     if published is not None:

@@ -29,6 +29,7 @@ from worker import store
 
 if TYPE_CHECKING:
     from worker.bump import BumpOutcome
+    from worker.targets import ResolvedTarget
 
 log = logging.getLogger("bumper.worker")
 
@@ -71,14 +72,13 @@ class Forges:
         self,
         forge: ScmProvider,
         checkout: gitrepo.Checkout,
-        rule: config.Image,
-        target: config.Target,
-        repo: config.Repo,
+        named: ResolvedTarget,
         branch: str,
         outcome: BumpOutcome,
         published: gitrepo.Published | None,
     ) -> dict[str, Any] | None:
         """Open, update, close or merge the target's PR; a summary of the PR, or None."""
+        rule, target, repo = named.rule, named.target, named.repo
         pr = forge.find_open_pr(branch, repo.branch)
         result = outcome.result
         if published is None or result is None:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from worker.bump import BumpOutcome
     from worker.context import WorkerContext
     from worker.store import StoredCandidate
+    from worker.targets import ResolvedTarget
 
 log = logging.getLogger("bumper.worker")
 
@@ -97,10 +98,7 @@ class Deployment:
 class PushRequest:
     """One bump run of a push target, as ``bump.bump_target`` hands it over."""
 
-    key: str  # the target key, e.g. ``api/0``
-    rule: config.Image
-    target: config.Target
-    repo: config.Repo
+    named: ResolvedTarget  # the target key (``api/0``), its rule, target and repo
     outcome: BumpOutcome
     seen: list[StoredCandidate]
     url: str  # where the config repo is cloned from
@@ -114,20 +112,24 @@ class PushRequest:
 
 def after_bump(ctx: WorkerContext, request: PushRequest) -> Deployment:
     """Reconcile the target's cluster with its branch tip; log and comment on the outcome."""
-    key = request.key
-    cluster = request.target.push_cluster()
+    key = request.named.key
+    cluster = request.named.target.push_cluster()
     name = cluster.name or default_name(key)
     client = client_for(cluster, ctx.config_dir)
-    deployer = Deployer(client, cluster, name, request.rule, bad_images=ctx.store.mark_bad_images)
+    deployer = Deployer(
+        client, cluster, name, request.named.rule, bad_images=ctx.store.mark_bad_images
+    )
     deployer.digests = _known_digests(request.outcome, request.seen)
     timeout, wait = ctx.settings.job_timeout_seconds, ctx.settings.lock_wait_seconds
     with ctx.store.deploy_lock(name, timeout=timeout, wait=wait):
-        with ctx.cache.checkout(request.url, request.repo.branch, request.credentials) as checkout:
+        with ctx.cache.checkout(
+            request.url, request.named.repo.branch, request.credentials
+        ) as checkout:
             done = deployer.reconcile(checkout, key, request.started)
     log.info("push deploy %s %s: %s", key, done.state, done.message)
     if done.state in ("healthy", "rolled-back", "failed"):
         event = next((c.event for c in request.seen if done.ref.partition("@")[0] == c.tag), {})
-        ctx.log(_decision(done), rule=request.rule, event=event, target=key)
+        ctx.log(_decision(done), rule=request.named.rule, event=event, target=key)
         _comment(ctx, key, request.forge, request.outcome, done)
     _remember_pr(ctx, key, request.outcome)
     return done

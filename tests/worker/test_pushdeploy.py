@@ -26,7 +26,7 @@ from bumper.core import events
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import Cluster
-from worker import bump, context, jobs, pushdeploy
+from worker import context, jobs, pushdeploy, targets
 
 IMAGE = "ghcr.io/acme/api"
 DIGEST_BAD = "sha256:" + "b" * 64
@@ -210,7 +210,8 @@ def test_a_good_bump_is_applied_and_verified_available(bed: Bed, client: redis.R
 
     # The same tip again (a re-run) changes nothing and asks the cluster one question.
     ctx = context.current()
-    rule, target, _ = bump.resolve(ctx, "api/0")
+    named = targets.resolve(ctx.config, "api/0")
+    rule, target = named.rule, named.target
     deployer = pushdeploy.Deployer(
         pushdeploy.client_for(target.push_cluster(), ctx.config_dir),
         target.push_cluster(),
@@ -240,7 +241,8 @@ def test_a_crashed_deploy_re_run_checks_every_workload(bed: Bed, client: redis.R
     )
     assert response.status_code == 200, response.text
     ctx = context.current()
-    rule, target, _ = bump.resolve(ctx, "api/0")
+    named = targets.resolve(ctx.config, "api/0")
+    rule, target = named.rule, named.target
     cluster = target.push_cluster()
     deployer = pushdeploy.Deployer(
         pushdeploy.client_for(cluster, ctx.config_dir), cluster, "bumper-push-api-0", rule
