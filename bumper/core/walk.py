@@ -102,11 +102,6 @@ class Found:
         return tuple((s.start, s.end) for s in self.slots) + tuple((i.at, i.at) for i in inserts)
 
     @property
-    def anchor_line(self) -> int:
-        """A line that no tag/digest edit moves: the name's, else the reference's."""
-        return self.name_slots[0].line if self.name_slots else self.line
-
-    @property
     def doc(self) -> int:
         return (self.ref_slot or self.tag_slot or self.digest_slot or self.name_slots[0]).doc
 

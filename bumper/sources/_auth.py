@@ -206,11 +206,6 @@ def _check_basic(presented: str, expected: tuple[str, str]) -> None:
         raise wrong("Authorization header (Basic credentials)")
 
 
-def basic_header(user: str, password: str) -> str:
-    """The ``Authorization`` value for Basic credentials (used by tests and docs)."""
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
 def check_bearer_or_url_token(headers: Headers, body: bytes, secret: str) -> None:
     """The CloudEvents Web Hook spec's access token: ``Authorization: Bearer``, or in the URL."""
     if header(headers, URL_TOKEN_HEADER) is not None:
