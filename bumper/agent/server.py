@@ -68,6 +68,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: dict[str, object]) -> None:
         self._send(status, json.dumps(payload) + "\n")
 
+    def _error(self, status: int, reason: str, message: str) -> None:
+        """The receivers' error shape: ``{"error": reason, "message": ...}`` (docs/errors.md)."""
+        self._json(status, {"error": reason, "message": message})
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib hook name
         last = self.server.last_pass()
         if self.path == "/healthz":
@@ -78,23 +82,23 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/metrics":
             self._send(200, self.server.metrics(), "text/plain; version=0.0.4")
         else:
-            self._json(404, {"error": "not found"})
+            self._error(404, "not-found", "no such path")
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib hook name
         if self.path != "/hooks/git":
-            self._json(404, {"error": "not found"})
+            self._error(404, "not-found", "no such path")
             return
         if not self.server.secret:
-            self._json(404, {"error": "webhook not configured"})
+            self._error(404, "unknown-receiver", "the webhook is not configured")
             return
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            self._json(400, {"error": "bad Content-Length"})
+            self._error(400, "malformed", "bad Content-Length")
             return
         if length > trigger.MAX_BODY:
             self.close_connection = True
-            self._json(413, {"error": "body too large"})
+            self._error(413, "body-too-large", f"the body exceeds {trigger.MAX_BODY} bytes")
             return
         body = self.rfile.read(length)
         try:
@@ -103,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except WebhookRejected as error:
             log.warning("webhook refused: %s", error.reason)
-            self._json(error.status, {"error": str(error), "reason": error.reason})
+            self._error(error.status, error.reason, str(error))
             return
         if not push.relevant:
             self._json(202, {"ignored": f"not a push to {self.server.branch}"})

@@ -59,9 +59,9 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, *, branch: str)
     try:
         payload = json.loads(body or b"{}")
     except ValueError as error:
-        raise WebhookRejected("body is not JSON", status=400, reason="bad-json") from error
+        raise WebhookRejected("body is not JSON", status=400, reason="malformed") from error
     if not isinstance(payload, dict):
-        raise WebhookRejected("body is not a JSON object", status=400, reason="bad-json")
+        raise WebhookRejected("body is not a JSON object", status=400, reason="malformed")
     if event.lower() not in ("push", "push hook"):
         return Push(provider, None, None, relevant=False)
     ref = payload.get("ref")

@@ -88,8 +88,8 @@ def test_push_webhook_statuses_missing_401_forged_403(
     token = {"X-Gitlab-Token": "not-the-secret", "X-Gitlab-Event": "Push Hook"}
     wrong_token = requests.post(url, data=body, headers=token, timeout=5)
     assert (missing.status_code, forged.status_code, wrong_token.status_code) == (401, 403, 403)
-    assert missing.json()["reason"] == "missing-credential"
-    assert (forged.json()["reason"], wrong_token.json()["reason"]) == ("bad-signature", "bad-token")
+    assert missing.json()["error"] == "missing-credential"
+    assert (forged.json()["error"], wrong_token.json()["error"]) == ("bad-signature", "bad-token")
     for reply in (missing, forged, wrong_token):
         assert SECRET not in reply.text
     assert not woken.is_set()
