@@ -13,7 +13,8 @@ re-runs it (``crash_retries``) within about 2·``abandoned_after_seconds`` (see
 ``worker.rqworker``); the re-run takes over the repo lock of its dead run (``Store.repo_lock``),
 and every step is idempotent, so a re-run never duplicates a PR.
 
-Log lines inside a job carry its ``job_id`` and the ``delivery_id`` it serves (``bumper.logs``).
+Each job reads the process's ``WorkerContext`` (``worker.context.current()``). Log lines inside
+a job carry its ``job_id`` and the ``delivery_id`` it serves (``bumper.logs``).
 """
 
 from __future__ import annotations
