@@ -544,7 +544,7 @@ def _gunicorn_shape(args: argparse.Namespace) -> str:
     return f"{web.worker_count(os.cpu_count() or 1)} workers ({kind}{', pinned' if pinned else ''})"
 
 
-class Target:
+class IngestTarget:
     """One gunicorn server under test, started once and driven in several rounds."""
 
     def __init__(
@@ -663,8 +663,8 @@ def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> i
     if args.workers:
         env["BUMPER_WEB__WORKERS"] = str(args.workers)
     load_before = os.getloadavg()[0]
-    bare = Target("bare", "bench.ingest:bare_app()", workdir, env, args)
-    bumper = Target("bumper", "bumper.web:create_app()", workdir, env, args)
+    bare = IngestTarget("bare", "bench.ingest:bare_app()", workdir, env, args)
+    bumper = IngestTarget("bumper", "bumper.web:create_app()", workdir, env, args)
     redis_pid = redis_server.process.pid if redis_server.process else None
     try:
         bare.start()
@@ -690,8 +690,8 @@ def _text(raw: bytes | str) -> str:
 
 def report(
     client: redis.Redis,
-    bare: Target,
-    bumper: Target,
+    bare: IngestTarget,
+    bumper: IngestTarget,
     load_before: float,
     args: argparse.Namespace,
 ) -> int:

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from tests.support.forgesim import github_render as render
 from tests.support.forgesim import merging
 from tests.support.forgesim.http import ApiError, Request, Response, route
-from tests.support.forgesim.model import ChangeRequest, Comment, Label, Repo, iso
+from tests.support.forgesim.model import ChangeRequest, Comment, Label, SimRepo, iso
 
 if TYPE_CHECKING:
     from tests.support.forgesim.sim import ForgeSim
@@ -69,7 +69,7 @@ def rate_limit(sim: ForgeSim, req: Request) -> Response:
     return Response(200, {"resources": resources, "rate": core})
 
 
-def _resolve(repo: Repo, ref: str) -> str:
+def _resolve(repo: SimRepo, ref: str) -> str:
     sha = repo.git.resolve(unquote(ref))
     if sha is None:
         raise ApiError(422 if not re.fullmatch(r"[0-9a-f]{4,40}", ref) else 404, "No commit found")
@@ -173,9 +173,9 @@ def create_status(sim: ForgeSim, req: Request, owner: str, name: str, sha: str) 
     repo, data = sim.repo(f"{owner}/{name}"), req.json()
     state = data.get("state")
     if state not in ("pending", "success", "failure", "error"):
-        raise _validation("Validation Failed", "Status", "state")
+        raise _validation("Validation Failed", "SimStatus", "state")
     if repo.git.resolve(sha) is None:
-        raise _validation(f"No commit found for SHA: {sha}", "Status", "sha")
+        raise _validation(f"No commit found for SHA: {sha}", "SimStatus", "sha")
     status = sim.set_status(
         repo.full_name,
         sha,

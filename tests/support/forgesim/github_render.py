@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.support.forgesim import merging
 from tests.support.forgesim.http import Request
-from tests.support.forgesim.model import ChangeRequest, Comment, Label, Repo, iso
+from tests.support.forgesim.model import ChangeRequest, Comment, Label, SimRepo, iso
 
 if TYPE_CHECKING:
     from tests.support.forgesim.sim import ForgeSim
@@ -30,7 +30,7 @@ class Urls:
         self.api = sim.github_api_url
         self.web = sim.url
 
-    def repo(self, repo: Repo) -> str:
+    def repo(self, repo: SimRepo) -> str:
         return f"{self.api}/repos/{repo.full_name}"
 
 
@@ -99,7 +99,7 @@ _REPO_URL_KEYS = {
 }
 
 
-def repo_json(sim: ForgeSim, repo: Repo) -> dict[str, Any]:
+def repo_json(sim: ForgeSim, repo: SimRepo) -> dict[str, Any]:
     base = Urls(sim).repo(repo)
     now = iso(time.time())
     open_count = sum(1 for c in repo.changes.values() if c.state == "open")
@@ -169,7 +169,7 @@ def repo_json(sim: ForgeSim, repo: Repo) -> dict[str, Any]:
     return body
 
 
-def label_json(sim: ForgeSim, repo: Repo, label: Label) -> dict[str, Any]:
+def label_json(sim: ForgeSim, repo: SimRepo, label: Label) -> dict[str, Any]:
     return {
         "id": label.id,
         "node_id": node_id("LA_", label.id),
@@ -181,13 +181,13 @@ def label_json(sim: ForgeSim, repo: Repo, label: Label) -> dict[str, Any]:
     }
 
 
-def ensure_label(sim: ForgeSim, repo: Repo, name: str) -> Label:
+def ensure_label(sim: ForgeSim, repo: SimRepo, name: str) -> Label:
     if name not in repo.labels:
         repo.labels[name] = Label(sim.next_id(), name)
     return repo.labels[name]
 
 
-def _branch_side(sim: ForgeSim, repo: Repo, ref: str, sha: str | None) -> dict[str, Any]:
+def _branch_side(sim: ForgeSim, repo: SimRepo, ref: str, sha: str | None) -> dict[str, Any]:
     return {
         "label": f"{repo.owner}:{ref}",
         "ref": ref,
@@ -308,11 +308,11 @@ def mergeable_state(change: ChangeRequest, mergeable: bool | None, head: str | N
     return "blocked" if change.repo.require_checks else "unstable"
 
 
-def commit_short(sim: ForgeSim, repo: Repo, sha: str) -> dict[str, Any]:
+def commit_short(sim: ForgeSim, repo: SimRepo, sha: str) -> dict[str, Any]:
     return {"sha": sha, "url": f"{Urls(sim).repo(repo)}/commits/{sha}"}
 
 
-def commit_json(sim: ForgeSim, repo: Repo, sha: str) -> dict[str, Any]:
+def commit_json(sim: ForgeSim, repo: SimRepo, sha: str) -> dict[str, Any]:
     info = repo.git.commit_info(sha)
     api = Urls(sim).repo(repo)
     html = f"{sim.url}/{repo.full_name}/commit/{sha}"
@@ -346,7 +346,7 @@ def commit_json(sim: ForgeSim, repo: Repo, sha: str) -> dict[str, Any]:
     }
 
 
-def branch_json(sim: ForgeSim, repo: Repo, branch: str, sha: str) -> dict[str, Any]:
+def branch_json(sim: ForgeSim, repo: SimRepo, branch: str, sha: str) -> dict[str, Any]:
     api = Urls(sim).repo(repo)
     return {
         "name": branch,
@@ -361,7 +361,7 @@ def branch_json(sim: ForgeSim, repo: Repo, branch: str, sha: str) -> dict[str, A
     }
 
 
-def ref_json(sim: ForgeSim, repo: Repo, branch: str, sha: str) -> dict[str, Any]:
+def ref_json(sim: ForgeSim, repo: SimRepo, branch: str, sha: str) -> dict[str, Any]:
     return {
         "ref": f"refs/heads/{branch}",
         "node_id": node_id("REF_", abs(hash((repo.id, branch))) % 10**9),
@@ -374,7 +374,7 @@ def ref_json(sim: ForgeSim, repo: Repo, branch: str, sha: str) -> dict[str, Any]
     }
 
 
-def status_json(sim: ForgeSim, repo: Repo, status: Any) -> dict[str, Any]:
+def status_json(sim: ForgeSim, repo: SimRepo, status: Any) -> dict[str, Any]:
     return {
         "url": f"{Urls(sim).repo(repo)}/statuses/{status.sha}",
         "avatar_url": None,

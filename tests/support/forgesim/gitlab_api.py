@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from tests.support.forgesim import gitlab_render as render
 from tests.support.forgesim import merging
 from tests.support.forgesim.http import ApiError, Request, Response, route
-from tests.support.forgesim.model import ChangeRequest, Comment, Label, Repo
+from tests.support.forgesim.model import ChangeRequest, Comment, Label, SimRepo
 
 if TYPE_CHECKING:
     from tests.support.forgesim.sim import ForgeSim
@@ -31,7 +31,7 @@ def error_body(err: ApiError) -> dict[str, Any]:
     return {"message": err.message}
 
 
-def _project(sim: ForgeSim, pid: str) -> Repo:
+def _project(sim: ForgeSim, pid: str) -> SimRepo:
     return sim.repo_by_id(unquote(pid))
 
 
@@ -216,7 +216,7 @@ def create_label(sim: ForgeSim, req: Request, pid: str) -> Response:
     return Response(201, render.label_json(label))
 
 
-def _ensure_labels(sim: ForgeSim, repo: Repo, names: list[str]) -> None:
+def _ensure_labels(sim: ForgeSim, repo: SimRepo, names: list[str]) -> None:
     for name in names:
         repo.labels.setdefault(name, Label(sim.next_id(), name))
 

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tests.support.forgesim import merging
-from tests.support.forgesim.model import ChangeRequest, Comment, Label, Pipeline, Repo, iso
+from tests.support.forgesim.model import ChangeRequest, Comment, Label, Pipeline, SimRepo, iso
 
 if TYPE_CHECKING:
     from tests.support.forgesim.sim import ForgeSim
@@ -30,7 +30,7 @@ def user_json(sim: ForgeSim, login: str) -> dict[str, Any]:
     }
 
 
-def project_json(sim: ForgeSim, repo: Repo) -> dict[str, Any]:
+def project_json(sim: ForgeSim, repo: SimRepo) -> dict[str, Any]:
     web = f"{sim.url}/{repo.full_name}"
     now = iso(time.time())
     namespace = {
@@ -84,7 +84,7 @@ def project_json(sim: ForgeSim, repo: Repo) -> dict[str, Any]:
     }
 
 
-def commit_json(sim: ForgeSim, repo: Repo, sha: str) -> dict[str, Any]:
+def commit_json(sim: ForgeSim, repo: SimRepo, sha: str) -> dict[str, Any]:
     info = repo.git.commit_info(sha)
     message = info["message"]
     pipeline = repo.pipelines.get(sha)
@@ -111,7 +111,7 @@ def commit_json(sim: ForgeSim, repo: Repo, sha: str) -> dict[str, Any]:
     }
 
 
-def pipeline_status(repo: Repo, pipeline: Pipeline) -> str:
+def pipeline_status(repo: SimRepo, pipeline: Pipeline) -> str:
     statuses = repo.latest_statuses(pipeline.sha)
     state = repo.combined_state(pipeline.sha)
     if state == "pending":
@@ -122,7 +122,7 @@ def pipeline_status(repo: Repo, pipeline: Pipeline) -> str:
     return "success" if state == "success" else "created"
 
 
-def pipeline_json(sim: ForgeSim, repo: Repo, pipeline: Pipeline) -> dict[str, Any]:
+def pipeline_json(sim: ForgeSim, repo: SimRepo, pipeline: Pipeline) -> dict[str, Any]:
     return {
         "id": pipeline.id,
         "iid": pipeline.id,
@@ -137,7 +137,7 @@ def pipeline_json(sim: ForgeSim, repo: Repo, pipeline: Pipeline) -> dict[str, An
     }
 
 
-def pipeline_detail_json(sim: ForgeSim, repo: Repo, pipeline: Pipeline) -> dict[str, Any]:
+def pipeline_detail_json(sim: ForgeSim, repo: SimRepo, pipeline: Pipeline) -> dict[str, Any]:
     """The single-pipeline shape (``GET /pipelines/:id``, an MR's ``head_pipeline``)."""
     body = pipeline_json(sim, repo, pipeline)
     status = body["status"]
@@ -169,7 +169,7 @@ def pipeline_detail_json(sim: ForgeSim, repo: Repo, pipeline: Pipeline) -> dict[
     }
 
 
-def branch_json(sim: ForgeSim, repo: Repo, name: str, sha: str) -> dict[str, Any]:
+def branch_json(sim: ForgeSim, repo: SimRepo, name: str, sha: str) -> dict[str, Any]:
     commit = commit_json(sim, repo, sha)
     return {
         "name": name,
@@ -290,7 +290,7 @@ def mr_json(sim: ForgeSim, change: ChangeRequest) -> dict[str, Any]:
     }
 
 
-def status_json(sim: ForgeSim, repo: Repo, status: Any) -> dict[str, Any]:
+def status_json(sim: ForgeSim, repo: SimRepo, status: Any) -> dict[str, Any]:
     return {
         "id": status.id,
         "sha": status.sha,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from tests.support.forgesim.model import ChangeRequest, Comment, Repo
+from tests.support.forgesim.model import ChangeRequest, Comment, SimRepo
 
 if TYPE_CHECKING:
     from tests.support.forgesim.sim import ForgeSim
@@ -33,7 +33,7 @@ def mergeable(change: ChangeRequest) -> bool | None:
     return attempt.tree is not None
 
 
-def checks_ok(repo: Repo, sha: str | None) -> bool:
+def checks_ok(repo: SimRepo, sha: str | None) -> bool:
     """Only a repo that requires checks refuses to merge before they succeed."""
     return not repo.require_checks or bool(sha and repo.combined_state(sha) == "success")
 
@@ -80,7 +80,7 @@ def merge(
     return new_sha
 
 
-def evaluate(sim: ForgeSim, repo: Repo) -> None:
+def evaluate(sim: ForgeSim, repo: SimRepo) -> None:
     """Merge armed change requests whose head checks succeeded; GitLab drops MWPS on failure."""
     for change in list(repo.changes.values()):
         if change.state != "open" or not change.auto_merge:

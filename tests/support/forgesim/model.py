@@ -44,7 +44,7 @@ class Comment:
 
 
 @dataclass
-class Status:
+class SimStatus:
     """A commit status (GitHub status / GitLab external job); ``state`` uses GitHub words."""
 
     id: int
@@ -82,7 +82,7 @@ class CheckRun:
 class ChangeRequest:
     number: int  # GitHub number == GitLab iid
     id: int
-    repo: Repo
+    repo: SimRepo
     head: str
     base: str
     title: str
@@ -114,7 +114,7 @@ class ChangeRequest:
 
 
 @dataclass
-class Repo:
+class SimRepo:
     id: int
     owner: str
     name: str
@@ -122,7 +122,7 @@ class Repo:
     default_branch: str
     require_checks: bool = False  # merge refused (405) unless combined checks succeed
     labels: dict[str, Label] = field(default_factory=dict)
-    statuses: list[Status] = field(default_factory=list)
+    statuses: list[SimStatus] = field(default_factory=list)
     check_runs: list[CheckRun] = field(default_factory=list)
     changes: dict[int, ChangeRequest] = field(default_factory=dict)
     pipelines: dict[str, Pipeline] = field(default_factory=dict)  # by sha
@@ -132,9 +132,9 @@ class Repo:
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
 
-    def latest_statuses(self, sha: str) -> list[Status]:
+    def latest_statuses(self, sha: str) -> list[SimStatus]:
         """Newest status per context for ``sha``, in context order."""
-        latest: dict[str, Status] = {}
+        latest: dict[str, SimStatus] = {}
         for status in self.statuses:
             if status.sha == sha:
                 latest[status.context] = status

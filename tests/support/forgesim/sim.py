@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.support.forgesim import github_api, gitlab_api, merging
 from tests.support.forgesim.gitstore import BareRepo, http_backend
 from tests.support.forgesim.http import ApiError, Request, Response, dispatch
-from tests.support.forgesim.model import CheckRun, Pipeline, Repo, Status, User
+from tests.support.forgesim.model import CheckRun, Pipeline, SimRepo, SimStatus, User
 
 BOT = "bumper-bot"
 DEFAULT_TOKEN = "forgesim-token-0123456789"
@@ -82,7 +82,7 @@ class ForgeSim:
         self.git_root = self.root / "git"
         self.git_root.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
-        self.repos: dict[str, Repo] = {}
+        self.repos: dict[str, SimRepo] = {}
         self.users: dict[str, User] = {}
         self.tokens: dict[str, str] = {}
         self.faults: list[Fault] = []
@@ -158,12 +158,12 @@ class ForgeSim:
         *,
         default_branch: str = "main",
         require_checks: bool = False,
-    ) -> Repo:
+    ) -> SimRepo:
         owner, name = full_name.split("/", 1)
         path = self.git_root / owner / f"{name}.git"
         git = BareRepo.create(path, files or {"README.md": f"# {name}\n"}, default_branch)
         with self.lock:
-            repo = Repo(
+            repo = SimRepo(
                 id=self.next_id(),
                 owner=owner,
                 name=name,
@@ -174,13 +174,13 @@ class ForgeSim:
             self.repos[full_name.lower()] = repo
             return repo
 
-    def repo(self, full_name: str) -> Repo:
+    def repo(self, full_name: str) -> SimRepo:
         try:
             return self.repos[full_name.lower()]
         except KeyError:
             raise ApiError(404, "Not Found") from None
 
-    def repo_by_id(self, ident: str) -> Repo:
+    def repo_by_id(self, ident: str) -> SimRepo:
         if ident.isdigit():
             for repo in self.repos.values():
                 if repo.id == int(ident):
@@ -208,7 +208,7 @@ class ForgeSim:
         *,
         ref: str | None = None,
         target_url: str | None = None,
-    ) -> Status:
+    ) -> SimStatus:
         """Report a CI result on ``sha`` (GitHub words pending/success/failure/error, or GitLab
         words created/running/failed/canceled). On GitLab it also shows as the commit's pipeline."""
         word = GITLAB_STATES.get(state, state)
@@ -219,7 +219,7 @@ class ForgeSim:
             if ref is None:
                 tips = [b for b, tip in repo.git.branches().items() if tip == sha]
                 ref = tips[0] if tips else repo.default_branch
-            status = Status(
+            status = SimStatus(
                 self.next_id(),
                 sha,
                 word,
@@ -246,7 +246,7 @@ class ForgeSim:
             merging.evaluate(self, repo)
             return run
 
-    def after_push(self, repo: Repo) -> None:
+    def after_push(self, repo: SimRepo) -> None:
         with self.lock:
             merging.evaluate(self, repo)
 
