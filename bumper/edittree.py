@@ -33,10 +33,13 @@ GLOB_CHARS = frozenset("*?[")
 @dataclasses.dataclass(frozen=True, slots=True)
 class TreeEdit:
     """The edit of one image across a tree: every file holding a reference to it, at one
-    stage, and the files skipped with their reason (``(path, reason)``)."""
+    stage, and the files skipped with their reason (``(path, reason)``). ``unreadable`` are
+    the skipped files that mention the image but are not UTF-8: the worker refuses to bump
+    past them, where a Helm template (not YAML) is only skipped."""
 
     files: tuple[FileEdit, ...]
     skipped: tuple[tuple[str, str], ...]
+    unreadable: tuple[tuple[str, str], ...] = ()
 
     @property
     def references(self) -> tuple[ImageEdit, ...]:
@@ -167,6 +170,7 @@ def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
     needle = screen_term(image).encode("utf-8")
     files: list[FileEdit] = []
     skipped: list[tuple[str, str]] = []
+    unreadable: list[tuple[str, str]] = []
     for rel in yaml_file_names(base, paths):
         with open(os.path.join(base, rel), "rb") as handle:
             data = handle.read()
@@ -176,13 +180,14 @@ def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
             text = _decode(data, rel)
         except BumperError as error:
             skipped.append((rel, str(error)))
+            unreadable.append((rel, str(error)))
             continue
         file = editor.scan_image(text, image, rel)
         if file.skipped is not None:
             skipped.append((rel, file.skipped.reason))
         if file.references:
             files.append(file)
-    return TreeEdit(tuple(files), tuple(skipped))
+    return TreeEdit(tuple(files), tuple(skipped), tuple(unreadable))
 
 
 def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = None) -> TreeEdit:
@@ -196,7 +201,7 @@ def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = No
             files.append(editor.edit_file(file, tag=tag, digest=digest))
         except EditRefused as error:
             raise EditRefused(f"{file.path}: {error}") from None
-    return TreeEdit(tuple(files), tree.skipped)
+    return TreeEdit(tuple(files), tree.skipped, tree.unreadable)
 
 
 def write_tree(root: Path | str, tree: TreeEdit) -> None:

@@ -40,3 +40,13 @@ def test_one_refusal_writes_no_file(tree: Path) -> None:
         edittree.edit_tree(tree, ["."], "ghcr.io/acme/api", digest="sha256:" + "b" * 64)
     assert (tree / "a.yaml").read_text() == DEPLOY
     assert (tree / "b.yaml").read_text() == VALUES
+
+
+def test_a_file_that_mentions_the_image_but_is_not_utf8_is_unreadable(tree: Path) -> None:
+    (tree / "latin1.yaml").write_bytes("# café\nimage: ghcr.io/acme/api:1.0\n".encode("latin-1"))
+    (tree / "other.yaml").write_bytes("# café\nimage: redis:7\n".encode("latin-1"))
+    found = edittree.scan_image(tree, ["."], "ghcr.io/acme/api")
+    assert [path for path, _ in found.unreadable] == ["latin1.yaml"]
+    assert "not UTF-8" in found.unreadable[0][1]
+    assert [f.path for f in found.files] == ["a.yaml", "b.yaml"]
+    assert edittree.plan_tree(found, tag="2.0").unreadable == found.unreadable

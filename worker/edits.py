@@ -18,13 +18,20 @@ from bumper.errors import BumperError, PermanentError, TransientError
 
 
 def find(checkout: gitrepo.Checkout, globs: list[str], image: str) -> edittree.TreeEdit:
-    """Every reference to ``image`` under ``globs``, in path order (stage *found*)."""
+    """Every reference to ``image`` under ``globs``, in path order (stage *found*).
+
+    A file that mentions the image but cannot be decoded fails the bump: bumping the other
+    files would leave that one behind, unseen."""
     try:
-        return edittree.scan_image(checkout.root, globs, image)
+        found = edittree.scan_image(checkout.root, globs, image)
     except (PermanentError, TransientError):
         raise
     except BumperError as error:
         raise PermanentError(f"cannot read the target's files: {error}", reason="edit") from None
+    if found.unreadable:
+        reason = found.unreadable[0][1]
+        raise PermanentError(f"cannot read the target's files: {reason}", reason="edit")
+    return found
 
 
 def apply(
