@@ -158,7 +158,7 @@ def measure(work: Path, config: Path) -> dict[str, float]:
     }
 
 
-def naive(cluster: testbed_cluster.TestbedCluster, objs: list[dict[str, Any]]) -> dict[str, float]:
+def naive(cluster: testbed_cluster.BedCluster, objs: list[dict[str, Any]]) -> dict[str, float]:
     """Baseline: server-side apply every object again (``kubectl apply --server-side``)."""
     client = kube.Client(kube.from_kubeconfig(cluster.kubeconfig))
     prepared = []

@@ -29,7 +29,7 @@ from bumper.agent import kube
 from bumper.core import config
 from bumper.reconcile import ports
 from tests.agent.configrepo import ConfigRepo
-from tests.support.testbed import TestbedCluster
+from tests.support.testbed import BedCluster
 from worker import pushdeploy
 from worker.store import Store
 
@@ -38,7 +38,7 @@ CHART = REPO_ROOT / "charts" / "bumper-agent"
 
 
 class AgentBed:
-    def __init__(self, cluster: TestbedCluster, tmp: Path) -> None:
+    def __init__(self, cluster: BedCluster, tmp: Path) -> None:
         self.cluster = cluster
         self.tmp = tmp
         suffix = uuid.uuid4().hex[:6]

@@ -17,7 +17,7 @@ import yaml
 from bumper import settingsdoc
 from bumper.agent import kube
 from tests.agent.bed import CHART
-from tests.support.testbed import TestbedCluster
+from tests.support.testbed import BedCluster
 
 OPTIONS = {
     "cluster-token": [
@@ -39,23 +39,23 @@ OPTIONS = {
 }
 
 
-def helm(cluster: TestbedCluster, *args: str, check: bool = True) -> Any:
+def helm(cluster: BedCluster, *args: str, check: bool = True) -> Any:
     return cluster.run("helm", *args, check=check)
 
 
-def test_lint_strict_is_clean(kube_apiserver: TestbedCluster) -> None:
+def test_lint_strict_is_clean(kube_apiserver: BedCluster) -> None:
     done = helm(kube_apiserver, "lint", "--strict", str(CHART))
     assert "0 chart(s) failed" in done.stdout
     assert "[WARNING]" not in done.stdout and "[ERROR]" not in done.stdout
 
 
-def test_schema_refuses_bad_values(kube_apiserver: TestbedCluster) -> None:
+def test_schema_refuses_bad_values(kube_apiserver: BedCluster) -> None:
     for bad in ("rbac.scope=everything", "agent.render=jsonnet", "agent.maxShrink=2"):
         done = helm(kube_apiserver, "template", "x", str(CHART), "--set", bad, check=False)
         assert done.returncode != 0 and "schema" in done.stderr.lower(), (bad, done.stderr)
 
 
-def rendered(cluster: TestbedCluster, namespace: str, options: list[str]) -> list[dict[str, Any]]:
+def rendered(cluster: BedCluster, namespace: str, options: list[str]) -> list[dict[str, Any]]:
     args = ["template", "rel", str(CHART), "--namespace", namespace]
     args += ["--set", "agent.repoUrl=https://git.example/config.git"]
     args += ["--set", f"agent.namespace={namespace}"]
@@ -68,7 +68,7 @@ def rendered(cluster: TestbedCluster, namespace: str, options: list[str]) -> lis
 
 @pytest.mark.parametrize("variant", sorted(OPTIONS))
 def test_template_passes_a_server_side_dry_run(
-    kube_apiserver: TestbedCluster, tmp_path: Path, variant: str
+    kube_apiserver: BedCluster, tmp_path: Path, variant: str
 ) -> None:
     namespace = kube_apiserver.create_namespace("chart")
     client = kube.Client(kube.from_kubeconfig(kube_apiserver.kubeconfig))
@@ -88,7 +88,7 @@ def test_template_passes_a_server_side_dry_run(
     assert yaml.safe_load(config)["repo_url"] == "https://git.example/config.git"
 
 
-def test_pod_meets_the_restricted_pod_security_standard(kube_apiserver: TestbedCluster) -> None:
+def test_pod_meets_the_restricted_pod_security_standard(kube_apiserver: BedCluster) -> None:
     namespace = kube_apiserver.create_namespace("restricted")
     response = kube_apiserver.api(
         "PATCH",

@@ -31,7 +31,7 @@ from tests.agent.bed import AgentBed, PushMode, configmap, deployment, dump, nam
 from tests.support import testbed_proc
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
-from tests.support.testbed import FAIL_ANNOTATION, TestbedCluster
+from tests.support.testbed import FAIL_ANNOTATION, BedCluster
 
 BAD_DIGEST = "sha256:" + hashlib.sha256(b"a broken build").hexdigest()
 MODES = ["pull", "push"]
@@ -39,7 +39,7 @@ MANAGER = {"pull": "bumper-agent", "push": "bumper-push"}
 
 
 @pytest.fixture
-def bed(kube_full: TestbedCluster, tmp_path: Path) -> Iterator[AgentBed]:
+def bed(kube_full: BedCluster, tmp_path: Path) -> Iterator[AgentBed]:
     bed = AgentBed(kube_full, tmp_path)
     bed.install()
     yield bed
@@ -301,7 +301,7 @@ def test_manual_edit_is_healed_and_reported(bed: AgentBed, mode: str) -> None:
 
 # Pull only: the namespace scope is the agent's setting (push mode has no scope).
 def test_namespace_scope_works_with_the_charts_role_and_stays_inside(
-    kube_full: TestbedCluster, tmp_path: Path
+    kube_full: BedCluster, tmp_path: Path
 ) -> None:
     bed = AgentBed(kube_full, tmp_path)
     kube_full.create("/api/v1/namespaces", {"metadata": {"name": bed.apps}})
@@ -321,9 +321,7 @@ def test_namespace_scope_works_with_the_charts_role_and_stays_inside(
 
 
 # Pull only: it tests the chart's RBAC values; the apply path is the engine's in both modes.
-def test_crd_and_its_custom_resources_in_one_commit(
-    kube_full: TestbedCluster, tmp_path: Path
-) -> None:
+def test_crd_and_its_custom_resources_in_one_commit(kube_full: BedCluster, tmp_path: Path) -> None:
     bed = AgentBed(kube_full, tmp_path)
     group = f"{bed.name}.example.com"
     verbs = ["get", "list", "watch", "create", "update", "patch", "delete"]
@@ -469,7 +467,7 @@ def test_running_agent_syncs_on_push_webhook_and_heals_drift(bed: AgentBed) -> N
         proc.wait(timeout=30)
 
 
-def restart_apiserver(cluster: TestbedCluster) -> None:
+def restart_apiserver(cluster: BedCluster) -> None:
     """Stop kube-apiserver by pid and start it again with the same flags (same port, etcd)."""
     index = next(i for i, p in enumerate(cluster.procs) if p.name == "kube-apiserver")
     old = cluster.procs[index]

@@ -2,9 +2,9 @@
 
 Registered from tests/conftest.py (``pytest_plugins``). Fixtures:
 
-- ``kube_apiserver`` (session): etcd + kube-apiserver -> :class:`TestbedCluster`.
+- ``kube_apiserver`` (session): etcd + kube-apiserver -> :class:`BedCluster`.
 - ``kube_full`` (session): + controller-manager, scheduler, kwok and two fake Nodes
-  -> TestbedCluster.
+  -> BedCluster.
   Pods with the annotation ``testbed.bumper.dev/fail: "true"`` or an image tag ending in ``fail``
   run but never become Ready.
 - ``registry`` (function): a factory ``registry(notify_url=None, notify_headers=None)`` that starts
@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import testbed_cluster, testbed_proc
-from tests.support.testbed_cluster import FAIL_ANNOTATION, TestbedCluster
+from tests.support.testbed_cluster import FAIL_ANNOTATION, BedCluster
 from tests.support.testbed_registry import NOTIFY_MEDIA_TYPE, Registry
 
-__all__ = ["FAIL_ANNOTATION", "NOTIFY_MEDIA_TYPE", "TestbedCluster", "Registry", "RegistryFactory"]
+__all__ = ["FAIL_ANNOTATION", "NOTIFY_MEDIA_TYPE", "BedCluster", "Registry", "RegistryFactory"]
 
 CONTROL_PLANE = ["etcd", "kube-apiserver", "helm", "kubectl"]
 FULL = [*CONTROL_PLANE, "kube-controller-manager", "kube-scheduler", "kwok"]
@@ -49,9 +49,7 @@ def testbed_bin_dir() -> Path:
     return _bins(CONTROL_PLANE)
 
 
-def _cluster(
-    mode: str, names: list[str], factory: pytest.TempPathFactory
-) -> Iterator[TestbedCluster]:
+def _cluster(mode: str, names: list[str], factory: pytest.TempPathFactory) -> Iterator[BedCluster]:
     bins = _bins(names)
     cluster = testbed_cluster.start_cluster(mode, bins, factory.mktemp(f"kube-{mode}"))
     try:
@@ -61,12 +59,12 @@ def _cluster(
 
 
 @pytest.fixture(scope="session")
-def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestbedCluster]:
+def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedCluster]:
     yield from _cluster("apiserver", CONTROL_PLANE, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def kube_full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestbedCluster]:
+def kube_full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedCluster]:
     yield from _cluster("full", FULL, tmp_path_factory)
 
 
@@ -114,7 +112,7 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed:
         for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, TestbedCluster):
+            if isinstance(value, BedCluster):
                 report.sections.append((f"test bed ({value.mode}) logs", value.log_tails()))
             elif isinstance(value, RegistryFactory) and value.started:
                 report.sections.append(("registry logs", value.log_tails()))

@@ -44,7 +44,7 @@ START_TIMEOUT = 90.0
 
 
 @dataclass
-class TestbedCluster:
+class BedCluster:
     """What a test gets from ``kube_apiserver`` / ``kube_full``."""
 
     mode: str
@@ -379,13 +379,13 @@ def _node(name: str) -> dict[str, Any]:
     }
 
 
-def _node_ready(cluster: TestbedCluster, name: str) -> bool:
+def _node_ready(cluster: BedCluster, name: str) -> bool:
     node = cluster.get_json(f"/api/v1/nodes/{name}")
     conditions = node.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def _wait_full_ready(cluster: TestbedCluster) -> None:
+def _wait_full_ready(cluster: BedCluster) -> None:
     for name in NODE_NAMES:
         cluster.create("/api/v1/nodes", _node(name))
 
@@ -403,7 +403,7 @@ def _wait_full_ready(cluster: TestbedCluster) -> None:
     )
 
 
-def start_cluster(mode: str, bins: Path, workdir: Path, attempts: int = 3) -> TestbedCluster:
+def start_cluster(mode: str, bins: Path, workdir: Path, attempts: int = 3) -> BedCluster:
     """Start a cluster; retry in a fresh dir if another process took one of our free ports."""
     if mode not in ("apiserver", "full"):
         raise ValueError(f"unknown test bed mode {mode!r}")
@@ -416,13 +416,13 @@ def start_cluster(mode: str, bins: Path, workdir: Path, attempts: int = 3) -> Te
     raise AssertionError("unreachable")
 
 
-def _start_cluster(mode: str, bins: Path, workdir: Path) -> TestbedCluster:
+def _start_cluster(mode: str, bins: Path, workdir: Path) -> BedCluster:
     t0 = time.monotonic()
     log_dir = workdir / "logs"
     pki = testbed_pki.make_pki(workdir / "pki")
     procs: list[Proc] = []
     etcd_data: Path | None = None
-    cluster: TestbedCluster | None = None
+    cluster: BedCluster | None = None
     try:
         etcd, etcd_url, etcd_data = _start_etcd(bins, workdir, log_dir)
         procs.append(etcd)
@@ -435,7 +435,7 @@ def _start_cluster(mode: str, bins: Path, workdir: Path) -> TestbedCluster:
             pki.ca_cert,
             {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)},
         )
-        cluster = TestbedCluster(
+        cluster = BedCluster(
             mode=mode,
             workdir=workdir,
             bin_dir=bins,
@@ -461,7 +461,7 @@ def _start_cluster(mode: str, bins: Path, workdir: Path) -> TestbedCluster:
     return cluster
 
 
-def stop_cluster(cluster: TestbedCluster) -> None:
+def stop_cluster(cluster: BedCluster) -> None:
     cluster.stop()
     marker = cluster.workdir / ".etcd-data"
     if marker.exists():
@@ -470,6 +470,6 @@ def stop_cluster(cluster: TestbedCluster) -> None:
             shutil.rmtree(data, ignore_errors=True)
 
 
-def iter_pods(cluster: TestbedCluster, namespace: str, selector: str) -> Iterator[dict[str, Any]]:
+def iter_pods(cluster: BedCluster, namespace: str, selector: str) -> Iterator[dict[str, Any]]:
     data = cluster.get_json(f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")
     yield from data.get("items", [])

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.support.testbed import TestbedCluster
+from tests.support.testbed import BedCluster
 from tests.support.testbed_proc import REPO_ROOT, wait_until
 
 APPLY = {"Content-Type": "application/apply-patch+yaml"}
@@ -21,7 +21,7 @@ def _managers(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["manager"]: e for e in obj["metadata"].get("managedFields", [])}
 
 
-def test_server_reports_the_version_the_tools_module_pins(kube_apiserver: TestbedCluster) -> None:
+def test_server_reports_the_version_the_tools_module_pins(kube_apiserver: BedCluster) -> None:
     gomod = (REPO_ROOT / "testbed" / "k8s" / "go.mod").read_text()
     match = re.search(r"k8s\.io/kubernetes (v\d+\.\d+\.\d+)", gomod)
     assert match, "testbed/k8s/go.mod does not pin k8s.io/kubernetes"
@@ -31,7 +31,7 @@ def test_server_reports_the_version_the_tools_module_pins(kube_apiserver: Testbe
 
 
 def test_server_side_apply_tracks_managers_and_reports_conflicts(
-    kube_apiserver: TestbedCluster,
+    kube_apiserver: BedCluster,
 ) -> None:
     ns = kube_apiserver.create_namespace("ssa")
     path = f"/api/v1/namespaces/{ns}/configmaps/settings"
@@ -70,7 +70,7 @@ def test_server_side_apply_tracks_managers_and_reports_conflicts(
     assert "f:replicas" in managers["alice"]["fieldsV1"]["f:data"]
 
 
-def test_dry_run_all_validates_but_persists_nothing(kube_apiserver: TestbedCluster) -> None:
+def test_dry_run_all_validates_but_persists_nothing(kube_apiserver: BedCluster) -> None:
     ns = kube_apiserver.create_namespace("dry")
     base = f"/api/v1/namespaces/{ns}/configmaps"
 
@@ -103,7 +103,7 @@ def test_dry_run_all_validates_but_persists_nothing(kube_apiserver: TestbedClust
 
 
 def test_rbac_denies_an_unbound_service_account_then_allows_it(
-    kube_apiserver: TestbedCluster,
+    kube_apiserver: BedCluster,
 ) -> None:
     ns = kube_apiserver.create_namespace("rbac")
     token = kube_apiserver.service_account_token(ns, "agent")
@@ -147,7 +147,7 @@ def test_rbac_denies_an_unbound_service_account_then_allows_it(
     assert write.status_code == 403
 
 
-def test_kubectl_and_the_kubeconfig_work(kube_apiserver: TestbedCluster, tmp_path: Path) -> None:
+def test_kubectl_and_the_kubeconfig_work(kube_apiserver: BedCluster, tmp_path: Path) -> None:
     out = kube_apiserver.run("kubectl", "version", "-o", "json")
     versions = json.loads(out.stdout)
     assert versions["serverVersion"]["gitVersion"] == versions["clientVersion"]["gitVersion"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.testbed import FAIL_ANNOTATION, TestbedCluster
+from tests.support.testbed import FAIL_ANNOTATION, BedCluster
 from tests.support.testbed_proc import wait_until
 
 
@@ -35,7 +35,7 @@ def _condition(deploy: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
 
-def _available(cluster: TestbedCluster, path: str, replicas: int) -> dict[str, Any] | None:
+def _available(cluster: BedCluster, path: str, replicas: int) -> dict[str, Any] | None:
     deploy = cluster.get_json(path)
     status = deploy.get("status", {})
     done = (
@@ -47,20 +47,20 @@ def _available(cluster: TestbedCluster, path: str, replicas: int) -> dict[str, A
     return deploy if done else None
 
 
-def _deadline_exceeded(cluster: TestbedCluster, path: str) -> dict[str, Any] | None:
+def _deadline_exceeded(cluster: BedCluster, path: str) -> dict[str, Any] | None:
     deploy = cluster.get_json(path)
     progressing = _condition(deploy, "Progressing")
     return deploy if progressing.get("reason") == "ProgressDeadlineExceeded" else None
 
 
-def _pods(cluster: TestbedCluster, ns: str, app: str) -> list[dict[str, Any]]:
+def _pods(cluster: BedCluster, ns: str, app: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = cluster.get_json(
         f"/api/v1/namespaces/{ns}/pods?labelSelector=app%3D{app}"
     )["items"]
     return items
 
 
-def test_fake_nodes_are_ready(kube_full: TestbedCluster) -> None:
+def test_fake_nodes_are_ready(kube_full: BedCluster) -> None:
     nodes = kube_full.get_json("/api/v1/nodes")["items"]
     ready = [
         n["metadata"]["name"]
@@ -70,7 +70,7 @@ def test_fake_nodes_are_ready(kube_full: TestbedCluster) -> None:
     assert len(ready) >= 2
 
 
-def test_deployment_becomes_available(kube_full: TestbedCluster) -> None:
+def test_deployment_becomes_available(kube_full: BedCluster) -> None:
     ns = kube_full.create_namespace("roll")
     base = f"/apis/apps/v1/namespaces/{ns}/deployments"
     kube_full.create(base, _deployment("web", "registry.test/web:v1", replicas=3))
@@ -83,7 +83,7 @@ def test_deployment_becomes_available(kube_full: TestbedCluster) -> None:
     assert all(p["status"]["phase"] == "Running" for p in pods)
 
 
-def test_deployment_marked_to_fail_never_becomes_available(kube_full: TestbedCluster) -> None:
+def test_deployment_marked_to_fail_never_becomes_available(kube_full: BedCluster) -> None:
     ns = kube_full.create_namespace("fail")
     base = f"/apis/apps/v1/namespaces/{ns}/deployments"
     kube_full.create(
@@ -106,7 +106,7 @@ def test_deployment_marked_to_fail_never_becomes_available(kube_full: TestbedClu
 
 
 def test_bumping_to_an_image_tag_ending_in_fail_stalls_the_rollout(
-    kube_full: TestbedCluster,
+    kube_full: BedCluster,
 ) -> None:
     ns = kube_full.create_namespace("bump")
     base = f"/apis/apps/v1/namespaces/{ns}/deployments"

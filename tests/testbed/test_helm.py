@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.testbed import TestbedCluster
+from tests.support.testbed import BedCluster
 
 CHART = """\
 apiVersion: v2
@@ -54,7 +54,7 @@ def _chart(root: Path) -> Path:
     return chart
 
 
-def test_helm_install_waits_for_a_real_rollout(kube_full: TestbedCluster, tmp_path: Path) -> None:
+def test_helm_install_waits_for_a_real_rollout(kube_full: BedCluster, tmp_path: Path) -> None:
     chart = _chart(tmp_path)
     ns = kube_full.create_namespace("helm")
     kube_full.run(
@@ -73,7 +73,7 @@ def test_helm_install_waits_for_a_real_rollout(kube_full: TestbedCluster, tmp_pa
 
 
 def test_helm_client_defaults_match_its_client_go(
-    kube_apiserver: TestbedCluster, tmp_path: Path
+    kube_apiserver: BedCluster, tmp_path: Path
 ) -> None:
     # Without the version ldflags helm v3 assumes Kubernetes 1.20 offline, and this chart's
     # kubeVersion constraint (>=1.30) would make `helm template` fail.

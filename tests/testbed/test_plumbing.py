@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import testbed
 from tests.support.testbed import Registry, RegistryFactory
-from tests.support.testbed_cluster import TestbedCluster
+from tests.support.testbed_cluster import BedCluster
 from tests.support.testbed_proc import BUILD_SCRIPT, Proc, ProcessDied, http_get, wait_until
 
 
@@ -59,7 +59,7 @@ def test_stop_escalates_to_sigkill_by_pid(tmp_path: Path) -> None:
 def test_failed_report_carries_each_components_log_tail(tmp_path: Path) -> None:
     proc = Proc("etcd", ["sh", "-c", "echo the-etcd-said-this"], tmp_path)
     proc.popen.wait(timeout=10)
-    cluster = TestbedCluster(
+    cluster = BedCluster(
         mode="apiserver",
         workdir=tmp_path,
         bin_dir=tmp_path,

@@ -25,7 +25,7 @@ from bumper.agent import badimages
 from bumper.core import events
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
-from tests.support.testbed import TestbedCluster
+from tests.support.testbed import BedCluster
 from worker import context, jobs, pushdeploy, targets
 
 IMAGE = "ghcr.io/acme/api"
@@ -69,7 +69,7 @@ spec:
 class Bed:
     """A config repo, a bumper.yaml with one push target, and the worker's environment."""
 
-    def __init__(self, tmp: Path, cluster: TestbedCluster, namespace: str, mode: str = "commit"):
+    def __init__(self, tmp: Path, cluster: BedCluster, namespace: str, mode: str = "commit"):
         self.cluster = cluster
         self.namespace = namespace
         seed = tmp / "seed"
@@ -139,7 +139,7 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
 @pytest.fixture
 def bed(
     tmp_path: Path,
-    kube_full: TestbedCluster,
+    kube_full: BedCluster,
     redis_server: RedisServer,
     client: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
@@ -315,7 +315,7 @@ FORGE_REPO = "acme/config"
 def forge_bed(
     forgesim: ForgeSim,
     tmp_path: Path,
-    kube_full: TestbedCluster,
+    kube_full: BedCluster,
     redis_server: RedisServer,
     client: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
@@ -396,7 +396,7 @@ def test_an_unreachable_api_server_retries_the_job_and_keeps_the_candidate(
 
 
 class _DeadCluster:
-    """Stands in for a TestbedCluster: a kubeconfig whose API server is not listening."""
+    """Stands in for a BedCluster: a kubeconfig whose API server is not listening."""
 
     def __init__(self, tmp: Path) -> None:
         from tests.support.redis_server import free_port
