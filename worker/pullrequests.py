@@ -142,15 +142,23 @@ def require_prs(forge: ScmProvider, repo: config.Repo, target: config.Target) ->
 def obsolete_comment(base: str, why: str) -> str:
     return (
         f"Closed by Bumper: `{base}` already has this change or a newer one, so this PR "
-        f"is obsolete.\n\nLatest verdicts: {why}"
+        f"is obsolete.\n\nLatest verdicts: {changes.inline(why, 2000)}"
     )
 
 
 def ci_failed_comment(build: events.BuildFinished) -> str:
-    where = f" ([run]({build.url}))" if build.url else ""
-    name = f" `{build.pipeline}`" if build.pipeline else ""
+    # Every field is the CI sender's: one line each, and a link only to a plain http(s) URL.
+    url = changes.safe_url(build.url)
+    where = f" ([run]({url}))" if url else ""
+    name = f" `{_code(build.pipeline)}`" if build.pipeline else ""
     return (
-        f"CI{name} reported **{build.status}** for revision `{build.commit}`{where}, the "
+        f"CI{name} reported **{_code(build.status)}** for revision `{_code(build.commit or '')}`"
+        f"{where}, the "
         "revision this image was built from. Bumper will not merge it; a newer successful "
         "build will replace this PR."
     )
+
+
+def _code(text: str) -> str:
+    """Event text for inside a Markdown code span: one line, bounded, no backtick."""
+    return changes.inline(text, 200).replace("`", "'")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bumper import gitrepo
 from bumper.agent import apply, kube, manifests, render
 from bumper.agent.manifests import Obj
-from bumper.core import config, policy, refs
+from bumper.core import changes, config, policy, refs
 from bumper.errors import PermanentError, TransientError
 from bumper.reconcile import ports
 from bumper.reconcile.engine import Engine, EngineSettings, ReconcileResult
@@ -367,12 +367,14 @@ def _remember_pr(ctx: WorkerContext, key: str, outcome: BumpOutcome) -> None:
 
 
 def comment_text(done: Deployment) -> str:
+    # The message quotes the cluster (health reasons, API errors): one line, bounded.
+    message = changes.inline(done.message, 2000)
     if done.state == "healthy":
-        return f"Bumper deployed `{done.commit[:12]}` (push mode): {done.message}."
+        return f"Bumper deployed `{done.commit[:12]}` (push mode): {message}."
     if done.state == "rolled-back":
+        bad = ", ".join(f"`{changes.inline(b, 300)}`" for b in done.bad)
         return (
             f"Bumper deployed `{done.commit[:12]}` (push mode) and **rolled it back**: "
-            f"{done.message}. These images will not be proposed again: "
-            f"{', '.join(f'`{b}`' for b in done.bad) or 'none identified'}."
+            f"{message}. These images will not be proposed again: {bad or 'none identified'}."
         )
-    return f"Bumper could **not** deploy `{done.commit[:12]}` (push mode): {done.message}."
+    return f"Bumper could **not** deploy `{done.commit[:12]}` (push mode): {message}."

@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 DEFAULT_TITLE = "Bump {name} to {ref} in {repo}"
+FIELD_LIMIT = 300
+"""Longest text an event-derived field may put in a commit, PR or comment (characters)."""
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_SAFE_URL = re.compile(r"https?://[^\s()<>\[\]`|]+")
 DEFAULT_BODY = "Bumper updates **{image}** to `{ref}` ({mode}, branch `{branch}`)."
 MARKER_PREFIX = "<!-- bumper:target="
 
@@ -86,8 +90,28 @@ def branch_name(repo: str, target: str, image: str) -> str:
     return f"bumper/{slug(target)}/{slug(image.rsplit('/', 1)[-1], 30)}-{digest}"
 
 
+def inline(text: str, limit: int = FIELD_LIMIT) -> str:
+    """``text`` made safe for one line of a commit, PR or comment: control characters and line
+    separators become one space, and it is cut at ``limit`` characters (with ``…``).
+
+    Event fields (delivery ids, sources, CI names) come from the internet: with no line break
+    in them they cannot start a line of their own, so they cannot forge a ``Signed-off-by:``
+    or any other trailer, nor a Markdown heading or list in a PR."""
+    flat = _BREAKS.sub(" ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is a plain http(s) URL that cannot break out of a Markdown link, else None."""
+    return url if url and len(url) <= 2048 and _SAFE_URL.fullmatch(url) else None
+
+
 def fields(result: BumpResult) -> dict[str, str]:
-    """Every template field, as text."""
+    """Every template field, as one line of text each (see ``inline``)."""
+    return {key: inline(value) for key, value in _raw_fields(result).items()}
+
+
+def _raw_fields(result: BumpResult) -> dict[str, str]:
     return {
         "name": result.name,
         "image": result.image,
@@ -129,7 +153,7 @@ def commit_message(result: BumpResult, template: str | None = None) -> str:
         if result.decision:
             lines += ["", f"Policy: {result.decision}"]
         if result.delivery_id:
-            lines.append(f"Event: {result.source} {result.delivery_id}".rstrip())
+            lines.append(f"Event: {inline(result.source)} {inline(result.delivery_id)}".rstrip())
     return "\n".join([*lines, "", f"Bumper-Target: {result.target}"]) + "\n"
 
 
@@ -139,13 +163,14 @@ def pr_title(result: BumpResult, template: str | None = None) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ") or "—"
+    return inline(text).replace("|", "\\|") or "—"
 
 
 def change_table(result: BumpResult) -> str:
     """The markdown table of every change: file, old → new, decision, source event."""
     event = result.delivery_id or "event"
-    link = f"[{_cell(event)}]({result.event_url})" if result.event_url else _cell(event)
+    url = safe_url(result.event_url)
+    link = f"[{_cell(event)}]({url})" if url else _cell(event)
     source = f"{_cell(result.source)} {link}".strip()
     rows = ["| file | old → new | policy decision | source event |", "|---|---|---|---|"]
     for change in result.changes:
@@ -164,7 +189,7 @@ def marker(result: BumpResult) -> str:
 def pr_body(result: BumpResult, template: str | None = None) -> str:
     parts = [render(template or DEFAULT_BODY, result).strip(), "", change_table(result)]
     if result.why:
-        parts += ["", f"**Why:** {result.why}"]
+        parts += ["", f"**Why:** {inline(result.why, 1000)}"]
     parts += ["", marker(result)]
     return "\n".join(parts) + "\n"
 

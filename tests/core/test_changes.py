@@ -110,3 +110,37 @@ def test_applied_image_edits_are_the_rows() -> None:
     message = changes.commit_message(result(changes=(applied,)))
     assert f"| `apps/api/deploy.yaml:7` | `1.4.2@sha256:{'a' * 64}` → `1.5.0` |" in body
     assert f"- apps/api/deploy.yaml: 1.4.2@sha256:{'a' * 64} → 1.5.0" in message.splitlines()
+
+
+FORGED = "d-1\n\nSigned-off-by: Mallory <m@evil.example>\r\nCo-authored-by: x\u2028# heading\x00"
+
+
+def test_event_fields_cannot_add_lines_or_forge_trailers_in_the_commit() -> None:
+    for template in (None, "Bump {name}\n\n{delivery_id}\n{source}"):
+        text = changes.commit_message(result(delivery_id=FORGED, source="gh\nX: y"), template)
+        lines = text.splitlines()
+        assert not any(line.startswith(("Signed-off-by:", "Co-authored-by:")) for line in lines)
+        assert not any(c in text for c in "\r\x00\u2028")
+        # the last paragraph, where git reads trailers, is Bumper's own and nothing else
+        assert text.rstrip("\n").split("\n\n")[-1] == "Bumper-Target: api.0"
+        assert any("Signed-off-by: Mallory" in line for line in lines)  # kept, but inline
+
+
+def test_event_fields_stay_in_their_table_cell_and_links_are_plain_urls() -> None:
+    body = changes.pr_body(
+        result(
+            delivery_id=FORGED, why="x\n\n## y", event_url="https://ok.example/a) [x](javascript:1"
+        )
+    )
+    table = [line for line in body.splitlines() if line.startswith("| `apps/api/deploy")]
+    assert len(table) == 1 and "Signed-off-by: Mallory" in table[0]
+    assert "](https://ok.example" not in body and "javascript" not in body.split("|")[-2]
+    assert "\n## y" not in body and "**Why:** x ## y" in body
+    linked = changes.pr_body(result(event_url="https://harbor.example/d-42?x=1"))
+    assert "[d-42](https://harbor.example/d-42?x=1)" in linked
+
+
+def test_inline_bounds_the_length() -> None:
+    assert changes.inline("a" * 1000) == "a" * (changes.FIELD_LIMIT - 1) + "…"
+    assert changes.inline(" ok\t\tfine \n") == "ok fine"
+    assert changes.safe_url("ftp://x") is None and changes.safe_url("https://x/y") == "https://x/y"
