@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 import requests
 
+from bumper.core import changes
+
 log = logging.getLogger("bumper.agent")
 State = Literal["pending", "success", "failure"]
 CONTEXT = "bumper-agent"
@@ -82,7 +84,7 @@ class Forge:
         title = f"Revert {bad[:12]}: it failed health checks"
         body = (
             f"bumper-agent rolled the cluster back to {good} because {bad} did not become "
-            f"healthy:\n\n{reason[:2000]}\n"
+            f"healthy:\n\n{changes.inline(reason, 2000)}\n"
         )
         try:
             if self.kind == "github":

@@ -32,10 +32,13 @@ def test_commit_status_and_revert_pull_request(forgesim: ForgeSim, tmp_path: Pat
         (bad, "failure", "bumper-agent")
     ]
     src.push_revert(bad, good, "bumper/revert-x", "Revert to good", forgesim.token)
-    url = client.open_revert(bad, good, "bumper/revert-x", "web: not ready")
+    reason = "web: not ready\n\n## pod message from the cluster"
+    url = client.open_revert(bad, good, "bumper/revert-x", reason)
     assert url
     (change,) = repo.changes.values()
     assert (change.head, change.base, change.state) == ("bumper/revert-x", "main", "open")
+    # the cluster's words are quoted on one line: no Markdown block of theirs in the PR
+    assert change.body.endswith("healthy:\n\nweb: not ready ## pod message from the cluster\n")
     assert repo.git.read_file("bumper/revert-x", "app.yaml") == "image: app:1.0\n"
     assert repo.git.is_ancestor(bad, repo.git.sha("bumper/revert-x") or "")
 
