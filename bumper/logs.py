@@ -112,7 +112,6 @@ def utc_second(seconds: int) -> str:
 # One encoder for every line: ``json.dumps`` with options builds a new one per call.
 _dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # Loggers of RQ, quiet unless ``BUMPER_LOG__RQ_LEVEL`` asks (INFO prints a line per job).
 RQ_LOGGERS = ("rq", "rq.worker", "rq.job", "rq.queue", "rq.scheduler", "rq.registry")

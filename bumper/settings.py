@@ -32,7 +32,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bumper import logs
 from bumper.errors import ConfigError
 
 log = logging.getLogger("bumper.settings")
@@ -150,6 +149,10 @@ class WebSettings(BaseModel):
         return cpus + 1 if self.threads > 1 else 2 * cpus + 1
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+"""Log levels a setting or ``--log-level`` may name."""
+
+
 class LogSettings(BaseModel):
     """Log lines of every process (``BUMPER_LOG__<FIELD>``), see ``bumper.logs``."""
 
@@ -168,9 +171,9 @@ class LogSettings(BaseModel):
     @field_validator("level", "rq_level", mode="before")
     @classmethod
     def _known_level(cls, value: object) -> object:
-        if isinstance(value, str) and value.upper() in logs.LEVELS:
+        if isinstance(value, str) and value.upper() in LEVELS:
             return value.upper()
-        raise ValueError(f"must be one of {', '.join(logs.LEVELS)}")
+        raise ValueError(f"must be one of {', '.join(LEVELS)}")
 
 
 class RunSettings(BaseModel):

@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from bumper import gitrepo, secrets
@@ -26,6 +25,7 @@ from bumper.core.edits import ImageEdit
 from bumper.scm.base import ScmProvider
 from worker import edits, pullrequests, pushdeploy, remotes, signing, store, targets
 from worker.context import WorkerContext
+from worker.records import BumpOutcome, PushRequest, Verdict
 from worker.targets import ResolvedTarget, target_key
 
 log = logging.getLogger("bumper.worker")
@@ -185,28 +185,6 @@ def _fire_triggers(ctx: WorkerContext, build: events.BuildFinished) -> list[str]
 # -- bumping one target (bump job) ------------------------------------------------------
 
 
-# A policy decision and the stored candidate it judges (whose event the decision log links).
-Verdict = tuple[store.StoredCandidate, policy.Decision]
-
-
-@dataclass
-class BumpOutcome:
-    """What a bump run did: the result (None: nothing to change) and where it went."""
-
-    key: str
-    result: changes.BumpResult | None = None
-    sha: str | None = None
-    pushed: bool = False
-    pr: dict[str, Any] | None = None
-    verdicts: list[Verdict] = field(default_factory=list)  # one per candidate seen
-    keep: store.StoredCandidate | None = None  # candidate left in place for the open PR
-    deployment: pushdeploy.Deployment | None = None  # push mode (step 8)
-
-    @property
-    def decisions(self) -> list[policy.Decision]:
-        return [decision for _, decision in self.verdicts]
-
-
 def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> BumpOutcome | None:
     """Bump one target with every candidate recorded for it; None if there were none.
     ``job_id``: the RQ job doing it, which owns the repo lock (see ``Store.repo_lock``)."""
@@ -240,7 +218,7 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
             decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
         ctx.log(decision, rule=rule, event=candidate.event, target=key)
     if target.deploy == "push":  # step 8, before consume: a crash re-run deploys again
-        request = pushdeploy.PushRequest(
+        request = PushRequest(
             named=named,
             outcome=outcome,
             seen=seen,

@@ -35,6 +35,7 @@ from bumper.core import events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from worker import bump, context
 from worker.context import WorkerContext
+from worker.records import BumpOutcome
 
 log = logging.getLogger("bumper.worker")
 
@@ -199,7 +200,7 @@ def _coalesce(job: Job | None, window: float) -> None:
         time.sleep(window - waited)
 
 
-def _summary(outcome: bump.BumpOutcome) -> dict[str, Any]:
+def _summary(outcome: BumpOutcome) -> dict[str, Any]:
     result = outcome.result
     return {
         "target": outcome.key,

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bumper import gitrepo, scm
 from bumper.core import changes, config, events
 from bumper.errors import PermanentError
 from bumper.scm.base import MergeOutcome, ScmProvider
 from worker import store
-
-if TYPE_CHECKING:
-    from worker.bump import BumpOutcome
-    from worker.targets import ResolvedTarget
+from worker.records import BumpOutcome
+from worker.targets import ResolvedTarget
 
 log = logging.getLogger("bumper.worker")
 

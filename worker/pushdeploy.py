@@ -31,80 +31,26 @@ import hashlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
 
 from bumper import gitrepo
 from bumper.agent import apply, kube, manifests, render
 from bumper.agent.manifests import Obj
 from bumper.core import changes, config, policy, refs
-from bumper.errors import PermanentError, TransientError
+from bumper.errors import TransientError
 from bumper.reconcile import ports
 from bumper.reconcile.engine import Engine, EngineSettings, ReconcileResult
 from bumper.scm.base import ScmProvider
-
-if TYPE_CHECKING:
-    from worker.bump import BumpOutcome
-    from worker.context import WorkerContext
-    from worker.store import StoredCandidate
-    from worker.targets import ResolvedTarget
+from worker.context import WorkerContext
+from worker.records import BumpOutcome, Deployment, PushRequest
+from worker.store import StoredCandidate
 
 log = logging.getLogger("bumper.worker")
 
-State = Literal["healthy", "unchanged", "refused", "rolled-back", "failed"]
 API_RETRY_SECONDS = 60.0  # the kube client rides out API restarts this long, then TransientError
 PR_MEMORY_SECONDS = 30 * 86_400
 BAD_CONFIGMAP = "bumper-bad-images"  # the agent's default name, in the state namespace
 _CLIENTS: dict[tuple[str, str | None], kube.Client] = {}
-
-
-@dataclass
-class Deployment:
-    """What one push deploy did. ``seconds``: from the bump job's start until the rollout was
-    verified (or found failed); ``rollback_seconds``: from then until the previous render was
-    live and healthy again."""
-
-    target: str
-    commit: str
-    state: State
-    message: str
-    ref: str = ""  # the rule's image as the tip's render has it (tag[@digest])
-    previous: str | None = None
-    applied: int = 0
-    seconds: float = 0.0
-    rollback_seconds: float | None = None
-    bad: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "commit": self.commit,
-            "previous": self.previous,
-            "message": self.message,
-            "seconds": round(self.seconds, 2),
-            "rollback_seconds": (
-                None if self.rollback_seconds is None else round(self.rollback_seconds, 2)
-            ),
-            "bad": self.bad,
-        }
-
-    def raise_if_failed(self) -> None:
-        if self.state == "failed":
-            raise PermanentError(f"push deploy of {self.target}: {self.message}", reason="deploy")
-
-
-@dataclass(frozen=True)
-class PushRequest:
-    """One bump run of a push target, as ``bump.bump_target`` hands it over."""
-
-    named: ResolvedTarget  # the target key (``api/0``), its rule, target and repo
-    outcome: BumpOutcome
-    seen: list[StoredCandidate]
-    url: str  # where the config repo is cloned from
-    credentials: gitrepo.Credentials | None
-    forge: ScmProvider | None
-    started: float  # monotonic time the bump job started
 
 
 # -- entry point (called by bump.bump_target) ------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bumper.logs import LEVELS
+from bumper.settings import LEVELS
 
 # Flag → AgentConfig field, with the type argparse should parse.
 FLAGS: list[tuple[str, str, Any, str]] = [

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bumper.settings import Settings
     from worker.rqworker import BumpWorker
 
-from bumper.logs import LEVELS
+from bumper.settings import LEVELS
 
 
 def register(subparsers: Any) -> None:

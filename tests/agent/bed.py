@@ -30,7 +30,7 @@ from bumper.core import config
 from bumper.reconcile import ports
 from tests.agent.configrepo import ConfigRepo
 from tests.support.testbed import BedCluster
-from worker import pushdeploy
+from worker import pushdeploy, records
 from worker.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -205,7 +205,7 @@ class PushMode:
         self.cache = gitrepo.RepoCache(bed.tmp / "push-cache")
         self.store = Store(redis.Redis.from_url(redis_url)) if redis_url else None
 
-    def sync(self, *, health_timeout: float = 20) -> pushdeploy.Deployment:
+    def sync(self, *, health_timeout: float = 20) -> records.Deployment:
         cluster = config.Cluster(
             namespace=self.bed.apps,
             state_namespace=self.bed.state_ns,

@@ -4,7 +4,7 @@ links only to plain http(s) URLs: a sender cannot add Markdown blocks or lines t
 from __future__ import annotations
 
 from bumper.core import events
-from worker import pullrequests, pushdeploy
+from worker import pullrequests, pushdeploy, records
 
 
 def test_comments_quote_ci_and_cluster_text_on_one_line() -> None:
@@ -18,5 +18,5 @@ def test_comments_quote_ci_and_cluster_text_on_one_line() -> None:
     )
     text = pullrequests.ci_failed_comment(build)
     assert "\n" not in text and "](" not in text and "`ci'" in text
-    done = pushdeploy.Deployment("api/0", "a" * 40, "failed", "apply: refused\n\n## boom")
+    done = records.Deployment("api/0", "a" * 40, "failed", "apply: refused\n\n## boom")
     assert "\n" not in pushdeploy.comment_text(done)
