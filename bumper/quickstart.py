@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -138,32 +138,38 @@ class Supervisor:
 
 
 def wait_http(url: str, supervisor: Supervisor, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        problem = supervisor.dead()
-        if problem:
-            raise ConfigError(f"could not start: {problem}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise ConfigError(f"{url} did not answer within {timeout:.0f}s")
+    def answers() -> bool:
+        with urllib.request.urlopen(url, timeout=1) as reply:
+            return bool(reply.status == 200)
+
+    _wait_until(answers, supervisor, timeout, pause=0.2, failure=f"{url} did not answer")
 
 
 def wait_port(port: int, supervisor: Supervisor, timeout: float = 20.0) -> None:
+    def listens() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+
+    _wait_until(listens, supervisor, timeout, pause=0.05, failure=f"redis did not listen on {port}")
+
+
+def _wait_until(
+    ready: Callable[[], bool], supervisor: Supervisor, timeout: float, *, pause: float, failure: str
+) -> None:
+    """Poll ``ready`` (an ``OSError`` counts as not yet) until it holds, a child dies (its
+    reason), or ``timeout`` passes: each ends in one line, never a traceback."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         problem = supervisor.dead()
         if problem:
             raise ConfigError(f"could not start: {problem}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            if ready():
                 return
         except OSError:
-            time.sleep(0.05)
-    raise ConfigError(f"redis did not listen on port {port}")
+            pass
+        time.sleep(pause)
+    raise ConfigError(f"{failure} within {timeout:.0f}s")
 
 
 @contextlib.contextmanager

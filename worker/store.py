@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
+from redis.lock import Lock
 
 from bumper.agent import badimages
 from bumper.errors import TransientError
@@ -285,15 +286,9 @@ class Store:
         lock = self.redis.lock(
             f"{PREFIX}lock:deploy:{name}", timeout=timeout, blocking_timeout=wait
         )
-        if not lock.acquire():
-            raise TransientError(f"deployer {name!r} is busy", delay=5, reason="busy")
-        try:
+        busy = TransientError(f"deployer {name!r} is busy", delay=5, reason="busy")
+        with _holding(lock, busy):
             yield
-        finally:
-            try:
-                lock.release()
-            except redis.exceptions.LockError:
-                pass  # expired under a very slow rollout; nothing to undo
 
     @contextmanager
     def repo_lock(
@@ -309,12 +304,20 @@ class Store:
         if owner is not None and self._drop_lock_of(keys=[name], args=[owner]):
             log.warning("took over the lock of repo %r left by a dead run of job %s", repo, owner)
         lock = self.redis.lock(name, timeout=timeout, blocking_timeout=wait)
-        if not lock.acquire(token=owner):
-            raise TransientError(f"repo {repo!r} is busy with another bump", delay=2, reason="busy")
-        try:
+        busy = TransientError(f"repo {repo!r} is busy with another bump", delay=2, reason="busy")
+        with _holding(lock, busy, token=owner):
             yield
-        finally:
-            try:
-                lock.release()
-            except redis.exceptions.LockError:
-                pass  # expired under a very slow job; the next holder already has it
+
+
+@contextmanager
+def _holding(lock: Lock, busy: TransientError, *, token: str | None = None) -> Iterator[None]:
+    """Hold ``lock`` (raising ``busy`` when it stays taken) for the block, then release it."""
+    if not lock.acquire(token=token):
+        raise busy
+    try:
+        yield
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass  # expired under a very slow job; the next holder already has it: nothing to undo

@@ -1,6 +1,6 @@
 """Record the images of a commit that failed health as *bad*, where the worker can read them.
 
-Two places, same record (documented in the README for the bump worker):
+Two places, same record (documented in docs/agent.md, "Bad images"):
 
 - the ConfigMap ``bumper-bad-images`` (name configurable) in the agent's namespace, key
   ``records.json``: a JSON list, newest last, at most ``LIMIT`` entries;

@@ -58,7 +58,7 @@ incoming request before adding its own):
   without ``jpd_origin``, Nexus, ACR without ``request.host``).
 
 How ``secret`` is spelled for each sender is documented in the sender's module docstring and
-in the README ("Webhook senders").
+in docs/senders.md.
 
 This package imports only ``bumper.core`` and ``bumper.errors``.
 """

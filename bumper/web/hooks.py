@@ -2,12 +2,12 @@
 
 The intake reads the WSGI environ, not Flask's request: ``install_fast_path`` answers
 ``POST /hooks/...`` before Flask builds a request context, matches routes and runs its
-signals, which cost as much as the rest of the delivery together (see "Webhook receiver" in
-the README, benchmark). Everything else, ``OPTIONS`` handshakes included, goes through Flask,
+signals, which cost as much as the rest of the delivery together (see docs/receiver.md and
+bench/ingest.py). Everything else, ``OPTIONS`` handshakes included, goes through Flask,
 whose view below calls the same ``handle``.
 
 The intake never lets an exception through: every outcome is a JSON reply with a status from
-the table in the README ("Webhook receiver"), counted in metrics and logged as one line with
+the table in docs/receiver.md, counted in metrics and logged as one line with
 the delivery id. Replies and logs carry reasons, never a header value, body or secret.
 
 URL tokens (senders with no signature scheme) come from ``?token=`` (or ``?access_token=``,

@@ -108,9 +108,11 @@ def test_load_raises_config_error_with_first_issue(tmp_path: Path) -> None:
     assert configfile.load(path).images[0].policy.semver == "^1.4"
 
 
-def test_readme_full_example_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("### A full example", 1)[1]
+def test_the_documented_full_example_is_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    section = page.split("## A full example", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     code, out, err = run(tmp_path, example, capsys)
     assert (code, err) == (0, "")
