@@ -50,6 +50,8 @@ import redis
 from flask import Flask, Response, request
 
 from bumper import settings as settings_module
+from bumper import sources
+from bumper.core.events import BuildFinished, ImageEvent
 from tests.support.gunicorn_server import GunicornServer
 from tests.support.redis_server import RedisServer
 
@@ -506,9 +508,20 @@ def write_config(workdir: Path) -> Path:
         lines.append(f"  - name: {template.slug}")
         lines.append(f"    type: {template.sender}")
         lines.append(f"    secret: {{file: {secret}}}")
+        lines.append(f"    scope: {json.dumps(_scope_for(template))}")
     path = workdir / "bumper.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _scope_for(template: Template) -> dict[str, list[str]]:
+    """What the template's receiver may speak for: the hosts and repositories its fixture
+    names (the vendors' example hosts, which no sender default covers)."""
+    body = (SHARED / template.fixture).read_bytes()
+    found = sources.SENDERS[template.sender].parse(template.headers, body)
+    images = {e.image.partition("/")[0] for e in found if isinstance(e, ImageEvent)}
+    repos = {e.repository for e in found if isinstance(e, BuildFinished) and e.repository}
+    return {"images": sorted(images), "repos": sorted(repos)}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,6 +7,8 @@ processes call; ``check`` is what ``bumper check-config`` prints.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,24 +57,39 @@ def line_of(document: Any, loc: config.Loc) -> int | None:
     return line
 
 
-def check_text(text: str) -> tuple[config.BumperConfig | None, list[config.Issue]]:
-    """Validate YAML text: the config, or every issue with its path and line, in file order."""
+Checker = Callable[[config.BumperConfig], list[config.Issue]]
+
+
+def check_text(
+    text: str, more: Checker | None = None
+) -> tuple[config.BumperConfig | None, list[config.Issue]]:
+    """Validate YAML text: the config, or every issue with its path and line, in file order.
+
+    ``more`` adds checks on a valid config (``bumper check-config`` passes the receivers'
+    scope checks, which need the senders); its warnings leave the config valid.
+    """
     document, issues = parse(text)
     if issues:
         return None, issues
     result, issues = config.validate(document)
-    located = [config.Issue(i.loc, i.message, line_of(document, i.loc)) for i in issues]
+    if result is not None and more is not None:
+        issues = more(result)
+        if any(not issue.warning for issue in issues):
+            result = None
+    located = [dataclasses.replace(i, line=line_of(document, i.loc)) for i in issues]
     located.sort(key=lambda i: (i.line or 0, config.format_loc(i.loc)))
     return result, located
 
 
-def check(path: Path) -> tuple[config.BumperConfig | None, list[config.Issue]]:
+def check(
+    path: Path, more: Checker | None = None
+) -> tuple[config.BumperConfig | None, list[config.Issue]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
         return None, [config.Issue((), f"cannot read {path}: {reason}")]
-    return check_text(text)
+    return check_text(text, more)
 
 
 def load(path: Path) -> config.BumperConfig:

@@ -1,7 +1,10 @@
 """``bumper check-config [FILE]``: validate bumper.yaml and report every problem with its place.
 
 Each problem is one line, ``FILE:LINE: path: message`` (``path`` like
-``images[1].policy.semver``). Exit 2 when there is any problem, 0 with a summary otherwise.
+``images[1].policy.semver``); a warning reads ``FILE:LINE: path: warning: message``. Besides the
+file's own rules, the receivers' scopes are checked against their senders
+(``bumper.sources.scoping``). Exit 2 when there is any error, 0 with a summary otherwise
+(warnings included).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 
 from bumper import configfile, settings
 from bumper.core import config
+from bumper.sources import scoping
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,13 +30,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     path: Path = args.file or settings.load().config_file
-    result, issues = configfile.check(path)
+    result, issues = configfile.check(path, scoping.problems)
+    for issue in issues:
+        line = f"{issue.line}:" if issue.line else ""
+        where = issue.path or "(document)"
+        kind = "warning: " if issue.warning else ""
+        print(f"{path}:{line} {where}: {kind}{issue.message}", file=sys.stderr)
     if result is None:
-        for issue in issues:
-            line = f"{issue.line}:" if issue.line else ""
-            where = issue.path or "(document)"
-            print(f"{path}:{line} {where}: {issue.message}", file=sys.stderr)
-        count = len(issues)
+        count = sum(not issue.warning for issue in issues)
         print(f"{path}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
         return 2
     print(f"{path}: valid; {summary(result)}")

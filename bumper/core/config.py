@@ -5,7 +5,8 @@ by line live in ``bumper.configfile``, reporting in ``bumper check-config``.
 Sections:
 
 - ``receivers``: named webhook endpoints (``POST /hooks/<name>``), each with a sender type,
-  a secret reference and the event kinds it may produce;
+  a secret reference, the event kinds it may produce and its scope (the registries, image
+  prefixes and CI repositories it may speak for, ``bumper.core.scope``);
 - ``repos``: config repositories, their forge, credentials, bot author and signing;
 - ``images``: rules that map an image to a tag policy, an optional CI gate, and targets
   (path globs in a repo, each with a mode ``commit`` | ``pr`` | ``pr-automerge``, and a
@@ -40,7 +41,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bumper.core import events, refs, semver
+from bumper.core import events, refs, scope, semver
 from bumper.errors import InvalidReference, PermanentError
 
 EventKind = Literal["image.pushed", "image.deleted", "build.finished"]
@@ -66,6 +67,24 @@ class SecretRef(Strict):
         return self
 
 
+ImageScopeEntry = Annotated[str, AfterValidator(scope.check_image_entry)]
+RepoScopeEntry = Annotated[str, AfterValidator(scope.check_repo_entry)]
+
+
+class ReceiverScope(Strict):
+    """What a receiver may speak for; events outside it are dropped (``bumper.core.scope``)."""
+
+    images: list[ImageScopeEntry] | None = Field(
+        None,
+        description="registry hosts or image prefixes (ghcr.io, ghcr.io/acme); default: the "
+        "receiver's registry, else its sender's own registry hosts (docker.io for dockerhub...)",
+    )
+    repos: list[RepoScopeEntry] = Field(
+        default_factory=list,
+        description="CI repositories (acme/api) or their owners / groups (acme); none by default",
+    )
+
+
 class Receiver(Strict):
     """One webhook endpoint, ``POST /hooks/<name>``."""
 
@@ -81,10 +100,17 @@ class Receiver(Strict):
     max_body_bytes: int = Field(1_048_576, gt=0, description="bigger bodies get 413")
     registry: str | None = Field(
         None,
-        description="registry host for senders whose payloads do not name it (JFrog, Nexus, "
-        "ACR); passed to the sender as the X-Bumper-Registry header",
+        description="the registry host this receiver speaks for: the default of scope.images, "
+        "and the host of images for senders whose payloads do not name it (JFrog, Nexus, ACR); "
+        "passed to the sender as the X-Bumper-Registry header",
     )
+    scope: ReceiverScope = Field(default_factory=lambda: ReceiverScope())
     insecure: bool = Field(False, description="accept without authentication (tests only)")
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_host(cls, value: str | None) -> str | None:
+        return None if value is None else scope.check_host(value)
 
     @model_validator(mode="after")
     def _secret_unless_insecure(self) -> Receiver:
@@ -591,6 +617,8 @@ class Issue:
     loc: Loc
     message: str
     line: int | None = None  # 1-based, when the reader knows it
+    # A warning does not make the file invalid (``bumper check-config`` prints it, exit 0).
+    warning: bool = False
 
     @property
     def path(self) -> str:

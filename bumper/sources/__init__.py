@@ -12,6 +12,11 @@ A sender module *declares* what it does; this package turns each declaration int
     The normalised events of the delivery.
 ``delivery_id(headers, body) -> str | None`` and ``is_ping(headers, body) -> bool``
     Only where the sender has them; otherwise there is no id and nothing is a ping.
+``REGISTRY_HOSTS``
+    Only in senders that produce image events: the registry hosts the sender itself serves
+    (``("docker.io",)`` for Docker Hub), or ``()`` when it has none of its own (Harbor, JFrog,
+    CloudEvents...), so that its receiver must name one. A receiver's default scope
+    (``bumper.sources.scoping``).
 
 The module functions receive the case-insensitive ``Headers`` and may raise anything: the
 "never raise" rule below is applied here, once, by ``Sender``, not by each module.
@@ -54,8 +59,11 @@ incoming request before adding its own):
 
 - ``X-Bumper-Url-Token``: the secret part of the receiver URL, for senders with no signature
   scheme (Docker Hub, Quay, Tekton, and optionally CloudEvents/CDEvents).
-- ``X-Bumper-Registry``: the registry host for senders whose payloads do not name it (JFrog
-  without ``jpd_origin``, Nexus, ACR without ``request.host``).
+- ``X-Bumper-Registry``: the receiver's configured registry host, for senders whose payloads
+  do not name the image's host (JFrog, Nexus, ACR without ``request.host``). Configured
+  identity wins: a payload field never replaces it (JFrog's ``jpd_origin`` is used only when
+  no registry is configured). Where a payload does name the host, the parser keeps it and the
+  receiver's scope decides.
 
 How ``secret`` is spelled for each sender is documented in the sender's module docstring and
 in docs/senders.md.
@@ -121,6 +129,8 @@ class Sender:
     parser: Parser
     id_reader: IdReader = no_delivery_id
     ping_test: PingTest = never_a_ping
+    # None: the sender produces no image events; (): it has no registry host of its own.
+    registry_hosts: tuple[str, ...] | None = None
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
         self.auth.verify(Headers.of(headers), body, secret)
@@ -169,6 +179,7 @@ def declared(module: ModuleType) -> Sender:
         parser=module.parse,
         id_reader=getattr(module, "delivery_id", no_delivery_id),
         ping_test=getattr(module, "is_ping", never_a_ping),
+        registry_hosts=getattr(module, "REGISTRY_HOSTS", None),
     )
 
 

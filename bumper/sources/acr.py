@@ -25,6 +25,8 @@ from bumper.sources._headers import Headers
 from bumper.sources.distribution import parse_entry
 
 NAME = "acr"
+# Per tenant: a receiver names its login server with ``registry`` (or ``scope.images``).
+REGISTRY_HOSTS: tuple[str, ...] = ()
 REGISTRY_HEADER = "X-Bumper-Registry"
 
 

@@ -47,6 +47,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "cdevents"
+# Any tool may emit CDEvents: a receiver lists what it speaks for in ``scope.images``.
+REGISTRY_HOSTS: tuple[str, ...] = ()
 PREFIX = "dev.cdevents."
 ARTIFACT_KINDS: dict[str, ImageEventType] = {
     "artifact.published": "image.pushed",

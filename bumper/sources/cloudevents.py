@@ -44,6 +44,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "cloudevents"
+# Any tool may emit CloudEvents: a receiver lists what it speaks for in ``scope.images``.
+REGISTRY_HOSTS: tuple[str, ...] = ()
 BUMPER_IMAGE: dict[str, ImageEventType] = {
     "dev.bumper.image.pushed": "image.pushed",
     "dev.bumper.image.deleted": "image.deleted",

@@ -34,6 +34,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "distribution"
+# Self-hosted: a receiver names its registry host with ``registry`` (or ``scope.images``).
+REGISTRY_HOSTS: tuple[str, ...] = ()
 
 MANIFEST_TYPES = frozenset(
     {

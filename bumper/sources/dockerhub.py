@@ -18,6 +18,7 @@ from bumper.sources._common import image_event, load_object, text
 from bumper.sources._headers import Headers
 
 NAME = "dockerhub"
+REGISTRY_HOSTS: tuple[str, ...] = ("docker.io",)
 
 
 AUTH = _auth.URL_TOKEN

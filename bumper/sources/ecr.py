@@ -29,6 +29,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "ecr"
+# Per account: a receiver names ``<account>.dkr.ecr.<region>.amazonaws.com`` with ``registry``.
+REGISTRY_HOSTS: tuple[str, ...] = ()
 ACTIONS: dict[str, ImageEventType] = {"PUSH": "image.pushed", "DELETE": "image.deleted"}
 _ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")

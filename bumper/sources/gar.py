@@ -52,6 +52,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "gar"
+# Artifact Registry and Container Registry hosts; ``registry`` narrows it to one.
+REGISTRY_HOSTS: tuple[str, ...] = ("*-docker.pkg.dev", "gcr.io", "*.gcr.io")
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 ACTIONS: dict[str, ImageEventType] = {"INSERT": "image.pushed", "DELETE": "image.deleted"}
 LEEWAY = 30

@@ -32,6 +32,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "gitea"
+# Self-hosted: a receiver names its Gitea host with ``registry`` (or ``scope.images``).
+REGISTRY_HOSTS: tuple[str, ...] = ()
 PREFIXES = ("X-Gitea-", "X-Forgejo-", "X-Gogs-")
 ACTIONS: dict[str, ImageEventType] = {"created": "image.pushed", "deleted": "image.deleted"}
 

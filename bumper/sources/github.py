@@ -42,6 +42,7 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "github"
+REGISTRY_HOSTS: tuple[str, ...] = ("ghcr.io",)
 
 CONCLUSIONS: dict[str, BuildStatus] = {
     "success": "success",

@@ -32,6 +32,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "harbor"
+# Self-hosted: a receiver names its Harbor host with ``registry`` (or ``scope.images``).
+REGISTRY_HOSTS: tuple[str, ...] = ()
 
 KINDS: dict[str, ImageEventType] = {
     "PUSH_ARTIFACT": "image.pushed",

@@ -6,8 +6,10 @@ Secret: the webhook's "Secret Token", which Artifactory sends verbatim in
 Both published shapes are accepted: the envelope ``{"domain", "event_type", "data",
 "jpd_origin", ...}`` and the flat Docker-domain object. Docker ``pushed`` → ``image.pushed``,
 ``deleted`` → ``image.deleted`` of ``<host>/<repo_key>/<image_name>`` (Artifactory's
-repository-path access method). The host is that of ``jpd_origin``, else the web layer's
-``X-Bumper-Registry`` header; without either the event is dropped with a reason. The digest
+repository-path access method). The host is the receiver's configured registry (the web
+layer's ``X-Bumper-Registry`` header); the payload's ``jpd_origin`` (the platform URL, which
+the sender writes) is used only when none is configured, and then the receiver's scope
+decides. Without either the event is dropped with a reason. The digest
 is ``sha256:<sha256>`` (the checksum of the manifest file, which is the manifest digest).
 Artifact-domain events (generic files) are ignored. JFrog sends no delivery id.
 """
@@ -29,6 +31,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "jfrog"
+# Self-hosted or per tenant: a receiver names its Docker host with ``registry``.
+REGISTRY_HOSTS: tuple[str, ...] = ()
 REGISTRY_HEADER = "X-Bumper-Registry"
 KINDS: dict[str, ImageEventType] = {"pushed": "image.pushed", "deleted": "image.deleted"}
 
@@ -47,7 +51,8 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
     kind = KINDS.get(event_type)
     if kind is None:
         return drop(NAME, f"docker event {event_type!r} is not pushed or deleted")
-    host = first_text(host_of(text(payload, "jpd_origin")), header(headers, REGISTRY_HEADER))
+    # Configured identity first: a payload must not move the image to another registry.
+    host = first_text(header(headers, REGISTRY_HEADER), host_of(text(payload, "jpd_origin")))
     if host is None or "<" in host:
         return drop(NAME, f"no registry host: set {REGISTRY_HEADER} or send jpd_origin")
     repo_key, image_name = text(data, "repo_key"), text(data, "image_name")

@@ -29,6 +29,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "nexus"
+# Self-hosted: a receiver names its Docker connector's host with ``registry``.
+REGISTRY_HOSTS: tuple[str, ...] = ()
 REGISTRY_HEADER = "X-Bumper-Registry"
 ACTIONS: dict[str, ImageEventType] = {
     "CREATED": "image.pushed",

@@ -39,6 +39,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "quay"
+# quay.io; a Red Hat Quay receiver names its own host with ``registry``.
+REGISTRY_HOSTS: tuple[str, ...] = ("quay.io",)
 
 
 AUTH = _auth.URL_TOKEN

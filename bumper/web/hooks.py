@@ -1,4 +1,5 @@
-"""``POST /hooks/<receiver>``: size → type → verify → parse → filter → dedup + enqueue → 202.
+"""``POST /hooks/<receiver>``: size → type → verify → parse → filter → scope → dedup + enqueue
+→ 202.
 
 The intake reads the WSGI environ, not Flask's request: ``install_fast_path`` answers
 ``POST /hooks/...`` before Flask builds a request context, matches routes and runs its
@@ -192,7 +193,36 @@ def _deliver(
             kinds = sorted({e.type for e in parsed})
             log.info("events dropped", extra={"receiver": receiver.name, "types": kinds})
         return HookReply(200, "ignored", {"status": "ignored", "reason": reason, "events": []})
+    allowed = _in_scope(st, receiver, allowed, trace)
+    if not allowed:
+        # Answered like other filtered deliveries (200: a retry would change nothing), but
+        # counted and listed under its own result: it may be a misconfiguration or an attack.
+        ignored = {"status": "ignored", "reason": "out-of-scope", "events": []}
+        return HookReply(200, "out-of-scope", ignored)
     return _enqueue(st, receiver, trace.delivery_id, body, allowed, received_at)
+
+
+def _in_scope(
+    st: WebState,
+    receiver: receivers_module.ReceiverEndpoint,
+    found: list[events_module.Event],
+    trace: Trace,
+) -> list[events_module.Event]:
+    """The events the receiver may speak for (``bumper.core.scope``); the others are logged
+    and counted, never queued."""
+    kept, dropped = receiver.scope.split(found)
+    if dropped:
+        log.warning(
+            "events out of scope",
+            extra={
+                "receiver": receiver.name,
+                "delivery_id": trace.delivery_id,
+                "dropped": dropped[:5],
+                "dropped_count": len(dropped),
+            },
+        )
+        st.metrics.dropped(receiver.name, "out-of-scope", len(dropped))
+    return kept
 
 
 def _enqueue(

@@ -53,8 +53,8 @@ class WebMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.deliveries = Counter(
             "bumper_webhook_deliveries",
-            "webhook deliveries by receiver and result (accepted, duplicate, ignored, or the "
-            "rejection reason)",
+            "webhook deliveries by receiver and result (accepted, duplicate, ignored, "
+            "out-of-scope, or the rejection reason)",
             ["receiver", "result"],
             registry=self.registry,
         )
@@ -62,6 +62,13 @@ class WebMetrics:
             "bumper_webhook_events",
             "events enqueued by receiver and event type",
             ["receiver", "type"],
+            registry=self.registry,
+        )
+        self.dropped_events = Counter(
+            "bumper_webhook_events_dropped",
+            "events of verified deliveries dropped before the queue, by receiver and reason "
+            "(out-of-scope: an image or repository the receiver may not speak for)",
+            ["receiver", "reason"],
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -90,6 +97,9 @@ class WebMetrics:
 
     def event(self, receiver: str, event_type: str) -> None:
         self._child(self.events, receiver, event_type).inc()
+
+    def dropped(self, receiver: str, reason: str, count: int) -> None:
+        self._child(self.dropped_events, receiver, reason).inc(count)
 
     def render(self) -> bytes:
         """The exposition text: every worker's values under gunicorn, this process's otherwise."""

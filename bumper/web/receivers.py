@@ -3,21 +3,28 @@
 Built once when the app starts (``load_receivers``): the ``Sender`` is looked up, the
 secret is read from its env var or file (``bumper.secrets``, a relative file being relative to
 bumper.yaml's directory) and kept in memory, so a request never parses configuration or
-touches the file system. A missing secret or unknown sender type is a
-``ConfigError`` at start, not a surprise at the first delivery.
+touches the file system. A missing secret, an unknown sender type or a receiver that cannot
+know which images it speaks for is a ``ConfigError`` at start, not a surprise at the first
+delivery. Each receiver's scope (``bumper.sources.scoping``: what it may speak for, its
+sender's defaults filled in) is resolved here too; scope warnings are logged once at start.
 
 Secrets live only in ``ReceiverEndpoint.secret``; its ``repr`` hides it, and nothing here logs it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bumper import secrets, sources
 from bumper.core import config as config_model
+from bumper.core.scope import Scope
 from bumper.errors import ConfigError
+from bumper.sources import scoping
+
+log = logging.getLogger("bumper.web.receivers")
 
 # Media types senders use for JSON bodies, besides any ``application/*+json``.
 JSON_TYPES = frozenset({"application/json", "text/json", "text/plain"})
@@ -44,6 +51,7 @@ class ReceiverEndpoint:
     max_body_bytes: int
     insecure: bool
     registry: str | None = None
+    scope: Scope = field(default_factory=Scope)
     secret: str | None = field(default=None, repr=False)
 
 
@@ -68,6 +76,7 @@ def load_receivers(
     """One ``ReceiverEndpoint`` per configured name, with its ``Sender`` and secret resolved;
     ``base`` is the directory of the config file (where relative ``file:`` secrets are)."""
     senders = sources.SENDERS
+    _check_scopes(cfg)
     result: dict[str, ReceiverEndpoint] = {}
     for item in cfg.receivers:
         sender = senders.get(item.type)
@@ -92,6 +101,15 @@ def load_receivers(
             max_body_bytes=item.max_body_bytes,
             insecure=item.insecure,
             registry=item.registry,
+            scope=scoping.scope_of(item, sender),
             secret=secret,
         )
     return result
+
+
+def _check_scopes(cfg: config_model.BumperConfig) -> None:
+    """Refuse to start on a scope error; log each warning once."""
+    for issue in scoping.problems(cfg):
+        if not issue.warning:
+            raise ConfigError(str(issue), path=issue.path)
+        log.warning("config: %s", issue, extra={"path": issue.path})

@@ -117,3 +117,74 @@ def test_the_documented_full_example_is_valid(
     code, out, err = run(tmp_path, example, capsys)
     assert (code, err) == (0, "")
     assert "3 image rules (4 targets), 1 ci trigger" in out
+
+
+SCOPED = """\
+apiVersion: bumper/v1
+receivers:
+  - name: hub
+    type: harbor
+    secret: {env: HUB_SECRET}
+    registry: https://harbor.example.com
+    scope:
+      images: [ghcr.io/acme, acme/api]
+      repos: [acme/api, "a b"]
+  - name: harbor-without-host
+    type: harbor
+    secret: {env: HUB_SECRET}
+"""
+
+
+def test_scope_entries_are_checked_with_path_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(tmp_path, SCOPED, capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "F:6: receivers[0].registry: 'https://harbor.example.com' is not a registry host "
+        "(e.g. harbor.example.com)",
+        "F:8: receivers[0].scope.images[1]: 'acme/api' does not start with a registry host "
+        "(a name with a '.' or a port, or localhost; e.g. ghcr.io, registry.local:5000 or "
+        "ghcr.io/acme)",
+        "F:9: receivers[0].scope.repos[1]: 'a b' is not a repository path (e.g. acme/api, or "
+        "group/subgroup for all of a GitLab group)",
+        "F: 3 errors",
+    ]
+
+
+def test_a_receiver_that_cannot_know_its_images_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixed = SCOPED.replace("https://harbor.example.com", "harbor.example.com")
+    fixed = fixed.replace(", acme/api]", "]").replace(', "a b"', "")
+    code, out, err = run(tmp_path, fixed, capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "F:10: receivers[1]: receiver 'harbor-without-host': type harbor has no registry of its "
+        "own; set registry: <host> (or scope.images) to the registry it speaks for, or "
+        "scope: {images: []} to drop its image events",
+        "F: 1 error",
+    ]
+    path = tmp_path / "bumper.yaml"
+    assert configfile.load(path).receivers[1].registry is None  # processes without senders
+
+
+def test_ci_no_receiver_may_speak_for_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = GOOD.replace("        mode: commit\n", "        mode: commit\n    gate: {ci: gitlab}\n")
+    text += (
+        "receivers:\n"
+        "  - {name: gh, type: github, secret: {env: S}, scope: {repos: [acme/web]}}\n"
+        "ci:\n"
+        "  - {name: web, source: github, repository: acme/web, image: api}\n"
+        "  - {name: api, source: github, repository: acme/api, image: api}\n"
+    )
+    code, out, err = run(tmp_path, text, capsys)
+    assert code == 0 and "valid" in out
+    assert err.splitlines() == [
+        "F:14: images[0].gate: warning: no gitlab receiver lists any repository in "
+        "scope.repos: this gate never sees a result",
+        "F:19: ci[1].repository: warning: no github receiver has 'acme/api' in scope.repos: "
+        "this trigger never fires",
+    ]

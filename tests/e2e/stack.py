@@ -78,6 +78,7 @@ class Stack:
             "  - name: gh\n"
             "    type: github\n"
             "    secret: {env: E2E_HOOK_SECRET}\n"
+            "    scope: {repos: [acme/api]}\n"
         )
         config_file.write_text(receivers + config)
         self.env = {

@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bumper.core.config import BumperConfig
+from bumper.core.events import BuildFinished, ImageEvent
 from bumper.settings import Settings, WebSettings
 from bumper.web import create_app
 from tests.sources import test_verify
@@ -36,6 +37,15 @@ REGISTRIES = sorted({c.headers[REGISTRY_HEADER] for c in CASES if REGISTRY_HEADE
 def receiver_name(scheme_id: str, registry: str | None = None) -> str:
     """The receiver the app fixture configures for a scheme (and registry host)."""
     return scheme_id if registry is None else f"{scheme_id}-r{REGISTRIES.index(registry)}"
+
+
+def fixture_scope(sender: str) -> dict[str, list[str]]:
+    """A scope covering every event of the sender's fixture cases: the vendors' examples name
+    hosts (``localhost``, ``myregistry.azurecr.io``...) that no single default covers."""
+    found = [event for case in CASES if case.sender == sender for event in case.expected]
+    images = {e.image.partition("/")[0] for e in found if isinstance(e, ImageEvent)}
+    repos = {e.repository for e in found if isinstance(e, BuildFinished) and e.repository}
+    return {"images": sorted(images), "repos": sorted(repos)}
 
 
 def config_for(receivers: list[dict[str, Any]]) -> BumperConfig:
@@ -69,17 +79,26 @@ def settings(redis_server: RedisServer) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, secret_file: Path, tmp_path: Path, redis_client: redis.Redis) -> Flask:
-    """Receivers: one per scheme (named by its id), plus ``github``/``dockerhub`` shorthands."""
+    """Receivers: one per scheme (named by its id, scoped to its sender's fixtures), plus
+    ``github``/``dockerhub`` shorthands."""
     entries = []
     for scheme in SCHEMES.values():
         path = tmp_path / f"secret-{scheme.id}"
         path.write_text(scheme.secret + "\n")
-        entries.append(receiver_entry(scheme.id, scheme.sender, path))
+        scope = fixture_scope(scheme.sender)
+        entries.append(receiver_entry(scheme.id, scheme.sender, path, scope=scope))
         for registry in REGISTRIES:
             name = receiver_name(scheme.id, registry)
-            entries.append(receiver_entry(name, scheme.sender, path, registry=registry))
+            entries.append(
+                receiver_entry(name, scheme.sender, path, registry=registry, scope=scope)
+            )
     entries.append(receiver_entry("dockerhub", "dockerhub", secret_file))
-    entries.append(receiver_entry("builds-only", "github", secret_file, events=["build.finished"]))
+    builds_only = {"repos": fixture_scope("github")["repos"]}
+    entries.append(
+        receiver_entry(
+            "builds-only", "github", secret_file, events=["build.finished"], scope=builds_only
+        )
+    )
     entries.append(receiver_entry("tiny", "github", secret_file, max_body_bytes=64))
     return create_app(settings, config_for(entries))
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bumper import sources
 from bumper.settings import Settings
 from bumper.web import create_app, intake
-from tests.web.conftest import QUEUE, config_for
+from tests.web.conftest import QUEUE, config_for, fixture_scope
 
 SENDERS = sorted(sources.SENDERS)
 JSON_VALUES = st.recursive(
@@ -45,7 +45,10 @@ def fuzz_app(redis_server: object, tmp_path_factory: pytest.TempPathFactory) -> 
     from tests.support.redis_server import RedisServer
 
     assert isinstance(redis_server, RedisServer)
-    entries = [{"name": f"open-{name}", "type": name, "insecure": True} for name in SENDERS]
+    entries = [
+        {"name": f"open-{name}", "type": name, "insecure": True, "scope": fixture_scope(name)}
+        for name in SENDERS
+    ]
     secret = tmp_path_factory.mktemp("fuzz") / "secret"
     secret.write_text("fuzz-secret")
     entries.append({"name": "signed", "type": "github", "secret": {"file": str(secret)}})
