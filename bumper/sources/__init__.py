@@ -176,7 +176,8 @@ class Sender:
         Key spellings: ``signed:<identity>``, ``id:<sender key>``, ``sha256:<body hash>``.
         """
         if signed.identity:
-            return DeliveryKey("signed:" + signed.identity, delivery_id or signed.identity, True)
+            shown = delivery_id or _short(signed.identity)
+            return DeliveryKey("signed:" + signed.identity, shown, True)
         own = delivery_id
         if self.key_reader is not None:
             try:
@@ -219,6 +220,12 @@ class Sender:
             return self.ping_test(Headers.of(headers), body)
         except Exception:  # a malformed body is not a ping; parse will refuse it
             return False
+
+
+def _short(identity: str) -> str:
+    """A signed identity as shown when the sender sent no id: a body hash cut like the others."""
+    kind, _, value = identity.partition(":")
+    return f"{kind}:{value[:16]}" if kind == "body" else identity[:200]
 
 
 def declared(module: ModuleType) -> Sender:

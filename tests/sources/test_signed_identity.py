@@ -142,3 +142,10 @@ def test_headers_view_is_accepted_by_key() -> None:
     module = sources.SENDERS["github"]
     key = module.key(Headers({"X-GitHub-Delivery": "x"}), b"{}", sources.Signed("body:1"), "x")
     assert key == DeliveryKey("signed:body:1", "x", True)
+
+
+def test_a_signed_body_without_a_delivery_id_is_shown_short() -> None:
+    scheme = next(s for s in SCHEMES if s.id == "buildkite-signed")
+    key = key_of(scheme, _buildkite_signed(BODY, scheme.secret))
+    assert key.signed and key.key.startswith("signed:body:")
+    assert key.delivery_id == key.key.removeprefix("signed:")[:21]
