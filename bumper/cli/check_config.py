@@ -5,6 +5,12 @@ Each problem is one line, ``FILE:LINE: path: message`` (``path`` like
 file's own rules, the receivers' scopes are checked against their senders
 (``bumper.sources.scoping``). Exit 2 when there is any error, 0 with a summary otherwise
 (warnings included).
+
+Receiver secrets are checked as the web process checks them at start (blank, malformed, or
+under 16 bytes of shared secret: a problem). A secret that cannot be read here (its variable
+is not set where the check runs, its file is elsewhere) is not a problem: it is listed as a
+``note:`` line, since the web process checks it where it runs. Messages name the variable or
+file, never the value.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 
 from bumper import configfile, settings
 from bumper.core import config
+from bumper.errors import ConfigError
 from bumper.sources import scoping
 
 
@@ -31,6 +38,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     path: Path = args.file or settings.load().config_file
     result, issues = configfile.check(path, scoping.problems)
+    notes: list[str] = []
+    if result is not None:
+        secret_errors, notes = secret_issues(result, path)
+        issues = issues + secret_errors
+        if secret_errors:
+            result = None
+    for note in notes:
+        print(f"{path}: note: {note}", file=sys.stderr)
     for issue in issues:
         line = f"{issue.line}:" if issue.line else ""
         where = issue.path or "(document)"
@@ -42,6 +57,33 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{path}: valid; {summary(result)}")
     return 0
+
+
+def secret_issues(cfg: config.BumperConfig, path: Path) -> tuple[list[config.Issue], list[str]]:
+    """Receiver secrets the web process would refuse (issues), and those not readable here."""
+    from bumper.web import receivers  # no Flask: receivers only resolves and checks secrets
+
+    base = path.resolve().parent
+    issues: list[config.Issue] = []
+    notes: list[str] = []
+    for index, receiver in enumerate(cfg.receivers):
+        if receiver.secret is None:
+            continue
+        try:
+            secret = receivers.read_secret(receiver, base)
+        except ConfigError as error:
+            notes.append(f"{error}; not checked here")
+            continue
+        try:
+            receivers.check_secret(receiver, secret or "")
+        except ConfigError as error:
+            issues.append(config.Issue(("receivers", index, "secret"), str(error)))
+    if issues:
+        document, _ = configfile.parse(path.read_text(encoding="utf-8"))
+        issues = [
+            config.Issue(i.loc, i.message, configfile.line_of(document, i.loc)) for i in issues
+        ]
+    return issues, notes
 
 
 def summary(cfg: config.BumperConfig) -> str:

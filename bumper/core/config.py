@@ -85,6 +85,21 @@ class ReceiverScope(Strict):
     )
 
 
+_LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+ORIGIN_PATTERN = re.compile(rf"^{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?$")
+
+
+def check_origin(value: str) -> str:
+    """A CloudEvents handshake origin: a host name (and port), lower-cased; no scheme, no ``*``."""
+    origin = value.strip().lower()
+    if not ORIGIN_PATTERN.match(origin):
+        raise ValueError(
+            f"{value[:80]!r} is not a host name such as eventemitter.example.com "
+            "(no scheme, path or wildcard)"
+        )
+    return origin
+
+
 class Receiver(Strict):
     """One webhook endpoint, ``POST /hooks/<name>``."""
 
@@ -106,6 +121,18 @@ class Receiver(Strict):
     )
     scope: ReceiverScope = Field(default_factory=lambda: ReceiverScope())
     insecure: bool = Field(False, description="accept without authentication (tests only)")
+    replay_window_seconds: int = Field(
+        300,
+        ge=1,
+        le=3600,
+        description="senders that sign a timestamp (GitLab signing token, Buildkite signature): "
+        "a delivery signed further than this from now is refused (403 stale-timestamp)",
+    )
+    allowed_origins: list[Annotated[str, AfterValidator(check_origin)]] = Field(
+        default_factory=list,
+        description="CloudEvents webhook handshake: the WebHook-Request-Origin host names "
+        "this receiver consents to; none by default",
+    )
 
     @field_validator("registry")
     @classmethod

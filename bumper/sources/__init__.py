@@ -17,18 +17,24 @@ A sender module *declares* what it does; this package turns each declaration int
     (``("docker.io",)`` for Docker Hub), or ``()`` when it has none of its own (Harbor, JFrog,
     CloudEvents...), so that its receiver must name one. A receiver's default scope
     (``bumper.sources.scoping``).
+``dedupe_key(headers, body) -> str | None``
+    Only where the unsigned dedupe key is not the delivery id (CloudEvents: ``source`` and
+    ``id``); otherwise the delivery id is the key.
 
 The module functions receive the case-insensitive ``Headers`` and may raise anything: the
 "never raise" rule below is applied here, once, by ``Sender``, not by each module.
 
 The ``Sender`` contract (pure functions over the raw request):
 
-``verify(headers, body, secret) -> None``
-    Authenticates the delivery with the sender's own scheme. Raises ``WebhookRejected`` with
-    status 401 (credentials missing) or 403 (credentials present but wrong, stale or forged)
-    and a ``reason`` slug. The message never contains the secret or the presented credential.
-    Raises ``ConfigError`` when ``secret`` itself is unusable (call ``check_secret`` at start-up
-    so that never happens on a request). An empty secret is always a ``ConfigError``.
+``verify(headers, body, secret, *, replay_window=300) -> Signed``
+    Authenticates the delivery with the sender's own scheme and returns what its signature
+    covers (``_auth.Signed``: a signed identity, a signed timestamp; empty for token schemes).
+    Raises ``WebhookRejected`` with status 401 (credentials missing) or 403 (credentials
+    present but wrong, forged, or a signed timestamp more than ``replay_window`` seconds from
+    now: ``stale-timestamp``) and a ``reason`` slug. The message never contains the secret or
+    the presented credential. Raises ``ConfigError`` when ``secret`` itself is unusable (call
+    ``check_secret`` at start-up so that never happens on a request). A blank secret is always
+    a ``ConfigError``.
 ``parse(headers, body) -> list[Event]``
     The normalised events of the delivery (``bumper.core.events``), ``[]`` for deliveries that
     are irrelevant (pings, npm packages, layer blobs, pulls, unfinished builds). Raises
@@ -40,15 +46,20 @@ The ``Sender`` contract (pure functions over the raw request):
 ``delivery_id(headers, body) -> str | None``
     The sender's own id for the delivery, stable across its retries (``X-GitHub-Delivery``,
     GitLab ``Idempotency-Key``, CloudEvents ``id``, ...), or ``None`` when it has none or the
-    body cannot be read; the receiver then dedupes on a hash of the body. At most 200
-    characters. Never raises.
+    body cannot be read. At most 200 characters. Never raises. Shown in replies, logs and
+    events; it is not what the receiver dedupes on when the sender signs something (``key``).
+``key(headers, body, signed, delivery_id) -> DeliveryKey``
+    What the receiver dedupes a verified delivery on, from signed fields where the sender signs
+    any: the signed identity, else the sender's own (unsigned) dedupe key or delivery id, else
+    the SHA-256 of the body. Never raises.
 ``is_ping(headers, body) -> bool``
     True for a sender's connectivity check (GitHub ``ping``, Buildkite ``ping``, ACR
     ``ping``). The receiver still verifies it, then answers 200 without parsing or enqueueing.
     Never raises (an unreadable body is not a ping). The CloudEvents abuse-protection handshake
     is an ``OPTIONS`` request, not a POST: see ``bumper.sources.cloudevents.handshake_headers``.
 ``check_secret(secret) -> None``
-    Raises ``ConfigError`` if ``secret`` is not in the form ``verify`` needs.
+    Raises ``ConfigError`` if ``secret`` is not in the form ``verify`` needs, is blank, or its
+    shared part is shorter than ``_auth.MIN_SECRET_BYTES`` (16 bytes).
 
 ``headers`` may be any ``Mapping[str, str]``; ``Sender`` wraps it in the case-insensitive
 ``Headers`` (pass a ``Headers`` to avoid the copy). ``body`` is the raw bytes: signatures are
@@ -73,6 +84,7 @@ This package imports only ``bumper.core`` and ``bumper.errors``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -100,10 +112,19 @@ from bumper.sources import (
     quay,
     tekton,
 )
-from bumper.sources._auth import Scheme
+from bumper.sources._auth import REPLAY_WINDOW, Scheme, Signed
 from bumper.sources._headers import Headers
 
-__all__ = ["SENDERS", "SENDER_NAMES", "Headers", "Sender", "get"]
+__all__ = [
+    "REPLAY_WINDOW",
+    "SENDERS",
+    "SENDER_NAMES",
+    "DeliveryKey",
+    "Headers",
+    "Sender",
+    "Signed",
+    "get",
+]
 
 Parser = Callable[[Headers, bytes], list[Event]]
 IdReader = Callable[[Headers, bytes], str | None]
@@ -121,6 +142,19 @@ def never_a_ping(headers: Headers, body: bytes) -> bool:
 
 
 @dataclass(frozen=True)
+class DeliveryKey:
+    """How the receiver identifies one verified delivery.
+
+    ``key`` is what the dedup mark (and the job ids) are made of; ``delivery_id`` is what
+    replies, logs and events show; ``signed`` says whether ``key`` comes from signed fields.
+    """
+
+    key: str
+    delivery_id: str
+    signed: bool
+
+
+@dataclass(frozen=True)
 class Sender:
     """One sender, with the contract of the module docstring enforced around its declaration."""
 
@@ -131,9 +165,39 @@ class Sender:
     ping_test: PingTest = never_a_ping
     # None: the sender produces no image events; (): it has no registry host of its own.
     registry_hosts: tuple[str, ...] | None = None
+    key_reader: IdReader | None = None
 
-    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
-        self.auth.verify(Headers.of(headers), body, secret)
+    def verify(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        secret: str,
+        *,
+        replay_window: int = REPLAY_WINDOW,
+    ) -> Signed:
+        return self.auth.verify(Headers.of(headers), body, secret, replay_window=replay_window)
+
+    def key(
+        self, headers: Mapping[str, str], body: bytes, signed: Signed, delivery_id: str | None
+    ) -> DeliveryKey:
+        """What a verified delivery is deduplicated on (see the module docstring).
+
+        ``delivery_id`` is this sender's ``delivery_id`` of the same request, already read.
+        Key spellings: ``signed:<identity>``, ``id:<sender key>``, ``sha256:<body hash>``.
+        """
+        if signed.identity:
+            shown = delivery_id or _short(signed.identity)
+            return DeliveryKey("signed:" + signed.identity, shown, True)
+        own = delivery_id
+        if self.key_reader is not None:
+            try:
+                own = self.key_reader(Headers.of(headers), body)
+            except Exception:  # an unreadable body has no key; its hash is one
+                own = None
+        if own:
+            return DeliveryKey("id:" + own, delivery_id or own[:200], False)
+        digest = hashlib.sha256(body).hexdigest()
+        return DeliveryKey("sha256:" + digest, delivery_id or "sha256:" + digest[:16], False)
 
     def check_secret(self, secret: str) -> None:
         self.auth.check_secret(secret)
@@ -168,6 +232,12 @@ class Sender:
             return False
 
 
+def _short(identity: str) -> str:
+    """A signed identity as shown when the sender sent no id: a body hash cut like the others."""
+    kind, _, value = identity.partition(":")
+    return f"{kind}:{value[:16]}" if kind == "body" else identity[:200]
+
+
 def declared(module: ModuleType) -> Sender:
     """The ``Sender`` a sender module declares (see the module docstring)."""
     auth = module.AUTH
@@ -180,6 +250,7 @@ def declared(module: ModuleType) -> Sender:
         id_reader=getattr(module, "delivery_id", no_delivery_id),
         ping_test=getattr(module, "is_ping", never_a_ping),
         registry_hosts=getattr(module, "REGISTRY_HOSTS", None),
+        key_reader=getattr(module, "dedupe_key", None),
     )
 
 

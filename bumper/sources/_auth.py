@@ -11,13 +11,23 @@ A sender module declares its scheme, and the registry (``bumper.sources``) calls
 
 A ``Scheme`` owns the two checks of the sender contract: ``verify`` (401/403 or a
 ``ConfigError`` for an unusable secret) and ``check_secret`` (``ConfigError`` at start-up).
-Both refuse an empty secret first, for every scheme, so an empty secret is never an open door.
-A module with its own scheme (a timestamped signature, a JWT) passes its ``check`` function;
-that function only ever sees a non-empty secret and the case-insensitive ``Headers``.
+Both refuse a blank (empty or whitespace-only) secret first, for every scheme, so a blank
+secret is never an open door; ``check_secret`` also refuses a shared secret shorter than
+``MIN_SECRET_BYTES`` (the scheme's ``material`` says which part of the secret is the shared
+secret: the token of ``Bearer <token>``, the password of ``user:password``, the key of
+``whsec_<key>``). A module with its own scheme (a timestamped signature, a JWT) passes its
+``check`` function; that function only ever sees a non-blank secret and the case-insensitive
+``Headers``.
+
+What a signature covers (``Signed``): a ``check`` returns it, so that the receiver dedupes on
+signed fields rather than on headers anyone can change, and refuses a signed timestamp outside
+the receiver's replay window (``verify`` checks the window here, once, for every timestamped
+scheme, after the signature matched). Token schemes sign nothing and return ``None``.
 
 Every comparison of a presented credential with the secret is constant-time
-(``hmac.compare_digest`` over bytes). Rejections carry a reason slug and a message that names
-the header involved but never echoes the secret or what the client presented.
+(``hmac.compare_digest`` over bytes), and an empty credential never matches (``same``).
+Rejections carry a reason slug and a message that names the header involved but never echoes
+the secret or what the client presented.
 
 Status codes: 401 when the credential is missing, 403 when it is present but wrong (or stale).
 
@@ -40,6 +50,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -48,9 +59,34 @@ from bumper.sources._common import header
 from bumper.sources._headers import Headers
 
 URL_TOKEN_HEADER = "X-Bumper-Url-Token"
+MIN_SECRET_BYTES = 16
+"""The shortest shared secret accepted at start-up (issue 13: 16 bytes, as Standard Webhooks)."""
+REPLAY_WINDOW = 300
+"""Default replay window of timestamped schemes, in seconds (``replay_window_seconds``)."""
 
-Check = Callable[[Headers, bytes, str], None]
-"""``check(headers, body, secret)``: returns if the delivery is authentic, else raises 401/403."""
+
+@dataclass(frozen=True)
+class Signed:
+    """What a verified signature covers, beyond the body's integrity.
+
+    ``identity``: the dedupe key material the signature binds (a hash of the signed body and
+    its event name, or a signed delivery id), ``None`` when it binds none. ``timestamp``: the
+    signed send time (Unix seconds), checked against the replay window by ``Scheme.verify``.
+    """
+
+    identity: str | None = None
+    timestamp: int | None = None
+
+
+UNSIGNED = Signed()
+"""For schemes that sign nothing: tokens, header credentials, a JWT that does not cover the body."""
+
+Check = Callable[[Headers, bytes, str], "Signed | None"]
+"""``check(headers, body, secret)``: what is signed (``None``: nothing), else raises 401/403."""
+
+
+def _whole_secret(secret: str) -> str | bytes | None:
+    return secret
 
 
 @dataclass(frozen=True)
@@ -58,32 +94,79 @@ class Scheme:
     """A sender's authentication, declared once as its module's ``AUTH``.
 
     ``name`` says which scheme it is (for readers and ``repr``). ``check`` authenticates a
-    delivery; ``secret_form`` raises ``ConfigError`` when a (non-empty) secret is not in the
-    form ``check`` needs, and is what ``check_secret`` runs at start-up.
+    delivery; ``secret_form`` raises ``ConfigError`` when a (non-blank) secret is not in the
+    form ``check`` needs, and is what ``check_secret`` runs at start-up. ``material`` returns
+    the part of a well-formed secret that is shared with the sender, whose length
+    ``check_secret`` holds to ``MIN_SECRET_BYTES``, or ``None`` when the secret holds no shared
+    secret (public keys).
     """
 
     name: str
     check: Check
     secret_form: Callable[[str], object] = lambda secret: None
+    material: Callable[[str], str | bytes | None] = _whole_secret
 
-    def verify(self, headers: Headers, body: bytes, secret: str) -> None:
-        self.check(headers, body, require_secret(secret))
+    def verify(
+        self,
+        headers: Headers,
+        body: bytes,
+        secret: str,
+        *,
+        replay_window: int = REPLAY_WINDOW,
+        now: float | None = None,
+    ) -> Signed:
+        signed = self.check(headers, body, require_secret(secret)) or UNSIGNED
+        if signed.timestamp is not None:
+            check_window(signed.timestamp, replay_window, time.time() if now is None else now)
+        return signed
 
     def check_secret(self, secret: str) -> None:
         self.secret_form(require_secret(secret))
+        check_strength(self.material(secret))
 
 
 def require_secret(secret: str) -> str:
-    if not isinstance(secret, str) or not secret:
-        raise ConfigError("the receiver secret is empty", reason="secret")
+    if not isinstance(secret, str) or not secret.strip():
+        raise ConfigError("the receiver secret is empty or blank", reason="secret")
     return secret
 
 
+def check_strength(material: str | bytes | None) -> None:
+    """``ConfigError`` when the shared secret is shorter than ``MIN_SECRET_BYTES`` (never shown)."""
+    if material is None:
+        return
+    raw = material.strip().encode("utf-8") if isinstance(material, str) else material
+    if len(raw) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"the receiver secret is too short: {len(raw)} bytes, at least {MIN_SECRET_BYTES} "
+            "are required (generate one with `openssl rand -hex 32`)",
+            reason="secret",
+        )
+
+
+def check_window(timestamp: int, window: int, now: float) -> None:
+    """A signed timestamp more than ``window`` seconds from ``now`` (either way) is a replay."""
+    if abs(now - timestamp) > window:
+        raise WebhookRejected(
+            f"the signed timestamp is {int(abs(now - timestamp))}s from now, outside the "
+            f"{window}s replay window",
+            status=403,
+            reason="stale-timestamp",
+        )
+
+
 def same(presented: str | bytes, expected: str | bytes) -> bool:
-    """Constant-time equality of two credentials (as UTF-8 bytes)."""
+    """Constant-time equality of two credentials (as UTF-8 bytes); empty never matches."""
     a = presented.encode("utf-8", "surrogatepass") if isinstance(presented, str) else presented
     b = expected.encode("utf-8", "surrogatepass") if isinstance(expected, str) else expected
-    return hmac.compare_digest(a, b)
+    return hmac.compare_digest(a, b) and bool(a)
+
+
+def signed_body(body: bytes, event: str | None = None) -> Signed:
+    """The identity of a delivery whose signature covers its whole body: the body's hash and
+    the event name (the same body sent as another event is another delivery)."""
+    digest = hashlib.sha256((event or "").strip().lower().encode() + b"\0" + body).hexdigest()
+    return Signed(identity="body:" + digest)
 
 
 def missing(what: str, reason: str = "missing-credential") -> WebhookRejected:
@@ -183,9 +266,14 @@ def check_header_credential(headers: Mapping[str, str], secret: str) -> None:
 
 
 def check_bearer(presented: str, token: str) -> None:
-    """``Authorization: Bearer <token>`` (scheme case-insensitive) or the bare token."""
+    """``Authorization: Bearer <token>`` (scheme case-insensitive) or the bare token.
+
+    A bare ``Bearer`` presents no token: it is missing, whatever the secret (``same``).
+    """
     scheme, _, rest = presented.strip().partition(" ")
     candidate = rest.strip() if scheme.lower() == "bearer" else presented.strip()
+    if not candidate:
+        raise missing("Authorization: Bearer token", "missing-token")
     if not same(candidate, token):
         raise wrong("Authorization header", "bad-token")
 
@@ -217,10 +305,16 @@ def check_bearer_or_url_token(headers: Headers, body: bytes, secret: str) -> Non
     check_bearer(presented, secret)
 
 
-def hmac_signature(name: str, *, prefix: str = "", algorithm: str = "sha256") -> Scheme:
-    """Header ``name`` holds ``prefix + hex(HMAC(secret, body))`` (``check_hex_signature``)."""
+def hmac_signature(
+    name: str, *, prefix: str = "", algorithm: str = "sha256", event_header: str | None = None
+) -> Scheme:
+    """Header ``name`` holds ``prefix + hex(HMAC(secret, body))`` (``check_hex_signature``).
 
-    def check(headers: Headers, body: bytes, secret: str) -> None:
+    The body is signed: the delivery's identity is ``signed_body`` of it and of the
+    ``event_header`` value (GitHub's ``X-GitHub-Event``), whatever its delivery id header says.
+    """
+
+    def check(headers: Headers, body: bytes, secret: str) -> Signed:
         check_hex_signature(
             headers.get(name),
             header=name,
@@ -229,6 +323,7 @@ def hmac_signature(name: str, *, prefix: str = "", algorithm: str = "sha256") ->
             algorithm=algorithm,
             prefix=prefix,
         )
+        return signed_body(body, headers.get(event_header) if event_header else None)
 
     return Scheme(f"hmac-{algorithm} {name}", check)
 
@@ -245,10 +340,18 @@ def shared_token(name: str) -> Scheme:
 URL_TOKEN = Scheme("url-token", lambda headers, body, secret: check_url_token(headers, secret))
 """For senders that can send no credential: the secret part of the receiver URL."""
 
+
+def _credential_material(secret: str) -> str:
+    """The shared part of a header credential: the token, or the password of ``user:password``."""
+    credential = header_credential(secret)
+    return credential.basic[1] if credential.basic is not None else credential.value
+
+
 HEADER_CREDENTIAL = Scheme(
     "header-credential",
     lambda headers, body, secret: check_header_credential(headers, secret),
     secret_form=header_credential,
+    material=_credential_material,
 )
 """Basic, bearer or a named header, spelled as described at the top of this module."""
 

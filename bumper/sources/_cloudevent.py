@@ -33,6 +33,14 @@ class CloudEvent:
     binary: bool = False
 
 
+def identity(event: CloudEvent | None) -> str | None:
+    """The event's identity for deduplication: ``source`` and ``id`` together (the spec makes
+    only the pair unique: two sources may use the same ``id``); ``None`` without an ``id``."""
+    if event is None or not event.id:
+        return None
+    return json.dumps([event.source or "", event.id])
+
+
 def is_binary(headers: Mapping[str, str]) -> bool:
     return header(headers, "ce-specversion") is not None
 

@@ -22,11 +22,13 @@ Mapping:
   pipeline = subject id, ``extra.artifactId`` when given.
 - everything else (queued, started, changes, services...) is ignored.
 
-The delivery id is ``context.id`` (else ``ce-id``).
+The delivery id is ``context.id`` (else ``ce-id``); the dedupe key is ``context.source`` and
+``context.id`` together (else ``ce-source`` and ``ce-id``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -69,6 +71,15 @@ AUTH = _auth.BEARER_OR_URL_TOKEN
 def delivery_id(headers: Headers, body: bytes) -> str | None:
     context = obj(_cdevent(headers, body), "context")
     return first_text(capped_id(context.get("id")), capped_id(headers.get("ce-id")))
+
+
+def dedupe_key(headers: Headers, body: bytes) -> str | None:
+    """``context.source`` and ``context.id`` (else ``ce-source`` and ``ce-id``), as CloudEvents."""
+    context = obj(_cdevent(headers, body), "context")
+    event_id = text(context, "id")
+    if event_id:
+        return json.dumps([text(context, "source") or "", event_id])
+    return _cloudevent.identity(_cloudevent.read(headers, body, require=False))
 
 
 def parse(headers: Headers, body: bytes) -> list[Event]:

@@ -9,7 +9,8 @@ canceled → cancelled; not_run → skipped. Commit, ref and repository come fro
 ``pipeline.vcs`` (GitHub OAuth, Bitbucket Cloud) or ``pipeline.trigger_parameters`` (GitLab,
 GitHub App). Pipeline = workflow name (for jobs: the workflow name if given, else the job
 name, with the job name in ``extra.job``); url = ``workflow.url``. The payload ``id`` is the
-delivery id (CircleCI's documented dedupe key).
+delivery id shown (CircleCI's documented dedupe key); deduplication is on the signed body,
+which holds that id.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ STATUSES: dict[str, BuildStatus] = {
 }
 
 
-def _check(headers: Headers, body: bytes, secret: str) -> None:
+def _check(headers: Headers, body: bytes, secret: str) -> _auth.Signed:
     """``circleci-signature``: comma-separated ``<version>=<hex>``; a ``v1`` entry must match."""
     presented = headers.get("circleci-signature")
     if not presented:
@@ -59,6 +60,7 @@ def _check(headers: Headers, body: bytes, secret: str) -> None:
     expected = _auth.hmac_hex(secret, body)
     if not any(_auth.same(candidate.lower(), expected) for candidate in candidates):
         raise _auth.wrong("circleci-signature", "bad-signature")
+    return _auth.signed_body(body)
 
 
 AUTH = _auth.Scheme("circleci-signature", _check)

@@ -18,9 +18,12 @@ Event types understood (others are ignored, ``[]``):
   "acme/api", "pipeline": "ci", "url": "https://..."}`` (status one of success, failure,
   cancelled, running, pending, skipped, unknown).
 
-A body that is not a CloudEvent is refused (400). The delivery id is the event ``id``.
+A body that is not a CloudEvent is refused (400). The delivery id is the event ``id``; the
+dedupe key is ``source`` and ``id`` together (the same ``id`` from another source is another
+event).
 The abuse-protection handshake (an ``OPTIONS`` request with ``WebHook-Request-Origin``) is
-answered by the web layer with ``handshake_headers``.
+answered by the web layer with ``handshake_headers``, which grants only the origins configured
+on the receiver (``allowed_origins``), none by default.
 """
 
 from __future__ import annotations
@@ -57,17 +60,23 @@ STATUSES = frozenset(get_args(BuildStatus))
 AUTH = _auth.BEARER_OR_URL_TOKEN
 
 
+def handshake_origin(headers: Mapping[str, str]) -> str | None:
+    """The ``WebHook-Request-Origin`` of a validation request, lower-cased; ``None`` if absent."""
+    origin = header(headers, "WebHook-Request-Origin")
+    return origin.strip().lower() if origin and origin.strip() else None
+
+
 def handshake_headers(
-    headers: Mapping[str, str], allowed_origins: Collection[str] | None = None
+    headers: Mapping[str, str], allowed_origins: Collection[str]
 ) -> dict[str, str] | None:
     """Response headers for a CloudEvents Web Hook ``OPTIONS`` validation request.
 
     ``None`` when the request carries no ``WebHook-Request-Origin`` (not a handshake) or the
-    origin is not in ``allowed_origins`` (when given): answer 403 then. Otherwise grant the
-    origin with no rate limit; the web layer replies 200 with these headers.
+    origin is not one of ``allowed_origins`` (lower-case host names; empty: none is): the web
+    layer answers 403 then. Otherwise grant that origin with no rate limit.
     """
-    origin = header(headers, "WebHook-Request-Origin")
-    if origin is None or (allowed_origins is not None and origin not in allowed_origins):
+    origin = handshake_origin(headers)
+    if origin is None or origin not in allowed_origins:
         return None
     return {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST"}
 
@@ -75,6 +84,11 @@ def handshake_headers(
 def delivery_id(headers: Headers, body: bytes) -> str | None:
     event = _cloudevent.read(headers, body, require=False)
     return capped_id(event.id) if event else None
+
+
+def dedupe_key(headers: Headers, body: bytes) -> str | None:
+    """``source`` and ``id``: the same ``id`` from another source is another event."""
+    return _cloudevent.identity(_cloudevent.read(headers, body, require=False))
 
 
 def parse(headers: Headers, body: bytes) -> list[Event]:

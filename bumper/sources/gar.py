@@ -173,7 +173,9 @@ def _claim_problem(error: Exception) -> str:
     return "invalid"
 
 
-AUTH = _auth.Scheme("google-oidc-jwt", _check, secret_form=_policy)
+# The secret holds public keys, nothing shared: no length to hold it to. The token signs its
+# claims, not the body, so nothing here is a signed identity; its ``exp`` is its window.
+AUTH = _auth.Scheme("google-oidc-jwt", _check, secret_form=_policy, material=lambda secret: None)
 
 
 def delivery_id(headers: Headers, body: bytes) -> str | None:

@@ -8,8 +8,9 @@ Mapping: ``package`` events of type ``container``: ``created`` → ``image.pushe
 ``deleted`` → ``image.deleted`` of ``<host of package.html_url>/<owner>/<name>`` (Gitea serves
 its registry on its own host), lower-cased; ``version`` is the tag, or the digest when it is
 ``sha256:...``. ``workflow_run`` / ``workflow_job`` (Gitea Actions, GitHub-compatible shapes)
-→ ``build.finished`` as for GitHub. Pushes and other events are ignored. The delivery id is
-``X-Gitea-Delivery`` (or the Forgejo/Gogs alias).
+→ ``build.finished`` as for GitHub. Pushes and other events are ignored. The delivery id shown
+is ``X-Gitea-Delivery`` (or the Forgejo/Gogs alias); deduplication is on the signed body and
+the event name, since that header is not signed.
 """
 
 from __future__ import annotations
@@ -38,18 +39,19 @@ PREFIXES = ("X-Gitea-", "X-Forgejo-", "X-Gogs-")
 ACTIONS: dict[str, ImageEventType] = {"created": "image.pushed", "deleted": "image.deleted"}
 
 
-def _check(headers: Headers, body: bytes, secret: str) -> None:
+def _check(headers: Headers, body: bytes, secret: str) -> _auth.Signed:
     plain = _first(headers, "Signature")
     if plain is not None:
         _auth.check_hex_signature(plain, header="X-Gitea-Signature", secret=secret, body=body)
-        return
-    _auth.check_hex_signature(
-        headers.get("X-Hub-Signature-256"),
-        header="X-Gitea-Signature",
-        secret=secret,
-        body=body,
-        prefix="sha256=",
-    )
+    else:
+        _auth.check_hex_signature(
+            headers.get("X-Hub-Signature-256"),
+            header="X-Gitea-Signature",
+            secret=secret,
+            body=body,
+            prefix="sha256=",
+        )
+    return _auth.signed_body(body, _first(headers, "Event"))
 
 
 AUTH = _auth.Scheme("gitea-signature", _check)

@@ -3,7 +3,8 @@
 
 Secret: the webhook secret. ``X-Hub-Signature-256`` must be ``sha256=`` + hex HMAC-SHA256 of
 the raw body; the legacy SHA-1 header is ignored. ``X-GitHub-Event`` selects the parser;
-``X-GitHub-Delivery`` is the delivery id; ``ping`` deliveries are pings.
+``X-GitHub-Delivery`` is the delivery id shown; deliveries are deduplicated on the signed body
+and the event name, since the delivery id header is not signed; ``ping`` deliveries are pings.
 
 Mapping:
 
@@ -56,7 +57,7 @@ CONCLUSIONS: dict[str, BuildStatus] = {
 _CONTAINER_TYPES = frozenset({"container", "docker"})
 
 
-AUTH = _auth.hmac_signature("X-Hub-Signature-256", prefix="sha256=")
+AUTH = _auth.hmac_signature("X-Hub-Signature-256", prefix="sha256=", event_header="X-GitHub-Event")
 
 
 def delivery_id(headers: Headers, body: bytes) -> str | None:

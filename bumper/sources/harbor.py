@@ -9,7 +9,8 @@ signs nothing, so this is a shared-token check.
 ``harbor.artifact.deleted`` → ``image.deleted``; one event per ``event_data.resources[]``,
 named from ``resource_url`` (``harbor.example.com/project/repo:tag`` or ``...@digest``). A tag
 equal to the digest (push by digest) is not a tag. Pulls, scans, quota and replication events
-are ignored. The CloudEvents ``id`` is the delivery id (the Default format has none).
+are ignored. The CloudEvents ``id`` is the delivery id, and its ``source`` and ``id`` the dedupe
+key (the Default format has neither: the body's hash is the key).
 """
 
 from __future__ import annotations
@@ -55,12 +56,23 @@ def _check(headers: Headers, body: bytes, secret: str) -> None:
     raise _auth.wrong("Authorization header")
 
 
-AUTH = _auth.Scheme("harbor-auth-header", _check)
+def _material(secret: str) -> str:
+    """The credential after the scheme word (``Bearer <token>``), or the whole bare token."""
+    scheme, _, credential = secret.strip().partition(" ")
+    return credential.strip() or scheme
+
+
+AUTH = _auth.Scheme("harbor-auth-header", _check, material=_material)
 
 
 def delivery_id(headers: Headers, body: bytes) -> str | None:
     event = _cloudevent.read(headers, body)
     return capped_id(event.id) if event else None
+
+
+def dedupe_key(headers: Headers, body: bytes) -> str | None:
+    """The CloudEvents format's ``source`` and ``id`` (the Default format has neither)."""
+    return _cloudevent.identity(_cloudevent.read(headers, body))
 
 
 def parse(headers: Headers, body: bytes) -> list[Event]:

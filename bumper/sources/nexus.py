@@ -8,8 +8,9 @@ tag) CREATED/UPDATED → ``image.pushed``, DELETED → ``image.deleted``; Docker
 (``asset.name`` ``v2/<image>/manifests/<tag or digest>``) likewise. Other formats (npm,
 maven...) and blob assets are ignored. Nexus payloads do not name the registry host, so the
 image is qualified with the web layer's ``X-Bumper-Registry`` header (the host and port of
-the Docker connector); without it the event is dropped with a reason. The delivery id is
-``X-Nexus-Webhook-Delivery``.
+the Docker connector); without it the event is dropped with a reason. The delivery id shown
+is ``X-Nexus-Webhook-Delivery``; deduplication is on the signed body and the event name
+(``X-Nexus-Webhook-Id``), since that header is not signed.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ ACTIONS: dict[str, ImageEventType] = {
 }
 
 
-AUTH = _auth.hmac_signature("X-Nexus-Webhook-Signature", algorithm="sha1")
+AUTH = _auth.hmac_signature(
+    "X-Nexus-Webhook-Signature", algorithm="sha1", event_header="X-Nexus-Webhook-Id"
+)
 
 
 def delivery_id(headers: Headers, body: bytes) -> str | None:

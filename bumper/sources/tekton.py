@@ -13,7 +13,8 @@ Pipeline = the ``tekton.dev/pipeline`` (or ``tekton.dev/task``) label, else the 
 Tekton has no standard commit field, so commit, ref and repository are read from the run's
 params and results by their conventional names (``revision``/``commit``/``git-revision``,
 ``url``/``repo-url``/``git-url``); a revision is a commit only if it looks like a SHA, and a
-ref only if it starts with ``refs/``. The delivery id is ``ce-id``.
+ref only if it starts with ``refs/``. The delivery id is ``ce-id``; the dedupe key is
+``ce-source`` and ``ce-id`` together.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ AUTH = _auth.URL_TOKEN
 def delivery_id(headers: Headers, body: bytes) -> str | None:
     event = _cloudevent.read(headers, body, require=False)
     return capped_id(event.id) if event else None
+
+
+def dedupe_key(headers: Headers, body: bytes) -> str | None:
+    """``source`` and ``id``: the same ``id`` from another source is another event."""
+    return _cloudevent.identity(_cloudevent.read(headers, body, require=False))
 
 
 def parse(headers: Headers, body: bytes) -> list[Event]:

@@ -50,7 +50,9 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     settings = settings if settings is not None else settings_module.load()
     if config is None:
         config = configfile.load(settings.config_file)
-    receivers = receivers_module.load_receivers(config, base=settings.config_dir())
+    receivers = receivers_module.load_receivers(
+        config, base=settings.config_dir(), dedup_window=settings.web.dedup_window_seconds
+    )
     client = make_redis(settings)
     intake = Intake(client, settings.queue_name, settings.web, settings.worker.job_timeout_seconds)
     metrics = WebMetrics(settings.queue_name, intake.queue_depth)

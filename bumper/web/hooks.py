@@ -20,7 +20,6 @@ which would print the request line, is off).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -34,7 +33,7 @@ from flask import Blueprint, Flask, Response, request
 
 from bumper.core import events as events_module
 from bumper.errors import WebhookRejected
-from bumper.sources import Headers, cloudevents
+from bumper.sources import DeliveryKey, Headers, Signed, cloudevents
 from bumper.web import receivers as receivers_module
 from bumper.web.metrics import UNKNOWN_RECEIVER
 from bumper.web.recent import record_outcome, summarise
@@ -127,7 +126,7 @@ def handle(
         if receiver is None:
             outcome = _rejected(404, "unknown-receiver", "no receiver is configured at this URL")
         elif environ.get("REQUEST_METHOD") == "OPTIONS":
-            outcome = _handshake(environ)
+            outcome = _handshake(environ, receiver)
         else:
             outcome = _deliver(st, environ, receiver, token, trace)
     except WebhookRejected as error:
@@ -168,9 +167,12 @@ def _deliver(
     sender = receiver.sender
     # The sender's own id (never raises); unverified until verify passes, used for logs.
     trace.delivery_id = sender.delivery_id(headers, body)
+    signed = Signed()  # an insecure receiver verifies nothing: nothing is signed
     if receiver.secret is not None:
         try:
-            sender.verify(headers, body, receiver.secret)
+            signed = sender.verify(
+                headers, body, receiver.secret, replay_window=receiver.replay_window
+            )
         except WebhookRejected:
             raise
         except Exception as error:
@@ -199,7 +201,8 @@ def _deliver(
         # counted and listed under its own result: it may be a misconfiguration or an attack.
         ignored = {"status": "ignored", "reason": "out-of-scope", "events": []}
         return HookReply(200, "out-of-scope", ignored)
-    return _enqueue(st, receiver, trace.delivery_id, body, allowed, received_at)
+    key = sender.key(headers, body, signed, trace.delivery_id)
+    return _enqueue(st, receiver, key, allowed, received_at)
 
 
 def _in_scope(
@@ -228,16 +231,11 @@ def _in_scope(
 def _enqueue(
     st: WebState,
     receiver: receivers_module.ReceiverEndpoint,
-    sender_id: str | None,
-    body: bytes,
+    key: DeliveryKey,
     allowed: list[events_module.Event],
     received_at: float,
 ) -> HookReply:
-    if sender_id:
-        delivery_id, delivery_key = sender_id, "id:" + sender_id
-    else:
-        digest = hashlib.sha256(body).hexdigest()
-        delivery_id, delivery_key = "sha256:" + digest[:16], "sha256:" + digest
+    delivery_id, delivery_key = key.delivery_id, key.key
     stamp = {"source": receiver.type, "delivery_id": delivery_id, "received_at": received_at}
     dicts = [event_dict(event, stamp) for event in allowed]
     accepted_entry, duplicate_entry = summarise(receiver.name, delivery_id, received_at, dicts)
@@ -344,17 +342,26 @@ def _headers(
     return Headers(pairs)
 
 
-def _handshake(environ: dict[str, Any]) -> HookReply:
-    """CloudEvents HTTP Web Hook abuse protection (spec §4.2): consent to the origin.
+def _handshake(environ: dict[str, Any], receiver: receivers_module.ReceiverEndpoint) -> HookReply:
+    """CloudEvents HTTP Web Hook abuse protection (spec §4.2): consent to configured origins.
 
-    No credential is required for the handshake itself: consenting only lets the emitter
-    send, and every delivery is still verified. An ``OPTIONS`` without
-    ``WebHook-Request-Origin`` is not a handshake and just lists the allowed methods.
+    Only an origin listed in the receiver's ``allowed_origins`` (bumper.yaml) is granted; any
+    other gets 403 without ``WebHook-Allowed-Origin``, and none is granted by default. No
+    credential is required for the handshake itself, and every delivery is still verified. An
+    ``OPTIONS`` without ``WebHook-Request-Origin`` is not a handshake and just lists the
+    allowed methods. No CORS (``Access-Control-*``) header is ever sent: senders are servers.
     """
-    outcome = HookReply(200, "handshake", {"status": "allowed"})
-    granted = cloudevents.handshake_headers(_headers(environ, None, None))
-    if granted:
+    headers = _headers(environ, None, None)
+    granted = cloudevents.handshake_headers(headers, receiver.allowed_origins)
+    if granted is not None:
+        outcome = HookReply(200, "handshake", {"status": "allowed"})
         outcome.headers.update(granted)
+    elif cloudevents.handshake_origin(headers) is not None:
+        outcome = _rejected(
+            403, "origin-not-allowed", "this origin is not in the receiver's allowed_origins"
+        )
+    else:
+        outcome = HookReply(200, "options", {"status": "allowed"})
     outcome.headers["Allow"] = "POST, OPTIONS"
     return outcome
 

@@ -109,13 +109,22 @@ def test_load_raises_config_error_with_first_issue(tmp_path: Path) -> None:
 
 
 def test_the_documented_full_example_is_valid(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("GITHUB_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("HARBOR_AUTH_HEADER", raising=False)
     page = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     section = page.split("## A full example", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     code, out, err = run(tmp_path, example, capsys)
-    assert (code, err) == (0, "")
+    # Its secret's variable is not set here: a note, not an error.
+    assert (code, err) == (
+        0,
+        "F: note: receiver 'ghcr': environment variable GITHUB_WEBHOOK_SECRET is not set; "
+        "not checked here\n"
+        "F: note: receiver 'harbor': environment variable HARBOR_AUTH_HEADER is not set; "
+        "not checked here\n",
+    )
     assert "3 image rules (4 targets), 1 ci trigger" in out
 
 
@@ -182,9 +191,52 @@ def test_ci_no_receiver_may_speak_for_is_a_warning(
     )
     code, out, err = run(tmp_path, text, capsys)
     assert code == 0 and "valid" in out
-    assert err.splitlines() == [
+    assert [line for line in err.splitlines() if ": note: " not in line] == [
         "F:14: images[0].gate: warning: no gitlab receiver lists any repository in "
         "scope.repos: this gate never sees a result",
         "F:19: ci[1].repository: warning: no github receiver has 'acme/api' in scope.repos: "
         "this trigger never fires",
     ]
+
+
+def _with_receiver(secret_ref: str) -> str:
+    return (
+        "apiVersion: bumper/v1\n"
+        "receivers:\n"
+        "  - name: gh\n"
+        "    type: github\n"
+        f"    secret: {secret_ref}\n"
+    )
+
+
+def test_short_and_blank_secrets_are_errors_naming_their_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "hook-secret").write_text("only-15-bytes!!\n")
+    code, out, err = run(tmp_path, _with_receiver("{file: hook-secret}"), capsys)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "F:5: receivers[0].secret: receiver 'gh' (secret from file hook-secret): the receiver "
+        "secret is too short: 15 bytes, at least 16 are required (generate one with "
+        "`openssl rand -hex 32`)",
+        "F: 1 error",
+    ]
+    monkeypatch.setenv("BUMPER_TEST_BLANK", "  ")
+    code, out, err = run(tmp_path, _with_receiver("{env: BUMPER_TEST_BLANK}"), capsys)
+    assert code == 2 and "environment variable BUMPER_TEST_BLANK): " in err
+    assert "the receiver secret is empty or blank" in err
+
+
+def test_a_long_enough_secret_is_valid_and_an_unreadable_one_is_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "hook-secret").write_text("sixteen-bytes!!!\n")
+    code, out, err = run(tmp_path, _with_receiver("{file: hook-secret}"), capsys)
+    assert (code, err) == (0, "") and "valid" in out
+    monkeypatch.delenv("BUMPER_TEST_UNSET", raising=False)
+    code, out, err = run(tmp_path, _with_receiver("{env: BUMPER_TEST_UNSET}"), capsys)
+    assert code == 0 and "valid" in out
+    assert err == (
+        "F: note: receiver 'gh': environment variable BUMPER_TEST_UNSET is not set; "
+        "not checked here\n"
+    )

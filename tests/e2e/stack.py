@@ -31,7 +31,7 @@ from tests.support.gunicorn_server import GunicornServer
 from tests.support.redis_server import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SECRET = "e2e-hook-secret"
+SECRET = "e2e-hook-secret-0123456789"
 CONFIG_REPO = "acme/config"
 DEPLOY = "apps/api/deploy.yaml"
 START = (

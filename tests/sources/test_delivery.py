@@ -86,15 +86,17 @@ def test_pings() -> None:
     assert sources.SENDERS["github"].parse({"X-GitHub-Event": "ping"}, b'{"zen": "hi"}') == []
 
 
-def test_cloudevents_handshake_headers() -> None:
-    headers = {"WebHook-Request-Origin": "eventemitter.example.com"}
-    assert cloudevents.handshake_headers(headers) == {
+def test_cloudevents_handshake_grants_only_configured_origins() -> None:
+    headers = {"WebHook-Request-Origin": "EventEmitter.example.com"}
+    allowed = {"eventemitter.example.com"}
+    assert cloudevents.handshake_headers(headers, allowed) == {
         "WebHook-Allowed-Origin": "eventemitter.example.com",
         "WebHook-Allowed-Rate": "*",
         "Allow": "POST",
     }
-    assert cloudevents.handshake_headers(headers, allowed_origins={"other.example"}) is None
-    assert cloudevents.handshake_headers({}) is None
+    assert cloudevents.handshake_headers(headers, {"other.example"}) is None
+    assert cloudevents.handshake_headers(headers, frozenset()) is None  # nothing by default
+    assert cloudevents.handshake_headers({}, allowed) is None
 
 
 def test_headers_are_case_insensitive_and_hide_values() -> None:

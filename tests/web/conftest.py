@@ -42,7 +42,9 @@ def receiver_name(scheme_id: str, registry: str | None = None) -> str:
 def fixture_scope(sender: str) -> dict[str, list[str]]:
     """A scope covering every event of the sender's fixture cases: the vendors' examples name
     hosts (``localhost``, ``myregistry.azurecr.io``...) that no single default covers."""
-    found = [event for case in CASES if case.sender == sender for event in case.expected]
+    # A CloudEvents receiver also relays the CloudEvents of Harbor and CDEvents senders.
+    relayed = {"cloudevents": {"cloudevents", "harbor", "cdevents"}}.get(sender, {sender})
+    found = [event for case in CASES if case.sender in relayed for event in case.expected]
     images = {e.image.partition("/")[0] for e in found if isinstance(e, ImageEvent)}
     repos = {e.repository for e in found if isinstance(e, BuildFinished) and e.repository}
     return {"images": sorted(images), "repos": sorted(repos)}
@@ -53,7 +55,11 @@ def config_for(receivers: list[dict[str, Any]]) -> BumperConfig:
 
 
 def receiver_entry(name: str, sender: str, secret_file: Path, **more: Any) -> dict[str, Any]:
-    return {"name": name, "type": sender, "secret": {"file": str(secret_file)}, **more}
+    """A receiver whose scope covers its sender's fixtures, unless ``more`` names one."""
+    entry = {"name": name, "type": sender, "secret": {"file": str(secret_file)}, **more}
+    if "scope" not in more and "registry" not in more:
+        entry["scope"] = fixture_scope(sender)
+    return entry
 
 
 @pytest.fixture

@@ -54,9 +54,12 @@ def test_post_skips_flask_and_answers_as_the_flask_view_does(
     app.before_request(seen)
     through_flask = Flask.wsgi_app.__get__(app)  # routing → the ``hook`` view
 
+    # Two distinct deliveries: GitHub's are deduplicated on the signed body, not the id.
+    updated = ghcr_push.replace(b'"action": "published"', b'"action": "updated"', 1)
+    assert updated != ghcr_push
     fast = call(app, github_environ(ghcr_push, "fast-1"))
     assert flask_requests == []
-    viewed = call(through_flask, github_environ(ghcr_push, "view-1"))
+    viewed = call(through_flask, github_environ(updated, "view-1"))
     assert flask_requests == ["seen"]
 
     for status, headers, payload in (fast, viewed):
@@ -68,7 +71,7 @@ def test_post_skips_flask_and_answers_as_the_flask_view_does(
     # One dedup: a delivery first taken by one path is a duplicate on the other.
     status, _, payload = call(through_flask, github_environ(ghcr_push, "fast-1"))
     assert (status, payload["status"]) == (200, "duplicate")
-    status, _, payload = call(app, github_environ(ghcr_push, "view-1"))
+    status, _, payload = call(app, github_environ(updated, "view-1"))
     assert (status, payload["status"]) == (200, "duplicate")
 
 

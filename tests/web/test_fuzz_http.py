@@ -50,7 +50,7 @@ def fuzz_app(redis_server: object, tmp_path_factory: pytest.TempPathFactory) -> 
         for name in SENDERS
     ]
     secret = tmp_path_factory.mktemp("fuzz") / "secret"
-    secret.write_text("fuzz-secret")
+    secret.write_text("fuzz-secret-0123456789")
     entries.append({"name": "signed", "type": "github", "secret": {"file": str(secret)}})
     settings_ = Settings(redis_url=redis_server.url, queue_name=QUEUE)
     return create_app(settings_, config_for(entries))

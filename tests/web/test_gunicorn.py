@@ -77,13 +77,16 @@ def test_gunicorn_serves_the_intake_end_to_end(
     shared_dir: Path, server: GunicornServer, redis_client: redis.Redis, redis_server: RedisServer
 ) -> None:
     body = fixture(shared_dir, "github", "package.published.docker.json")[1]
-    replies = [_push(server, body, f"gun-{n}") for n in range(12)]
+    # Twelve distinct deliveries: a signed body is deduplicated on its hash, so each differs
+    # (trailing whitespace keeps the JSON the same).
+    bodies = [body + b" " * n for n in range(12)]
+    replies = [_push(server, one, f"gun-{n}") for n, one in enumerate(bodies)]
     assert [r.status_code for r in replies] == [202] * 12
     promised = [job for r in replies for job in r.json()["events"]]
     raw_queue = cast(list[bytes], redis_client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1))
     queued = [raw.decode() for raw in raw_queue]
     assert sorted(queued) == sorted(promised)
-    assert _push(server, body, "gun-0").json()["status"] == "duplicate"
+    assert _push(server, bodies[0], "gun-0").json()["status"] == "duplicate"
 
     # Chunked body without Content-Length, over the receiver's 2048-byte limit.
     hub = fixture(shared_dir, "dockerhub", "push.json")[1]
@@ -133,8 +136,9 @@ def test_gunicorn_serves_the_intake_end_to_end(
 
     # Redis goes away: 503 + Retry-After, readiness fails, liveness does not; then it recovers.
     redis_server.stop()
+    outage_body = body + b" " * 20  # not one of the twelve
     try:
-        down = _push(server, body, "gun-outage")
+        down = _push(server, outage_body, "gun-outage")
         assert (down.status_code, down.headers.get("Retry-After")) == (503, "3")
         assert down.json()["error"] == "redis-unavailable"
         assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 503
@@ -143,7 +147,7 @@ def test_gunicorn_serves_the_intake_end_to_end(
     finally:
         start_redis(redis_server)
     wait_until_ready(lambda: requests.get(f"{server.url}/readyz", timeout=10).status_code)
-    again = _push(server, body, "gun-outage")
+    again = _push(server, outage_body, "gun-outage")
     assert again.status_code == 202
     assert redis_client.exists("rq:job:" + again.json()["events"][0])
 

@@ -27,10 +27,12 @@ def test_outage_then_restart_loses_nothing(
     body = fixture(shared_dir, "github", "package.published.docker.json")[1]
 
     def deliver(n: int) -> tuple[int, list[str], str | None]:
+        # Thirty distinct deliveries: a signed body is deduplicated on its hash.
+        distinct = body + b" " * n
         headers, _ = signed(
-            "github", body, headers={"X-GitHub-Event": "package", "X-GitHub-Delivery": f"d-{n}"}
+            "github", distinct, headers={"X-GitHub-Event": "package", "X-GitHub-Delivery": f"d-{n}"}
         )
-        reply = client.post("/hooks/github", data=body, headers=headers)
+        reply = client.post("/hooks/github", data=distinct, headers=headers)
         payload = reply.json or {}
         return reply.status_code, list(payload.get("events", [])), reply.headers.get("Retry-After")
 
