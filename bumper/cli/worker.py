@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def make_worker(current: Settings, connection: redis.Redis, name: str | None = None) -> BumpWorker:
-    """The RQ worker ``bumper worker`` runs, with its queues and RQ's default serializer
-    (pickle). The receiver writes job data for exactly this serializer
+    """The RQ worker ``bumper worker`` runs, with its queues and Bumper's JSON job format
+    (``bumper.rqjobs``, never pickle). The receiver writes job data in exactly this format
     (``bumper.web.intake``); tests/web/test_rq_compat.py reads jobs back through this worker."""
     from worker import jobs, rqworker
 
