@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     current = settings.load()
     configfile.load(current.config_file)  # ConfigError → exit 2 with the reason
     preload()
-    worker = make_worker(current, redis.Redis.from_url(current.redis_url), name=args.name)
+    client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
+    worker = make_worker(current, client, name=args.name)
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,

@@ -3,7 +3,8 @@
 A URL is copied into places a secret must not go: git's command line (``ps`` shows it to every
 user of the host), ``.git/config``, error messages and logs. So a token or password belongs in
 a credentials file, and the configs that take URLs (``bumper.core.config`` repos, the agent's
-``repo_url``, ``forge_api_url`` and ``server``, ``BUMPER_REDIS_URL``) refuse one inline.
+``repo_url``, ``forge_api_url`` and ``server``, ``BUMPER_REDIS_URL``) refuse one inline;
+the Redis password has ``BUMPER_REDIS_PASSWORD_FILE``.
 
 An SSH login name (``git@host:path``, ``ssh://git@host/path``) is not a secret and is allowed;
 over HTTP any user-info is refused, since forges accept a token as the user name alone.
