@@ -57,7 +57,8 @@ class JobSerializer:
 
     @staticmethod
     def dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_plain).encode()
+        # NaN and Infinity stay allowed: a webhook body may hold them (Python's json reads them)
+        return json.dumps(obj, separators=(",", ":"), default=_plain).encode()
 
     @staticmethod
     def loads(data: bytes) -> Any:

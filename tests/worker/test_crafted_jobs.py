@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import math
 import os
 import pickle
 import subprocess
@@ -219,3 +220,11 @@ def test_a_forged_job_is_a_call_of_refused_once_loaded(client: redis.Redis) -> N
     client.hdel("rq:job:k", "webhooks")
     fine.refresh()  # type: ignore[no-untyped-call]
     assert fine.refusal is None and fine.func_name == rqjobs.RUN_BUMP
+
+
+def test_a_webhook_body_with_nan_still_makes_a_job() -> None:
+    """Python's json reads NaN and Infinity in a body; the job format must hold them too."""
+    event = {**EVENT, "extra": {"score": float("nan"), "limit": float("inf")}}
+    data = rqjobs.JobSerializer.dumps([rqjobs.HANDLE_EVENT, None, [event], {}])
+    (loaded,) = rqjobs.JobSerializer.loads(data)[2]
+    assert loaded["extra"]["limit"] == float("inf") and math.isnan(loaded["extra"]["score"])
