@@ -33,7 +33,7 @@ from rq.job import Job
 from rq.utils import import_attribute
 
 from bumper import logs
-from bumper.core import events
+from bumper.core import changes, events
 from bumper.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -166,6 +166,8 @@ def refused(reason: str, delivery_id: str = "") -> NoReturn:
     """The job ``BumperJob`` runs instead of one that failed its checks: fail it, visibly."""
     job = get_current_job()
     job_id = job.id if job is not None else "?"
+    # a forged job may call this too: its text stays one bounded line
+    reason, delivery_id = changes.inline(reason, 500), changes.inline(delivery_id, 200)
     with logs.context(job_id=job_id, delivery_id=delivery_id):
         log.error("refused job %s: %s", job_id, reason)
     if job is not None:
