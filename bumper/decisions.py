@@ -55,9 +55,16 @@ class DecisionLog:
 
     @classmethod
     def from_url(
-        cls, url: str, *, prefix: str = "bumper", limits: DecisionLogSettings | None = None
+        cls,
+        url: str,
+        *,
+        password: str | None = None,
+        prefix: str = "bumper",
+        limits: DecisionLogSettings | None = None,
     ) -> DecisionLog:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+        client = redis.Redis.from_url(
+            url, password=password, socket_connect_timeout=5, socket_timeout=10
+        )
         return cls(client, prefix=prefix, limits=limits)
 
     @property

@@ -32,6 +32,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bumper import secrets
+from bumper.core import urls
 from bumper.errors import ConfigError
 
 log = logging.getLogger("bumper.settings")
@@ -242,7 +244,11 @@ class Settings(_Renamed):
     model_config = _CONFIG
 
     redis_url: str = Field(
-        "redis://127.0.0.1:6379/0", description="Redis for the queue, dedup keys and logs"
+        "redis://127.0.0.1:6379/0",
+        description="Redis for the queue, dedup keys and logs; never with a password in it",
+    )
+    redis_password_file: Path | None = Field(
+        None, description="file holding the Redis password (AUTH), read at start"
     )
     config_file: Path = Field(Path("bumper.yaml"), description="path of bumper.yaml")
     queue_name: str = Field("bumper", description="RQ queue the receiver enqueues on")
@@ -251,9 +257,22 @@ class Settings(_Renamed):
     web: WebSettings = Field(default_factory=WebSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
+    @field_validator("redis_url")
+    @classmethod
+    def _no_inline_password(cls, value: str) -> str:
+        # The variable is inherited by every child process (git, gpg, kubectl); a file is not.
+        return urls.refuse_inline_credentials(value, instead="BUMPER_REDIS_PASSWORD_FILE")
+
     def config_dir(self) -> Path:
         """bumper.yaml's directory: the base of its relative paths (``bumper.secrets``)."""
         return self.config_file.resolve().parent
+
+    def redis_password(self) -> str | None:
+        """The Redis password from ``redis_password_file``, or None; ``ConfigError`` if unreadable.
+        Every Redis client of web and worker passes it to ``redis.Redis.from_url``."""
+        if self.redis_password_file is None:
+            return None
+        return secrets.read_file(self.redis_password_file, "Redis password")
 
 
 class _LogOnly(_Renamed):
@@ -300,4 +319,4 @@ def describe(error: ValidationError, config: SettingsConfigDict) -> str:
     prefix = str(config.get("env_prefix") or "")
     delimiter = str(config.get("env_nested_delimiter") or "_")
     name = prefix + delimiter.join(str(part) for part in first["loc"]).upper()
-    return f"{name}: {first['msg']}"
+    return f"{name}: {str(first['msg']).removeprefix('Value error, ')}"

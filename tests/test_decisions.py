@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -108,9 +109,11 @@ def test_cli_log_text_json_and_filters(
 
 
 def test_cli_log_without_redis_is_one_line_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("BUMPER_REDIS_URL", f"redis://:s3cret@127.0.0.1:{free_port()}/0")
+    (tmp_path / "redis-password").write_text("s3cret\n")
+    monkeypatch.setenv("BUMPER_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv("BUMPER_REDIS_PASSWORD_FILE", str(tmp_path / "redis-password"))
     assert cli.main(["log"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read the decision log" in err

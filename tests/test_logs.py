@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 import redis
-from rq import Queue
 
-from bumper import logs
+from bumper import logs, rqjobs
 from bumper.agent import config as agent_config
 from bumper.agent import main as agent_main
 from bumper.settings import LogSettings
@@ -116,7 +115,7 @@ def _worker(tmp_path: Path, redis_server: RedisServer, **env: str) -> list[dict[
     config.write_text("apiVersion: bumper/v1\n")
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
-    queue = Queue("logs-test", connection=client)
+    queue = rqjobs.queue("logs-test", client)
     job = queue.enqueue(
         "worker.jobs.handle_event", {"type": "no-such-event", "delivery_id": "dlv-42"}
     )

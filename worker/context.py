@@ -55,7 +55,7 @@ class WorkerContext:
 def build(current: settings.Settings) -> WorkerContext:
     """A complete context for ``current`` settings (reads bumper.yaml; connects lazily)."""
     cfg = configfile.load(current.config_file)
-    client = redis.Redis.from_url(current.redis_url)
+    client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
     repo_store = store.Store(client)
     config_dir = current.config_dir()
     return WorkerContext(

@@ -30,7 +30,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from bumper import logs, settings
+from bumper import logs, rqjobs, settings
 from bumper.core import events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from worker import bump, context
@@ -112,9 +112,7 @@ def bump_queue_name(queue_name: str) -> str:
 
 def worker_queues(queue_name: str, connection: redis.Redis) -> list[Queue]:
     """The queues a worker serves, in priority order: events, then bumps."""
-    return [
-        Queue(name, connection=connection) for name in (queue_name, bump_queue_name(queue_name))
-    ]
+    return [rqjobs.queue(name, connection) for name in (queue_name, bump_queue_name(queue_name))]
 
 
 def request_bump(ctx: WorkerContext, key: str) -> str:
@@ -133,13 +131,13 @@ def request_bump(ctx: WorkerContext, key: str) -> str:
 
 def _status(ctx: WorkerContext, job_id: str) -> JobStatus | None:
     try:
-        return Job.fetch(job_id, connection=ctx.store.redis).get_status(refresh=False)
+        return rqjobs.BumperJob.fetch(job_id, connection=ctx.store.redis).get_status(refresh=False)
     except NoSuchJobError:  # failed for good and expired, or never written
         return None
 
 
 def _enqueue(ctx: WorkerContext, key: str, job_id: str) -> None:
-    queue = Queue(bump_queue_name(settings.load().queue_name), connection=ctx.store.redis)
+    queue = rqjobs.queue(bump_queue_name(settings.load().queue_name), ctx.store.redis)
     retry = Retry(max=ctx.settings.crash_retries) if ctx.settings.crash_retries else None
     queue.enqueue(
         run_bump,

@@ -1,5 +1,6 @@
 """The RQ worker class ``bumper worker`` runs: RQ's ``Worker``, with crash detection that takes
-about a minute instead of up to a quarter of an hour.
+about a minute instead of up to a quarter of an hour, that loads jobs only in Bumper's checked
+JSON format (``bumper.rqjobs``: a job written to Redis by anyone else runs nothing).
 
 When a worker dies with its job (SIGKILL, OOM, a lost node), nobody is left to fail or retry
 that job. RQ 3 finds it later: the job's execution sits in the queue's ``StartedJobRegistry``
@@ -26,6 +27,8 @@ from rq import Queue, Worker
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
+from bumper import rqjobs
+
 log = logging.getLogger("bumper.worker")
 
 
@@ -38,6 +41,9 @@ class BumpWorker(Worker):
             maintenance_interval=abandoned_after,
             # a blocking dequeue lasts worker_ttl - 15 s; maintenance is only checked between two
             worker_ttl=abandoned_after + 15,
+            # Bumper's job format, never pickle: see bumper.rqjobs
+            job_class=rqjobs.BumperJob,
+            serializer=rqjobs.JobSerializer,
             **kwargs,
         )
         self.push_exc_handler(_log_abandoned)  # type: ignore[no-untyped-call]

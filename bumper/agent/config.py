@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bumper import secrets, settings
+from bumper.core import urls
 from bumper.errors import ConfigError
 
 ENV_PREFIX = "BUMPER_AGENT__"
@@ -101,6 +102,16 @@ class AgentConfig(BaseSettings):
     forge_api_url: str | None = Field(None, description="forge API base URL")
     forge_repo: str | None = Field(None, description="owner/name (GitHub) or project path (GitLab)")
     forge_token_file: Path | None = Field(None, description="forge token file")
+
+    @field_validator("repo_url", "forge_api_url", "server")
+    @classmethod
+    def _no_inline_credentials(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            instead = {"repo_url": "git_token_file", "forge_api_url": "forge_token_file"}
+            urls.refuse_inline_credentials(
+                value, instead=instead.get(info.field_name or "", "token_file")
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from bumper import decisions
 
     config = settings.load()
-    log = decisions.DecisionLog.from_url(config.redis_url, limits=config.decisions)
+    log = decisions.DecisionLog.from_url(
+        config.redis_url, password=config.redis_password(), limits=config.decisions
+    )
     try:
         entries = log.recent(image=args.image, limit=args.limit)
     except redis.RedisError as error:

@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     current = settings.load()
     configfile.load(current.config_file)  # ConfigError → exit 2 with the reason
     preload()
-    worker = make_worker(current, redis.Redis.from_url(current.redis_url), name=args.name)
+    client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
+    worker = make_worker(current, client, name=args.name)
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,
@@ -72,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def make_worker(current: Settings, connection: redis.Redis, name: str | None = None) -> BumpWorker:
-    """The RQ worker ``bumper worker`` runs, with its queues and RQ's default serializer
-    (pickle). The receiver writes job data for exactly this serializer
+    """The RQ worker ``bumper worker`` runs, with its queues and Bumper's JSON job format
+    (``bumper.rqjobs``, never pickle). The receiver writes job data in exactly this format
     (``bumper.web.intake``); tests/web/test_rq_compat.py reads jobs back through this worker."""
     from worker import jobs, rqworker
 

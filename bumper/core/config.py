@@ -41,7 +41,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bumper.core import events, refs, scope, semver
+from bumper.core import events, refs, scope, semver, urls
 from bumper.errors import InvalidReference, PermanentError
 
 EventKind = Literal["image.pushed", "image.deleted", "build.finished"]
@@ -276,11 +276,18 @@ class Repo(Strict):
     author: Author = Field(default_factory=lambda: Author())
     signing: Signing | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _no_inline_credentials(cls, value: str) -> str:
+        return urls.refuse_inline_credentials(value, instead="credentials: {file: PATH}")
+
     @field_validator("api_url")
     @classmethod
     def _http_api(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("api_url must be an http(s) URL")
+        if value is not None:
+            urls.refuse_inline_credentials(value, instead="credentials: {file: PATH}")
         return value
 
     @field_validator("branch")

@@ -39,6 +39,7 @@ def make_redis(settings: Settings) -> redis.Redis:
     timeout = settings.web.redis_timeout_seconds
     return redis.Redis.from_url(
         settings.redis_url,
+        password=settings.redis_password(),
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 1),

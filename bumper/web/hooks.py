@@ -270,7 +270,7 @@ def event_dict(event: events_module.Event, stamp: dict[str, Any]) -> dict[str, A
     """``events.to_dict(events.stamp(event, **stamp))`` without its deep copy.
 
     ``dataclasses.asdict`` copies recursively and ``replace`` re-validates: a third of the
-    intake's own time. The dict is pickled into the job at once, so sharing ``extra`` with the
+    intake's own time. The dict is serialized into the job at once, so sharing ``extra`` with the
     event is harmless; tests/web/test_hooks.py checks the two are equal for every fixture.
     """
     data = {name: getattr(event, name) for name in _FIELDS[type(event)]}

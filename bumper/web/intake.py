@@ -9,8 +9,9 @@ duplicate, and its job is already queued). It is also a single round trip on the
 
 The jobs are ordinary RQ jobs: the hash has the fields of ``rq.job.Job.to_dict()`` (what RQ
 itself writes for ``Queue.enqueue(..., unique=True)``), so ``rq`` workers, ``rq info`` and the
-registries see them as their own. The function is named by string
-(``worker.jobs.handle_event``), so the web process never imports the worker.
+registries see them as their own. The job data is JSON in Bumper's job format
+(``bumper.rqjobs``: never pickle, checked again when the worker loads it), and the function is
+named by string (``worker.jobs.handle_event``), so the web process never imports the worker.
 
 Durability: the 202 is sent only after Redis has executed the script. Whether that write is
 on disk when Redis answers is Redis' configuration: with ``appendonly yes`` and
@@ -36,12 +37,12 @@ import hiredis
 import redis
 from redis.exceptions import NoScriptError
 from rq.job import Job, JobStatus
-from rq.serializers import DefaultSerializer
 
+from bumper import rqjobs
 from bumper.logs import utc_second
 from bumper.settings import WebSettings
 
-JOB_FUNC = "worker.jobs.handle_event"
+JOB_FUNC = rqjobs.HANDLE_EVENT
 DEDUP_PREFIX = "bumper:dedup:"
 RECENT_KEY = "bumper:web:recent"
 RQ_QUEUES_KEY = "rq:queues"
@@ -77,9 +78,9 @@ end
 return 1
 """
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
-# RQ's default serializer (pickle, highest protocol): what the worker `bumper worker` runs
-# (bumper.cli.worker.make_worker) loads job data with; tests/web/test_rq_compat.py checks it.
-_serialize = DefaultSerializer.dumps
+# The worker `bumper worker` runs (bumper.cli.worker.make_worker) loads job data with the same
+# serializer; tests/web/test_rq_compat.py checks it.
+_serialize = rqjobs.JobSerializer.dumps
 
 
 class NotReplicated(redis.exceptions.RedisError):
@@ -175,7 +176,7 @@ class Intake:
             "enqueued_at",
             stamp,
             "data",
-            _serialize((JOB_FUNC, None, (data,), {})),
+            _serialize([JOB_FUNC, None, [data], {}]),
             "origin",
             self.queue_name,
             "description",

@@ -15,9 +15,8 @@ from typing import Any, cast
 import pytest
 import redis
 from flask.testing import FlaskClient
-from rq.job import Job
 
-from bumper import sources
+from bumper import rqjobs, sources
 from bumper.core import events
 from bumper.core.events import BuildFinished
 from bumper.web import hooks, intake
@@ -87,7 +86,7 @@ def test_signed_fixture_is_queued_as_its_events(
     assert len(ids) == len(expected)
     assert _queued(redis_client) == ids
     for job_id, expected_event in zip(ids, expected, strict=True):
-        job = Job.fetch(job_id, connection=redis_client)
+        job = rqjobs.BumperJob.fetch(job_id, connection=redis_client)
         assert job.func_name == "worker.jobs.handle_event"
         assert job.origin == QUEUE
         (data,) = job.args

@@ -12,8 +12,8 @@ from typing import cast
 import pytest
 import redis
 from flask.testing import FlaskClient
-from rq.job import Job
 
+from bumper import rqjobs
 from bumper.agent import trigger as agent_trigger
 from bumper.errors import WebhookRejected
 from bumper.settings import Settings
@@ -65,7 +65,7 @@ def test_accepted_delivery_answers_202_with_the_queued_event_ids(
     assert body["status"] == "accepted" and body["delivery_id"] == "11111111-aaaa"
     assert body["events"] == queued(redis_client)
     (job_id,) = body["events"]
-    job = Job.fetch(job_id, connection=redis_client)
+    job = rqjobs.BumperJob.fetch(job_id, connection=redis_client)
     assert job.get_status() == "queued"
     assert job.args[0]["image"] == "ghcr.io/codertocat/hello-world"
     assert job.args[0]["source"] == "github"

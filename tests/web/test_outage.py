@@ -10,8 +10,8 @@ from typing import cast
 
 import redis
 from flask.testing import FlaskClient
-from rq.job import Job
 
+from bumper import rqjobs
 from bumper.web import intake
 from tests.sources.helpers import fixture
 from tests.support.redis_server import RedisServer
@@ -68,4 +68,7 @@ def test_outage_then_restart_loses_nothing(
     promised = [job_id for n in sorted(accepted) for job_id in accepted[n]]
     assert sorted(in_queue) == sorted(promised) and len(set(promised)) == 30
     for job_id in promised:
-        assert Job.fetch(job_id, connection=redis_client).args[0]["type"] == "image.pushed"
+        assert (
+            rqjobs.BumperJob.fetch(job_id, connection=redis_client).args[0]["type"]
+            == "image.pushed"
+        )

@@ -1,14 +1,16 @@
 """The jobs the intake script writes are RQ's own, for the RQ version installed (pinned by
 uv.lock, capped in pyproject.toml): the hash has the fields RQ itself writes for the same
-``Queue.enqueue``, RQ reads every one of them back, the job data loads with the serializer of
-the worker ``bumper worker`` runs, and that worker runs the job to FINISHED
-(``worker.jobs.handle_event`` on a config with no images: the event is routed nowhere).
+``Queue.enqueue``, RQ reads every one of them back, the job data is JSON and loads with the
+serializer of the worker ``bumper worker`` runs (``bumper.rqjobs``, never pickle), and that
+worker runs the job to FINISHED (``worker.jobs.handle_event`` on a config with no images: the
+event is routed nowhere).
 
 When an RQ upgrade changes its job format, these tests fail: check ``bumper.web.intake``
 against the new ``Job.to_dict``/``Job.restore`` and move the cap in pyproject.toml."""
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,7 +22,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.utils import utcformat, utcparse
 
-from bumper import settings
+from bumper import rqjobs, settings
 from bumper.cli.worker import make_worker
 from bumper.core import events
 from bumper.settings import WebSettings
@@ -75,7 +77,8 @@ def _submit(client: redis.Redis, delivery: str) -> str:
 
 def _enqueue_by_rq(client: redis.Redis, worker: BumpWorker, job_id: str) -> str:
     """The same job as the intake writes, enqueued through RQ's own API."""
-    queue = Queue(settings.load().queue_name, connection=client, serializer=worker.serializer)
+    queue = rqjobs.queue(settings.load().queue_name, client)
+    assert worker.serializer is queue.serializer is rqjobs.JobSerializer
     data = events.to_dict(EVENT)
     queue.enqueue(
         intake.JOB_FUNC,
@@ -104,12 +107,8 @@ def test_intake_writes_the_fields_rq_writes(
     serializer = bumper_worker.serializer
     # RQ compresses the data; intake does not (Job.restore takes both)
     assert serializer.loads(ours[b"data"]) == serializer.loads(zlib.decompress(theirs[b"data"]))
-    assert serializer.loads(ours[b"data"]) == (
-        intake.JOB_FUNC,
-        None,
-        (events.to_dict(EVENT),),
-        {},
-    )
+    # plain JSON: no pickle opcode, nothing a loader could call
+    assert json.loads(ours[b"data"]) == [intake.JOB_FUNC, None, [events.to_dict(EVENT)], {}]
     for stamp in STAMPS:
         assert utcformat(utcparse(ours[stamp].decode())) == ours[stamp].decode()
     same = set(ours) - STAMPS - {b"data"}
@@ -119,9 +118,10 @@ def test_intake_writes_the_fields_rq_writes(
 def test_rq_reads_every_field_back(redis_client: redis.Redis, bumper_worker: BumpWorker) -> None:
     job_id = _submit(redis_client, "rq-1")
     raw = _hash(redis_client, job_id)
-    job = Job.fetch(job_id, connection=redis_client, serializer=bumper_worker.serializer)
+    job = bumper_worker.job_class.fetch(job_id, connection=redis_client)
+    assert isinstance(job, rqjobs.BumperJob) and job.refusal is None
     assert job.func_name == intake.JOB_FUNC
-    assert job.args == (events.to_dict(EVENT),) and job.kwargs == {}
+    assert list(job.args) == [events.to_dict(EVENT)] and job.kwargs == {}
     assert events.from_dict(job.args[0]) == EVENT
     assert (job.origin, job.timeout, job.get_status()) == (
         settings.load().queue_name,
@@ -141,7 +141,7 @@ def test_rq_reads_every_field_back(redis_client: redis.Redis, bumper_worker: Bum
     assert {key: again[key] for key in set(again) - set(raw)} == dict.fromkeys(
         set(again) - set(raw), b""
     )
-    queue = Queue(settings.load().queue_name, connection=redis_client)
+    queue = rqjobs.queue(settings.load().queue_name, redis_client)
     assert queue.job_ids == [job_id] and queue.count == 1
     assert queue in Queue.all(connection=redis_client)
 
@@ -151,10 +151,10 @@ def test_the_bumper_worker_runs_the_job(
 ) -> None:
     job_id = _submit(redis_client, "rq-2")
     assert bumper_worker.work(burst=True, with_scheduler=False)
-    job = Job.fetch(job_id, connection=redis_client, serializer=bumper_worker.serializer)
+    job = rqjobs.BumperJob.fetch(job_id, connection=redis_client)
     assert job.get_status() == JobStatus.FINISHED, job.latest_result()
     assert job.return_value() == []  # routed to no target: no bump requested
-    assert Queue(settings.load().queue_name, connection=redis_client).count == 0
+    assert rqjobs.queue(settings.load().queue_name, redis_client).count == 0
 
 
 @pytest.mark.parametrize(

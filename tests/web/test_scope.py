@@ -15,8 +15,8 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from rq.job import Job
 
+from bumper import rqjobs
 from bumper.errors import ConfigError
 from bumper.settings import Settings
 from bumper.web import create_app, intake, recent
@@ -60,7 +60,7 @@ def _post(
 
 def _queued(client: redis.Redis) -> list[dict[str, Any]]:
     raw = cast(list[bytes], client.lrange(intake.RQ_QUEUE_PREFIX + QUEUE, 0, -1))
-    return [Job.fetch(i.decode(), connection=client).args[0] for i in raw]
+    return [rqjobs.BumperJob.fetch(i.decode(), connection=client).args[0] for i in raw]
 
 
 def _dropped(app: Flask, receiver: str) -> float:

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import redis
-from rq import Queue, Retry, SimpleWorker
+from rq import Retry, SimpleWorker
 
 from bumper import decisions as decisions_log
+from bumper import rqjobs
 from bumper.core import events
 from bumper.errors import PermanentError, TransientError
 from tests.support.redis_server import RedisServer
@@ -124,7 +125,12 @@ def build(status: str, commit: str, repository: str = "acme/gated") -> dict[str,
 
 
 def drain(client: redis.Redis) -> None:
-    SimpleWorker(jobs.worker_queues("bumper-test", client), connection=client).work(burst=True)
+    SimpleWorker(
+        jobs.worker_queues("bumper-test", client),
+        connection=client,
+        job_class=rqjobs.BumperJob,
+        serializer=rqjobs.JobSerializer,
+    ).work(burst=True)
 
 
 def file_at(bare: Path, ref: str = "main") -> str:
@@ -357,7 +363,7 @@ def test_a_permanent_failure_fails_the_job_visibly_with_its_reason(
     context.current.cache_clear()
     [job_id] = jobs.handle_event(push("1.2.0"))
     drain(client)
-    job = Queue("bumper-test-bumps", connection=client).fetch_job(job_id)
+    job = rqjobs.queue("bumper-test-bumps", client).fetch_job(job_id)
     assert job is not None and job.get_status() == "failed"
     assert job.meta["failure"]["reason"] == "edit" and "nope.yaml" in job.meta["failure"]["message"]
     assert job.retries_left == 0  # not re-run
@@ -373,7 +379,7 @@ def test_bumps_of_one_repo_wait_for_its_lock(
     assert lock.acquire()
     [job_id] = jobs.handle_event(push("1.2.0"))
     drain(client)
-    job = Queue("bumper-test-bumps", connection=client).fetch_job(job_id)
+    job = rqjobs.queue("bumper-test-bumps", client).fetch_job(job_id)
     assert job is not None and job.get_status() == "scheduled"  # retried later, not failed
     assert file_at(setup).endswith("api:1.0.0  # keep me")
     lock.release()

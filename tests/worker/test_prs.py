@@ -10,8 +10,9 @@ from typing import Any, cast
 
 import pytest
 import redis
-from rq import Queue, Retry, SimpleWorker
+from rq import Queue, SimpleWorker
 
+from bumper import rqjobs
 from bumper.core import changes, events
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
@@ -97,7 +98,12 @@ def push(tag: str, image: str = "ghcr.io/acme/api") -> dict[str, Any]:
 
 
 def drain(client: redis.Redis) -> None:
-    SimpleWorker(jobs.worker_queues("bumper-test", client), connection=client).work(burst=True)
+    SimpleWorker(
+        jobs.worker_queues("bumper-test", client),
+        connection=client,
+        job_class=rqjobs.BumperJob,
+        serializer=rqjobs.JobSerializer,
+    ).work(burst=True)
 
 
 def prs(sim: ForgeSim) -> list[Any]:
@@ -160,7 +166,7 @@ def test_automerge_waits_for_checks_then_the_forge_merges(
     drain(client)  # no check reported yet: "not mergeable", retried later
     [pr] = prs(sim)
     assert pr.state == "open"
-    queue = Queue("bumper-test-bumps", connection=client)
+    queue = rqjobs.queue("bumper-test-bumps", client)
     assert queue.fetch_job(job_id).get_status() == "scheduled"  # type: ignore[union-attr]
     assert jobs.handle_event(push("1.5.0", image="ghcr.io/acme/web")) == [job_id]  # same job
     head = pr.head_sha()
@@ -181,12 +187,11 @@ def test_rate_limit_retries_after_the_forge_wait_and_never_duplicates(
     [job_id] = jobs.handle_event(push("1.1.0"))
     drain(client)
     assert prs(sim) == []
-    queue = Queue("bumper-test-bumps", connection=client)
+    queue = rqjobs.queue("bumper-test-bumps", client)
     job = queue.fetch_job(job_id)
     assert job is not None and job.get_status() == "scheduled"
     retried = job.latest_result()
-    assert retried is not None and isinstance(retried.return_value, Retry)
-    assert retried.return_value.intervals == [3]
+    assert retried is not None and (retried.return_value or {})["retry"]["intervals"] == [3]
     run_now(queue, job_id)
     drain(client)
     [pr] = prs(sim)

@@ -18,9 +18,10 @@ from typing import Any, cast
 
 import pytest
 import redis
-from rq import Queue, Retry, SimpleWorker
+from rq import SimpleWorker
 
 from bumper import decisions as decisions_log
+from bumper import rqjobs
 from bumper.agent import badimages
 from bumper.core import events
 from tests.support.forgesim import ForgeSim
@@ -169,9 +170,14 @@ def push(tag: str, digest: str | None = None, delivery: str | None = None) -> di
 
 def run_jobs(client: redis.Redis) -> list[dict[str, Any]]:
     """Drain the queue with a real RQ worker; the results of the bump jobs it ran."""
-    queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
+    queue = rqjobs.queue(jobs.bump_queue_name("bumper-push-test"), client)
     ids = list(queue.job_ids)
-    SimpleWorker(jobs.worker_queues("bumper-push-test", client), connection=client).work(burst=True)
+    SimpleWorker(
+        jobs.worker_queues("bumper-push-test", client),
+        connection=client,
+        job_class=rqjobs.BumperJob,
+        serializer=rqjobs.JobSerializer,
+    ).work(burst=True)
     results: list[dict[str, Any]] = []
     for job_id in ids:
         job = queue.fetch_job(job_id)
@@ -383,12 +389,14 @@ def test_an_unreachable_api_server_retries_the_job_and_keeps_the_candidate(
     context.current.cache_clear()
     try:
         [job_id] = jobs.handle_event(push("1.1.0"))
-        queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
-        SimpleWorker([queue], connection=client).work(burst=True)
+        queue = rqjobs.queue(jobs.bump_queue_name("bumper-push-test"), client)
+        SimpleWorker(
+            [queue], connection=client, job_class=rqjobs.BumperJob, serializer=rqjobs.JobSerializer
+        ).work(burst=True)
         job = queue.fetch_job(job_id)
         assert job is not None and job.get_status() == "scheduled"  # RQ retries it later
         retried = job.latest_result()
-        assert retried is not None and isinstance(retried.return_value, Retry)
+        assert retried is not None and "retry" in (retried.return_value or {})
         assert "1.1.0" in made.file()  # the commit is made; only the deploy waits
         assert client.hlen("bumper:cand:api/0") == 1  # kept, so the re-run deploys again
     finally:
@@ -431,8 +439,10 @@ def test_a_render_error_applies_nothing_and_fails_the_job_with_its_reason(
     )
     context.current.cache_clear()
     [job_id] = jobs.handle_event(push("1.1.0"))
-    queue = Queue(jobs.bump_queue_name("bumper-push-test"), connection=client)
-    SimpleWorker([queue], connection=client).work(burst=True)
+    queue = rqjobs.queue(jobs.bump_queue_name("bumper-push-test"), client)
+    SimpleWorker(
+        [queue], connection=client, job_class=rqjobs.BumperJob, serializer=rqjobs.JobSerializer
+    ).work(burst=True)
     job = queue.fetch_job(job_id)
     assert job is not None and job.get_status() == "failed"
     assert job.meta["failure"]["reason"] == "deploy"
