@@ -88,3 +88,16 @@ def test_the_finder_skips_a_bomb_as_over_the_limits() -> None:
     assert scan.found == () and scan.skipped is not None
     assert scan.skipped.over_limits and "alias bomb" in scan.skipped.reason
     assert not finder.scan("a: [unclosed\n").skipped.over_limits  # type: ignore[union-attr]
+
+
+def test_the_finders_check_skips_only_what_it_cannot_need() -> None:
+    deep = "a: " + "[" * 200 + "]" * 200 + "\n"
+    assert refusal(deep) is not None  # the agent recurses: refused
+    limits.check(deep, nesting=False)  # the finder walks with a stack: libyaml caps at 1,000
+    with pytest.raises(ParseLimitExceeded, match="alias bomb"):
+        limits.check(alias_bomb(), nesting=False)
+    flat = "[" + ",".join(["1"] * 10) + "]"
+    with pytest.raises(ParseLimitExceeded, match="more than 5 nodes"):
+        limits.check(flat, Limits(max_nodes=5), nesting=False)
+    with pytest.raises(ParseLimitExceeded, match="more than 2 documents"):
+        limits.check("a\n---\nb\n---\nc\n", Limits(max_documents=2), nesting=False)
