@@ -1,7 +1,8 @@
 """Read ``bumper.yaml`` from disk and validate it, locating every problem by path and line.
 
 The model and its rules live in :mod:`bumper.core.config` (pure); this module does the file
-I/O and the YAML parsing (ruamel round-trip, so each node knows its line). ``load`` is what
+I/O and the YAML parsing (ruamel round-trip, so each node knows its line), within the parse
+limits of ``bumper.core.yaml.limits`` (an alias bomb is an issue, not a hang). ``load`` is what
 processes call; ``check`` is what ``bumper check-config`` prints.
 """
 
@@ -16,11 +17,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from bumper.core import config
-from bumper.errors import ConfigError
+from bumper.core.yaml import limits
+from bumper.errors import ConfigError, ParseLimitExceeded
 
 
 def parse(text: str) -> tuple[Any, list[config.Issue]]:
-    """The YAML document, or a syntax issue with its line."""
+    """The YAML document, or a syntax issue with its line (or the parse limit it is over)."""
+    try:
+        limits.check(text)
+    except ParseLimitExceeded as error:
+        return None, [config.Issue((), str(error))]
     yaml = YAML(typ="rt")
     try:
         return yaml.load(text), []

@@ -2,6 +2,12 @@
 
 * ``yaml_files(root, paths)``: the files named, and ``*.yaml`` / ``*.yml`` under directories
   or glob patterns, sorted, confined to ``root`` (``.git`` and other dot-directories skipped).
+  Symbolic links are never followed, for reading or writing (``select``): a link whose
+  files the paths select anyway is skipped; any other is *unreadable*, and the worker
+  refuses the bump naming it (docs/editing.md, "Symbolic links").
+* Every file is read bounded: over the size limit, or over the parse limits once parsed
+  (an alias bomb; ``bumper.core.yaml.limits``), it is skipped with the reason, and a bump
+  that would need it is refused.
 * ``scan_tree``: every reference in those files (each an ``ImageEdit`` at stage *found*).
 * ``scan_image`` → ``plan_tree`` → ``write_tree``: the edit of one image, in three steps on the
   same records (:mod:`bumper.core.edits`). The scan reads each file once and keeps its text;
@@ -23,19 +29,39 @@ from pathlib import Path
 
 from bumper.core import finder, refs
 from bumper.core.edits import FileEdit, ImageEdit
-from bumper.core.yaml import editor
-from bumper.errors import BumperError, EditRefused
+from bumper.core.yaml import editor, limits
+from bumper.errors import BumperError, EditRefused, ParseLimitExceeded, PathEscape
 
 YAML_SUFFIXES = (".yaml", ".yml")
 GLOB_CHARS = frozenset("*?[")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Link:
+    """A symbolic link a selection met and did not follow: a linked file, or a linked
+    directory on the way. ``covered``: every file it leads to is selected itself."""
+
+    path: str  # relative to the root, as the paths select it
+    reason: str
+    covered: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Selection:
+    """What paths select: ``files`` (sorted, relative, reached without a link) and ``links``."""
+
+    files: tuple[str, ...]
+    links: tuple[Link, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class TreeEdit:
     """The edit of one image across a tree: every file holding a reference to it, at one
     stage, and the files skipped with their reason (``(path, reason)``). ``unreadable`` are
-    the skipped files that mention the image but are not UTF-8: the worker refuses to bump
-    past them, where a Helm template (not YAML) is only skipped."""
+    the skipped files that may hold a reference nobody can see: a file mentioning the image
+    that is not UTF-8 or is over the parse limits, a file over the size limit, a symbolic
+    link to a file the paths do not select. The worker refuses to bump past them, where a
+    Helm template (not YAML) or a link to a selected file is only skipped."""
 
     files: tuple[FileEdit, ...]
     skipped: tuple[tuple[str, str], ...]
@@ -63,50 +89,108 @@ class TreeEdit:
 
 
 def yaml_files(root: Path | str, paths: Iterable[str] = (".",)) -> list[Path]:
-    """Files under ``root`` selected by ``paths`` (files, directories or glob patterns)."""
+    """Files under ``root`` selected by ``paths`` (files, directories or glob patterns),
+    reached without a symbolic link (see :func:`select`)."""
     base = Path(root).resolve()
-    return [base / rel for rel in yaml_file_names(base, paths)]
+    return [base / rel for rel in select(base, paths).files]
 
 
 def yaml_file_names(base: Path, paths: Iterable[str]) -> list[str]:
-    """Like :func:`yaml_files`, as sorted paths relative to ``base`` (already resolved).
+    """Like :func:`yaml_files`, as sorted paths relative to ``base`` (already resolved)."""
+    return list(select(base, paths).files)
 
-    Directories are walked without following symbolic links, and symlinked files found there
-    are left out, so nothing outside ``base`` is read or written through a link.
+
+def select(base: Path, paths: Iterable[str]) -> Selection:
+    """The files ``paths`` select under ``base`` (already resolved), and the links met.
+
+    Symbolic links are never followed, neither a linked file nor a linked directory on the
+    way (a glob through ``apps/current -> apps/v2`` included): what is read and written is
+    always the file at the path selected. Each link met is a :class:`Link` saying whether
+    the files it leads to are selected themselves (nothing is lost) or not.
     """
-    selected: set[str] = set()
-    prefix = len(str(base)) + 1
+    files: set[str] = set()
+    linked: dict[str, str] = {}  # path as selected -> its real path
     for entry in paths:
-        matches = list(base.glob(entry)) if GLOB_CHARS & set(entry) else [base / entry]
-        for match in matches:
-            if not match.exists():
-                if not GLOB_CHARS & set(entry):
-                    raise BumperError(f"no such file or directory: {entry}")
-                continue
-            resolved = match.resolve()
-            if not resolved.is_relative_to(base):
+        is_glob = bool(GLOB_CHARS & set(entry))
+        for match in base.glob(entry) if is_glob else [base / entry]:
+            lexical = os.path.normpath(match)
+            if not _inside(lexical, base):
                 raise BumperError(f"{entry} is outside {base.name or base}")
-            if resolved.is_dir():
-                selected.update(name[prefix:] for name in _walk(str(resolved)))
-            elif resolved.suffix in YAML_SUFFIXES or match == base / entry:
-                selected.add(resolved.relative_to(base).as_posix())
-    return sorted(selected)
+            real = os.path.realpath(lexical)
+            if real != lexical:
+                linked[_rel(lexical, base)] = real
+            elif os.path.isdir(real):
+                for name, is_link in _walk(real):
+                    if is_link:
+                        linked[_rel(name, base)] = os.path.realpath(name)
+                    else:
+                        files.add(_rel(name, base))
+            elif os.path.isfile(real):
+                if real.endswith(YAML_SUFFIXES) or not is_glob:
+                    files.add(_rel(real, base))
+            elif not is_glob:
+                raise BumperError(f"no such file or directory: {entry}")
+    links = (_link(base, rel, real, files) for rel, real in sorted(linked.items()))
+    return Selection(tuple(sorted(files)), tuple(links))
 
 
-def _walk(directory: str) -> Iterator[str]:
+def _inside(path: str, base: Path) -> bool:
+    return path == str(base) or path.startswith(str(base) + os.sep)
+
+
+def _rel(path: str, base: Path) -> str:
+    return Path(path).relative_to(base).as_posix()
+
+
+def _link(base: Path, rel: str, real: str, selected: set[str]) -> Link:
+    """What following the link at ``rel`` would reach, and whether ``selected`` has it all."""
+    if not _inside(real, base):
+        return Link(rel, "a symbolic link to a path outside the repository: not followed", False)
+    target = _rel(real, base)
+    if os.path.isdir(real):
+        reached = {_rel(name, base) for name, is_link in _walk(real) if not is_link}
+    elif os.path.lexists(real):
+        reached = {target}
+    else:
+        return Link(rel, f"a symbolic link to {target}, which does not exist: not followed", True)
+    if reached <= selected:
+        return Link(rel, f"a symbolic link to {target}: not followed ({target} is selected)", True)
+    return Link(
+        rel,
+        f"a symbolic link to {target}, which the paths do not select: not followed "
+        f"(select {target} itself, or replace the link with the file)",
+        False,
+    )
+
+
+def _walk(directory: str) -> Iterator[tuple[str, bool]]:
+    """YAML files under ``directory`` and every symbolic link on the way (``True``), which
+    ``os.walk`` lists but does not descend into."""
     # Plain strings: a config repo has thousands of files, and pathlib's overhead shows.
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in dirnames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                yield full, True
         for name in filenames:
             if name.endswith(YAML_SUFFIXES):
                 full = os.path.join(dirpath, name)
-                if not os.path.islink(full):
-                    yield full
+                yield full, os.path.islink(full)
+
+
+def read_bytes(path: Path | str) -> bytes:
+    """The bytes of ``path``, never through a final symbolic link, refused (before reading)
+    when over the parse limits' size (``ParseLimitExceeded``)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        limits.check_size(os.fstat(handle.fileno()).st_size)
+        return handle.read(limits.DEFAULT.max_bytes + 1)
 
 
 def read_text(path: Path) -> str:
     """UTF-8 text with line endings and any BOM kept as they are."""
-    return _decode(path.read_bytes(), path.name)
+    return _decode(read_bytes(path), path.name)
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -117,7 +201,9 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Replace ``path`` atomically, keeping its mode."""
+    """Replace ``path`` atomically, keeping its mode; never through a symbolic link."""
+    if os.path.realpath(path) != os.path.abspath(path):
+        raise PathEscape(f"{path.name}: reached through a symbolic link; not written")
     mode = path.stat().st_mode
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -137,21 +223,22 @@ def _relative(path: Path, root: Path) -> str:
 def scan_tree(
     root: Path | str, paths: Iterable[str] = (".",)
 ) -> tuple[list[ImageEdit], list[tuple[str, str]]]:
-    """Every reference under ``paths``, and the files skipped with their reason."""
+    """Every reference under ``paths``, and the files skipped with their reason (links,
+    Helm templates, files over the parse limits)."""
     base = Path(root).resolve()
+    selection = select(base, paths)
     located: list[ImageEdit] = []
-    skipped: list[tuple[str, str]] = []
-    for path in yaml_files(base, paths):
-        rel = _relative(path, base)
+    skipped = [(link.path, link.reason) for link in selection.links]
+    for rel in selection.files:
         try:
-            result = finder.scan(read_text(path))
+            result = finder.scan(read_text(base / rel))
         except BumperError as error:
             skipped.append((rel, str(error)))
             continue
         if result.skipped is not None:
             skipped.append((rel, result.skipped.reason))
         located.extend(ImageEdit(found, rel) for found in result.found)
-    return located, skipped
+    return located, sorted(skipped)
 
 
 def screen_term(image: str) -> str:
@@ -168,12 +255,16 @@ def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
     """The references to ``image`` under ``paths`` (stage *found*), each file read once."""
     base = Path(root).resolve()
     needle = screen_term(image).encode("utf-8")
+    selection = select(base, paths)
     files: list[FileEdit] = []
-    skipped: list[tuple[str, str]] = []
-    unreadable: list[tuple[str, str]] = []
-    for rel in yaml_file_names(base, paths):
-        with open(os.path.join(base, rel), "rb") as handle:
-            data = handle.read()
+    skipped = [(link.path, link.reason) for link in selection.links]
+    unreadable = [(ln.path, f"{ln.path}: {ln.reason}") for ln in selection.links if not ln.covered]
+    for rel in selection.files:
+        try:
+            data = read_bytes(os.path.join(base, rel))
+        except ParseLimitExceeded as error:
+            unreadable.append((rel, f"{rel}: {error}"))
+            continue
         if needle not in data:
             continue  # cheap screen: most files of a config repo never mention the image
         try:
@@ -185,9 +276,11 @@ def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
         file = editor.scan_image(text, image, rel)
         if file.skipped is not None:
             skipped.append((rel, file.skipped.reason))
+            if file.skipped.over_limits:
+                unreadable.append((rel, f"{rel}: {file.skipped.reason}"))
         if file.references:
             files.append(file)
-    return TreeEdit(tuple(files), tuple(skipped), tuple(unreadable))
+    return TreeEdit(tuple(files), tuple(sorted(skipped)), tuple(sorted(unreadable)))
 
 
 def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = None) -> TreeEdit:
@@ -205,7 +298,8 @@ def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = No
 
 
 def write_tree(root: Path | str, tree: TreeEdit) -> None:
-    """Write every edited file of a planned ``tree`` under ``root``, each atomically."""
+    """Write every edited file of a planned ``tree`` under ``root``, each atomically (never
+    through a symbolic link: ``PathEscape``)."""
     base = Path(root).resolve()
     for file in tree.edited:
         write_text(base / file.path, file.after)

@@ -20,7 +20,8 @@ has the same tree and the HTTP status of every failure at the receivers and the 
     ├── ManifestError        a rendered document that cannot be applied
     ├── RenderError          the manifests of a commit could not be rendered
     ├── ApplyError           the render could not be applied to the cluster
-    └── SignatureError       a commit not signed by an allowed key
+    ├── SignatureError       a commit not signed by an allowed key
+    └── ParseLimitExceeded   YAML/JSON over the parse limits (size, documents, nodes, aliases)
 
 Who raises what, what it means for an HTTP client, and whether it is retried:
 
@@ -80,6 +81,13 @@ Who raises what, what it means for an HTTP client, and whether it is retried:
 ``SignatureError`` (``signature``)
     The commit to deploy is not signed, or not by an allowed key (``bumper.agent.source``).
     It is never applied; the agent reports it and waits for a new commit.
+``ParseLimitExceeded`` (``parse-limit``)
+    A YAML or JSON file from a config repo (or a rendered stream) over the limits of
+    ``bumper.core.yaml.limits``: size, documents, nodes, alias expansion (an alias bomb),
+    nesting depth. Checked while streaming, before anything is built, so memory stays bounded.
+    Callers name the file: the agent refuses the render (``RenderError``, nothing applied),
+    the worker fails the bump (``PermanentError``), ``bumper scan``/``set-image`` skip the file
+    with the reason, ``bumper check-config`` reports it. Never retried: fix the file.
 """
 
 from __future__ import annotations
@@ -201,3 +209,9 @@ class SignatureError(BumperError):
     """The commit is not signed by an allowed key; it must not be applied."""
 
     reason = "signature"
+
+
+class ParseLimitExceeded(BumperError):
+    """YAML or JSON over the parse limits (``bumper.core.yaml.limits``); ``str()`` says which."""
+
+    reason = "parse-limit"

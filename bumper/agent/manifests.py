@@ -93,6 +93,20 @@ def validate(docs: Iterable[Any], *, source: str = "render") -> list[Obj]:
     return objs
 
 
+class Rendered(list[Obj]):
+    """A commit's objects, and the files its render left out: ``skipped`` holds ``(path,
+    reason)`` pairs (a symbolic link leaving the config path), reported, never applied."""
+
+    def __init__(self, objs: Iterable[Obj] = (), skipped: Iterable[tuple[str, str]] = ()):
+        super().__init__(objs)
+        self.skipped = tuple(skipped)
+
+    def skipped_summary(self, limit: int = 500) -> str:
+        """One line naming every skipped file with its reason, cut at ``limit`` characters."""
+        line = "; ".join(f"{path}: {why}" for path, why in self.skipped)
+        return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def content_hash(obj: Mapping[str, Any]) -> str:
     """Digest of a manifest as rendered (before the agent's own marks)."""
     canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)

@@ -47,8 +47,9 @@ class GitCommits:
             self.source.verify(sha)
             self._verified.add(sha)
         try:
-            root = self.source.export(sha, self.workdir)
-            return render.render(root, self.spec)
+            left_out: list[tuple[str, str]] = []
+            root = self.source.export(sha, self.workdir, left_out)
+            return render.render(root, self.spec, left_out)
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

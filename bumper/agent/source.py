@@ -14,12 +14,14 @@ import re
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bumper import secrets
 from bumper.errors import ConfigError, SignatureError, TransientError
 
+_Filter = Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _CANNOT_READ = "fatal: Could not read from remote repository."
@@ -160,8 +162,12 @@ class GitSource:
             raise SignatureError(f"commit {sha[:12]} is not signed; signatures are required")
         raise SignatureError(f"commit {sha[:12]} is not signed by an allowed key")
 
-    def export(self, sha: str, dest: Path) -> Path:
-        """Write the tree of ``sha`` to a fresh ``dest`` directory (via ``git archive``)."""
+    def export(self, sha: str, dest: Path, skipped: list[tuple[str, str]] | None = None) -> Path:
+        """Write the tree of ``sha`` to a fresh ``dest`` directory (via ``git archive``).
+
+        A symbolic link to an absolute path or out of the tree is left out (never written,
+        so nothing reads through it) and appended to ``skipped`` as ``(path, reason)``: one
+        such link must not stop every sync of the repository."""
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
@@ -174,7 +180,7 @@ class GitSource:
         assert proc.stdout is not None
         try:
             with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-                archive.extractall(dest, filter="data")
+                archive.extractall(dest, filter=_without_escaping_links(skipped))
         except tarfile.TarError as error:
             raise TransientError(f"cannot export {sha[:12]}: {error}") from error
         finally:
@@ -220,6 +226,22 @@ class GitSource:
         if self.trust.allowed_signers is not None and not self.trust.allowed_signers.is_file():
             raise ConfigError(f"allowed signers file {self.trust.allowed_signers} is missing")
         self._trust_ready = True
+
+
+def _without_escaping_links(skipped: list[tuple[str, str]] | None) -> _Filter:
+    """tarfile's ``data`` filter, except that a link it refuses is left out, not fatal."""
+
+    def keep(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        try:
+            return tarfile.data_filter(member, dest)
+        except (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError) as error:
+            where = "an absolute path" if isinstance(error, tarfile.AbsoluteLinkError) else None
+            reason = f"a symbolic link to {where or 'a path outside the repository'}: left out"
+            if skipped is not None:
+                skipped.append((member.name, reason))
+            return None
+
+    return keep
 
 
 def _failure_detail(stderr: str) -> str:

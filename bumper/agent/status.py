@@ -4,8 +4,10 @@ The status record ``<agent>-status`` (in the agent's namespace) holds, as plain 
 ``commit`` (whose render is live), ``revision`` (branch tip last seen), ``health``
 (``Healthy`` | ``Progressing`` | ``Degraded`` | ``RolledBack`` | ``Error``), ``lastError``,
 ``lastHealthyCommit``, ``failedCommit``, ``lastSyncTime`` (RFC 3339), ``applied``, ``pruned``,
-``drifted``, ``managed`` and ``message``. Events are best effort: a refused Event never fails
-a sync. Metrics are kept in memory and rendered in the Prometheus text format.
+``drifted``, ``managed``, ``message`` and ``skipped`` (files of the tip's render left out,
+e.g. a symbolic link leaving the config path: ``path: reason; ...``, "" when none). Events
+are best effort: a refused Event never fails a sync. Metrics are kept in memory and rendered
+in the Prometheus text format.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Status:
     drifted: int = 0
     managed: int = 0
     message: str = ""
+    skipped: str = ""  # files of the tip's render left out (path: reason; ...)
 
     _KEYS = {
         "commit": "commit",
@@ -55,6 +58,7 @@ class Status:
         "drifted": "drifted",
         "managed": "managed",
         "message": "message",
+        "skipped": "skipped",
     }
 
     def to_data(self) -> dict[str, str]:

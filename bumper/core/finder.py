@@ -9,8 +9,9 @@ marker comments in :mod:`markers`.
 Offsets are indexes into the ``str`` given (a leading BOM counts as one character), which is
 what the editor slices; for ASCII files they equal byte offsets.
 
-Text that is not YAML (a Helm template, a syntax error) gives a :class:`Skipped` with the
-reason, never an exception. Pure: no I/O.
+Text that is not YAML (a Helm template, a syntax error), or YAML over the parse limits of
+:mod:`bumper.core.yaml.limits` (an alias bomb; ``Skipped.over_limits``), gives a
+:class:`Skipped` with the reason, never an exception. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bumper.core.walk import (
     Slot,
     compose_all,
 )
+from bumper.errors import ParseLimitExceeded
 
 # Re-exported: callers name the finder's results ``finder.Found``, ``finder.Scan`` ...
 __all__ = [
@@ -55,6 +57,8 @@ def scan(text: str) -> Scan:
         documents = compose_all(body)
     except yaml.YAMLError as error:
         return Scan((), Skipped(_parse_failure(body, error)))
+    except ParseLimitExceeded as error:
+        return Scan((), Skipped(str(error), over_limits=True))
     has_markers = markers.PREFIX in text
     found: list[Found] = []
     by_line: dict[int, list[Slot]] = {}

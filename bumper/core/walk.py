@@ -1,6 +1,7 @@
 """What the finder's walk produces and knows: :class:`Found` references, the :class:`Slot`
 scalars that hold them, :class:`Insert` points, and the :class:`DocumentWalk` state of one
-composed document (``compose_all`` composes with the fast, type-blind loader).
+composed document (``compose_all`` composes with the fast, type-blind loader, within the
+parse limits of ``yaml.limits``).
 
 Shared by ``finder`` (the entry point), ``finder_kinds`` (location kinds), ``markers`` (comment
 markers) and ``yaml.blocks`` (YAML inside block scalars); it imports none of them, so they
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from bumper.core.yaml import scalars
+from bumper.core.yaml import limits, scalars
 
 # The base loader skips implicit type resolution (a Python call per scalar); types are judged
 # only where they matter, by ``scalars.reads_as_string``. libyaml comes in PyYAML's wheels;
@@ -108,7 +109,11 @@ class Found:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Skipped:
+    """Why a text was not scanned. ``over_limits``: it is over the parse limits, so it may
+    hold references nobody has seen; callers that must see every reference refuse it."""
+
     reason: str
+    over_limits: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -151,4 +156,5 @@ class DocumentWalk:
 
 
 def compose_all(text: str) -> list[Any]:
-    return list(yaml.compose_all(text, Loader=_Loader))
+    """Every document of ``text`` as nodes; ``ParseLimitExceeded`` past ``limits.DEFAULT``."""
+    return limits.compose_all(text, _Loader)

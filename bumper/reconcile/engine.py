@@ -161,6 +161,7 @@ class Engine:
         desired = self._render(target)
         if target == tip:
             out.rendered = desired
+            self.status.skipped = _skipped(desired)
         synced = self._sync(desired, target)
         unfinished = unfinished and self.status.commit == target
         self.status.commit = target
@@ -238,9 +239,18 @@ class Engine:
         """The render of ``sha``, cached: the same list lets the applier reuse its plan."""
         if sha not in self._renders:
             self._renders[sha] = self.commits.render(sha)
+            self._report_skipped(sha, self._renders[sha])
             while len(self._renders) > RENDER_CACHE:
                 self._renders.pop(next(iter(self._renders)))
         return self._renders[sha]
+
+    def _report_skipped(self, sha: str, objs: list[Obj]) -> None:
+        """A log line and an Event per file the render left out (once per render)."""
+        if not isinstance(objs, manifests.Rendered):
+            return
+        for path, why in objs.skipped:
+            log.warning("%s: %s skipped: %s", sha[:12], path, why)
+            self.events.emit("FileSkipped", f"{sha[:12]}: {path}: {why}", warning=True)
 
     def _sync(self, desired: list[Obj], sha: str) -> apply.SyncResult:
         synced = self.applier.sync(
@@ -416,3 +426,8 @@ class Engine:
         configmap = self.settings.bad_images_configmap
         badimages.store(records, state=self.records, configmap=configmap)
         self.bad_images(records)
+
+
+def _skipped(objs: list[Obj]) -> str:
+    """The status line of the files a render left out ("" when none)."""
+    return objs.skipped_summary() if isinstance(objs, manifests.Rendered) else ""

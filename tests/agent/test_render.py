@@ -9,6 +9,7 @@ import pytest
 from bumper.agent import render
 from bumper.agent.render import RenderSpec
 from bumper.errors import RenderError
+from tests.support.hostile_yaml import alias_bomb
 
 
 def cm(name: str) -> str:
@@ -58,13 +59,57 @@ def test_render_errors_name_the_problem(
         render.render(repo, RenderSpec(paths=tuple(paths)))
 
 
-def test_symlink_out_of_the_repo_is_refused(tmp_path: Path) -> None:
+def test_links_leaving_the_config_path_are_left_out_by_name_and_the_rest_renders(
+    tmp_path: Path,
+) -> None:
     repo = tmp_path / "repo"
-    repo.mkdir()
+    (repo / "apps" / "sub").mkdir(parents=True)
+    (repo / "other").mkdir()
     (tmp_path / "secret.yaml").write_text(cm("outside"))
-    (repo / "link.yaml").symlink_to(tmp_path / "secret.yaml")
-    with pytest.raises(RenderError, match="leaves the repository"):
-        render.render(repo, RenderSpec())
+    (repo / "other" / "x.yaml").write_text(cm("other"))
+    (repo / "apps" / "own.yaml").write_text(cm("own"))
+    (repo / "apps" / "abs.yaml").symlink_to(tmp_path / "secret.yaml")
+    (repo / "apps" / "up.yaml").symlink_to("../other/x.yaml")
+    (repo / "apps" / "dir").symlink_to("../other")
+    (repo / "apps" / ".shared").mkdir()
+    (repo / "apps" / ".shared" / "base.yaml").write_text(cm("shared"))
+    (repo / "apps" / "sub" / "shared.yaml").symlink_to("../.shared/base.yaml")  # inside: read
+    (repo / "apps" / "gone.yaml").symlink_to("nowhere.yaml")
+    rendered = render.render(repo, RenderSpec(paths=("apps",)))
+    assert [o["metadata"]["name"] for o in rendered] == ["own", "shared"]
+    assert rendered.skipped == (
+        ("apps/abs.yaml", "a symbolic link leaving the repository: not read"),
+        ("apps/dir", "a symbolic link to other, outside the config path 'apps': not read"),
+        ("apps/gone.yaml", "a symbolic link to a missing file: not read"),
+        (
+            "apps/up.yaml",
+            "a symbolic link to other/x.yaml, outside the config path 'apps': not read",
+        ),
+    )
+
+
+def test_an_alias_bomb_refuses_the_render_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text(cm("ok"))
+    (tmp_path / "bomb.yaml").write_text(alias_bomb())
+    with pytest.raises(RenderError) as caught:
+        render.render(tmp_path, RenderSpec())
+    assert caught.value.reason == "parse-limit"
+    assert str(caught.value) == (
+        "bomb.yaml: over the YAML parse limits: aliases expand to more than 100000 nodes, "
+        "like an alias bomb (line 12)"
+    )
+
+
+@pytest.mark.parametrize("mode", ["kustomize", "helm"])
+def test_a_tool_render_with_a_link_leaving_its_directory_is_refused(
+    tmp_path: Path, mode: str
+) -> None:
+    # Refused before the tool runs: helm would read /etc/hostname through the link.
+    (tmp_path / "app" / "templates").mkdir(parents=True)
+    (tmp_path / "app" / "templates" / "abs.yaml").symlink_to("/etc/hostname")
+    spec = RenderSpec(mode=mode, paths=("app",), helm_bin="/no/helm", kustomize_bin="/no/k")  # type: ignore[arg-type]
+    with pytest.raises(RenderError, match=r"^app/templates/abs\.yaml: a symbolic link leaving"):
+        render.render(tmp_path, spec)
 
 
 def test_kustomize_overlay(tmp_path: Path, testbed_bin_dir: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bumper.core.walk import DocumentWalk, PathKey, compose_all
+from bumper.errors import ParseLimitExceeded
 
 
 class Remap:
@@ -87,8 +88,8 @@ def scan_block(
         return
     try:
         documents = compose_all(node.value)
-    except yaml.YAMLError:
-        return
+    except (yaml.YAMLError, ParseLimitExceeded):
+        return  # like a block that is not YAML: left alone
     for root in documents:
         if root is None:
             continue
