@@ -175,7 +175,9 @@ class GitSource:
         raw = done.stderr
         if "no signature" in raw.lower() or not raw.strip():
             raise SignatureError(f"commit {sha[:12]} is not signed; signatures are required")
-        raise SignatureError(f"commit {sha[:12]} is not signed by a key allowed when first seen")
+        raise SignatureError(
+            f"commit {sha[:12]} is not signed by an allowed key (valid when the agent first saw it)"
+        )
 
     def is_ancestor(self, old: str, new: str) -> bool:
         """Whether ``new`` descends from ``old`` (False when ``old`` is not in the mirror)."""

@@ -89,7 +89,7 @@ def test_every_new_commit_is_verified_not_only_the_tip(tmp_path: Path) -> None:
         s.policy().admit(tip, applied)
     assert f"between {applied[:12]} and the tip {tip[:12]}" in str(caught.value)
     s.src.verify(tip)  # the tip alone is fine: checking only it was the hole
-    with pytest.raises(SignatureError, match=f"{stranger[:12]} is not signed by a key"):
+    with pytest.raises(SignatureError, match=f"{stranger[:12]} is not signed by an allowed key"):
         s.policy().admit(tip, unsigned)
     s.policy().admit(tip, stranger)
 
@@ -139,7 +139,7 @@ def test_an_expired_key_is_refused_on_a_backdated_commit(
     monkeypatch.setenv("GIT_AUTHOR_DATE", f"{backdated}T12:00:00Z")
     forged = s.commit("backdated", s.good)
     s.src.fetch()
-    with pytest.raises(SignatureError, match=f"{forged[:12]} is not signed by a key allowed"):
+    with pytest.raises(SignatureError, match=f"{forged[:12]} is not signed by an allowed key"):
         s.src.verify(forged)
     with pytest.raises(SignatureError, match=f"{forged[:12]}"):
         s.policy().admit(forged, earlier)
