@@ -13,6 +13,7 @@ The environment follows Bumper's one scheme (``bumper.settings``); the old
 from __future__ import annotations
 
 import contextvars
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +27,10 @@ from bumper.core import urls
 from bumper.errors import ConfigError
 
 ENV_PREFIX = "BUMPER_AGENT__"
+# An allowed remote names a host and at least the "/" after it: never "https://" or "" alone.
+REMOTE_PREFIX = re.compile(
+    r"^([a-z][a-z0-9+.-]*://[^/\s?#@]+/|git@[^:\s/]+:|[\w-]+(\.[\w-]+)+(:\d+)?/)\S*$"
+)
 
 
 class AgentConfig(BaseSettings):
@@ -82,6 +87,17 @@ class AgentConfig(BaseSettings):
         None, description="armored GPG public keys: only signed commits are applied"
     )
 
+    allow_rewind: bool = Field(
+        False, description="apply a tip that does not descend from the last applied commit"
+    )
+    max_verified_commits: int = Field(
+        500, ge=1, le=100_000, description="new commits one sync may verify; more is refused"
+    )
+    allowed_remotes: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes kustomize and helm may fetch from (default: none)",
+    )
+
     listen: str = Field("0.0.0.0:8080", description="host:port of /healthz /metrics /hooks/git")
     webhook_secret_file: Path | None = Field(None, description="secret of POST /hooks/git")
 
@@ -112,6 +128,17 @@ class AgentConfig(BaseSettings):
                 value, instead=instead.get(info.field_name or "", "token_file")
             )
         return value
+
+    @field_validator("allowed_remotes")
+    @classmethod
+    def _remote_prefixes(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            if not REMOTE_PREFIX.match(prefix):
+                raise ValueError(
+                    f"{prefix!r} is not a URL prefix with a host and a path "
+                    "(https://host/org/, git@host:org/, host/org/)"
+                )
+        return prefixes
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:

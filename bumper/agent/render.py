@@ -8,7 +8,10 @@ Every file and every tool output is parsed within the parse limits of
 through a link whose real path leaves the configured path; the link is left out and named in
 ``Rendered.skipped``, and the rest renders. kustomize and helm read files themselves, so a link
 under their directory that leaves it refuses the render.
-This module runs tools and reads files; it never talks to the cluster.
+Nothing is fetched from the network unless allowed (``RenderSpec.allowed_remotes``, see
+``remote``): remote references are refused before a tool runs, and the tools run in an
+environment that cannot fetch. This module runs tools and reads files; it never talks to the
+cluster.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +27,7 @@ from typing import Literal
 
 import yaml
 
-from bumper.agent import manifests
+from bumper.agent import manifests, remote
 from bumper.core.yaml import limits
 from bumper.errors import ManifestError, ParseLimitExceeded, RenderError
 
@@ -46,6 +50,8 @@ class RenderSpec:
     kustomize_bin: str | None = None
     timeout: float = 120.0
     env: dict[str, str] = field(default_factory=dict)
+    # URL prefixes kustomize and helm may fetch from (``remote.allowed``); empty: none.
+    allowed_remotes: tuple[str, ...] = ()
 
 
 def render(
@@ -56,18 +62,20 @@ def render(
     lacks, e.g. links the export refused) that lie under the configured paths."""
     objs: list[manifests.Obj] = []
     skipped = [(path, why) for path, why in left_out if _under(path, spec.paths)]
-    for rel in spec.paths:
-        where = confined(root, rel)
-        if not where.exists():
-            raise RenderError(f"path {rel!r} does not exist in the commit")
-        if spec.mode == "plain":
-            objs.extend(_plain(root, where, skipped))
-            continue
-        _refuse_links_out(root, where)
-        if spec.mode == "kustomize":
-            objs.extend(_parse(_kustomize(where, spec), rel))
-        else:
-            objs.extend(_parse(_helm(root, where, spec), rel))
+    with tempfile.TemporaryDirectory(prefix="bumper-render-") as scratch:
+        env = remote.tool_env(Path(scratch), spec.allowed_remotes)
+        for rel in spec.paths:
+            where = confined(root, rel)
+            if not where.exists():
+                raise RenderError(f"path {rel!r} does not exist in the commit")
+            if spec.mode == "plain":
+                objs.extend(_plain(root, where, skipped))
+                continue
+            _refuse_links_out(root, where)
+            if spec.mode == "kustomize":
+                objs.extend(_parse(_kustomize(root, where, spec, env), rel))
+            else:
+                objs.extend(_parse(_helm(root, where, spec, env), rel))
     try:
         return manifests.Rendered(manifests.validate(objs), sorted(skipped))
     except ManifestError as error:
@@ -176,7 +184,7 @@ def _parse(text: str, source: str) -> list[manifests.Obj]:
         raise RenderError(str(error)) from error
 
 
-def _run(argv: Sequence[str], cwd: Path, spec: RenderSpec) -> str:
+def _run(argv: Sequence[str], cwd: Path, spec: RenderSpec, env: dict[str, str]) -> str:
     try:
         done = subprocess.run(
             list(argv),
@@ -184,7 +192,7 @@ def _run(argv: Sequence[str], cwd: Path, spec: RenderSpec) -> str:
             capture_output=True,
             text=True,
             timeout=spec.timeout,
-            env={**os.environ, **spec.env},
+            env={**os.environ, **env, **spec.env},
             check=False,
         )
     except FileNotFoundError as error:
@@ -197,18 +205,24 @@ def _run(argv: Sequence[str], cwd: Path, spec: RenderSpec) -> str:
     return done.stdout
 
 
-def _kustomize(where: Path, spec: RenderSpec) -> str:
+def _kustomize(root: Path, where: Path, spec: RenderSpec, env: dict[str, str]) -> str:
+    remote.check_kustomize(root, where, spec.allowed_remotes)
+    # Files only from inside the kustomization's root; no helm, exec or alpha plugins.
+    args = [str(where), "--load-restrictor=LoadRestrictionsRootOnly"]
     if spec.kustomize_bin:
-        return _run([spec.kustomize_bin, "build", str(where)], where, spec)
+        return _run([spec.kustomize_bin, "build", *args], where, spec, env)
     if shutil.which("kustomize"):
-        return _run(["kustomize", "build", str(where)], where, spec)
-    return _run(["kubectl", "kustomize", str(where)], where, spec)
+        return _run(["kustomize", "build", *args], where, spec, env)
+    return _run(["kubectl", "kustomize", *args], where, spec, env)
 
 
-def _helm(root: Path, chart: Path, spec: RenderSpec) -> str:
+def _helm(root: Path, chart: Path, spec: RenderSpec, env: dict[str, str]) -> str:
+    if remote.check_helm(root, chart, spec.allowed_remotes):
+        # Only allowed repositories are declared; fetched into the checkout's charts/.
+        _run([spec.helm_bin, "dependency", "update", str(chart)], chart, spec, env)
     argv = [spec.helm_bin, "template", spec.helm_release, str(chart), "--include-crds"]
     if spec.helm_namespace:
         argv += ["--namespace", spec.helm_namespace]
     for values in spec.helm_values:
         argv += ["--values", str(confined(root, values))]
-    return _run(argv, chart, spec)
+    return _run(argv, chart, spec, env)

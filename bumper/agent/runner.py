@@ -2,7 +2,7 @@
 
 ``Agent.sync_once`` is one pass and never raises: the engine records expected failures (status
 ConfigMap, Events), and this loop adds the agent's metrics. The agent's side of the engine's
-seams lives here: ``GitCommits`` (fetch, verify signatures, export, render) and
+seams lives here: ``GitCommits`` (fetch, the signature policy, export, render) and
 ``ForgeAnnouncer`` (commit statuses and the revert PR through ``forge``), and bad images go to
 the Redis URL it was given. ``Agent.run`` repeats the pass, or runs it at once when a
 verified push webhook calls ``Agent.trigger``.
@@ -15,15 +15,16 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bumper.agent import apply, badimages, forge, inventory, kube, render
+from bumper.agent import apply, badimages, forge, inventory, kube, render, signing
 from bumper.agent import source as git
 from bumper.agent import status as report
 from bumper.agent.config import AgentConfig
 from bumper.agent.manifests import Obj
-from bumper.errors import BumperError, TransientError
+from bumper.errors import BumperError, SignatureError, TransientError
 from bumper.reconcile import ports
 from bumper.reconcile.engine import Engine, EngineSettings
 
@@ -31,21 +32,39 @@ log = logging.getLogger("bumper.agent")
 
 
 class GitCommits:
-    """Commits from the agent's git source: the fetched tip, verified and exported renders."""
+    """Commits from the agent's git source: the fetched tip, admitted by the signature policy
+    (``signing``), and exported renders.
 
-    def __init__(self, source: git.GitSource, spec: render.RenderSpec, workdir: Path) -> None:
+    ``applied`` gives the commits the engine applied before, from its status (the live one
+    first, then the last healthy one): the policy's base, and the only other commits the
+    engine renders (to roll back to), trusted because they were admitted when applied.
+    """
+
+    def __init__(
+        self,
+        source: git.GitSource,
+        spec: render.RenderSpec,
+        workdir: Path,
+        policy: signing.Policy,
+        applied: Callable[[], tuple[str, str]],
+    ) -> None:
         self.source = source
         self.spec = spec
         self.workdir = workdir
-        self._verified: set[str] = set()
+        self.policy = policy
+        self.applied = applied
+        self._admitted: set[str] = set()
 
     def tip(self) -> str:
-        return self.source.fetch()
+        sha = self.source.fetch()
+        if sha not in self._admitted:
+            self.policy.admit(sha, self.applied()[0])
+            self._admitted.add(sha)
+        return sha
 
     def render(self, sha: str) -> list[Obj]:
-        if sha not in self._verified:
-            self.source.verify(sha)
-            self._verified.add(sha)
+        if sha not in self._admitted and sha not in self.applied():
+            raise SignatureError(f"commit {sha[:12]} was not admitted by the signature policy")
         try:
             left_out: list[tuple[str, str]] = []
             root = self.source.export(sha, self.workdir, left_out)
@@ -55,6 +74,20 @@ class GitCommits:
 
     def fallback(self, sha: str) -> str | None:
         return None  # only a commit the agent saw healthy is trusted to roll back to
+
+
+class StateRecord:
+    """One ConfigMap of the agent's state namespace as a ``signing.Store``."""
+
+    def __init__(self, records: inventory.Records, name: str) -> None:
+        self.records = records
+        self.name = name
+
+    def read(self) -> Mapping[str, str] | None:
+        return self.records.read(self.name)
+
+    def write(self, data: Mapping[str, str]) -> None:
+        self.records.write(self.name, data)
 
 
 class ForgeAnnouncer:
@@ -114,6 +147,17 @@ class Agent:
             helm_values=tuple(cfg.helm_values),
             helm_bin=cfg.helm_bin,
             kustomize_bin=cfg.kustomize_bin,
+            allowed_remotes=tuple(cfg.allowed_remotes),
+        )
+        records = inventory.Records(client, state_namespace, manager=cfg.field_manager)
+        policy = signing.Policy(
+            source,
+            signing.Ledger(StateRecord(records, f"{cfg.name}-signatures")),
+            allow_rewind=cfg.allow_rewind,
+            max_commits=cfg.max_verified_commits,
+        )
+        commits = GitCommits(
+            source, spec, cfg.cache_dir / "checkout", policy, applied=self._applied
         )
         self.engine = Engine(
             client,
@@ -127,7 +171,7 @@ class Agent:
                 force_prune=cfg.force_prune,
                 bad_images_configmap=cfg.bad_images_configmap,
             ),
-            GitCommits(source, spec, cfg.cache_dir / "checkout"),
+            commits,
             state_namespace=state_namespace,
             manager=cfg.field_manager,
             announce=ForgeAnnouncer(forge_client, source) if forge_client else None,
@@ -146,6 +190,10 @@ class Agent:
     @property
     def owned(self) -> list[inventory.Entry]:
         return self.engine.owned
+
+    def _applied(self) -> tuple[str, str]:
+        """The live commit and the last healthy one, as the engine's status records them."""
+        return (self.engine.status.commit, self.engine.status.last_healthy_commit)
 
     def trigger(self) -> None:
         self._wake.set()

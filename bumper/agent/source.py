@@ -3,22 +3,26 @@
 A bare mirror under the cache dir is fetched with read-only credentials: an HTTPS token (sent
 as an ``http.extraHeader`` through git's environment, never on a command line or in a URL) or
 an SSH deploy key. When allowed signers (SSH) or allowed GPG keys are configured, a commit
-without a good signature from one of them is refused. Messages never contain credentials.
+without a good signature from one of them is refused; which commits must be verified, and
+when each was first seen, is ``signing``'s policy. Messages never contain credentials.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import tarfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bumper import secrets
+from bumper.agent import signers
 from bumper.errors import ConfigError, SignatureError, TransientError
 
 _Filter = Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]
@@ -84,7 +88,9 @@ class GitSource:
             known, checking = self.cache / "known_hosts", "accept-new"
         return f"{ssh} -o UserKnownHostsFile='{known}' -o StrictHostKeyChecking={checking}"
 
-    def _env(self, push_token: str | None = None) -> dict[str, str]:
+    def _env(
+        self, push_token: str | None = None, signers_file: Path | None = None
+    ) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
         env.update(
@@ -102,8 +108,9 @@ class GitSource:
             config.append(("http.extraHeader", f"Authorization: Basic {basic}"))
         if self.auth.ssh_key_file is not None:
             env["GIT_SSH_COMMAND"] = self._ssh_command(self.auth.ssh_key_file)
-        if self.trust.allowed_signers is not None:
-            config.append(("gpg.ssh.allowedSignersFile", str(self.trust.allowed_signers)))
+        signers_file = signers_file or self.trust.allowed_signers
+        if signers_file is not None:
+            config.append(("gpg.ssh.allowedSignersFile", str(signers_file)))
         if self.trust.gpg_keys is not None:
             env["GNUPGHOME"] = str(self._gnupg)
         env["GIT_CONFIG_COUNT"] = str(len(config))
@@ -112,14 +119,18 @@ class GitSource:
         return env
 
     def _git(
-        self, *args: str, check: bool = True, push_token: str | None = None
+        self,
+        *args: str,
+        check: bool = True,
+        push_token: str | None = None,
+        signers_file: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         try:
             done = subprocess.run(
                 ["git", "--git-dir", str(self.mirror), *args],
                 capture_output=True,
                 text=True,
-                env=self._env(push_token),
+                env=self._env(push_token, signers_file),
                 timeout=self.timeout,
                 check=False,
             )
@@ -149,18 +160,52 @@ class GitSource:
             raise TransientError(f"unexpected commit id from git: {sha[:80]!r}")
         return sha
 
-    def verify(self, sha: str) -> None:
-        """Raise ``SignatureError`` unless ``sha`` carries a good signature from an allowed key."""
+    def verify(self, sha: str, *, at: float | None = None) -> None:
+        """Raise ``SignatureError`` unless ``sha`` carries a good signature from an allowed key.
+
+        ``at`` (Unix time, default now) is when the agent first saw the commit: an SSH key is
+        judged valid or expired (``valid-after``/``valid-before``) at that time, never at the
+        date the commit claims. gpg judges a GPG key's expiry now, which is stricter still.
+        """
         if not self.trust.enabled:
             return
         self._prepare_trust()
-        done = self._git("verify-commit", "--raw", sha, check=False)
+        allowed = self._signers_at(time.time() if at is None else at)
+        done = self._git("verify-commit", "--raw", sha, check=False, signers_file=allowed)
         if done.returncode == 0:
             return
         raw = done.stderr
         if "no signature" in raw.lower() or not raw.strip():
             raise SignatureError(f"commit {sha[:12]} is not signed; signatures are required")
-        raise SignatureError(f"commit {sha[:12]} is not signed by an allowed key")
+        raise SignatureError(
+            f"commit {sha[:12]} is not signed by an allowed key (valid when the agent first saw it)"
+        )
+
+    def is_ancestor(self, old: str, new: str) -> bool:
+        """Whether ``new`` descends from ``old`` (False when ``old`` is not in the mirror)."""
+        return self._git("merge-base", "--is-ancestor", old, new, check=False).returncode == 0
+
+    def new_commits(self, tip: str, since: str | None, limit: int) -> list[str]:
+        """Commits reachable from ``tip`` but not from ``since`` (all its history when None),
+        newest first, at most ``limit``; merges' other parents included."""
+        exclude = [f"^{since}"] if since and self.has(since) else []
+        listed = self._git("rev-list", f"--max-count={limit}", tip, *exclude, "--")
+        return listed.stdout.split()
+
+    def _signers_at(self, when: float) -> Path | None:
+        """The allowed-signers file as of ``when`` (``signers.valid_at``), in the cache dir."""
+        if self.trust.allowed_signers is None:
+            return None
+        try:
+            text = signers.valid_at(self.trust.allowed_signers.read_text(), when)
+        except (OSError, UnicodeDecodeError) as error:
+            where = self.trust.allowed_signers
+            raise ConfigError(f"cannot read allowed signers file {where}: {error}") from error
+        name = hashlib.sha256(text.encode()).hexdigest()[:16]
+        path = self.cache / f"allowed_signers.{name}"
+        if not path.exists():
+            path.write_text(text)
+        return path
 
     def export(self, sha: str, dest: Path, skipped: list[tuple[str, str]] | None = None) -> Path:
         """Write the tree of ``sha`` to a fresh ``dest`` directory (via ``git archive``).

@@ -35,6 +35,10 @@ OPTIONS = {
         "forge.kind=github",
         "forge.repo=acme/config",
         "forge.existingSecret=forge",
+        "networkPolicy.enabled=true",
+        "networkPolicy.apiServer.cidrs={10.96.0.1/32}",
+        "networkPolicy.gitHost.cidrs={140.82.112.0/20}",
+        "agent.allowedRemotes={https://github.com/acme/}",
     ],
 }
 
@@ -77,7 +81,7 @@ def test_template_passes_a_server_side_dry_run(
     if variant.startswith("cluster"):
         assert {"ClusterRole", "ClusterRoleBinding"} <= kinds
     else:
-        assert "ClusterRole" not in kinds and "Role" in kinds
+        assert "ClusterRole" not in kinds and {"Role", "NetworkPolicy"} <= kinds
     for doc in docs:
         doc["metadata"].setdefault("namespace", namespace)
         res = client.resource(doc["apiVersion"], doc["kind"])

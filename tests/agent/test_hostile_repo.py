@@ -12,9 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from bumper.agent import render, runner
+from bumper.agent import render, runner, signing
 from bumper.agent import source as git
 from tests.agent.configrepo import ConfigRepo
+from tests.agent.test_signing import MemoryStore
 from tests.support.hostile_yaml import alias_bomb
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,10 @@ def cm(name: str) -> str:
 
 def commits(tmp_path: Path, repo: ConfigRepo, paths: tuple[str, ...]) -> runner.GitCommits:
     source = git.GitSource(url=str(repo.path), branch="main", cache=tmp_path / "cache")
-    return runner.GitCommits(source, render.RenderSpec(paths=paths), tmp_path / "checkout")
+    # No signers: the policy only checks that the tip descends from what was applied (nothing).
+    policy = signing.Policy(source, signing.Ledger(MemoryStore()))
+    spec = render.RenderSpec(paths=paths)
+    return runner.GitCommits(source, spec, tmp_path / "checkout", policy, lambda: ("", ""))
 
 
 def test_absolute_links_anywhere_do_not_stop_the_render_and_are_named(tmp_path: Path) -> None:

@@ -126,7 +126,10 @@ def test_kustomize_overlay(tmp_path: Path, testbed_bin_dir: Path) -> None:
     objs = render.render(tmp_path, spec)
     assert [o["metadata"]["name"] for o in objs] == ["prod-settings"]
     (overlay / "kustomization.yaml").write_text("resources: [../nowhere]\n")
-    with pytest.raises(RenderError, match="failed"):
+    with pytest.raises(RenderError, match=r"overlay/kustomization\.yaml: .*'\.\./nowhere'"):
+        render.render(tmp_path, spec)
+    (overlay / "kustomization.yaml").write_text("resources: [../base]\nnamePrefix: [not, text]\n")
+    with pytest.raises(RenderError, match="kustomize failed"):
         render.render(tmp_path, spec)
 
 

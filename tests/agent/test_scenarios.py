@@ -9,7 +9,8 @@ nothing, an invalid manifest or a broken render applying nothing, a bad image fa
 per-object health timeout, rolled back with its digest recorded, staying rolled back until
 the branch moves and recovering on a new commit, and manual edits healed. Pull only: the
 namespace scope, a CRD with the chart's RBAC values, the conflict policy, the running loop
-with its webhook, and a kube-apiserver restart mid-sync.
+with its webhook, a kube-apiserver restart mid-sync, and the signature policy across agent
+restarts (a rewind and an unsigned commit refused).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import requests
 
 from bumper.agent.manifests import TIMEOUT_ANNOTATION
 from tests.agent.bed import AgentBed, PushMode, configmap, deployment, dump, namespace, service
+from tests.agent.test_source import keypair
 from tests.support import testbed_proc
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
@@ -318,6 +320,38 @@ def test_namespace_scope_works_with_the_charts_role_and_stays_inside(
     status = bed.status()
     assert "outside the agent's namespace" in status["lastError"] and status["commit"] == head
     assert available(bed, "web", "example.com/shop/web:1.0")
+
+
+# Pull only: the signature policy is the agent's (push mode applies the worker's own commits).
+def test_signature_policy_survives_restarts_and_refuses_a_rewind_and_an_unsigned_commit(
+    bed: AgentBed, tmp_path: Path
+) -> None:
+    """Each ``--once`` pass is a new agent process: the base of the policy (the last applied
+    commit) comes back from the status ConfigMap, so a restart cannot reopen the rollback."""
+    good = keypair(tmp_path, "good")
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"test@example.com {Path(f'{good}.pub').read_text()}")
+    flags = ("--allowed-signers", str(signers))
+    bed.repo.write("ns.yaml", dump(namespace(bed.apps)))
+    bed.repo.write("settings.yaml", dump(configmap("settings", color="blue")))
+    old = bed.repo.commit("blue", sign_key=good)
+    bed.repo.write("settings.yaml", dump(configmap("settings", color="green")))
+    live = bed.repo.commit("green", sign_key=good)
+    assert synced(bed, "pull", *flags)["commit"] == live
+    bed.repo.git("reset", "--hard", old)  # a force-push back to an older signed commit
+    assert sync(bed, "pull", *flags) == 2
+    status = bed.status()
+    assert status["commit"] == live and "does not descend" in status["lastError"]
+    assert (bed.configmap("settings") or {})["data"] == {"color": "green"}
+    bed.repo.git("reset", "--hard", live)
+    bed.repo.write("settings.yaml", dump(configmap("settings", color="red")))
+    unsigned = bed.repo.commit("unsigned, in the middle")
+    bed.repo.write("settings.yaml", dump(configmap("settings", color="yellow")))
+    bed.repo.commit("signed tip", sign_key=good)
+    assert sync(bed, "pull", *flags) == 2
+    status = bed.status()
+    assert status["commit"] == live and f"{unsigned[:12]} is not signed" in status["lastError"]
+    assert (bed.configmap("settings") or {})["data"] == {"color": "green"}
 
 
 # Pull only: it tests the chart's RBAC values; the apply path is the engine's in both modes.

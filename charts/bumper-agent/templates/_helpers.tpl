@@ -41,3 +41,29 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Refuse RBAC rules that grant more than kinds by name: any "*", or Secrets without
+rbac.allowSecrets (values.schema.json refuses "*" too; this also covers values set with --set). */}}
+{{- define "bumper-agent.checkRules" -}}
+{{- range $rule := concat .Values.rbac.rules .Values.rbac.clusterRules }}
+{{- range $field := list "apiGroups" "resources" "verbs" }}
+{{- if has "*" (get $rule $field | default list) }}
+{{- fail (printf "rbac: %q in %s grants every kind; list the kinds the agent manages" "*" $field) }}
+{{- end }}
+{{- end }}
+{{- if and (has "" $rule.apiGroups) (has "secrets" $rule.resources) (not $.Values.rbac.allowSecrets) }}
+{{- fail "rbac: a rule grants secrets; set rbac.allowSecrets=true if the agent must manage Secrets" }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy peers of a destination: its cidrs as ipBlocks, then its peers. */}}
+{{- define "bumper-agent.peers" -}}
+{{- range .cidrs }}
+- ipBlock:
+    cidr: {{ . }}
+{{- end }}
+{{- with .peers }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
