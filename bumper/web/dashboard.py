@@ -1,4 +1,5 @@
-"""``GET /``: a small server-rendered page of recent deliveries, results and queue depth.
+"""``GET /`` on the operations listener: a small server-rendered page of recent deliveries,
+refused requests (kept apart, see ``bumper.web.recent``), results and queue depth.
 
 Shows only what ``bumper.web.recent`` stores (names, results, ids, event summaries) and
 counts; no header, body or secret is ever available to it. Jinja autoescapes every value.
@@ -26,6 +27,7 @@ blueprint = Blueprint("dashboard", __name__, template_folder="templates")
 def index() -> Response:
     st = state()
     entries: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
     verdicts: list[dict[str, Any]] = []
     image = request.args.get("image") or None
     depth: int | None = None
@@ -33,11 +35,12 @@ def index() -> Response:
     try:
         depth = st.intake.queue_depth()
         entries = recent.read(st.redis, st.settings.web.recent_deliveries)
+        refused = recent.read(st.redis, st.settings.web.recent_deliveries, recent.REFUSED_KEY)
         journal = decisions.DecisionLog(st.redis, limits=st.settings.decisions)
         verdicts = journal.recent(image=image, limit=st.settings.web.recent_deliveries)
     except redis.RedisError:
         redis_ok = False
-    for entry in entries + verdicts:
+    for entry in entries + refused + verdicts:
         stamp = entry.get("time")
         entry["when"] = (
             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
@@ -49,6 +52,8 @@ def index() -> Response:
         "dashboard.html",
         entries=entries,
         results=sorted(results.items()),
+        refused=refused,
+        refused_results=sorted(Counter(str(e.get("result")) for e in refused).items()),
         depth=depth,
         redis_ok=redis_ok,
         queue=st.settings.queue_name,
