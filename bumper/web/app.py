@@ -24,7 +24,7 @@ from bumper import configfile
 from bumper import settings as settings_module
 from bumper.core.config import BumperConfig
 from bumper.settings import Settings
-from bumper.web import dashboard, hooks, listeners, ops
+from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops
 from bumper.web import receivers as receivers_module
 from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
@@ -55,12 +55,13 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     if config is None:
         config = configfile.load(settings.config_file)
     receivers = receivers_module.load_receivers(config, base=settings.config_dir())
+    agent_tokens = agentauth.load_agents(config, base=settings.config_dir(), receivers=receivers)
     client = make_redis(settings)
     intake = Intake(client, settings.queue_name, settings.web, settings.worker.job_timeout_seconds)
     metrics = WebMetrics(settings.queue_name, intake.queue_depth)
 
-    st = WebState(settings, receivers, client, intake, metrics)
-    app = _flask_app(st, hooks.blueprint, ops.probes)
+    st = WebState(settings, receivers, client, intake, metrics, agent_tokens)
+    app = _flask_app(st, hooks.blueprint, ops.probes, agents.blueprint)
     hooks.install_fast_path(app, st)
     operations = _flask_app(st, ops.blueprint, dashboard.blueprint)
     listeners.install(app, operations, settings.web.ops_bind)
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
         "web app ready",
         extra={
             "receivers": sorted(receivers),
+            "agents": sorted(agent.name for agent in agent_tokens),
             "queue": settings.queue_name,
             "ops_bind": settings.web.ops_bind or None,
         },
