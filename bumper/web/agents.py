@@ -31,7 +31,6 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, request
 from pydantic import ValidationError
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from bumper.core import agentreport
 from bumper.web.agentauth import identify
@@ -82,11 +81,10 @@ def _read_report() -> agentreport.Report | Response:
     mimetype = (request.mimetype or "").lower()
     if mimetype != "application/json":
         return error_reply(415, "unsupported-media-type", "expected application/json")
-    request.max_content_length = agentreport.MAX_BODY_BYTES
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        limit = agentreport.MAX_BODY_BYTES
+    limit = agentreport.MAX_BODY_BYTES
+    declared = request.content_length
+    body = None if declared is not None and declared > limit else _read_at_most(limit)
+    if body is None:
         return error_reply(413, "body-too-large", f"the body exceeds {limit} bytes")
     try:
         data = json.loads(body)
@@ -98,6 +96,19 @@ def _read_report() -> agentreport.Report | Response:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])[:200] or "report"
         return error_reply(400, "invalid-report", f"{where}: {first['msg']}")
+
+
+def _read_at_most(limit: int) -> bytes | None:
+    """The body, or None past ``limit`` bytes (reading at most one byte more)."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = request.stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return None if size > limit else b"".join(parts)
 
 
 def _refused(st: WebState, status: int, reason: str, message: str) -> Response:

@@ -6,6 +6,7 @@ Real Redis; the records are read back through the worker's store, as the bump wo
 
 from __future__ import annotations
 
+import http.client
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from bumper.core.config import BumperConfig
 from bumper.errors import ConfigError
 from bumper.settings import Settings
 from bumper.web import create_app, listeners
+from tests.support.web_thread import ThreadedWeb
 from tests.web.conftest import SECRET, receiver_entry
 from worker import store
 
@@ -177,3 +179,21 @@ def test_agent_tokens_are_long_and_their_own(
         create_app(settings, config)
     for token in tokens.values():
         assert token.strip() == "" or token not in str(caught.value)
+
+
+def test_a_chunked_report_is_bounded_too(app: Flask, redis_client: redis.Redis) -> None:
+    """Without a Content-Length the body is read to one byte past the limit, no further."""
+    web = ThreadedWeb(app)
+    web.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+        padding = b'{"bad_images": [], "pad": "' + b"x" * agentreport.MAX_BODY_BYTES + b'"}'
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        chunks = (padding[i : i + 65_536] for i in range(0, len(padding), 65_536))
+        conn.request("POST", agentreport.PATH, body=chunks, headers=headers, encode_chunked=True)
+        reply = conn.getresponse()
+        assert (reply.status, json.loads(reply.read())["error"]) == (413, "body-too-large")
+        conn.close()
+    finally:
+        web.stop()
+    assert stored(redis_client) == set()
