@@ -188,8 +188,13 @@ def _signals_stop() -> Iterator[list[int]]:
             signal.signal(signum, old)
 
 
-def run(root: Path, *, port: int, redis_port: int = 0, web_workers: int = 2) -> int:
-    """Run Redis, web and worker until Ctrl-C; 0 on a clean stop, 1 if a process died."""
+def run(
+    root: Path, *, port: int, ops_port: int = 8081, redis_port: int = 0, web_workers: int = 2
+) -> int:
+    """Run Redis, web and worker until Ctrl-C; 0 on a clean stop, 1 if a process died.
+
+    The web process listens on ``port`` (webhooks) and ``ops_port`` (dashboard, metrics),
+    both on 127.0.0.1."""
     layout = Layout(root.resolve())
     secret = prepare(layout)
     redis_port = redis_port or free_port()
@@ -200,6 +205,7 @@ def run(root: Path, *, port: int, redis_port: int = 0, web_workers: int = 2) -> 
         "BUMPER_CONFIG_FILE": str(config_file),
         "BUMPER_QUICKSTART_SECRET": secret,
         "BUMPER_WEB__BIND": f"127.0.0.1:{port}",
+        "BUMPER_WEB__OPS_BIND": f"127.0.0.1:{ops_port}",
         "BUMPER_WEB__WORKERS": str(web_workers),
         "BUMPER_WORKER__CACHE_DIR": str(layout.state / "cache"),
         "PYTHONUNBUFFERED": "1",
@@ -225,7 +231,7 @@ def run(root: Path, *, port: int, redis_port: int = 0, web_workers: int = 2) -> 
             supervisor.start("web", [*web_args, "bumper.web:create_app()"], env, layout.root)
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/healthz", supervisor)
-            banner(layout, base, env["BUMPER_REDIS_URL"])
+            banner(layout, base, f"http://127.0.0.1:{ops_port}", env["BUMPER_REDIS_URL"])
             while not received:
                 problem = supervisor.dead()
                 if problem:
@@ -238,15 +244,15 @@ def run(root: Path, *, port: int, redis_port: int = 0, web_workers: int = 2) -> 
             supervisor.stop()
 
 
-def banner(layout: Layout, base: str, redis_url: str) -> None:
+def banner(layout: Layout, base: str, ops: str, redis_url: str) -> None:
     repo = layout.config_repo.relative_to(layout.root)
     lines = [
         "",
         "Bumper is running (Ctrl-C stops web, worker and redis).",
-        f"  dashboard  {base}/",
+        f"  dashboard  {ops}/   (the operations listener; {ops}/metrics)",
         f"  webhook    {base}/hooks/quickstart",
         "             (Harbor format; Authorization: Bearer <.quickstart/webhook-secret>)",
-        f"  health     {base}/healthz  {base}/readyz  {base}/metrics",
+        f"  health     {base}/healthz  {base}/readyz",
         f"  config     {layout.example.relative_to(layout.root)}/bumper.yaml",
         f"  repo       {repo}",
         f"  redis      {redis_url}   (decisions: BUMPER_REDIS_URL={redis_url} bumper log)",

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -88,6 +88,12 @@ class WebSettings(BaseModel):
     """The webhook receiver (``BUMPER_WEB__<FIELD>``), read by ``create_app`` and gunicorn."""
 
     bind: str = Field("0.0.0.0:8000", description="gunicorn listen address (host:port)")
+    ops_bind: str = Field(
+        "127.0.0.1:8001",
+        description="second gunicorn listen address (host:port or unix:PATH) for the dashboard, "
+        "/metrics and the detailed /readyz; they answer 404 on BIND. Empty: no operations "
+        "listener. Its port must differ from BIND's",
+    )
     workers: int = Field(
         0,
         ge=0,
@@ -137,6 +143,20 @@ class WebSettings(BaseModel):
         200, ge=0, description="deliveries kept in Redis for the dashboard (bounded list)"
     )
 
+    @field_validator("ops_bind")
+    @classmethod
+    def _ops_bind_parses(cls, value: str) -> str:
+        if value:
+            listen_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ops_port_is_its_own(self) -> WebSettings:
+        # The app tells the listeners apart by the local port of each connection.
+        if self.ops_bind and listen_address(self.ops_bind) == listen_address(self.bind):
+            raise ValueError("OPS_BIND must not use the same port (or socket) as BIND")
+        return self
+
     def pins_workers(self, cpus: int) -> bool:
         """Whether gunicorn pins each worker to one of ``cpus`` CPUs (see ``gunicorn_conf``).
 
@@ -149,6 +169,20 @@ class WebSettings(BaseModel):
         if self.workers:
             return self.workers
         return cpus + 1 if self.threads > 1 else 2 * cpus + 1
+
+
+def listen_address(bind: str) -> int | str:
+    """What identifies a gunicorn bind among the listeners of one process: its TCP port, or
+    the path of a ``unix:`` socket. ``ValueError`` for anything else (gunicorn's ``fd://``)."""
+    if bind.startswith("unix:"):
+        path = bind[5:]
+        if not path:
+            raise ValueError("unix: needs a socket path")
+        return path
+    _, colon, port = bind.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port (or unix:PATH)")
+    return int(port)
 
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -182,6 +216,9 @@ class RunSettings(BaseModel):
     """``bumper run``, the quickstart launcher (``BUMPER_RUN__<FIELD>``)."""
 
     port: int = Field(8080, gt=0, lt=65536, description="web port on 127.0.0.1")
+    ops_port: int = Field(
+        8081, gt=0, lt=65536, description="dashboard and /metrics port on 127.0.0.1"
+    )
     redis_port: int = Field(
         0, ge=0, lt=65536, description="port of the quickstart's Redis; 0 picks a free one"
     )

@@ -15,13 +15,18 @@ Keys (all under ``bumper:``) and why they exist:
 - ``lock:repo:<name>``: serialises every bump of one config repo; holds the owning job id.
 - ``once:<what>``: a side effect done once (``Store.once``), e.g. a CI-failure comment on a PR.
 - ``bad-images`` hash ``<repository>@<digest>`` (or ``:<tag>``) → record JSON: images that
-  failed health in a cluster (written by push mode and by the pull agent), read by the
-  bump's policy screen.
+  failed health in a cluster (written by push mode, and by the web process for the pull
+  agents' authenticated reports: the agent holds no Redis credentials), read by the bump's
+  policy screen. At most ``BAD_IMAGES_LIMIT`` fields, so a rogue reporter cannot fill Redis.
+- ``agents`` hash agent name → its last health report JSON (names come from bumper.yaml's
+  ``agents``, so the hash is as bounded as that list), for the dashboard.
 - ``push:pr:<target>``: the open bump PR of a push target, so the run that deploys its merge
   comments on it (once per commit and state: ``once:push-commented:...``).
 - ``lock:deploy:<name>``: one push deploy per deployer name at a time.
 
-Must not: decide anything (``bump.py`` does), or talk to git or a forge.
+Must not: decide anything (``bump.py`` does), or talk to git or a forge. It imports only
+redis and ``bumper.errors``: the web process writes the agents' reports through it
+(.importlinter, ``web-only-enqueues``).
 """
 
 from __future__ import annotations
@@ -39,11 +44,12 @@ from typing import Any, cast
 import redis
 from redis.lock import Lock
 
-from bumper.agent import badimages
 from bumper.errors import TransientError
 
 PREFIX = "bumper:"
-BAD_IMAGES = badimages.REDIS_KEY  # the agent writes the same hash (``bumper:bad-images``)
+BAD_IMAGES = f"{PREFIX}bad-images"
+BAD_IMAGES_LIMIT = 10_000
+AGENTS = f"{PREFIX}agents"
 
 log = logging.getLogger("bumper.worker")
 
@@ -121,6 +127,13 @@ class StoredCandidate:
     def from_json(cls, raw: str) -> StoredCandidate:
         data = json.loads(raw)
         return cls(tag=data["tag"], digest=data.get("digest"), event=data["event"], raw=raw)
+
+
+def bad_image_field(record: dict[str, Any]) -> str:
+    """A record's field in ``bumper:bad-images``: ``<repository>@<digest>``, else ``:<tag>``."""
+    if record.get("digest"):
+        return f"{record['repository']}@{record['digest']}"
+    return f"{record['repository']}:{record.get('tag') or 'latest'}"
 
 
 def job_prefix(target: str) -> str:
@@ -260,11 +273,53 @@ class Store:
                 return record if isinstance(record, dict) else {"reason": "marked bad"}
         return None
 
-    def mark_bad_images(self, records: list[dict[str, Any]]) -> None:
-        """Add push mode's bad-image records (the agent's format) for ``bad_image`` to find."""
-        if records:
-            fields = {badimages.field_of(r): json.dumps(r) for r in records}
-            self.redis.hset(BAD_IMAGES, mapping=fields)  # type: ignore[arg-type]
+    def mark_bad_images(self, records: list[dict[str, Any]]) -> bool:
+        """Add bad-image records (``bumper.agent.badimages``' format: push mode's own, or an
+        agent's report) for ``bad_image`` to find. False, writing nothing, when the hash would
+        grow past ``BAD_IMAGES_LIMIT`` fields (a record already there may always be updated)."""
+        if not records:
+            return True
+        fields = {bad_image_field(r): json.dumps(r) for r in records}
+        if int(self.redis.hlen(BAD_IMAGES)) + len(fields) > BAD_IMAGES_LIMIT:
+            present = cast(list[bytes | None], self.redis.hmget(BAD_IMAGES, list(fields)))
+            new = sum(1 for value in present if value is None)
+            if int(self.redis.hlen(BAD_IMAGES)) + new > BAD_IMAGES_LIMIT:
+                log.warning("bad-image records refused: %s fields already", BAD_IMAGES_LIMIT)
+                return False
+        self.redis.hset(BAD_IMAGES, mapping=fields)  # type: ignore[arg-type]
+        return True
+
+    def recent_bad_images(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` records (by their ``at``), for the dashboard."""
+        records: list[dict[str, Any]] = []
+        for _, raw in self.redis.hscan_iter(BAD_IMAGES, count=500):
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+            if len(records) >= 20 * limit:  # enough to pick the newest from
+                break
+        records.sort(key=lambda r: str(r.get("at") or ""), reverse=True)
+        return records[:limit]
+
+    # -- the pull agents' health, as they last reported it ----------------------------------
+
+    def record_agent_status(self, agent: str, status: dict[str, Any]) -> None:
+        self.redis.hset(AGENTS, agent, json.dumps(status))
+
+    def agent_statuses(self) -> dict[str, dict[str, Any]]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(AGENTS))
+        statuses: dict[str, dict[str, Any]] = {}
+        for name, value in raw.items():
+            try:
+                status = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(status, dict):
+                statuses[name.decode()] = status
+        return statuses
 
     # -- push mode: the PR a deploy comments on ------------------------------------------
 

@@ -4,8 +4,9 @@ Two places, same record (documented in docs/agent.md, "Bad images"):
 
 - the ConfigMap ``bumper-bad-images`` (name configurable) in the agent's namespace, key
   ``records.json``: a JSON list, newest last, at most ``LIMIT`` entries;
-- when a Redis URL is given, the hash ``bumper:bad-images``: field ``<repository>@<digest>``
-  (or ``<repository>:<tag>`` when the reference has no digest), value the same JSON record.
+- the engine's ``ports.BadImageSink``: the pull agent reports them to the web process
+  (``bumper.agent.reporter``), push mode writes them through the worker's store; either way
+  they land in the store's ``bumper:bad-images`` hash, which the bump worker reads.
 
 A record is ``{"ref", "repository", "tag", "digest", "commit", "reason", "at", "agent"}``.
 ``suspects`` decides which images to blame: those of unhealthy workloads that differ from the
@@ -24,7 +25,6 @@ from bumper.agent.manifests import Key, Obj
 
 log = logging.getLogger("bumper.agent")
 LIMIT = 500
-REDIS_KEY = "bumper:bad-images"
 DATA_KEY = "records.json"
 
 
@@ -58,15 +58,8 @@ def record_for(image: str, *, commit: str, reason: str, at: str, agent: str) -> 
     }
 
 
-def field_of(record: Mapping[str, Any]) -> str:
-    if record.get("digest"):
-        return f"{record['repository']}@{record['digest']}"
-    return f"{record['repository']}:{record.get('tag') or 'latest'}"
-
-
 def store(records: list[dict[str, Any]], *, state: inventory.Records, configmap: str) -> None:
-    """Append to the ConfigMap (bounded). Redis is the caller's second place (the agent's
-    ``runner``, or the worker's store)."""
+    """Append to the ConfigMap (bounded). The engine's sink is the second place."""
     if not records:
         return
     current = state.read(configmap) or {}

@@ -3,8 +3,10 @@
 The YAML file is what the Helm chart mounts from its ConfigMap (``--config``); keys are the
 field names below (``repo_url``, ``branch``...). Secrets are never values here, only paths of
 files (mounted Secrets): ``git_token_file``, ``ssh_key_file``, ``webhook_secret_file``,
-``forge_token_file``. A relative path in the YAML file is relative to the file's directory
-(``bumper.secrets.locate``); one from a flag or the environment, to the current directory.
+``forge_token_file``, ``report_token_file``. A relative path in the YAML file is relative to
+the file's directory (``bumper.secrets.locate``); one from a flag or the environment, to the
+current directory. A removed field (``REMOVED``: ``redis_url``) is a one-line error pointing
+at its replacement.
 
 The environment follows Bumper's one scheme (``bumper.settings``); the old
 ``BUMPER_AGENT_<FIELD>`` names are accepted for one release, with a warning.
@@ -20,7 +22,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from bumper import secrets, settings
 from bumper.core import urls
@@ -108,7 +115,15 @@ class AgentConfig(BaseSettings):
     ca_file: Path | None = Field(None, description="CA bundle of the API server")
 
     cache_dir: Path = Field(Path("/tmp/bumper-agent"), description="git mirror and checkouts")
-    redis_url: str | None = Field(None, description="also record bad images in this Redis")
+    report_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        description="base URL of Bumper's web process: bad images and health are reported to "
+        "its POST /agent/v1/reports (needs report_token_file)",
+    )
+    report_token_file: Path | None = Field(
+        None, description="file holding this agent's report token (bumper.yaml's agents)"
+    )
     bad_images_configmap: str = Field(
         "bumper-bad-images", description="ConfigMap recording images that failed to roll out"
     )
@@ -119,11 +134,15 @@ class AgentConfig(BaseSettings):
     forge_repo: str | None = Field(None, description="owner/name (GitHub) or project path (GitLab)")
     forge_token_file: Path | None = Field(None, description="forge token file")
 
-    @field_validator("repo_url", "forge_api_url", "server")
+    @field_validator("repo_url", "forge_api_url", "server", "report_url")
     @classmethod
     def _no_inline_credentials(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            instead = {"repo_url": "git_token_file", "forge_api_url": "forge_token_file"}
+            instead = {
+                "repo_url": "git_token_file",
+                "forge_api_url": "forge_token_file",
+                "report_url": "report_token_file",
+            }
             urls.refuse_inline_credentials(
                 value, instead=instead.get(info.field_name or "", "token_file")
             )
@@ -146,6 +165,8 @@ class AgentConfig(BaseSettings):
             raise ValueError("forge needs forge_repo and forge_token_file")
         if self.server and not self.token_file:
             raise ValueError("server needs token_file")
+        if bool(self.report_url) != bool(self.report_token_file):
+            raise ValueError("report_url and report_token_file go together")
         return self
 
     @classmethod
@@ -158,7 +179,25 @@ class AgentConfig(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         settings.accept_renamed(env_settings, RENAMED)
+        if isinstance(env_settings, EnvSettingsSource):
+            _refuse_removed(set(env_settings.env_vars))
         return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+# Fields that are gone, and what replaces them: a config still naming one is refused at start.
+REMOVED = {
+    "redis_url": "the agent no longer writes to Redis; set report_url and report_token_file "
+    "instead (CHANGELOG.md, migration note 'agent: redis_url → report_url')",
+}
+
+
+def _refuse_removed(names: set[str]) -> None:
+    """A ``ConfigError`` if ``names`` (config file keys, or environment variable names as
+    pydantic-settings folds them) hold a removed field."""
+    for field, instead in REMOVED.items():
+        spellings = {field, f"{ENV_PREFIX}{field}".lower(), f"BUMPER_AGENT_{field}".lower()}
+        if spellings & {name.lower() for name in names}:
+            raise ConfigError(f"agent config: {field} is no longer supported: {instead}")
 
 
 # The agent's names before the one scheme (``BUMPER_AGENT_REPO_URL``), for one release.
@@ -197,6 +236,7 @@ def load(flags: dict[str, Any], config_file: Path | None = None) -> AgentConfig:
             raise ConfigError(f"cannot read agent config {config_file}: {error}") from error
         if not isinstance(loaded, dict):
             raise ConfigError(f"agent config {config_file} is not a mapping")
+        _refuse_removed(set(loaded))
         values.update(_located(loaded, config_file.resolve().parent))
     token = _FILE_VALUES.set(values)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 from bumper import secrets
-from bumper.agent import forge, kube, runner, server
+from bumper.agent import forge, kube, reporter, runner, server
 from bumper.agent import source as git
 from bumper.agent.config import AgentConfig
 
@@ -69,12 +69,17 @@ def build(cfg: AgentConfig) -> runner.Agent:
             token=token or "",
             branch=cfg.branch,
         )
+    reports = None
+    if cfg.report_url:
+        token = _secret(cfg.report_token_file, "report token") or ""
+        reports = reporter.Reporter(cfg.report_url, token)
     return runner.Agent(
         cfg,
         client,
         source,
         state_namespace=runner.state_namespace(cfg),
         forge_client=forge_client,
+        reporter=reports,
     )
 
 
@@ -103,4 +108,5 @@ def serve(cfg: AgentConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     agent.run(stop)
     http.shutdown()
+    agent.close()
     return 0

@@ -3,27 +3,27 @@
 ``Agent.sync_once`` is one pass and never raises: the engine records expected failures (status
 ConfigMap, Events), and this loop adds the agent's metrics. The agent's side of the engine's
 seams lives here: ``GitCommits`` (fetch, the signature policy, export, render) and
-``ForgeAnnouncer`` (commit statuses and the revert PR through ``forge``), and bad images go to
-the Redis URL it was given. ``Agent.run`` repeats the pass, or runs it at once when a
-verified push webhook calls ``Agent.trigger``.
+``ForgeAnnouncer`` (commit statuses and the revert PR through ``forge``); bad images and the
+health after each pass go to the web process through ``reporter`` when one is configured.
+``Agent.run`` repeats the pass, or runs it at once when a verified push webhook calls
+``Agent.trigger``; ``Agent.close`` sends what is still pending.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
-from bumper.agent import apply, badimages, forge, inventory, kube, render, signing
+from bumper.agent import apply, forge, inventory, kube, render, signing
 from bumper.agent import source as git
 from bumper.agent import status as report
 from bumper.agent.config import AgentConfig
 from bumper.agent.manifests import Obj
+from bumper.agent.reporter import Reporter
 from bumper.errors import BumperError, SignatureError, TransientError
 from bumper.reconcile import ports
 from bumper.reconcile.engine import Engine, EngineSettings
@@ -126,9 +126,11 @@ class Agent:
         *,
         state_namespace: str,
         forge_client: forge.Forge | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.cfg = cfg
         self.client = client
+        self.reporter = reporter
         scope_ns = cfg.namespace if cfg.scope == "namespace" else None
         applier = apply.Applier(
             client,
@@ -175,7 +177,7 @@ class Agent:
             state_namespace=state_namespace,
             manager=cfg.field_manager,
             announce=ForgeAnnouncer(forge_client, source) if forge_client else None,
-            bad_images=self._to_redis if cfg.redis_url else ports.no_sink,
+            bad_images=reporter.bad_images if reporter else ports.no_sink,
         )
         self.metrics = self.engine.metrics
         self._wake = threading.Event()
@@ -225,24 +227,15 @@ class Agent:
                 self.engine.save(final=True)
             self._observe(started)
             self.metrics.inc("bumper_agent_syncs_total", result=result)
+            if self.reporter is not None:
+                self.reporter.status(self.status)
             self.last_pass = time.time()  # last: /readyz flips only once the pass is reported
             return self.status
 
-    def _to_redis(self, records: list[dict[str, Any]]) -> None:
-        """The agent's own Redis write (the worker writes through its store instead); kept
-        here, out of the engine's reach, so the engine never needs redis."""
-        assert self.cfg.redis_url is not None
-        try:
-            import redis
-        except ImportError:
-            log.warning("redis is not installed; bad images recorded in the ConfigMap only")
-            return
-        try:
-            client = redis.Redis.from_url(self.cfg.redis_url, socket_timeout=5)
-            fields = {badimages.field_of(r): json.dumps(r) for r in records}
-            client.hset(badimages.REDIS_KEY, mapping=fields)  # type: ignore[arg-type]
-        except redis.RedisError as error:
-            log.warning("bad images not written to Redis: %s", type(error).__name__)
+    def close(self, timeout: float = 10.0) -> None:
+        """Before exit: send the reports still pending, for at most ``timeout`` seconds."""
+        if self.reporter is not None and not self.reporter.close(timeout):
+            log.warning("exiting with reports unsent to %s", self.reporter.url)
 
     def _observe(self, started: float) -> None:
         self.metrics.set("bumper_agent_sync_duration_seconds", time.monotonic() - started)

@@ -47,7 +47,8 @@ FLAGS: list[tuple[str, str, Any, str]] = [
     ("--token-file", "token_file", Path, "bearer token file (e.g. a ServiceAccount token)"),
     ("--ca-file", "ca_file", Path, "CA bundle of the API server"),
     ("--cache-dir", "cache_dir", Path, "git mirror and checkout directory"),
-    ("--redis-url", "redis_url", str, "also record bad images in this Redis"),
+    ("--report-url", "report_url", str, "Bumper web URL: report bad images and health there"),
+    ("--report-token-file", "report_token_file", Path, "this agent's report token file"),
     ("--bad-images-configmap", "bad_images_configmap", str, "ConfigMap of bad images"),
     ("--forge", "forge", str, "none | github | gitlab (commit status, revert requests)"),
     ("--forge-api-url", "forge_api_url", str, "forge API base URL"),
@@ -97,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load(flags, args.config)
     if not args.once:
         return main.serve(cfg)
-    status = main.build(cfg).sync_once()
+    agent = main.build(cfg)
+    status = agent.sync_once()
+    agent.close()
     print(f"{status.health} commit={status.commit[:12]} {status.message}".rstrip())
     if status.health != "Healthy" or status.last_error:
         print(f"bumper: error: {status.last_error or status.health}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """``bumper run``: the embedded default (``make run``): Redis, web and worker on the quickstart.
 
 Serves on ``http://127.0.0.1:8080`` (``--port`` or ``BUMPER_RUN__PORT`` override it; the old
-``PORT`` works for one release). Run it from the checkout root: it reads
+``PORT`` works for one release); the dashboard and ``/metrics`` on ``http://127.0.0.1:8081``
+(``BUMPER_RUN__OPS_PORT``), the operations listener. Run it from the checkout root: it reads
 ``examples/quickstart/bumper.yaml`` and keeps its state in ``.quickstart/``. Ctrl-C stops every
 process it started.
 """
@@ -30,4 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from bumper import quickstart, settings
 
     wanted = settings.load_run()
-    return quickstart.run(args.root, port=args.port or wanted.port, redis_port=wanted.redis_port)
+    return quickstart.run(
+        args.root,
+        port=args.port or wanted.port,
+        ops_port=wanted.ops_port,
+        redis_port=wanted.redis_port,
+    )

@@ -12,7 +12,9 @@ Sections:
   (path globs in a repo, each with a mode ``commit`` | ``pr`` | ``pr-automerge``, and a
   deploy ``pull`` | ``push``; a push target's ``cluster`` says where the worker applies);
 - ``ci``: triggers that turn a successful ``build.finished`` into a bump, with the tag
-  rendered from a template over the event's fields.
+  rendered from a template over the event's fields;
+- ``agents``: pull agents allowed to report bad images and health
+  (``POST /agent/v1/reports``), each with its own token.
 
 Cross-field rules (unique names, targets naming a known repo, triggers naming a known image)
 live in :func:`cross_check`, which works on the raw document so that ``bumper check-config``
@@ -147,6 +149,17 @@ class Receiver(Strict):
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class AgentClient(Strict):
+    """A pull agent that may report to the web process; its name stamps what it reports."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="the agent's identity in its records")
+    token: SecretRef = Field(
+        description="the agent's bearer token (at least 16 bytes; its own, shared with no "
+        "receiver and no other agent)"
+    )
+
 
 # Fields a commit message / PR template may use ({name} style); bumper.core.changes fills them.
 TEMPLATE_FIELDS: dict[str, str] = {
@@ -611,6 +624,7 @@ class BumperConfig(BaseModel):
     repos: list[Repo] = Field(default_factory=list)
     images: list[Image] = Field(default_factory=list)
     ci: list[CiTrigger] = Field(default_factory=list)
+    agents: list[AgentClient] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_fields(self) -> BumperConfig:
@@ -700,7 +714,7 @@ def _unique_names(data: Mapping[str, Any], key: str) -> list[Issue]:
 def cross_check(data: Mapping[str, Any]) -> list[Issue]:
     """Rules across entries, on the raw document; tolerant of entries that are malformed."""
     issues: list[Issue] = []
-    for key in ("receivers", "repos", "images", "ci"):
+    for key in ("receivers", "repos", "images", "ci", "agents"):
         issues += _unique_names(data, key)
     repos = {item.get("name") for _, item in _items(data, "repos")}
     images = {item.get("name") for _, item in _items(data, "images")}

@@ -5,8 +5,9 @@
 - ``Announcer``: who hears about a rollout besides the status ConfigMap and Events (the agent:
   commit statuses and a revert PR through ``bumper.agent.forge``; push mode: nobody, the
   worker reads the returned ``Outcome`` and writes its decision log and PR comment).
-- ``BadImageSink``: where bad-image records go besides the ConfigMap (the agent: the Redis
-  URL it was given; push mode: the worker's store).
+- ``BadImageSink``: where bad-image records go besides the ConfigMap (the agent: its
+  ``reporter``, to the web process's API; push mode: the worker's store). Whatever it returns
+  is ignored; it must not block for long.
 
 Must not: import anything beyond ``bumper.agent``'s manifests (ports carry plain data).
 """
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from bumper.agent.manifests import Obj
 
-BadImageSink = Callable[[list[dict[str, Any]]], None]
+BadImageSink = Callable[[list[dict[str, Any]]], object]
 
 
 class Commits(Protocol):

@@ -1,6 +1,8 @@
-"""The web process: webhook intake, health, metrics and a small dashboard.
+"""The web process: webhook intake and the agents' reports on the public listener; health,
+metrics and a small dashboard on the operations listener (``listeners``).
 
-It only accepts and enqueues; the worker does the work. ``create_app`` is the factory
+It only accepts and enqueues (and records the agents' reports through the worker's store);
+the worker does the work. ``create_app`` is the factory
 (``gunicorn "bumper.web:create_app()"``). Importing this package has no side effects and does
 not import Flask or prometheus_client yet: ``gunicorn_conf`` must set the Prometheus
 multiprocess directory before prometheus_client is first imported.

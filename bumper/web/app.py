@@ -4,6 +4,10 @@ Nothing happens at import. ``create_app`` reads settings and ``bumper.yaml`` (un
 resolves every receiver's secret, and creates (without connecting) the Redis client; the
 first request opens the connection. Every error reply is JSON
 ``{"error": reason, "message": ...}``; no view lets a traceback reach a client.
+
+Two Flask apps share that state: the public one (webhooks, probes), which ``create_app``
+returns, and the operations one (dashboard, ``/metrics``), served only on the ops listener
+(``bumper.web.listeners``, which explains why).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, Response
+from flask import Blueprint, Flask, Response
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
@@ -20,7 +24,7 @@ from bumper import configfile
 from bumper import settings as settings_module
 from bumper.core.config import BumperConfig
 from bumper.settings import Settings
-from bumper.web import dashboard, hooks, ops
+from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops
 from bumper.web import receivers as receivers_module
 from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
@@ -54,24 +58,36 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     receivers = receivers_module.load_receivers(
         config, base=settings.config_dir(), dedup_window=settings.web.dedup_window_seconds
     )
+    agent_tokens = agentauth.load_agents(config, base=settings.config_dir(), receivers=receivers)
     client = make_redis(settings)
     intake = Intake(client, settings.queue_name, settings.web, settings.worker.job_timeout_seconds)
     metrics = WebMetrics(settings.queue_name, intake.queue_depth)
 
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.web.max_body_bytes
-    app.extensions["bumper"] = WebState(settings, receivers, client, intake, metrics)
-
-    app.register_blueprint(hooks.blueprint)
-    app.register_blueprint(ops.blueprint)
-    app.register_blueprint(dashboard.blueprint)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
-    hooks.install_fast_path(app, app.extensions["bumper"])
+    st = WebState(settings, receivers, client, intake, metrics, agent_tokens)
+    app = _flask_app(st, hooks.blueprint, ops.probes, agents.blueprint)
+    hooks.install_fast_path(app, st)
+    operations = _flask_app(st, ops.blueprint, dashboard.blueprint)
+    listeners.install(app, operations, settings.web.ops_bind)
     log.info(
         "web app ready",
-        extra={"receivers": sorted(receivers), "queue": settings.queue_name},
+        extra={
+            "receivers": sorted(receivers),
+            "agents": sorted(agent.name for agent in agent_tokens),
+            "queue": settings.queue_name,
+            "ops_bind": settings.web.ops_bind or None,
+        },
     )
+    return app
+
+
+def _flask_app(st: WebState, *blueprints: Blueprint) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = st.settings.web.max_body_bytes
+    app.extensions["bumper"] = st
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
     return app
 
 

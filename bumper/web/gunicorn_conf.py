@@ -8,6 +8,7 @@ still override them. It also:
   in ``child_exit``); an operator-provided directory is used as is and emptied at start;
 - logs in ``bumper.logs``'s one format (``bumper.web.logs``) and keeps gunicorn's access log
   off, because request lines can carry a receiver's URL token;
+- binds ``BUMPER_WEB__OPS_BIND`` too, the operations listener (``bumper.web.listeners``);
 - pins each worker to one CPU (``BUMPER_WEB__PIN_WORKERS``, on by default; see ``pre_fork``).
 """
 
@@ -32,6 +33,10 @@ _settings = settings_module.load()
 _web = _settings.web
 
 bind = [_web.bind]
+# The operations listener (dashboard, /metrics): the app tells it apart by the connection's
+# local port (bumper.web.listeners).
+if _web.ops_bind:
+    bind.append(_web.ops_bind)
 workers = _web.worker_count(multiprocessing.cpu_count())
 threads = _web.threads
 worker_class = "gthread" if _web.threads > 1 else "sync"

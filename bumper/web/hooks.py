@@ -71,6 +71,9 @@ class Trace:
     """What is known about the delivery so far, for the log line even when it is refused."""
 
     delivery_id: str | None = None
+    # Passed verification (or the receiver is insecure): recorded with the deliveries,
+    # not with the refused requests (bumper.web.recent).
+    authenticated: bool = False
 
 
 def _rejected(status: int, reason: str, message: str) -> HookReply:
@@ -144,7 +147,7 @@ def handle(
         outcome.headers["Retry-After"] = str(st.settings.web.retry_after_seconds)
         log.error("unexpected error in webhook intake", extra={"exception": type(error).__name__})
     outcome.delivery_id = outcome.delivery_id or trace.delivery_id
-    return _finish(st, receiver, outcome, started)
+    return _finish(st, receiver, outcome, started, trace.authenticated)
 
 
 def _deliver(
@@ -184,6 +187,7 @@ def _deliver(
             raise WebhookRejected(
                 "the delivery could not be verified", status=401, reason="unverifiable"
             ) from None
+    trace.authenticated = True
     if sender.is_ping(headers, body):
         return HookReply(200, "ping", {"status": "pong", "receiver": receiver.name})
     # Sender.parse raises only WebhookRejected(400): a parser bug is logged and refused there.
@@ -371,6 +375,7 @@ def _finish(
     receiver: receivers_module.ReceiverEndpoint | None,
     outcome: HookReply,
     started: float,
+    authenticated: bool,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     label = receiver.name if receiver is not None else UNKNOWN_RECEIVER
     elapsed = time.perf_counter() - started
@@ -386,8 +391,16 @@ def _finish(
             "duration_ms": round(elapsed * 1000, 2),
         },
     )
-    if receiver is not None and outcome.result not in _RECORDED_BY_INTAKE:
-        record_outcome(st, receiver.name, outcome.status, outcome.result, outcome.delivery_id)
+    if outcome.result not in _RECORDED_BY_INTAKE:
+        authenticated = authenticated and outcome.status < 400
+        record_outcome(
+            st,
+            label,
+            outcome.status,
+            outcome.result,
+            outcome.delivery_id,
+            authenticated=authenticated,
+        )
     body = reply_body(outcome.payload)
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     headers.extend(outcome.headers.items())

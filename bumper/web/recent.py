@@ -1,9 +1,15 @@
-"""The bounded list of recent deliveries shown on the dashboard (Redis list, newest first).
+"""The bounded lists of recent requests shown on the dashboard (Redis lists, newest first).
 
-Accepted and duplicate deliveries are recorded by the intake script itself (no extra round
-trip); the others (rejected, ignored, pings) are recorded here, best effort. Entries hold the
-receiver name, result, status, delivery id and one-line event summaries: never headers,
-bodies or secrets.
+Two lists, so that what anyone on the internet can send never pushes out what senders did:
+
+- ``RECENT_KEY``, deliveries that passed authentication: accepted and duplicates (recorded by
+  the intake script itself, no extra round trip), ignored ones and pings (recorded here);
+- ``REFUSED_KEY``, everything else: forged, unauthenticated, malformed, too large, unknown
+  receivers, handshakes, failures before authentication (recorded here).
+
+Recording here is best effort. Entries hold the receiver name, result, status, delivery id
+(the sender's unverified header for a refused request, so cut short) and one-line event
+summaries: never headers, bodies or secrets.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from bumper.web.intake import RECENT_KEY
+
+REFUSED_KEY = "bumper:web:refused"
+_REFUSED_ID_CHARS = 100
 
 if TYPE_CHECKING:
     from bumper.web.state import WebState
@@ -53,12 +62,22 @@ def summarise(
 
 
 def record_outcome(
-    st: WebState, receiver: str, status: int, result: str, delivery_id: str | None
+    st: WebState,
+    receiver: str,
+    status: int,
+    result: str,
+    delivery_id: str | None,
+    *,
+    authenticated: bool,
 ) -> None:
-    """Best effort: a delivery that did not reach the intake script (rejected, ignored, ping)."""
+    """Best effort: a request that did not reach the intake script. Authenticated ones (ignored,
+    pings) join the recent deliveries; the others go to the refused list."""
     keep = st.settings.web.recent_deliveries
     if keep <= 0:
         return
+    key = RECENT_KEY if authenticated else REFUSED_KEY
+    if delivery_id is not None and not authenticated:
+        delivery_id = delivery_id[:_REFUSED_ID_CHARS]
     entry = json.dumps(
         {
             "time": round(time.time(), 3),
@@ -70,17 +89,18 @@ def record_outcome(
     )
     try:
         pipe = st.redis.pipeline(transaction=False)
-        pipe.lpush(RECENT_KEY, entry)
-        pipe.ltrim(RECENT_KEY, 0, keep - 1)
+        pipe.lpush(key, entry)
+        pipe.ltrim(key, 0, keep - 1)
         pipe.execute()
     except redis.RedisError as error:
         log.debug("could not record a delivery", extra={"exception": type(error).__name__})
 
 
-def read(client: redis.Redis, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` entries; malformed ones are skipped."""
+def read(client: redis.Redis, limit: int, key: str = RECENT_KEY) -> list[dict[str, Any]]:
+    """The newest ``limit`` entries of ``key`` (recent deliveries by default, or
+    ``REFUSED_KEY``); malformed ones are skipped."""
     entries: list[dict[str, Any]] = []
-    for raw in client.lrange(RECENT_KEY, 0, max(limit, 1) - 1):
+    for raw in client.lrange(key, 0, max(limit, 1) - 1):
         try:
             item = json.loads(raw)
         except ValueError:

@@ -14,6 +14,7 @@ from flask import current_app
 
 from bumper.settings import Settings
 from bumper.web import receivers as receivers_module
+from bumper.web.agentauth import AgentToken
 from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
 
@@ -27,6 +28,7 @@ class WebState:
     redis: redis.Redis
     intake: Intake
     metrics: WebMetrics
+    agents: tuple[AgentToken, ...] = ()  # who may POST /agent/v1/reports
 
 
 def state() -> WebState:

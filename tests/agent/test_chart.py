@@ -25,7 +25,8 @@ OPTIONS = {
         "git.auth=token",
         "git.existingSecret=git-creds",
         "webhook.existingSecret=hook",
-        "redis.existingSecret=redis",
+        "report.url=https://bumper.example",
+        "report.existingSecret=agent-report",
     ],
     "namespace-ssh": [
         "rbac.scope=namespace",
@@ -54,7 +55,8 @@ def test_lint_strict_is_clean(kube_apiserver: BedCluster) -> None:
 
 
 def test_schema_refuses_bad_values(kube_apiserver: BedCluster) -> None:
-    for bad in ("rbac.scope=everything", "agent.render=jsonnet", "agent.maxShrink=2"):
+    bad_values = ("rbac.scope=everything", "agent.render=jsonnet", "agent.maxShrink=2")
+    for bad in (*bad_values, "report.url=https://user:pw@bumper.example"):
         done = helm(kube_apiserver, "template", "x", str(CHART), "--set", bad, check=False)
         assert done.returncode != 0 and "schema" in done.stderr.lower(), (bad, done.stderr)
 
@@ -88,8 +90,17 @@ def test_template_passes_a_server_side_dry_run(
         if not res.namespaced:
             doc["metadata"].pop("namespace")
         client.apply(res, doc, manager="helm-test", force=True, dry_run=True)
-    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["agent.yaml"]
-    assert yaml.safe_load(config)["repo_url"] == "https://git.example/config.git"
+    config = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["agent.yaml"])
+    assert config["repo_url"] == "https://git.example/config.git"
+    assert not any("redis" in key for key in config)
+    if "report.url=https://bumper.example" in OPTIONS[variant]:
+        assert config["report_url"] == "https://bumper.example"
+        token_path = Path(config["report_token_file"])
+        pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert Path(mounts["report"]) == token_path.parent
+        assert volumes["report"]["secret"]["secretName"] == "agent-report"
 
 
 def test_pod_meets_the_restricted_pod_security_standard(kube_apiserver: BedCluster) -> None:
@@ -129,4 +140,5 @@ def test_chart_env_names_are_documented_settings() -> None:
     names = set(re.findall(r"- name: (BUMPER_\w+)", text))
     documented = {row[0].strip("`") for row in settingsdoc.rows()}
     assert names and names <= documented, names - documented
-    assert {"BUMPER_AGENT__STATE_NAMESPACE", "BUMPER_AGENT__REDIS_URL"} <= names
+    assert "BUMPER_AGENT__STATE_NAMESPACE" in names
+    assert not any("REDIS" in name for name in names)  # agents report over the web's API

@@ -79,3 +79,36 @@ def test_relative_paths_in_the_file_are_relative_to_the_file(
     assert cfg.forge_token_file == tmp_path / "etc" / "forge-token"
     assert cfg.ca_file == Path("/abs/ca.crt")
     assert cfg.webhook_secret_file == Path("hook")  # a flag's path is the shell's: CWD-relative
+
+
+def test_redis_url_is_gone_with_a_pointer_to_its_replacement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13, finding 8: the agent reports over the web's API; it holds no Redis URL."""
+    assert "redis_url" not in config.AgentConfig.model_fields
+    old = tmp_path / "agent.yaml"
+    old.write_text("repo_url: https://git.example/cfg\nredis_url: redis://:pw@redis:6379/0\n")
+    with pytest.raises(ConfigError, match=r"redis_url is no longer supported.*report_url") as err:
+        config.load({}, old)
+    assert "pw@" not in str(err.value) and "\n" not in str(err.value)
+    for name in ("BUMPER_AGENT__REDIS_URL", "BUMPER_AGENT_REDIS_URL"):
+        with monkeypatch.context() as env:
+            env.setenv(name, "redis://redis:6379/0")
+            with pytest.raises(ConfigError, match="redis_url is no longer supported"):
+                config.load({"repo_url": "https://git.example/cfg"})
+
+
+def test_report_url_needs_its_token_file_and_no_inline_credentials(tmp_path: Path) -> None:
+    base = {"repo_url": "https://git.example/cfg"}
+    with pytest.raises(ConfigError, match="report_url and report_token_file go together"):
+        config.load({**base, "report_url": "https://bumper.example"})
+    token = tmp_path / "token"
+    with pytest.raises(ConfigError, match="report_url.*inline") as refused:
+        config.load(
+            {**base, "report_url": "https://u:hunter2@bumper.example", "report_token_file": token}
+        )
+    assert "hunter2" not in str(refused.value)
+    file = tmp_path / "agent.yaml"
+    file.write_text("repo_url: x\nreport_url: http://bumper-web:8000\nreport_token_file: tok\n")
+    cfg = config.load({}, file)
+    assert cfg.report_token_file == tmp_path / "tok"  # relative to the config file

@@ -15,10 +15,12 @@ restarts (a rewind and an unsigned commit refused).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +30,16 @@ import redis
 import requests
 
 from bumper.agent.manifests import TIMEOUT_ANNOTATION
+from bumper.core.config import BumperConfig
+from bumper.settings import Settings
+from bumper.web import create_app
 from tests.agent.bed import AgentBed, PushMode, configmap, deployment, dump, namespace, service
 from tests.agent.test_source import keypair
 from tests.support import testbed_proc
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import FAIL_ANNOTATION, BedCluster
+from tests.support.web_thread import ThreadedWeb
 
 BAD_DIGEST = "sha256:" + hashlib.sha256(b"a broken build").hexdigest()
 MODES = ["pull", "push"]
@@ -65,12 +71,32 @@ def seed(bed: AgentBed, image: str = "example.com/shop/web:1.0") -> str:
     return bed.repo.commit("initial")
 
 
+@contextlib.contextmanager
+def reporting_to_web(bed: AgentBed, redis_url: str) -> Iterator[list[str]]:
+    """Bumper's web app on a real port, with the bed's agent among its ``agents``: the agent
+    flags that make the pull agent report to it (bad images land in ``redis_url``)."""
+    token = bed.tmp / "report-token"
+    token.write_text(uuid.uuid4().hex + "\n")
+    config = BumperConfig.model_validate(
+        {"apiVersion": "bumper/v1", "agents": [{"name": bed.name, "token": {"file": str(token)}}]}
+    )
+    web = ThreadedWeb(create_app(Settings(redis_url=redis_url), config))
+    web.start()
+    try:
+        yield ["--report-url", web.url, "--report-token-file", str(token)]
+    finally:
+        web.stop()
+
+
 def sync(bed: AgentBed, mode: str, *extra: str, redis_url: str | None = None) -> int:
     """One pass in ``mode``; its exit code as ``bumper agent --once`` gives it (0: healthy and
-    no error, else 2). ``extra``: agent flags, for the pull agent only."""
+    no error, else 2). ``extra``: agent flags, for the pull agent only. With ``redis_url``, bad
+    images reach that Redis: the pull agent reports them to the web process, push mode writes
+    them through the worker's store."""
     if mode == "pull":
-        flags = [*extra, *(("--redis-url", redis_url) if redis_url else ())]
-        done = bed.sync(*flags)
+        with contextlib.ExitStack() as stack:
+            flags = stack.enter_context(reporting_to_web(bed, redis_url)) if redis_url else []
+            done = bed.sync(*extra, *flags)
         assert done.returncode in (0, 2), done.stderr[-3000:]
         return done.returncode
     PushMode(bed, redis_url).sync()
@@ -255,6 +281,7 @@ def test_bad_image_is_rolled_back_recorded_and_refused_until_the_branch_moves(
     assert entries[0]["repository"] == "example.com/shop/web"
     stored = redis.Redis.from_url(redis_server.url).hget("bumper:bad-images", field)
     assert stored is not None and json.loads(stored)["commit"] == bad
+    assert json.loads(stored)["agent"] == bed.name
     assert bed.events(bed.state_ns, "RolledBack")
     if pull:  # commit statuses and a revert PR whose branch restores the healthy tree
         sim_repo = forgesim.repo("acme/config")

@@ -40,7 +40,10 @@ def test_make_run_then_send_sample_commits_and_ctrl_c_stops_all(tmp_path: Path) 
     root = tmp_path / "checkout"
     shutil.copytree(REPO_ROOT / "examples" / "quickstart", root / "examples" / "quickstart")
     port = free_port()
-    env = {**os.environ, "BUMPER_RUN__PORT": str(port)}
+    ops_port = free_port()
+    while ops_port == port:
+        ops_port = free_port()
+    env = {**os.environ, "BUMPER_RUN__PORT": str(port), "BUMPER_RUN__OPS_PORT": str(ops_port)}
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
     runner = subprocess.Popen(
         [sys.executable, "-m", "bumper", "run"],
@@ -70,6 +73,10 @@ def test_make_run_then_send_sample_commits_and_ctrl_c_stops_all(tmp_path: Path) 
             "image: registry.example.com/quickstart/hello:1.4.2   # bumped by Bumper" in deployment
         )
         assert f"http://127.0.0.1:{port}/hooks/quickstart" in (tmp_path / "run.log").read_text()
+        # The dashboard is on the operations port only.
+        assert answers(f"http://127.0.0.1:{ops_port}/")
+        assert not answers(f"http://127.0.0.1:{port}/")
+        assert f"http://127.0.0.1:{ops_port}/" in (tmp_path / "run.log").read_text()
     finally:
         runner.send_signal(signal.SIGINT)
         code = runner.wait(timeout=60)

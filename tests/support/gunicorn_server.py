@@ -32,10 +32,14 @@ class GunicornServer:
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
+        self.ops_port = free_port()
+        while self.ops_port == self.port:
+            self.ops_port = free_port()
         self.app = app
         self.env = {
             **os.environ,
             "BUMPER_WEB__BIND": f"127.0.0.1:{self.port}",
+            "BUMPER_WEB__OPS_BIND": f"127.0.0.1:{self.ops_port}",
             "BUMPER_WEB__WORKERS": str(workers),
             "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
             **env,
@@ -46,6 +50,11 @@ class GunicornServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        """The operations listener: dashboard, ``/metrics``, detailed ``/readyz``."""
+        return f"http://127.0.0.1:{self.ops_port}"
 
     def start(self, ready_path: str = "/healthz", timeout: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from bumper.core.config import BumperConfig
 from bumper.core.events import BuildFinished, ImageEvent
 from bumper.settings import Settings, WebSettings
-from bumper.web import create_app
+from bumper.web import create_app, listeners
 from tests.sources import test_verify
 from tests.sources.test_fixtures import CASES
 from tests.support.redis_server import RedisServer
@@ -111,7 +111,14 @@ def app(settings: Settings, secret_file: Path, tmp_path: Path, redis_client: red
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    """The public listener: webhooks and the bare probes."""
     return app.test_client()
+
+
+@pytest.fixture
+def ops_client(app: Flask) -> FlaskClient:
+    """The operations listener: dashboard, ``/metrics``, detailed ``/readyz``."""
+    return listeners.ops_app(app).test_client()
 
 
 def signed(

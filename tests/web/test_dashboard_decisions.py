@@ -21,10 +21,10 @@ def _record(client: redis.Redis) -> None:
 
 
 def test_dashboard_lists_decisions_with_their_explanation(
-    client: FlaskClient, redis_client: redis.Redis
+    ops_client: FlaskClient, redis_client: redis.Redis
 ) -> None:
     _record(redis_client)
-    html = client.get("/").get_data(as_text=True)
+    html = ops_client.get("/").get_data(as_text=True)
     table = html.split('id="decisions"', 1)[1]
     assert "1970-01-01 00:00:00" in table and "<code>1.5.0</code>" in table
     assert "newer than 1.4.0" in table and "semver ^1.4" in table and "dl-7" in table
@@ -34,15 +34,15 @@ def test_dashboard_lists_decisions_with_their_explanation(
 
 
 def test_dashboard_filters_decisions_by_image_or_rule(
-    client: FlaskClient, redis_client: redis.Redis
+    ops_client: FlaskClient, redis_client: redis.Redis
 ) -> None:
     _record(redis_client)
     for image in ("api", API):
-        table = client.get(f"/?image={image}").get_data(as_text=True).split('id="decisions"')[1]
+        table = ops_client.get(f"/?image={image}").get_data(as_text=True).split('id="decisions"')[1]
         assert "1.5.0" in table and "nginx" not in table
 
 
 def test_dashboard_without_decisions_says_so(
-    client: FlaskClient, redis_client: redis.Redis
+    ops_client: FlaskClient, redis_client: redis.Redis
 ) -> None:
-    assert "No decisions yet." in client.get("/").get_data(as_text=True)
+    assert "No decisions yet." in ops_client.get("/").get_data(as_text=True)

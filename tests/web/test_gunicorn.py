@@ -119,7 +119,7 @@ def test_gunicorn_serves_the_intake_end_to_end(
     assert forged.status_code == 403
 
     # Metrics add up over both workers.
-    metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+    metrics = requests.get(f"{server.ops_url}/metrics", timeout=10).text
     assert (
         _metric(metrics, "bumper_webhook_deliveries_total", receiver="gh", result="accepted") == 12
     )
@@ -143,7 +143,7 @@ def test_gunicorn_serves_the_intake_end_to_end(
         assert down.json()["error"] == "redis-unavailable"
         assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 503
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
-        assert "bumper_redis_up 0.0" in requests.get(f"{server.url}/metrics", timeout=10).text
+        assert "bumper_redis_up 0.0" in requests.get(f"{server.ops_url}/metrics", timeout=10).text
     finally:
         start_redis(redis_server)
     wait_until_ready(lambda: requests.get(f"{server.url}/readyz", timeout=10).status_code)
@@ -193,7 +193,7 @@ def test_gunicorn_removes_the_metrics_directory_it_made(
     gunicorn = GunicornServer(tmp_path / "gunicorn", env, workers=1)
     gunicorn.start()
     try:
-        assert requests.get(f"{gunicorn.url}/metrics", timeout=10).status_code == 200
+        assert requests.get(f"{gunicorn.ops_url}/metrics", timeout=10).status_code == 200
         made = list(tmpdir.glob("bumper-prometheus-*"))
         assert len(made) == 1 and made[0].is_dir()
     finally:

@@ -291,7 +291,11 @@ def test_redis_unreachable_is_503_with_retry_after(
 
 
 def test_no_secret_in_replies_or_logs(
-    client: FlaskClient, ghcr_push: bytes, hub_push: bytes, caplog: pytest.LogCaptureFixture
+    client: FlaskClient,
+    ops_client: FlaskClient,
+    ghcr_push: bytes,
+    hub_push: bytes,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
@@ -311,8 +315,8 @@ def test_no_secret_in_replies_or_logs(
             query_string={"token": secret},
         )
         texts.append(reply.get_data(as_text=True))
-    texts.append(client.get("/").get_data(as_text=True))
-    texts.append(client.get("/metrics").get_data(as_text=True))
+    texts.append(ops_client.get("/").get_data(as_text=True))
+    texts.append(ops_client.get("/metrics").get_data(as_text=True))
     texts.append(caplog.text)
     texts.extend(json.dumps(r.__dict__, default=str) for r in caplog.records)
     for text in texts:

@@ -20,7 +20,7 @@ import redis
 from flask.testing import FlaskClient
 
 from bumper.settings import Settings
-from bumper.web import create_app, intake
+from bumper.web import create_app, intake, recent
 from tests.sources.helpers import fixture
 from tests.web.conftest import QUEUE, SCHEMES, config_for, fixture_scope, receiver_entry, signed
 
@@ -32,8 +32,9 @@ def queued(client: redis.Redis) -> list[str]:
     return [item.decode() for item in raw]
 
 
-def recent(client: redis.Redis) -> list[dict[str, Any]]:
-    raw = cast(list[bytes], client.lrange(intake.RECENT_KEY, 0, -1))
+def refused_log(client: redis.Redis) -> list[dict[str, Any]]:
+    """The recent refused requests: kept apart from the accepted ones (issue 13, item 7)."""
+    raw = cast(list[bytes], client.lrange(recent.REFUSED_KEY, 0, -1))
     return [json.loads(item) for item in raw]
 
 
@@ -198,7 +199,9 @@ def test_signed_timestamps_outside_the_receivers_window_are_refused_and_recorded
     assert (status, reply["error"]) == (403, "stale-timestamp")
     future = buildkite_signed(buildkite_body, age=-600)
     assert post(windowed, "buildkite-default", buildkite_body, future)[0] == 403
-    refused = [(e["receiver"], e["result"]) for e in recent(redis_client) if e["status"] == 403]
+    refused = [
+        (e["receiver"], e["result"]) for e in refused_log(redis_client) if e["status"] == 403
+    ]
     assert sorted(refused) == [
         ("buildkite-60", "stale-timestamp"),
         ("buildkite-default", "stale-timestamp"),
@@ -271,7 +274,7 @@ def test_handshake_grants_only_origins_configured_on_the_receiver(
             "message": "this origin is not in the receiver's allowed_origins",
         }
         assert "WebHook-Allowed-Origin" not in refused.headers
-    results = [(e["receiver"], e["result"]) for e in recent(redis_client)]
+    results = [(e["receiver"], e["result"]) for e in refused_log(redis_client)]
     assert ("plain", "origin-not-allowed") in results
     # Not a handshake: the allowed methods, nothing granted.
     bare = origins.options("/hooks/plain")

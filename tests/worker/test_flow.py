@@ -18,8 +18,11 @@ from rq import Retry, SimpleWorker
 
 from bumper import decisions as decisions_log
 from bumper import rqjobs
-from bumper.core import events
+from bumper.core import agentreport, events
+from bumper.core.config import BumperConfig
 from bumper.errors import PermanentError, TransientError
+from bumper.settings import Settings
+from bumper.web import create_app
 from tests.support.redis_server import RedisServer
 from worker import context, jobs, store
 
@@ -241,6 +244,34 @@ def test_images_the_agent_marked_bad_are_not_proposed_again(
     refused = [d for d in decisions(client) if d["rule"] == "bad-image"]
     assert (
         refused and "CrashLoopBackOff" in refused[0]["why"] and refused[0]["candidate"] == "1.7.0"
+    )
+
+
+def test_an_agent_report_to_the_web_makes_the_worker_refuse_the_image(
+    setup: Path, client: redis.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Issue 13, finding 8: the agent reports over the web's API (no Redis URL); the record is
+    written through the store, where the bump's bad-image screen reads it."""
+    token = tmp_path / "agent-token"
+    token.write_text("edge-agent-token-0123456789\n")
+    web_config = BumperConfig.model_validate(
+        {"apiVersion": "bumper/v1", "agents": [{"name": "edge", "token": {"file": str(token)}}]}
+    )
+    web = create_app(Settings(redis_url=redis_server.url), web_config)
+    record = {"ref": "ghcr.io/acme/api:1.7.0", "repository": "ghcr.io/acme/api", "tag": "1.7.0"}
+    record |= {"commit": "f" * 40, "reason": "CrashLoopBackOff"}
+    reply = web.test_client().post(
+        agentreport.PATH,
+        json={"bad_images": [record]},
+        headers={"Authorization": "Bearer edge-agent-token-0123456789"},
+    )
+    assert reply.status_code == 200
+    jobs.handle_event(push("1.7.0"))
+    drain(client)
+    assert file_at(setup).endswith("api:1.0.0  # keep me")
+    refused = [d for d in decisions(client) if d["rule"] == "bad-image"]
+    assert (
+        refused and refused[0]["candidate"] == "1.7.0" and "CrashLoopBackOff" in refused[0]["why"]
     )
 
 

@@ -22,12 +22,11 @@ from rq import SimpleWorker
 
 from bumper import decisions as decisions_log
 from bumper import rqjobs
-from bumper.agent import badimages
 from bumper.core import events
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import BedCluster
-from worker import context, jobs, pushdeploy, targets
+from worker import context, jobs, pushdeploy, store, targets
 
 IMAGE = "ghcr.io/acme/api"
 DIGEST_BAD = "sha256:" + "b" * 64
@@ -286,7 +285,7 @@ def test_a_bump_whose_pods_never_get_ready_is_rolled_back_and_marked_bad(
         good,
         bad_commit,
     )
-    record = json.loads(client.hget(badimages.REDIS_KEY, f"{IMAGE}@{DIGEST_BAD}") or b"{}")
+    record = json.loads(client.hget(store.BAD_IMAGES, f"{IMAGE}@{DIGEST_BAD}") or b"{}")
     assert record["commit"] == bad_commit and "Deployment.apps" in record["reason"]
     in_cluster = json.loads(bed.configmap("bumper-bad-images")["records.json"])
     assert in_cluster[-1]["digest"] == DIGEST_BAD
