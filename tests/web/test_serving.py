@@ -58,7 +58,9 @@ def server(
 
 
 def _deliver(shared_dir: Path, server: GunicornServer, delivery: str) -> requests.Response:
-    body = fixture(shared_dir, "github", "package.published.docker.json")[1]
+    """A signed GitHub delivery, its body distinct too (a dedupe key may be the body hash)."""
+    payload = json.loads(fixture(shared_dir, "github", "package.published.docker.json")[1])
+    body = json.dumps({**payload, "bumper_test_delivery": delivery}).encode()
     headers, _ = signed(
         "github", body, headers={"X-GitHub-Event": "package", "X-GitHub-Delivery": delivery}
     )
