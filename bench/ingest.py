@@ -559,7 +559,7 @@ def _gunicorn_shape(args: argparse.Namespace) -> str:
     web = settings_module.load().web
     if args.workers:
         web = web.model_copy(update={"workers": args.workers})
-    kind = f"gthread x {web.threads} threads" if web.threads > 1 else "sync"
+    kind = f"{args.worker} x {web.threads} threads"
     pinned = web.pins_workers(len(os.sched_getaffinity(0)))
     return f"{web.worker_count(os.cpu_count() or 1)} workers ({kind}{', pinned' if pinned else ''})"
 
@@ -572,7 +572,8 @@ class IngestTarget:
     ) -> None:
         self.label = label
         self.workdir = workdir / label
-        self.server = GunicornServer(self.workdir, env, app=app, workers=args.workers)
+        flags = ("-k", "gthread") if args.worker == "gthread" else ()
+        self.server = GunicornServer(self.workdir, env, app=app, workers=args.workers, args=flags)
         self.args = args
         self.rounds: list[Result] = []
         self.workers: list[int] = []
@@ -642,6 +643,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (0: config)")
+    parser.add_argument(
+        "--worker",
+        choices=["buffering", "gthread"],
+        default="buffering",
+        help="gunicorn worker: the config's (bumper.web.serving) or gthread (before issue 13)",
+    )
     parser.add_argument(
         "--client",
         choices=["wrk", "python"],

@@ -87,7 +87,11 @@ class WorkerSettings(BaseModel):
 class WebSettings(BaseModel):
     """The webhook receiver (``BUMPER_WEB__<FIELD>``), read by ``create_app`` and gunicorn."""
 
-    bind: str = Field("0.0.0.0:8000", description="gunicorn listen address (host:port)")
+    bind: str = Field(
+        "127.0.0.1:8000",
+        description="gunicorn listen address (host:port); the Procfile and containers listen on "
+        "0.0.0.0 explicitly, behind a proxy (docs/receiver.md)",
+    )
     ops_bind: str = Field(
         "127.0.0.1:8001",
         description="second gunicorn listen address (host:port or unix:PATH) for the dashboard, "
@@ -97,19 +101,43 @@ class WebSettings(BaseModel):
     workers: int = Field(
         0,
         ge=0,
-        description="gunicorn worker processes; 0 means CPU cores + 1 with threads, "
-        "2 x cores + 1 without",
+        description="gunicorn worker processes; 0 means CPU cores + 1 with THREADS > 1, "
+        "2 x cores + 1 with one thread",
     )
     threads: int = Field(
         4,
         ge=1,
-        description="threads per worker (gthread worker: keep-alive, and a slow client holds "
-        "one thread, not a whole process); 1 selects gunicorn's sync worker",
+        description="threads per worker that run the app; a request is read whole before it "
+        "takes a thread (bumper.web.serving), so a slow client holds none",
     )
     timeout_seconds: int = Field(30, gt=0, description="gunicorn worker timeout")
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a client must send its request line and headers within this long of "
+        "connecting (or of its first byte on a kept-alive connection), else 408 and close",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="then its whole body within this long (and read the reply within it), "
+        "else 408 and close",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=2,
+        description="open connections per worker; at the bound the oldest one not being served "
+        "(still sending, or idle) is closed, 503 if it was sending, so new clients are still read",
+    )
+    buffer_bytes: int = Field(
+        32 * 1_048_576,
+        gt=0,
+        description="request bytes a worker may hold while requests arrive; over it the oldest "
+        "connections still sending are closed (503). At least MAX_BODY_BYTES + 64 KiB",
+    )
     pin_workers: bool = Field(
         True,
-        description="pin each gthread worker (THREADS > 1) to one CPU, spread evenly over the "
+        description="pin each worker with THREADS > 1 to one CPU, spread evenly over the "
         "CPUs the process may use: a worker's threads share one GIL, and handing it between "
         "cores costs more than the work (+16 % deliveries/s on 2 cores, see bench/ingest.py)",
     )
@@ -151,16 +179,19 @@ class WebSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _ops_port_is_its_own(self) -> WebSettings:
+    def _listeners_and_buffer(self) -> WebSettings:
         # The app tells the listeners apart by the local port of each connection.
         if self.ops_bind and listen_address(self.ops_bind) == listen_address(self.bind):
             raise ValueError("OPS_BIND must not use the same port (or socket) as BIND")
+        if self.buffer_bytes < self.max_body_bytes + 65_536:
+            raise ValueError("BUFFER_BYTES must be at least MAX_BODY_BYTES + 65536 (one request)")
         return self
 
     def pins_workers(self, cpus: int) -> bool:
         """Whether gunicorn pins each worker to one of ``cpus`` CPUs (see ``gunicorn_conf``).
 
-        A sync worker (one thread) has no GIL to pass around: the scheduler places it freely.
+        A worker with one app thread passes the GIL only between it and the event loop that
+        reads requests: the scheduler places it freely.
         """
         return self.pin_workers and self.threads > 1 and cpus > 1
 

@@ -9,7 +9,10 @@ still override them. It also:
 - logs in ``bumper.logs``'s one format (``bumper.web.logs``) and keeps gunicorn's access log
   off, because request lines can carry a receiver's URL token;
 - binds ``BUMPER_WEB__OPS_BIND`` too, the operations listener (``bumper.web.listeners``);
-- pins each worker to one CPU (``BUMPER_WEB__PIN_WORKERS``, on by default; see ``pre_fork``).
+- pins each worker to one CPU (``BUMPER_WEB__PIN_WORKERS``, on by default; see ``pre_fork``);
+- serves with ``bumper.web.serving``'s worker: each request is read whole, within the header
+  and body deadlines, before a thread runs the app, and connections are bounded per worker;
+  the open-files limit is raised to fit them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from bumper import logs
 from bumper import settings as settings_module
 from bumper.web import logs as web_logs
+from bumper.web import serving
 
 # Logging first, so that a deprecation warning while loading the settings is a proper line.
 logs.configure(settings_module.load_log())
@@ -39,10 +43,24 @@ if _web.ops_bind:
     bind.append(_web.ops_bind)
 workers = _web.worker_count(multiprocessing.cpu_count())
 threads = _web.threads
-worker_class = "gthread" if _web.threads > 1 else "sync"
 timeout = _web.timeout_seconds
 graceful_timeout = _web.timeout_seconds
 keepalive = 5
+worker_connections = _web.max_connections
+worker_class = serving.worker_class(
+    serving.FrontLimits(
+        header_timeout=_web.header_timeout_seconds,
+        body_timeout=_web.body_timeout_seconds,
+        keepalive=keepalive,
+        max_connections=_web.max_connections,
+        buffer_bytes=_web.buffer_bytes,
+        max_body_bytes=_web.max_body_bytes,
+    )
+)
+# Each worker holds up to max_connections sockets, plus Redis, metrics files and the listener.
+serving.raise_open_files_limit(
+    _web.max_connections + 128, logging.getLogger("bumper.web.serving").warning
+)
 accesslog = None
 errorlog = "-"
 logconfig_dict = web_logs.logconfig(_settings.log)

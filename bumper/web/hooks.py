@@ -287,14 +287,27 @@ def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
 
     Without a Content-Length the body is read to its end only when the server marks the
     input as terminated (gunicorn does, for chunked bodies), as werkzeug does; otherwise there
-    is no body.
+    is no body. A body that ends before its length, or whose chunks are malformed, is the
+    client's error (400 ``incomplete-request``), whatever the server raises for it: gunicorn's
+    ``NoMoreData`` or ``ChunkMissingTerminator``, werkzeug's ``ClientDisconnected``.
     """
+    try:
+        return _read_limited(environ, limit)
+    except Exception:
+        raise WebhookRejected(
+            "the body ended early or its chunks are malformed", reason="incomplete-request"
+        ) from None
+
+
+def _read_limited(environ: dict[str, Any], limit: int) -> bytes | None:
     stream = environ["wsgi.input"]
     length = _content_length(environ)
     if length is not None:
         if length > limit:
             return None
         body: bytes = stream.read(length)
+        if len(body) < length:
+            raise EOFError("the body is shorter than its Content-Length")
         return body
     if not environ.get("wsgi.input_terminated"):
         return b""

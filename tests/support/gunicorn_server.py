@@ -29,8 +29,11 @@ class GunicornServer:
         env: dict[str, str],
         app: str = "bumper.web:create_app()",
         workers: int = 2,
+        args: tuple[str, ...] = (),
     ) -> None:
+        """``args``: more gunicorn flags, which override the config (``-k gthread``)."""
         self.workdir = workdir
+        self.args = args
         self.port = free_port()
         self.ops_port = free_port()
         while self.ops_port == self.port:
@@ -60,7 +63,8 @@ class GunicornServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "prometheus").mkdir(exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the server
-        args = [sys.executable, "-m", "gunicorn", "-c", "python:bumper.web.gunicorn_conf", self.app]
+        args = [sys.executable, "-m", "gunicorn", "-c", "python:bumper.web.gunicorn_conf"]
+        args += [*self.args, self.app]
         self.process = subprocess.Popen(
             args,
             cwd=REPO_ROOT,

@@ -296,10 +296,10 @@ def test_gunicorn_pins_each_worker_to_one_cpu_evenly_and_a_replacement_takes_the
     "setting",
     [
         {"BUMPER_WEB__PIN_WORKERS": "false"},
-        # A sync worker has one thread, so no GIL to pass between cores: not pinned either.
+        # One app thread per worker: the GIL passes only to the event loop; not pinned either.
         {"BUMPER_WEB__THREADS": "1"},
     ],
-    ids=["pinning-off", "sync-workers"],
+    ids=["pinning-off", "one-thread"],
 )
 def test_gunicorn_leaves_workers_unpinned(
     tmp_path: Path, redis_server: RedisServer, setting: dict[str, str]

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis
@@ -179,6 +179,40 @@ def test_chunked_body_over_the_app_wide_cap_is_413(
     )
     assert reply.status_code == 413 and reply.json is not None
     assert reply.json["error"] == "body-too-large"
+
+
+class _CutShort(io.BytesIO):
+    """A request body whose connection ends early: reading raises, as gunicorn's
+    ``NoMoreData`` (an ``OSError``) does under any worker that streams the body."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise OSError("No more data after: b'{\"action\": '")
+
+
+@pytest.mark.parametrize(
+    ("stream", "environ"),
+    [
+        (_CutShort(), {"wsgi.input_terminated": True}),  # chunked
+        (_CutShort(), {"CONTENT_LENGTH": "500"}),
+        (io.BytesIO(b'{"action": '), {"CONTENT_LENGTH": "500"}),
+    ],
+    ids=["chunked-raises", "length-raises", "shorter-than-length"],
+)
+def test_a_body_cut_short_is_400_incomplete_request_not_an_internal_error(
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    stream: io.BytesIO,
+    environ: dict[str, Any],
+) -> None:
+    reply = client.post(
+        "/hooks/github",
+        input_stream=stream,
+        headers={"Content-Type": "application/json", **PUSH_HEADERS},
+        environ_overrides=environ,
+    )
+    assert reply.status_code == 400 and reply.json is not None
+    assert reply.json["error"] == "incomplete-request"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize(
