@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 KINDS = {"ConfigMap": 600, "Secret": 200, "Service": 100, "ServiceAccount": 99, "Namespace": 1}
 NAMESPACE = "bench"
+HOOK_SECRET = "bench-webhook-secret"  # 16 bytes at least, as the agent requires
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -105,7 +106,7 @@ def measure(work: Path, config: Path) -> dict[str, float]:
     """Run the real ``bumper agent`` process; read its figures from /metrics and /proc."""
     port = testbed_proc.free_port()
     secret = work / "hook"
-    secret.write_text("bench")
+    secret.write_text(HOOK_SECRET)
     log = open(work / "agent.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
@@ -132,7 +133,7 @@ def measure(work: Path, config: Path) -> dict[str, float]:
         first = requests.get(f"{base}/metrics", timeout=5).text
         assert metric(first, "bumper_agent_healthy") == 1.0, (work / "agent.log").read_text()
         body = b'{"ref": "refs/heads/main"}'
-        digest = hmac.new(b"bench", body, hashlib.sha256).hexdigest()
+        digest = hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
         hook = {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Event": "push"}
         requests.post(f"{base}/hooks/git", data=body, headers=hook, timeout=5).raise_for_status()
 

@@ -12,6 +12,8 @@ from bumper import secrets
 from bumper.agent import forge, kube, reporter, runner, server
 from bumper.agent import source as git
 from bumper.agent.config import AgentConfig
+from bumper.core import strength
+from bumper.errors import ConfigError
 
 log = logging.getLogger("bumper.agent")
 
@@ -32,6 +34,19 @@ def connection(cfg: AgentConfig) -> kube.Connection:
 def _secret(path: Path | None, what: str) -> str | None:
     """A secret file's value (``bumper.secrets``); the config already located the path."""
     return None if path is None else secrets.read_file(path, what)
+
+
+def _shared_secret(path: Path | None, what: str) -> str | None:
+    """A secret this agent shares with a sender or the web process: at least 16 bytes
+    (``core.strength``). Errors name the file, never the value."""
+    value = _secret(path, what)
+    if value is None:
+        return None
+    try:
+        strength.check(value, what)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (file {path})", reason="secret") from None
+    return value
 
 
 def build(cfg: AgentConfig) -> runner.Agent:
@@ -71,7 +86,7 @@ def build(cfg: AgentConfig) -> runner.Agent:
         )
     reports = None
     if cfg.report_url:
-        token = _secret(cfg.report_token_file, "report token") or ""
+        token = _shared_secret(cfg.report_token_file, "report token") or ""
         reports = reporter.Reporter(cfg.report_url, token)
     return runner.Agent(
         cfg,
@@ -93,7 +108,7 @@ def serve(cfg: AgentConfig) -> int:
         trigger=agent.trigger,
         last_pass=lambda: agent.last_pass,
         branch=cfg.branch,
-        secret=_secret(cfg.webhook_secret_file, "webhook secret"),
+        secret=_shared_secret(cfg.webhook_secret_file, "webhook secret"),
         stale_after=3 * cfg.interval + cfg.health_timeout + 120,
     )
     http.serve_in_thread()

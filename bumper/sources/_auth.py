@@ -54,13 +54,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bumper.core import strength
 from bumper.errors import ConfigError, WebhookRejected
 from bumper.sources._common import header
 from bumper.sources._headers import Headers
 
 URL_TOKEN_HEADER = "X-Bumper-Url-Token"
-MIN_SECRET_BYTES = 16
-"""The shortest shared secret accepted at start-up (issue 13: 16 bytes, as Standard Webhooks)."""
+MIN_SECRET_BYTES = strength.MIN_SECRET_BYTES
 REPLAY_WINDOW = 300
 """Default replay window of timestamped schemes, in seconds (``replay_window_seconds``)."""
 
@@ -133,15 +133,8 @@ def require_secret(secret: str) -> str:
 
 def check_strength(material: str | bytes | None) -> None:
     """``ConfigError`` when the shared secret is shorter than ``MIN_SECRET_BYTES`` (never shown)."""
-    if material is None:
-        return
-    raw = material.strip().encode("utf-8") if isinstance(material, str) else material
-    if len(raw) < MIN_SECRET_BYTES:
-        raise ConfigError(
-            f"the receiver secret is too short: {len(raw)} bytes, at least {MIN_SECRET_BYTES} "
-            "are required (generate one with `openssl rand -hex 32`)",
-            reason="secret",
-        )
+    if material is not None:
+        strength.check(material, "receiver secret")
 
 
 def check_window(timestamp: int, window: int, now: float) -> None:

@@ -2,8 +2,8 @@
 each with its own bearer token, bound once at start (as ``bumper.web.receivers`` binds the
 receivers' secrets).
 
-A token is resolved by ``bumper.secrets``; it must be at least ``MIN_TOKEN_BYTES`` (blanks
-not counted) and shared with no receiver and no other agent, or the web process does not start
+A token is resolved by ``bumper.secrets``; it must be at least 16 bytes (``bumper.core.strength``)
+and shared with no receiver and no other agent, or the web process does not start
 (a ``ConfigError`` naming the agent, never the value). A presented token is compared in
 constant time with every agent's token. Tokens live only in ``AgentToken.token``, hidden from
 its ``repr``; nothing here logs one.
@@ -18,10 +18,9 @@ from pathlib import Path
 
 from bumper import secrets
 from bumper.core import config as config_model
+from bumper.core import strength
 from bumper.errors import ConfigError
 from bumper.web.receivers import ReceiverEndpoint
-
-MIN_TOKEN_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,10 @@ def load_agents(
             token = secrets.resolve(item.token, base=base, environ=environ)
         except ConfigError as error:
             raise ConfigError(f"agent {item.name!r}: {error}") from None
-        if len(token.strip().encode()) < MIN_TOKEN_BYTES:
-            raise ConfigError(
-                f"agent {item.name!r}: the token must be at least {MIN_TOKEN_BYTES} bytes"
-            )
+        try:
+            strength.check(token, "report token")
+        except ConfigError as error:
+            raise ConfigError(f"agent {item.name!r}: {error}", reason="secret") from None
         if token in taken:
             raise ConfigError(
                 f"agent {item.name!r}: its token is also the secret of {taken[token]}; "

@@ -112,3 +112,22 @@ def test_report_url_needs_its_token_file_and_no_inline_credentials(tmp_path: Pat
     file.write_text("repo_url: x\nreport_url: http://bumper-web:8000\nreport_token_file: tok\n")
     cfg = config.load({}, file)
     assert cfg.report_token_file == tmp_path / "tok"  # relative to the config file
+
+
+def test_a_short_webhook_secret_stops_the_agent_without_showing_it(tmp_path: Path) -> None:
+    """Issue 13, finding 11: the agent's own shared secrets have the receivers' 16-byte floor."""
+    from bumper.agent import main
+
+    short = tmp_path / "hook"
+    short.write_text("s3cret-15-bytes\n")
+    with pytest.raises(ConfigError) as refused:
+        main._shared_secret(short, "webhook secret")
+    message = str(refused.value)
+    assert "too short: 15 bytes, at least 16" in message and str(short) in message
+    assert "s3cret" not in message.replace(str(short), "") and "\n" not in message
+    short.write_text("   \n")
+    with pytest.raises(ConfigError, match="empty or blank"):
+        main._shared_secret(short, "webhook secret")
+    short.write_text("sixteen-bytes-ok\n")
+    assert main._shared_secret(short, "webhook secret") == "sixteen-bytes-ok"
+    assert main._shared_secret(None, "webhook secret") is None

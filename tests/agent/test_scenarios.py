@@ -471,7 +471,7 @@ def test_conflict_policy_fail_applies_nothing_and_force_takes_fields_back(bed: A
 
 # Pull only: the agent's own loop and webhook; push mode runs once per bump job.
 def test_running_agent_syncs_on_push_webhook_and_heals_drift(bed: AgentBed) -> None:
-    secret = "hook-secret"
+    secret = "hook-secret-of-the-bed"
     (bed.tmp / "hook").write_text(secret)
     first = seed(bed)
     port = free_port()

@@ -164,8 +164,8 @@ def test_the_dashboard_shows_agents_and_bad_images(
 @pytest.mark.parametrize(
     ("tokens", "problem"),
     [
-        ({"a": "short-token"}, "at least 16 bytes"),
-        ({"a": " " * 20}, "at least 16 bytes"),
+        ({"a": "short-token"}, "agent 'a': the report token is too short: 11 bytes, at least 16"),
+        ({"a": " " * 20}, "agent 'a': the report token is empty or blank"),
         ({"a": SECRET}, "also the secret of receiver 'github'"),
         ({"a": TOKEN, "b": TOKEN}, "also the secret of agent 'a'"),
     ],
