@@ -72,14 +72,6 @@ class _Hits(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_server.url)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-
-
-@pytest.fixture
 def webhook_url() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hits)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

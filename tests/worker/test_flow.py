@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import redis
-from rq import Retry, SimpleWorker
+from rq import Retry
 
 from bumper import decisions as decisions_log
 from bumper import rqjobs
@@ -23,6 +23,7 @@ from bumper.core.config import BumperConfig
 from bumper.errors import PermanentError, TransientError
 from bumper.settings import Settings
 from bumper.web import create_app
+from tests.support.jobs import drain as run_jobs
 from tests.support.redis_server import RedisServer
 from worker import context, jobs, store
 
@@ -32,14 +33,6 @@ DEPLOY = "apps/api/deploy.yaml"
 def git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_server.url)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
 
 
 @pytest.fixture
@@ -128,12 +121,7 @@ def build(status: str, commit: str, repository: str = "acme/gated") -> dict[str,
 
 
 def drain(client: redis.Redis) -> None:
-    SimpleWorker(
-        jobs.worker_queues("bumper-test", client),
-        connection=client,
-        job_class=rqjobs.BumperJob,
-        serializer=rqjobs.JobSerializer,
-    ).work(burst=True)
+    run_jobs(client, "bumper-test")
 
 
 def file_at(bare: Path, ref: str = "main") -> str:

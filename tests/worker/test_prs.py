@@ -10,11 +10,12 @@ from typing import Any, cast
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from bumper import rqjobs
 from bumper.core import changes, events
 from tests.support.forgesim import ForgeSim
+from tests.support.jobs import drain as run_jobs
 from tests.support.redis_server import RedisServer
 from worker import context, jobs
 
@@ -24,14 +25,6 @@ START = (
     "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
     "        - name: api\n          image: ghcr.io/acme/api:1.0.0\n"
 )
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_server.url)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
 
 
 @pytest.fixture(params=["github", "gitlab"])
@@ -98,12 +91,7 @@ def push(tag: str, image: str = "ghcr.io/acme/api") -> dict[str, Any]:
 
 
 def drain(client: redis.Redis) -> None:
-    SimpleWorker(
-        jobs.worker_queues("bumper-test", client),
-        connection=client,
-        job_class=rqjobs.BumperJob,
-        serializer=rqjobs.JobSerializer,
-    ).work(burst=True)
+    run_jobs(client, "bumper-test")
 
 
 def prs(sim: ForgeSim) -> list[Any]:

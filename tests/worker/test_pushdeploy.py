@@ -18,12 +18,12 @@ from typing import Any, cast
 
 import pytest
 import redis
-from rq import SimpleWorker
 
 from bumper import decisions as decisions_log
 from bumper import rqjobs
 from bumper.core import events
 from tests.support.forgesim import ForgeSim
+from tests.support.jobs import drain
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import BedCluster
 from worker import context, jobs, pushdeploy, store, targets
@@ -129,14 +129,6 @@ class Bed:
 
 
 @pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_server.url)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-
-
-@pytest.fixture
 def bed(
     tmp_path: Path,
     kube_full: BedCluster,
@@ -171,12 +163,7 @@ def run_jobs(client: redis.Redis) -> list[dict[str, Any]]:
     """Drain the queue with a real RQ worker; the results of the bump jobs it ran."""
     queue = rqjobs.queue(jobs.bump_queue_name("bumper-push-test"), client)
     ids = list(queue.job_ids)
-    SimpleWorker(
-        jobs.worker_queues("bumper-push-test", client),
-        connection=client,
-        job_class=rqjobs.BumperJob,
-        serializer=rqjobs.JobSerializer,
-    ).work(burst=True)
+    drain(client, "bumper-push-test")
     results: list[dict[str, Any]] = []
     for job_id in ids:
         job = queue.fetch_job(job_id)
@@ -389,9 +376,7 @@ def test_an_unreachable_api_server_retries_the_job_and_keeps_the_candidate(
     try:
         [job_id] = jobs.handle_event(push("1.1.0"))
         queue = rqjobs.queue(jobs.bump_queue_name("bumper-push-test"), client)
-        SimpleWorker(
-            [queue], connection=client, job_class=rqjobs.BumperJob, serializer=rqjobs.JobSerializer
-        ).work(burst=True)
+        drain(client, "bumper-push-test")
         job = queue.fetch_job(job_id)
         assert job is not None and job.get_status() == "scheduled"  # RQ retries it later
         retried = job.latest_result()
@@ -439,9 +424,7 @@ def test_a_render_error_applies_nothing_and_fails_the_job_with_its_reason(
     context.current.cache_clear()
     [job_id] = jobs.handle_event(push("1.1.0"))
     queue = rqjobs.queue(jobs.bump_queue_name("bumper-push-test"), client)
-    SimpleWorker(
-        [queue], connection=client, job_class=rqjobs.BumperJob, serializer=rqjobs.JobSerializer
-    ).work(burst=True)
+    drain(client, "bumper-push-test")
     job = queue.fetch_job(job_id)
     assert job is not None and job.get_status() == "failed"
     assert job.meta["failure"]["reason"] == "deploy"
