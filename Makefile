@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench testbed testbed-check agent-check install lock clean
+.PHONY: run test lint pytest bench testbed testbed-check agent-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,7 +37,7 @@ pytest: $(STAMP)
 # The test bed is built first (a cache hit takes about a second); under `make test` its
 # fixtures fail instead of skipping when the binaries are missing.
 test: export BUMPER_TESTBED_REQUIRED := 1
-test: testbed lint pytest
+test: testbed images lint pytest
 
 # Each bench runs as a module from the repo root, so `bumper` and `tests.support` import
 # without path edits.
@@ -52,6 +52,16 @@ bench: $(STAMP)
 # into a per-version cache outside the repo (testbed/build.sh; a cache hit takes about a second).
 testbed:
 	@bash testbed/build.sh >/dev/null
+
+# The web, worker, agent and redis images (one Dockerfile), built with buildah on a debootstrap
+# base, helm/kustomize from the test bed (images/build.sh; docs/images.md). Cached: a warm
+# rebuild takes seconds. `make images-push REGISTRY=localhost:5000` copies them to a registry.
+images: testbed
+	@bash images/build.sh
+
+images-push: images
+	@test -n "$(REGISTRY)" || { echo "usage: make images-push REGISTRY=host:port"; exit 2; }
+	@bash images/push.sh $(REGISTRY)
 
 # Build if needed, then run only the test bed's self-tests (both modes and the registry).
 testbed-check: testbed $(STAMP)

@@ -17,15 +17,13 @@ import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bumper import secrets
-from bumper.agent import signers
+from bumper.agent import signers, untar
 from bumper.errors import ConfigError, SignatureError, TransientError
 
-_Filter = Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _CANNOT_READ = "fatal: Could not read from remote repository."
@@ -225,7 +223,7 @@ class GitSource:
         assert proc.stdout is not None
         try:
             with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-                archive.extractall(dest, filter=_without_escaping_links(skipped))
+                untar.extract(archive, str(dest), skipped)
         except tarfile.TarError as error:
             raise TransientError(f"cannot export {sha[:12]}: {error}") from error
         finally:
@@ -271,22 +269,6 @@ class GitSource:
         if self.trust.allowed_signers is not None and not self.trust.allowed_signers.is_file():
             raise ConfigError(f"allowed signers file {self.trust.allowed_signers} is missing")
         self._trust_ready = True
-
-
-def _without_escaping_links(skipped: list[tuple[str, str]] | None) -> _Filter:
-    """tarfile's ``data`` filter, except that a link it refuses is left out, not fatal."""
-
-    def keep(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-        try:
-            return tarfile.data_filter(member, dest)
-        except (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError) as error:
-            where = "an absolute path" if isinstance(error, tarfile.AbsoluteLinkError) else None
-            reason = f"a symbolic link to {where or 'a path outside the repository'}: left out"
-            if skipped is not None:
-                skipped.append((member.name, reason))
-            return None
-
-    return keep
 
 
 def _failure_detail(stderr: str) -> str:
