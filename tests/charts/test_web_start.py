@@ -10,23 +10,15 @@ the Redis password file is read (``/readyz`` is 200 only when Redis answers AUTH
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import redis
-
+from tests.charts.conftest import PASSWORD
 from tests.charts.helm import CHARTS, Helm, docs
-from tests.support.child_processes import die_with_parent
 from tests.support.gunicorn_server import GunicornServer
-from tests.support.redis_server import free_port, redis_executable
-from tests.support.testbed_proc import wait_until
 
-PASSWORD = "redis-password-" + "x" * 17
 HOOK_SECRET = "hook-secret-" + "y" * 20
 HARBOR_PUSH = {
     "type": "PUSH_ARTIFACT",
@@ -37,23 +29,6 @@ HARBOR_PUSH = {
         "repository": {"name": "hello", "namespace": "acme", "repo_full_name": "acme/hello"},
     },
 }
-
-
-@pytest.fixture
-def locked_redis(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [redis_executable(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        + ["--dir", str(tmp_path), "--requirepass", PASSWORD],
-        stdout=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-    )
-    try:
-        wait_until(lambda: redis.Redis(port=port, password=PASSWORD).ping(), 20, "redis up")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def get(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> int:
