@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import requests
 
+from tests.support import testbed_node
 from tests.support.testbed import BedCluster, Node, RegistryFactory
-from tests.support.testbed_cluster import iter_pods
+from tests.support.testbed_cluster import NODE_NAMES, iter_pods
+from tests.support.testbed_node import node_sh
 from tests.support.testbed_proc import REPO_ROOT, wait_until
 
 
@@ -35,7 +38,7 @@ def _push_hello(registry: RegistryFactory, cluster: BedCluster, workdir: str) ->
 
 
 def test_pushed_image_runs_on_the_node_and_its_service_answers(
-    kube_full: BedCluster, kube_node: Node, registry: RegistryFactory, tmp_path: object
+    kube_full: BedCluster, kube_node: Node, registry: RegistryFactory, tmp_path: Path
 ) -> None:
     ref, digest = _push_hello(registry, kube_full, str(tmp_path))
     kube_node.forward(int(ref.split(":")[1].split("/")[0]))
@@ -100,3 +103,13 @@ def test_pushed_image_runs_on_the_node_and_its_service_answers(
 
     text = wait_until(answer, 60, "the NodePort Service to answer through the node IP")
     assert text.startswith("hello from hello-") and "on-the-node" in text
+
+
+def test_starting_again_leaves_the_running_node_alone(
+    kube_full: BedCluster, kube_node: Node, tmp_path: Path
+) -> None:
+    before = node_sh("status")
+    testbed_node.start_node(kube_full, tmp_path / "again")
+    assert node_sh("status") == before  # same pids: nothing restarted
+    names = [n["metadata"]["name"] for n in kube_full.get_json("/api/v1/nodes")["items"]]
+    assert sorted(names) == sorted([kube_node.name, *NODE_NAMES])
