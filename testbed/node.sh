@@ -142,6 +142,7 @@ state = "$STATE/containerd"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         # Debian's runc: crun fails on this machine's hybrid cgroup setup.
         BinaryName = "/usr/sbin/runc"
+        Root = "$STATE/runc"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
@@ -317,6 +318,10 @@ cmd_stop() {
   ip link delete "$HOST_IF" 2>/dev/null || true
   ip netns delete "$NETNS" 2>/dev/null || true  # its iptables rules, bridge and veths go with it
   remove_cgroups
+  # containerd 1.6 puts shim sockets in /run/containerd/s whatever its state dir: remove the
+  # directories only when empty (a host containerd's stay).
+  rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd \
+    2>/dev/null || true
   if [ -s "$STATE/sysctls.saved" ]; then
     while IFS= read -r kv; do sysctl -q -w "$kv" || say "WARNING: cannot restore $kv"; done \
       <"$STATE/sysctls.saved"
