@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench testbed testbed-check agent-check charts-check images images-push install lock clean
+.PHONY: run test lint pytest bench testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -66,6 +66,15 @@ images-push: images
 # Build if needed, then run only the test bed's self-tests (both modes and the registry).
 testbed-check: testbed $(STAMP)
 	BUMPER_TESTBED_REQUIRED=1 $(BIN)/pytest tests/testbed $(PYTEST_ARGS)
+
+# The real node (testbed/node.sh, docs/testbed.md): Debian packages, kubelet/kube-proxy, images.
+# The fixture starts and stops it; it needs root and changes host state only while it runs.
+testbed-node: testbed
+	@bash testbed/node.sh prepare
+
+# A pushed image really runs on the node; not in `make test` yet (see docs/testbed.md).
+testbed-node-check: testbed-node $(STAMP)
+	BUMPER_TESTBED_REQUIRED=1 BUMPER_TESTBED_NODE=1 $(BIN)/pytest tests/testbed/test_node.py $(PYTEST_ARGS)
 
 # The pull agent: helm lint --strict of its chart, then its scenarios on the test bed (full mode).
 agent-check: testbed $(STAMP)

@@ -43,6 +43,12 @@ TOOLS=(
   "registry|registry|github.com/distribution/distribution/v3/cmd/registry|registry"
   "crane|crane|github.com/google/go-containerregistry/cmd/crane|crane"
   "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|kustomize"
+  # The real node (testbed/node.sh): its own module, so moving it never rebuilds the control plane.
+  "kubelet|node|k8s.io/kubernetes/cmd/kubelet|k8s"
+  "kube-proxy|node|k8s.io/kubernetes/cmd/kube-proxy|k8s"
+  # Static binaries that become the node's images (FROM scratch): pause and a tiny HTTP server.
+  "pause|nodeimages|bumper.local/testbed/nodeimages/pause|plain"
+  "hello|nodeimages|bumper.local/testbed/nodeimages/hello|plain"
 )
 
 # Version of a module as the tools module resolves it (reads go.mod/go.sum only; no network).
@@ -87,7 +93,9 @@ ldflags() {  # $1 = flavour
 # hit stays fast.
 BUILD_REV=1
 stamp_of() {  # $1 = module dir, $2 = package
-  cat "$HERE/$1/go.mod" "$HERE/$1/go.sum" | sha256sum | cut -c1-16 | tr -d '\n'
+  # Modules with their own sources (nodeimages/) hash those too; the others have none, so their
+  # stamps are unchanged.
+  cat "$HERE/$1/go.mod" "$HERE/$1/go.sum" $(find "$HERE/$1" -name '*.go' | LC_ALL=C sort) | sha256sum | cut -c1-16 | tr -d '\n'
   echo "-$(echo "$2 $BUILD_REV $GOV" | sha256sum | cut -c1-16)"
 }
 

@@ -11,6 +11,10 @@ Registered from tests/conftest.py (``pytest_plugins``). Fixtures:
   a distribution registry on a random port and returns a :class:`Registry`; all are stopped at
   the end of the test.
 - ``crane`` (session): path of the crane binary; ``testbed_bin_dir``: where all binaries live.
+- ``kube_node`` (session): a real node (containerd, kubelet, kube-proxy: ``testbed/node.sh``)
+  joined to ``kube_full`` -> :class:`~tests.support.testbed_node.Node`. It changes host state
+  (root, a network namespace, global sysctls restored at teardown), so it runs only when
+  ``BUMPER_TESTBED_NODE=1`` (``make testbed-node-check``) and skips otherwise.
 
 The binaries come from ``make testbed``. When they are missing the fixtures skip, unless
 ``BUMPER_TESTBED_REQUIRED=1`` (set by ``make test``), which turns the skip into a failure.
@@ -25,14 +29,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import testbed_cluster, testbed_proc
+from tests.support import testbed_cluster, testbed_node, testbed_proc
 from tests.support.testbed_cluster import FAIL_ANNOTATION, BedCluster
+from tests.support.testbed_node import Node
 from tests.support.testbed_registry import NOTIFY_MEDIA_TYPE, Registry
 
-__all__ = ["FAIL_ANNOTATION", "NOTIFY_MEDIA_TYPE", "BedCluster", "Registry", "RegistryFactory"]
+__all__ = [
+    "FAIL_ANNOTATION",
+    "NOTIFY_MEDIA_TYPE",
+    "BedCluster",
+    "Node",
+    "Registry",
+    "RegistryFactory",
+]
 
 CONTROL_PLANE = ["etcd", "kube-apiserver", "helm", "kubectl"]
 FULL = [*CONTROL_PLANE, "kube-controller-manager", "kube-scheduler", "kwok"]
+NODE = ["kubelet", "kube-proxy", "pause", "hello"]
 
 
 def _bins(names: list[str]) -> Path:
@@ -66,6 +79,18 @@ def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedClus
 @pytest.fixture(scope="session")
 def kube_full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedCluster]:
     yield from _cluster("full", FULL, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def kube_node(kube_full: BedCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    if os.environ.get("BUMPER_TESTBED_NODE") != "1":
+        pytest.skip("the real node changes host state: run it with `make testbed-node-check`")
+    _bins(NODE)
+    node = testbed_node.start_node(kube_full, tmp_path_factory.mktemp("kube-node"))
+    try:
+        yield node
+    finally:
+        testbed_node.stop_node(kube_full)
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +139,8 @@ def pytest_runtest_makereport(
         for value in getattr(item, "funcargs", {}).values():
             if isinstance(value, BedCluster):
                 report.sections.append((f"test bed ({value.mode}) logs", value.log_tails()))
+            elif isinstance(value, Node):
+                report.sections.append(("node logs", value.log_tails()))
             elif isinstance(value, RegistryFactory) and value.started:
                 report.sections.append(("registry logs", value.log_tails()))
     return report

@@ -40,6 +40,7 @@ from tests.support.testbed_proc import (
 
 FAIL_ANNOTATION = "testbed.bumper.dev/fail"
 NODE_NAMES = ("kwok-node-0", "kwok-node-1")
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 START_TIMEOUT = 90.0
 
 
@@ -349,7 +350,9 @@ def _start_controllers(
             str(bins / "kwok"),
             f"--kubeconfig={kubeconfig}",
             f"--config={stages}",
-            "--manage-all-nodes=true",
+            # Only the fake Nodes (annotated by _node): a real kubelet (testbed/node.sh) may
+            # join the same cluster, and kwok must never report status for it.
+            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
             "--cidr=10.244.0.0/16",
             "--node-ip=10.0.0.1",
             "--node-lease-duration-seconds=40",
@@ -367,7 +370,7 @@ def _node(name: str) -> dict[str, Any]:
         "kind": "Node",
         "metadata": {
             "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "annotations": {KWOK_ANNOTATION: "fake"},
             "labels": {
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",

@@ -86,6 +86,20 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def pki_in(directory: Path) -> Pki:
+    """The file names of a PKI that :func:`make_pki` wrote into ``directory``."""
+    return Pki(
+        ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
+        serving_cert=directory / "apiserver.crt",
+        serving_key=directory / "apiserver.key",
+        admin_cert=directory / "admin.crt",
+        admin_key=directory / "admin.key",
+        sa_key=directory / "sa.key",
+        sa_pub=directory / "sa.pub",
+    )
+
+
 def make_pki(directory: Path) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -126,16 +140,7 @@ def make_pki(directory: Path) -> Pki:
     )
     sa_key = ec.generate_private_key(ec.SECP256R1())
 
-    pki = Pki(
-        ca_cert=directory / "ca.crt",
-        ca_key=directory / "ca.key",
-        serving_cert=directory / "apiserver.crt",
-        serving_key=directory / "apiserver.key",
-        admin_cert=directory / "admin.crt",
-        admin_key=directory / "admin.key",
-        sa_key=directory / "sa.key",
-        sa_pub=directory / "sa.pub",
-    )
+    pki = pki_in(directory)
     pki.ca_cert.write_bytes(_pem(ca))
     _write_key(ca_key, pki.ca_key)
     pki.serving_cert.write_bytes(_pem(serving))
@@ -149,3 +154,20 @@ def make_pki(directory: Path) -> Pki:
         )
     )
     return pki
+
+
+def issue_client_cert(
+    pki: Pki, directory: Path, common: str, org: str | None = None
+) -> tuple[Path, Path]:
+    """A client cert from the test bed's CA (e.g. ``system:node:<name>`` in ``system:nodes``)."""
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the test bed's CA key is not an EC key")
+    cert, key = _leaf(ca, ca_key, _name(common, org), ExtendedKeyUsageOID.CLIENT_AUTH)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = common.replace(":", "-")
+    cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    cert_path.write_bytes(_pem(cert))
+    _write_key(key, key_path)
+    return cert_path, key_path

@@ -1,0 +1,3 @@
+module bumper.local/testbed/nodeimages
+
+go 1.26.0
