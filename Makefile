@@ -31,8 +31,9 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict bumper worker bench tests
 	$(BIN)/lint-imports --no-cache
 
+# The real node's tests change host state: they run under `make testbed-node-check` only.
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not node" $(PYTEST_ARGS)
 
 # The test bed is built first (a cache hit takes about a second); under `make test` its
 # fixtures fail instead of skipping when the binaries are missing.
@@ -74,7 +75,7 @@ testbed-node: testbed
 
 # A pushed image really runs on the node; not in `make test` yet (see docs/testbed.md).
 testbed-node-check: testbed-node $(STAMP)
-	BUMPER_TESTBED_REQUIRED=1 BUMPER_TESTBED_NODE=1 $(BIN)/pytest tests/testbed/test_node.py $(PYTEST_ARGS)
+	BUMPER_TESTBED_REQUIRED=1 BUMPER_TESTBED_NODE=1 $(BIN)/pytest -m node tests/testbed/test_node.py $(PYTEST_ARGS)
 
 # The pull agent: helm lint --strict of its chart, then its scenarios on the test bed (full mode).
 agent-check: testbed $(STAMP)

@@ -1,6 +1,8 @@
 """The real node: a pushed image really runs there, and its Service answers through the node IP.
 
-Runs only under ``make testbed-node-check`` (``BUMPER_TESTBED_NODE=1``): see ``kube_node``.
+Runs only under ``make testbed-node-check`` (``BUMPER_TESTBED_NODE=1``, marker ``node``): the
+node changes host state while it runs, so ``make test`` deselects these tests (``-m "not node"``)
+until the end-to-end scenario brings the node into it; see ``kube_node``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.support import testbed_node
@@ -16,6 +19,8 @@ from tests.support.testbed import BedCluster, Node, RegistryFactory
 from tests.support.testbed_cluster import NODE_NAMES, iter_pods
 from tests.support.testbed_node import node_sh
 from tests.support.testbed_proc import REPO_ROOT, wait_until
+
+pytestmark = pytest.mark.node
 
 
 def _push_hello(registry: RegistryFactory, cluster: BedCluster, workdir: str) -> tuple[str, str]:
