@@ -7,7 +7,8 @@
 # with debootstrap from the host's mirror (images/base.sh), and helm/kustomize are the test bed's
 # own builds, copied into images/tools/ (not committed). With docker and Docker Hub:
 #   mkdir -p images/tools && cp "$(which helm kustomize)" images/tools/
-#   docker build --target agent --secret id=hostca,src=/etc/ssl/certs/ca-certificates.crt \
+#   docker build --target agent --build-arg EXTRA=agent \
+#     --secret id=hostca,src=/etc/ssl/certs/ca-certificates.crt \
 #     -t ghcr.io/bumper-dev/bumper-agent:0.1.0 .
 # Every image runs as UID 65532 with a read-only root filesystem; /tmp (HOME) must be writable
 # (an emptyDir in the charts).
@@ -59,37 +60,22 @@ RUN --mount=type=secret,id=hostca \
       python3-pip \
  && PIP_CERT=/run/secrets/hostca python3 -m pip install -q --no-cache-dir \
       --break-system-packages --root-user-action=ignore uv
-ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 \
+ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_CACHE_DIR=/var/cache/uv \
     UV_PYTHON=/usr/bin/python3 UV_PROJECT_ENVIRONMENT=/opt/bumper
 WORKDIR /src
 COPY pyproject.toml uv.lock README.md ./
 
-FROM build AS deps-web
-RUN --mount=type=secret,id=hostca --mount=type=cache,target=/root/.cache/uv \
-    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra web \
-      --no-install-project
+# One stage for every process: EXTRA (web, worker or agent; images/build.sh passes the target)
+# picks the pyproject extra, so each image holds only its own dependencies.
+FROM build AS deps
+ARG EXTRA
+RUN --mount=type=secret,id=hostca --mount=type=cache,target=/var/cache/uv \
+    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable \
+      --extra "$EXTRA" --no-install-project
 COPY bumper ./bumper
 COPY worker ./worker
-RUN --mount=type=secret,id=hostca --mount=type=cache,target=/root/.cache/uv \
-    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra web
-
-FROM build AS deps-worker
-RUN --mount=type=secret,id=hostca --mount=type=cache,target=/root/.cache/uv \
-    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra worker \
-      --no-install-project
-COPY bumper ./bumper
-COPY worker ./worker
-RUN --mount=type=secret,id=hostca --mount=type=cache,target=/root/.cache/uv \
-    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra worker
-
-FROM build AS deps-agent
-RUN --mount=type=secret,id=hostca --mount=type=cache,target=/root/.cache/uv \
-    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra agent \
-      --no-install-project
-COPY bumper ./bumper
-COPY worker ./worker
-RUN --mount=type=secret,id=hostca --mount=type=cache,target=/root/.cache/uv \
-    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra agent
+RUN --mount=type=secret,id=hostca --mount=type=cache,target=/var/cache/uv \
+    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra "$EXTRA"
 
 # --- the targets ------------------------------------------------------------------------------
 FROM ${BASE} AS redis
@@ -108,20 +94,20 @@ ENTRYPOINT ["redis-server"]
 CMD ["--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/tmp", "--save", "", "--appendonly", "no"]
 
 FROM tooled AS agent
-COPY --from=deps-agent /opt/bumper /opt/bumper
+COPY --from=deps /opt/bumper /opt/bumper
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["bumper"]
 CMD ["agent", "--config=/etc/bumper-agent/config/agent.yaml"]
 
 FROM tooled AS worker
-COPY --from=deps-worker /opt/bumper /opt/bumper
+COPY --from=deps /opt/bumper /opt/bumper
 USER 65532:65532
 ENTRYPOINT ["bumper"]
 CMD ["worker"]
 
 FROM python AS web
-COPY --from=deps-web /opt/bumper /opt/bumper
+COPY --from=deps /opt/bumper /opt/bumper
 ENV BUMPER_WEB__BIND=0.0.0.0:8000
 USER 65532:65532
 EXPOSE 8000 8001

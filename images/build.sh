@@ -56,10 +56,10 @@ for target in "${TARGETS[@]}"; do
   t0=$(date +%s)
   if [ "$BUILDER" = buildah ]; then
     buildah bud --quiet --layers --isolation chroot --target "$target" \
-      --build-arg "BASE=$BASE" --secret "id=hostca,src=$CA" \
+      --build-arg "BASE=$BASE" --build-arg "EXTRA=$target" --secret "id=hostca,src=$CA" \
       -f "$REPO/Dockerfile" -t "$name" "$REPO" >/dev/null
   else
-    DOCKER_BUILDKIT=1 docker build --quiet --target "$target" --build-arg "BASE=$BASE" \
+    DOCKER_BUILDKIT=1 docker build --quiet --target "$target" --build-arg "BASE=$BASE" --build-arg "EXTRA=$target" \
       --secret "id=hostca,src=$CA" -f "$REPO/Dockerfile" -t "$name" "$REPO" >/dev/null
   fi
   say "$name built in $(( $(date +%s) - t0 ))s"

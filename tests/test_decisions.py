@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,8 @@ NGINX = "docker.io/library/nginx"
 
 
 @pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    conn = redis.Redis.from_url(redis_server.url)
-    conn.flushdb()
-    yield conn
-    conn.close()
+def client(redis_client: redis.Redis) -> redis.Redis:
+    return redis_client
 
 
 def decision(tag: str, result: policy.Result = "accepted") -> policy.Decision:

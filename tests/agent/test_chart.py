@@ -104,14 +104,7 @@ def test_template_passes_a_server_side_dry_run(
 
 
 def test_pod_meets_the_restricted_pod_security_standard(kube_apiserver: BedCluster) -> None:
-    namespace = kube_apiserver.create_namespace("restricted")
-    response = kube_apiserver.api(
-        "PATCH",
-        f"/api/v1/namespaces/{namespace}",
-        json={"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
-        headers={"Content-Type": "application/merge-patch+json"},
-    )
-    assert response.status_code == 200, response.text
+    namespace = kube_apiserver.create_restricted_namespace()
     docs = rendered(kube_apiserver, namespace, OPTIONS["cluster-token"])
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     pod = {

@@ -73,15 +73,7 @@ def client(kube_apiserver: BedCluster) -> kube.Client:
 
 @pytest.fixture
 def restricted(kube_apiserver: BedCluster) -> str:
-    namespace = kube_apiserver.create_namespace("pss")
-    response = kube_apiserver.api(
-        "PATCH",
-        f"/api/v1/namespaces/{namespace}",
-        json={"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
-        headers={"Content-Type": "application/merge-patch+json"},
-    )
-    assert response.status_code == 200, response.text
-    return namespace
+    return kube_apiserver.create_restricted_namespace("pss")
 
 
 def rendered(helm: Helm, case: str, namespace: str) -> list[dict[str, Any]]:

@@ -141,11 +141,15 @@ class BedCluster:
         data: dict[str, Any] = resp.json()
         return data
 
-    def create_namespace(self, prefix: str = "t") -> str:
+    def create_namespace(self, prefix: str = "t", labels: dict[str, str] | None = None) -> str:
         """A fresh namespace per test: the cluster is shared by the whole session."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        self.create("/api/v1/namespaces", {"metadata": {"name": name}})
+        self.create("/api/v1/namespaces", {"metadata": {"name": name, "labels": labels or {}}})
         return name
+
+    def create_restricted_namespace(self, prefix: str = "restricted") -> str:
+        """A fresh namespace that enforces the "restricted" Pod Security level."""
+        return self.create_namespace(prefix, {"pod-security.kubernetes.io/enforce": "restricted"})
 
     def service_account_token(
         self, namespace: str, name: str, *, create: bool = True, expiration_seconds: int = 3600

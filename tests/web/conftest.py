@@ -4,7 +4,7 @@ per sender (named after it), and helpers to sign a request the way each sender d
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +60,6 @@ def receiver_entry(name: str, sender: str, secret_file: Path, **more: Any) -> di
     if "scope" not in more and "registry" not in more:
         entry["scope"] = fixture_scope(sender)
     return entry
-
-
-@pytest.fixture
-def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushall()
-    yield client
-    client.close()
 
 
 @pytest.fixture

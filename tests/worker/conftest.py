@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
-from tests.support.redis_server import RedisServer
-
 
 @pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    """The session's Redis, empty before and after the test."""
-    connection = redis.Redis.from_url(redis_server.url)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
+def client(redis_client: redis.Redis) -> redis.Redis:
+    """The session's Redis, empty before and after the test (tests/conftest.py)."""
+    return redis_client

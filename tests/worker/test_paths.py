@@ -5,8 +5,6 @@ and "Parse limits"."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,28 +12,11 @@ import pytest
 from bumper import gitrepo
 from bumper.errors import PermanentError
 from tests.support.hostile_yaml import alias_bomb
+from tests.worker.remotes import seeded_remote
 from worker import edits
 
 IMAGE = "ghcr.io/acme/api"
 DEPLOY = b"spec:\n  containers:\n    - name: api\n      image: ghcr.io/acme/api:1.0\n"
-
-
-def _remote(tmp_path: Path, files: dict[str, bytes], links: dict[str, str]) -> str:
-    """A bare repo whose one commit holds ``files`` and the symbolic links ``links``
-    (path -> target, as git stores them)."""
-    seed = tmp_path / "seed"
-    for name, data in files.items():
-        (seed / name).parent.mkdir(parents=True, exist_ok=True)
-        (seed / name).write_bytes(data)
-    for name, target in links.items():
-        (seed / name).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(target, seed / name)
-    ident = ["-c", "user.name=dev", "-c", "user.email=dev@example.com"]
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], [*ident, "commit", "-qm", "seed"]):
-        subprocess.run(["git", *args], cwd=seed, check=True, capture_output=True)
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
-    return str(bare)
 
 
 def _bump(tmp_path: Path, remote: str, globs: list[str]) -> tuple[list[str], dict[str, bytes]]:
@@ -65,7 +46,7 @@ def test_a_link_out_of_the_targets_paths_fails_the_bump_naming_it(
     files = {"prod/deploy.yaml": DEPLOY, "apps/other/deploy.yaml": DEPLOY}
     if "apps/app" not in links:
         files["apps/app/own.yaml"] = DEPLOY
-    remote = _remote(tmp_path, files, links)
+    remote = seeded_remote(tmp_path, files, links)
     with pytest.raises(PermanentError) as caught:
         _bump(tmp_path, remote, ["apps/app/*.yaml"])
     message = str(caught.value)
@@ -76,7 +57,7 @@ def test_a_link_out_of_the_targets_paths_fails_the_bump_naming_it(
 def test_a_link_out_of_the_repository_fails_the_bump(tmp_path: Path) -> None:
     outside = tmp_path / "outside.yaml"
     outside.write_bytes(DEPLOY)
-    remote = _remote(tmp_path, {"apps/ok.yaml": DEPLOY}, {"apps/evil.yaml": str(outside)})
+    remote = seeded_remote(tmp_path, {"apps/ok.yaml": DEPLOY}, {"apps/evil.yaml": str(outside)})
     with pytest.raises(PermanentError, match=r"apps/evil\.yaml: a symbolic link to a path outside"):
         _bump(tmp_path, remote, ["apps/*.yaml"])
     assert outside.read_bytes() == DEPLOY
@@ -85,7 +66,7 @@ def test_a_link_out_of_the_repository_fails_the_bump(tmp_path: Path) -> None:
 def test_a_link_to_a_file_the_paths_select_is_skipped_and_the_file_edited_once(
     tmp_path: Path,
 ) -> None:
-    remote = _remote(
+    remote = seeded_remote(
         tmp_path, {"apps/v2.yaml": DEPLOY}, {"apps/current.yaml": "v2.yaml", "apps/now": "."}
     )
     with gitrepo.RepoCache(tmp_path / "cache").checkout(remote, "main") as checkout:
@@ -98,7 +79,7 @@ def test_a_link_to_a_file_the_paths_select_is_skipped_and_the_file_edited_once(
 
 
 def test_an_alias_bomb_that_mentions_the_image_fails_the_bump_naming_it(tmp_path: Path) -> None:
-    remote = _remote(
+    remote = seeded_remote(
         tmp_path, {"apps/deploy.yaml": DEPLOY, "apps/bomb.yaml": alias_bomb().encode()}, {}
     )
     with pytest.raises(PermanentError) as caught:
