@@ -4,6 +4,7 @@ a 429 proxy), a real Redis, the real job path (``poll_registries`` → ``handle_
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import textwrap
 import time
@@ -218,3 +219,48 @@ def test_one_tick_job_whatever_the_number_of_workers(bed: Bed, registry: Registr
     bed.client.delete(state.LOCK)
     assert bed.tick()["polled"] == 1
     assert bed.tick()["polled"] == 0  # the repository's interval has not run out
+
+
+def test_events_lacking_facts_are_completed_from_a_configured_registry(
+    bed: Bed, registry: RegistryFactory
+) -> None:
+    from worker import registries
+
+    reg = registry()
+    digest = reg.push_image("acme/api", "1.3.0")
+    reg.crane(
+        "mutate",
+        "--insecure",
+        "-l",
+        "org.opencontainers.image.revision=0a1b2c3d4e",
+        f"{reg.host}/acme/api:1.3.0",
+    )
+    digest = reg.crane("digest", "--insecure", f"{reg.host}/acme/api:1.3.0").stdout.strip()
+    bed.setup(reg.host, f"{reg.host}/acme/api:1.0.0", '{semver: "^1"}')
+    ctx = context.current()
+    bare = events.ImageEvent("image.pushed", f"{reg.host}/acme/api", "1.3.0", source="dockerhub")
+    done = registries.complete(ctx, bare)
+    assert isinstance(done, events.ImageEvent) and done.digest == digest
+    assert "revision" not in done.extra  # no rule has a CI gate: the config is not read
+    gated = ctx.config.images[0].model_copy(update={"gate": {"ci": "github"}})
+    cfg = ctx.config.model_copy(update={"images": [gated]})
+    done = registries.complete(dataclasses.replace(ctx, config=cfg), bare)
+    assert isinstance(done, events.ImageEvent) and done.extra["revision"] == "0a1b2c3d4e"
+    elsewhere = dataclasses.replace(bare, image="ghcr.io/acme/api")  # no registries entry
+    assert registries.complete(ctx, elsewhere) is elsewhere
+
+
+def test_poll_state_is_exposed_as_metrics(bed: Bed, registry: RegistryFactory) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from bumper.web.pollmetrics import PollCollector
+
+    reg = registry()
+    reg.push_image("acme/api", "1.0.0")
+    bed.setup(reg.host, f"{reg.host}/acme/api:1.0.0", '{semver: "^1"}')
+    bed.tick()
+    metrics = CollectorRegistry()
+    metrics.register(PollCollector(bed.client))
+    text = generate_latest(metrics).decode()
+    assert f'bumper_poll_ok{{image="{reg.host}/acme/api"}} 1.0' in text
+    assert "bumper_poll_requests_total 1.0" in text  # one tags list: nothing new to HEAD
