@@ -172,7 +172,7 @@ def _record_ambiguous(
     nor a failure, but an ``ambiguous`` decision for every rule it concerns (the rules of its
     image, gated rules and triggered images of its CI project), saying how to fix the URL."""
     image = build.extra.get("image")
-    triggered = {t.image for t in ctx.config.ci if t.source == build.source}
+    triggered = {t.image for t in ctx.config.ci if t.matches(build)}
     data = events.to_dict(build)
     why = str(build.extra["ambiguous"])
     noted = _note({"tag": build.commit or build.pipeline or ""}, "ambiguous", "event", why)
