@@ -195,6 +195,7 @@ CI_TAG_FIELDS: dict[str, str] = {
     "sha": "the full commit sha",
     "short_sha": "the first 7 characters of the sha",
     "branch": "the branch name (ref without refs/heads/; '/' becomes '-')",
+    "git_tag": "the git tag of a tag build (ref without refs/tags/), else empty",
     "ref": "the ref as the event gives it",
     "repository": "the CI project",
     "pipeline": "the workflow / pipeline name",
@@ -630,7 +631,13 @@ class CiTrigger(Strict):
         description="CI project as the event names it (owner/name)",
     )
     workflow: str | None = Field(None, description="workflow / pipeline name; any when omitted")
-    branches: list[str] = Field(default_factory=list, description="branch globs; any if empty")
+    branches: list[str] = Field(
+        default_factory=list, description="branch globs; any ref if both these and tags are empty"
+    )
+    tags: list[str] = Field(
+        default_factory=list,
+        description="git tag globs (v*); any ref if both these and branches are empty",
+    )
     image: str = Field(description="name of an entry in images")
     tag: str = Field("{short_sha}", description="tag template over the event's fields")
 
@@ -650,10 +657,12 @@ class CiTrigger(Strict):
             return False
         if self.workflow is not None and build.pipeline != self.workflow:
             return False
-        if self.branches:
-            branch = branch_of(build.ref)
-            return branch is not None and any(fnmatchcase(branch, g) for g in self.branches)
-        return True
+        if not self.branches and not self.tags:
+            return True
+        branch, tag = branch_of(build.ref), tag_of(build.ref)
+        if branch is not None and any(fnmatchcase(branch, g) for g in self.branches):
+            return True
+        return tag is not None and any(fnmatchcase(tag, g) for g in self.tags)
 
     def render_tag(self, build: events.BuildFinished) -> str:
         """The tag this build produced; :class:`PermanentError` if the event lacks a field."""
@@ -678,6 +687,13 @@ def branch_of(ref: str | None) -> str | None:
     return ref.removeprefix("refs/heads/")
 
 
+def tag_of(ref: str | None) -> str | None:
+    """``refs/tags/v1.4.0`` → ``v1.4.0``; anything else is not a tag."""
+    if not ref or not ref.startswith("refs/tags/"):
+        return None
+    return ref.removeprefix("refs/tags/") or None
+
+
 def ci_fields(build: events.BuildFinished) -> dict[str, str]:
     """The values a ci trigger's tag template may use (see :data:`CI_TAG_FIELDS`)."""
     sha = build.commit or ""
@@ -686,6 +702,7 @@ def ci_fields(build: events.BuildFinished) -> dict[str, str]:
         "sha": sha,
         "short_sha": sha[:7],
         "branch": re.sub(r"[^A-Za-z0-9_.-]", "-", branch),
+        "git_tag": re.sub(r"[^A-Za-z0-9_.-]", "-", tag_of(build.ref) or ""),
         "ref": build.ref or "",
         "repository": build.repository or "",
         "pipeline": build.pipeline or "",
