@@ -26,14 +26,16 @@ from pathlib import Path
 from bumper import configcheck, configfile, settings
 from bumper.core import config
 
+EXAMPLES = """\
+bumper check-config bumper.yaml
+bumper check-config --offline examples/quickstart/bumper.yaml
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check-config",
         help="find every misconfiguration in bumper.yaml before a start",
-        description=__doc__,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "file", nargs="?", type=Path, help="the file (default: BUMPER_CONFIG_FILE or bumper.yaml)"
@@ -42,12 +44,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--offline", action="store_true", help="do not clone repos: skip the target-file check"
     )
     parser.set_defaults(func=run)
-
-
-EXAMPLES = """examples:
-  bumper check-config bumper.yaml
-  bumper check-config --offline examples/quickstart/bumper.yaml
-"""
 
 
 def run(args: argparse.Namespace) -> int:

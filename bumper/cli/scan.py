@@ -16,6 +16,11 @@ from typing import Any
 from bumper import edittree
 from bumper.cli import _paths
 
+EXAMPLES = """\
+bumper scan examples/quickstart/config-repo
+bumper scan --json apps/
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("scan", help="list image references in YAML files")

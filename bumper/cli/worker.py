@@ -40,6 +40,12 @@ def _hangup(signum: int, frame: FrameType | None) -> None:
     log.info("SIGHUP: ignored; bumper.yaml is re-read before each job when it changes")
 
 
+EXAMPLES = """\
+bumper worker
+bumper worker --burst --log-level DEBUG     # run the queued jobs, then exit
+"""
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("worker", help="run the bump worker (RQ, with scheduler)")
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
