@@ -4,7 +4,6 @@ URL it writes to ``.quickstart/redis-url`` (its port changes on each start)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from bumper import quickstart, settings
@@ -12,7 +11,7 @@ from bumper import quickstart, settings
 
 def load_settings(cwd: Path | None = None) -> settings.Settings:
     current = settings.load()
-    if os.environ.get("BUMPER_REDIS_URL"):
+    if "redis_url" in current.model_fields_set:  # BUMPER_REDIS_URL was given
         return current
     url = quickstart.running_redis_url(cwd or Path.cwd())
     return current.model_copy(update={"redis_url": url}) if url else current
