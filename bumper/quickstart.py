@@ -4,7 +4,13 @@ together; Ctrl-C (or SIGTERM) stops them all, and if one dies the others are sto
 
 State lives in ``.quickstart/`` beside the checkout: the config repo (copied from
 ``examples/quickstart/config-repo`` on first run, a plain git repo that accepts pushes to its
-checked-out branch), the webhook secret, Redis' data and the git cache.
+checked-out branch), the webhook secret, Redis' data, the git cache and, while it runs,
+``redis-url`` (Redis' port is random on each start; ``bumper log`` reads the file).
+
+Stopping (Ctrl-C, SIGTERM or SIGHUP, as when the terminal closes) goes newest first, so the
+worker's RQ scheduler releases its locks while Redis is still up; scheduler locks left by a
+supervisor killed outright are removed at the next start (only this supervisor uses this
+Redis), so its scheduler starts at once instead of about a minute later.
 
 Must not: contain bump logic; it only starts processes with ``BUMPER_*`` settings.
 """
@@ -51,6 +57,20 @@ class Layout:
     @property
     def secret_file(self) -> Path:
         return self.state / "webhook-secret"
+
+    @property
+    def redis_url_file(self) -> Path:
+        """The running quickstart's Redis URL (its port changes on each start), for the CLI."""
+        return self.state / "redis-url"
+
+
+def running_redis_url(root: Path) -> str | None:
+    """The Redis URL of the quickstart running in checkout ``root``, if one runs there."""
+    try:
+        url = Layout(root.resolve()).redis_url_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return url if url.startswith("redis://127.0.0.1:") else None
 
 
 def prepare(layout: Layout) -> str:
@@ -174,13 +194,15 @@ def _wait_until(
 
 @contextlib.contextmanager
 def _signals_stop() -> Iterator[list[int]]:
-    """Turn SIGINT/SIGTERM into a flag so the supervisor stops everything in order."""
+    """Turn SIGINT/SIGTERM/SIGHUP into a flag so the supervisor stops everything in order
+    (SIGHUP's default would end it at once, and its children all together, Redis first)."""
     received: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in stops}
     try:
         yield received
     finally:
@@ -225,6 +247,8 @@ def run(
             ]
             supervisor.start("redis", redis_args, env, layout.root)
             wait_port(redis_port, supervisor)
+            release_stale_scheduler_locks(env["BUMPER_REDIS_URL"])
+            layout.redis_url_file.write_text(env["BUMPER_REDIS_URL"] + "\n")
             worker_args = [sys.executable, "-m", "bumper", "worker"]
             supervisor.start("worker", worker_args, env, layout.root)
             web_args = [sys.executable, "-m", "gunicorn", "-c", "python:bumper.web.gunicorn_conf"]
@@ -241,7 +265,31 @@ def run(
             print("\nbumper run: stopping web, worker and redis ...", flush=True)
             return 0
         finally:
+            layout.redis_url_file.unlink(missing_ok=True)
             supervisor.stop()
+
+
+def release_stale_scheduler_locks(redis_url: str) -> None:
+    """RQ's scheduler lock of a worker that died with Redis (a supervisor killed outright)
+    expires only after about a minute, and the new scheduler waits for it: nobody else uses
+    this Redis, so any lock found before our worker starts is stale."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stale = list(client.scan_iter("rq:scheduler-lock:*"))
+        if stale:
+            client.delete(*stale)
+    finally:
+        client.close()
+
+
+def cli_command(root: Path) -> str:
+    """How to call ``bumper`` from the checkout: the venv's script (not on PATH)."""
+    script = Path(sys.executable).parent / "bumper"
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(root))
+    return str(script)
 
 
 def banner(layout: Layout, base: str, ops: str, redis_url: str) -> None:
@@ -255,7 +303,8 @@ def banner(layout: Layout, base: str, ops: str, redis_url: str) -> None:
         f"  health     {base}/healthz  {base}/readyz",
         f"  config     {layout.example.relative_to(layout.root)}/bumper.yaml",
         f"  repo       {repo}",
-        f"  redis      {redis_url}   (decisions: BUMPER_REDIS_URL={redis_url} bumper log)",
+        f"  redis      {redis_url}   (also in {layout.redis_url_file.relative_to(layout.root)})",
+        f"  cli        {cli_command(layout.root)} log   (finds this Redis; --help for the rest)",
         "",
         "Try it:   examples/quickstart/send-sample.sh",
         f"Then:     git -C {repo} log -1 -p",

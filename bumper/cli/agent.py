@@ -63,6 +63,11 @@ SWITCHES = [
     ("--no-rollback", "rollback", "report failed health, do not roll back"),
 ]
 
+EXAMPLES = """\
+bumper agent --config agent.yaml --once     # one pass: render, apply, check health
+bumper agent --config agent.yaml            # run until SIGTERM
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(

@@ -1,16 +1,20 @@
-"""``bumper check-config [FILE]``: validate bumper.yaml and report every problem with its place.
+"""``bumper check-config [FILE] [--offline]``: find every misconfiguration before a start.
 
 Each problem is one line, ``FILE:LINE: path: message`` (``path`` like
-``images[1].policy.semver``); a warning reads ``FILE:LINE: path: warning: message``. Besides the
-file's own rules, the receivers' scopes are checked against their senders
-(``bumper.sources.scoping``). Exit 2 when there is any error, 0 with a summary otherwise
-(warnings included).
+``images[1].policy.semver``) whose message says the fix; a warning reads
+``FILE:LINE: path: warning: message``. Checked, besides the file's own rules
+(``bumper.core.config``: types, policies, a ``mode`` the repo's forge can do):
 
-Receiver secrets are checked as the web process checks them at start (blank, malformed, or
-under 16 bytes of shared secret: a problem). A secret that cannot be read here (its variable
-is not set where the check runs, its file is elsewhere) is not a problem: it is listed as a
-``note:`` line, since the web process checks it where it runs. Messages name the variable or
-file, never the value.
+- receivers (``bumper.configcheck``): an unknown sender type, a secret that is unset,
+  unreadable, blank or too short where the check runs, scopes against their senders, and a
+  warning for senders that can only put their token in the URL;
+- repos: credentials and signing keys readable;
+- targets (``worker.targetcheck``), unless ``--offline``: each repo is cloned with its
+  configured credentials and each target's paths must select a file that holds the rule's
+  image. ``--offline`` skips that and says so on stderr.
+
+Run it where the processes run (their secrets are checked as they would read them). Exit 2
+when there is any error, 0 with a summary otherwise (warnings included).
 """
 
 from __future__ import annotations
@@ -19,33 +23,45 @@ import argparse
 import sys
 from pathlib import Path
 
-from bumper import configfile, settings
+from bumper import configcheck, configfile, settings
 from bumper.core import config
-from bumper.errors import ConfigError
-from bumper.sources import scoping
+
+EXAMPLES = """\
+bumper check-config bumper.yaml
+bumper check-config --offline examples/quickstart/bumper.yaml
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "check-config", help="validate bumper.yaml; list every error with its path"
+        "check-config",
+        help="find every misconfiguration in bumper.yaml before a start",
     )
     parser.add_argument(
         "file", nargs="?", type=Path, help="the file (default: BUMPER_CONFIG_FILE or bumper.yaml)"
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="do not clone repos: skip the target-file check"
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     path: Path = args.file or settings.load().config_file
-    result, issues = configfile.check(path, scoping.problems)
-    notes: list[str] = []
-    if result is not None:
-        secret_errors, notes = secret_issues(result, path)
-        issues = issues + secret_errors
-        if secret_errors:
+    base = path.resolve().parent
+    result, issues = configfile.check(path, lambda cfg: configcheck.all_issues(cfg, base))
+    if result is not None and args.offline:
+        print(f"{path}: offline: target files not checked (no repo cloned)", file=sys.stderr)
+    elif result is not None:
+        from worker import targetcheck  # git and the finder: only when it runs
+
+        found = targetcheck.problems(result, base)
+        if found:
+            document, _ = configfile.parse(path.read_text(encoding="utf-8"))
+            issues += [
+                config.Issue(i.loc, i.message, configfile.line_of(document, i.loc)) for i in found
+            ]
             result = None
-    for note in notes:
-        print(f"{path}: note: {note}", file=sys.stderr)
     for issue in issues:
         line = f"{issue.line}:" if issue.line else ""
         where = issue.path or "(document)"
@@ -57,33 +73,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{path}: valid; {summary(result)}")
     return 0
-
-
-def secret_issues(cfg: config.BumperConfig, path: Path) -> tuple[list[config.Issue], list[str]]:
-    """Receiver secrets the web process would refuse (issues), and those not readable here."""
-    from bumper.web import receivers  # no Flask: receivers only resolves and checks secrets
-
-    base = path.resolve().parent
-    issues: list[config.Issue] = []
-    notes: list[str] = []
-    for index, receiver in enumerate(cfg.receivers):
-        if receiver.secret is None:
-            continue
-        try:
-            secret = receivers.read_secret(receiver, base)
-        except ConfigError as error:
-            notes.append(f"{error}; not checked here")
-            continue
-        try:
-            receivers.check_secret(receiver, secret or "")
-        except ConfigError as error:
-            issues.append(config.Issue(("receivers", index, "secret"), str(error)))
-    if issues:
-        document, _ = configfile.parse(path.read_text(encoding="utf-8"))
-        issues = [
-            config.Issue(i.loc, i.message, configfile.line_of(document, i.loc)) for i in issues
-        ]
-    return issues, notes
 
 
 def summary(cfg: config.BumperConfig) -> str:

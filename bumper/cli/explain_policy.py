@@ -15,6 +15,10 @@ from bumper import configfile, settings
 from bumper.core import policy
 from bumper.errors import ConfigError
 
+EXAMPLES = """\
+bumper explain-policy --file examples/bumper.yaml api 1.5.0 1.6.1 2.0.0 --current 1.4.2
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(

@@ -42,6 +42,11 @@ BUILD_KEYS = (
     "extra",
 )
 
+EXAMPLES = """\
+bumper explain-webhook --source harbor - < payload.json
+bumper explain-webhook --source github --headers headers.json payload.json
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from bumper.sources import SENDER_NAMES

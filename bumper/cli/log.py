@@ -1,6 +1,7 @@
 """``bumper log [--image X] [--limit N] [--json]``: show recent policy decisions, newest first.
 
-Reads the decision log in Redis (``BUMPER_REDIS_URL``). ``--image`` takes an image name
+Reads the decision log in Redis (``BUMPER_REDIS_URL``; unset, the Redis of a ``make run``
+running in this checkout, from ``.quickstart/redis-url``). ``--image`` takes an image name
 (``nginx``, ``ghcr.io/acme/api``) or the name of an image rule in bumper.yaml. ``--json``
 prints a JSON array of entries (keys as in :mod:`bumper.decisions`). Exit 1 when no entry
 matches, 2 when Redis cannot be reached.
@@ -15,8 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from bumper import settings
+from bumper.cli import _redis
 from bumper.errors import BumperError
+
+EXAMPLES = """\
+bumper log                           # newest 20 decisions (make run's Redis found by itself)
+bumper log --image hello --limit 5
+BUMPER_REDIS_URL=redis://redis:6379/0 bumper log --json
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bumper import decisions
 
-    config = settings.load()
+    config = _redis.load_settings()
     log = decisions.DecisionLog.from_url(
         config.redis_url, password=config.redis_password(), limits=config.decisions
     )

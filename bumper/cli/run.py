@@ -13,6 +13,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+EXAMPLES = """\
+bumper run                 # what make run does
+BUMPER_RUN__PORT=9090 bumper run
+"""
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(

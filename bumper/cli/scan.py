@@ -23,6 +23,11 @@ from bumper.core.edits import ImageEdit
 
 EXIT_FOUND, EXIT_NOTHING, EXIT_UNREADABLE = 0, 1, 3
 
+EXAMPLES = """\
+bumper scan examples/quickstart/config-repo
+bumper scan --json apps/
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(

@@ -19,6 +19,10 @@ from bumper.cli import _paths
 from bumper.core import refs
 from bumper.errors import InvalidReference
 
+EXAMPLES = """\
+bumper set-image apps/ --image registry.example.com/quickstart/hello --tag 1.2.3 --dry-run
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("set-image", help="set an image's tag/digest in YAML files")

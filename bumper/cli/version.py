@@ -6,6 +6,10 @@ import argparse
 
 import bumper
 
+EXAMPLES = """\
+bumper version             # the same as bumper --version
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("version", help="print the version")

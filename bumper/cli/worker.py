@@ -6,11 +6,21 @@ Settings come from ``BUMPER_*`` (``BUMPER_REDIS_URL``, ``BUMPER_CONFIG_FILE``,
 ``BUMPER_WORKER__*``, ``BUMPER_LOG__*``); the config file is checked before the worker starts,
 so a broken ``bumper.yaml`` exits 2 with its first error instead of failing every job.
 Logs are ``bumper.logs`` lines; RQ's own loggers stay at ``BUMPER_LOG__RQ_LEVEL`` (WARNING).
+
+At start: a config problem of the worker's (``bumper.configcheck``: repos, secrets) exits 2 with
+one line; a target file missing from a local repo is one error line per target (its bumps
+fail; ``bumper check-config`` exits 2 for it). Redis down is waited out with one line per
+attempt; a refused Redis password exits 2. Signals: SIGTERM (or Ctrl-C) is RQ's warm shutdown,
+the job in hand finishes first (a second one is a cold shutdown: the job is abandoned and
+re-run by crash recovery, ``worker.rqworker``); SIGHUP is logged and ignored.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,6 +30,20 @@ if TYPE_CHECKING:
     from worker.rqworker import BumpWorker
 
 from bumper.settings import LEVELS
+
+log = logging.getLogger("bumper.worker")
+
+
+def _hangup(signum: int, frame: FrameType | None) -> None:
+    """SIGHUP (a closed terminal, ``kill -HUP``): nothing to reload, since each job re-reads a
+    changed bumper.yaml (``worker.context``); said in one line instead of dying mid-job."""
+    log.info("SIGHUP: ignored; bumper.yaml is re-read before each job when it changes")
+
+
+EXAMPLES = """\
+bumper worker
+bumper worker --burst --log-level DEBUG     # run the queued jobs, then exit
+"""
 
 
 def register(subparsers: Any) -> None:
@@ -55,13 +79,20 @@ def preload() -> None:
 def run(args: argparse.Namespace) -> int:
     import redis
 
-    from bumper import configfile, logs, settings
+    from bumper import configcheck, logs, redisready, settings
+    from worker import targetcheck
 
     logs.configure(settings.load_log(), level=args.log_level)
     current = settings.load()
-    configfile.load(current.config_file)  # ConfigError → exit 2 with the reason
-    preload()
+    # ConfigError → exit 2 with one line: file, line, key and fix (bumper.configcheck)
+    cfg = configcheck.startup(current.config_file, "worker")
+    for problem in targetcheck.local_problems(cfg, current.config_dir()):
+        log.error("config: %s", problem)  # fails its bumps; other targets still work
     client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
+    # Redis down: one line per attempt until it answers; a refused password: exit 2
+    redisready.wait(client, current.redis_url)
+    preload()
+    signal.signal(signal.SIGHUP, _hangup)
     worker = make_worker(current, client, name=args.name)
     if not args.no_scheduler:
         start_polling(current, client)

@@ -885,6 +885,34 @@ def _registry_issues(data: Mapping[str, Any]) -> list[Issue]:
     return issues
 
 
+def mode_issues(data: Mapping[str, Any]) -> list[Issue]:
+    """Targets whose written-out ``mode`` their repo's forge cannot do. On the raw document:
+    the model fills in the default mode, which is not refused (see ``_mode_needs_forge``)."""
+    forges = {item.get("name"): item.get("forge") for _, item in _items(data, "repos")}
+    issues: list[Issue] = []
+    for index, rule in _items(data, "images"):
+        targets = rule.get("targets")
+        for t_index, target in enumerate(targets if isinstance(targets, list) else []):
+            repo = target.get("repo") if isinstance(target, Mapping) else None
+            if isinstance(repo, str) and forges.get(repo) == "git":
+                issues += _mode_needs_forge(target, repo, ("images", index, "targets", t_index))
+    return issues
+
+
+def _mode_needs_forge(target: Mapping[str, Any], repo: str, loc: Loc) -> list[Issue]:
+    """A plain git repo has no pull requests: only ``mode: commit`` can land there. Only a
+    mode written out is refused here; the default (``pr``) on such a repo is a warning of
+    ``bumper check-config`` (``bumper.configcheck``), as files relying on it still load."""
+    mode = target.get("mode")
+    if mode in (None, "commit") or not isinstance(mode, str):
+        return []
+    message = (
+        f"mode {mode} needs pull requests, but repo {repo!r} is forge: git (a plain remote): "
+        "set mode: commit, or use forge: github or gitlab"
+    )
+    return [Issue((*loc, "mode"), message)]
+
+
 def validate(data: Any) -> tuple[BumperConfig | None, list[Issue]]:
     """Validate a parsed document: the config, or every issue found (field and cross-field)."""
     if not isinstance(data, Mapping):
@@ -897,8 +925,9 @@ def validate(data: Any) -> tuple[BumperConfig | None, list[Issue]]:
             for e in error.errors()
             if e["type"] != "cross_field"
         ]
-        return None, issues + cross_check(data)
-    return config, []
+        return None, issues + cross_check(data) + mode_issues(data)
+    issues = mode_issues(data)
+    return (None, issues) if issues else (config, [])
 
 
 def _message(error: Any) -> str:

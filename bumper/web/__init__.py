@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 
 
 def create_app(settings: Settings | None = None, config: BumperConfig | None = None) -> Flask:
-    """Build the Flask app; see ``bumper.web.app.create_app``."""
+    """Build the Flask app; see ``bumper.web.app.create_app``.
+
+    Called without arguments (gunicorn's ``bumper.web:create_app()``), a configuration error
+    ends the process with one line and exit 2: gunicorn would print the factory's traceback."""
     from bumper.web import app
 
-    return app.create_app(settings, config)
+    if settings is not None or config is not None:
+        return app.create_app(settings, config)
+    return app.start()

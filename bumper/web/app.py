@@ -20,9 +20,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
 
-from bumper import configfile
+from bumper import configcheck, configfile, redisready
 from bumper import settings as settings_module
 from bumper.core.config import BumperConfig
+from bumper.errors import ConfigError
 from bumper.settings import Settings
 from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops, pollmetrics
 from bumper.web import receivers as receivers_module
@@ -79,6 +80,28 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
         },
     )
     return app
+
+
+def start() -> Flask:
+    """The app gunicorn serves: settings, the web process' checks of bumper.yaml
+    (``bumper.configcheck``: file, line, key and fix of the first problem) and a look at Redis.
+    A configuration error is logged as one line and ends the process with exit 2; Redis down
+    is not one (the receivers answer 503 until it is back), a refused password is."""
+    try:
+        settings = settings_module.load()
+        config = configcheck.startup(settings.config_file, "web")
+        try:
+            redisready.ping(make_redis(settings), settings.redis_url)
+        except redis.RedisError as error:
+            log.warning(
+                "Redis at %s does not answer (%s): webhooks get 503 until it does",
+                redisready.redacted(settings.redis_url),
+                type(error).__name__,
+            )
+        return create_app(settings, config)
+    except ConfigError as error:
+        log.error("cannot start: %s", error)
+        raise SystemExit(2) from None
 
 
 def _flask_app(st: WebState, *blueprints: Blueprint) -> Flask:

@@ -17,6 +17,7 @@ still override them. It also:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
@@ -28,12 +29,18 @@ from typing import Any
 
 from bumper import logs
 from bumper import settings as settings_module
+from bumper.errors import ConfigError
 from bumper.web import logs as web_logs
 from bumper.web import serving
 
 # Logging first, so that a deprecation warning while loading the settings is a proper line.
-logs.configure(settings_module.load_log())
-_settings = settings_module.load()
+try:
+    logs.configure(settings_module.load_log())
+    _settings = settings_module.load()
+except ConfigError as _error:
+    # One line and exit 2, where gunicorn would print the traceback of its config module.
+    logging.getLogger("bumper.web").error("cannot start: %s", _error)
+    raise SystemExit(2) from None
 _web = _settings.web
 
 bind = [_web.bind]
@@ -86,6 +93,15 @@ _own_prom_dir: str | None = None
 if not os.environ.get(_PROM_ENV):
     _own_prom_dir = tempfile.mkdtemp(prefix="bumper-prometheus-")
     os.environ[_PROM_ENV] = _own_prom_dir
+_master_pid = os.getpid()
+
+
+@atexit.register
+def _remove_prom_dir_if_never_served() -> None:
+    # A start refused for its config (exit 2 before the arbiter runs) never reaches on_exit;
+    # forked workers run atexit too, hence the pid check.
+    if _own_prom_dir and os.getpid() == _master_pid:
+        shutil.rmtree(_own_prom_dir, ignore_errors=True)
 
 
 def on_starting(server: Any) -> None:

@@ -51,12 +51,24 @@ images:
 """
 
 
+@pytest.fixture(autouse=True)
+def _secrets_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secrets these files name are set, as where the processes run."""
+    monkeypatch.setenv("HUB_SECRET", "a-harbor-secret-of-32-characters")
+    monkeypatch.setenv("S", "a-github-secret-of-32-characters")
+
+
+OFFLINE = "F: offline: target files not checked (no repo cloned)\n"
+
+
 def run(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """check-config --offline (these repos do not exist; tests/cli/test_startup_errors.py
+    checks target files), without its offline line."""
     path = tmp_path / "bumper.yaml"
     path.write_text(text)
-    code = cli.main(["check-config", str(path)])
+    code = cli.main(["check-config", "--offline", str(path)])
     out, err = capsys.readouterr()
-    return code, out, err.replace(str(path), "F")
+    return code, out, err.replace(str(path), "F").replace(OFFLINE, "")
 
 
 def test_valid_file_exits_0_with_summary(
@@ -111,20 +123,16 @@ def test_load_raises_config_error_with_first_issue(tmp_path: Path) -> None:
 def test_the_documented_full_example_is_valid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("GITHUB_WEBHOOK_SECRET", raising=False)
-    monkeypatch.delenv("HARBOR_AUTH_HEADER", raising=False)
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "a-webhook-secret-of-32-characters")
+    monkeypatch.setenv("HARBOR_AUTH_HEADER", "Bearer a-harbor-secret-of-32-characters")
+    monkeypatch.setenv("GITHUB_TOKEN", "a-token")
+    (tmp_path / "signing-key").write_text("a key\n")
     page = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     section = page.split("## A full example", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    example = example.replace("/run/secrets/signing-key", str(tmp_path / "signing-key"))
     code, out, err = run(tmp_path, example, capsys)
-    # Its secret's variable is not set here: a note, not an error.
-    assert (code, err) == (
-        0,
-        "F: note: receiver 'ghcr': environment variable GITHUB_WEBHOOK_SECRET is not set; "
-        "not checked here\n"
-        "F: note: receiver 'harbor': environment variable HARBOR_AUTH_HEADER is not set; "
-        "not checked here\n",
-    )
+    assert (code, err) == (0, "")
     assert "3 image rules (4 targets), 1 ci trigger" in out
 
 
@@ -227,7 +235,7 @@ def test_short_and_blank_secrets_are_errors_naming_their_source(
     assert "the receiver secret is empty or blank" in err
 
 
-def test_a_long_enough_secret_is_valid_and_an_unreadable_one_is_a_note(
+def test_a_long_enough_secret_is_valid_and_an_unset_one_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "hook-secret").write_text("sixteen-bytes!!!\n")
@@ -235,8 +243,9 @@ def test_a_long_enough_secret_is_valid_and_an_unreadable_one_is_a_note(
     assert (code, err) == (0, "") and "valid" in out
     monkeypatch.delenv("BUMPER_TEST_UNSET", raising=False)
     code, out, err = run(tmp_path, _with_receiver("{env: BUMPER_TEST_UNSET}"), capsys)
-    assert code == 0 and "valid" in out
-    assert err == (
-        "F: note: receiver 'gh': environment variable BUMPER_TEST_UNSET is not set; "
-        "not checked here\n"
-    )
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "F:5: receivers[0].secret: environment variable BUMPER_TEST_UNSET is not set: set "
+        "BUMPER_TEST_UNSET in the process' environment, or point receivers[0].secret elsewhere",
+        "F: 1 error",
+    ]

@@ -55,7 +55,7 @@ VALID: dict[str, Any] = {
                 "extract": "ts",
                 "order": "numeric",
             },
-            "targets": [{"repo": "local", "paths": ["web.yaml"]}],
+            "targets": [{"repo": "local", "paths": ["web.yaml"], "mode": "commit"}],
         },
     ],
     "ci": [
@@ -228,3 +228,14 @@ def test_ci_trigger_without_the_field_it_needs_is_permanent_error() -> None:
     assert cfg is not None
     with pytest.raises(PermanentError, match="no short_sha"):
         cfg.ci[0].render_tag(build(commit=None))
+
+
+def test_a_mode_with_pull_requests_on_a_plain_git_repo_is_an_error() -> None:
+    for mode in ("pr", "pr-automerge"):
+        doc = copy.deepcopy(VALID)
+        doc["images"][1]["targets"][0]["mode"] = mode
+        assert issues_of(doc) == {
+            "images[1].targets[0].mode": f"mode {mode} needs pull requests, but repo "
+            "'local' is forge: git (a plain remote): set mode: commit, or use forge: github "
+            "or gitlab"
+        }
