@@ -6,8 +6,11 @@
   while it ran (so a burst of pushes gives one commit with the newest allowed tag).
 
 Errors: ``TransientError`` → the job returns ``rq.Retry`` with exponential backoff
-(base·2^n, capped, never sooner than the error's ``delay``, e.g. a forge's ``Retry-After``);
-``PermanentError``/``ConfigError`` → the job fails visibly with its reason and is not retried.
+(base·2^n, capped, never sooner than the error's ``delay``, e.g. a forge's ``Retry-After``),
+writes ``job.meta["retry"]`` (reason, message, next attempt's time and number) and logs one line
+saying when and why; ``PermanentError``/``ConfigError`` → the job fails visibly with its reason
+in ``job.meta["failure"]`` and is not retried. Both shapes are in docs/worker.md; ``bumper log``
+and the dashboard read them.
 A worker that dies mid-job (SIGKILL, OOM) leaves the job to RQ's abandoned-job handling, which
 re-runs it (``crash_retries``) within about 2·``abandoned_after_seconds`` (see
 ``worker.rqworker``); the re-run takes over the repo lock of its dead run (``Store.repo_lock``),
@@ -22,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -31,7 +34,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from bumper import logs, rqjobs, settings
-from bumper.core import events
+from bumper.core import changes, events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from worker import bump, context
 from worker.context import WorkerContext
@@ -39,6 +42,8 @@ from worker.records import BumpOutcome
 
 log = logging.getLogger("bumper.worker")
 
+# A failure or retry message is one line of at most this many characters (meta, logs, CLI).
+MESSAGE_LIMIT = 500
 PENDING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
 
 
@@ -53,7 +58,7 @@ def guarded(work: Callable[[], Any]) -> Any:
     job = get_current_job()
     limits = context.current().settings
     try:
-        return work()
+        result = work()
     except TransientError as error:
         attempt = (job.number_of_retries or 0) if job is not None else 0
         if attempt >= limits.retry_max:
@@ -65,20 +70,55 @@ def guarded(work: Callable[[], Any]) -> Any:
         wait = backoff(
             attempt, error.delay, base=limits.retry_base_seconds, cap=limits.retry_cap_seconds
         )
-        log.warning("transient (%s), retry %d in %ds: %s", error.reason, attempt + 1, wait, error)
+        _retry_later(job, error, wait, run=attempt + 2)
         return Retry(max=limits.retry_max + 1, interval=[wait])
     except (PermanentError, ConfigError) as error:
         _fail(job, error)
         raise
+    except Exception as error:
+        # A bug, not a Bumper error: RQ keeps the traceback and may re-run the job
+        # (``crash_retries``); the reason names the type only, as its text may hold anything.
+        _mark(job, "failure", _unexpected(error, permanent=not (job and job.retries_left)))
+        raise
+    _mark(job, "retry", None)
+    return result
+
+
+def _retry_later(job: Job | None, error: TransientError, wait: int, *, run: int) -> None:
+    """Say when and why the job runs again: one log line and ``job.meta["retry"]``."""
+    due = (datetime.now(UTC) + timedelta(seconds=wait)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message = changes.inline(str(error), MESSAGE_LIMIT)
+    log.warning("retrying at %s (in %ds, run %d), %s: %s", due, wait, run, error.reason, message)
+    retry = {"reason": error.reason, "message": message, "next_attempt": due, "attempt": run}
+    _mark(job, "retry", retry)
 
 
 def _fail(job: Job | None, error: BumperError) -> None:
     """Mark the job's failure reason, and stop RQ from re-running it (crash-retry budget)."""
-    log.error("permanent failure (%s): %s", error.reason, error)
+    message = changes.inline(str(error), MESSAGE_LIMIT)
+    log.error("permanent failure (%s): %s", error.reason, message)
     if job is not None:
         job.retries_left = 0
-        job.meta["failure"] = {"reason": error.reason, "message": str(error)}
-        job.save_meta()  # type: ignore[no-untyped-call]
+    _mark(job, "failure", {"reason": error.reason, "message": message, "permanent": True})
+    _mark(job, "retry", None)
+
+
+def _unexpected(error: Exception, *, permanent: bool) -> dict[str, Any]:
+    name = type(error).__name__
+    message = f"unexpected {name}; the worker log has the traceback"
+    log.error("unexpected %s in the job", name)
+    return {"reason": "internal-error", "message": message, "permanent": permanent}
+
+
+def _mark(job: Job | None, key: str, value: dict[str, Any] | None) -> None:
+    """Set (or, with None, drop) ``job.meta[key]`` and save it, when there is a job."""
+    if job is None or (value is None and key not in job.meta):
+        return
+    if value is None:
+        del job.meta[key]
+    else:
+        job.meta[key] = value
+    job.save_meta()  # type: ignore[no-untyped-call]
 
 
 def handle_event(event_dict: dict[str, Any]) -> Any:
@@ -104,15 +144,12 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
         return guarded(work)
 
 
-def bump_queue_name(queue_name: str) -> str:
-    """Bump jobs have their own queue, listened to after the event queue: a worker routes
-    every event already queued before it bumps, so a burst lands as one commit."""
-    return f"{queue_name}-bumps"
+bump_queue_name = rqjobs.bump_queue_name
 
 
 def worker_queues(queue_name: str, connection: redis.Redis) -> list[Queue]:
     """The queues a worker serves, in priority order: events, then bumps."""
-    return [rqjobs.queue(name, connection) for name in (queue_name, bump_queue_name(queue_name))]
+    return [rqjobs.queue(name, connection) for name in rqjobs.queue_names(queue_name)]
 
 
 def request_bump(ctx: WorkerContext, key: str) -> str:
