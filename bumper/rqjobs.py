@@ -32,7 +32,7 @@ from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.utils import import_attribute
 
-from bumper import logs
+from bumper import jobmetrics, logs
 from bumper.core import changes, events
 from bumper.errors import PermanentError
 
@@ -185,4 +185,7 @@ def refused(reason: str, delivery_id: str = "") -> NoReturn:
         job.retries_left = 0
         job.meta["failure"] = {"reason": "refused-job", "message": reason, "permanent": True}
         job.save_meta()  # type: ignore[no-untyped-call]
+        recorder = jobmetrics.Recorder(job.connection)
+        recorder.inc(jobmetrics.JOBS, "refused", "failed")
+        recorder.inc(jobmetrics.JOB_FAILURES, "refused", "refused-job")
     raise PermanentError(f"refused job {job_id}: {reason}", reason="refused-job")

@@ -33,7 +33,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from bumper import logs, rqjobs, settings
+from bumper import jobmetrics, logs, rqjobs, settings
 from bumper.core import changes, events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from worker import bump, context
@@ -53,10 +53,13 @@ def backoff(attempt: int, delay: float, *, base: float, cap: float) -> int:
     return max(1, int(min(wanted, max(cap, delay)) + 0.999))
 
 
-def guarded(work: Callable[[], Any]) -> Any:
-    """Run ``work`` mapping Bumper errors to RQ outcomes (see module docstring)."""
+def guarded(work: Callable[[], Any], kind: str = "job") -> Any:
+    """Run ``work`` mapping Bumper errors to RQ outcomes (see module docstring); ``kind``
+    (``event``, ``bump``) labels the run in the worker's metrics."""
     job = get_current_job()
-    limits = context.current().settings
+    ctx = context.current()
+    limits = ctx.settings
+    ran = _Run(ctx.metrics, kind)
     try:
         result = work()
     except TransientError as error:
@@ -66,22 +69,46 @@ def guarded(work: Callable[[], Any]) -> Any:
                 f"gave up after {attempt} retries: {error}", reason=error.reason
             )
             _fail(job, failure)
+            ran.ended("failed", failure.reason)
             raise failure from error
         wait = backoff(
             attempt, error.delay, base=limits.retry_base_seconds, cap=limits.retry_cap_seconds
         )
         _retry_later(job, error, wait, run=attempt + 2)
+        ran.ended("retrying", error.reason)
         return Retry(max=limits.retry_max + 1, interval=[wait])
     except (PermanentError, ConfigError) as error:
         _fail(job, error)
+        ran.ended("failed", error.reason)
         raise
     except Exception as error:
         # A bug, not a Bumper error: RQ keeps the traceback and may re-run the job
         # (``crash_retries``); the reason names the type only, as its text may hold anything.
         _mark(job, "failure", _unexpected(error, permanent=not (job and job.retries_left)))
+        ran.ended("failed", "internal-error")
         raise
     _mark(job, "retry", None)
+    ran.ended("succeeded")
     return result
+
+
+class _Run:
+    """One run of a job, for the metrics: counted by outcome, timed, retries and failures by
+    reason (``bumper.jobmetrics``)."""
+
+    def __init__(self, metrics: jobmetrics.Recorder, kind: str) -> None:
+        self.metrics = metrics
+        self.kind = kind
+        self.started = time.monotonic()
+
+    def ended(self, outcome: str, reason: str = "") -> None:
+        elapsed = time.monotonic() - self.started
+        self.metrics.inc(jobmetrics.JOBS, self.kind, outcome)
+        self.metrics.observe(jobmetrics.JOB_DURATION, elapsed, self.kind, outcome)
+        if outcome == "retrying":
+            self.metrics.inc(jobmetrics.JOB_RETRIES, self.kind, reason)
+        elif outcome == "failed":
+            self.metrics.inc(jobmetrics.JOB_FAILURES, self.kind, reason)
 
 
 def _retry_later(job: Job | None, error: TransientError, wait: int, *, run: int) -> None:
@@ -141,7 +168,7 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
 
     delivery = str(event_dict.get("delivery_id") or "")
     with logs.context(job_id=job.id if job is not None else None, delivery_id=delivery):
-        return guarded(work)
+        return guarded(work, "event")
 
 
 bump_queue_name = rqjobs.bump_queue_name
@@ -210,11 +237,23 @@ def run_bump(key: str) -> Any:
                 raise
             if outcome is not None:
                 done.append(_summary(outcome))
+                ctx.metrics.inc(jobmetrics.BUMPS, _rule_of(key), _result_of(outcome))
             if not ctx.store.finish(key, job_id):
                 return done
 
     with logs.context(job_id=job_id, target=key):
-        return guarded(work)
+        return guarded(work, "bump")
+
+
+def _rule_of(key: str) -> str:
+    """The image rule of a target key (``<rule>/<index>``)."""
+    return key.rsplit("/", 1)[0]
+
+
+def _result_of(outcome: BumpOutcome) -> str:
+    if outcome.pr:
+        return "pr"
+    return "commit" if outcome.pushed else "unchanged"
 
 
 def _deliveries(ctx: WorkerContext, key: str) -> str:
