@@ -115,7 +115,9 @@ def _retry_later(job: Job | None, error: TransientError, wait: int, *, run: int)
     """Say when and why the job runs again: one log line and ``job.meta["retry"]``."""
     due = (datetime.now(UTC) + timedelta(seconds=wait)).strftime("%Y-%m-%dT%H:%M:%SZ")
     message = changes.inline(str(error), MESSAGE_LIMIT)
-    log.warning("retrying at %s (in %ds, run %d), %s: %s", due, wait, run, error.reason, message)
+    log.warning(
+        "transient (%s), retrying at %s (in %ds, run %d): %s", error.reason, due, wait, run, message
+    )
     retry = {"reason": error.reason, "message": message, "next_attempt": due, "attempt": run}
     _mark(job, "retry", retry)
 
