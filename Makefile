@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
+.PHONY: run test lint pytest bench renovate testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,7 +38,12 @@ pytest: $(STAMP)
 # The test bed is built first (a cache hit takes about a second); under `make test` its
 # fixtures fail instead of skipping when the binaries are missing.
 test: export BUMPER_TESTBED_REQUIRED := 1
-test: testbed images lint pytest
+test: testbed images renovate lint pytest
+
+# Renovate 39.x from npm for the finder's recall test (tests/recall), cached outside the repo
+# by version (about a minute cold, a cache hit in well under a second).
+renovate:
+	@bash tests/recall/install_renovate.sh >/dev/null
 
 # Each bench runs as a module from the repo root, so `bumper` and `tests.support` import
 # without path edits.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -125,9 +126,9 @@ def select(base: Path, paths: Iterable[str]) -> Selection:
                         linked[_rel(name, base)] = os.path.realpath(name)
                     else:
                         files.add(_rel(name, base))
-            elif os.path.isfile(real):
+            elif os.path.isfile(real) or (os.path.exists(real) and not is_glob):
                 if real.endswith(YAML_SUFFIXES) or not is_glob:
-                    files.add(_rel(real, base))
+                    files.add(_rel(real, base))  # a FIFO named here: read_bytes refuses it
             elif not is_glob:
                 raise BumperError(f"no such file or directory: {entry}")
     links = (_link(base, rel, real, files) for rel, real in sorted(linked.items()))
@@ -181,10 +182,15 @@ def _walk(directory: str) -> Iterator[tuple[str, bool]]:
 
 def read_bytes(path: Path | str) -> bytes:
     """The bytes of ``path``, never through a final symbolic link, refused (before reading)
-    when over the parse limits' size (``ParseLimitExceeded``)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    when over the parse limits' size (``ParseLimitExceeded``) or when it is not a regular
+    file (a FIFO would block the read forever; a device never ends): ``BumperError``."""
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as handle:
-        limits.check_size(os.fstat(handle.fileno()).st_size)
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise BumperError("not a regular file (a FIFO, socket or device): skipped")
+        limits.check_size(status.st_size)
         return handle.read(limits.DEFAULT.max_bytes + 1)
 
 
@@ -220,25 +226,56 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def scan_tree(
-    root: Path | str, paths: Iterable[str] = (".",)
-) -> tuple[list[ImageEdit], list[tuple[str, str]]]:
-    """Every reference under ``paths``, and the files skipped with their reason (links,
-    Helm templates, files over the parse limits)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class TreeScan:
+    """Every reference under some paths (stage *found*), the files skipped with their reason
+    (``(path, reason)``), those of them that could not be read at all (``unreadable``: over
+    a limit, not UTF-8, not a regular file, an I/O error, out of memory) and the finder's
+    warnings (``(path, warning)``, e.g. a duplicate key)."""
+
+    references: tuple[ImageEdit, ...]
+    skipped: tuple[tuple[str, str], ...]
+    unreadable: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[tuple[str, str], ...] = ()
+
+
+def scan_tree(root: Path | str, paths: Iterable[str] = (".",)) -> TreeScan:
+    """Every reference under ``paths``; one file that cannot be read or parsed is skipped
+    with its reason and never stops the others."""
     base = Path(root).resolve()
     selection = select(base, paths)
     located: list[ImageEdit] = []
     skipped = [(link.path, link.reason) for link in selection.links]
+    unreadable: list[tuple[str, str]] = []
+    warnings: list[tuple[str, str]] = []
     for rel in selection.files:
         try:
             result = finder.scan(read_text(base / rel))
-        except BumperError as error:
-            skipped.append((rel, str(error)))
+        except (BumperError, OSError, MemoryError, RecursionError) as error:
+            reason = _one_line(error)
+            skipped.append((rel, reason))
+            unreadable.append((rel, reason))
             continue
         if result.skipped is not None:
             skipped.append((rel, result.skipped.reason))
+            if result.skipped.over_limits:
+                unreadable.append((rel, result.skipped.reason))
+        warnings.extend((rel, warning) for warning in result.warnings)
         located.extend(ImageEdit(found, rel) for found in result.found)
-    return located, sorted(skipped)
+    return TreeScan(
+        tuple(located), tuple(sorted(skipped)), tuple(sorted(unreadable)), tuple(warnings)
+    )
+
+
+def _one_line(error: BaseException) -> str:
+    """A file's read or parse failure as one line (a MemoryError has no message)."""
+    if isinstance(error, MemoryError):
+        return 'out of memory while parsing (docs/editing.md, "Parse limits")'
+    if isinstance(error, RecursionError):
+        return "nested too deeply to parse"
+    if isinstance(error, OSError):
+        return f"cannot read: {error.strerror or error}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def screen_term(image: str) -> str:
@@ -265,6 +302,10 @@ def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
         except ParseLimitExceeded as error:
             unreadable.append((rel, f"{rel}: {error}"))
             continue
+        except (BumperError, OSError) as error:
+            skipped.append((rel, _one_line(error)))
+            unreadable.append((rel, f"{rel}: {_one_line(error)}"))
+            continue
         if needle not in data:
             continue  # cheap screen: most files of a config repo never mention the image
         try:
@@ -273,7 +314,13 @@ def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
             skipped.append((rel, str(error)))
             unreadable.append((rel, str(error)))
             continue
-        file = editor.scan_image(text, image, rel)
+        try:
+            file = editor.scan_image(text, image, rel)
+        except (MemoryError, RecursionError) as error:
+            del text, data  # let the next file have the memory back
+            skipped.append((rel, _one_line(error)))
+            unreadable.append((rel, f"{rel}: {_one_line(error)}"))
+            continue
         if file.skipped is not None:
             skipped.append((rel, file.skipped.reason))
             if file.skipped.over_limits:

@@ -4,7 +4,8 @@ Read from RQ's registries (``ScheduledJobRegistry``: a job that returned ``rq.Re
 there until its next attempt; ``FailedJobRegistry``) of every queue the worker serves, and from
 each job's ``meta``, which ``worker.jobs`` writes in the agreed shapes:
 
-- ``meta["retry"]`` = ``{"reason", "message", "next_attempt" (ISO-8601 UTC), "attempt"}``;
+- ``meta["retry"]`` = ``{"reason", "message", "next_attempt" (ISO-8601 UTC), "attempt"}``
+  (a scheduled job without it, such as the next registry polling tick, is not a retry);
 - ``meta["failure"]`` = ``{"reason", "message", "permanent"}``.
 
 A failed job without ``meta["failure"]`` (a crash RQ recorded, a job from an older Bumper)
@@ -103,6 +104,8 @@ def _read(
             job = rqjobs.BumperJob.fetch(job_id, connection=connection)
         except NoSuchJobError:  # expired between the two reads
             continue
+        if state == "retrying" and not _meta(job, "retry"):
+            continue  # scheduled, but not a retry: the next registry polling tick
         found.append(_state(job, queue, state))
     return found
 

@@ -6,7 +6,8 @@ make the worker run anything. So every queue, worker and job Bumper builds uses
 loaded from Redis:
 
 - the function is one of ``JOB_FUNCTIONS`` (``handle_event`` with one event dict, ``run_bump``
-  with one target key), with no instance and no keyword arguments;
+  with one target key, ``poll_registries`` with one tick id), with no instance and no keyword
+  arguments;
 - the job names no callback (``on_success``/``on_failure``/``on_stopped`` are import paths of
   functions) and no webhook (an HTTP request the worker would send).
 
@@ -44,7 +45,8 @@ log = logging.getLogger("bumper.worker")
 HANDLE_EVENT = "worker.jobs.handle_event"
 RUN_BUMP = "worker.jobs.run_bump"
 REFUSED = "bumper.rqjobs.refused"
-JOB_FUNCTIONS = (HANDLE_EVENT, RUN_BUMP, REFUSED)
+POLL_REGISTRIES = "worker.jobs.poll_registries"
+JOB_FUNCTIONS = (HANDLE_EVENT, RUN_BUMP, REFUSED, POLL_REGISTRIES)
 # A job's data is one event (the receiver caps a whole body at ``max_body_bytes``, 4 MiB by
 # default, and an event is a small part of it) or a target key; results and meta are small.
 MAX_BYTES = 1_048_576
@@ -139,6 +141,9 @@ def _bad_arguments(name: str, args: list[Any]) -> str | None:
         return None if texts else "refused takes a reason and a delivery id"
     if len(args) != 1:
         return f"{short} takes exactly one argument"
+    if name == POLL_REGISTRIES:
+        tick = args[0]
+        return None if isinstance(tick, str) and 0 < len(tick) <= 100 else "bad poll tick id"
     if name == RUN_BUMP:
         key = args[0]
         return None if isinstance(key, str) and 0 < len(key) <= MAX_KEY_CHARS else "bad target key"

@@ -82,6 +82,13 @@ class WorkerSettings(BaseModel):
     ci_result_ttl_seconds: int = Field(
         7 * 86_400, gt=0, description="how long a CI result is kept for pushes that come later"
     )
+    poll_tick_seconds: float = Field(
+        10.0,
+        ge=0.5,
+        le=3600,
+        description="registry polling: how often the one polling job looks for repositories "
+        "whose poll interval ran out (bumper.yaml's poll: sets the intervals)",
+    )
 
 
 class WebSettings(BaseModel):

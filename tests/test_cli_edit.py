@@ -30,7 +30,12 @@ def test_scan_json_lists_every_reference(tree: Path, capsys: pytest.CaptureFixtu
     assert main(["scan", str(tree / "apps"), "--json"]) == 0
     out, err = capsys.readouterr()
     rows = json.loads(out)
-    assert [sorted(r) for r in rows] == [["digest", "file", "image", "kind", "line", "tag"]] * 3
+    keys = ["artifact", "confidence", "digest", "file", "image", "kind", "line", "note", "tag"]
+    keys += ["templated", "uses"]
+    assert [sorted(r) for r in rows] == [sorted(keys)] * 3
+    assert {(r["artifact"], r["confidence"], r["templated"], r["uses"]) for r in rows} == {
+        ("image", "known", False, 1)
+    }
     assert [(Path(r["file"]).name, r["line"], r["kind"], r["image"], r["tag"]) for r in rows] == [
         ("deploy.yaml", 6, "pod-container", "ghcr.io/acme/api", "1.0"),
         ("values.yml", 3, "image-fields", "ghcr.io/acme/api", "1.0"),

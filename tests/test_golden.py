@@ -30,8 +30,32 @@ def run_edits(text: str, edits: list[dict[str, Any]]) -> str:
     return text
 
 
+def check_details(case: dict[str, Any], scanned: finder.Scan, mine: list[finder.Found]) -> None:
+    """The optional keys of case.json: what ``scan`` says beside the kind."""
+    if "confidence" in case:
+        assert [f.confidence for f in mine] == case["confidence"]
+    if "notes" in case:
+        assert [f.note for f in mine] == case["notes"]
+    if "uses" in case:
+        assert [f.uses for f in mine] == case["uses"]
+    if "templated" in case:
+        assert sum(f.templated for f in scanned.found) == case["templated"]
+    if "tags" in case:
+        assert [f.tag for f in mine] == case["tags"]
+    assert len(scanned.warnings) == len(case.get("warnings", []))
+    for warning, fragment in zip(scanned.warnings, case.get("warnings", []), strict=True):
+        assert fragment in warning
+
+
 def test_cases_are_discovered() -> None:
     assert len(CASES) >= 30
+
+
+def test_every_case_names_its_convention() -> None:
+    rows = read(GOLDEN / "MANIFEST.tsv").splitlines()[1:]
+    listed = {row.split("\t")[0]: row.split("\t")[1] for row in rows if row}
+    assert sorted(listed) == CASES
+    assert all(listed.values())
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -45,7 +69,13 @@ def test_golden(name: str) -> None:
         assert not (folder / "after.yaml").exists()
         return
     images = {refs.normalize_name(edit["image"]) for edit in case["edits"]}
-    assert [f.kind for f in scanned.found if f.image in images] == case["kinds"]
+    mine = [f for f in scanned.found if f.image in images]
+    assert [f.kind for f in mine] == case["kinds"]
+    check_details(case, scanned, mine)
+    if case.get("absent"):  # a negative case: nothing to find, nothing to edit
+        assert run_edits(before, case["edits"]) == before
+        assert not (folder / "after.yaml").exists()
+        return
     if "error" in case:
         with pytest.raises(EditRefused, match=case["error"]):
             run_edits(before, case["edits"])

@@ -137,6 +137,9 @@ def route_build(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:
         "repository": build.repository or "",
         "pipeline": build.pipeline or "",
     }
+    if build.status == "unknown" and build.extra.get("ambiguous"):
+        _record_ambiguous(ctx, build, info)
+        return []
     final = build.status in ("success", "failure", "cancelled")
     if not build.commit or not final:
         return []
@@ -160,6 +163,24 @@ def route_build(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:
     if build.status == "success":
         keys += _fire_triggers(ctx, build)
     return keys
+
+
+def _record_ambiguous(
+    ctx: WorkerContext, build: events.BuildFinished, info: dict[str, str]
+) -> None:
+    """A build result the sender did not make clear (``extra.ambiguous``): neither a success
+    nor a failure, but an ``ambiguous`` decision for every rule it concerns (the rules of its
+    image, gated rules and triggered images of its CI project), saying how to fix the URL."""
+    image = build.extra.get("image")
+    triggered = {t.image for t in ctx.config.ci if t.matches(build)}
+    data = events.to_dict(build)
+    why = str(build.extra["ambiguous"])
+    noted = _note({"tag": build.commit or build.pipeline or ""}, "ambiguous", "event", why)
+    for rule in ctx.config.images:
+        gated = rule.gate is not None and _gate_matches(rule.gate, info)
+        if gated or rule.image == image or rule.name in triggered:
+            ctx.log(noted, rule=rule, event=data)
+    log.warning("ambiguous %s build result: %s", build.source, why)
 
 
 def _fire_triggers(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:

@@ -4,6 +4,9 @@
   targets (``bump.route``) and makes sure exactly one bump job is pending per target.
 - ``run_bump(key)``: bumps one target; runs again in the same job if candidates arrived
   while it ran (so a burst of pushes gives one commit with the newest allowed tag).
+- ``poll_registries(tick_id)``: one registry polling tick (``worker.polling``); it schedules
+  the next tick first, under a job id named after its time slot, so the chain is one job
+  whatever the number of workers (``schedule_poll``; RQ's scheduler runs it when due).
 
 Errors: ``TransientError`` → the job returns ``rq.Retry`` with exponential backoff
 (base·2^n, capped, never sooner than the error's ``delay``, e.g. a forge's ``Retry-After``),
@@ -22,6 +25,7 @@ a job carry its ``job_id`` and the ``delivery_id`` it serves (``bumper.logs``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -36,7 +40,8 @@ from rq.job import Job, JobStatus
 from bumper import jobmetrics, logs, rqjobs, settings
 from bumper.core import changes, events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
-from worker import bump, context
+from bumper.registry import state
+from worker import bump, context, polling, registries
 from worker.context import WorkerContext
 from worker.records import BumpOutcome
 
@@ -163,6 +168,10 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
             event = events.from_dict(event_dict)
         except (TypeError, ValueError) as error:
             raise PermanentError(f"malformed event: {error}", reason="event") from None
+        event = registries.complete(ctx, event)
+        if isinstance(event, events.ImageEvent) and event.source != "poll" and event.tag:
+            if ctx.config.images_for(event.image):
+                state.note_webhook(ctx.store.redis, event.image, event.tag, event.digest)
         keys = list(dict.fromkeys(bump.route(ctx, event)))
         if isinstance(event, events.BuildFinished):
             ctx.forges.on_build(event)
@@ -291,3 +300,63 @@ def _summary(outcome: BumpOutcome) -> dict[str, Any]:
 
 def describe(error: BumperError) -> str:
     return f"{error.reason}: {error}"
+
+
+# -- registry polling ---------------------------------------------------------------------
+
+POLL_JOB_PREFIX = "poll-tick-"
+IDLE_TICK_SECONDS = 60  # how often a worker with nothing to poll looks at bumper.yaml again
+
+
+def schedule_poll(connection: redis.Redis, queue_name: str, tick: float, now: float) -> str:
+    """Schedule the tick of the next slot of ``tick`` seconds; its job id. Idempotent: every
+    caller (each worker as it starts, each tick) names the slot's job the same, so RQ keeps one."""
+    slot = int(now // tick) + 1
+    job_id = f"{POLL_JOB_PREFIX}{int(tick)}-{slot}"
+    queue = rqjobs.queue(queue_name, connection)
+    queue.enqueue_at(
+        datetime.fromtimestamp(slot * tick, UTC),
+        poll_registries,
+        job_id,
+        job_id=job_id,
+        result_ttl=0,
+        failure_ttl=3600,
+        description="poll registries",
+    )
+    return job_id
+
+
+def poll_registries(tick_id: str) -> Any:
+    """One polling tick: schedule the next one, then poll what is due (``worker.polling``)."""
+    with logs.context(job_id=tick_id):
+        ctx = context.current()
+        watched = polling.watches(ctx.config)
+        tick = ctx.settings.poll_tick_seconds if watched else IDLE_TICK_SECONDS
+        schedule_poll(ctx.store.redis, settings.load().queue_name, tick, time.time())
+        return polling.tick(
+            ctx.store.redis,
+            watched,
+            lambda host: registries.client_for(ctx, host),
+            lambda event: enqueue_polled(ctx, event),
+        )
+
+
+def enqueue_polled(ctx: WorkerContext, event: events.ImageEvent) -> bool:
+    """Queue a polled event as the receiver queues a webhook's (a ``handle_event`` job), once
+    per delivery id within the dedup window; False when it was already queued."""
+    current = settings.load()
+    mark = "bumper:dedup:" + hashlib.sha256(f"poll\0{event.delivery_id}".encode()).hexdigest()
+    if not ctx.store.redis.set(
+        mark, event.delivery_id, nx=True, ex=current.web.dedup_window_seconds
+    ):
+        return False
+    queue = rqjobs.queue(current.queue_name, ctx.store.redis)
+    queue.enqueue(
+        handle_event,
+        events.to_dict(event),
+        job_id=f"ev-{event.delivery_id}",
+        job_timeout=ctx.settings.job_timeout_seconds,
+        failure_ttl=7 * 86_400,
+        description=f"image.pushed {event.image}:{event.tag} via poll",
+    )
+    return True

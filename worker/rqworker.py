@@ -62,9 +62,11 @@ def _log_abandoned(
 ) -> bool:
     """Say so when maintenance finds a job whose worker died, before RQ requeues or fails it."""
     if exc_type is AbandonedJobError:
-        kind = {rqjobs.HANDLE_EVENT: "event", rqjobs.RUN_BUMP: "bump"}.get(
-            job.func_name or "", "job"
-        )
+        kind = {
+            rqjobs.HANDLE_EVENT: "event",
+            rqjobs.RUN_BUMP: "bump",
+            rqjobs.POLL_REGISTRIES: "poll",
+        }.get(job.func_name or "", "job")
         jobmetrics.Recorder(job.connection).inc(jobmetrics.JOBS, kind, "abandoned")
         if job.retries_left:
             log.warning(

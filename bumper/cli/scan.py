@@ -1,9 +1,13 @@
 """``bumper scan PATH... [--json]``: list every image reference in YAML files.
 
 Directories recurse into ``*.yaml`` and ``*.yml``. ``--json`` prints one JSON array of
-``{"file", "line", "kind", "image", "tag", "digest"}`` (``line`` 1-based, where the reference
-or its tag is written; ``image`` normalised; ``tag``/``digest`` null when absent). Skipped
-files are reported on stderr. Exit 0, or 2 on an error.
+``{"file", "line", "artifact", "kind", "confidence", "image", "tag", "digest", "templated",
+"uses", "note"}`` (docs/editing.md describes each key). Skipped files and warnings (a
+duplicate key) are reported on stderr, one line each; one bad file never stops the others.
+
+Exit 0 when references were listed, 1 when no file holds one, 2 on an error (bad
+arguments, a missing path: nothing scanned), 3 when some files could not be read (over a
+limit, not UTF-8, not a regular file, out of memory): the others were scanned and listed.
 """
 
 from __future__ import annotations
@@ -15,10 +19,18 @@ from typing import Any
 
 from bumper import edittree
 from bumper.cli import _paths
+from bumper.core.edits import ImageEdit
+
+EXIT_FOUND, EXIT_NOTHING, EXIT_UNREADABLE = 0, 1, 3
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("scan", help="list image references in YAML files")
+    parser = subparsers.add_parser(
+        "scan",
+        help="list image references in YAML files",
+        description="List every image reference in YAML files. Exit 0 found, 1 none found, "
+        "2 error, 3 some files could not be read (the others were scanned).",
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
     parser.add_argument("--json", action="store_true", help="print a JSON array")
     parser.set_defaults(func=run)
@@ -26,28 +38,54 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
+    unreadable = 0
     for arg in args.paths:
         root, selection, prefix = _paths.split(arg)
-        located, skipped = edittree.scan_tree(root, [selection])
-        for item in located:
-            found = item.found
-            rows.append(
-                {
-                    "file": _paths.label(prefix, item.path),
-                    "line": found.line,
-                    "kind": found.kind,
-                    "image": found.image,
-                    "tag": found.tag,
-                    "digest": found.digest,
-                }
-            )
-        for rel, reason in skipped:
+        result = edittree.scan_tree(root, [selection])
+        rows += [_row(_paths.label(prefix, item.path), item) for item in result.references]
+        for rel, reason in result.skipped:
             print(f"bumper: skipped {_paths.label(prefix, rel)}: {reason}", file=sys.stderr)
+        for rel, warning in result.warnings:
+            print(f"bumper: warning: {_paths.label(prefix, rel)}: {warning}", file=sys.stderr)
+        unreadable += len(result.unreadable)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
-            ref = row["image"] + (f":{row['tag']}" if row["tag"] else "")
-            ref += f"@{row['digest']}" if row["digest"] else ""
-            print(f"{row['file']}:{row['line']}\t{row['kind']}\t{ref}")
-    return 0
+            print(_text_line(row))
+    if unreadable:
+        return EXIT_UNREADABLE
+    return EXIT_FOUND if rows else EXIT_NOTHING
+
+
+def _row(file: str, item: ImageEdit) -> dict[str, Any]:
+    found = item.found
+    return {
+        "file": file,
+        "line": found.line,
+        "artifact": "image",
+        "kind": found.kind,
+        "confidence": found.confidence,
+        "image": found.image,
+        "tag": found.tag,
+        "digest": found.digest,
+        "templated": found.templated,
+        "uses": found.uses,
+        "note": found.note or None,
+    }
+
+
+def _text_line(row: dict[str, Any]) -> str:
+    ref = row["image"] + (f":{row['tag']}" if row["tag"] else "")
+    ref += f"@{row['digest']}" if row["digest"] else ""
+    extras = []
+    if row["confidence"] != "known":
+        extras.append(f"[{row['confidence']}]")
+    if row["templated"]:
+        extras.append("[templated: never edited]")
+    if row["uses"] > 1:
+        extras.append(f"[anchor: {row['uses']} uses follow]")
+    if row["note"]:
+        extras.append(f"({row['note']})")
+    tail = "\t" + " ".join(extras) if extras else ""
+    return f"{row['file']}:{row['line']}\t{row['kind']}\t{ref}{tail}"

@@ -3,7 +3,9 @@
 Rewrites every reference to IMAGE (matched after normalisation) in place, changing only the
 tag and digest characters. ``--dry-run`` prints a unified diff and writes nothing.
 Exit 0 when done (also when already current), 1 when no reference to IMAGE was found,
-2 on any error (nothing is written then).
+2 on any error (nothing is written then), 3 when no reference was found in the files read
+but some files could not be read (over a limit, not UTF-8, not a regular file). Files that
+could not be read are named on stderr, one line each; the others are still edited.
 """
 
 from __future__ import annotations
@@ -39,10 +41,18 @@ def run(args: argparse.Namespace) -> int:
             root, [selection], args.image, tag=args.tag, digest=args.digest, dry_run=True
         )
         edits.append((root, prefix, result))
+        reported = {rel for rel, _ in result.skipped}
         for rel, reason in result.skipped:
             print(f"bumper: skipped {_paths.label(prefix, rel)}: {reason}", file=sys.stderr)
+        for rel, reason in result.unreadable:
+            if rel not in reported:  # the reason names the file already
+                print(f"bumper: skipped {_paths.label(prefix, reason)}", file=sys.stderr)
     if sum(result.matched for _, _, result in edits) == 0:
-        print(f"bumper: no reference to {refs.normalize_name(args.image)} found", file=sys.stderr)
+        name = refs.normalize_name(args.image)
+        if any(result.unreadable for _, _, result in edits):
+            print(f"bumper: no reference to {name} in the files read", file=sys.stderr)
+            return 3
+        print(f"bumper: no reference to {name} found", file=sys.stderr)
         return 1
     for root, prefix, result in edits:
         for file_edit in result.edited:

@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     preload()
     client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
     worker = make_worker(current, client, name=args.name)
+    if not args.no_scheduler:
+        start_polling(current, client)
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,
@@ -70,6 +72,17 @@ def run(args: argparse.Namespace) -> int:
         logging_level=current.log.rq_level.upper(),
     )
     return 0
+
+
+def start_polling(current: Settings, connection: redis.Redis) -> None:
+    """Make sure the registry polling tick is scheduled (one job whatever the number of
+    workers: ``worker.jobs.schedule_poll``); each tick schedules the next."""
+    import time
+
+    from worker import jobs
+
+    tick = current.worker.poll_tick_seconds
+    jobs.schedule_poll(connection, current.queue_name, tick, time.time())
 
 
 def make_worker(current: Settings, connection: redis.Redis, name: str | None = None) -> BumpWorker:

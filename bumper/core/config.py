@@ -14,7 +14,10 @@ Sections:
 - ``ci``: triggers that turn a successful ``build.finished`` into a bump, with the tag
   rendered from a template over the event's fields;
 - ``agents``: pull agents allowed to report bad images and health
-  (``POST /agent/v1/reports``), each with its own token.
+  (``POST /agent/v1/reports``), each with its own token;
+- ``registries``: one entry per registry host: its credentials, API flavour, CA file and
+  ``poll`` interval (``bumper.registry`` speaks to it; a receiver's ``scope.images`` may name
+  an entry).
 
 Cross-field rules (unique names, targets naming a known repo, triggers naming a known image)
 live in :func:`cross_check`, which works on the raw document so that ``bumper check-config``
@@ -34,6 +37,7 @@ from pydantic import (
     AfterValidator,
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -69,7 +73,15 @@ class SecretRef(Strict):
         return self
 
 
-ImageScopeEntry = Annotated[str, AfterValidator(scope.check_image_entry)]
+def _image_scope_entry(value: str) -> str:
+    """A registry host / image prefix, or the name of a ``registries`` entry (no '.' or ':')."""
+    if re.fullmatch(NAME_PATTERN, value) and not re.search(r"[.:]", value) and value != "localhost":
+        return value  # cross_check says whether the entry exists
+    return scope.check_image_entry(value)
+
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+ImageScopeEntry = Annotated[str, AfterValidator(_image_scope_entry)]
 RepoScopeEntry = Annotated[str, AfterValidator(scope.check_repo_entry)]
 
 
@@ -78,8 +90,9 @@ class ReceiverScope(Strict):
 
     images: list[ImageScopeEntry] | None = Field(
         None,
-        description="registry hosts or image prefixes (ghcr.io, ghcr.io/acme); default: the "
-        "receiver's registry, else its sender's own registry hosts (docker.io for dockerhub...)",
+        description="registry hosts or image prefixes (ghcr.io, ghcr.io/acme), or names of "
+        "registries entries; default: the receiver's registry, else its sender's own registry "
+        "hosts (docker.io for dockerhub...)",
     )
     repos: list[RepoScopeEntry] = Field(
         default_factory=list,
@@ -148,9 +161,6 @@ class Receiver(Strict):
         return self
 
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-
-
 class AgentClient(Strict):
     """A pull agent that may report to the web process; its name stamps what it reports."""
 
@@ -185,6 +195,7 @@ CI_TAG_FIELDS: dict[str, str] = {
     "sha": "the full commit sha",
     "short_sha": "the first 7 characters of the sha",
     "branch": "the branch name (ref without refs/heads/; '/' becomes '-')",
+    "git_tag": "the git tag of a tag build (ref without refs/tags/), else empty",
     "ref": "the ref as the event gives it",
     "repository": "the CI project",
     "pipeline": "the workflow / pipeline name",
@@ -317,6 +328,72 @@ class Repo(Strict):
         if self.forge == "git" and self.api_url is not None:
             raise ValueError("api_url makes no sense with forge: git")
         return self
+
+
+# -- registries ---------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: object) -> int | None:
+    """``5m``, ``90s``, ``1h30m`` (or a number of seconds) → seconds; ``off`` / null → None."""
+    if value is None or value == "off" or value is False:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        found = _DURATION.match(str(value).strip())
+        if found is None or not any(found.groups()):
+            raise ValueError(f"{str(value)[:40]!r} is not a duration such as 30s, 5m or 1h")
+        hours, minutes, secs = (int(g or 0) for g in found.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if not 1 <= seconds <= 7 * 86_400:
+        raise ValueError("a poll interval is between 1s and 168h")
+    return seconds
+
+
+PollInterval = Annotated[int | None, BeforeValidator(parse_duration)]
+_LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$")
+
+
+class RegistryCredentials(Strict):
+    """A registry login: a user name (not secret) and a password or token (a secret)."""
+
+    username: str = Field(min_length=1, max_length=256)
+    password: SecretRef = Field(description="password or access token; never logged")
+
+
+class RegistryEntry(Strict):
+    """One registry host Bumper may call: for polling, and to complete events lacking facts."""
+
+    name: str | None = Field(
+        None, pattern=NAME_PATTERN, description="how receivers' scope names it; default its host"
+    )
+    host: str = Field(description="registry host as image names spell it (ghcr.io, docker.io)")
+    api: Literal["distribution"] = Field(
+        "distribution",
+        description="API flavour: distribution (the OCI distribution API: Docker Hub, GHCR, "
+        "GitLab, Harbor, Quay, GAR, ACR, JFrog, Nexus, distribution itself)",
+    )
+    credentials: RegistryCredentials | None = Field(None, description="anonymous when absent")
+    poll: PollInterval = Field(None, description="poll every watched repository this often")
+    ca_file: str | None = Field(None, min_length=1, description="PEM CA bundle to trust")
+    plain_http: bool = Field(False, description="speak HTTP, not HTTPS (loopback registries)")
+
+    @field_validator("host")
+    @classmethod
+    def _registry_host(cls, value: str) -> str:
+        return scope.check_host(value)
+
+    @model_validator(mode="after")
+    def _no_credentials_in_clear(self) -> RegistryEntry:
+        if self.plain_http and self.credentials and not _LOOPBACK.match(self.host):
+            raise ValueError("credentials over plain_http are allowed to loopback hosts only")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.host
 
 
 class Policy(Strict):
@@ -522,6 +599,9 @@ class Image(Strict):
     commit_message: str | None = None
     pr_title: str | None = None
     pr_body: str | None = None
+    poll: PollInterval = Field(
+        None, description="poll the image's registry this often (needs a registries entry)"
+    )
 
     @field_validator("image")
     @classmethod
@@ -551,7 +631,13 @@ class CiTrigger(Strict):
         description="CI project as the event names it (owner/name)",
     )
     workflow: str | None = Field(None, description="workflow / pipeline name; any when omitted")
-    branches: list[str] = Field(default_factory=list, description="branch globs; any if empty")
+    branches: list[str] = Field(
+        default_factory=list, description="branch globs; any ref if both these and tags are empty"
+    )
+    tags: list[str] = Field(
+        default_factory=list,
+        description="git tag globs (v*); any ref if both these and branches are empty",
+    )
     image: str = Field(description="name of an entry in images")
     tag: str = Field("{short_sha}", description="tag template over the event's fields")
 
@@ -571,10 +657,12 @@ class CiTrigger(Strict):
             return False
         if self.workflow is not None and build.pipeline != self.workflow:
             return False
-        if self.branches:
-            branch = branch_of(build.ref)
-            return branch is not None and any(fnmatchcase(branch, g) for g in self.branches)
-        return True
+        if not self.branches and not self.tags:
+            return True
+        branch, tag = branch_of(build.ref), tag_of(build.ref)
+        if branch is not None and any(fnmatchcase(branch, g) for g in self.branches):
+            return True
+        return tag is not None and any(fnmatchcase(tag, g) for g in self.tags)
 
     def render_tag(self, build: events.BuildFinished) -> str:
         """The tag this build produced; :class:`PermanentError` if the event lacks a field."""
@@ -599,6 +687,13 @@ def branch_of(ref: str | None) -> str | None:
     return ref.removeprefix("refs/heads/")
 
 
+def tag_of(ref: str | None) -> str | None:
+    """``refs/tags/v1.4.0`` → ``v1.4.0``; anything else is not a tag."""
+    if not ref or not ref.startswith("refs/tags/"):
+        return None
+    return ref.removeprefix("refs/tags/") or None
+
+
 def ci_fields(build: events.BuildFinished) -> dict[str, str]:
     """The values a ci trigger's tag template may use (see :data:`CI_TAG_FIELDS`)."""
     sha = build.commit or ""
@@ -607,6 +702,7 @@ def ci_fields(build: events.BuildFinished) -> dict[str, str]:
         "sha": sha,
         "short_sha": sha[:7],
         "branch": re.sub(r"[^A-Za-z0-9_.-]", "-", branch),
+        "git_tag": re.sub(r"[^A-Za-z0-9_.-]", "-", tag_of(build.ref) or ""),
         "ref": build.ref or "",
         "repository": build.repository or "",
         "pipeline": build.pipeline or "",
@@ -625,6 +721,7 @@ class BumperConfig(BaseModel):
     images: list[Image] = Field(default_factory=list)
     ci: list[CiTrigger] = Field(default_factory=list)
     agents: list[AgentClient] = Field(default_factory=list)
+    registries: list[RegistryEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_fields(self) -> BumperConfig:
@@ -651,6 +748,14 @@ class BumperConfig(BaseModel):
     def triggers_for(self, source: str, repository: str | None) -> list[CiTrigger]:
         """CI triggers for a build of ``repository`` reported by ``source``."""
         return [t for t in self.ci if t.source == source and t.repository == repository]
+
+    def registry(self, host: str) -> RegistryEntry | None:
+        """The ``registries`` entry for a registry host, or None: then Bumper never calls it."""
+        return next((r for r in self.registries if r.host == host), None)
+
+    def registry_hosts(self) -> dict[str, str]:
+        """Each registries entry's name (its host when unnamed) → host, for receivers' scope."""
+        return {entry.label: entry.host for entry in self.registries}
 
 
 # -- cross-field checks -------------------------------------------------------------------
@@ -714,7 +819,7 @@ def _unique_names(data: Mapping[str, Any], key: str) -> list[Issue]:
 def cross_check(data: Mapping[str, Any]) -> list[Issue]:
     """Rules across entries, on the raw document; tolerant of entries that are malformed."""
     issues: list[Issue] = []
-    for key in ("receivers", "repos", "images", "ci", "agents"):
+    for key in ("receivers", "repos", "images", "ci", "agents", "registries"):
         issues += _unique_names(data, key)
     repos = {item.get("name") for _, item in _items(data, "repos")}
     images = {item.get("name") for _, item in _items(data, "images")}
@@ -726,11 +831,57 @@ def cross_check(data: Mapping[str, Any]) -> list[Issue]:
                 known = ", ".join(sorted(r for r in repos if isinstance(r, str))) or "none"
                 message = f"unknown repo {repo!r} (repos: {known})"
                 issues.append(Issue(("images", index, "targets", t_index, "repo"), message))
+    issues += _registry_issues(data)
     for index, trigger in _items(data, "ci"):
         wanted = trigger.get("image")
         if isinstance(wanted, str) and wanted not in images:
             message = f"unknown image rule {wanted!r}: name an entry of images"
             issues.append(Issue(("ci", index, "image"), message))
+    return issues
+
+
+def _registry_issues(data: Mapping[str, Any]) -> list[Issue]:
+    """One entry per host and per name; scope names and polled rules need an entry."""
+    issues: list[Issue] = []
+    hosts: dict[str, int] = {}
+    names: set[str] = set()
+    for index, entry in _items(data, "registries"):
+        host = entry.get("host")
+        if isinstance(host, str):
+            try:
+                host = scope.check_host(host)
+            except ValueError:
+                continue  # reported by the field check
+            if host in hosts:
+                message = f"duplicate host {host!r} (first at registries[{hosts[host]}])"
+                issues.append(Issue(("registries", index, "host"), message))
+            hosts.setdefault(host, index)
+            names.add(host)
+        if isinstance(entry.get("name"), str):
+            names.add(entry["name"])
+    for index, receiver in _items(data, "receivers"):
+        wanted = (
+            receiver.get("scope", {}).get("images")
+            if isinstance(receiver.get("scope"), Mapping)
+            else None
+        )
+        for i_index, item in enumerate(wanted if isinstance(wanted, list) else []):
+            if isinstance(item, str) and not re.search(r"[./:]", item) and item != "localhost":
+                if item not in names:
+                    known = ", ".join(sorted(names)) or "none"
+                    message = f"{item!r} names no registries entry (registries: {known})"
+                    issues.append(Issue(("receivers", index, "scope", "images", i_index), message))
+    for index, rule in _items(data, "images"):
+        image = rule.get("image")
+        if rule.get("poll") in (None, "off", False) or not isinstance(image, str):
+            continue
+        try:
+            host = refs.parse(image).registry
+        except InvalidReference:
+            continue
+        if host not in hosts:
+            message = f"polling {host} needs an entry in registries (host: {host})"
+            issues.append(Issue(("images", index, "poll"), message))
     return issues
 
 

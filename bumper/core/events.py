@@ -3,11 +3,21 @@
 ``image.pushed`` / ``image.deleted`` come from registries; ``build.finished`` from CI.
 Every event carries its source (sender module name), the delivery id and the time of
 receipt. They serialise with ``to_dict`` / ``from_dict`` (plain JSON types only).
+
+One build model for every CI sender: a ``build.finished`` is the end of one *run* of a
+*pipeline*. ``pipeline`` is the name of the pipeline definition that ran (GitHub's workflow
+name, GitLab's pipeline name, CircleCI's workflow name, Buildkite's pipeline slug, Tekton's
+Pipeline or Task, Jenkins' job), never a job's or step's name (that goes to ``extra.job``).
+``ref`` is a full git ref and keeps tags as ``refs/tags/<tag>``. A sender that reports jobs
+as well as runs reports a job's failure (it fails its run) but not a job's success (the run
+may still fail). ``extra.run_id`` and ``extra.attempt`` identify the run where the sender
+gives them; ``run_identity`` is what the receiver deduplicates one run's deliveries on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -77,3 +87,29 @@ def stamp(event: Event, *, source: str, delivery_id: str, received_at: float) ->
     return dataclasses.replace(
         event, source=source, delivery_id=delivery_id, received_at=received_at
     )
+
+
+FINAL_STATUSES: frozenset[str] = frozenset({"success", "failure", "cancelled", "skipped"})
+
+
+def run_identity(event: Event) -> str | None:
+    """Which run's result ``event`` is, so that the several deliveries a sender makes for one
+    run (GitHub's ``workflow_run`` and ``workflow_job``) count once: a hash of its source,
+    repository, run (``extra.run_id`` and ``extra.attempt`` where given, else commit and
+    pipeline) and status. The status is part of it, so a run retried after a failure still
+    reports its success. ``None`` for image events, unfinished or unclear builds, and builds
+    too vague to tell apart (no repository, or neither a run id nor commit and pipeline).
+    """
+    if not isinstance(event, BuildFinished) or event.status not in FINAL_STATUSES:
+        return None
+    if not event.repository:
+        return None
+    run_id, attempt = event.extra.get("run_id"), event.extra.get("attempt")
+    if run_id is not None:
+        run = ("run", str(run_id), str(attempt or ""))
+    elif event.commit and event.pipeline:
+        run = ("commit", event.commit, event.pipeline)
+    else:
+        return None
+    parts = (event.source, event.repository, *run, event.status)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()

@@ -17,6 +17,7 @@ Text that is not YAML (a Helm template, a syntax error), or YAML over the parse 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import yaml
 
@@ -60,16 +61,38 @@ def scan(text: str) -> Scan:
     except ParseLimitExceeded as error:
         return Scan((), Skipped(str(error), over_limits=True))
     has_markers = markers.PREFIX in text
+    has_aliases = "*" in body
     found: list[Found] = []
+    warnings: list[str] = []
     by_line: dict[int, list[Slot]] = {}
     for index, root in enumerate(documents):
         if root is None:
             continue
         ctx = DocumentWalk(body, index, offset, root, scalars_by_line=by_line, markers=has_markers)
+        ctx.api_version, ctx.kind = finder_kinds.identity(root)
+        if has_aliases:
+            ctx.uses = _count_uses(root)
         finder_kinds.walk_document(ctx)
         found.extend(ctx.found)
+        warnings.extend(ctx.warnings)
     found = markers.apply(text, found, by_line)
-    return Scan(tuple(_dedupe(found)))
+    return Scan(tuple(_dedupe(found)), warnings=tuple(dict.fromkeys(warnings)))
+
+
+def _count_uses(root: Any) -> dict[int, int]:
+    """How many times each scalar node is reached, aliases expanded (bounded: the parse
+    limits cap what aliases expand to). Only scalars reached more than once are listed."""
+    counts: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.id == "scalar":
+            counts[id(node)] = counts.get(id(node), 0) + 1
+        elif node.id == "mapping":
+            stack.extend(value for _, value in node.value)
+        else:
+            stack.extend(node.value)
+    return {key: count for key, count in counts.items() if count > 1}
 
 
 def find(text: str, image: str) -> list[Found]:
@@ -83,10 +106,23 @@ def _parse_failure(text: str, error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     if mark is not None:
         where = f" at line {mark.line + 1}"
-    if "{{" in text:
+    if _template_near(text, error):
         return f"Helm/Go template ({{{{ }}}}), not YAML{where}"
     problem = getattr(error, "problem", None) or str(error).splitlines()[0]
     return f"not valid YAML: {problem}{where}"
+
+
+def _template_near(text: str, error: yaml.YAMLError) -> bool:
+    """Whether a template action (``{{ … }}``) sits where the parse failed: on the lines from
+    the error's context to its problem. Any other ``{{`` (a quoted value, a comment, a block
+    scalar) does not make a syntax error a template."""
+    marks = [getattr(error, name, None) for name in ("context_mark", "problem_mark")]
+    lines = [mark.line for mark in marks if mark is not None]
+    if not lines:
+        return "{{" in text
+    # A line above the first mark too: libyaml often marks the token after the action.
+    around = text.split("\n")[max(min(lines) - 1, 0) : max(lines) + 1]
+    return any("{{" in line for line in around)
 
 
 def _dedupe(found: list[Found]) -> Iterator[Found]:

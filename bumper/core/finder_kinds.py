@@ -6,18 +6,28 @@ Kinds (the ``kind`` of a :class:`finder.Found`):
   ``ephemeralContainers``, wherever a pod spec sits (every workload kind, CronJob, Argo
   Rollouts, Knative, OpenShift DeploymentConfig... recognised by shape, not by kind).
 * ``compose-service``: ``services.<name>.image`` in a docker-compose file.
-* ``image-string``: any other ``image: repo[:tag][@digest]`` string (Helm values, CRDs).
-* ``image-fields``: split fields at any depth: ``{repository, tag, digest}``, bitnami's
-  ``{registry, repository, tag, digest}`` (with ``global.imageRegistry`` overriding the
-  registry), ``{name, tag}`` and ``{repo, tag}`` under an ``image``-named key,
-  ``{image: repo, tag}``.
+* ``image-string``: any other ``image: repo[:tag][@digest]`` string (Helm values, CRDs), or
+  a ``…Image`` key's string holding a tag, digest or path (``kubectlImage: bitnami/kubectl:1``);
+  a folded or literal block holding one line (``image: >-``) too.
+* ``image-fields``: split fields at any depth, see :mod:`finder_values`.
 * ``kustomize-images``: ``images:`` entries with ``name`` / ``newName`` / ``newTag`` /
-  ``digest`` (kustomization.yaml, Flux Kustomization ``spec.images``).
+  ``digest`` / ``tagSuffix``, or ``name`` alone in a kustomization (kustomization.yaml,
+  Flux Kustomization ``spec.images``).
+* ``json-patch``: a JSON patch operation ``{op: add|replace, path: …/image, value}``.
 * ``argocd-kustomize-images``: Argo CD ``kustomize.images`` strings (``[old=]new[:tag]``).
 * ``argocd-helm-parameters``: Argo CD ``helm.parameters`` name/value pairs, grouped by prefix
   (``image.repository`` + ``image.tag`` + ``image.digest``, or ``image`` alone).
-* Argo CD ``helm.values`` and ConfigMap ``data`` entries named ``*.yaml`` / ``*.yml`` are
-  literal block strings scanned as YAML of their own (see ``yaml.blocks``).
+* Argo CD ``helm.values``, ConfigMap ``data`` entries named ``*.yaml`` / ``*.yml`` /
+  ``*.json``, and patches held as text (``patch``, ``patchesJson6902``,
+  ``patchStrategicMerge``, ``patchesStrategicMerge`` items, k3s ``valuesContent``) are
+  literal block strings scanned as YAML (or JSON) of their own (see ``yaml.blocks``).
+
+Not images, by their schema: skaffold's ``build.artifacts[].image`` / ``test[].image``
+(artifact names) and a Ceph ``rbd`` volume's ``image``. Every reference's ``confidence`` is
+``known``, or ``generic`` for an ``image`` key in a Kubernetes kind with no known image
+locations (``finder_values.confidence``). A mapping with a duplicate key gives a warning,
+and each of the duplicated values is looked at: the first one is stale but still read by
+some tools.
 
 Pure: no I/O.
 """
@@ -26,27 +36,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from bumper.core import refs
+from bumper.core import finder_values, placeholders, refs
+from bumper.core.finder_values import add_split, add_templated, fields_of, is_str, scalar_value
 from bumper.core.walk import DocumentWalk, Found, Insert, PathKey, Slot
-from bumper.core.yaml import blocks, scalars
+from bumper.core.yaml import blocks
 from bumper.errors import InvalidReference
 
-STR_TAG = "tag:yaml.org,2002:str"
 CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
 Path = tuple[PathKey, ...]
 
 
-# A mapping is looked at closely only if it has one of these keys or sits under one of
-# these parents; most mappings of a manifest have neither, and the walk stays cheap.
-_TRIGGER_KEYS = frozenset({"image", "repository", "repo", "name"})
+# A mapping is looked at closely only if it has one of these keys, a key ending in "image",
+# or sits under one of these parents; most mappings of a manifest have none, and the walk
+# stays cheap.
+EMBEDDED_KEYS = frozenset({"patch", "patchesJson6902", "patchStrategicMerge", "valuesContent"})
+_TRIGGER_KEYS = frozenset({"image", "repository", "repo", "name", "op"}) | EMBEDDED_KEYS
 _TRIGGER_PARENTS = frozenset({"kustomize", "helm", "data"})
-YAML_SUFFIXES = (".yaml", ".yml")
+_SEQUENCE_PARENTS = frozenset({"images", "patchesStrategicMerge"})
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+# Parents whose ``image`` is not a container image: a Ceph RBD volume's image name.
+NOT_IMAGE_PARENTS = frozenset({"rbd"})
+# skaffold: the lists whose items name build artifacts (``image`` is an artifact's name).
+SKAFFOLD_ARTIFACT_LISTS = frozenset({"artifacts", "test"})
 
 
 def walk_document(ctx: DocumentWalk) -> None:
     seen: set[int] = set()
     stack: list[tuple[Any, Path]] = [(ctx.root, ())]
     markers = ctx.markers
+    skaffold = ctx.api_version.startswith("skaffold/")
     while stack:
         node, path = stack.pop()
         if id(node) in seen:
@@ -55,80 +73,154 @@ def walk_document(ctx: DocumentWalk) -> None:
         kind = node.id
         if kind == "mapping":
             fields = {k.value: v for k, v in node.value if k.id == "scalar"}
+            if len(fields) != len(node.value):
+                _duplicates(ctx, node, fields, path)
             if (
                 markers
                 or not _TRIGGER_KEYS.isdisjoint(fields)
                 or (path and path[-1] in _TRIGGER_PARENTS)
-            ):
+                or any(key[-5:].lower() == "image" for key in fields)
+            ) and not _not_an_image(path, skaffold):
                 _visit_mapping(ctx, fields, path)
             for key, value in reversed(node.value):  # not `fields`: keep duplicate keys' values
                 if value.id != "scalar":
                     stack.append((value, (*path, key.value if key.id == "scalar" else "?")))
         elif kind == "sequence":
             items = node.value
-            if markers or (path and path[-1] == "images"):
+            if markers or (path and path[-1] in _SEQUENCE_PARENTS):
                 _visit_sequence(ctx, node, path)
             for index in range(len(items) - 1, -1, -1):
                 if items[index].id != "scalar":
                     stack.append((items[index], (*path, index)))
 
 
-def _fields(node: Any) -> dict[str, Any]:
-    return {k.value: v for k, v in node.value if k.id == "scalar"}
+def _not_an_image(path: Path, skaffold: bool) -> bool:
+    if path and path[-1] in NOT_IMAGE_PARENTS:
+        return True
+    return skaffold and len(path) >= 2 and path[-2] in SKAFFOLD_ARTIFACT_LISTS
 
 
-def _is_str(node: Any) -> bool:
-    return (
-        node is not None
-        and node.id == "scalar"
-        and node.tag == STR_TAG
-        and (bool(node.style) or scalars.reads_as_string(node.value))
-    )
+def _duplicates(ctx: DocumentWalk, node: Any, fields: dict[str, Any], path: Path) -> None:
+    """Warn about each duplicate key; look at the earlier values too (YAML readers differ:
+    most keep the last, some the first, some refuse), so a stale reference is not hidden."""
+    first: dict[str, Any] = {}
+    for key, value in node.value:
+        if key.id != "scalar":
+            continue
+        if key.value in first:
+            earlier = first[key.value]
+            ctx.warnings.append(
+                f"line {_line(ctx, key)}: duplicate key {key.value!r} (first at line "
+                f"{_line(ctx, earlier[0])}); most YAML readers keep the last one"
+            )
+            if earlier[1].id == "scalar":
+                _visit_mapping(ctx, {**fields, key.value: earlier[1]}, path)
+        else:
+            first[key.value] = (key, value)
+
+
+def _line(ctx: DocumentWalk, node: Any) -> int:
+    if ctx.remap is None:
+        return int(node.start_mark.line) + 1
+    return int(ctx.remap.line(node.start_mark.index))
 
 
 def _visit_mapping(ctx: DocumentWalk, fields: dict[str, Any], path: Path) -> None:
     _index_scalars(ctx, fields, path)
     parent = str(path[-1]) if path else ""
-    image = fields.get("image")
-    if _is_str(image):
+    if is_str(fields.get("image")):
         _image_string(ctx, fields, path)
-    if _is_str(fields.get("repository")) and (
-        "tag" in fields or "digest" in fields or "image" in parent.lower()
-    ):
-        _split(ctx, fields, path, fields["repository"], "repository")
-    elif _is_str(fields.get("repo")) and "tag" in fields and "image" in parent.lower():
-        _split(ctx, fields, path, fields["repo"], "repo")
-    elif (
-        _is_str(fields.get("name"))
-        and "tag" in fields
-        and "image" not in fields
-        and "image" in parent.lower()
-    ):
-        _split(ctx, fields, path, fields["name"], "name")
+    elif fields.get("image") is None or fields["image"].id != "scalar":
+        finder_values.visit(ctx, fields, path)
+    for key, value in fields.items():
+        if key != "image" and key[-5:].lower() == "image" and is_str(value):
+            _named_image(ctx, value, (*path, key))
+    if fields.get("op") is not None and is_str(fields.get("value")):
+        _json_patch(ctx, fields, path)
     if parent == "kustomize" and _seq(fields.get("images")):
         _argocd_kustomize_images(ctx, fields["images"], (*path, "images"))
     if parent == "helm":
         if _seq(fields.get("parameters")):
             _argocd_parameters(ctx, fields["parameters"], (*path, "parameters"))
         values = fields.get("values")
-        if _is_str(values):
-            blocks.scan_block(ctx, values, (*path, "values"), walk_document)
+        if is_str(values):
+            blocks.scan_block(ctx, values, (*path, "values"), _walk_embedded)
+    for key in EMBEDDED_KEYS & fields.keys():
+        if is_str(fields[key]):
+            blocks.scan_block(ctx, fields[key], (*path, key), _walk_embedded)
     if parent == "data":  # ConfigMap files: `config.yaml: |` holds YAML of its own
         for key, value in fields.items():
-            if key.endswith(YAML_SUFFIXES) and _is_str(value):
-                blocks.scan_block(ctx, value, (*path, key), walk_document)
+            if key.endswith(YAML_SUFFIXES) and is_str(value):
+                blocks.scan_block(ctx, value, (*path, key), _walk_embedded)
+
+
+def _walk_embedded(ctx: DocumentWalk) -> None:
+    """Walk a document embedded in a block scalar: it is a document of its own."""
+    ctx.api_version, ctx.kind = identity(ctx.root)
+    walk_document(ctx)
+
+
+def identity(root: Any) -> tuple[str, str]:
+    """A document's ``apiVersion`` and ``kind`` ("" each when it is not a Kubernetes object)."""
+    if root is None or root.id != "mapping":
+        return "", ""
+    fields = fields_of(root)
+    return scalar_value(fields.get("apiVersion")), scalar_value(fields.get("kind"))
 
 
 def _visit_sequence(ctx: DocumentWalk, node: Any, path: Path) -> None:
     if ctx.markers:
         _index_scalars(ctx, dict(enumerate(node.value)), path)
-    if not path or path[-1] != "images":
+    if not path:
         return
+    if path[-1] == "patchesStrategicMerge":
+        for index, item in enumerate(node.value):
+            if is_str(item):
+                blocks.scan_block(ctx, item, (*path, index), _walk_embedded)
+        return
+    if path[-1] != "images":
+        return
+    kustomization = _is_kustomization(ctx, path)
     for index, item in enumerate(node.value):
         if item.id == "mapping":
-            fields = _fields(item)
-            if _is_str(fields.get("name")) and ({"newTag", "newName", "digest"} & fields.keys()):
+            fields = fields_of(item)
+            keys = {"newTag", "newName", "digest", "tagSuffix"} & fields.keys()
+            if is_str(fields.get("name")) and (keys or kustomization):
                 _kustomize_image(ctx, item, (*path, index))
+
+
+def _is_kustomization(ctx: DocumentWalk, path: Path) -> bool:
+    """An ``images`` list that kustomize reads: a kustomization's (or a Flux Kustomization's
+    ``spec.images``), where an entry with only ``name`` is a reference still at its tag."""
+    if ctx.kind in ("Kustomization", "Component"):
+        return path in (("images",), ("spec", "images"))
+    if ctx.kind or path != ("images",):
+        return False
+    return not _KUSTOMIZE_KEYS.isdisjoint(fields_of(ctx.root))
+
+
+# Keys only a kustomization has at its top level (with `images`, a Helm values file can not
+# be told from one otherwise).
+_KUSTOMIZE_KEYS = frozenset(
+    {
+        "resources",
+        "bases",
+        "components",
+        "patches",
+        "patchesStrategicMerge",
+        "namePrefix",
+        "nameSuffix",
+        "commonLabels",
+        "labels",
+        "configMapGenerator",
+        "secretGenerator",
+        "helmCharts",
+        "replicas",
+        "generators",
+        "transformers",
+        "crds",
+    }
+)
 
 
 def _seq(node: Any) -> bool:
@@ -150,20 +242,71 @@ def _image_string(ctx: DocumentWalk, fields: dict[str, Any], path: Path) -> None
     slot = ctx.slot(fields["image"], (*path, "image"))
     if slot is None:
         return
+    if placeholders.is_templated(slot.value):
+        add_templated(ctx, _string_kind(ctx, path), placeholders.split_name(slot.value)[0], slot)
+        return
     try:
         ref = refs.parse(slot.value)
     except InvalidReference:
         return
-    tag_node = fields.get("tag", fields.get("imageTag"))
-    if ref.tag is None and ref.digest is None and tag_node is not None:
-        tag_key = "tag" if "tag" in fields else "imageTag"
-        tag_slot = ctx.slot(tag_node, (*path, tag_key))
-        if tag_slot is not None:
-            _add_split(ctx, "image-fields", ref.name, tag_slot, None, (slot,))
-        return
+    if ref.tag is None and ref.digest is None:
+        if finder_values.image_with_tag(ctx, fields, path, slot):
+            return
+    _add_string(ctx, ref, _string_kind(ctx, path), slot)
+
+
+def _add_string(
+    ctx: DocumentWalk, ref: refs.Reference, kind: str, slot: Slot, offset: int = 0
+) -> None:
+    known = kind != "image-string"
     ctx.found.append(
-        Found(ref.name, ref.tag, ref.digest, _string_kind(ctx, path), slot.line, ref_slot=slot)
+        Found(
+            ref.name,
+            ref.tag,
+            ref.digest,
+            kind,
+            slot.line,
+            ref_slot=slot,
+            ref_offset=offset,
+            confidence="known" if known else finder_values.confidence(ctx),
+        )
     )
+
+
+def _named_image(ctx: DocumentWalk, node: Any, path: Path) -> None:
+    """``kubectlImage: bitnami/kubectl:1.30``: a key ending in "image" (Renovate's helm-values
+    convention). Only a value with a tag, a digest or a path counts: ``useImage: "yes"``
+    is a word, not ``docker.io/library/yes``."""
+    slot = ctx.slot(node, path)
+    if slot is None or not any(c in slot.value for c in ":/@"):
+        return
+    if placeholders.is_templated(slot.value):
+        add_templated(ctx, "image-string", placeholders.split_name(slot.value)[0], slot)
+        return
+    try:
+        ref = refs.parse(slot.value)
+    except InvalidReference:
+        return
+    _add_string(ctx, ref, "image-string", slot)
+
+
+def _json_patch(ctx: DocumentWalk, fields: dict[str, Any], path: Path) -> None:
+    """``{op: replace, path: /spec/template/spec/containers/0/image, value: repo:tag}``."""
+    if scalar_value(fields.get("op")) not in ("add", "replace"):
+        return
+    if not scalar_value(fields.get("path")).endswith("/image"):
+        return
+    slot = ctx.slot(fields["value"], (*path, "value"))
+    if slot is None:
+        return
+    if placeholders.is_templated(slot.value):
+        add_templated(ctx, "json-patch", placeholders.split_name(slot.value)[0], slot)
+        return
+    try:
+        ref = refs.parse(slot.value)
+    except InvalidReference:
+        return
+    _add_string(ctx, ref, "json-patch", slot)
 
 
 def _string_kind(ctx: DocumentWalk, path: Path) -> str:
@@ -174,80 +317,9 @@ def _string_kind(ctx: DocumentWalk, path: Path) -> str:
     return "image-string"
 
 
-def _split(ctx: DocumentWalk, fields: dict[str, Any], path: Path, name_node: Any, key: str) -> None:
-    name_slot = ctx.slot(name_node, (*path, key))
-    if name_slot is None:
-        return
-    # bitnami convention: global.imageRegistry overrides an image's own `registry` field.
-    registry = ""
-    if "registry" in fields:
-        registry = _global_registry(ctx) or _scalar_value(fields.get("registry"))
-    name = f"{registry}/{name_slot.value}" if registry else name_slot.value
-    try:
-        ref = refs.parse(name)
-    except InvalidReference:
-        return
-    if ref.tag is not None or ref.digest is not None:
-        return  # "repository: repo:tag" is not the split convention
-    tag_slot = ctx.slot(fields["tag"], (*path, "tag")) if "tag" in fields else None
-    digest_slot = ctx.slot(fields["digest"], (*path, "digest")) if "digest" in fields else None
-    names: tuple[Slot, ...] = (name_slot,)
-    if _is_str(fields.get("registry")):
-        registry_slot = ctx.slot(fields["registry"], (*path, "registry"))
-        names = (registry_slot, name_slot) if registry_slot else names
-    _add_split(ctx, "image-fields", ref.name, tag_slot, digest_slot, names)
-
-
-def _add_split(
-    ctx: DocumentWalk,
-    kind: str,
-    image: str,
-    tag_slot: Slot | None,
-    digest_slot: Slot | None,
-    names: tuple[Slot, ...],
-    *,
-    digest_in_tag: bool = True,
-    inserts: tuple[Insert | None, Insert | None] = (None, None),
-) -> None:
-    tag = None if tag_slot is None or tag_slot.is_null else tag_slot.value
-    digest = None if digest_slot is None or digest_slot.is_null else digest_slot.value or None
-    if tag is not None and "@" in tag and digest is None:
-        tag, _, digest = tag.partition("@")
-    line = (tag_slot or names[0]).line
-    ctx.found.append(
-        Found(
-            image,
-            tag or None,
-            digest,
-            kind,
-            line,
-            tag_slot=tag_slot,
-            digest_slot=digest_slot,
-            name_slots=names,
-            digest_in_tag=digest_in_tag and digest_slot is None,
-            tag_insert=inserts[0] if tag_slot is None else None,
-            digest_insert=inserts[1] if digest_slot is None else None,
-        )
-    )
-
-
-def _global_registry(ctx: DocumentWalk) -> str:
-    root = ctx.root
-    if root is None or root.id != "mapping":
-        return ""
-    glob = _fields(root).get("global")
-    if glob is None or glob.id != "mapping":
-        return ""
-    return _scalar_value(_fields(glob).get("imageRegistry"))
-
-
-def _scalar_value(node: Any) -> str:
-    return str(node.value) if _is_str(node) else ""
-
-
 def _kustomize_image(ctx: DocumentWalk, node: Any, path: Path) -> None:
-    fields = _fields(node)
-    name_key = "newName" if _is_str(fields.get("newName")) else "name"
+    fields = fields_of(node)
+    name_key = "newName" if is_str(fields.get("newName")) else "name"
     name_slot = ctx.slot(fields[name_key], (*path, name_key))
     if name_slot is None:
         return
@@ -258,7 +330,7 @@ def _kustomize_image(ctx: DocumentWalk, node: Any, path: Path) -> None:
     tag_slot = ctx.slot(fields["newTag"], (*path, "newTag")) if "newTag" in fields else None
     digest_node = fields.get("digest")
     digest_slot = ctx.slot(digest_node, (*path, "digest")) if digest_node is not None else None
-    _add_split(
+    add_split(
         ctx,
         "kustomize-images",
         image,
@@ -267,6 +339,16 @@ def _kustomize_image(ctx: DocumentWalk, node: Any, path: Path) -> None:
         (name_slot,),
         digest_in_tag=False,
         inserts=(_insert_key(ctx, node, "newTag"), _insert_key(ctx, node, "digest")),
+        note=_suffix_note(fields),
+    )
+
+
+def _suffix_note(fields: dict[str, Any]) -> str:
+    suffix = scalar_value(fields.get("tagSuffix"))
+    return (
+        f"tagSuffix {suffix!r}: kustomize appends it to the tag, and ignores it once newTag is set"
+        if suffix
+        else ""
     )
 
 
@@ -291,7 +373,7 @@ def _insert_key(ctx: DocumentWalk, node: Any, key: str) -> Insert | None:
 
 def _argocd_kustomize_images(ctx: DocumentWalk, node: Any, path: Path) -> None:
     for index, item in enumerate(node.value):
-        slot = ctx.slot(item, (*path, index)) if _is_str(item) else None
+        slot = ctx.slot(item, (*path, index)) if is_str(item) else None
         if slot is None:
             continue
         offset = slot.value.find("=") + 1
@@ -318,8 +400,8 @@ def _argocd_parameters(ctx: DocumentWalk, node: Any, path: Path) -> None:
     for index, item in enumerate(node.value):
         if item.id != "mapping":
             continue
-        fields = _fields(item)
-        name, value = _scalar_value(fields.get("name")), fields.get("value")
+        fields = fields_of(item)
+        name, value = scalar_value(fields.get("name")), fields.get("value")
         if not name or value is None:
             continue
         prefix, _, field = name.rpartition(".")
@@ -350,4 +432,4 @@ def _parameter_group(ctx: DocumentWalk, group: dict[str, Slot]) -> None:
     except InvalidReference:
         return
     names = (registry, repo) if registry else (repo,)
-    _add_split(ctx, kind, ref.name, group.get("tag"), group.get("digest"), names)
+    add_split(ctx, kind, ref.name, group.get("tag"), group.get("digest"), names)

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from bumper.core import config, semver
 
-Result = Literal["accepted", "rejected", "held"]
+Result = Literal["accepted", "rejected", "held", "ambiguous"]
 Strategy = Literal["semver", "numeric", "alphabetical", "digest"]
 Key = tuple[Any, ...]
 

@@ -12,9 +12,10 @@ Follows the distribution/reference grammar::
 
 Docker Hub normalisation: the first path element is a registry only when it contains "." or
 ":", or is "localhost". Otherwise the registry is ``docker.io``,
-and a single-element path gets ``library/``. ``index.docker.io`` and
-``registry-1.docker.io`` are spelled ``docker.io``. So ``nginx``, ``docker.io/library/nginx``
-and ``index.docker.io/library/nginx`` have the same ``name``.
+and a single-element path gets ``library/``. ``index.docker.io``,
+``registry-1.docker.io`` and ``registry.hub.docker.com`` are spelled ``docker.io``. So
+``nginx``, ``docker.io/library/nginx`` and ``index.docker.io/library/nginx`` have the same
+``name``.
 
 Pure: no I/O. Invalid input raises :class:`InvalidReference` with the reason.
 """
@@ -28,7 +29,9 @@ import re
 from bumper.errors import InvalidReference
 
 DOCKER_HUB = "docker.io"
-_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_DOCKER_HUB_ALIASES = frozenset(
+    {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+)
 OFFICIAL_PREFIX = "library/"
 
 NAME_MAX = 255

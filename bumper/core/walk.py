@@ -56,6 +56,7 @@ class Slot:
     doc: int
     path: tuple[PathKey, ...]
     line: int  # 1-based
+    uses: int = 1  # how many places the scalar is read from: its anchor and every alias of it
 
     @property
     def is_null(self) -> bool:
@@ -90,6 +91,17 @@ class Found:
     digest_in_tag: bool = False  # a digest may be written as "tag@digest" in the tag field
     tag_insert: Insert | None = None  # kustomize: where "newTag:" goes when it is missing
     digest_insert: Insert | None = None
+    digest_bare: bool = False  # the digest field holds only the hex (``sha:``), no "sha256:"
+    confidence: str = "known"  # "known" location, or "generic": an ``image`` key of any kind
+    templated: bool = (
+        False  # holds a placeholder (``${VAR}``, ``{{ }}``, ``<image>``): never edited
+    )
+    note: str = ""  # what a reader should know (a tag left to the chart's appVersion...)
+
+    @property
+    def uses(self) -> int:
+        """Places the reference is read from: more than one when aliases follow its anchor."""
+        return max((s.uses for s in (*self.slots, *self.name_slots)), default=1)
 
     @property
     def slots(self) -> tuple[Slot, ...]:
@@ -120,6 +132,7 @@ class Skipped:
 class Scan:
     found: tuple[Found, ...]
     skipped: Skipped | None = None
+    warnings: tuple[str, ...] = ()  # one line each, e.g. a duplicate key
 
 
 @dataclasses.dataclass(slots=True)
@@ -134,6 +147,10 @@ class DocumentWalk:
     scalars_by_line: dict[int, list[Slot]] = dataclasses.field(default_factory=dict)
     remap: Any = None  # for YAML embedded in a block scalar: inner index -> outer index
     markers: bool = False  # index value scalars by line (only when the text has a marker)
+    uses: dict[int, int] = dataclasses.field(default_factory=dict)  # id(scalar) -> reads
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    api_version: str = ""  # the document's own apiVersion and kind ("" when it has none)
+    kind: str = ""
 
     def slot(self, node: Any, path: tuple[PathKey, ...]) -> Slot | None:
         """A Slot for a one-line string scalar ``node``, or None."""
@@ -145,8 +162,15 @@ class DocumentWalk:
         start, end = self.position(span[0]), self.position(span[1])
         if start is None or end is None:
             return None
-        line = node.end_mark.line + 1 if self.remap is None else self.remap.line(span[0])
-        return Slot(start, end, scalars.style_of(node), node.value, self.doc, path, line)
+        if self.remap is not None:
+            line = self.remap.line(span[0])
+        elif node.style in scalars.BLOCK:  # its end mark is past the content's line
+            line = self.text.count("\n", 0, span[0]) + 1
+        else:
+            line = node.end_mark.line + 1
+        value = scalars.one_line_value(node)
+        uses = self.uses.get(id(node), 1)
+        return Slot(start, end, scalars.style_of(node), value, self.doc, path, line, uses)
 
     def position(self, index: int) -> int | None:
         if self.remap is not None:

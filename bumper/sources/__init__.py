@@ -20,6 +20,9 @@ A sender module *declares* what it does; this package turns each declaration int
 ``dedupe_key(headers, body) -> str | None``
     Only where the unsigned dedupe key is not the delivery id (CloudEvents: ``source`` and
     ``id``); otherwise the delivery id is the key.
+``EVENT_HINTS``
+    Only where the body may not say which event fired (Quay builds): the values the URL's
+    ``?event=`` may take (``bumper.sources._hints``). Other senders refuse any hint.
 
 The module functions receive the case-insensitive ``Headers`` and may raise anything: the
 "never raise" rule below is applied here, once, by ``Sender``, not by each module.
@@ -48,15 +51,22 @@ The ``Sender`` contract (pure functions over the raw request):
     GitLab ``Idempotency-Key``, CloudEvents ``id``, ...), or ``None`` when it has none or the
     body cannot be read. At most 200 characters. Never raises. Shown in replies, logs and
     events; it is not what the receiver dedupes on when the sender signs something (``key``).
-``key(headers, body, signed, delivery_id) -> DeliveryKey``
-    What the receiver dedupes a verified delivery on, from signed fields where the sender signs
-    any: the signed identity, else the sender's own (unsigned) dedupe key or delivery id, else
-    the SHA-256 of the body. Never raises.
+``key(headers, body, signed, delivery_id, found) -> DeliveryKey``
+    What the receiver dedupes a verified delivery on. A delivery whose one event is a finished
+    build is keyed by its run (``bumper.core.events.run_identity``), so that the several
+    deliveries a CI sends for one run make one ``build.finished``; that key is signed when the
+    body is. Otherwise, from signed fields where the sender signs any: the signed identity,
+    else the sender's own (unsigned) dedupe key or delivery id, else the SHA-256 of the body.
+    Never raises.
 ``is_ping(headers, body) -> bool``
     True for a sender's connectivity check (GitHub ``ping``, Buildkite ``ping``, ACR
     ``ping``). The receiver still verifies it, then answers 200 without parsing or enqueueing.
     Never raises (an unreadable body is not a ping). The CloudEvents abuse-protection handshake
     is an ``OPTIONS`` request, not a POST: see ``bumper.sources.cloudevents.handshake_headers``.
+``check_hint(hint) -> str``
+    The URL's event hint if this sender allows it; ``WebhookRejected(400,
+    "unknown-event-hint")`` with a one-line message naming the allowed values otherwise. The
+    web layer passes an accepted hint to ``parse`` as ``X-Bumper-Event-Hint``.
 ``check_secret(secret) -> None``
     Raises ``ConfigError`` if ``secret`` is not in the form ``verify`` needs, is blank, or its
     shared part is shorter than ``_auth.MIN_SECRET_BYTES`` (16 bytes).
@@ -70,6 +80,8 @@ incoming request before adding its own):
 
 - ``X-Bumper-Url-Token``: the secret part of the receiver URL, for senders with no signature
   scheme (Docker Hub, Quay, Tekton, and optionally CloudEvents/CDEvents).
+- ``X-Bumper-Event-Hint``: the receiver URL's ``?event=`` value, once ``check_hint`` accepted
+  it (Quay build notifications).
 - ``X-Bumper-Registry``: the receiver's configured registry host, for senders whose payloads
   do not name the image's host (JFrog, Nexus, ACR without ``request.host``). Configured
   identity wins: a payload field never replaces it (JFrog's ``jpd_origin`` is used only when
@@ -86,13 +98,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from bumper.core.events import Event
+from bumper.core.events import Event, run_identity
 from bumper.errors import WebhookRejected
 from bumper.sources import (
+    _hints,
     acr,
     buildkite,
     cdevents,
@@ -114,8 +127,11 @@ from bumper.sources import (
 )
 from bumper.sources._auth import REPLAY_WINDOW, Scheme, Signed
 from bumper.sources._headers import Headers
+from bumper.sources._hints import EVENT_HINT_HEADER
+from bumper.sources._hints import from_query as hint_from_query
 
 __all__ = [
+    "EVENT_HINT_HEADER",
     "REPLAY_WINDOW",
     "SENDERS",
     "SENDER_NAMES",
@@ -124,6 +140,7 @@ __all__ = [
     "Sender",
     "Signed",
     "get",
+    "hint_from_query",
 ]
 
 Parser = Callable[[Headers, bytes], list[Event]]
@@ -166,6 +183,7 @@ class Sender:
     # None: the sender produces no image events; (): it has no registry host of its own.
     registry_hosts: tuple[str, ...] | None = None
     key_reader: IdReader | None = None
+    hints: frozenset[str] = frozenset()
 
     def verify(
         self,
@@ -178,13 +196,23 @@ class Sender:
         return self.auth.verify(Headers.of(headers), body, secret, replay_window=replay_window)
 
     def key(
-        self, headers: Mapping[str, str], body: bytes, signed: Signed, delivery_id: str | None
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        signed: Signed,
+        delivery_id: str | None,
+        found: Sequence[Event] = (),
     ) -> DeliveryKey:
         """What a verified delivery is deduplicated on (see the module docstring).
 
-        ``delivery_id`` is this sender's ``delivery_id`` of the same request, already read.
-        Key spellings: ``signed:<identity>``, ``id:<sender key>``, ``sha256:<body hash>``.
+        ``delivery_id`` is this sender's ``delivery_id`` of the same request, already read;
+        ``found`` its events, as queued. Key spellings: ``run:<run identity>``,
+        ``signed:<identity>``, ``id:<sender key>``, ``sha256:<body hash>``.
         """
+        run = run_identity(found[0]) if len(found) == 1 else None
+        if run is not None:
+            shown = delivery_id or "run:" + run[:16]
+            return DeliveryKey("run:" + run, shown, bool(signed.identity))
         if signed.identity:
             shown = delivery_id or _short(signed.identity)
             return DeliveryKey("signed:" + signed.identity, shown, True)
@@ -201,6 +229,9 @@ class Sender:
 
     def check_secret(self, secret: str) -> None:
         self.auth.check_secret(secret)
+
+    def check_hint(self, hint: str) -> str:
+        return _hints.check(self.name, self.hints, hint)
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
         try:
@@ -251,6 +282,7 @@ def declared(module: ModuleType) -> Sender:
         ping_test=getattr(module, "is_ping", never_a_ping),
         registry_hosts=getattr(module, "REGISTRY_HOSTS", None),
         key_reader=getattr(module, "dedupe_key", None),
+        hints=frozenset(getattr(module, "EVENT_HINTS", ())),
     )
 
 

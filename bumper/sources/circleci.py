@@ -7,8 +7,10 @@ versions are ignored).
 Mapping: workflow or job status success → success; failed, error, unauthorized → failure;
 canceled → cancelled; not_run → skipped. Commit, ref and repository come from
 ``pipeline.vcs`` (GitHub OAuth, Bitbucket Cloud) or ``pipeline.trigger_parameters`` (GitLab,
-GitHub App). Pipeline = workflow name (for jobs: the workflow name if given, else the job
-name, with the job name in ``extra.job``); url = ``workflow.url``. The payload ``id`` is the
+GitHub App). Pipeline = workflow name, for jobs too (the job's name is ``extra.job``); the
+run is ``workflow.id`` (``extra.run_id``). ``job-completed`` reports only a failed or
+cancelled job: a job's success is not its workflow's, which ``workflow-completed`` reports.
+url = ``workflow.url``. The payload ``id`` is the
 delivery id shown (CircleCI's documented dedupe key); deduplication is on the signed body,
 which holds that id.
 """
@@ -79,7 +81,7 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
         pipeline = text(subject, "name")
     elif kind == "job-completed":
         subject = obj(data, "job")
-        pipeline = first_text(text(data, "workflow", "name"), text(subject, "name"))
+        pipeline = text(data, "workflow", "name")
         if job := text(subject, "name"):
             extra["job"] = job
     else:
@@ -88,6 +90,10 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
     status = map_status(STATUSES, raw)
     if status is None:
         return drop(NAME, f"status {raw!r} is not a final result")
+    if kind == "job-completed" and status in ("success", "skipped"):
+        return drop(NAME, f"a job's {status} is not its workflow's: workflow-completed reports it")
+    if run_id := text(data, "workflow", "id"):
+        extra["run_id"] = run_id
     commit, ref, repository = _vcs(obj(data, "pipeline"))
     return build_event(
         NAME,

@@ -8,21 +8,34 @@ and the event name, since the delivery id header is not signed; ``ping`` deliver
 
 Mapping:
 
-- ``package`` / ``registry_package`` with a container package (``package_type`` or
-  ``registry.type`` says container/docker; npm and friends are ignored), action ``published``
-  or ``updated`` → ``image.pushed``, ``deleted`` → ``image.deleted``. The image comes from
-  ``package_url`` (``ghcr.io/Owner/name:tag``), lower-cased as GHCR requires; the digest from
-  ``package_version.version`` (GHCR puts the manifest digest there) or
-  ``container_metadata.tag.digest``; the tag from ``container_metadata.tag.name``.
+- ``package`` / ``registry_package`` (and the 2020 beta's ``package_v2``) with a container
+  package (``package_type`` or ``registry.type`` says container/docker; without either, as in
+  the 2020 beta, ``ecosystem: CONTAINER``; npm and friends are ignored), action
+  ``published``, ``updated`` or ``created`` (the beta's ``create``) → ``image.pushed``,
+  ``deleted`` → ``image.deleted``. The image comes from ``package_url``
+  (``ghcr.io/Owner/name:tag``), else, for the 2019 ``docker.pkg.github.com`` registry,
+  ``registry.url`` + ``/`` + the package name, else ``ghcr.io/<owner or namespace>/<name>``;
+  lower-cased as both registries require. The digest comes from ``package_version.version``
+  (GHCR puts the manifest digest there), ``container_metadata.tag.digest`` or
+  ``package_version.name``; the tag from ``container_metadata.tag.name``, the
+  ``package_url``, or (``docker.pkg.github.com`` only) ``package_version.version``.
 - ``workflow_run`` / ``workflow_job`` / ``check_suite`` with action ``completed`` →
   ``build.finished``; other actions (``requested``, ``in_progress``) are ignored. Conclusions:
   success and neutral → success; failure, timed_out, startup_failure → failure; cancelled →
-  cancelled; skipped → skipped; anything else (action_required, stale) → unknown. For
-  ``workflow_job`` the pipeline is the workflow name and ``extra.job`` the job name.
+  cancelled; skipped → skipped; anything else (action_required, stale) → unknown. The
+  pipeline is the workflow's name (``bumper.core.events``: one build model), and the run is
+  ``extra.run_id`` + ``extra.attempt``, so that the deliveries of one run make one
+  ``build.finished``: a ``workflow_job`` reports only a failed or cancelled job (with
+  ``extra.job``), since a job's success is not its run's; a ``check_suite`` of GitHub Actions
+  (app ``github-actions``) is dropped, since it names no workflow and its ``workflow_run``
+  reports the same run; other apps' check suites are their own pipeline (the app's name) and
+  link to the commit's checks page. ``head_branch`` becomes ``refs/tags/<name>`` for a
+  tag-triggered run (see ``_ref``), else ``refs/heads/<name>``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bumper.core.events import BuildStatus, Event, ImageEventType
@@ -34,16 +47,19 @@ from bumper.sources._common import (
     drop,
     first_text,
     header,
+    host_of,
     image_event,
     load_object,
     obj,
+    repo_path,
     split_reference,
     text,
 )
 from bumper.sources._headers import Headers
 
 NAME = "github"
-REGISTRY_HOSTS: tuple[str, ...] = ("ghcr.io",)
+LEGACY_HOST = "docker.pkg.github.com"
+REGISTRY_HOSTS: tuple[str, ...] = ("ghcr.io", LEGACY_HOST)
 
 CONCLUSIONS: dict[str, BuildStatus] = {
     "success": "success",
@@ -55,6 +71,8 @@ CONCLUSIONS: dict[str, BuildStatus] = {
     "skipped": "skipped",
 }
 _CONTAINER_TYPES = frozenset({"container", "docker"})
+ACTIONS_APP = "github-actions"
+_VERSION = re.compile(r"v?\d+(\.\d+)+([-+][0-9A-Za-z.+-]*)?")
 
 
 AUTH = _auth.hmac_signature("X-Hub-Signature-256", prefix="sha256=", event_header="X-GitHub-Event")
@@ -71,11 +89,15 @@ def is_ping(headers: Headers, body: bytes) -> bool:
 def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
     event = (header(headers, "X-GitHub-Event") or _guess_event(data)).lower()
-    if event in ("package", "registry_package"):
-        return parse_package(NAME, data, data.get(event) or data.get("package"))
+    if event in ("package", "registry_package", "package_v2"):
+        return parse_package(NAME, data, data.get(event) or _package_of(data))
     if event in ("workflow_run", "workflow_job", "check_suite"):
         return parse_build(NAME, event, data)
     return drop(NAME, f"event {event!r} carries no image or build result")
+
+
+def _package_of(data: dict[str, Any]) -> Any:
+    return data.get("package") or data.get("registry_package")
 
 
 def _guess_event(data: dict[str, Any]) -> str:
@@ -89,14 +111,10 @@ def _guess_event(data: dict[str, Any]) -> str:
 def parse_package(sender: str, data: dict[str, Any], package: Any) -> list[Event]:
     """Shared with Gitea's GitHub-compatible deliveries."""
     package = obj(package)
-    kinds = {
-        (text(package, "package_type") or "").lower(),
-        (text(package, "registry", "type") or "").lower(),
-    }
-    if not kinds & _CONTAINER_TYPES:
-        return drop(sender, f"package of type {sorted(kinds - {''})} is not a container image")
+    if not _is_container(package):
+        return drop(sender, f"package of type {sorted(_kinds(package))} is not a container image")
     action = (text(data, "action") or "").lower()
-    if action in ("published", "updated", "created"):
+    if action in ("published", "updated", "created", "create"):
         kind: ImageEventType = "image.pushed"
     elif action == "deleted":
         kind = "image.deleted"
@@ -105,16 +123,53 @@ def parse_package(sender: str, data: dict[str, Any], package: Any) -> list[Event
     version = obj(package, "package_version")
     meta = obj(version, "container_metadata")
     url_name, url_tag, _ = split_reference(text(version, "package_url") or "")
-    name = url_name or _name_from_parts(package)
+    legacy = _legacy_registry(package)
+    name = url_name or _package_name(legacy or "ghcr.io", package)
     if name:
         name = name.lower()
-    digest = first_text(_digest(text(version, "version")), _digest(text(meta, "tag", "digest")))
-    tag = first_text(text(meta, "tag", "name"), url_tag)
+    digest = first_text(
+        _digest(text(version, "version")),
+        _digest(text(meta, "tag", "digest")),
+        _digest(text(version, "name")),
+    )
+    # docker.pkg.github.com (2019) put the tag in ``version``; GHCR puts the digest there.
+    legacy_tag = text(version, "version") if legacy else None
+    tag = first_text(text(meta, "tag", "name"), url_tag, legacy_tag)
     return image_event(sender, kind, name, tag=tag, digest=digest)
 
 
-def _name_from_parts(package: dict[str, Any]) -> str | None:
-    owner, name = text(package, "owner", "login"), text(package, "name")
+def _kinds(package: dict[str, Any]) -> set[str]:
+    found = {
+        (text(package, "package_type") or "").lower(),
+        (text(package, "registry", "type") or "").lower(),
+    } - {""}
+    # The 2020 beta (``ecosystem: CONTAINER``) had neither; where they exist they decide,
+    # since GitHub's own examples pair ``ecosystem: docker`` with npm packages.
+    return found or {(text(package, "ecosystem") or "").lower()} - {""}
+
+
+def _is_container(package: dict[str, Any]) -> bool:
+    return bool(_kinds(package) & _CONTAINER_TYPES)
+
+
+def _legacy_registry(package: dict[str, Any]) -> str | None:
+    """``docker.pkg.github.com/<owner>/<repo>`` for the 2019 registry, whose images are named
+    ``docker.pkg.github.com/<owner>/<repo>/<name>``; ``None`` for GHCR."""
+    url = text(package, "registry", "url")
+    host = host_of(url)
+    if not url or host is None or host.lower() != LEGACY_HOST:
+        return None
+    path = repo_path(url)
+    return f"{LEGACY_HOST}/{path}" if path else None
+
+
+def _package_name(registry: str, package: dict[str, Any]) -> str | None:
+    """``<registry>/<name>`` for docker.pkg.github.com (the registry holds owner and repo),
+    ``ghcr.io/<owner>/<name>`` for GHCR (the 2020 beta named the owner only in namespace)."""
+    name = text(package, "name")
+    if registry != "ghcr.io":
+        return f"{registry}/{name}" if name else None
+    owner = first_text(text(package, "owner", "login"), text(package, "namespace"))
     return f"ghcr.io/{owner}/{name}" if owner and name else None
 
 
@@ -130,22 +185,59 @@ def parse_build(sender: str, event: str, data: dict[str, Any]) -> list[Event]:
     conclusion = (text(run, "conclusion") or "").lower()
     status: BuildStatus = CONCLUSIONS.get(conclusion, "unknown")
     repository = text(data, "repository", "full_name")
+    web = text(data, "repository", "html_url")
     extra: dict[str, Any] = {}
+    url = text(run, "html_url")
     if event == "workflow_run":
         pipeline = first_text(text(run, "name"), text(data, "workflow", "name"))
+        extra.update(_run(run.get("id"), run.get("run_attempt")))
     elif event == "workflow_job":
+        if status in ("success", "skipped"):
+            return drop(sender, f"a job's {status} is not its run's: workflow_run reports the run")
         pipeline = text(run, "workflow_name")
+        extra.update(_run(run.get("run_id"), run.get("run_attempt")))
         if job := text(run, "name"):
             extra["job"] = job
     else:
+        if (text(run, "app", "slug") or "").lower() == ACTIONS_APP:
+            return drop(sender, "an Actions check suite names no workflow: workflow_run reports it")
         pipeline = text(run, "app", "name")
+        extra.update(_run(run.get("id"), None))
+        url = url or _checks_page(web, text(run, "head_sha"), run.get("id"))
     return build_event(
         sender,
         status,
         commit=text(run, "head_sha"),
-        ref=branch_ref(text(run, "head_branch")),
+        ref=_ref(text(run, "head_branch"), text(run, "event")),
         repository=repository,
         pipeline=pipeline,
-        url=text(run, "html_url"),
+        url=url,
         extra=extra,
     )
+
+
+def _run(run_id: Any, attempt: Any) -> dict[str, int]:
+    """``extra.run_id`` / ``extra.attempt``: what ties a run's deliveries together."""
+    found = {}
+    if type(run_id) is int:
+        found["run_id"] = run_id
+    if type(attempt) is int:
+        found["attempt"] = attempt
+    return found
+
+
+def _ref(head_branch: str | None, trigger: str | None) -> str | None:
+    """A full ref. GitHub gives only ``head_branch``, which holds the tag's name for a
+    tag-triggered run: a release (or tag creation) is a tag; so is a name that is a version
+    (``v1.2.3``, ``1.2.3-rc.1``), which a branch hardly ever is."""
+    if not head_branch:
+        return None
+    tag = (trigger or "").lower() in ("release", "create") or bool(_VERSION.fullmatch(head_branch))
+    return branch_ref(head_branch, tag=tag)
+
+
+def _checks_page(web: str | None, sha: str | None, suite: Any) -> str | None:
+    """The commit's checks page for a check suite, which sends no web link of its own."""
+    if not web or not sha or type(suite) is not int:
+        return None
+    return f"{web}/commit/{sha}/checks?check_suite_id={suite}"

@@ -12,8 +12,14 @@ Secret, one of:
 
 Mapping: pipelines and jobs in a terminal state (success, failed, canceled, skipped) become
 ``build.finished`` (failed → failure, canceled → cancelled); running, pending, created and
-manual ones are ignored. ``ref`` is ``refs/tags/<ref>`` when GitLab says it is a tag, else
-``refs/heads/<ref>``; ``repository`` is ``project.path_with_namespace``. Delivery id shown:
+manual ones are ignored. A Job Hook reports only a failed or cancelled job (a job's success
+is not its pipeline's; the Pipeline Hook reports that): its ``pipeline`` is unknown (GitLab
+names only the job, now in ``extra.job``, no longer in ``pipeline``) and its run is the
+pipeline's id, as for the Pipeline Hook (``extra.run_id``), so both count once. ``pipeline``
+is the pipeline's ``name`` (GitLab 16.3+, ``null`` when unnamed). ``ref`` is
+``refs/tags/<ref>`` when GitLab says it is a tag, else ``refs/heads/<ref>``; ``repository``
+is ``project.path_with_namespace``; ``url`` the pipeline's (or job's) page, built from
+``project.web_url`` when the payload has no ``url``. Delivery id shown:
 ``Idempotency-Key`` (stable across retries), else ``webhook-id``, else ``X-Gitlab-Event-UUID``.
 With a signing token, deliveries are deduplicated on the signed ``webhook-id`` whatever the
 unsigned ``Idempotency-Key`` says; with a secret token nothing is signed, and the delivery id
@@ -141,6 +147,7 @@ def _pipeline(data: dict[str, Any]) -> list[Event]:
     status = map_status(STATUSES, raw)
     if status is None:
         return drop(NAME, f"pipeline status {raw!r} is not final")
+    pipeline_id = attributes.get("id")
     return build_event(
         NAME,
         status,
@@ -148,7 +155,8 @@ def _pipeline(data: dict[str, Any]) -> list[Event]:
         ref=branch_ref(text(attributes, "ref"), tag=attributes.get("tag") is True),
         repository=_repository(data),
         pipeline=text(attributes, "name"),
-        url=text(attributes, "url"),
+        url=first_text(text(attributes, "url"), _page(data, "pipelines", pipeline_id)),
+        extra=_run(pipeline_id),
     )
 
 
@@ -157,18 +165,32 @@ def _job(data: dict[str, Any]) -> list[Event]:
     status = map_status(STATUSES, raw)
     if status is None:
         return drop(NAME, f"job status {raw!r} is not final")
-    web_url = text(data, "project", "web_url")
-    job_id = data.get("build_id")
-    url = f"{web_url}/-/jobs/{job_id}" if web_url and type(job_id) is int else None
+    if status in ("success", "skipped"):
+        return drop(NAME, f"a job's {status} is not its pipeline's: the Pipeline Hook reports it")
+    extra: dict[str, Any] = _run(data.get("pipeline_id"))
+    if job := text(data, "build_name"):
+        extra["job"] = job
     return build_event(
         NAME,
         status,
         commit=first_text(text(data, "sha"), text(data, "commit", "sha")),
         ref=branch_ref(text(data, "ref"), tag=data.get("tag") is True),
         repository=_repository(data),
-        pipeline=text(data, "build_name"),
-        url=url,
+        # A Job Hook names its job and its pipeline's id, not the pipeline's name.
+        pipeline=None,
+        url=_page(data, "jobs", data.get("build_id")),
+        extra=extra,
     )
+
+
+def _run(pipeline_id: Any) -> dict[str, Any]:
+    return {"run_id": pipeline_id} if type(pipeline_id) is int else {}
+
+
+def _page(data: dict[str, Any], kind: str, number: Any) -> str | None:
+    """``<project web_url>/-/pipelines/<id>`` or ``.../-/jobs/<id>``, as GitLab links them."""
+    web_url = text(data, "project", "web_url")
+    return f"{web_url}/-/{kind}/{number}" if web_url and type(number) is int else None
 
 
 def _repository(data: dict[str, Any]) -> str | None:

@@ -5,8 +5,9 @@ copies verbatim into ``Authorization`` (for example ``Bearer s3cr3t`` or ``Basic
 A secret without a scheme (no space) also accepts ``Authorization: Bearer <secret>``. Harbor
 signs nothing, so this is a shared-token check.
 
-``PUSH_ARTIFACT`` / ``harbor.artifact.pushed`` → ``image.pushed``; ``DELETE_ARTIFACT`` /
-``harbor.artifact.deleted`` → ``image.deleted``; one event per ``event_data.resources[]``,
+``PUSH_ARTIFACT`` / ``harbor.artifact.pushed`` (Harbor 1.x: ``pushImage``) → ``image.pushed``;
+``DELETE_ARTIFACT`` / ``harbor.artifact.deleted`` (Harbor 1.x: ``deleteImage``) →
+``image.deleted``; one event per ``event_data.resources[]`` (the same shape since 1.9),
 named from ``resource_url`` (``harbor.example.com/project/repo:tag`` or ``...@digest``). A tag
 equal to the digest (push by digest) is not a tag. Pulls, scans, quota and replication events
 are ignored. The CloudEvents ``id`` is the delivery id, and its ``source`` and ``id`` the dedupe
@@ -41,6 +42,9 @@ KINDS: dict[str, ImageEventType] = {
     "DELETE_ARTIFACT": "image.deleted",
     "harbor.artifact.pushed": "image.pushed",
     "harbor.artifact.deleted": "image.deleted",
+    # Harbor 1.9 and 1.10 (before artifacts): images only; charts were uploadChart/deleteChart.
+    "pushImage": "image.pushed",
+    "deleteImage": "image.deleted",
 }
 
 

@@ -5,15 +5,29 @@ proxy could check. The secret is therefore a URL token: the web layer passes the
 the request URL as ``X-Bumper-Url-Token``, compared in constant time. Weaker than a signature
 (the token sits in URLs and logs, and does not bind the body).
 
-Mapping:
+Quay's bodies do not name their event. A user creates one notification per event in Quay,
+each with its own URL, so the URL can name it: ``?event=<kind>`` (``EVENT_HINTS``, passed by
+the web layer as ``X-Bumper-Event-Hint``). Mapping:
 
-- repository push (``updated_tags``) → one ``image.pushed`` per tag of ``docker_url``;
-- build events carry no event name, so they are told apart by their fields: with
-  ``error_message`` → ``build.finished`` failure; with ``manifest_digests`` (only sent on
-  success) → ``build.finished`` success; other build notifications (queued, started,
-  cancelled) cannot be told apart and are ignored. A successful build also fires a repository
-  push, which carries the image event, so builds only report the CI result: commit and ref
-  from ``trigger_metadata``, repository from its ``git_url``, pipeline = ``docker_url``.
+- repository push (``repo_push``, or a body with ``updated_tags``) → one ``image.pushed``
+  per tag of ``docker_url``. ``updated_tags`` is a list of tag names, or in the 2013–2017
+  shape an object of tag name → (v1) image id, whose keys are the tags.
+- build notifications (a body with ``build_id``) → ``build.finished``, only for the final
+  kinds: ``build_success`` → success, ``build_failure`` → failure, ``build_cancelled`` →
+  cancelled; ``build_queued`` and ``build_start`` are dropped. Without a hint the body decides
+  only where the legacy build manager left evidence: ``error_message`` (failures only) →
+  failure, ``manifest_digests`` (successes only) → success. The build manager
+  rewritten in 2020 sends neither, and the same body for start, success and cancel: such a
+  body, or one whose evidence contradicts its hint, is *ambiguous*, never a success. It comes
+  out as ``build.finished`` with status ``unknown`` and ``extra.ambiguous`` saying which URL
+  to configure; the worker records that as an ``ambiguous`` decision.
+- other kinds (``vulnerability_found``, mirror and expiry notices) are dropped.
+
+A successful build also fires a repository push, which carries the image event, so builds
+only report the CI result: commit (``commit``, or ``commit_sha`` in the old trigger schema)
+and ref from ``trigger_metadata``, repository from its ``git_url``, pipeline = ``docker_url``
+(the Quay repository whose build trigger ran: Quay has no other pipeline name), url =
+``homepage``, else the build page derived from ``docker_url`` and ``build_id``.
 
 Quay has no delivery id.
 """
@@ -30,34 +44,66 @@ from bumper.sources._common import (
     branch_ref,
     build_event,
     drop,
+    first_text,
+    header,
     image_event,
     load_object,
     lst,
+    normal_name,
+    obj,
     repo_path,
     text,
 )
 from bumper.sources._headers import Headers
+from bumper.sources._hints import EVENT_HINT_HEADER
 
 NAME = "quay"
 # quay.io; a Red Hat Quay receiver names its own host with ``registry``.
 REGISTRY_HOSTS: tuple[str, ...] = ("quay.io",)
 
+FINAL_BUILDS: dict[str, BuildStatus] = {
+    "build_success": "success",
+    "build_failure": "failure",
+    "build_cancelled": "cancelled",
+}
+UNFINISHED_BUILDS = frozenset({"build_queued", "build_start"})
+OTHER_KINDS = frozenset(
+    {
+        "vulnerability_found",
+        "repo_mirror_sync_started",
+        "repo_mirror_sync_success",
+        "repo_mirror_sync_failed",
+        "repo_image_expiry",
+    }
+)
+EVENT_HINTS = frozenset({"repo_push", *FINAL_BUILDS, *UNFINISHED_BUILDS, *OTHER_KINDS})
+
+AMBIGUOUS = (
+    "Quay build notifications do not say which event they are: create one Quay notification "
+    "per event, each with its own URL, POST /hooks/<receiver>?event=build_success (and "
+    "?event=build_failure, ?event=build_cancelled)"
+)
 
 AUTH = _auth.URL_TOKEN
 
 
 def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
-    if "updated_tags" in data:
+    hint = header(headers, EVENT_HINT_HEADER)
+    if hint in OTHER_KINDS:
+        return drop(NAME, f"{hint} notifications carry no push or build result")
+    if hint == "repo_push" or (hint is None and "updated_tags" in data):
         return _push(data)
     if "build_id" in data:
-        return _build(data)
-    return drop(NAME, "neither a repository push nor a build notification")
+        return _build(data, hint)
+    return drop(NAME, f"{hint or 'the body'}: neither a repository push nor a build notification")
 
 
 def _push(data: dict[str, Any]) -> list[Event]:
     image = text(data, "docker_url")
-    tags = lst(data.get("updated_tags"))
+    updated = data.get("updated_tags")
+    # 2013-2017: {"latest": "<v1 image id>"}; since: ["latest"]. A v1 id is no digest.
+    tags = list(updated) if isinstance(updated, dict) else lst(updated)
     if len(tags) > MAX_EVENTS:
         raise WebhookRejected("too many tags in one delivery", status=400, reason="malformed")
     events: list[Event] = []
@@ -68,20 +114,45 @@ def _push(data: dict[str, Any]) -> list[Event]:
     return events or drop(NAME, "repository push without updated tags")
 
 
-def _build(data: dict[str, Any]) -> list[Event]:
-    if "error_message" in data:
-        status: BuildStatus = "failure"
-    elif "manifest_digests" in data:
-        status = "success"
-    else:
-        return drop(NAME, "build notification that is not a success or a failure")
-    trigger = data.get("trigger_metadata")
+def _build(data: dict[str, Any], hint: str | None) -> list[Event]:
+    if hint in UNFINISHED_BUILDS:
+        return drop(NAME, f"{hint}: the build has not finished")
+    told = _told_by_body(data)
+    status = FINAL_BUILDS.get(hint or "") or told
+    extra: dict[str, Any] = {}
+    if hint is not None and hint in FINAL_BUILDS and told not in (None, status):
+        extra["ambiguous"] = f"the URL says {hint} but the body says {told}; {AMBIGUOUS}"
+    elif status is None:
+        extra["ambiguous"] = AMBIGUOUS
+    if extra:
+        status = "unknown"
+        extra["image"] = normal_name(text(data, "docker_url"))
+    trigger = obj(data, "trigger_metadata")
     return build_event(
         NAME,
-        status,
-        commit=text(trigger, "commit"),
+        status or "unknown",
+        commit=first_text(text(trigger, "commit"), text(trigger, "commit_sha")),
         ref=branch_ref(text(trigger, "ref")),
         repository=repo_path(text(trigger, "git_url")),
         pipeline=text(data, "docker_url"),
-        url=text(data, "homepage"),
+        url=first_text(text(data, "homepage"), _build_page(data)),
+        extra=extra,
     )
+
+
+def _told_by_body(data: dict[str, Any]) -> BuildStatus | None:
+    """What the legacy build manager's extra fields say; ``None`` from the current one."""
+    if "error_message" in data:
+        return "failure"
+    if "manifest_digests" in data:  # not image_id: Quay's samples show it on queued builds too
+        return "success"
+    return None
+
+
+def _build_page(data: dict[str, Any]) -> str | None:
+    """``https://<host>/repository/<namespace>/<name>/build/<id>``, as Quay links builds."""
+    image, build_id = text(data, "docker_url"), text(data, "build_id")
+    if not image or not build_id or "/" not in image:
+        return None
+    host, _, path = image.partition("/")
+    return f"https://{host}/repository/{path}/build/{build_id}"

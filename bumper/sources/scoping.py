@@ -18,6 +18,8 @@ logs the warnings (``bumper.web.receivers``). Pure, like the rest of ``bumper.so
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bumper.core import config
 from bumper.core.scope import Scope
 from bumper.sources import SENDERS, Sender
@@ -25,11 +27,16 @@ from bumper.sources import SENDERS, Sender
 IMAGE_KINDS = frozenset({"image.pushed", "image.deleted"})
 
 
-def scope_of(receiver: config.Receiver, sender: Sender) -> Scope:
-    """What ``receiver`` may speak for, defaults filled in from ``sender``."""
+def scope_of(
+    receiver: config.Receiver, sender: Sender, registries: Mapping[str, str] | None = None
+) -> Scope:
+    """What ``receiver`` may speak for, defaults filled in from ``sender``; an entry naming a
+    ``registries`` entry (``registries``: name → host) stands for that registry's host."""
     images = receiver.scope.images
     if images is None:
         images = [receiver.registry] if receiver.registry else list(sender.registry_hosts or ())
+    named = registries or {}
+    images = [named.get(entry, entry) for entry in images]
     return Scope.of(images, receiver.scope.repos)
 
 
@@ -41,7 +48,7 @@ def problems(cfg: config.BumperConfig) -> list[config.Issue]:
         sender = SENDERS.get(receiver.type)
         if sender is None:
             continue  # an unknown type is refused when the app starts (bumper.web.receivers)
-        scope = scope_of(receiver, sender)
+        scope = scope_of(receiver, sender, cfg.registry_hosts())
         if "build.finished" in receiver.events:
             scopes.setdefault(receiver.type, []).append(scope)
         if _needs_registry(receiver, sender, scope):

@@ -12,14 +12,19 @@ condition's reason says the run was cancelled; started, running and unknown are 
 Pipeline = the ``tekton.dev/pipeline`` (or ``tekton.dev/task``) label, else the run name.
 Tekton has no standard commit field, so commit, ref and repository are read from the run's
 params and results by their conventional names (``revision``/``commit``/``git-revision``,
-``url``/``repo-url``/``git-url``); a revision is a commit only if it looks like a SHA, and a
-ref only if it starts with ``refs/``. The delivery id is ``ce-id``; the dedupe key is
+``repo-url``/``git-url``/``repository``, Tekton Chains' ``CHAINS-GIT_COMMIT`` and
+``CHAINS-GIT_URL``); a revision is a commit only if it looks like a SHA, and a ref only if it
+starts with ``refs/``. A param or result named just ``url`` (the git-clone task's name) is the
+repository only when it is a clone URL (ends in ``.git``, scp-like or ``ssh://``, or
+``https://github.com/owner/name`` on a well-known forge): pipelines also name their deployed
+app's address, a dashboard link or an image ``url``. The delivery id is ``ce-id``; the dedupe key is
 ``ce-source`` and ``ce-id`` together.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from bumper.core.events import BuildStatus, Event
 from bumper.errors import WebhookRejected
@@ -40,8 +45,12 @@ from bumper.sources._headers import Headers
 NAME = "tekton"
 PREFIX = "dev.tekton.event."
 RUN_KEYS = ("pipelineRun", "taskRun", "customRun", "run")
-COMMIT_NAMES = ("commit", "revision", "git-revision", "sha", "git-commit")
-REPO_NAMES = ("url", "repo-url", "git-url", "repository", "git-repo-url", "repo")
+COMMIT_NAMES = ("commit", "revision", "git-revision", "sha", "git-commit", "chains-git_commit")
+REPO_NAMES = ("repo-url", "git-url", "git-repo-url", "repository", "repo", "chains-git_url")
+# ``url`` is the git-clone task's name for what it cloned, but a run's own ``url`` param or
+# result is as often the deployed app, a dashboard or an image: it counts only as a clone URL.
+LOOSE_REPO_NAME = "url"
+FORGE_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org", "codeberg.org"})
 
 
 AUTH = _auth.URL_TOKEN
@@ -86,11 +95,38 @@ def parse_tekton(sender: str, event_type: str, data: Any) -> list[Event]:
         status,
         commit=commit_sha(revision),
         ref=revision if revision and revision.startswith("refs/") else None,
-        repository=repo_path(first_text(*(values.get(name) for name in REPO_NAMES))),
+        repository=_repository(values),
         pipeline=first_text(
             text(labels, "tekton.dev/pipeline"), text(labels, "tekton.dev/task"), run_name
         ),
         extra={"run": run_name} if run_name else None,
+    )
+
+
+def _repository(values: dict[str, str]) -> str | None:
+    named = first_text(*(values.get(name) for name in REPO_NAMES))
+    if named:
+        return repo_path(named)
+    loose = values.get(LOOSE_REPO_NAME)
+    return repo_path(loose) if loose and _is_clone_url(loose) else None
+
+
+def _is_clone_url(value: str) -> bool:
+    """A git remote: ``.git`` at the end, an scp-like or ssh/git URL, or a forge's
+    ``https://github.com/owner/name`` (no query, no fragment, nothing after the name)."""
+    if value.endswith(".git") or value.startswith(("ssh://", "git://", "git@")):
+        return True
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    segments = [segment for segment in parts.path.split("/") if segment]
+    return (
+        parts.scheme == "https"
+        and (parts.hostname or "") in FORGE_HOSTS
+        and not parts.query
+        and not parts.fragment
+        and len(segments) == 2
     )
 
 

@@ -24,7 +24,7 @@ from bumper import configfile
 from bumper import settings as settings_module
 from bumper.core.config import BumperConfig
 from bumper.settings import Settings
-from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops
+from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops, pollmetrics
 from bumper.web import receivers as receivers_module
 from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     client = make_redis(settings)
     intake = Intake(client, settings.queue_name, settings.web, settings.worker.job_timeout_seconds)
     metrics = WebMetrics(settings.queue_name, intake.queue_depth, client)
+    metrics.add_collector(pollmetrics.PollCollector(client))
 
     st = WebState(settings, receivers, client, intake, metrics, agent_tokens)
     app = _flask_app(st, hooks.blueprint, ops.probes, agents.blueprint)

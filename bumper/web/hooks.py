@@ -14,7 +14,9 @@ the delivery id. Replies and logs carry reasons, never a header value, body or s
 URL tokens (senders with no signature scheme) come from ``?token=`` (or ``?access_token=``,
 the CloudEvents spelling) or a second path segment, ``/hooks/<receiver>/<token>``; they reach
 the sender as the ``X-Bumper-Url-Token`` header and are never logged (gunicorn's access log,
-which would print the request line, is off).
+which would print the request line, is off). An event hint, ``?event=build_success``
+(``bumper.sources._hints``), is checked against the sender's allowed values once the delivery
+is verified, and reaches the parser as ``X-Bumper-Event-Hint``; any other value is a 400.
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ from flask import Blueprint, Flask, Response, request
 
 from bumper.core import events as events_module
 from bumper.errors import WebhookRejected
-from bumper.sources import DeliveryKey, Headers, Signed, cloudevents
+from bumper.sources import (
+    EVENT_HINT_HEADER,
+    DeliveryKey,
+    Headers,
+    Signed,
+    cloudevents,
+    hint_from_query,
+)
 from bumper.web import receivers as receivers_module
 from bumper.web.metrics import UNKNOWN_RECEIVER
 from bumper.web.recent import record_outcome, summarise
@@ -47,7 +56,8 @@ URL_TOKEN_HEADER = "X-Bumper-Url-Token"
 REGISTRY_HEADER = "X-Bumper-Registry"
 # Set by this layer only: a sender must not be able to smuggle them in.
 _CONTEXT_ENVIRON = frozenset(
-    "HTTP_" + name.upper().replace("-", "_") for name in (URL_TOKEN_HEADER, REGISTRY_HEADER)
+    "HTTP_" + name.upper().replace("-", "_")
+    for name in (URL_TOKEN_HEADER, REGISTRY_HEADER, EVENT_HINT_HEADER)
 )
 _CHUNK = 65_536
 # Written to the recent list by the intake script itself; a 503 cannot be written at all.
@@ -190,6 +200,9 @@ def _deliver(
     trace.authenticated = True
     if sender.is_ping(headers, body):
         return HookReply(200, "ping", {"status": "pong", "receiver": receiver.name})
+    hint = hint_from_query(environ.get("QUERY_STRING"))
+    if hint is not None:
+        headers = Headers([*headers.items(), (EVENT_HINT_HEADER, sender.check_hint(hint))])
     # Sender.parse raises only WebhookRejected(400): a parser bug is logged and refused there.
     parsed = sender.parse(headers, body)
     allowed = [e for e in parsed if e.type in receiver.kinds]
@@ -205,7 +218,7 @@ def _deliver(
         # counted and listed under its own result: it may be a misconfiguration or an attack.
         ignored = {"status": "ignored", "reason": "out-of-scope", "events": []}
         return HookReply(200, "out-of-scope", ignored)
-    key = sender.key(headers, body, signed, trace.delivery_id)
+    key = sender.key(headers, body, signed, trace.delivery_id, allowed)
     return _enqueue(st, receiver, key, allowed, received_at)
 
 

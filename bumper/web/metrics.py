@@ -169,6 +169,7 @@ class WebMetrics:
         self.registry.register(self.queue)
         # Label children, looked up once: ``labels()`` validates and locks on every call.
         self._children: dict[tuple[str, ...], Any] = {}
+        self._extra: list[Collector] = []
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (metric._name, *labels)
@@ -176,6 +177,11 @@ class WebMetrics:
         if child is None:
             child = self._children[key] = metric.labels(*labels)
         return child
+
+    def add_collector(self, collector: Collector) -> None:
+        """A series read at scrape time by another module (``bumper.web.pollmetrics``)."""
+        self.registry.register(collector)
+        self._extra.append(collector)
 
     def observe(self, receiver: str, result: str, seconds: float) -> None:
         """One finished request on ``/hooks/<receiver>``."""
@@ -194,5 +200,7 @@ class WebMetrics:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             registry.register(self.queue)
+            for collector in self._extra:
+                registry.register(collector)
             return generate_latest(registry)
         return generate_latest(self.registry)

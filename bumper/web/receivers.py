@@ -134,7 +134,7 @@ def load_receivers(
             max_body_bytes=item.max_body_bytes,
             insecure=item.insecure,
             registry=item.registry,
-            scope=scoping.scope_of(item, sender),
+            scope=scoping.scope_of(item, sender, cfg.registry_hosts()),
             secret=secret,
             replay_window=item.replay_window_seconds,
             allowed_origins=frozenset(item.allowed_origins),

@@ -205,6 +205,24 @@ def test_ci_trigger_matches_branch_globs_and_renders_a_valid_tag() -> None:
     assert cfg.triggers_for("github", "acme/api") == [trigger]
 
 
+def test_ci_trigger_matches_tag_globs_and_renders_the_git_tag() -> None:
+    trigger = config.CiTrigger.model_validate(
+        {
+            "name": "api-release",
+            "source": "github",
+            "repository": "acme/api",
+            "tags": ["v*"],
+            "image": "api",
+            "tag": "{git_tag}",
+        }
+    )
+    assert trigger.matches(build(ref="refs/tags/v1.4.0"))
+    assert trigger.render_tag(build(ref="refs/tags/v1.4.0")) == "v1.4.0"
+    assert not trigger.matches(build(ref="refs/tags/nightly"))
+    assert not trigger.matches(build(ref="refs/heads/v1.4.0"))  # a branch is not a tag
+    assert not trigger.matches(build(ref=None))
+
+
 def test_ci_trigger_without_the_field_it_needs_is_permanent_error() -> None:
     cfg, _ = config.validate(VALID)
     assert cfg is not None

@@ -195,9 +195,18 @@ def test_templates_and_garbage_are_skipped_with_reason() -> None:
     assert finder.scan("").found == ()
 
 
-def test_non_string_and_block_values_are_not_references() -> None:
-    text = "a:\n  image: 1.5\nb:\n  image: true\nc:\n  image: |\n    nginx:1\n"
+def test_non_string_values_are_not_references() -> None:
+    text = "a:\n  image: 1.5\nb:\n  image: true\nc:\n  image: |\n    nginx:1\n    more\n"
     assert rows(text) == []
+
+
+def test_a_one_line_block_scalar_value_is_a_reference() -> None:
+    # issue 16: `image: >-` with the reference on the next line (found on that line)
+    text = "c:\n  image: |\n    nginx:1\nd:\n  image: >-\n    ghcr.io/acme/api@" + SHA + "\n"
+    assert rows(text) == [
+        (3, "image-string", "docker.io/library/nginx", "1", None),
+        (6, "image-string", "ghcr.io/acme/api", None, SHA),
+    ]
 
 
 def test_find_matches_any_spelling_of_the_image() -> None:

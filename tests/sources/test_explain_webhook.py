@@ -89,3 +89,78 @@ def test_bad_headers_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_unknown_source_exits_2(tmp_path: Path) -> None:
     assert main(["explain-webhook", "--source", "bitbucket", str(tmp_path)]) == 2
+
+
+OWN = Path(__file__).parent / "fixtures"
+
+
+def test_header_lines_as_vendors_show_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request as curl -v or a vendor's docs print it: request line, '>' prefixes, an
+    HTTP/2 pseudo-header, then the body after a blank line (not read as headers)."""
+    headers = tmp_path / "headers.txt"
+    headers.write_text(
+        "> POST /hooks/github HTTP/1.1\n"
+        "> :authority: bumper.example.com\n"
+        "> Content-Type: application/json\n"
+        "> X-GitHub-Event: workflow_run\n"
+        "> X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958\n"
+        "\n"
+        '{"not": "a header"}\n'
+    )
+    body = str(OWN / "github" / "run" / "workflow_run.completed.json")
+    assert main(["explain-webhook", "--source", "github", "--headers", str(headers), body]) == 0
+    (event,) = json.loads(capsys.readouterr().out)
+    assert (event["type"], event["pipeline"], event["delivery_id"]) == (
+        "build.finished",
+        "build",
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    )
+
+
+def test_a_header_line_without_colon_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    headers = tmp_path / "headers.txt"
+    headers.write_text("X-GitHub-Event: package\nnot a header\n")
+    body = str(OWN / "github" / "run" / "workflow_run.completed.json")
+    assert main(["explain-webhook", "--source", "github", "--headers", str(headers), body]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "line 2 is not 'Name: value'" in err and len(err.splitlines()) == 1
+
+
+QUAY_BUILD = str(OWN / "quay" / "build.buildman-2020.json")
+
+
+def test_query_names_the_quay_build_event(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain-webhook", "--source", "quay", "--query", "event=build_success", QUAY_BUILD]
+    assert main(args) == 0
+    (event,) = json.loads(capsys.readouterr().out)
+    assert (event["status"], event["repository"]) == ("success", "acme/api")
+
+
+def test_without_query_the_build_is_ambiguous_and_says_which_url(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["explain-webhook", "--source", "quay", QUAY_BUILD]) == 0
+    out = capsys.readouterr()
+    (event,) = json.loads(out.out)
+    assert event["status"] == "unknown"
+    (note,) = out.err.strip().splitlines()
+    assert note.startswith("bumper: note: ambiguous: ") and "?event=build_success" in note
+
+
+def test_a_dropped_payload_prints_its_one_line_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain-webhook", "--source", "quay", "--query", "?event=build_start", QUAY_BUILD]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == []
+    assert out.err.strip() == "bumper: note: dropped: build_start: the build has not finished"
+
+
+def test_an_unknown_query_hint_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain-webhook", "--source", "quay", "--query", "event=build_sucess", QUAY_BUILD]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a quay event" in err

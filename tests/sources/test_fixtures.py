@@ -91,6 +91,7 @@ CASES = [
                 repository="octo-org/octo-repo",
                 pipeline="test",
                 url="https://github.com/octo-org/octo-repo/actions/runs/289782451",
+                extra={"run_id": 289782451, "attempt": 1},
             )
         ],
         {"X-GitHub-Event": "workflow_run"},
@@ -107,7 +108,7 @@ CASES = [
                 repository="Codertocat/Hello-World",
                 pipeline="CodeQL",
                 url="https://github.com/octo-org/octo-repo/runs/1291536064",
-                extra={"job": "linters"},
+                extra={"job": "linters", "run_id": 2202229078, "attempt": 1},
             )
         ],
         {"X-GitHub-Event": "workflow_job"},
@@ -124,6 +125,10 @@ CASES = [
                     ref="refs/heads/changes",
                     repository="Codertocat/Hello-World",
                     pipeline="octocoders-linter",
+                    # A check suite links nowhere itself: the commit's checks page.
+                    url="https://github.com/Codertocat/Hello-World/commit/"
+                    "ec26c3e57ca3a959ca5aad62de7213c562f8c821/checks?check_suite_id=118578147",
+                    extra={"run_id": 118578147},
                 )
             ],
             {"X-GitHub-Event": "check_suite"},
@@ -146,6 +151,7 @@ CASES = [
                 repository="gitlab-org/gitlab-test",
                 pipeline="Pipeline for branch: master",
                 url="http://example.com/gitlab-org/gitlab-test/-/pipelines/31",
+                extra={"run_id": 31},
             )
         ],
     ),
@@ -282,6 +288,7 @@ CASES = [
                 repository="circleci/webhook-service",
                 pipeline="build-test-deploy",
                 url="https://app.circleci.com/pipelines/github/circleci/webhook-service/130/workflows/fda08377-fe7e-46b1-8992-3a7aaecac9c3",
+                extra={"run_id": "fda08377-fe7e-46b1-8992-3a7aaecac9c3"},
             )
         ],
     ),
@@ -297,24 +304,12 @@ CASES = [
                 repository="circleci/hello-world",
                 pipeline="build",
                 url="https://app.circleci.com/pipelines/circleci/DdaVtNusHqi24D4YT3X4eu/6EkDPZoN4ZdMKKZtBkRodt/1/workflows/c2006ece-778d-49fc-9e6e-b9965f72bee9",
+                extra={"run_id": "c2006ece-778d-49fc-9e6e-b9965f72bee9"},
             )
         ],
     ),
-    Case(
-        "circleci",
-        "job-completed.gitlab.success.json",
-        [
-            build(
-                "circleci",
-                "success",
-                commit="850a1519f25d14e968649cc420d1bd381715c05c",
-                ref="refs/heads/main",
-                repository="circleci/hello-world",
-                pipeline="say-hello",
-                extra={"job": "say-hello"},
-            )
-        ],
-    ),
+    # A job's success is not its workflow's (workflow-completed reports that): dropped.
+    Case("circleci", "job-completed.gitlab.success.json", []),
     # --- Buildkite: the webhook example elides everything but "blocked": true.
     Case(
         "buildkite",

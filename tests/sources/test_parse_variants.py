@@ -71,10 +71,13 @@ def test_gitlab_failed_job(shared_dir: Path) -> None:
             commit="2293ada6b400935a1378653304eaf6221e0fdb8f",
             ref="refs/heads/gitlab-script-trigger",
             repository="gitlab-org/gitlab-test",
-            pipeline="test",
+            pipeline=None,  # a Job Hook does not name its pipeline; the job is extra.job
             url="http://192.168.64.1:3005/gitlab-org/gitlab-test/-/jobs/1977",
+            extra={"job": "test", "run_id": 2366},
         )
     ]
+    data["build_status"] = "success"  # a job's success is not its pipeline's
+    assert parse("gitlab", data, {"X-Gitlab-Event": "Job Hook"}) == []
 
 
 def test_gitlab_running_pipeline_is_ignored_and_tag_pipelines_get_tag_refs(
@@ -360,8 +363,9 @@ def test_quay_build_failure(shared_dir: Path) -> None:
     data["error_message"] = "Could not find or parse Dockerfile"  # as in build_failure
     (event,) = parse("quay", data)
     assert (event.status, event.commit) == ("failure", "b7f7d2b948aacbe844ee465122a85a9368b2b735")
-    del data["error_message"]  # a queued/started build looks like this: ignored
-    assert parse("quay", data) == []
+    del data["error_message"]  # a queued/started/successful build looks like this: ambiguous
+    (event,) = parse("quay", data)
+    assert event.status == "unknown" and "?event=build_success" in event.extra["ambiguous"]
 
 
 def test_jenkins_phases_and_statuses(shared_dir: Path) -> None:

@@ -7,9 +7,10 @@ Registered from tests/conftest.py (``pytest_plugins``). Fixtures:
   -> BedCluster.
   Pods with the annotation ``testbed.bumper.dev/fail: "true"`` or an image tag ending in ``fail``
   run but never become Ready.
-- ``registry`` (function): a factory ``registry(notify_url=None, notify_headers=None)`` that starts
-  a distribution registry on a random port and returns a :class:`Registry`; all are stopped at
-  the end of the test.
+- ``registry`` (function): a factory ``registry(notify_url=None, notify_headers=None, auth=None)``
+  that starts a distribution registry on a random port (``auth``: its ``auth:`` section,
+  ``tests.support.registry_auth``) and returns a :class:`Registry`; all are stopped at the end
+  of the test.
 - ``crane`` (session): path of the crane binary; ``testbed_bin_dir``: where all binaries live.
 - ``kube_node`` (session): a real node (containerd, kubelet, kube-proxy: ``testbed/node.sh``)
   joined to ``kube_full`` -> :class:`~tests.support.testbed_node.Node`. It changes host state
@@ -107,10 +108,17 @@ class RegistryFactory:
         self.started: list[Registry] = []
 
     def __call__(
-        self, notify_url: str | None = None, notify_headers: dict[str, str] | None = None
+        self,
+        notify_url: str | None = None,
+        notify_headers: dict[str, str] | None = None,
+        auth: dict[str, object] | None = None,
     ) -> Registry:
         reg = Registry(
-            self.bins, self.workdir / f"registry-{len(self.started)}", notify_url, notify_headers
+            self.bins,
+            self.workdir / f"registry-{len(self.started)}",
+            notify_url,
+            notify_headers,
+            auth=auth,
         )
         self.started.append(reg)
         reg.start()

@@ -26,8 +26,10 @@ class Registry:
         workdir: Path,
         notify_url: str | None = None,
         notify_headers: dict[str, str] | None = None,
+        auth: dict[str, object] | None = None,
     ) -> None:
         self.bin_dir = bins
+        self.auth = auth  # the registry's ``auth:`` section (htpasswd, token), see registry_auth
         self.workdir = workdir
         self.port = free_port()
         self.notify_url = notify_url
@@ -62,6 +64,8 @@ class Registry:
             },
             "http": {"addr": self.host, "secret": os.urandom(16).hex()},
         }
+        if self.auth:
+            config["auth"] = self.auth
         if self.notify_url:
             config["notifications"] = {
                 "events": {"includereferences": True},
@@ -104,7 +108,7 @@ class Registry:
 
         def up() -> bool:
             proc.check_alive()
-            return http_get(f"{self.url}/v2/", timeout=2).status_code == 200
+            return http_get(f"{self.url}/v2/", timeout=2).status_code in (200, 401)
 
         wait_until(up, 30, "registry /v2/")
 

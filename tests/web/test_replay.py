@@ -96,10 +96,20 @@ def test_gitlab_signed_webhook_id_wins_over_the_unsigned_idempotency_key(
     # The same signed message under a new Idempotency-Key is the same message.
     again = post(client, "gitlab-signed", body, gitlab_signed(body, "msg_1", idempotency_key="b"))
     assert (again[0], again[1]["status"]) == (200, "duplicate")
-    # A new signed webhook-id is a new message, even under an Idempotency-Key already seen.
-    other = post(client, "gitlab-signed", body, gitlab_signed(body, "msg_2", idempotency_key="a"))
+    # A new signed webhook-id is a new message, even under an Idempotency-Key already seen
+    # (another pipeline's result here: the same run's result again is one build.finished).
+    other_run = body.replace(b'"id": 31,', b'"id": 32,', 1)
+    assert other_run != body
+    other = post(
+        client, "gitlab-signed", other_run, gitlab_signed(other_run, "msg_2", idempotency_key="a")
+    )
     assert other[0] == 202
     assert len(queued(redis_client)) == 2
+    # The same run's result under yet another webhook-id counts once.
+    same_run = post(
+        client, "gitlab-signed", body, gitlab_signed(body, "msg_3", idempotency_key="c")
+    )
+    assert (same_run[0], same_run[1]["status"]) == (200, "duplicate")
 
 
 def test_cloudevents_with_the_same_id_from_another_source_is_another_event(

@@ -5,6 +5,7 @@ the job for good after one attempt, a transient failure waits to retry, and each
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def test_a_transient_failure_waits_to_retry_with_its_time_and_reason(
     [logged] = [r.getMessage() for r in caplog.records if "retrying at" in r.getMessage()]
     assert logged.startswith(f"transient (git-transient), retrying at {retry['next_attempt']}")
 
+    jobs.schedule_poll(client, "bumper-test", 60, time.time())  # scheduled, but no retry
     capsys.readouterr()
     assert cli.main(["log", "--jobs"]) == 0
     [line] = capsys.readouterr().out.splitlines()

@@ -417,3 +417,26 @@ def test_a_rerun_takes_over_the_repo_lock_its_dead_run_left_but_no_other_lock(
     with repos.repo_lock("config", timeout=600, wait=0.2, owner="job-1"):
         assert client.get(name) == b"job-1"
     assert client.get(name) is None  # released as usual at the end
+
+
+def test_an_ambiguous_build_is_an_ambiguous_decision_and_releases_nothing(
+    setup: Path, client: redis.Redis
+) -> None:
+    """A Quay-like build result nobody can tell success from failure (no ?event= hint): the
+    held push stays held, and each rule it concerns records how to fix the URL."""
+    seed_gated(setup)
+    sha = "d" * 40
+    jobs.handle_event(push("1.1.0", image="ghcr.io/acme/gated", revision=sha))
+    unclear = events.BuildFinished(
+        status="unknown",
+        commit=sha,
+        repository="acme/gated",
+        source="github",
+        extra={"ambiguous": "say which event: ?event=build_success"},
+    )
+    assert jobs.handle_event(events.to_dict(unclear)) == []
+    found = [d for d in decisions(client) if d["result"] == "ambiguous"]
+    assert [(d["rule_name"], d["why"]) for d in found] == [
+        ("gated", "say which event: ?event=build_success")
+    ]
+    assert any(d["result"] == "held" for d in decisions(client))

@@ -8,8 +8,11 @@ It is ``scan_image`` (stage *found*) then ``edit_file`` (*planned*, then *applie
 value (the worker's policy) call the two apart, on the same records.
 
 Stale-digest rule: setting a new tag without a digest on a reference pinned by digest
-*removes* the digest (``repo:1.0@sha256:…`` → ``repo:1.1``; a separate ``digest:`` field
-becomes ``""``), because that digest belongs to the old tag. Pass a digest to pin the new tag.
+*removes* the digest (``repo:1.0@sha256:…`` → ``repo:1.1``; a separate ``digest:`` or
+prometheus-community ``sha:`` field becomes ``""``), because that digest belongs to the old
+tag: never ``new@sha256:old``. Pass a digest to pin the new tag (both are then written); a
+digest alone changes only the digest. A ``sha:`` field is written as the bare hex.
+Templated references (placeholders) are never edited: ``plan`` refuses them.
 
 After editing, the text is scanned again: every edited reference must be found in the same
 place (document order) with the intended tag and digest, and every other reference unchanged,
@@ -50,7 +53,9 @@ def scan_image(text: str, image: str, path: str = "") -> FileEdit:
     """The references to ``image`` in ``text`` (stage *found*); ``path`` names the file."""
     wanted = refs.normalize_name(image)
     scanned = finder.scan(text)
-    found = tuple(ImageEdit(f, path) for f in scanned.found if f.image == wanted)
+    found = tuple(
+        ImageEdit(f, path) for f in scanned.found if f.image == wanted and not f.templated
+    )
     return FileEdit(path, text, text, scanned.found, found, scanned.skipped)
 
 
@@ -117,6 +122,8 @@ def plan(
     text: str, found: Found, tag: str | None, digest: str | None, *, name: str | None = None
 ) -> list[Edit]:
     """The edits that make ``found`` read ``tag``/``digest`` (and ``name``); empty if so."""
+    if found.templated:
+        raise EditRefused(f"line {found.line} ({found.kind}): templated, never edited")
     renamed = name is not None and refs.normalize_name(name) != found.image
     if (tag, digest) == (found.tag, found.digest) and not renamed:
         return []
@@ -178,13 +185,24 @@ def _plan_split(text: str, found: Found, tag: str | None, digest: str | None) ->
             raise EditRefused(f"{where}: no tag field to set for {found.image}")
         edits.append(_insert(found.tag_insert, tag))
     if found.digest_slot is not None:
-        if (digest or "") != _current(found.digest_slot):
-            edits.append(write_slot(text, found.digest_slot, digest or ""))
+        written = _bare(digest, where) if found.digest_bare else digest or ""
+        if written != _current(found.digest_slot):
+            edits.append(write_slot(text, found.digest_slot, written))
     elif not digest_to_tag and digest != found.digest:
         if found.digest_insert is None or not digest:
             raise EditRefused(f"{where}: no digest field to set for {found.image}")
         edits.append(_insert(found.digest_insert, digest))
     return edits
+
+
+def _bare(digest: str | None, where: str) -> str:
+    """A ``sha:`` field's value: the hex of a sha256 digest (the chart adds ``@sha256:``)."""
+    if digest is None:
+        return ""
+    algorithm, _, hexpart = digest.partition(":")
+    if algorithm != "sha256":
+        raise EditRefused(f"{where}: the sha field holds only sha256 digests, not {algorithm}")
+    return hexpart
 
 
 def _insert(point: finder.Insert, value: str) -> Edit:

@@ -16,6 +16,7 @@ from typing import Any
 PLAIN = ""
 SINGLE = "'"
 DOUBLE = '"'
+BLOCK = ("|", ">")  # literal and folded block scalars
 
 # Implicit types of YAML 1.1 (PyYAML, Helm's go-yaml v2 era) and of the YAML 1.2 core schema.
 _NON_STRING_PLAIN = re.compile(
@@ -81,6 +82,31 @@ def quoted_content(value: str, style: str) -> str:
     return value
 
 
+def one_line_value(node: Any) -> str:
+    """The value a one-line scalar holds: a block scalar's one line without its line break."""
+    value: str = node.value
+    return value.rstrip("\n") if style_of(node) in BLOCK else value
+
+
+def _block_span(text: str, node: Any) -> tuple[int, int] | None:
+    """The one content line of a block scalar (``image: >-`` then the reference), or None.
+
+    Only a block holding exactly one non-empty line, with no spaces around it and nothing but
+    line breaks after, is an editable value: its characters are then verbatim in the source.
+    """
+    value = one_line_value(node)
+    if not value or "\n" in value or value != value.strip():
+        return None
+    header_end = text.find("\n", node.start_mark.index, node.end_mark.index)
+    if header_end == -1:
+        return None
+    begin = text.find(value, header_end, node.end_mark.index)
+    if begin == -1 or text[header_end:begin].strip(" \r\n"):
+        return None
+    end = begin + len(value)
+    return (begin, end) if not text[end : node.end_mark.index].strip(" \r\n") else None
+
+
 def style_of(node: Any) -> str:
     style = node.style or PLAIN
     return str(style)
@@ -95,6 +121,8 @@ def content_span(text: str, node: Any) -> tuple[int, int] | None:
     start, end = node.start_mark.index, node.end_mark.index
     style = style_of(node)
     value: str = node.value
+    if style in BLOCK:
+        return _block_span(text, node)
     if style == PLAIN:
         if start == end:
             return (start, start) if value == "" else None

@@ -1,0 +1,121 @@
+"""``bumper scan`` / ``set-image`` over trees with bad files (issue 16): exit codes that tell
+"nothing found" from "error", FIFOs skipped instead of hanging, and one file too big for the
+memory a run has skipped while the others are still scanned and edited. The memory-limited
+runs are real subprocesses under ``RLIMIT_AS``."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bumper.cli import main
+from bumper.core.yaml import limits
+
+DEPLOY = "containers:\n  - name: api\n    image: ghcr.io/acme/api:1.0\n"
+MEMORY_LIMIT = 500 * 2**20  # the issue's bound: a 50 MB file must not need more
+
+
+def test_exit_codes_tell_nothing_found_from_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "found").mkdir()
+    (tmp_path / "found" / "a.yaml").write_text(DEPLOY)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "a.yaml").write_text("kind: ConfigMap\ndata: {a: b}\n")
+    assert main(["scan", str(tmp_path / "found")]) == 0
+    assert main(["scan", str(tmp_path / "empty")]) == 1
+    assert main(["scan", str(tmp_path / "missing")]) == 2
+    big = tmp_path / "found" / "big.yaml"
+    big.write_bytes(b"a: b\n" * (limits.DEFAULT.max_bytes // 5 + 1))
+    capsys.readouterr()
+    assert main(["scan", str(tmp_path / "found")]) == 3
+    out, err = capsys.readouterr()
+    assert "ghcr.io/acme/api:1.0" in out
+    assert [line for line in err.splitlines() if "big.yaml" in line] == [
+        f"bumper: skipped {big}: over the YAML parse limits: {big.stat().st_size} bytes, "
+        f"more than {limits.DEFAULT.max_bytes}"
+    ]
+
+
+def _run(args: list[str], memory: int | None = None) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run(
+        [sys.executable, "-m", "bumper", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        check=False,
+    )
+
+
+def test_a_fifo_is_skipped_not_read(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(DEPLOY)
+    os.mkfifo(tmp_path / "pipe.yaml")  # nobody ever writes: reading it would block forever
+    result = _run(["scan", str(tmp_path), "--json"])
+    assert result.returncode == 3, result.stderr
+    assert [row["image"] for row in json.loads(result.stdout)] == ["ghcr.io/acme/api"]
+    assert "pipe.yaml: not a regular file" in result.stderr
+    named = _run(["scan", str(tmp_path / "pipe.yaml")])
+    assert named.returncode == 3 and "not a regular file" in named.stderr
+
+
+def _generated(path: Path, megabytes: int) -> None:
+    """A generated multi-document manifest of ``megabytes`` MB (the issue's 50 MB file)."""
+    doc = (
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{n}\nspec:\n"
+        "  template:\n    spec:\n      containers:\n        - name: app\n"
+        "          image: ghcr.io/acme/app:1.0\n"
+    )
+    with path.open("w") as handle:
+        written, n = 0, 0
+        while written < megabytes * 10**6:
+            written += handle.write(doc.format(n=n))
+            n += 1
+
+
+def test_an_oversized_file_is_skipped_under_a_memory_limit_and_the_others_are_processed(
+    tmp_path: Path,
+) -> None:
+    _generated(tmp_path / "generated.yaml", 50)
+    (tmp_path / "deploy.yaml").write_text(DEPLOY)
+    scan = _run(["scan", str(tmp_path), "--json"], MEMORY_LIMIT)
+    assert scan.returncode == 3, scan.stderr
+    assert [row["file"] for row in json.loads(scan.stdout)] == [str(tmp_path / "deploy.yaml")]
+    skipped = [line for line in scan.stderr.splitlines() if "generated.yaml" in line]
+    assert len(skipped) == 1 and "over the YAML parse limits" in skipped[0]
+    assert "Traceback" not in scan.stderr
+    edit = _run(
+        ["set-image", str(tmp_path), "--image", "ghcr.io/acme/app", "--tag", "2.0"], MEMORY_LIMIT
+    )
+    assert edit.returncode == 3 and "Traceback" not in edit.stderr
+    assert "generated.yaml: over the YAML parse limits" in edit.stderr
+    edit = _run(
+        ["set-image", str(tmp_path), "--image", "ghcr.io/acme/api", "--tag", "2.0"], MEMORY_LIMIT
+    )
+    assert edit.returncode == 0, edit.stderr
+    assert "ghcr.io/acme/api:2.0" in (tmp_path / "deploy.yaml").read_text()
+
+
+def test_a_file_that_runs_out_of_memory_is_skipped_and_the_others_are_scanned(
+    tmp_path: Path,
+) -> None:
+    # Under every parse limit (480,000 nodes), but more than this run's memory allows:
+    # MemoryError is one skipped file with a one-line reason, not a traceback ending the run.
+    lines = "".join(f"k{n}: {{a: [1, 2, 3], b: {{c: d}}}}\n" for n in range(40_000))
+    (tmp_path / "a-heavy.yaml").write_text(lines)
+    (tmp_path / "b-deploy.yaml").write_text(DEPLOY)
+    scan = _run(["scan", str(tmp_path), "--json"], 150 * 2**20)
+    assert "Traceback" not in scan.stderr, scan.stderr[-2000:]
+    assert scan.returncode == 3, scan.stderr
+    assert [row["file"] for row in json.loads(scan.stdout)] == [str(tmp_path / "b-deploy.yaml")]
+    assert "a-heavy.yaml: out of memory while parsing" in scan.stderr

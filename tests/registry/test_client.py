@@ -1,0 +1,114 @@
+"""The registry client against the test bed's real distribution registry: anonymous, htpasswd
+basic auth and the bearer-token flow (a token server signing JWTs the registry verifies),
+tags pagination, manifest HEAD digests, the revision label, and a 429 with Retry-After."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bumper.core.config import RegistryEntry
+from bumper.errors import PermanentError, TransientError
+from bumper.registry import client as client_module
+from bumper.registry.client import RegistryClient
+from tests.support.registry_auth import ThrottlingProxy, TokenServer, crane_login, htpasswd
+from tests.support.testbed import RegistryFactory
+
+
+def entry(host: str, user: str | None = None) -> RegistryEntry:
+    data: dict[str, object] = {"host": host, "plain_http": True}
+    if user:
+        data["credentials"] = {"username": user, "password": {"env": "UNUSED"}}
+    return RegistryEntry.model_validate(data)
+
+
+def test_anonymous_tags_pages_and_digests(
+    registry: RegistryFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = registry()
+    digests = {tag: reg.push_image("acme/api", tag) for tag in ("1.0.0", "1.1.0", "2.0.0")}
+    monkeypatch.setattr(client_module, "PAGE_SIZE", 2)  # three tags: two pages, Link followed
+    api = RegistryClient(entry(reg.host))
+    assert sorted(api.tags("acme/api")) == ["1.0.0", "1.1.0", "2.0.0"]
+    assert api.digest("acme/api", "1.1.0") == digests["1.1.0"]
+    assert api.digest("acme/api", "9.9.9") is None
+    with pytest.raises(PermanentError, match="not found"):
+        api.tags("acme/missing")
+
+
+def test_revision_label_from_the_image_config(registry: RegistryFactory, tmp_path: Path) -> None:
+    reg = registry()
+    reg.push_image("acme/api", "1.0.0")
+    ref = f"{reg.host}/acme/api:1.0.0"
+    reg.crane("mutate", "--insecure", "-l", "org.opencontainers.image.revision=abc1234def", ref)
+    api = RegistryClient(entry(reg.host))
+    assert api.revision("acme/api", "1.0.0") == "abc1234def"
+    reg.push_image("acme/plain", "1")
+    assert api.revision("acme/plain", "1") is None
+
+
+def test_basic_auth_with_htpasswd(registry: RegistryFactory, tmp_path: Path) -> None:
+    reg = registry(auth=htpasswd(tmp_path / "auth", "bot", "s3cret-pw"))
+    crane_login(reg, "bot", "s3cret-pw")
+    digest = reg.push_image("acme/api", "1.0.0")
+    with pytest.raises(PermanentError, match="denied") as denied:
+        RegistryClient(entry(reg.host)).tags("acme/api")
+    assert "s3cret" not in str(denied.value)
+    wrong = RegistryClient(entry(reg.host, "bot"), password="wrong")
+    with pytest.raises(PermanentError, match="denied"):
+        wrong.digest("acme/api", "1.0.0")
+    api = RegistryClient(entry(reg.host, "bot"), password="s3cret-pw")
+    assert api.tags("acme/api") == ["1.0.0"]
+    assert api.digest("acme/api", "1.0.0") == digest
+
+
+def test_bearer_token_flow(registry: RegistryFactory, tmp_path: Path) -> None:
+    tokens = TokenServer(tmp_path / "token", {"bot": "t0ken-pw"})
+    try:
+        reg = registry(auth=tokens.auth)
+        crane_login(reg, "bot", "t0ken-pw")
+        digest = reg.push_image("acme/api", "1.0.0")
+        api = RegistryClient(entry(reg.host, "bot"), password="t0ken-pw")
+        before = len(tokens.requests)
+        assert api.tags("acme/api") == ["1.0.0"]
+        assert api.digest("acme/api", "1.0.0") == digest
+        # one token for the repository's pull scope, reused for the second call
+        assert len(tokens.requests) == before + 1
+        assert "scope=repository%3Aacme%2Fapi%3Apull" in tokens.requests[-1]
+        with pytest.raises(PermanentError, match="refused the credentials"):
+            RegistryClient(entry(reg.host, "bot"), password="nope").tags("acme/api")
+    finally:
+        tokens.stop()
+
+
+def test_429_retry_after_blocks_until_due(registry: RegistryFactory) -> None:
+    reg = registry()
+    reg.push_image("acme/api", "1.0.0")
+    proxy = ThrottlingProxy(reg.url, retry_after=7)
+    try:
+        now = [1000.0]
+        api = RegistryClient(entry(proxy.host), clock=lambda: now[0])
+        proxy.throttle = 1
+        with pytest.raises(TransientError) as limited:
+            api.tags("acme/api")
+        assert limited.value.reason == "registry-rate-limited" and limited.value.delay == 7
+        seen = len(proxy.seen)
+        now[0] += 6  # still inside Retry-After: refused without a request
+        with pytest.raises(TransientError):
+            api.tags("acme/api")
+        assert len(proxy.seen) == seen
+        now[0] += 2
+        assert api.tags("acme/api") == ["1.0.0"]
+    finally:
+        proxy.stop()
+
+
+def test_ratelimit_remaining_zero_pauses_the_host() -> None:
+    from bumper.registry.client import _seconds
+
+    assert _seconds("100;w=21600") == 100
+    assert _seconds("0") == 0
+    assert _seconds("soon") is None
+    assert json.loads("{}") == {}

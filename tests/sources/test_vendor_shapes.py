@@ -1,0 +1,236 @@
+"""Every shape in tests/sources/fixtures (older and undocumented vendor shapes, SOURCES.md)
+parses to the events written here by hand from the file, with the hint a real delivery's URL
+would carry where the body does not say its event (Quay builds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bumper import sources
+from bumper.core.events import Event
+from bumper.errors import WebhookRejected
+from bumper.sources import EVENT_HINT_HEADER, hint_from_query
+from tests.sources.helpers import build, image
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHA = "b7f7d2b948aacbe844ee465122a85a9368b2b735"
+RUN_SHA = "3484a3fb816e0859fd6e1cea078d76385ff50625"
+BUILD_ID = "7f1c2e4a-3b9d-4c55-9a0e-2d6f8b1e0c11"
+BUILD_PAGE = f"https://quay.io/repository/acme/api/build/{BUILD_ID}"
+GHCR_BETA = "sha256:7d3848ba2f2e7f69bebb4b576e5fad0379b64a0b1512aee6ad0ec9e7c6319fed"
+HARBOR_V1 = "sha256:b4758aaed11c155a476b9857e1178f157759c99cb04c907a04993f5481eff848"
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    expected: list[Event]
+    headers: dict[str, str] = field(default_factory=dict)
+    hint: str | None = None
+
+    @property
+    def sender(self) -> str:
+        return self.file.partition("/")[0]
+
+    @property
+    def id(self) -> str:
+        return self.file + (f"?event={self.hint}" if self.hint else "")
+
+
+def quay_build(status: str, **more: object) -> Event:
+    fields: dict[str, object] = {
+        "commit": SHA,
+        "ref": "refs/heads/main",
+        "repository": "acme/api",
+        "pipeline": "quay.io/acme/api",
+        "url": BUILD_PAGE,
+    }
+    fields.update(more)
+    return build("quay", status, **fields)  # type: ignore[arg-type]
+
+
+AMBIGUOUS = {"ambiguous": sources.quay.AMBIGUOUS, "image": "quay.io/acme/api"}
+GH_RUN = {"X-GitHub-Event": "workflow_run"}
+
+CASES = [
+    # --- Quay, current build manager: the URL's hint is the only thing that tells.
+    Case("quay/build.buildman-2020.json", [quay_build("success")], hint="build_success"),
+    Case("quay/build.buildman-2020.json", [quay_build("failure")], hint="build_failure"),
+    Case("quay/build.buildman-2020.json", [quay_build("cancelled")], hint="build_cancelled"),
+    Case("quay/build.buildman-2020.json", [], hint="build_start"),
+    Case("quay/build.buildman-2020.json", [], hint="build_queued"),
+    # Without a hint: never a success, an ambiguous result naming the URL to configure.
+    Case("quay/build.buildman-2020.json", [quay_build("unknown", extra=AMBIGUOUS)]),
+    # --- Quay, legacy build manager: the body tells, with or without a hint.
+    Case("quay/build_success.legacy.json", [quay_build("success")]),
+    Case("quay/build_success.legacy.json", [quay_build("success")], hint="build_success"),
+    Case("quay/build_failure.legacy.json", [quay_build("failure", url=BUILD_PAGE)]),
+    # A hint the body contradicts is ambiguous, not a success.
+    Case(
+        "quay/build_failure.legacy.json",
+        [
+            quay_build(
+                "unknown",
+                extra={
+                    "ambiguous": "the URL says build_success but the body says failure; "
+                    + sources.quay.AMBIGUOUS,
+                    "image": "quay.io/acme/api",
+                },
+            )
+        ],
+        hint="build_success",
+    ),
+    # 2013-2017 push: updated_tags is {tag: v1 image id}; the id is no digest.
+    Case(
+        "quay/repo_push.2013.json",
+        [image("quay", "image.pushed", "quay.io/devtable/ubuntu", tag="latest")],
+    ),
+    Case(
+        "quay/repo_push.2013.json",
+        [image("quay", "image.pushed", "quay.io/devtable/ubuntu", tag="latest")],
+        hint="repo_push",
+    ),
+    # --- Harbor 1.x
+    Case(
+        "harbor/pushImage.v1.json",
+        [
+            image(
+                "harbor",
+                "image.pushed",
+                "harbor.example.com/library/api",
+                tag="1.2.3",
+                digest=HARBOR_V1,
+            )
+        ],
+    ),
+    # --- GitHub: docker.pkg.github.com (2019) and the GHCR beta (2020)
+    Case(
+        "github/registry_package.published.docker-pkg-2019.json",
+        [image("github", "image.pushed", "docker.pkg.github.com/acme/api/server", tag="1.2.3")],
+        {"X-GitHub-Event": "registry_package"},
+    ),
+    Case(
+        "github/package_v2.create.container-beta-2020.json",
+        [
+            image(
+                "github",
+                "image.pushed",
+                "ghcr.io/acme/api-server",
+                tag="3.2.1",
+                digest=GHCR_BETA,
+            )
+        ],
+        {"X-GitHub-Event": "package_v2"},
+    ),
+    # --- GitHub: one Actions run's deliveries. Only workflow_run reports the run's success.
+    Case("github/run/check_suite.completed.json", [], {"X-GitHub-Event": "check_suite"}),
+    Case("github/run/workflow_job.completed.json", [], {"X-GitHub-Event": "workflow_job"}),
+    Case(
+        "github/run/workflow_run.completed.json",
+        [
+            build(
+                "github",
+                "success",
+                commit=RUN_SHA,
+                ref="refs/heads/main",
+                repository="acme/api",
+                pipeline="build",
+                url="https://github.com/acme/api/actions/runs/4242424242",
+                extra={"run_id": 4242424242, "attempt": 1},
+            )
+        ],
+        GH_RUN,
+    ),
+    Case(
+        "github/workflow_run.completed.tag.json",
+        [
+            build(
+                "github",
+                "success",
+                commit=RUN_SHA,
+                ref="refs/tags/v1.4.0",
+                repository="acme/api",
+                pipeline="release",
+                url="https://github.com/acme/api/actions/runs/4242424243",
+                extra={"run_id": 4242424243, "attempt": 1},
+            )
+        ],
+        GH_RUN,
+    ),
+    # --- Tekton: a result named url is the repository only when it is a clone URL.
+    *[
+        Case(
+            f"tekton/{name}",
+            [
+                build(
+                    "tekton",
+                    "success",
+                    commit=RUN_SHA,
+                    repository=repository,
+                    pipeline="api-deploy",
+                    extra={"run": "api-deploy-x7k2p"},
+                )
+            ],
+            {
+                "Ce-Specversion": "1.0",
+                "Ce-Type": "dev.tekton.event.pipelinerun.successful.v1",
+                "Ce-Id": "1",
+                "Ce-Source": "/apis/tekton.dev/v1/namespaces/ci/pipelineruns/api-deploy-x7k2p",
+            },
+        )
+        for name, repository in (
+            ("pipelinerun.successful.url-result.json", "acme/api"),
+            ("pipelinerun.successful.url-only.json", None),
+            ("pipelinerun.successful.git-clone-url.json", "acme/api"),
+        )
+    ],
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_shape_parses_to_expected_events(case: Case) -> None:
+    sender = sources.SENDERS[case.sender]
+    headers = dict(case.headers)
+    if case.hint is not None:
+        headers[EVENT_HINT_HEADER] = sender.check_hint(case.hint)
+    body = (FIXTURES / case.file).read_bytes()
+    assert sender.parse(headers, body) == case.expected
+
+
+def test_every_own_fixture_has_a_case_and_a_source() -> None:
+    files = {str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*.json")}
+    assert files == {case.file for case in CASES}
+    listed = (FIXTURES / "SOURCES.md").read_text()
+    missing = [name for name in sorted(files) if f"`{name}`" not in listed]
+    assert missing == [], "not named in tests/sources/fixtures/SOURCES.md"
+
+
+@pytest.mark.parametrize(
+    ("sender", "query", "message"),
+    [
+        ("quay", "token=x&event=build_sucess", "event='build_sucess' is not a quay event"),
+        ("quay", "event=build_success&event=build_failure", "at most one event="),
+        ("github", "event=build_success", "github deliveries take no event hint"),
+    ],
+)
+def test_a_hint_the_sender_does_not_allow_is_a_one_line_400(
+    sender: str, query: str, message: str
+) -> None:
+    with pytest.raises(WebhookRejected) as refused:
+        hint = hint_from_query(query)
+        assert hint is not None
+        sources.SENDERS[sender].check_hint(hint)
+    assert (refused.value.status, refused.value.reason) == (400, "unknown-event-hint")
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_queries_without_event_and_oversized_ones() -> None:
+    assert hint_from_query("token=abc") is None
+    assert hint_from_query("") is None
+    with pytest.raises(WebhookRejected):
+        hint_from_query("a=" + "x" * 3000)
+    with pytest.raises(WebhookRejected):
+        hint_from_query("&".join(f"k{i}=v" for i in range(30)))

@@ -1,0 +1,221 @@
+"""Registry polling, the safety net for webhooks that never came: one tick polls every watched
+repository whose interval has run out, and turns what changed into ``image.pushed`` events with
+``source: poll``, queued exactly as a receiver queues a webhook's events.
+
+What is watched: each image rule whose registry has a ``registries:`` entry and that sets
+``poll:``, or whose registry entry does; a repository's interval is the shortest asked for it.
+All rules of one repository share one tags list per interval (``bumper:poll:due:<image>``,
+``SET NX EX``, jittered up by at most 10 %, so any number of ticks or workers polls it once).
+
+What becomes an event:
+- a tag not seen before (the first poll of a repository only records what is there);
+- a new digest behind a tag that a rule follows by digest (``policy.digest``), found by
+  manifest ``HEAD`` each interval.
+Each event carries the tag's digest (``HEAD``), like a registry's own webhook. Its delivery id is
+derived from (image, tag, digest), so a push is queued once however many polls see it, and a
+webhook plus a poll for one push make one commit: the bump finds the files already at that tag.
+``caught`` counts the events no webhook had reported first.
+
+Rate limits: a ``Retry-After`` or ``RateLimit-Remaining: 0`` pauses the whole host
+(``bumper:poll:wait:<host>``). State lives in Redis (``bumper.registry.state``).
+Must not: import rq (``worker.jobs`` schedules the tick), or poll a host without an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import redis
+
+from bumper.core import config, events
+from bumper.errors import BumperError, TransientError
+from bumper.registry import state
+from bumper.registry.client import RegistryClient
+from worker import registries
+
+log = logging.getLogger("bumper.worker")
+
+MAX_NEW_TAGS = 100  # digests fetched per repository per poll; more wait for the next poll
+MAX_KNOWN_TAGS = 20_000
+JITTER = 0.1
+TICK_BUDGET = 600  # seconds a tick may hold the lock
+
+
+@dataclass
+class Watch:
+    """One repository polled, and what its rules need from it."""
+
+    image: str
+    host: str
+    repository: str
+    interval: int
+    follow: set[str] = field(default_factory=set)  # mutable tags tracked by digest
+
+
+def watches(cfg: config.BumperConfig) -> list[Watch]:
+    """The repositories to poll (see the module docstring), sorted by image."""
+    found: dict[str, Watch] = {}
+    for rule in cfg.images:
+        host, repository = registries.split(rule.image)
+        entry = cfg.registry(host)
+        interval = rule.poll or (entry.poll if entry else None)
+        if entry is None or interval is None:
+            continue
+        watch = found.setdefault(rule.image, Watch(rule.image, host, repository, interval))
+        watch.interval = min(watch.interval, interval)
+        if rule.policy.digest:
+            watch.follow.add(rule.policy.digest)
+    return [found[image] for image in sorted(found)]
+
+
+Enqueue = Callable[[events.ImageEvent], bool]
+ClientFor = Callable[[str], RegistryClient | None]
+
+
+def tick(
+    client: redis.Redis,
+    watched: Iterable[Watch],
+    client_for: ClientFor,
+    enqueue: Enqueue,
+    now: Callable[[], float] = time.time,
+) -> dict[str, int]:
+    """Poll every watch that is due; a summary. Another tick running → nothing is done."""
+    token = f"{time.time()}-{random.random()}"
+    if not client.set(state.LOCK, token, nx=True, ex=TICK_BUDGET):
+        return {"busy": 1}
+    summary = {"polled": 0, "events": 0, "skipped": 0}
+    try:
+        watched = list(watched)
+        client.sadd(state.WATCHED, *[w.image for w in watched]) if watched else None
+        for watch in watched:
+            if client.exists(state.WAIT + watch.host) or not _due(client, watch):
+                summary["skipped"] += 1
+                continue
+            api = client_for(watch.host)
+            if api is None:
+                continue
+            summary["polled"] += 1
+            summary["events"] += poll(client, watch, api, enqueue, now())
+    finally:
+        if client.get(state.LOCK) == token.encode():
+            client.delete(state.LOCK)
+        client.hincrby(state.STATS, "ticks", 1)
+    return summary
+
+
+def _due(client: redis.Redis, watch: Watch) -> bool:
+    """Claim this interval of ``watch`` (jittered up by at most ``JITTER``); False if taken."""
+    seconds = max(1, round(watch.interval * (1 + random.uniform(0, JITTER))))
+    return bool(client.set(state.DUE + watch.image, "1", nx=True, ex=seconds))
+
+
+def poll(
+    client: redis.Redis, watch: Watch, api: RegistryClient, enqueue: Enqueue, now: float
+) -> int:
+    """Poll one repository, queue what changed, record the outcome; the number of events."""
+    before = api.requests
+    record: dict[str, str | float] = {"last_poll": now, "interval": watch.interval}
+    made = caught = 0
+    try:
+        found = _changes(client, watch, api)
+    except BumperError as error:
+        record |= {"result": _result(error), "message": str(error)[:300]}
+        if isinstance(error, TransientError) and error.reason == "registry-rate-limited":
+            client.set(state.WAIT + watch.host, "1", ex=max(1, math.ceil(error.delay)))
+        client.hincrby(state.STATS, "errors", 1)
+        log.warning("poll of %s: %s (%s)", watch.image, error, error.reason)
+    else:
+        tags, pushed, baseline = found
+        for tag, digest in pushed:
+            event = _event(watch, tag, digest, now)
+            missed = not state.webhook_saw(client, watch.image, tag, digest)
+            if enqueue(event):
+                made += 1
+                caught += int(missed)
+        _remember(client, watch, tags)
+        result = "baseline" if baseline else "ok"
+        record |= {"result": result, "message": "", "tags": len(tags)}
+    if api.blocked_until > time.time():
+        wait = math.ceil(api.blocked_until - time.time())
+        client.set(state.WAIT + watch.host, "1", ex=max(1, wait))
+    _record(client, watch, record, made, caught, api.requests - before)
+    return made
+
+
+def _changes(
+    client: redis.Redis, watch: Watch, api: RegistryClient
+) -> tuple[dict[str, str], list[tuple[str, str | None]], bool]:
+    """(every tag → digest to remember, the pushes to report, whether this is the first poll)."""
+    known = {k.decode(): v.decode() for k, v in client.hgetall(state.TAGS + watch.image).items()}  # type: ignore[union-attr]
+    # "tags" is written by a successful poll only: a first poll that failed is no baseline
+    baseline = not known and not client.hexists(state.REPO + watch.image, "tags")
+    listed = api.tags(watch.repository)[:MAX_KNOWN_TAGS]
+    tags = {tag: known.get(tag, "") for tag in listed}
+    pushed: list[tuple[str, str | None]] = []
+    new = [t for t in listed if t not in known]
+    for tag in sorted(watch.follow & set(listed)):
+        digest = api.digest(watch.repository, tag)
+        tags[tag] = digest or ""
+        moved = tag in known and known[tag] and digest and digest != known[tag]
+        if moved or (tag in new and not baseline):
+            pushed.append((tag, digest))
+    if not baseline:
+        for tag in [t for t in new if t not in watch.follow][:MAX_NEW_TAGS]:
+            digest = api.digest(watch.repository, tag)
+            tags[tag] = digest or ""
+            pushed.append((tag, digest))
+        for tag in [t for t in new if t not in watch.follow][MAX_NEW_TAGS:]:
+            del tags[tag]  # not reported yet: still new at the next poll
+    return tags, pushed, baseline
+
+
+def _event(watch: Watch, tag: str, digest: str | None, now: float) -> events.ImageEvent:
+    key = f"{watch.image}:{tag}@{digest or ''}"
+    delivery = "poll-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+    return events.ImageEvent(
+        type="image.pushed",
+        image=watch.image,
+        tag=tag,
+        digest=digest,
+        source="poll",
+        delivery_id=delivery,
+        received_at=now,
+        extra={"registry": watch.host},
+    )
+
+
+def _remember(client: redis.Redis, watch: Watch, tags: dict[str, str]) -> None:
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(state.TAGS + watch.image)
+    if tags:
+        pipe.hset(state.TAGS + watch.image, mapping=tags)  # type: ignore[arg-type]
+        pipe.expire(state.TAGS + watch.image, state.STATE_TTL)
+    pipe.execute()
+
+
+def _record(
+    client: redis.Redis,
+    watch: Watch,
+    record: dict[str, str | float],
+    made: int,
+    caught: int,
+    requests: int,
+) -> None:
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(state.REPO + watch.image, mapping=record)  # type: ignore[arg-type]
+    pipe.hincrby(state.REPO + watch.image, "events", made)
+    pipe.hincrby(state.REPO + watch.image, "caught", caught)
+    pipe.expire(state.REPO + watch.image, state.STATE_TTL)
+    for name, value in (("polls", 1), ("events", made), ("caught", caught), ("requests", requests)):
+        pipe.hincrby(state.STATS, name, value)
+    pipe.execute()
+
+
+def _result(error: BumperError) -> str:
+    return "rate-limited" if error.reason == "registry-rate-limited" else error.reason

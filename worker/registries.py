@@ -1,0 +1,92 @@
+"""Registry clients for the worker, one per ``registries:`` entry, and event completion.
+
+``client_for(ctx, host)`` builds a ``bumper.registry.client.RegistryClient`` only for a host
+that has an entry in bumper.yaml's ``registries:`` (else None: no network fetch on a
+payload's say-so), with the entry's password resolved through ``bumper.secrets`` and its CA
+file located beside bumper.yaml. Clients live for the process (a forked work horse has its own),
+so a bearer token is reused while it is valid.
+
+``complete(ctx, event)`` fills in what a sender left out, for an image some rule watches:
+the digest (a manifest ``HEAD``: Docker Hub sends none), and the ``revision`` of the image config's
+``org.opencontainers.image.revision`` label when a rule has a CI gate (so the gate can join the
+push to its CI run). A registry error leaves the event as it was, with one log line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from bumper import secrets
+from bumper.core import config, events, refs
+from bumper.errors import BumperError, InvalidReference
+from bumper.registry.client import RegistryClient
+from worker.context import WorkerContext
+
+log = logging.getLogger("bumper.worker")
+
+_clients: dict[tuple[str, config.RegistryEntry], RegistryClient] = {}
+
+
+def client_for(ctx: WorkerContext, host: str) -> RegistryClient | None:
+    """The client of ``host``'s ``registries:`` entry, or None when it has none."""
+    entry = ctx.config.registry(host)
+    if entry is None:
+        return None
+    key = (str(ctx.config_dir), entry)
+    client = _clients.get(key)
+    if client is None:
+        password = None
+        if entry.credentials is not None:
+            password = secrets.resolve(entry.credentials.password, base=ctx.config_dir)
+        ca_path = str(secrets.locate(entry.ca_file, ctx.config_dir)) if entry.ca_file else None
+        client = _clients[key] = RegistryClient(entry, password=password, ca_path=ca_path)
+    return client
+
+
+def split(image: str) -> tuple[str, str]:
+    """``ghcr.io/acme/api`` → (``ghcr.io``, ``acme/api``)."""
+    host, _, repository = image.partition("/")
+    return host, repository
+
+
+def complete(ctx: WorkerContext, event: events.Event) -> events.Event:
+    """``event`` with a missing digest / revision filled in from its registry (see above)."""
+    if not isinstance(event, events.ImageEvent) or event.type != "image.pushed" or not event.tag:
+        return event
+    rules = ctx.config.images_for(event.image)
+    gated = any(rule.gate is not None for rule in rules)
+    missing_revision = gated and not _revision(event)
+    if not rules or (event.digest and not missing_revision):
+        return event
+    try:
+        host, repository = split(refs.parse_name(event.image).name)
+    except InvalidReference:
+        return event
+    client = client_for(ctx, host)
+    if client is None:
+        return event
+    try:
+        digest = event.digest or client.digest(repository, event.tag)
+        extra = dict(event.extra or {})
+        if missing_revision:
+            revision = client.revision(repository, digest or event.tag)
+            if revision:
+                extra["revision"] = revision
+    except BumperError as error:
+        log.warning(
+            "could not complete %s:%s from its registry (%s): %s",
+            event.image,
+            event.tag,
+            error.reason,
+            error,
+        )
+        return event
+    return dataclasses.replace(event, digest=digest, extra=extra)
+
+
+def _revision(event: events.ImageEvent) -> str | None:
+    extra = event.extra or {}
+    labels = extra.get("labels") if isinstance(extra.get("labels"), dict) else {}
+    value = extra.get("revision") or (labels or {}).get("org.opencontainers.image.revision")
+    return str(value) if value else None
