@@ -15,7 +15,8 @@ has the same tree and the HTTP status of every failure at the receivers and the 
     │   └── PathEscape       a path that would leave the checkout
     ├── TransientError       a job that may succeed later; retried after ``delay`` seconds
     ├── GitError             a git command failed; ``reason`` says whether retrying can help
-    │   └── PushRejected     the remote branch moved under our push
+    │   ├── PushRejected     the remote branch moved under our push (a race: retried)
+    │   └── PushRefused      the remote refused the push: a hook, a protected branch, no right
     ├── KubeApiError         the Kubernetes API server refused a request (not retryable)
     ├── ManifestError        a rendered document that cannot be applied
     ├── RenderError          the manifests of a commit could not be rendered
@@ -59,8 +60,16 @@ Who raises what, what it means for an HTTP client, and whether it is retried:
     the message. ``gitrepo.as_job_error`` turns it into a ``TransientError`` (retried after
     5 s) or, for ``git-permanent`` (authentication, missing repository), a ``PermanentError``.
 ``PushRejected`` (``push-rejected``), a ``GitError``
-    The remote refused a push because the branch moved. ``bumper.gitrepo`` rebases and pushes
-    again; when that keeps failing it is retried as a ``TransientError``.
+    The remote refused a push because the branch moved (git says ``non-fast-forward``,
+    ``fetch first``, ``stale info``, or the server lost a ref-lock race); ``cause`` names which.
+    ``bumper.gitrepo`` re-fetches, re-applies the edit and pushes again; when that keeps
+    failing it is retried as a ``TransientError`` (``push-race``).
+``PushRefused`` (``push-refused``), a ``GitError``
+    The remote refused the push for a reason a retry cannot change: a pre-receive or update
+    hook declined it, the branch is protected, the credentials may not push. The message holds
+    git's status and the hook's own words (one line, credentials scrubbed).
+    ``gitrepo.as_job_error`` makes it a ``PermanentError`` (``push-refused``): the job fails
+    after one attempt.
 ``KubeApiError`` (``api``)
     A reply from the Kubernetes API server that retrying will not change (``bumper.agent.kube``;
     429 and 5xx replies are retried inside the client and end as ``TransientError``).
@@ -167,9 +176,20 @@ class GitError(BumperError):
 
 
 class PushRejected(GitError):
-    """The remote refused the push because its branch moved (someone else pushed first)."""
+    """The remote refused the push because its branch moved (someone else pushed first);
+    ``cause`` is git's word for it (``non-fast-forward``, ``fetch-first``, ``stale-info``)."""
 
     reason = "push-rejected"
+
+    def __init__(self, message: str, *, cause: str = "non-fast-forward") -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class PushRefused(GitError):
+    """The remote refused the push for good: a hook declined it, a protected branch, no right."""
+
+    reason = "push-refused"
 
 
 class KubeApiError(BumperError):

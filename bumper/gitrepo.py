@@ -6,8 +6,11 @@
 - ``Checkout.path(rel)`` confines every path to the work tree: absolute paths, ``..``, paths
   into ``.git`` and symlinks that resolve outside are rejected.
 - ``Checkout.publish(...)`` is the race-safe write: reset to the remote base, apply the edit,
-  commit as the bot author (signed when configured), push; a rejected push re-fetches and
-  re-applies the edit, so a concurrent writer's commit is never lost or overwritten.
+  commit as the bot author (signed when configured), push; a push rejected because the branch
+  moved (a race: ``PushRejected``) re-fetches and re-applies the edit, so a concurrent writer's
+  commit is never lost or overwritten. A push the remote refuses for good (a pre-receive or
+  update hook, a protected branch, no right to push: ``PushRefused``) is never retried; the
+  hook's own words, on one line, become the job's failure message.
 
 Must not: talk to a forge API (``bumper.scm`` does), or decide what to edit (the caller's edit
 function does). Credentials reach git through the environment (``GIT_CONFIG_*``), never through
@@ -32,10 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from bumper.core.changes import inline
 from bumper.errors import (
     GitError,
     PathEscape,
     PermanentError,
+    PushRefused,
     PushRejected,
     TransientError,
 )
@@ -98,13 +103,24 @@ _PERMANENT_HINTS = (
     "couldn't find remote ref",
     "remote branch",
 )
-_REJECTED_HINTS = (
-    "[rejected]",
-    "non-fast-forward",
-    "fetch first",
-    "stale info",
-    "[remote rejected]",
+# git's words for a ref the remote did not take (``--porcelain``: "!<TAB>src:dst<TAB>[rejected]
+# (fetch first)"; without it: " ! [remote rejected] HEAD -> main (pre-receive hook declined)").
+_REF_STATUS = re.compile(
+    r"^(?:!\t[^\t]*\t| ?! )\[(?P<kind>remote rejected|rejected)\][^(\n]*\((?P<why>[^)\n]*)\)",
+    re.MULTILINE,
 )
+# The branch moved under us: re-fetch, re-apply, push again.
+_RACES = {
+    "non-fast-forward": "non-fast-forward",
+    "fetch first": "fetch-first",
+    "stale info": "stale-info",
+}
+# The server lost a race between two pushes to the same ref: also worth another try.
+_SERVER_RACES = ("failed to update ref", "failed to lock", "cannot lock ref", "incorrect old value")
+# A push refused without a ref status: the credentials may read but not write.
+_PUSH_DENIED = ("permission denied", "permission to", "returned error: 403")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+REMOTE_WORDS_LIMIT = 400
 
 
 def scrub(text: str) -> str:
@@ -113,19 +129,63 @@ def scrub(text: str) -> str:
 
 
 def classify(args: list[str], stderr: str) -> GitError:
-    """A ``GitError`` carrying a retry hint: auth and missing repos are permanent."""
-    text = scrub(stderr.strip())[-2000:]
+    """A ``GitError`` carrying a retry hint: auth and missing repos are permanent, a push the
+    remote refused is ``PushRefused``, a push that lost a race is ``PushRejected``."""
+    text = scrub(stderr.strip())[-4000:]
     lowered = text.lower()
-    message = f"git {args[0]} failed: {text or 'no output'}"
-    if args[0] == "push" and any(hint in lowered for hint in _REJECTED_HINTS):
-        return PushRejected(message)
+    message = f"git {args[0]} failed: {text[-2000:] or 'no output'}"
+    if args[0] == "push":
+        refusal = push_refusal(text)
+        if refusal is not None:
+            return refusal
     if any(hint in lowered for hint in _PERMANENT_HINTS):
         return GitError(message, reason="git-permanent")
     return GitError(message, reason="git-transient")
 
 
+def push_refusal(text: str) -> PushRejected | PushRefused | None:
+    """What git's output says about a refused push: a race (``PushRejected``, with git's word
+    for it as ``cause``), a refusal for good (``PushRefused``), or None when it says neither.
+    One refusal outweighs any race: no retry can get that ref past the hook."""
+    statuses = [(m["kind"], m["why"].strip().lower()) for m in _REF_STATUS.finditer(text)]
+    refused = [why for kind, why in statuses if not _is_race(kind, why)]
+    words = remote_words(text)
+    if refused:
+        return PushRefused(_refused_message(refused[0], words))
+    if statuses:
+        kind, why = statuses[0]
+        cause = _RACES.get(why, "remote-lock" if kind == "remote rejected" else why)
+        return PushRejected(f"push rejected ({why}): the branch moved", cause=cause)
+    if any(hint in text.lower() for hint in _PUSH_DENIED):
+        return PushRefused(_refused_message("permission denied", words))
+    return None
+
+
+def _is_race(kind: str, why: str) -> bool:
+    if kind == "rejected":
+        return why in _RACES
+    return any(hint in why for hint in _SERVER_RACES)
+
+
+def remote_words(text: str) -> str:
+    """What the remote's hooks printed (git's ``remote:`` lines), as one bounded line."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("remote:"):
+            said = _ANSI.sub("", line[len("remote:") :]).strip()
+            if said:
+                lines.append(said)
+    return inline(" | ".join(lines), REMOTE_WORDS_LIMIT)
+
+
+def _refused_message(why: str, words: str) -> str:
+    return f"push refused by the remote ({why})" + (f": {words}" if words else "")
+
+
 def as_job_error(error: GitError) -> PermanentError | TransientError:
     """The job-level error for a git failure: permanent ones fail, others retry later."""
+    if isinstance(error, PushRefused):
+        return PermanentError(str(error), reason="push-refused")
     if error.reason == "git-permanent":
         return PermanentError(str(error), reason="git")
     return TransientError(str(error), delay=5.0, reason=error.reason)
@@ -144,6 +204,8 @@ class Git:
         self.config = dict(config or {})
         self.timeout = timeout
         self.extra_env = dict(extra_env or {})
+        # A remote's hook may echo what it received; our own credentials never leave in an error.
+        self.secrets = tuple(v for k, v in self.config.items() if k.lower() == "http.extraheader")
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -172,11 +234,22 @@ class Git:
                 f"git {args[0]} timed out after {self.timeout:.0f}s", reason="git-transient"
             ) from error
         if check and done.returncode != 0:
-            raise classify(args, f"{done.stderr}\n{done.stdout}")
+            raise classify(args, self.redact(f"{done.stderr}\n{done.stdout}"))
         return done
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            for part in (secret, secret.rsplit(" ", 1)[-1]):
+                if len(part) >= 8:
+                    text = text.replace(part, "***")
+        return text
 
     def out(self, args: list[str], cwd: Path) -> str:
         return self.run(args, cwd).stdout.strip()
+
+
+def _ignore(cause: str) -> None:
+    pass
 
 
 def confine(root: Path, rel: str | os.PathLike[str]) -> Path:
@@ -207,11 +280,21 @@ class Published:
 class Checkout:
     """A clean work tree of one repo for one job; ``origin`` is the real remote."""
 
-    def __init__(self, root: Path, git: Git, *, identity: Identity, signing: CommitSigner | None):
+    def __init__(
+        self,
+        root: Path,
+        git: Git,
+        *,
+        identity: Identity,
+        signing: CommitSigner | None,
+        on_race: Callable[[str], None] | None = None,
+    ):
         self.root = root
         self.git = git
         self.identity = identity
         self.signing = signing
+        # Called with ``PushRejected.cause`` before each re-push (the worker counts them).
+        self.on_race = on_race or _ignore
 
     def path(self, rel: str | os.PathLike[str]) -> Path:
         return confine(self.root, rel)
@@ -310,6 +393,7 @@ class Checkout:
         forward). A side ``branch`` is rebuilt from ``base`` each time and force-pushed with a
         lease. A rejected push re-fetches and re-applies the edit, up to ``attempts`` times."""
         target = branch or base
+        races: list[str] = []
         for attempt in range(1, attempts + 1):
             # A fresh checkout already holds every remote branch (the mirror was just
             # fetched), so the first try needs no network; a retry looks again.
@@ -329,11 +413,14 @@ class Checkout:
                 return Published(sha=lease, branch=target, attempts=attempt, pushed=False)
             try:
                 self.push(target, lease=lease)
-            except PushRejected:
+            except PushRejected as rejected:  # a race; a PushRefused is never retried
+                races.append(rejected.cause)
+                self.on_race(rejected.cause)
                 continue
             return Published(sha=sha, branch=target, attempts=attempt)
         raise TransientError(
-            f"push to {target!r} was rejected {attempts} times: the branch keeps moving",
+            f"push to {target!r} was rejected {attempts} times ({', '.join(races)}): "
+            "the branch keeps moving",
             delay=2.0,
             reason="push-race",
         )
@@ -349,11 +436,13 @@ class RepoCache:
         identity: Identity | None = None,
         signing: CommitSigner | None = None,
         timeout: float = 300.0,
+        on_race: Callable[[str], None] | None = None,
     ) -> None:
         self.root = Path(root)
         self.identity = identity or Identity()
         self.signing = signing
         self.timeout = timeout
+        self.on_race = on_race
 
     def _git(self, credentials: Credentials | None) -> Git:
         config = {"gc.auto": "0", "core.hooksPath": os.devnull, "protocol.file.allow": "always"}
@@ -426,7 +515,11 @@ class RepoCache:
             )
             git.run(["remote", "set-url", "origin", url], work)
             checkout = Checkout(
-                work, git, identity=identity or self.identity, signing=signing or self.signing
+                work,
+                git,
+                identity=identity or self.identity,
+                signing=signing or self.signing,
+                on_race=self.on_race,
             )
             if checkout.local_sha(branch) is None:
                 raise PermanentError(

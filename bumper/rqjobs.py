@@ -33,7 +33,7 @@ from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.utils import import_attribute
 
-from bumper import logs
+from bumper import jobmetrics, logs
 from bumper.core import changes, events
 from bumper.errors import PermanentError
 
@@ -74,6 +74,17 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, Retry):
         return {"retry": {"max": obj.max, "intervals": list(obj.intervals)}}
     raise TypeError(f"{type(obj).__name__} is not job data")
+
+
+def bump_queue_name(queue_name: str) -> str:
+    """Bump jobs have their own queue, listened to after the event queue: a worker routes
+    every event already queued before it bumps, so a burst lands as one commit."""
+    return f"{queue_name}-bumps"
+
+
+def queue_names(queue_name: str) -> tuple[str, str]:
+    """Every queue a worker serves, in priority order: events, then bumps."""
+    return (queue_name, bump_queue_name(queue_name))
 
 
 def queue(name: str, connection: redis.Redis) -> Queue:
@@ -177,6 +188,9 @@ def refused(reason: str, delivery_id: str = "") -> NoReturn:
         log.error("refused job %s: %s", job_id, reason)
     if job is not None:
         job.retries_left = 0
-        job.meta["failure"] = {"reason": "refused-job", "message": reason}
+        job.meta["failure"] = {"reason": "refused-job", "message": reason, "permanent": True}
         job.save_meta()  # type: ignore[no-untyped-call]
+        recorder = jobmetrics.Recorder(job.connection)
+        recorder.inc(jobmetrics.JOBS, "refused", "failed")
+        recorder.inc(jobmetrics.JOB_FAILURES, "refused", "refused-job")
     raise PermanentError(f"refused job {job_id}: {reason}", reason="refused-job")

@@ -6,11 +6,12 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bumper import gitrepo
-from bumper.errors import PathEscape, PermanentError, PushRejected, TransientError
+from bumper.errors import PathEscape, PermanentError, PushRefused, PushRejected, TransientError
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -214,3 +215,129 @@ def test_side_branch_with_the_same_change_is_not_pushed_again(tmp_path: Path, re
         rebased = checkout.publish(base="main", branch="bumper/api", edit=set_tag("1.1.0"))
     assert rebased is not None and rebased.pushed and rebased.sha != first.sha
     assert git(Path(remote), "rev-parse", "bumper/api^") == git(Path(remote), "rev-parse", "main")
+
+
+def install_hook(remote: str, name: str, script: str) -> None:
+    hook = Path(remote) / "hooks" / name
+    hook.write_text("#!/bin/sh\n" + script)
+    hook.chmod(0o755)
+
+
+def counting(edit: Callable[[gitrepo.Checkout], str | None], calls: list[int]) -> Any:
+    def counted(checkout: gitrepo.Checkout) -> str | None:
+        calls.append(1)
+        return edit(checkout)
+
+    return counted
+
+
+def test_a_push_a_pre_receive_hook_refuses_fails_for_good_after_one_try(
+    tmp_path: Path, remote: str
+) -> None:
+    install_hook(
+        remote,
+        "pre-receive",
+        'printf "\\033[31mGL-HOOK-ERR: commits must be signed\\033[0m\\n"\n'
+        'echo "see https://wiki.example/signing" >&2\nexit 1\n',
+    )
+    before = git(Path(remote), "rev-parse", "main")
+    calls: list[int] = []
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with pytest.raises(PermanentError) as caught, cache.checkout(remote, "main") as checkout:
+        checkout.publish(base="main", edit=counting(set_tag("2.0.0"), calls))
+    assert caught.value.reason == "push-refused"
+    assert calls == [1]  # not re-applied: no retry can pass the hook
+    message = str(caught.value)
+    assert "(pre-receive hook declined)" in message
+    assert "GL-HOOK-ERR: commits must be signed | see https://wiki.example/signing" in message
+    assert "\n" not in message and "\x1b" not in message
+    assert git(Path(remote), "rev-parse", "main") == before
+
+
+def test_a_protected_branch_refuses_the_push_but_a_side_branch_goes_through(
+    tmp_path: Path, remote: str
+) -> None:
+    install_hook(
+        remote,
+        "update",
+        'case "$1" in refs/heads/main) '
+        'echo "GH006: Protected branch update failed for $1."; exit 1;; esac\nexit 0\n',
+    )
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with pytest.raises(PermanentError) as caught, cache.checkout(remote, "main") as checkout:
+        checkout.publish(base="main", edit=set_tag("2.0.0"))
+    assert caught.value.reason == "push-refused"
+    assert "(hook declined)" in str(caught.value)
+    assert "GH006: Protected branch update failed for refs/heads/main." in str(caught.value)
+    with cache.checkout(remote, "main") as checkout:
+        published = checkout.publish(base="main", branch="bumper/api", edit=set_tag("2.0.0"))
+    assert published is not None and published.attempts == 1
+
+
+def test_only_races_are_pushed_again_and_each_is_reported(tmp_path: Path, remote: str) -> None:
+    seen: list[str] = []
+    cache = gitrepo.RepoCache(tmp_path / "cache", on_race=seen.append)
+    calls: list[int] = []
+
+    def racing_edit(checkout: gitrepo.Checkout) -> str | None:
+        calls.append(1)
+        if len(calls) == 1:
+            push_from_elsewhere(tmp_path, remote, "theirs.txt", "theirs\n")
+        return set_tag("2.0.0")(checkout)
+
+    with cache.checkout(remote, "main") as checkout:
+        published = checkout.publish(base="main", edit=racing_edit)
+    assert published is not None and published.attempts == 2
+    assert seen == ["fetch-first"]
+
+
+@pytest.mark.parametrize(
+    ("output", "kind", "cause"),
+    [
+        ("!\tHEAD:refs/heads/main\t[rejected] (fetch first)", PushRejected, "fetch-first"),
+        (
+            "!\tHEAD:refs/heads/main\t[rejected] (non-fast-forward)",
+            PushRejected,
+            "non-fast-forward",
+        ),
+        ("!\tHEAD:refs/heads/b\t[rejected] (stale info)", PushRejected, "stale-info"),
+        (" ! [remote rejected] HEAD -> main (failed to update ref)", PushRejected, "remote-lock"),
+        (
+            " ! [remote rejected] main -> main (protected branch hook declined)",
+            PushRefused,
+            None,
+        ),
+        (
+            "!\tHEAD:refs/heads/main\t[remote rejected] (deny updating a hidden ref)",
+            PushRefused,
+            None,
+        ),
+        ("!\tHEAD:refs/heads/main\t[rejected] (already exists)", PushRefused, None),
+        (
+            "remote: Permission to acme/config.git denied to bot.\n"
+            "fatal: unable to access 'https://github.com/acme/config.git/': "
+            "The requested URL returned error: 403",
+            PushRefused,
+            None,
+        ),
+    ],
+)
+def test_push_output_tells_races_from_refusals(
+    output: str, kind: type[Exception], cause: str | None
+) -> None:
+    error = gitrepo.classify(["push"], output)
+    assert type(error) is kind
+    if cause is not None:
+        assert isinstance(error, PushRejected) and error.cause == cause
+
+
+def test_refusals_never_show_our_credentials(tmp_path: Path) -> None:
+    creds = gitrepo.Credentials("x-access-token", "ghp_s3cretvalue")
+    git_runner = gitrepo.Git(creds.git_config())
+    header = creds.git_config()["http.extraHeader"].rsplit(" ", 1)[-1]
+    said = f"remote: got Authorization: Basic {header} and https://tok:pw@h/r"
+    assert header not in git_runner.redact(said)
+    error = gitrepo.classify(
+        ["push"], git_runner.redact(said + "\n ! [remote rejected] a -> a (x)")
+    )
+    assert header not in str(error) and "pw@" not in str(error)

@@ -12,14 +12,16 @@ Must not: route, bump or deploy (``bump``, ``pullrequests``, ``pushdeploy`` do),
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import redis
 
-from bumper import configfile, decisions, gitrepo, settings
+from bumper import configfile, decisions, gitrepo, jobmetrics, settings
 from bumper.core import config, events, policy
+from bumper.scm import failures
 from bumper.settings import DecisionLogSettings, WorkerSettings
 from worker import pullrequests, remotes, store
 
@@ -50,6 +52,7 @@ class WorkerContext:
     log: LogDecision
     forges: pullrequests.Forges  # the PR/MR side, and clone URLs of forge repos
     config_dir: Path  # where relative paths and file: secrets of bumper.yaml resolve
+    metrics: jobmetrics.Recorder  # the worker's metrics, kept in Redis (docs/metrics.md)
 
 
 def build(current: settings.Settings) -> WorkerContext:
@@ -58,17 +61,35 @@ def build(current: settings.Settings) -> WorkerContext:
     client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
     repo_store = store.Store(client)
     config_dir = current.config_dir()
+    recorder = jobmetrics.Recorder(client)
+    failures.listen(forge_observer(recorder))
     return WorkerContext(
         config=cfg,
         store=repo_store,
-        cache=gitrepo.RepoCache(current.worker.cache_dir.resolve()),
+        cache=gitrepo.RepoCache(
+            current.worker.cache_dir.resolve(),
+            on_race=lambda cause: recorder.inc(jobmetrics.PUSH_RETRIES, cause),
+        ),
         settings=current.worker,
         log=decision_logger(client, current.decisions),
         forges=pullrequests.Forges(
             cfg, repo_store, read_token=lambda repo: remotes.token(repo, config_dir)
         ),
         config_dir=config_dir,
+        metrics=recorder,
     )
+
+
+def forge_observer(recorder: jobmetrics.Recorder) -> failures.Listener:
+    """Counts each forge reply by status, and keeps the rate limit it says is left."""
+
+    def observe(forge: str, host: str, status: int | None, headers: Mapping[str, str]) -> None:
+        recorder.inc(jobmetrics.FORGE_REQUESTS, forge, host, str(status or "error"))
+        remaining = failures.rate_limit_remaining(headers)
+        if remaining is not None:
+            recorder.set(jobmetrics.FORGE_RATE_LIMIT, remaining, forge, host)
+
+    return observe
 
 
 class _Contexts:

@@ -9,8 +9,11 @@
   whatever the number of workers (``schedule_poll``; RQ's scheduler runs it when due).
 
 Errors: ``TransientError`` → the job returns ``rq.Retry`` with exponential backoff
-(base·2^n, capped, never sooner than the error's ``delay``, e.g. a forge's ``Retry-After``);
-``PermanentError``/``ConfigError`` → the job fails visibly with its reason and is not retried.
+(base·2^n, capped, never sooner than the error's ``delay``, e.g. a forge's ``Retry-After``),
+writes ``job.meta["retry"]`` (reason, message, next attempt's time and number) and logs one line
+saying when and why; ``PermanentError``/``ConfigError`` → the job fails visibly with its reason
+in ``job.meta["failure"]`` and is not retried. Both shapes are in docs/worker.md; ``bumper log``
+and the dashboard read them.
 A worker that dies mid-job (SIGKILL, OOM) leaves the job to RQ's abandoned-job handling, which
 re-runs it (``crash_retries``) within about 2·``abandoned_after_seconds`` (see
 ``worker.rqworker``); the re-run takes over the repo lock of its dead run (``Store.repo_lock``),
@@ -26,7 +29,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -34,8 +37,8 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from bumper import logs, rqjobs, settings
-from bumper.core import events
+from bumper import jobmetrics, logs, rqjobs, settings
+from bumper.core import changes, events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from bumper.registry import state
 from worker import bump, context, polling, registries
@@ -44,6 +47,8 @@ from worker.records import BumpOutcome
 
 log = logging.getLogger("bumper.worker")
 
+# A failure or retry message is one line of at most this many characters (meta, logs, CLI).
+MESSAGE_LIMIT = 500
 PENDING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
 
 
@@ -53,12 +58,15 @@ def backoff(attempt: int, delay: float, *, base: float, cap: float) -> int:
     return max(1, int(min(wanted, max(cap, delay)) + 0.999))
 
 
-def guarded(work: Callable[[], Any]) -> Any:
-    """Run ``work`` mapping Bumper errors to RQ outcomes (see module docstring)."""
+def guarded(work: Callable[[], Any], kind: str = "job") -> Any:
+    """Run ``work`` mapping Bumper errors to RQ outcomes (see module docstring); ``kind``
+    (``event``, ``bump``) labels the run in the worker's metrics."""
     job = get_current_job()
-    limits = context.current().settings
+    ctx = context.current()
+    limits = ctx.settings
+    ran = _Run(ctx.metrics, kind)
     try:
-        return work()
+        result = work()
     except TransientError as error:
         attempt = (job.number_of_retries or 0) if job is not None else 0
         if attempt >= limits.retry_max:
@@ -66,24 +74,85 @@ def guarded(work: Callable[[], Any]) -> Any:
                 f"gave up after {attempt} retries: {error}", reason=error.reason
             )
             _fail(job, failure)
+            ran.ended("failed", failure.reason)
             raise failure from error
         wait = backoff(
             attempt, error.delay, base=limits.retry_base_seconds, cap=limits.retry_cap_seconds
         )
-        log.warning("transient (%s), retry %d in %ds: %s", error.reason, attempt + 1, wait, error)
+        _retry_later(job, error, wait, run=attempt + 2)
+        ran.ended("retrying", error.reason)
         return Retry(max=limits.retry_max + 1, interval=[wait])
     except (PermanentError, ConfigError) as error:
         _fail(job, error)
+        ran.ended("failed", error.reason)
         raise
+    except Exception as error:
+        # A bug, not a Bumper error: RQ keeps the traceback and may re-run the job
+        # (``crash_retries``); the reason names the type only, as its text may hold anything.
+        _mark(job, "failure", _unexpected(error, permanent=not (job and job.retries_left)))
+        ran.ended("failed", "internal-error")
+        raise
+    _mark(job, "retry", None)
+    ran.ended("succeeded")
+    return result
+
+
+class _Run:
+    """One run of a job, for the metrics: counted by outcome, timed, retries and failures by
+    reason (``bumper.jobmetrics``)."""
+
+    def __init__(self, metrics: jobmetrics.Recorder, kind: str) -> None:
+        self.metrics = metrics
+        self.kind = kind
+        self.started = time.monotonic()
+
+    def ended(self, outcome: str, reason: str = "") -> None:
+        elapsed = time.monotonic() - self.started
+        self.metrics.inc(jobmetrics.JOBS, self.kind, outcome)
+        self.metrics.observe(jobmetrics.JOB_DURATION, elapsed, self.kind, outcome)
+        if outcome == "retrying":
+            self.metrics.inc(jobmetrics.JOB_RETRIES, self.kind, reason)
+        elif outcome == "failed":
+            self.metrics.inc(jobmetrics.JOB_FAILURES, self.kind, reason)
+
+
+def _retry_later(job: Job | None, error: TransientError, wait: int, *, run: int) -> None:
+    """Say when and why the job runs again: one log line and ``job.meta["retry"]``."""
+    due = (datetime.now(UTC) + timedelta(seconds=wait)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message = changes.inline(str(error), MESSAGE_LIMIT)
+    log.warning(
+        "transient (%s), retrying at %s (in %ds, run %d): %s", error.reason, due, wait, run, message
+    )
+    retry = {"reason": error.reason, "message": message, "next_attempt": due, "attempt": run}
+    _mark(job, "retry", retry)
 
 
 def _fail(job: Job | None, error: BumperError) -> None:
     """Mark the job's failure reason, and stop RQ from re-running it (crash-retry budget)."""
-    log.error("permanent failure (%s): %s", error.reason, error)
+    message = changes.inline(str(error), MESSAGE_LIMIT)
+    log.error("permanent failure (%s): %s", error.reason, message)
     if job is not None:
         job.retries_left = 0
-        job.meta["failure"] = {"reason": error.reason, "message": str(error)}
-        job.save_meta()  # type: ignore[no-untyped-call]
+    _mark(job, "failure", {"reason": error.reason, "message": message, "permanent": True})
+    _mark(job, "retry", None)
+
+
+def _unexpected(error: Exception, *, permanent: bool) -> dict[str, Any]:
+    name = type(error).__name__
+    message = f"unexpected {name}; the worker log has the traceback"
+    log.error("unexpected %s in the job", name)
+    return {"reason": "internal-error", "message": message, "permanent": permanent}
+
+
+def _mark(job: Job | None, key: str, value: dict[str, Any] | None) -> None:
+    """Set (or, with None, drop) ``job.meta[key]`` and save it, when there is a job."""
+    if job is None or (value is None and key not in job.meta):
+        return
+    if value is None:
+        del job.meta[key]
+    else:
+        job.meta[key] = value
+    job.save_meta()  # type: ignore[no-untyped-call]
 
 
 def handle_event(event_dict: dict[str, Any]) -> Any:
@@ -110,18 +179,15 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
 
     delivery = str(event_dict.get("delivery_id") or "")
     with logs.context(job_id=job.id if job is not None else None, delivery_id=delivery):
-        return guarded(work)
+        return guarded(work, "event")
 
 
-def bump_queue_name(queue_name: str) -> str:
-    """Bump jobs have their own queue, listened to after the event queue: a worker routes
-    every event already queued before it bumps, so a burst lands as one commit."""
-    return f"{queue_name}-bumps"
+bump_queue_name = rqjobs.bump_queue_name
 
 
 def worker_queues(queue_name: str, connection: redis.Redis) -> list[Queue]:
     """The queues a worker serves, in priority order: events, then bumps."""
-    return [rqjobs.queue(name, connection) for name in (queue_name, bump_queue_name(queue_name))]
+    return [rqjobs.queue(name, connection) for name in rqjobs.queue_names(queue_name)]
 
 
 def request_bump(ctx: WorkerContext, key: str) -> str:
@@ -182,11 +248,23 @@ def run_bump(key: str) -> Any:
                 raise
             if outcome is not None:
                 done.append(_summary(outcome))
+                ctx.metrics.inc(jobmetrics.BUMPS, _rule_of(key), _result_of(outcome))
             if not ctx.store.finish(key, job_id):
                 return done
 
     with logs.context(job_id=job_id, target=key):
-        return guarded(work)
+        return guarded(work, "bump")
+
+
+def _rule_of(key: str) -> str:
+    """The image rule of a target key (``<rule>/<index>``)."""
+    return key.rsplit("/", 1)[0]
+
+
+def _result_of(outcome: BumpOutcome) -> str:
+    if outcome.pr:
+        return "pr"
+    return "commit" if outcome.pushed else "unchanged"
 
 
 def _deliveries(ctx: WorkerContext, key: str) -> str:

@@ -27,7 +27,7 @@ from rq import Queue, Worker
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
-from bumper import rqjobs
+from bumper import jobmetrics, rqjobs
 
 log = logging.getLogger("bumper.worker")
 
@@ -62,6 +62,12 @@ def _log_abandoned(
 ) -> bool:
     """Say so when maintenance finds a job whose worker died, before RQ requeues or fails it."""
     if exc_type is AbandonedJobError:
+        kind = {
+            rqjobs.HANDLE_EVENT: "event",
+            rqjobs.RUN_BUMP: "bump",
+            rqjobs.POLL_REGISTRIES: "poll",
+        }.get(job.func_name or "", "job")
+        jobmetrics.Recorder(job.connection).inc(jobmetrics.JOBS, kind, "abandoned")
         if job.retries_left:
             log.warning(
                 "job %s (%s) was abandoned by its worker, re-running it (%d crash retries left)",

@@ -1,10 +1,12 @@
-"""``bumper log [--image X] [--limit N] [--json]``: show recent policy decisions, newest first.
+"""``bumper log [--image X] [--limit N] [--json] [--jobs]``: show recent policy decisions, newest
+first, then the jobs waiting to retry (next run, time, reason) and the failed ones (reason).
 
-Reads the decision log in Redis (``BUMPER_REDIS_URL``; unset, the Redis of a ``make run``
-running in this checkout, from ``.quickstart/redis-url``). ``--image`` takes an image name
-(``nginx``, ``ghcr.io/acme/api``) or the name of an image rule in bumper.yaml. ``--json``
-prints a JSON array of entries (keys as in :mod:`bumper.decisions`). Exit 1 when no entry
-matches, 2 when Redis cannot be reached.
+Reads the decision log and RQ's registries in Redis (``BUMPER_REDIS_URL``; unset, the Redis
+of a ``make run`` running in this checkout, from ``.quickstart/redis-url``). ``--image`` takes an
+image name (``nginx``, ``ghcr.io/acme/api``) or the name of an image rule in bumper.yaml, and
+shows decisions only. ``--jobs`` shows the jobs only. ``--json`` prints a JSON array of entries
+(decisions: keys as in :mod:`bumper.decisions`; with ``--jobs``: as in :mod:`bumper.jobstates`).
+Exit 1 when nothing matches, 2 when Redis cannot be reached.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--image", help="image name or image rule name")
     parser.add_argument("--limit", type=count, default=20, help="entries to show (20)")
     parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser.add_argument(
+        "--jobs", action="store_true", help="show only retrying and failed jobs, with reasons"
+    )
     parser.set_defaults(func=run)
 
 
@@ -45,27 +50,48 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: redis is an extra, and `bumper` must start without it.
     import redis
 
-    from bumper import decisions
+    from bumper import decisions, jobstates
 
     config = _redis.load_settings()
     log = decisions.DecisionLog.from_url(
         config.redis_url, password=config.redis_password(), limits=config.decisions
     )
     try:
-        entries = log.recent(image=args.image, limit=args.limit)
+        entries = [] if args.jobs else log.recent(image=args.image, limit=args.limit)
+        jobs = (
+            []
+            if args.image
+            else jobstates.troubled(log.client, config.queue_name, limit=args.limit)
+        )
     except redis.RedisError as error:
         where = _redacted(config.redis_url)
         raise BumperError(
             f"cannot read the decision log at {where}: {type(error).__name__}"
         ) from None
+    if args.jobs:
+        return _show_jobs(jobs, as_json=args.json)
     if args.json:
         print(json.dumps(entries, indent=2, sort_keys=True))
     else:
         for entry in entries:
             print(format_entry(entry))
-    if not entries:
+        for job in jobs:
+            print(job.line())
+    if not entries and not jobs:
         what = f" for {args.image}" if args.image else ""
         print(f"no decisions logged{what}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _show_jobs(jobs: list[Any], *, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([job.as_dict() for job in jobs], indent=2, sort_keys=True))
+    else:
+        for job in jobs:
+            print(job.line())
+    if not jobs:
+        print("no retrying or failed jobs", file=sys.stderr)
         return 1
     return 0
 

@@ -3,12 +3,16 @@
 Library-free, so both adapters share one rule set (see the table in ``bumper.scm.base``).
 Retry delays honour ``Retry-After`` (seconds or an HTTP date), then the rate-limit reset headers
 (GitHub ``X-RateLimit-Reset`` with ``X-RateLimit-Remaining: 0``, GitLab ``RateLimit-Reset``).
+
+Every reply (or its absence) is also handed to one ``Listener`` (``listen``): both adapters call
+``replied`` from their HTTP session, so the worker counts forge requests by status and keeps
+the rate limit left (``bumper.jobmetrics``) without either adapter knowing about metrics.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
 from bumper.errors import BumperError, PermanentError, TransientError
@@ -27,6 +31,38 @@ _PERMANENT_REASONS = {
     410: "gone",
     422: "invalid",
 }
+
+
+# (forge, API host, HTTP status or None when no reply came, reply headers)
+Listener = Callable[[str, str, int | None, Mapping[str, str]], None]
+_listeners: list[Listener] = []
+
+
+def listen(listener: Listener | None) -> None:
+    """Hand every forge reply of this process to ``listener`` (None: to nobody)."""
+    _listeners[:] = [] if listener is None else [listener]
+
+
+def replied(forge: str, host: str, status: int | None, headers: Mapping[str, str]) -> None:
+    """Called by the adapters for each HTTP exchange; a listener's failure never fails a call."""
+    for listener in _listeners:
+        try:
+            listener(forge, host, status, headers)
+        except Exception:  # metrics are best effort: the forge call itself went fine
+            pass
+
+
+def rate_limit_remaining(headers: Mapping[str, str]) -> int | None:
+    """Requests left in the window: GitHub ``X-RateLimit-Remaining``, GitLab
+    ``RateLimit-Remaining``; None when the reply does not say."""
+    for name in ("X-RateLimit-Remaining", "RateLimit-Remaining"):
+        value = _header(headers, name)
+        if value is not None:
+            try:
+                return int(float(value))
+            except ValueError:
+                return None
+    return None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -4,6 +4,11 @@ PyGithub's own waiting is switched off: ``retry=None`` (no urllib3 retries, no r
 sleeping) and no request throttling unless ``throttle=True``; failures become Bumper errors
 (``bumper.scm.failures``) and the RQ retry waits instead. Auto-merge uses PyGithub's GraphQL
 ``enable_automerge`` with ``expectedHeadOid`` as the sha guard.
+
+Every reply goes to ``failures.replied`` (metrics): PyGithub has no response hook, so this
+provider's requester gets a connection class whose ``requests`` session has one
+(``_observe_replies``; PyGithub's connection classes are its documented injection point, set
+here on one requester rather than globally, which would also switch off keep-alive).
 """
 
 from __future__ import annotations
@@ -38,6 +43,24 @@ _STATUS_WORDS = {
 }
 
 
+def _observe_replies(requester: Any, host: str) -> None:
+    """Make ``requester``'s HTTP session report every reply to ``failures.replied``."""
+    attribute = "_Requester__connectionClass"
+    base = getattr(requester, attribute, None)
+    if base is None:  # a PyGithub without this seam: no forge metrics, nothing else lost
+        return
+
+    def observe(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        failures.replied("github", host, response.status_code, response.headers)
+
+    class Observed(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.session.hooks["response"].append(observe)
+
+    setattr(requester, attribute, Observed)
+
+
 def default_clone_url(api_url: str, full_name: str) -> str:
     """github.com for the public API, else the GHE host (``https://ghe/api/v3`` → ``https://ghe``)."""
     if api_url.rstrip("/") == PUBLIC_API:
@@ -64,6 +87,7 @@ class GitHubProvider:
     ) -> None:
         self.full_name = full_name
         self.owner = full_name.split("/", 1)[0]
+        self._host = urlsplit(api_url).netloc
         self._remote = GitRemote(
             clone_url or default_clone_url(api_url, full_name), "x-access-token", token
         )
@@ -77,6 +101,7 @@ class GitHubProvider:
             seconds_between_requests=0.25 if throttle else None,
             seconds_between_writes=1.0 if throttle else None,
         )
+        _observe_replies(self._gh.requester, urlsplit(api_url).netloc)
         self._repo = self._gh.get_repo(full_name)
 
     @property
@@ -95,6 +120,7 @@ class GitHubProvider:
                 exc.status, headers, message, action=label, not_mergeable_statuses=not_mergeable
             ) from exc
         except requests.RequestException as exc:
+            failures.replied("github", self._host, None, {})
             raise TransientError(
                 f"{label}: {type(exc).__name__}",
                 delay=failures.SERVER_ERROR_DELAY,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import gitlab
 import requests
@@ -50,6 +51,11 @@ class _RateLimited(Exception):
         self.status = status
         self.headers = dict(headers)
         self.message = message
+
+
+def _observe(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    host = urlsplit(response.url).netloc
+    failures.replied("gitlab", host, response.status_code, response.headers)
 
 
 def _rate_limit_hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -90,6 +96,7 @@ class GitLabProvider:
         self._gl = gitlab.Gitlab(
             base, private_token=token, timeout=timeout, retry_transient_errors=False
         )
+        self._gl.session.hooks["response"].append(_observe)
         self._gl.session.hooks["response"].append(_rate_limit_hook)
         self._project: Project = self._gl.projects.get(full_name, lazy=True)
 
@@ -113,6 +120,7 @@ class GitLabProvider:
                 not_mergeable_statuses=not_mergeable,
             ) from exc
         except requests.RequestException as exc:
+            failures.replied("gitlab", urlsplit(self._gl.url).netloc, None, {})
             raise TransientError(
                 f"{label}: {type(exc).__name__}",
                 delay=failures.SERVER_ERROR_DELAY,

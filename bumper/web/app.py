@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     agent_tokens = agentauth.load_agents(config, base=settings.config_dir(), receivers=receivers)
     client = make_redis(settings)
     intake = Intake(client, settings.queue_name, settings.web, settings.worker.job_timeout_seconds)
-    metrics = WebMetrics(settings.queue_name, intake.queue_depth)
+    metrics = WebMetrics(settings.queue_name, intake.queue_depth, client)
     metrics.add_collector(pollmetrics.PollCollector(client))
 
     st = WebState(settings, receivers, client, intake, metrics, agent_tokens)

@@ -4,8 +4,13 @@ Each app gets its own ``CollectorRegistry`` (several apps in one test process mu
 collide on the global one). Under gunicorn, ``gunicorn_conf`` sets
 ``PROMETHEUS_MULTIPROC_DIR`` before any worker imports ``prometheus_client``: counters and
 histograms are then kept in per-process files and ``render`` merges every worker's values
-with ``MultiProcessCollector``. The queue depth is read from Redis at scrape time, so it is
-correct whichever worker answers.
+with ``MultiProcessCollector``. What Redis holds is read at scrape time, so it is correct
+whichever worker answers: the depth of the event queue, and (with a Redis client) the bump
+queue's, the number of jobs in each of RQ's registries per queue (started, scheduled, i.e.
+waiting to retry, deferred, failed), and the series the bump workers record in Redis
+(``bumper.jobmetrics``: jobs, durations, retries, forge requests, rate limits, push races,
+bumps). So one scrape of any web process shows the whole worker fleet; docs/metrics.md lists
+every series.
 """
 
 from __future__ import annotations
@@ -13,10 +18,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from rq import Queue
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+
+from bumper import jobmetrics, rqjobs
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNKNOWN_RECEIVER = "_unknown"
@@ -28,28 +48,95 @@ def multiprocess_mode() -> bool:
     return values.ValueClass is not values.MutexValue
 
 
-class QueueDepthCollector(Collector):
-    """``bumper_queue_depth`` and ``bumper_redis_up``, read when Prometheus scrapes."""
+# RQ's registries of a queue, by the state a job in them is in.
+REGISTRIES = {
+    "started": StartedJobRegistry,
+    "scheduled": ScheduledJobRegistry,  # jobs waiting for their retry (or a scheduled time)
+    "deferred": DeferredJobRegistry,
+    "failed": FailedJobRegistry,
+}
 
-    def __init__(self, queue_name: str, depth: Callable[[], int]) -> None:
+
+class QueueDepthCollector(Collector):
+    """``bumper_redis_up``, ``bumper_queue_depth``, ``bumper_queue_jobs`` and the worker's
+    series (``bumper.jobmetrics``), read when Prometheus scrapes. Without a client, only the
+    event queue's depth (through ``depth``)."""
+
+    def __init__(
+        self, queue_name: str, depth: Callable[[], int], client: redis.Redis | None = None
+    ) -> None:
         self.queue_name = queue_name
         self.depth = depth
+        self.client = client
 
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily("bumper_redis_up", "1 when Redis answered the last scrape")
         depth = GaugeMetricFamily(
             "bumper_queue_depth", "jobs waiting in the RQ queue", labels=["queue"]
         )
+        jobs = GaugeMetricFamily(
+            "bumper_queue_jobs",
+            "jobs in each RQ registry of a queue (started, scheduled: waiting to retry, "
+            "deferred, failed)",
+            labels=["queue", "state"],
+        )
+        worker: list[Metric] = []
         try:
             depth.add_metric([self.queue_name], self.depth())
+            if self.client is not None:
+                self._registries(depth, jobs)
+                worker = list(_worker_families(jobmetrics.read(self.client)))
             up.add_metric([], 1)
         except Exception:  # any Redis failure: report it as a metric, never fail the scrape
             up.add_metric([], 0)
-        return [up, depth]
+            worker = []
+        return [up, depth, jobs, *worker]
+
+    def _registries(self, depth: GaugeMetricFamily, jobs: GaugeMetricFamily) -> None:
+        assert self.client is not None
+        names = rqjobs.queue_names(self.queue_name)
+        with self.client.pipeline(transaction=False) as pipe:
+            for name in names[1:]:
+                pipe.llen(Queue.redis_queue_namespace_prefix + name)
+            for name in names:
+                for registry in REGISTRIES.values():
+                    pipe.zcard(registry(name, connection=self.client).key)
+            replies = iter(pipe.execute())
+        for name in names[1:]:
+            depth.add_metric([name], next(replies))
+        for name in names:
+            for state in REGISTRIES:
+                jobs.add_metric([name, state], next(replies))
+
+
+def _worker_families(
+    values: dict[jobmetrics.Series, dict[tuple[str, ...], float | jobmetrics.Histogram]],
+) -> Iterable[Metric]:
+    for series, samples in values.items():
+        if series.kind == "histogram":
+            histogram = HistogramMetricFamily(series.name, series.help, labels=series.labels)
+            for labels, value in sorted(samples.items()):
+                if isinstance(value, jobmetrics.Histogram):
+                    buckets = [(_bound(bound), count) for bound, count in value.buckets]
+                    histogram.add_metric(list(labels), buckets, value.sum)
+            yield histogram
+            continue
+        kind = CounterMetricFamily if series.kind == "counter" else GaugeMetricFamily
+        family = kind(series.name, series.help, labels=series.labels)
+        for labels, value in sorted(samples.items()):
+            if not isinstance(value, jobmetrics.Histogram):
+                family.add_metric(list(labels), value)
+        yield family
+
+
+def _bound(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)
 
 
 class WebMetrics:
-    def __init__(self, queue_name: str, depth: Callable[[], int]) -> None:
+    def __init__(
+        self, queue_name: str, depth: Callable[[], int], client: redis.Redis | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.deliveries = Counter(
             "bumper_webhook_deliveries",
@@ -78,7 +165,7 @@ class WebMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.queue = QueueDepthCollector(queue_name, depth)
+        self.queue = QueueDepthCollector(queue_name, depth, client)
         self.registry.register(self.queue)
         # Label children, looked up once: ``labels()`` validates and locks on every call.
         self._children: dict[tuple[str, ...], Any] = {}
