@@ -24,7 +24,7 @@ from bumper import configfile
 from bumper import settings as settings_module
 from bumper.core.config import BumperConfig
 from bumper.settings import Settings
-from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops
+from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops, replicas
 from bumper.web import receivers as receivers_module
 from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     intake = Intake(client, settings.queue_name, settings.web, settings.worker.job_timeout_seconds)
     metrics = WebMetrics(settings.queue_name, intake.queue_depth)
 
-    st = WebState(settings, receivers, client, intake, metrics, agent_tokens)
+    st = WebState(settings, receivers, client, intake, metrics, agent_tokens, config)
     app = _flask_app(st, hooks.blueprint, ops.probes, agents.blueprint)
     hooks.install_fast_path(app, st)
     operations = _flask_app(st, ops.blueprint, dashboard.blueprint)
@@ -84,6 +84,7 @@ def _flask_app(st: WebState, *blueprints: Blueprint) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = st.settings.web.max_body_bytes
     app.extensions["bumper"] = st
+    app.before_request(replicas.start_heartbeat)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)
