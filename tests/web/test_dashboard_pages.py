@@ -1,15 +1,25 @@
 """The dashboard's pages without a browser (tests/browser drives them in chromium): fragments,
-the event page, the retry POST's checks, dead-lettered jobs, escaping, a Redis outage."""
+the event page, the retry POST's checks, dead-lettered jobs, escaping, a Redis outage, the
+images and retrying-jobs panels."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+from pathlib import Path
+
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from bumper import rqjobs
+from bumper.core.config import BumperConfig
+from bumper.settings import Settings
+from bumper.web import create_app, listeners
 from tests.support.jobs import drain
 from tests.support.redis_server import RedisServer
 from tests.web.conftest import QUEUE, start_redis
+from worker import store
 
 
 def _token(ops_client: FlaskClient) -> str:
@@ -85,3 +95,77 @@ def test_panels_survive_a_redis_outage(ops_client: FlaskClient, redis_server: Re
         assert page.status_code == 200
     for page in pages:
         assert "Redis unreachable" in page.get_data(as_text=True)
+
+
+def _app_with_images(settings: Settings, tmp_path: Path) -> Flask:
+    token = tmp_path / "agent-token"
+    token.write_text("agent-token-0123456789abcdef\n")
+    config = BumperConfig.model_validate(
+        {
+            "apiVersion": "bumper/v1",
+            "repos": [{"name": "config", "forge": "git", "url": str(tmp_path / "c.git")}],
+            "agents": [{"name": "prod", "token": {"file": str(token)}}],
+            "images": [
+                {
+                    "name": "api",
+                    "image": "ghcr.io/acme/api",
+                    "policy": {"semver": "^1.0"},
+                    "gate": {"ci": "github", "repository": "acme/api"},
+                    "targets": [
+                        {"repo": "config", "paths": ["prod/**"], "mode": "pr"},
+                        {
+                            "repo": "config",
+                            "paths": ["stage/**"],
+                            "mode": "commit",
+                            "deploy": "push",
+                        },
+                    ],
+                }
+            ],
+        }
+    )
+    return create_app(settings, config)
+
+
+def test_images_show_head_bump_gate_and_who_applies_it(
+    settings: Settings, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    app = _app_with_images(settings, tmp_path)
+    head = "a" * 40
+    shop = store.Store(redis_client)
+    shop.record_target(
+        "api/0",
+        observed={"head": head, "files": {"prod/api.yaml": "1.2.0"}, "at": time.time()},
+        bump={"ref": "1.3.0", "sha": "b" * 40, "pr": "javascript:alert(1)", "state": "open"},
+    )
+    shop.record_target(
+        "api/1", deploy={"state": "rolled-back", "commit": head, "message": "not ready", "at": 1}
+    )
+    shop.record_agent_status("prod", {"health": "Healthy", "commit": head, "last_sync_time": ""})
+    shop.hold("api", "d-1", {"type": "image.pushed"}, "c" * 40, ttl=600)
+    html = listeners.ops_app(app).test_client().get("/panels/images").get_data(as_text=True)
+    prod = html.split('data-target="api/0"')[1].split("</tr>")[0]
+    assert "prod/api.yaml" in prod and "1.2.0" in prod and head[:12] in prod
+    assert "open" in prod and "1.3.0" in prod and "javascript:" not in prod  # no such link
+    assert "agent prod: Healthy" in prod and "(HEAD)" in prod
+    assert "github: 1 push(es) held" in prod
+    stage = html.split('data-target="api/1"')[1].split("</tr>")[0]
+    assert "push mode: rolled-back" in stage and "not ready" in stage and "agent" not in stage
+
+
+def test_a_retrying_job_shows_its_next_attempt_and_reason(
+    ops_client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    queue = rqjobs.queue(f"{QUEUE}-bumps", redis_client)
+    job = queue.enqueue_in(timedelta(minutes=5), rqjobs.RUN_BUMP, "api/0", job_id="bump-api-1")
+    job.meta["retry"] = {
+        "reason": "push-race",
+        "message": "the branch moved while pushing",
+        "next_attempt": "2026-01-01T10:00:00+00:00",
+        "attempt": 2,
+    }
+    job.save_meta()  # type: ignore[no-untyped-call]
+    html = ops_client.get("/panels/jobs").get_data(as_text=True)
+    retrying = html.split('id="jobs-retrying"')[1].split("</table>")[0]
+    assert "bump-api-1" in retrying and "2026-01-01T10:00:00+00:00" in retrying
+    assert "push-race" in retrying and "the branch moved while pushing" in retrying
