@@ -29,7 +29,9 @@ def browser() -> Iterator[Browser]:
         pytest.skip(why)
     with sync_playwright() as playwright:
         # --no-sandbox: the tests run as root, where chromium's sandbox refuses to start
-        launched = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        launched = playwright.chromium.launch(
+            executable_path=path, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         yield launched
         launched.close()
 

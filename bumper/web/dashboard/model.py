@@ -16,8 +16,8 @@ Where the data comes from:
 - decisions and events: ``bumper.decisions``, ``bumper.web.recent`` and the event jobs.
 
 Raises ``redis.RedisError`` like any read; the views show "Redis unreachable" then.
-Must not: import the worker beyond ``worker.store`` (.importlinter), or expose a secret:
-everything here is names, tags, ids, times and one-line reasons.
+Must not: import the worker beyond ``worker.store`` and ``worker.retry`` (.importlinter), or
+expose a secret: everything here is names, tags, ids, times and one-line reasons.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from bumper import decisions, rqjobs
 from bumper.web import recent, replicas
 from bumper.web.state import WebState
+from worker import retry as retry_module
 from worker import store as store_module
 
 JOBS_SHOWN = 50
@@ -179,10 +180,9 @@ def jobs(st: WebState) -> dict[str, list[dict[str, Any]]]:
     for name in (st.settings.queue_name, bump_queue(st)):
         queue = rqjobs.queue(name, st.redis)
         registries = _registries(queue)
-        found["pending"] += _load(st, queue.get_job_ids(0, JOBS_SHOWN - 1))
+        found["pending"] += _load(st, queue.get_job_ids(0, JOBS_SHOWN))  # offset, length
         found["running"] += _load(st, registries["started"].get_job_ids(0, JOBS_SHOWN - 1))
-        for job in _load(st, registries["scheduled"].get_job_ids(0, JOBS_SHOWN - 1)):
-            found["retrying"].append(job)
+        found["retrying"] += _load(st, registries["scheduled"].get_job_ids(0, JOBS_SHOWN - 1))
         for job in _load(st, registries["failed"].get_job_ids(0, JOBS_SHOWN - 1, desc=True)):
             found["dead" if job["dead"] else "failed"].append(job)
     return {state: entries[:JOBS_SHOWN] for state, entries in found.items()}
@@ -223,7 +223,6 @@ def job_view(job: Job) -> dict[str, Any]:
     except DeserializationError:
         what = "unreadable job"
     status = job.get_status(refresh=False)
-    dead = bool(refusal) or (failure or {}).get("reason") == "refused-job"
     return {
         "id": job.id,
         "what": str(what)[:200],
@@ -235,7 +234,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "retry": retry,
         "retried": meta.get("retried") if isinstance(meta.get("retried"), dict) else None,
         "attempts": job.number_of_retries or 0,
-        "dead": dead,
+        "dead": isinstance(job, rqjobs.BumperJob) and retry_module.dead_lettered(job),
         "refusal": refusal,
     }
 
