@@ -4,6 +4,7 @@ images and retrying-jobs panels."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from flask.testing import FlaskClient
 from bumper import rqjobs
 from bumper.core.config import BumperConfig
 from bumper.settings import Settings
-from bumper.web import create_app, listeners
+from bumper.web import create_app, listeners, replicas
 from tests.support.jobs import drain
 from tests.support.redis_server import RedisServer
 from tests.web.conftest import QUEUE, start_redis
@@ -141,13 +142,16 @@ def test_images_show_head_bump_gate_and_who_applies_it(
     shop.record_target(
         "api/1", deploy={"state": "rolled-back", "commit": head, "message": "not ready", "at": 1}
     )
-    shop.record_agent_status("prod", {"health": "Healthy", "commit": head, "last_sync_time": ""})
+    synced = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200))
+    status = {"health": "Healthy", "commit": head, "last_sync_time": synced}
+    shop.record_agent_status("prod", {**status, "reported_at": time.time() - 120})
     shop.hold("api", "d-1", {"type": "image.pushed"}, "c" * 40, ttl=600)
     html = listeners.ops_app(app).test_client().get("/panels/images").get_data(as_text=True)
     prod = html.split('data-target="api/0"')[1].split("</tr>")[0]
     assert "prod/api.yaml" in prod and "1.2.0" in prod and head[:12] in prod
     assert "open" in prod and "1.3.0" in prod and "javascript:" not in prod  # no such link
     assert "agent prod: Healthy" in prod and "(HEAD)" in prod
+    assert "synced 2h ago, reported 2m ago" in prod
     assert "github: 1 push(es) held" in prod
     stage = html.split('data-target="api/1"')[1].split("</tr>")[0]
     assert "push mode: rolled-back" in stage and "not ready" in stage and "agent" not in stage
@@ -169,3 +173,15 @@ def test_a_retrying_job_shows_its_next_attempt_and_reason(
     retrying = html.split('id="jobs-retrying"')[1].split("</table>")[0]
     assert "bump-api-1" in retrying and "2026-01-01T10:00:00+00:00" in retrying
     assert "push-race" in retrying and "the branch moved while pushing" in retrying
+
+
+def test_web_replicas_beat_and_silent_ones_fade(redis_client: redis.Redis) -> None:
+    replicas.beat(redis_client, "web-a:11", started=time.time() - 60)
+    old = {"host": "web-b", "pid": "12", "started": 1.0, "seen": time.time() - 45}
+    redis_client.hset(replicas.REPLICAS, "web-b:12", json.dumps(old))
+    gone = {**old, "seen": time.time() - replicas.FORGET_SECONDS - 1}
+    redis_client.hset(replicas.REPLICAS, "web-c:13", json.dumps(gone))
+    redis_client.hset(replicas.REPLICAS, "web-d:14", b"not json")
+    found = {r["name"]: r["live"] for r in replicas.read(redis_client)}
+    assert found == {"web-a:11": True, "web-b:12": False}
+    assert set(redis_client.hkeys(replicas.REPLICAS)) == {b"web-a:11", b"web-b:12"}

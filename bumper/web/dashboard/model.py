@@ -157,7 +157,8 @@ def _sync(
             "ok": status.get("health") == "Healthy",
             "commit": str(status.get("commit") or "")[:12],
             "synced": bool(head) and str(status.get("commit") or "") == head,
-            "ago": ago(status.get("last_sync_time")),
+            "ago": f"synced {ago(status.get('last_sync_time'))}, "
+            f"reported {ago(status.get('reported_at'))}",
             "message": status.get("last_error") or status.get("message") or "",
         }
         for name, status in sorted(agents.items())
@@ -260,7 +261,7 @@ def processes(st: WebState) -> dict[str, Any]:
         )
     store = store_module.Store(st.redis)
     agents = [
-        {**status, "name": name, "ago": ago(status.get("last_sync_time"))}
+        {**status, "name": name, "ago": ago(status.get("reported_at"))}
         for name, status in sorted(store.agent_statuses().items())
     ]
     push = []
