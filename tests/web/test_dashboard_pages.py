@@ -169,7 +169,10 @@ def test_a_retrying_job_shows_its_next_attempt_and_reason(
         "attempt": 2,
     }
     job.save_meta()  # type: ignore[no-untyped-call]
+    queue.enqueue(rqjobs.RUN_BUMP, "web/0", job_id="bump-web-1", description="bump web/0")
     html = ops_client.get("/panels/jobs").get_data(as_text=True)
+    active = html.split('id="jobs-active"')[1].split("</table>")[0]
+    assert "bump-web-1" in active and "queued" in active and "bump-api-1" not in active
     retrying = html.split('id="jobs-retrying"')[1].split("</table>")[0]
     assert "bump-api-1" in retrying and "2026-01-01T10:00:00+00:00" in retrying
     assert "push-race" in retrying and "the branch moved while pushing" in retrying
