@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench renovate testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
+.PHONY: run test lint pytest bench browser renovate testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,12 +38,19 @@ pytest: $(STAMP)
 # The test bed is built first (a cache hit takes about a second); under `make test` its
 # fixtures fail instead of skipping when the binaries are missing.
 test: export BUMPER_TESTBED_REQUIRED := 1
-test: testbed images renovate lint pytest
+test: testbed images browser renovate lint pytest
 
 # Renovate 39.x from npm for the finder's recall test (tests/recall), cached outside the repo
 # by version (about a minute cold, a cache hit in well under a second).
 renovate:
 	@bash tests/recall/install_renovate.sh >/dev/null
+
+# Debian's chromium for the dashboard's browser tests (tests/browser, Playwright through
+# executable_path: Playwright's own browser download is never used). A no-op once installed.
+browser:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null) \
+		|| { echo "apt-get install chromium failed"; exit 1; }
 
 # Each bench runs as a module from the repo root, so `bumper` and `tests.support` import
 # without path edits.

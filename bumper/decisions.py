@@ -151,6 +151,28 @@ class DecisionLog:
         everything = self._read(self.global_key, self.limits.total)
         return [e for e in everything if e.get("rule_name") == image][:limit]
 
+    def page(
+        self,
+        *,
+        image: str | None = None,
+        rule: str | None = None,
+        outcome: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of entries (newest first) matching every filter given, and whether more
+        follow. ``image`` as in ``recent``; ``rule`` a rule's name; ``outcome`` a result
+        (``accepted``, ``rejected``...). Reads at most the bounded global list."""
+        source = self.recent(image=image, limit=self.limits.total)
+        matched = [
+            e
+            for e in source
+            if (rule is None or e.get("rule_name") == rule)
+            and (outcome is None or e.get("result") == outcome)
+        ]
+        start = max(offset, 0)
+        return matched[start : start + limit], len(matched) > start + limit
+
     def _read(self, key: str, limit: int) -> list[dict[str, Any]]:
         raw: list[bytes] = self.client.lrange(key, 0, limit - 1)  # type: ignore[assignment]
         entries = []

@@ -250,6 +250,7 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
         )
         outcome.deployment = pushdeploy.after_bump(ctx, request)
     ctx.store.consume(key, [c for c in seen if c != outcome.keep])
+    ctx.store.record_target(key, **dashboard_record(outcome, job_id))
     if outcome.deployment is not None:
         outcome.deployment.raise_if_failed()
     return outcome
@@ -283,6 +284,7 @@ def _bump_in(
     def edit(work: gitrepo.Checkout) -> str | None:
         outcome.result, outcome.keep = None, None
         found = edits.find(work, target.paths, rule.image)
+        outcome.observed = _observed(work, found.references)
         current = _current(found.references)
         usable, refused = _screen_bad(ctx, rule, seen)
         offered = [
@@ -367,6 +369,49 @@ def _url(event: dict[str, Any]) -> str | None:
     extra = event.get("extra") or {}
     url = extra.get("url") if isinstance(extra, dict) else None
     return str(url) if url else None
+
+
+def _observed(work: gitrepo.Checkout, found: Sequence[ImageEdit]) -> dict[str, Any]:
+    """The checkout's HEAD and each file's reference, as scanned (before any edit)."""
+    files: dict[str, str] = {}
+    for edit in found:
+        ref = edit.found.tag or ""
+        if edit.found.digest:
+            ref += f"@{edit.found.digest}"
+        files.setdefault(edit.path, ref)
+    return {"head": work.head(), "files": files, "at": time.time()}
+
+
+def dashboard_record(outcome: BumpOutcome, job_id: str | None) -> dict[str, dict[str, Any]]:
+    """What the dashboard shows of a bump run (``Store.record_target``): the scan, the last
+    change made (commit or PR, its state) and push mode's deploy."""
+    record: dict[str, dict[str, Any]] = {}
+    if outcome.observed:
+        record["observed"] = outcome.observed
+    pr = outcome.pr or {}
+    result = outcome.result
+    if result is not None or pr:
+        record["bump"] = {
+            "ref": result.ref if result is not None else None,
+            "sha": outcome.sha,
+            "pr": pr.get("url"),
+            "state": _bump_state(outcome, str(pr.get("state") or "")),
+            "detail": pr.get("state"),
+            "job": job_id,
+            "at": time.time(),
+        }
+    if outcome.deployment is not None:
+        record["deploy"] = {**outcome.deployment.summary(), "at": time.time()}
+    return record
+
+
+def _bump_state(outcome: BumpOutcome, pr_state: str) -> str:
+    """open, merged or superseded (a failed bump is recorded by ``worker.jobs``)."""
+    if pr_state == "closed as obsolete":
+        return "superseded"
+    if pr_state == "merged" or (not pr_state and outcome.pushed):
+        return "merged"
+    return "open" if pr_state else "unchanged"
 
 
 def _current(found: Sequence[ImageEdit]) -> policy.Current | None:

@@ -243,8 +243,10 @@ def run_bump(key: str) -> Any:
             logs.bind(delivery_id=_deliveries(ctx, key))
             try:
                 outcome = bump.bump_target(ctx, key, job_id=job.id if job is not None else None)
-            except (PermanentError, ConfigError):
+            except (PermanentError, ConfigError) as error:
                 ctx.store.forget(key, job_id)
+                failed = {"state": "failed", "job": job_id, "reason": error.reason}
+                ctx.store.record_target(key, bump={**failed, "at": time.time()})
                 raise
             if outcome is not None:
                 done.append(_summary(outcome))

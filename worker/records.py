@@ -71,6 +71,8 @@ class BumpOutcome:
     verdicts: list[Verdict] = field(default_factory=list)  # one per candidate seen
     keep: StoredCandidate | None = None  # candidate left in place for the open PR
     deployment: Deployment | None = None  # push mode (step 8)
+    # what the config repo held when scanned: its HEAD and each file's reference (dashboard)
+    observed: dict[str, Any] = field(default_factory=dict)
 
     @property
     def decisions(self) -> list[policy.Decision]:

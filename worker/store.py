@@ -23,6 +23,9 @@ Keys (all under ``bumper:``) and why they exist:
 - ``push:pr:<target>``: the open bump PR of a push target, so the run that deploys its merge
   comments on it (once per commit and state: ``once:push-commented:...``).
 - ``lock:deploy:<name>``: one push deploy per deployer name at a time.
+- ``targets`` hash target key → JSON ``{"observed": ..., "bump": ..., "deploy": ...}``: what
+  the config repo's HEAD held when the target was last scanned, the last bump (commit or PR,
+  state) and push mode's last deploy, for the dashboard. Bounded by the targets of bumper.yaml.
 
 Must not: decide anything (``bump.py`` does), or talk to git or a forge. It imports only
 redis and ``bumper.errors``: the web process writes the agents' reports through it
@@ -50,6 +53,7 @@ PREFIX = "bumper:"
 BAD_IMAGES = f"{PREFIX}bad-images"
 BAD_IMAGES_LIMIT = 10_000
 AGENTS = f"{PREFIX}agents"
+TARGETS = f"{PREFIX}targets"
 
 log = logging.getLogger("bumper.worker")
 
@@ -84,6 +88,14 @@ if redis.call('HGET', KEYS[1], 'phase') == 'dirty' then
 end
 redis.call('DEL', KEYS[1])
 return 0
+"""
+
+_ADOPT = """
+-- KEYS[1] state hash; ARGV[1] job id, ARGV[2] ttl: the job becomes the pending one if none is
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('HGET', KEYS[1], 'job')} end
+redis.call('HSET', KEYS[1], 'phase', 'queued', 'job', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {1, ARGV[1]}
 """
 
 _DROP_IF = """
@@ -152,6 +164,7 @@ class Store:
         self._start = client.register_script(_START)
         self._finish = client.register_script(_FINISH)
         self._drop_if = client.register_script(_DROP_IF)
+        self._adopt = client.register_script(_ADOPT)
         self._consume = client.register_script(_CONSUME)
         self._drop_lock_of = client.register_script(_DROP_LOCK_OF)
 
@@ -178,6 +191,13 @@ class Store:
         keys = [f"{PREFIX}bump:{target}", f"{PREFIX}bumpseq:{target}"]
         fresh, job_id = self._request(keys=keys, args=[self.state_ttl, job_prefix(target)])
         return bool(fresh), job_id.decode() if isinstance(job_id, bytes) else str(job_id)
+
+    def adopt(self, target: str, job_id: str) -> tuple[bool, str]:
+        """Make ``job_id`` the target's pending job (a retried job): (True, it) when no job was
+        pending; else (False, the pending job's id), changing nothing."""
+        keys = [f"{PREFIX}bump:{target}"]
+        adopted, pending = self._adopt(keys=keys, args=[job_id, self.state_ttl])
+        return bool(adopted), pending.decode() if isinstance(pending, bytes) else str(pending)
 
     def forget(self, target: str, job_id: str) -> bool:
         """Drop the state if it still names ``job_id`` (its job is gone: lost or failed)."""
@@ -320,6 +340,37 @@ class Store:
             if isinstance(status, dict):
                 statuses[name.decode()] = status
         return statuses
+
+    # -- what the dashboard shows of each target -------------------------------------------
+
+    def record_target(self, target: str, **parts: dict[str, Any]) -> None:
+        """Merge ``parts`` (``observed``, ``bump``, ``deploy``) into the target's record. Only
+        the job holding the target's bump writes it, so read-modify-write is enough."""
+        raw = self.redis.hget(TARGETS, target)
+        try:
+            record = json.loads(raw) if raw else {}
+        except ValueError:
+            record = {}
+        if not isinstance(record, dict):
+            record = {}
+        record.update(parts)
+        self.redis.hset(TARGETS, target, json.dumps(record, default=str))
+
+    def target_records(self) -> dict[str, dict[str, Any]]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(TARGETS))
+        records: dict[str, dict[str, Any]] = {}
+        for name, value in raw.items():
+            try:
+                record = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records[name.decode()] = record
+        return records
+
+    def held_count(self, rule: str) -> int:
+        """Pushes of ``rule`` held by its CI gate (expired ones included until next read)."""
+        return int(self.redis.hlen(f"{PREFIX}held:{rule}"))
 
     # -- push mode: the PR a deploy comments on ------------------------------------------
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import redis
@@ -65,7 +66,9 @@ def report() -> Response:
         if not store.mark_bad_images(records):
             return error_reply(507, "store-full", "too many bad-image records are stored")
         if parsed.status is not None:
-            store.record_agent_status(agent, parsed.status.model_dump())
+            # stamped here: the dashboard shows the time since the report and since the sync
+            reported = {**parsed.status.model_dump(), "reported_at": time.time()}
+            store.record_agent_status(agent, reported)
     except redis.RedisError as error:
         log.warning("agent report not stored", extra={"exception": type(error).__name__})
         retry = str(st.settings.web.retry_after_seconds)

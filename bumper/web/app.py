@@ -25,7 +25,7 @@ from bumper import settings as settings_module
 from bumper.core.config import BumperConfig
 from bumper.errors import ConfigError
 from bumper.settings import Settings
-from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops, pollmetrics
+from bumper.web import agentauth, agents, dashboard, hooks, listeners, ops, pollmetrics, replicas
 from bumper.web import receivers as receivers_module
 from bumper.web.intake import Intake
 from bumper.web.metrics import WebMetrics
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, config: BumperConfig | None = N
     metrics = WebMetrics(settings.queue_name, intake.queue_depth, client)
     metrics.add_collector(pollmetrics.PollCollector(client))
 
-    st = WebState(settings, receivers, client, intake, metrics, agent_tokens)
+    st = WebState(settings, receivers, client, intake, metrics, agent_tokens, config)
     app = _flask_app(st, hooks.blueprint, ops.probes, agents.blueprint)
     hooks.install_fast_path(app, st)
     operations = _flask_app(st, ops.blueprint, dashboard.blueprint)
@@ -108,6 +108,7 @@ def _flask_app(st: WebState, *blueprints: Blueprint) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = st.settings.web.max_body_bytes
     app.extensions["bumper"] = st
+    app.before_request(replicas.start_heartbeat)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)

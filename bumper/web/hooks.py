@@ -44,6 +44,7 @@ from bumper.sources import (
     hint_from_query,
 )
 from bumper.web import receivers as receivers_module
+from bumper.web.intake import job_ids
 from bumper.web.metrics import UNKNOWN_RECEIVER
 from bumper.web.recent import record_outcome, summarise
 from bumper.web.replies import reply_body
@@ -255,7 +256,8 @@ def _enqueue(
     delivery_id, delivery_key = key.delivery_id, key.key
     stamp = {"source": receiver.type, "delivery_id": delivery_id, "received_at": received_at}
     dicts = [event_dict(event, stamp) for event in allowed]
-    accepted_entry, duplicate_entry = summarise(receiver.name, delivery_id, received_at, dicts)
+    ids = job_ids(receiver.name, delivery_key, len(dicts))
+    accepted_entry, duplicate_entry = summarise(receiver.name, delivery_id, received_at, dicts, ids)
     submission = st.intake.submit(
         receiver.name, delivery_key, dicts, accepted_entry, duplicate_entry
     )

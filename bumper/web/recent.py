@@ -48,15 +48,22 @@ def _subject(data: dict[str, Any]) -> str:
 
 
 def summarise(
-    receiver: str, delivery_id: str, received_at: float, dicts: list[dict[str, Any]]
+    receiver: str,
+    delivery_id: str,
+    received_at: float,
+    dicts: list[dict[str, Any]],
+    jobs: tuple[str, ...] = (),
 ) -> tuple[str, str]:
-    """The entries recorded if the delivery is accepted, and if it is a duplicate."""
+    """The entries recorded if the delivery is accepted (with its event ``jobs``' ids, which
+    the dashboard's event page reads the normalised events from), and if it is a duplicate."""
     base = (
         f'{{"time":{received_at:.3f},"receiver":{_quote(receiver)},'
         f'"delivery_id":{_quote(delivery_id)},'
     )
     events = _dumps([{"type": d.get("type"), "subject": _subject(d)} for d in dicts])
-    accepted = f'{base}"status":202,"result":"accepted","events":{events}}}'
+    accepted = (
+        f'{base}"status":202,"result":"accepted","events":{events},"jobs":{_dumps(list(jobs))}}}'
+    )
     duplicate = f'{base}"status":200,"result":"duplicate","events":[]}}'
     return accepted, duplicate
 

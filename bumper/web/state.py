@@ -12,6 +12,7 @@ from typing import cast
 import redis
 from flask import current_app
 
+from bumper.core.config import BumperConfig
 from bumper.settings import Settings
 from bumper.web import receivers as receivers_module
 from bumper.web.agentauth import AgentToken
@@ -29,6 +30,7 @@ class WebState:
     intake: Intake
     metrics: WebMetrics
     agents: tuple[AgentToken, ...] = ()  # who may POST /agent/v1/reports
+    config: BumperConfig | None = None  # the rules and targets the dashboard lists
 
 
 def state() -> WebState:
