@@ -46,6 +46,8 @@ CROOT="$ROOT/node/containerd"    # images and snapshots survive restarts (a warm
 IMAGES="$ROOT/node/images"
 SOCK="$STATE/containerd/containerd.sock"
 PAUSE_REF="bumper.local/testbed/pause:1"
+# The cluster DNS (the fixture deploys it as kube-dns); imported at start, never pulled.
+COREDNS_REF="bumper.local/testbed/coredns:1"
 # The sysctls the kubelet sets when protectKernelDefaults is false (pkg/kubelet/cm:
 # setupKernelTunables). They are global, not per network namespace.
 SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
@@ -84,6 +86,8 @@ build_images() {  # OCI layouts + tars from the static binaries; cheap, so alway
     --tar "$IMAGES/pause.tar" >/dev/null
   python3 "$HERE/ociimage.py" "$BIN/hello" "$IMAGES/hello" "bumper.local/testbed/hello:1" \
     --tar "$IMAGES/hello.tar" >/dev/null
+  python3 "$HERE/ociimage.py" "$BIN/coredns" "$IMAGES/coredns" "$COREDNS_REF" \
+    --tar "$IMAGES/coredns.tar" >/dev/null
 }
 
 cmd_prepare() {
@@ -253,6 +257,7 @@ cmd_start() {
   spawn containerd nsenter --net="/run/netns/$NETNS" containerd --config "$STATE/containerd.toml"
   wait_for containerd 30 innet ctr --address "$SOCK" version
   ctr_ images import --all-platforms "$IMAGES/pause.tar" >/dev/null
+  ctr_ images import --all-platforms "$IMAGES/coredns.tar" >/dev/null
   spawn kubelet nsenter --net="/run/netns/$NETNS" "$BIN/kubelet" \
     --config="$STATE/kubelet.yaml" --kubeconfig="$BUMPER_NODE_KUBECONFIG" \
     --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet-certs" \

@@ -45,7 +45,7 @@ __all__ = [
 
 CONTROL_PLANE = ["etcd", "kube-apiserver", "helm", "kubectl"]
 FULL = [*CONTROL_PLANE, "kube-controller-manager", "kube-scheduler", "kwok"]
-NODE = ["kubelet", "kube-proxy", "pause", "hello"]
+NODE = ["kubelet", "kube-proxy", "pause", "hello", "coredns"]
 
 
 def _bins(names: list[str]) -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.support import testbed_pki
+from tests.support import testbed_dns, testbed_pki
 from tests.support.testbed_cluster import BedCluster, write_kubeconfig
 from tests.support.testbed_proc import REPO_ROOT, wait_until
 
@@ -128,7 +128,7 @@ def _ready(cluster: BedCluster) -> bool:
 
 
 def start_node(cluster: BedCluster, workdir: Path) -> Node:
-    """Start (or join) the node for ``cluster``; returns once the Node is Ready."""
+    """Start (or join) the node for ``cluster``; returns once the Node and its DNS are Ready."""
     workdir.mkdir(parents=True, exist_ok=True)
     _grant(cluster)
     kubelet = _kubeconfig(
@@ -149,6 +149,7 @@ def start_node(cluster: BedCluster, workdir: Path) -> Node:
     node = Node(NODE_NAME, NODE_IP, HOST_IP, Path("/run/bumper-node/logs"))
     try:
         wait_until(lambda: _ready(cluster), READY_TIMEOUT, f"Node {NODE_NAME} to become Ready")
+        testbed_dns.deploy_dns(cluster, NODE_NAME)
     except BaseException as exc:
         raise RuntimeError(f"{exc}\n{node.log_tails()}") from exc
     return node
