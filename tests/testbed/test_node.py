@@ -1,8 +1,8 @@
 """The real node: a pushed image really runs there, and its Service answers through the node IP.
 
-Runs only under ``make testbed-node-check`` (``BUMPER_TESTBED_NODE=1``, marker ``node``): the
-node changes host state while it runs, so ``make test`` deselects these tests (``-m "not node"``)
-until the end-to-end scenario brings the node into it; see ``kube_node``.
+Marker ``node``: they run with ``BUMPER_TESTBED_NODE=1`` (``make test``, ``make
+testbed-node-check``), since the node needs root and changes host state while it runs; ``make
+pytest`` without it deselects them. See ``kube_node``.
 """
 
 from __future__ import annotations
@@ -212,3 +212,30 @@ def test_a_pod_finds_a_service_by_its_cluster_dns_name(
     assert missing["status"]["phase"] == "Failed"  # type: ignore[index]
     reason = missing["status"]["containerStatuses"][0]["state"]["terminated"]  # type: ignore[index]
     assert "no such host" in reason["message"], reason
+
+
+def _sysctl(key: str) -> str:
+    return Path("/proc/sys", *key.split(".")).read_text().strip()
+
+
+def test_stop_restores_the_host_and_a_new_start_works(
+    kube_full: BedCluster, kube_node: Node, tmp_path: Path
+) -> None:
+    saved = dict(
+        line.split("=", 1)
+        for line in Path("/run/bumper-node/sysctls.saved").read_text().splitlines()
+    )
+    assert "kernel.panic" in saved and "vm.overcommit_memory" in saved
+    # The running kubelet changed some (else the restore below would prove nothing).
+    assert {key: _sysctl(key) for key in saved} != saved
+    testbed_node.stop_node(kube_full)
+    try:
+        assert {key: _sysctl(key) for key in saved} == saved
+        assert not Path("/run/bumper-node").exists()
+        assert not Path("/run/netns/bumper-node").exists()
+        assert not Path("/sys/class/net/bnode0").exists()
+        assert not list(Path("/sys/fs/cgroup").glob("*/kubepods"))
+    finally:
+        # The session's node goes on for the tests after this one.
+        testbed_node.start_node(kube_full, tmp_path / "restart")
+    assert "kubelet: running" in node_sh("status")
