@@ -194,6 +194,9 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 podCIDR: "$POD_CIDR"
 maxPods: 30
+# Container logs under the node's state, not the host's /var/log/pods (the kubelet still links
+# them from /var/log/containers, a fixed path: stop removes those links).
+podLogsDir: "$STATE/pods"
 EOF
   cat >"$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -251,6 +254,7 @@ cmd_start() {
   fi
   save_sysctls
   [ -e "$STATE/netns.before" ] || ls /run/netns 2>/dev/null | sort >"$STATE/netns.before" || true
+  [ -e "$STATE/logdir.before" ] || { [ -d /var/log/containers ] && echo yes || echo no; } >"$STATE/logdir.before"
   setup_network
   write_configs
   cmd_forward "$BUMPER_NODE_APISERVER_PORT"
@@ -320,6 +324,9 @@ cmd_stop() {
     { ls /run/netns 2>/dev/null | grep '^cni-' || true; } | sort | comm -13 "$STATE/netns.before" - \
       | while read -r n; do ip netns delete "$n" 2>/dev/null || true; done
   fi
+  # The kubelet's links to our container logs; the directory too when it made it.
+  find /var/log/containers -maxdepth 1 -type l -lname "$STATE/*" -delete 2>/dev/null || true
+  [ "$(cat "$STATE/logdir.before" 2>/dev/null)" = no ] && rmdir /var/log/containers 2>/dev/null || true
   ip link delete "$HOST_IF" 2>/dev/null || true
   ip netns delete "$NETNS" 2>/dev/null || true  # its iptables rules, bridge and veths go with it
   remove_cgroups

@@ -235,6 +235,9 @@ def test_stop_restores_the_host_and_a_new_start_works(
         assert not Path("/run/netns/bumper-node").exists()
         assert not Path("/sys/class/net/bnode0").exists()
         assert not list(Path("/sys/fs/cgroup").glob("*/kubepods"))
+        # Container logs lived under the state dir; no link to them is left on the host.
+        links = Path("/var/log/containers")
+        assert not [p for p in links.glob("*.log") if "bumper-node" in str(p.readlink())]
     finally:
         # The session's node goes on for the tests after this one.
         testbed_node.start_node(kube_full, tmp_path / "restart")
