@@ -196,7 +196,7 @@ def agent_values(sim: ForgeSim, node: Node, registry_host: str, apps: str, web: 
             "existingSecret": "e2e-forge",
         },
         "report": {
-            "url": f"{web}/agent/v1/reports",
+            "url": web,
             "existingSecret": "e2e-agents",
             "tokenKey": "e2e",
         },
@@ -257,3 +257,12 @@ def pod_log_tails(lines: int = 15) -> str:
         text = log.read_text(errors="replace").splitlines()[-lines:]
         parts.append(f"----- {log.parent.parent.name}/{log.parent.name}\n" + "\n".join(text))
     return "\n".join(parts)
+
+
+def web_logged(ns: str, *needles: str) -> bool:
+    """Whether one line of the web container's log (on the node) holds every needle."""
+    for log in Path("/run/bumper-node/pods").glob(f"{ns}_*-bumper-web-*/web/*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if all(n in line for n in needles):
+                return True
+    return False

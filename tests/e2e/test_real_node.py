@@ -151,3 +151,76 @@ def _scenario(
         return image_id if image_id.endswith(v2) else ""
 
     wait_until(applied_v2, 180, "the agent to apply 1.1.0 and its pod to become Ready")
+    # The agent reports its health to the web process (the web's own log line says it stored it).
+    wait_until(
+        lambda: bed.web_logged(ns, '"agent report"', '"agent":"e2e"', '"health":"Healthy"'),
+        90,
+        "the agent's health report to reach the web",
+    )
+
+    # A broken image (the container exits): applied, unhealthy, rolled back, revert PR opened.
+    v3 = bed.push_app_image(reg, kube_full.bin_dir, tmp_path, "1.2.0", "FAIL=1")
+    assert bed.package_hook(web, f"{local}/{bed.APP_REPO}", "1.2.0", v3) == 202
+    bad = wait_until(
+        lambda: [c for c in repo.changes.values() if c.number != pr.number], 120, "the 2nd PR"
+    )[0]
+    assert "1.2.0" in (repo.git.read_file(bad.head, "apps/api.yaml") or "")
+    merged = requests.put(
+        f"{forgesim.github_api_url}/repos/{bed.CONFIG_REPO}/pulls/{bad.number}/merge",
+        headers={"Authorization": f"token {forgesim.token}"},
+        json={},
+        timeout=10,
+    )
+    assert merged.ok, merged.text
+    revert = wait_until(
+        lambda: [c for c in repo.changes.values() if c.head.startswith("bumper/revert-")],
+        300,
+        "the agent's rollback and revert PR",
+    )[0]
+    assert "1.1.0" in (repo.git.read_file(revert.head, "apps/api.yaml") or "")
+    deploy = kube_full.get_json(f"/apis/apps/v1/namespaces/{apps}/deployments/api")
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.1.0")
+    wait_until(applied_v2, 120, "the rolled-back pods Ready on 1.1.0's digest")
+
+    # helm upgrade and uninstall of both releases.
+    kube_full.run(
+        "helm",
+        "upgrade",
+        RELEASE,
+        f"oci://{reg.host}/charts/bumper",
+        "--version",
+        versions["bumper"],
+        "--plain-http",
+        "-n",
+        ns,
+        "--reuse-values",
+        "--set",
+        "worker.replicas=2",
+        "--wait",
+        "--timeout",
+        "180s",
+    )
+    assert len(bed.ready_pods(kube_full, ns, "app.kubernetes.io/component=worker")) == 2
+    kube_full.run(
+        "helm",
+        "upgrade",
+        "agent",
+        f"oci://{reg.host}/charts/bumper-agent",
+        "--version",
+        versions["bumper-agent"],
+        "--plain-http",
+        "-n",
+        ns,
+        "--reuse-values",
+        "--set",
+        "agent.interval=5",
+        "--wait",
+        "--timeout",
+        "180s",
+    )
+    for release in ("agent", RELEASE):
+        kube_full.run("helm", "uninstall", release, "-n", ns, "--wait", "--timeout", "120s")
+    for name in (f"{RELEASE}-bumper-web", f"{RELEASE}-bumper-worker", "agent-bumper-agent"):
+        gone = kube_full.api("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/{name}")
+        assert gone.status_code == 404, name
+    assert kube_full.run("helm", "list", "-n", ns, "-q").stdout.strip() == ""
