@@ -125,6 +125,11 @@ def _scenario(
             f"the {target} pod to become Ready on the node",
         )
         assert image_id.endswith(digests[target]), (target, image_id, digests[target])
+        # ... and really with a read-only root filesystem, as UID 65532.
+        (pod,) = bed.ready_pods(kube_full, ns, selector)
+        for container in pod["spec"]["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, target
+        assert pod["spec"]["securityContext"].get("runAsUser", 65532) == 65532, target
     # The agent applied the config repo's first state.
     first = wait_until(lambda: _image_id(kube_full, apps, "app=api"), 120, "api 1.0.0 Ready")
     assert first.endswith(v1)
