@@ -87,7 +87,10 @@ RUN --mount=type=secret,id=hostca \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 65532 bumper \
  && useradd --uid 65532 --gid 65532 --home-dir /tmp --no-create-home \
-      --shell /usr/sbin/nologin bumper
+      --shell /usr/sbin/nologin bumper \
+ # Debian's /etc/redis is redis:redis 2770 and holds a config nobody uses here: the chart mounts
+ # its own redis.conf and password there, which UID 65532 must be able to reach.
+ && rm -rf /etc/redis && install -d -m 0755 /etc/redis
 USER 65532:65532
 EXPOSE 6379
 ENTRYPOINT ["redis-server"]

@@ -31,14 +31,18 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict bumper worker bench tests
 	$(BIN)/lint-imports --no-cache
 
-# The real node's tests change host state: they run under `make testbed-node-check` only.
+# The real node's tests (marker `node`) need root and change host state while they run: they
+# run when BUMPER_TESTBED_NODE=1 (`make test`, `make testbed-node-check`), else they are deselected.
+NODE_TESTS = $(if $(filter 1,$(BUMPER_TESTBED_NODE)),,-m "not node")
 pytest: $(STAMP)
-	$(BIN)/pytest -m "not node" $(PYTEST_ARGS)
+	$(BIN)/pytest $(NODE_TESTS) $(PYTEST_ARGS)
 
-# The test bed is built first (a cache hit takes about a second); under `make test` its
-# fixtures fail instead of skipping when the binaries are missing.
+# The test bed and the real node are built first (cache hits take seconds); under `make test`
+# the fixtures fail instead of skipping when the binaries are missing, and the real node starts
+# for the `node` tests (the end-to-end scenario); its teardown restores every host setting.
 test: export BUMPER_TESTBED_REQUIRED := 1
-test: testbed images browser renovate lint pytest
+test: export BUMPER_TESTBED_NODE := 1
+test: testbed testbed-node images browser renovate lint pytest
 
 # Renovate 39.x from npm for the finder's recall test (tests/recall), cached outside the repo
 # by version (about a minute cold, a cache hit in well under a second).
@@ -85,7 +89,7 @@ testbed-check: testbed $(STAMP)
 testbed-node: testbed
 	@bash testbed/node.sh prepare
 
-# A pushed image really runs on the node; not in `make test` yet (see docs/testbed.md).
+# Only the node's own tests: a pushed image runs, cluster DNS, idempotent start (docs/testbed.md).
 testbed-node-check: testbed-node $(STAMP)
 	BUMPER_TESTBED_REQUIRED=1 BUMPER_TESTBED_NODE=1 $(BIN)/pytest -m node tests/testbed/test_node.py $(PYTEST_ARGS)
 

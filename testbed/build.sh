@@ -49,6 +49,8 @@ TOOLS=(
   # Static binaries that become the node's images (FROM scratch): pause and a tiny HTTP server.
   "pause|nodeimages|bumper.local/testbed/nodeimages/pause|plain"
   "hello|nodeimages|bumper.local/testbed/nodeimages/hello|plain"
+  # The node's cluster DNS: CoreDNS with only the plugins its Corefile uses (testbed/coredns).
+  "coredns|coredns|bumper.local/testbed/coredns|plain"
 )
 
 # Version of a module as the tools module resolves it (reads go.mod/go.sum only; no network).

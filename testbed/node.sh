@@ -46,6 +46,8 @@ CROOT="$ROOT/node/containerd"    # images and snapshots survive restarts (a warm
 IMAGES="$ROOT/node/images"
 SOCK="$STATE/containerd/containerd.sock"
 PAUSE_REF="bumper.local/testbed/pause:1"
+# The cluster DNS (the fixture deploys it as kube-dns); imported at start, never pulled.
+COREDNS_REF="bumper.local/testbed/coredns:1"
 # The sysctls the kubelet sets when protectKernelDefaults is false (pkg/kubelet/cm:
 # setupKernelTunables). They are global, not per network namespace.
 SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
@@ -84,6 +86,8 @@ build_images() {  # OCI layouts + tars from the static binaries; cheap, so alway
     --tar "$IMAGES/pause.tar" >/dev/null
   python3 "$HERE/ociimage.py" "$BIN/hello" "$IMAGES/hello" "bumper.local/testbed/hello:1" \
     --tar "$IMAGES/hello.tar" >/dev/null
+  python3 "$HERE/ociimage.py" "$BIN/coredns" "$IMAGES/coredns" "$COREDNS_REF" \
+    --tar "$IMAGES/coredns.tar" >/dev/null
 }
 
 cmd_prepare() {
@@ -190,6 +194,9 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 podCIDR: "$POD_CIDR"
 maxPods: 30
+# Container logs under the node's state, not the host's /var/log/pods (the kubelet still links
+# them from /var/log/containers, a fixed path: stop removes those links).
+podLogsDir: "$STATE/pods"
 EOF
   cat >"$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -247,12 +254,14 @@ cmd_start() {
   fi
   save_sysctls
   [ -e "$STATE/netns.before" ] || ls /run/netns 2>/dev/null | sort >"$STATE/netns.before" || true
+  [ -e "$STATE/logdir.before" ] || { [ -d /var/log/containers ] && echo yes || echo no; } >"$STATE/logdir.before"
   setup_network
   write_configs
   cmd_forward "$BUMPER_NODE_APISERVER_PORT"
   spawn containerd nsenter --net="/run/netns/$NETNS" containerd --config "$STATE/containerd.toml"
   wait_for containerd 30 innet ctr --address "$SOCK" version
   ctr_ images import --all-platforms "$IMAGES/pause.tar" >/dev/null
+  ctr_ images import --all-platforms "$IMAGES/coredns.tar" >/dev/null
   spawn kubelet nsenter --net="/run/netns/$NETNS" "$BIN/kubelet" \
     --config="$STATE/kubelet.yaml" --kubeconfig="$BUMPER_NODE_KUBECONFIG" \
     --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet-certs" \
@@ -315,6 +324,9 @@ cmd_stop() {
     { ls /run/netns 2>/dev/null | grep '^cni-' || true; } | sort | comm -13 "$STATE/netns.before" - \
       | while read -r n; do ip netns delete "$n" 2>/dev/null || true; done
   fi
+  # The kubelet's links to our container logs; the directory too when it made it.
+  find /var/log/containers -maxdepth 1 -type l -lname "$STATE/*" -delete 2>/dev/null || true
+  [ "$(cat "$STATE/logdir.before" 2>/dev/null)" = no ] && rmdir /var/log/containers 2>/dev/null || true
   ip link delete "$HOST_IF" 2>/dev/null || true
   ip netns delete "$NETNS" 2>/dev/null || true  # its iptables rules, bridge and veths go with it
   remove_cgroups

@@ -101,6 +101,13 @@ def test_the_processes_are_the_agreed_ones(built: None) -> None:
     )
 
 
+def test_the_redis_image_lets_its_user_reach_the_charts_config_mounts(built: None) -> None:
+    """The chart mounts redis.conf and the password under /etc/redis; Debian's package made that
+    directory redis:redis 2770, so UID 65532 got "Permission denied" on the real node."""
+    out = run("redis", "sh", "-c", "id -u; stat -c %a /etc/redis; ls -A /etc/redis; echo ok")
+    assert out.split() == ["65532", "755", "ok"], out
+
+
 @pytest.mark.parametrize("target", PYTHON_TARGETS)
 def test_bumper_runs_in_each_python_image(built: None, target: str) -> None:
     assert "usage: bumper" in run(target, "bumper", "--help")

@@ -15,7 +15,8 @@ Registered from tests/conftest.py (``pytest_plugins``). Fixtures:
 - ``kube_node`` (session): a real node (containerd, kubelet, kube-proxy: ``testbed/node.sh``)
   joined to ``kube_full`` -> :class:`~tests.support.testbed_node.Node`. It changes host state
   (root, a network namespace, global sysctls restored at teardown), so it runs only when
-  ``BUMPER_TESTBED_NODE=1`` (``make testbed-node-check``) and skips otherwise.
+  ``BUMPER_TESTBED_NODE=1`` (``make test``, ``make testbed-node-check``) and skips otherwise.
+  One session at a time per host uses it (a lock file); teardown stops it.
 
 The binaries come from ``make testbed``. When they are missing the fixtures skip, unless
 ``BUMPER_TESTBED_REQUIRED=1`` (set by ``make test``), which turns the skip into a failure.
@@ -46,7 +47,7 @@ __all__ = [
 
 CONTROL_PLANE = ["etcd", "kube-apiserver", "helm", "kubectl"]
 FULL = [*CONTROL_PLANE, "kube-controller-manager", "kube-scheduler", "kwok"]
-NODE = ["kubelet", "kube-proxy", "pause", "hello"]
+NODE = ["kubelet", "kube-proxy", "pause", "hello", "coredns"]
 
 
 def _bins(names: list[str]) -> Path:
@@ -85,13 +86,12 @@ def kube_full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedCluster]:
 @pytest.fixture(scope="session")
 def kube_node(kube_full: BedCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     if os.environ.get("BUMPER_TESTBED_NODE") != "1":
-        pytest.skip("the real node changes host state: run it with `make testbed-node-check`")
+        pytest.skip(
+            "the real node changes host state: run it with `make test` or `make testbed-node-check`"
+        )
     _bins(NODE)
-    node = testbed_node.start_node(kube_full, tmp_path_factory.mktemp("kube-node"))
-    try:
+    with testbed_node.node_session(kube_full, tmp_path_factory.mktemp("kube-node")) as node:
         yield node
-    finally:
-        testbed_node.stop_node(kube_full)
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,17 @@ authorizer), kube-proxy a ``system:kube-proxy`` cert (bound by RBAC's bootstrap 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.support import testbed_pki
+from tests.support import testbed_dns, testbed_pki
 from tests.support.testbed_cluster import BedCluster, write_kubeconfig
 from tests.support.testbed_proc import REPO_ROOT, wait_until
 
@@ -25,6 +29,10 @@ SUBNET = "10.213.77"
 HOST_IP = f"{SUBNET}.1"
 NODE_IP = f"{SUBNET}.2"
 READY_TIMEOUT = 120.0
+# One node per host: a second test session (another worktree's `make test`) waits for this lock.
+# Outside the node's state dir, which `stop` removes.
+SESSION_LOCK = Path("/run/lock/bumper-node.session")
+SESSION_WAIT = 1800.0
 
 
 @dataclass
@@ -128,7 +136,7 @@ def _ready(cluster: BedCluster) -> bool:
 
 
 def start_node(cluster: BedCluster, workdir: Path) -> Node:
-    """Start (or join) the node for ``cluster``; returns once the Node is Ready."""
+    """Start (or join) the node for ``cluster``; returns once the Node and its DNS are Ready."""
     workdir.mkdir(parents=True, exist_ok=True)
     _grant(cluster)
     kubelet = _kubeconfig(
@@ -149,6 +157,7 @@ def start_node(cluster: BedCluster, workdir: Path) -> Node:
     node = Node(NODE_NAME, NODE_IP, HOST_IP, Path("/run/bumper-node/logs"))
     try:
         wait_until(lambda: _ready(cluster), READY_TIMEOUT, f"Node {NODE_NAME} to become Ready")
+        testbed_dns.deploy_dns(cluster, NODE_NAME)
     except BaseException as exc:
         raise RuntimeError(f"{exc}\n{node.log_tails()}") from exc
     return node
@@ -158,3 +167,26 @@ def stop_node(cluster: BedCluster | None = None) -> None:
     node_sh("stop")
     if cluster is not None:
         cluster.api("DELETE", f"/api/v1/nodes/{NODE_NAME}")
+
+
+@contextmanager
+def node_session(cluster: BedCluster, workdir: Path) -> Iterator[Node]:
+    """The node for one test session: exclusive on this host, fresh, stopped (host restored)."""
+    SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with SESSION_LOCK.open("w") as lock:
+        deadline = time.monotonic() + SESSION_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"another test session holds {SESSION_LOCK}") from None
+                time.sleep(2)
+        # A session killed before its teardown leaves a node joined to a dead API server.
+        node_sh("stop")
+        node = start_node(cluster, workdir)
+        try:
+            yield node
+        finally:
+            stop_node(cluster)

@@ -1,8 +1,8 @@
 """The real node: a pushed image really runs there, and its Service answers through the node IP.
 
-Runs only under ``make testbed-node-check`` (``BUMPER_TESTBED_NODE=1``, marker ``node``): the
-node changes host state while it runs, so ``make test`` deselects these tests (``-m "not node"``)
-until the end-to-end scenario brings the node into it; see ``kube_node``.
+Marker ``node``: they run with ``BUMPER_TESTBED_NODE=1`` (``make test``, ``make
+testbed-node-check``), since the node needs root and changes host state while it runs; ``make
+pytest`` without it deselects them. See ``kube_node``.
 """
 
 from __future__ import annotations
@@ -118,3 +118,127 @@ def test_starting_again_leaves_the_running_node_alone(
     assert node_sh("status") == before  # same pids: nothing restarted
     names = [n["metadata"]["name"] for n in kube_full.get_json("/api/v1/nodes")["items"]]
     assert sorted(names) == sorted([kube_node.name, *NODE_NAMES])
+
+
+def _client_pod(name: str, image: str, node: str, *args: str) -> dict[str, object]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "get",
+                    "image": image,
+                    "args": list(args),
+                    # On failure the status says why (the log's tail).
+                    "terminationMessagePolicy": "FallbackToLogsOnError",
+                }
+            ],
+        },
+    }
+
+
+def _finished(cluster: BedCluster, ns: str, name: str) -> dict[str, object] | None:
+    pod = cluster.get_json(f"/api/v1/namespaces/{ns}/pods/{name}")
+    return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
+
+
+def test_a_pod_finds_a_service_by_its_cluster_dns_name(
+    kube_full: BedCluster, kube_node: Node, registry: RegistryFactory, tmp_path: Path
+) -> None:
+    ref, _ = _push_hello(registry, kube_full, str(tmp_path))
+    kube_node.forward(int(ref.split(":")[1].split("/")[0]))
+    ns = kube_full.create_namespace("dns")
+    labels = {"app": "web"}
+    kube_full.create(
+        f"/api/v1/namespaces/{ns}/pods",
+        {
+            "metadata": {"name": "web", "labels": labels},
+            "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": kube_node.name},
+                "automountServiceAccountToken": False,
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": ref,
+                        "env": [{"name": "MESSAGE", "value": "found-by-name"}],
+                        "readinessProbe": {
+                            "httpGet": {"path": "/healthz", "port": 8080},
+                            "periodSeconds": 1,
+                        },
+                    }
+                ],
+            },
+        },
+    )
+    kube_full.create(
+        f"/api/v1/namespaces/{ns}/services",
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
+    wait_until(
+        lambda: any(
+            s.get("ready")
+            for p in iter_pods(kube_full, ns, "app=web")
+            for s in p.get("status", {}).get("containerStatuses", [])
+        ),
+        120,
+        "the web pod to become Ready",
+    )
+    url = f"http://web.{ns}.svc.cluster.local/"
+    kube_full.create(
+        f"/api/v1/namespaces/{ns}/pods",
+        _client_pod("get", ref, kube_node.name, "-get", url, "-for", "30s"),
+    )
+    # A name that no Service has: the same client fails, so the success above is the DNS's.
+    kube_full.create(
+        f"/api/v1/namespaces/{ns}/pods",
+        _client_pod(
+            "get-missing", ref, kube_node.name, "-get", f"http://nothere.{ns}.svc.cluster.local/"
+        ),
+    )
+
+    pod = wait_until(lambda: _finished(kube_full, ns, "get"), 120, "the client pod to finish")
+    state = pod["status"]["containerStatuses"][0]["state"]["terminated"]  # type: ignore[index]
+    assert pod["status"]["phase"] == "Succeeded", state  # type: ignore[index]
+    assert state["message"].startswith("hello from web ") and "found-by-name" in state["message"]
+    missing = wait_until(
+        lambda: _finished(kube_full, ns, "get-missing"), 120, "the second client pod to finish"
+    )
+    assert missing["status"]["phase"] == "Failed"  # type: ignore[index]
+    reason = missing["status"]["containerStatuses"][0]["state"]["terminated"]  # type: ignore[index]
+    assert "no such host" in reason["message"], reason
+
+
+def _sysctl(key: str) -> str:
+    return Path("/proc/sys", *key.split(".")).read_text().strip()
+
+
+def test_stop_restores_the_host_and_a_new_start_works(
+    kube_full: BedCluster, kube_node: Node, tmp_path: Path
+) -> None:
+    saved = dict(
+        line.split("=", 1)
+        for line in Path("/run/bumper-node/sysctls.saved").read_text().splitlines()
+    )
+    assert "kernel.panic" in saved and "vm.overcommit_memory" in saved
+    # The running kubelet changed some (else the restore below would prove nothing).
+    assert {key: _sysctl(key) for key in saved} != saved
+    testbed_node.stop_node(kube_full)
+    try:
+        assert {key: _sysctl(key) for key in saved} == saved
+        assert not Path("/run/bumper-node").exists()
+        assert not Path("/run/netns/bumper-node").exists()
+        assert not Path("/sys/class/net/bnode0").exists()
+        assert not list(Path("/sys/fs/cgroup").glob("*/kubepods"))
+        # Container logs lived under the state dir; no link to them is left on the host.
+        links = Path("/var/log/containers")
+        assert not [p for p in links.glob("*.log") if "bumper-node" in str(p.readlink())]
+    finally:
+        # The session's node goes on for the tests after this one.
+        testbed_node.start_node(kube_full, tmp_path / "restart")
+    assert "kubelet: running" in node_sh("status")

@@ -1,0 +1,268 @@
+"""The whole system on the test bed's real node, installed the way a team would.
+
+Images come from ``make images`` (images/build.sh, cached) and are pushed with images/push.sh to a
+test bed registry; both charts are packaged and pushed as OCI charts and installed from
+``oci://``. The node pulls from the registry as ``localhost:<port>`` (``node.sh forward``) and
+reaches the forge simulator on the host through the same kind of forwarder, at the veth's host
+address. The host reaches the web process through its NodePort at the node IP.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import yaml
+
+from tests.support.forgesim import ForgeSim
+from tests.support.testbed import BedCluster, Node
+from tests.support.testbed_cluster import iter_pods
+from tests.support.testbed_proc import REPO_ROOT
+from tests.support.testbed_registry import Registry
+
+HOOK_SECRET = "node-e2e-hook-secret-0123456789"
+AGENT_TOKEN = "node-e2e-agent-token-0123456789"
+CONFIG_REPO = "acme/config"
+APP_REPO = "acme/api"
+
+
+def run(*argv: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def build_and_push_images(reg: Registry) -> dict[str, str]:
+    """``make images`` (cached) then images/push.sh: target -> pushed manifest digest."""
+    run("bash", str(REPO_ROOT / "images" / "build.sh"))
+    out = run("bash", str(REPO_ROOT / "images" / "push.sh"), reg.host)
+    digests = {}
+    for line in out.splitlines():
+        ref, digest = line.rsplit("@", 1)
+        digests[ref.split("/bumper-")[-1].split(":")[0]] = digest
+    assert set(digests) == {"web", "worker", "agent", "redis"}, out
+    return digests
+
+
+def push_app_image(reg: Registry, bins: Path, workdir: Path, tag: str, *env: str) -> str:
+    """The test app (the hello binary) as ``acme/api:<tag>``; ``env`` makes each tag distinct."""
+    layout = workdir / f"api-{tag}"
+    args = [sys.executable, str(REPO_ROOT / "testbed" / "ociimage.py"), str(bins / "hello")]
+    args += [str(layout), f"{reg.host}/{APP_REPO}:{tag}"]
+    for item in env:
+        args += ["--env", item]
+    digest = run(*args).strip()
+    reg.crane("push", str(layout), f"{reg.host}/{APP_REPO}:{tag}")
+    return digest
+
+
+def push_charts(cluster: BedCluster, reg: Registry, workdir: Path) -> dict[str, str]:
+    """``helm package`` + ``helm push`` of both charts: name -> (oci ref, version)."""
+    refs = {}
+    for name in ("bumper", "bumper-agent"):
+        chart = REPO_ROOT / "charts" / name
+        version = yaml.safe_load((chart / "Chart.yaml").read_text())["version"]
+        cluster.run("helm", "package", str(chart), "--destination", str(workdir))
+        archive = workdir / f"{name}-{version}.tgz"
+        cluster.run("helm", "push", str(archive), f"oci://{reg.host}/charts", "--plain-http")
+        refs[name] = version
+    return refs
+
+
+def deployment_yaml(image: str, node: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "api"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {
+                    "metadata": {"labels": {"app": "api"}},
+                    "spec": {
+                        "nodeSelector": {"kubernetes.io/hostname": node},
+                        "automountServiceAccountToken": False,
+                        "containers": [
+                            {
+                                "name": "api",
+                                "image": image,
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/healthz", "port": 8080},
+                                    "periodSeconds": 1,
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+        sort_keys=False,
+    )
+
+
+def secret(cluster: BedCluster, ns: str, name: str, data: dict[str, str]) -> None:
+    cluster.create(
+        f"/api/v1/namespaces/{ns}/secrets",
+        {
+            "metadata": {"name": name},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+        },
+    )
+
+
+def on_host(url: str, node: Node) -> str:
+    """``url`` on the host's loopback as the node's pods reach it (through the forwarder)."""
+    return url.replace("127.0.0.1", node.host_ip)
+
+
+def bumper_values(sim: ForgeSim, node: Node, registry_host: str) -> dict[str, Any]:
+    pin = {"kubernetes.io/hostname": node.name}
+    api = on_host(sim.github_api_url, node)
+    return {
+        "image": {"registry": registry_host},
+        "web": {"replicas": 1, "nodeSelector": pin, "service": {"type": "NodePort"}},
+        "worker": {"nodeSelector": pin},
+        "redis": {"nodeSelector": pin},
+        "secrets": {
+            "web": [
+                {"name": "hooks", "secretName": "e2e-hooks"},
+                {"name": "agents", "secretName": "e2e-agents"},
+            ],
+            "worker": [{"name": "forge", "secretName": "e2e-forge"}],
+        },
+        "config": {
+            "bumper": {
+                "apiVersion": "bumper/v1",
+                "receivers": [
+                    {
+                        "name": "gh",
+                        "type": "github",
+                        "secret": {"file": "/etc/bumper/secrets/hooks/gh"},
+                        "registry": registry_host,
+                        "scope": {"repos": [APP_REPO]},
+                    }
+                ],
+                "repos": [
+                    {
+                        "name": "config",
+                        "forge": "github",
+                        "url": on_host(f"{sim.url}/{CONFIG_REPO}", node),
+                        "api_url": api,
+                        "credentials": {"file": "/etc/bumper/secrets/forge/token"},
+                    }
+                ],
+                "images": [
+                    {
+                        "name": "api",
+                        "image": f"{registry_host}/{APP_REPO}",
+                        "policy": {"semver": ">=1.0.0"},
+                        "labels": ["bump"],
+                        "targets": [{"repo": "config", "paths": ["apps/**"], "mode": "pr"}],
+                    }
+                ],
+                "agents": [{"name": "e2e", "token": {"file": "/etc/bumper/secrets/agents/e2e"}}],
+            }
+        },
+    }
+
+
+def agent_values(sim: ForgeSim, node: Node, registry_host: str, apps: str, web: str) -> Any:
+    return {
+        "image": {"registry": registry_host},
+        "nodeSelector": {"kubernetes.io/hostname": node.name},
+        "agent": {
+            "name": "e2e",
+            "repoUrl": on_host(sim.clone_url(CONFIG_REPO), node),
+            "paths": ["apps"],
+            "interval": 3,
+            "healthTimeout": 30,
+            "namespace": apps,
+        },
+        "git": {"auth": "token", "existingSecret": "e2e-forge"},
+        "forge": {
+            "kind": "github",
+            "apiUrl": on_host(sim.github_api_url, node),
+            "repo": CONFIG_REPO,
+            "existingSecret": "e2e-forge",
+        },
+        "report": {
+            "url": web,
+            "existingSecret": "e2e-agents",
+            "tokenKey": "e2e",
+        },
+    }
+
+
+def package_hook(web_url: str, image: str, tag: str, digest: str) -> int:
+    """A GitHub package ``published`` webhook for ``image:tag``, signed as GitHub signs it."""
+    payload = {
+        "action": "published",
+        "package": {
+            "package_type": "CONTAINER",
+            "name": image.rsplit("/", 1)[-1],
+            "package_version": {
+                "version": digest,
+                "package_url": f"{image}:{tag}",
+                "container_metadata": {"tag": {"name": tag, "digest": digest}},
+            },
+        },
+        "repository": {"full_name": APP_REPO},
+    }
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    resp = requests.post(
+        f"{web_url}/hooks/gh",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "package",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": signature,
+        },
+        timeout=10,
+    )
+    return resp.status_code
+
+
+def ready_pods(cluster: BedCluster, ns: str, selector: str) -> list[dict[str, Any]]:
+    return [
+        pod
+        for pod in iter_pods(cluster, ns, selector)
+        if pod.get("status", {}).get("containerStatuses")
+        and all(s.get("ready") for s in pod["status"]["containerStatuses"])
+        and not pod["metadata"].get("deletionTimestamp")
+    ]
+
+
+def port_of(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None, url
+    return port
+
+
+def pod_log_tails(lines: int = 15) -> str:
+    """The tail of every container log on the node (the API server cannot fetch them)."""
+    parts = []
+    for log in sorted(Path("/run/bumper-node/pods").glob("*/*/*.log")):
+        text = log.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"----- {log.parent.parent.name}/{log.parent.name}\n" + "\n".join(text))
+    return "\n".join(parts)
+
+
+def web_logged(ns: str, *needles: str) -> bool:
+    """Whether one line of the web container's log (on the node) holds every needle."""
+    for log in Path("/run/bumper-node/pods").glob(f"{ns}_*-bumper-web-*/web/*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if all(n in line for n in needles):
+                return True
+    return False
