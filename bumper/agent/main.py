@@ -50,7 +50,7 @@ def _shared_secret(path: Path | None, what: str) -> str | None:
 
 
 def build(cfg: AgentConfig) -> runner.Agent:
-    client = kube.Client(connection(cfg))
+    client = kube.Client(connection(cfg), pool_size=cfg.workers)
     if cfg.ssh_key_file is not None and cfg.ssh_known_hosts is None:
         # accept-new trusts whichever host answers first (a man in the middle at the first
         # fetch after each start, when the cache dir is fresh): say so once. The chart always

@@ -26,8 +26,25 @@ HASH_ANNOTATION = "bumper.dev/hash"
 TIMEOUT_ANNOTATION = "bumper.dev/health-timeout"
 MANAGED_BY_VALUE = "bumper-agent"
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
-# Applied first (in this order) and pruned last: everything else may live inside them.
-FIRST_KINDS = ("CustomResourceDefinition", "Namespace")
+# The apply stages, in order (``None``: every kind not named). Each stage is applied, objects
+# concurrently, before the next starts; pruning walks the stages backwards (contents before
+# containers). The order is what the API server itself needs:
+# - CRDs, then Namespaces: the objects inside them are refused until they exist (a CRD's
+#   objects until it is Established);
+# - Roles before everything else: without the ``bind`` verb, the RBAC escalation check reads a
+#   binding's role and refuses the binding while that role does not exist;
+# - admission webhooks last: registered earlier, they would intercept this same sync's objects
+#   while their own Service and Deployment are not serving yet (Helm orders them last too).
+# ServiceAccounts, ConfigMaps or Secrets before workloads is not needed: the API server does not
+# check references, and the Pods that use them are created later by controllers.
+APPLY_STAGES: tuple[frozenset[str] | None, ...] = (
+    frozenset({"CustomResourceDefinition"}),
+    frozenset({"Namespace"}),
+    frozenset({"ClusterRole", "Role"}),
+    None,
+    frozenset({"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}),
+)
+_OTHER_STAGE = APPLY_STAGES.index(None)
 
 
 @dataclass(frozen=True, order=True)
@@ -139,12 +156,16 @@ def owned_by(obj: Mapping[str, Any], agent: str) -> bool:
 
 
 def apply_rank(obj: Mapping[str, Any]) -> int:
+    """The index of the object's stage in ``APPLY_STAGES``."""
     kind = obj.get("kind")
-    return FIRST_KINDS.index(kind) if kind in FIRST_KINDS else len(FIRST_KINDS)
+    for rank, kinds in enumerate(APPLY_STAGES):
+        if kinds is not None and kind in kinds:
+            return rank
+    return _OTHER_STAGE
 
 
 def ordered(objs: Iterable[Obj]) -> list[Obj]:
-    """CRDs, then Namespaces, then the rest in render order (a stable sort)."""
+    """Stage by stage (``APPLY_STAGES``), in render order within a stage (a stable sort)."""
     return sorted(objs, key=apply_rank)
 
 
