@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import redis
 
-from bumper import configfile, decisions, gitrepo, settings
+from bumper import configfile, decisions, gitrepo, redisconn, settings
 from bumper.core import config, events, policy
 from bumper.settings import DecisionLogSettings, WorkerSettings
 from worker import pullrequests, remotes, store
@@ -55,7 +55,7 @@ class WorkerContext:
 def build(current: settings.Settings) -> WorkerContext:
     """A complete context for ``current`` settings (reads bumper.yaml; connects lazily)."""
     cfg = configfile.load(current.config_file)
-    client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
+    client = redisconn.connect(current, redisconn.Role.WORKER)
     repo_store = store.Store(client)
     config_dir = current.config_dir()
     return WorkerContext(

@@ -38,12 +38,11 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: redis is an extra, and `bumper` must start without it.
     import redis
 
-    from bumper import decisions
+    from bumper import decisions, redisconn
 
     config = settings.load()
-    log = decisions.DecisionLog.from_url(
-        config.redis_url, password=config.redis_password(), limits=config.decisions
-    )
+    client = redisconn.connect(config, redisconn.Role.CLI, timeout=10)
+    log = decisions.DecisionLog(client, limits=config.decisions)
     try:
         entries = log.recent(image=args.image, limit=args.limit)
     except redis.RedisError as error:

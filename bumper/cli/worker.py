@@ -53,15 +53,14 @@ def preload() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import redis
-
-    from bumper import configfile, logs, settings
+    from bumper import configfile, logs, redisconn, settings
 
     logs.configure(settings.load_log(), level=args.log_level)
     current = settings.load()
     configfile.load(current.config_file)  # ConfigError → exit 2 with the reason
     preload()
-    client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
+    client = redisconn.connect(current, redisconn.Role.WORKER)
+    redisconn.warn_on_persistence(client, "worker")
     worker = make_worker(current, client, name=args.name)
     if not args.no_scheduler:
         start_polling(current, client)
