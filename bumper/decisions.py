@@ -53,20 +53,6 @@ class DecisionLog:
         self.prefix = prefix
         self.limits = limits or DecisionLogSettings()
 
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        password: str | None = None,
-        prefix: str = "bumper",
-        limits: DecisionLogSettings | None = None,
-    ) -> DecisionLog:
-        client = redis.Redis.from_url(
-            url, password=password, socket_connect_timeout=5, socket_timeout=10
-        )
-        return cls(client, prefix=prefix, limits=limits)
-
     @property
     def global_key(self) -> str:
         return f"{self.prefix}:decisions"

@@ -320,7 +320,16 @@ class Settings(_Renamed):
 
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
-        description="Redis for the queue, dedup keys and logs; never with a password in it",
+        description=(
+            "Redis for the queue, dedup keys and logs: redis://, rediss:// (TLS) or "
+            "redis+sentinel://host:port[,host:port]/service_name[/db] (docs/redis.md); "
+            "never with a password in it"
+        ),
+    )
+    redis_ca_file: Path | None = Field(
+        None,
+        description="CA bundle that verifies a rediss:// (or rediss+sentinel://) server; "
+        "default: the system's CAs",
     )
     redis_password_file: Path | None = Field(
         None, description="file holding the Redis password (AUTH), read at start"
@@ -344,7 +353,7 @@ class Settings(_Renamed):
 
     def redis_password(self) -> str | None:
         """The Redis password from ``redis_password_file``, or None; ``ConfigError`` if unreadable.
-        Every Redis client of web and worker passes it to ``redis.Redis.from_url``."""
+        Every Redis client is made with it by ``bumper.redisconn.connect``."""
         if self.redis_password_file is None:
             return None
         return secrets.read_file(self.redis_password_file, "Redis password")

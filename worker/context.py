@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import redis
 
-from bumper import configfile, decisions, gitrepo, jobmetrics, settings
+from bumper import configfile, decisions, gitrepo, jobmetrics, redisconn, settings
 from bumper.core import config, events, policy
 from bumper.scm import failures
 from bumper.settings import DecisionLogSettings, WorkerSettings
@@ -58,7 +58,7 @@ class WorkerContext:
 def build(current: settings.Settings) -> WorkerContext:
     """A complete context for ``current`` settings (reads bumper.yaml; connects lazily)."""
     cfg = configfile.load(current.config_file)
-    client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
+    client = redisconn.connect(current, redisconn.Role.WORKER)
     repo_store = store.Store(client)
     config_dir = current.config_dir()
     recorder = jobmetrics.Recorder(client)

@@ -50,12 +50,11 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: redis is an extra, and `bumper` must start without it.
     import redis
 
-    from bumper import decisions, jobstates
+    from bumper import decisions, jobstates, redisconn
 
     config = _redis.load_settings()
-    log = decisions.DecisionLog.from_url(
-        config.redis_url, password=config.redis_password(), limits=config.decisions
-    )
+    client = redisconn.connect(config, redisconn.Role.CLI, timeout=10)
+    log = decisions.DecisionLog(client, limits=config.decisions)
     try:
         entries = [] if args.jobs else log.recent(image=args.image, limit=args.limit)
         jobs = (

@@ -33,15 +33,11 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: redis and rq are extras, and `bumper` must start without them.
     import redis
 
+    from bumper import redisconn
     from worker import retry
 
     config = _redis.load_settings()
-    client = redis.Redis.from_url(
-        config.redis_url,
-        password=config.redis_password(),
-        socket_connect_timeout=5,
-        socket_timeout=10,
-    )
+    client = redisconn.connect(config, redisconn.Role.CLI, timeout=10)
     try:
         done = retry.retry(client, args.job_id, by="cli", crash_retries=config.worker.crash_retries)
     except redis.RedisError as error:

@@ -77,9 +77,7 @@ def preload() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import redis
-
-    from bumper import configcheck, logs, redisready, settings
+    from bumper import configcheck, logs, redisconn, redisready, settings
     from worker import targetcheck
 
     logs.configure(settings.load_log(), level=args.log_level)
@@ -88,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = configcheck.startup(current.config_file, "worker")
     for problem in targetcheck.local_problems(cfg, current.config_dir()):
         log.error("config: %s", problem)  # fails its bumps; other targets still work
-    client = redis.Redis.from_url(current.redis_url, password=current.redis_password())
+    client = redisconn.connect(current, redisconn.Role.WORKER)
     # Redis down: one line per attempt until it answers; a refused password: exit 2
     redisready.wait(client, current.redis_url)
+    redisconn.warn_on_persistence(client, "worker")
     preload()
     signal.signal(signal.SIGHUP, _hangup)
     worker = make_worker(current, client, name=args.name)

@@ -16,11 +16,9 @@ import logging
 
 import redis
 from flask import Blueprint, Flask, Response
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
 
-from bumper import configcheck, configfile, redisready
+from bumper import configcheck, configfile, redisconn, redisready
 from bumper import settings as settings_module
 from bumper.core.config import BumperConfig
 from bumper.errors import ConfigError
@@ -36,20 +34,9 @@ log = logging.getLogger("bumper.web")
 
 
 def make_redis(settings: Settings) -> redis.Redis:
-    """A client that fails fast: an outage must become a 503 quickly, not a hung worker.
-
-    One retry without backoff lets a pooled connection that died with a Redis restart be
-    replaced transparently; a second failure is reported.
-    """
-    timeout = settings.web.redis_timeout_seconds
-    return redis.Redis.from_url(
-        settings.redis_url,
-        password=settings.redis_password(),
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-    )
+    """A client that fails fast: an outage or a failover in progress must become a 503 with
+    ``Retry-After`` quickly, not a hung worker (``bumper.redisconn``, ``Role.WEB``)."""
+    return redisconn.connect(settings, redisconn.Role.WEB)
 
 
 def create_app(settings: Settings | None = None, config: BumperConfig | None = None) -> Flask:

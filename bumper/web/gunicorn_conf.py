@@ -8,6 +8,7 @@ still override them. It also:
   in ``child_exit``); an operator-provided directory is used as is and emptied at start;
 - logs in ``bumper.logs``'s one format (``bumper.web.logs``) and keeps gunicorn's access log
   off, because request lines can carry a receiver's URL token;
+- warns once when Redis' persistence settings weaken the 202 (``when_ready``, docs/redis.md);
 - binds ``BUMPER_WEB__OPS_BIND`` too, the operations listener (``bumper.web.listeners``);
 - pins each worker to one CPU (``BUMPER_WEB__PIN_WORKERS``, on by default; see ``pre_fork``);
 - serves with ``bumper.web.serving``'s worker: each request is read whole, within the header
@@ -108,6 +109,23 @@ def on_starting(server: Any) -> None:
     # Stale files from a previous run would resurrect old counters.
     for stale in Path(os.environ[_PROM_ENV]).glob("*.db"):
         stale.unlink()
+
+
+def when_ready(server: Any) -> None:
+    """Warn once, in the master, when Redis' persistence settings weaken "202 means queued"
+    (``bumper.redisconn.persistence_warning``); an unreachable Redis is the readiness
+    probe's business, not a reason to stop."""
+    from bumper import redisconn
+    from bumper.errors import ConfigError
+
+    try:
+        client = redisconn.connect(_settings, redisconn.Role.CLI, timeout=2)
+    except ConfigError:
+        return  # the app reports it, as the workers start
+    try:
+        redisconn.warn_on_persistence(client, "web")
+    finally:
+        client.close()
 
 
 def child_exit(server: Any, worker: Any) -> None:

