@@ -17,6 +17,8 @@
   ``write_tree`` then writes the edited files, each atomically (temporary file + rename),
   keeping the file mode.
 * ``edit_tree`` / ``set_image_in_tree``: the three steps at once (the CLI's ``set-image``).
+* ``scan_chart`` → ``plan_chart_tree`` → ``write_tree``: the same for a Helm chart's version
+  references (``core.yaml.charteditor``), screened by the chart's name.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ import dataclasses
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from bumper.core import finder, refs
 from bumper.core.edits import FileEdit, ImageEdit
-from bumper.core.yaml import editor, limits
+from bumper.core.yaml import charteditor, editor, limits
 from bumper.errors import BumperError, EditRefused, ParseLimitExceeded, PathEscape
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -290,8 +292,28 @@ def screen_term(image: str) -> str:
 
 def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
     """The references to ``image`` under ``paths`` (stage *found*), each file read once."""
+    return _scan_files(
+        root, paths, screen_term(image), lambda text, rel: editor.scan_image(text, image, rel)
+    )
+
+
+def scan_chart(
+    root: Path | str, paths: Iterable[str], chart: str, repository: str | None = None
+) -> TreeEdit:
+    """The version references to ``chart`` under ``paths`` (stage *found*); files are
+    screened for the chart's name, which every location form spells out."""
+    name, _ = charteditor.chart_identity(chart, repository)
+    return _scan_files(
+        root, paths, name, lambda text, rel: charteditor.scan_chart(text, chart, repository, rel)
+    )
+
+
+def _scan_files(
+    root: Path | str, paths: Iterable[str], term: str, scan: Callable[[str, str], FileEdit]
+) -> TreeEdit:
+    """The files under ``paths`` whose bytes hold ``term``, each scanned by ``scan``."""
     base = Path(root).resolve()
-    needle = screen_term(image).encode("utf-8")
+    needle = term.encode("utf-8")
     selection = select(base, paths)
     files: list[FileEdit] = []
     skipped = [(link.path, link.reason) for link in selection.links]
@@ -315,7 +337,7 @@ def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
             unreadable.append((rel, str(error)))
             continue
         try:
-            file = editor.scan_image(text, image, rel)
+            file = scan(text, rel)
         except (MemoryError, RecursionError) as error:
             del text, data  # let the next file have the memory back
             skipped.append((rel, _one_line(error)))
@@ -339,6 +361,17 @@ def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = No
     for file in tree.files:
         try:
             files.append(editor.edit_file(file, tag=tag, digest=digest))
+        except EditRefused as error:
+            raise EditRefused(f"{file.path}: {error}") from None
+    return TreeEdit(tuple(files), tree.skipped, tree.unreadable)
+
+
+def plan_chart_tree(tree: TreeEdit, version: str) -> TreeEdit:
+    """Like :func:`plan_tree`, for the chart references of a :func:`scan_chart` tree."""
+    files = []
+    for file in tree.files:
+        try:
+            files.append(charteditor.edit_chart_file(file, version))
         except EditRefused as error:
             raise EditRefused(f"{file.path}: {error}") from None
     return TreeEdit(tuple(files), tree.skipped, tree.unreadable)

@@ -1,5 +1,5 @@
-"""Every file of ../shared/corpus/yaml: set a new tag on every reference, then separately a new
-digest, and check that
+"""Every file of ../shared/corpus/yaml: set a new tag on every reference (images and Helm chart
+versions: a chart reference's version is its tag), then separately a new digest, and check that
 
 * only characters inside the spans the finder reported change (compared outside the spans
   reported before and after the edit);
@@ -11,6 +11,7 @@ digest, and check that
 
 from __future__ import annotations
 
+import collections
 import math
 import re
 from pathlib import Path
@@ -22,7 +23,8 @@ import yaml
 from bumper.core import finder
 from bumper.core.edits import ImageEdit
 from bumper.core.finder import Found
-from bumper.core.yaml import editor
+from bumper.core.finder_charts import ChartFound
+from bumper.core.yaml import charteditor, editor
 from bumper.errors import EditRefused
 from tests.conftest import SHARED
 
@@ -170,6 +172,36 @@ def _at(data: Any, path: tuple[Any, ...]) -> Any:
     for key in path:
         data = data[key]
     return data
+
+
+def test_corpus_chart_versions_edit_byte_exactly() -> None:
+    """Every Helm chart version in the corpus set through ``set_chart`` (what the worker and
+    ``bumper set-chart`` call): only the version's characters change, everything else parses
+    the same, and the chart forms the corpus holds are all met."""
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        pytest.skip(f"{CORPUS} is absent")
+    kinds: collections.Counter[str] = collections.Counter()
+    for param in corpus_files():
+        text = (CORPUS / param.values[0]).read_bytes().decode("utf-8")
+        found = [f for f in finder.scan(text).found if isinstance(f, ChartFound)]
+        kinds.update(f.kind for f in found)
+        new_text = text
+        editable = [f for f in found if charteditor.editable(f)]  # not templated, no range
+        for chart, repository in dict.fromkeys((f.chart, f.repository) for f in editable):
+            new_text = charteditor.set_chart(new_text, chart, "99.1.0", repository=repository).text
+        rescan = [f for f in finder.scan(new_text).found if isinstance(f, ChartFound)]
+        assert [(f.kind, f.line, f.image) for f in rescan] == [
+            (f.kind, f.line, f.image) for f in found
+        ]
+        assert [f.tag for f in rescan if charteditor.editable(f)] == ["99.1.0"] * len(editable)
+        assert_changes_inside_spans(text, tuple(found), new_text, tuple(rescan))
+        for old, new in zip(load(text), load(new_text), strict=True):
+            leaves: list[tuple[Any, ...]] = []
+            diff_leaves(old, new, (), leaves)
+            assert all(_at(new, leaf) == "99.1.0" for leaf in leaves)
+    # Measured: 8 HelmRelease versions, 2 Argo CD chart sources (one templated, one a range).
+    assert kinds["flux-helmrelease-chart"] >= 8
+    assert kinds["argocd-app-chart"] >= 2
 
 
 def test_corpus_is_present_and_large(shared_dir: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bumper.core import finder, refs
-from bumper.core.yaml import editor
+from bumper.core.yaml import charteditor, editor
 from bumper.errors import EditRefused
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -24,10 +24,28 @@ def read(path: Path) -> str:
 
 def run_edits(text: str, edits: list[dict[str, Any]]) -> str:
     for edit in edits:
+        if "chart" in edit:  # a Helm chart version (core.yaml.charteditor)
+            repository = edit.get("repository")
+            text = charteditor.set_chart(
+                text, edit["chart"], edit["version"], repository=repository
+            ).text
+            continue
         text = editor.set_image(
             text, edit["image"], tag=edit.get("tag"), digest=edit.get("digest")
         ).text
     return text
+
+
+def edited_by(case: dict[str, Any], found: finder.Found) -> bool:
+    """Whether ``found`` is a reference to one of the case's images or charts."""
+    for edit in case["edits"]:
+        if "chart" in edit:
+            name, repository = charteditor.chart_identity(edit["chart"], edit.get("repository"))
+            if charteditor.matches(found, name, repository):
+                return True
+        elif found.artifact == "image" and found.image == refs.normalize_name(edit["image"]):
+            return True
+    return False
 
 
 def check_details(case: dict[str, Any], scanned: finder.Scan, mine: list[finder.Found]) -> None:
@@ -68,8 +86,7 @@ def test_golden(name: str) -> None:
         assert scanned.skipped is not None and case["skipped"] in scanned.skipped.reason
         assert not (folder / "after.yaml").exists()
         return
-    images = {refs.normalize_name(edit["image"]) for edit in case["edits"]}
-    mine = [f for f in scanned.found if f.image in images]
+    mine = [f for f in scanned.found if edited_by(case, f)]
     assert [f.kind for f in mine] == case["kinds"]
     check_details(case, scanned, mine)
     if case.get("absent"):  # a negative case: nothing to find, nothing to edit

@@ -57,7 +57,11 @@ def route_image(
     gate_passed: bool = False,
 ) -> list[str]:
     data = events.to_dict(event)
-    rules = [r for r in ctx.config.images_for(event.image) if only is None or r.name == only]
+    rules = [
+        r
+        for r in ctx.config.images_for(event.image)
+        if (only is None or r.name == only) and _artifact_fits(r, event)
+    ]
     if event.type != "image.pushed" or event.tag is None:
         for rule in rules:
             why = "deletes are not bumped" if event.type != "image.pushed" else "no tag"
@@ -79,6 +83,12 @@ def route_image(
             ctx.store.add_candidate(target_key(rule, index), candidate)
             keys.append(target_key(rule, index))
     return keys
+
+
+def _artifact_fits(rule: config.Image, event: events.ImageEvent) -> bool:
+    """A chart event bumps chart rules only; an image event bumps either (a sender that does
+    not say the artifact's type, on a repository a chart rule watches, pushed a version)."""
+    return event.artifact != "chart" or rule.chart is not None
 
 
 def _note(data: dict[str, Any], result: policy.Result, name: str, why: str) -> policy.Decision:
@@ -283,7 +293,7 @@ def _bump_in(
 
     def edit(work: gitrepo.Checkout) -> str | None:
         outcome.result, outcome.keep = None, None
-        found = edits.find(work, target.paths, rule.image)
+        found = edits.find(work, target.paths, rule)
         outcome.observed = _observed(work, found.references)
         current = _current(found.references)
         usable, refused = _screen_bad(ctx, rule, seen)
@@ -304,7 +314,7 @@ def _bump_in(
                 ]
             return None
         tag, _, digest = (best.pin or best.candidate).partition("@")
-        made = edits.apply(work, found, tag, digest or None)
+        made = edits.apply(work, found, tag, digest or None, rule)
         if not made:
             return None
         chosen = usable[selection.winner]

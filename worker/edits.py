@@ -13,17 +13,27 @@ fix itself on retry). ``edittree`` confines every path to the checkout root.
 from __future__ import annotations
 
 from bumper import edittree, gitrepo
+from bumper.core import config
 from bumper.core.edits import ImageEdit
 from bumper.errors import BumperError, PermanentError, TransientError
 
 
-def find(checkout: gitrepo.Checkout, globs: list[str], image: str) -> edittree.TreeEdit:
-    """Every reference to ``image`` under ``globs``, in path order (stage *found*).
+def find(
+    checkout: gitrepo.Checkout, globs: list[str], rule: config.Image | str
+) -> edittree.TreeEdit:
+    """Every reference to the rule's image (an image name; or, for a chart rule, its chart's
+    versions: ``edittree.scan_chart``) under ``globs``, in path order (stage *found*).
 
     A file that mentions the image but cannot be decoded fails the bump: bumping the other
     files would leave that one behind, unseen."""
     try:
-        found = edittree.scan_image(checkout.root, globs, image)
+        if isinstance(rule, str):
+            found = edittree.scan_image(checkout.root, globs, rule)
+        elif rule.chart is not None:
+            name, repository = rule.chart_identity()
+            found = edittree.scan_chart(checkout.root, globs, name, repository)
+        else:
+            found = edittree.scan_image(checkout.root, globs, rule.image)
     except (PermanentError, TransientError):
         raise
     except BumperError as error:
@@ -35,12 +45,19 @@ def find(checkout: gitrepo.Checkout, globs: list[str], image: str) -> edittree.T
 
 
 def apply(
-    checkout: gitrepo.Checkout, found: edittree.TreeEdit, tag: str, digest: str | None
+    checkout: gitrepo.Checkout,
+    found: edittree.TreeEdit,
+    tag: str,
+    digest: str | None,
+    rule: config.Image | None = None,
 ) -> tuple[ImageEdit, ...]:
     """Rewrite the references ``find`` found to ``tag`` (and ``digest``); those changed,
     applied. Every file is verified before any is written."""
     try:
-        edited = edittree.plan_tree(found, tag=tag, digest=digest)
+        if rule is not None and rule.chart is not None:  # a chart version has no digest
+            edited = edittree.plan_chart_tree(found, tag)
+        else:
+            edited = edittree.plan_tree(found, tag=tag, digest=digest)
         edittree.write_tree(checkout.root, edited)
     except (PermanentError, TransientError):
         raise

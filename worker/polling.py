@@ -56,18 +56,22 @@ class Watch:
     repository: str
     interval: int
     follow: set[str] = field(default_factory=set)  # mutable tags tracked by digest
+    artifact: events.Artifact = "image"  # "chart": an OCI Helm chart's versions
 
 
 def watches(cfg: config.BumperConfig) -> list[Watch]:
     """The repositories to poll (see the module docstring), sorted by image."""
     found: dict[str, Watch] = {}
     for rule in cfg.images:
+        if rule.chart is not None and not rule.chart_identity()[1].startswith("oci://"):
+            continue  # a classic Helm repository has no tags list: not polled here
         host, repository = registries.split(rule.image)
         entry = cfg.registry(host)
         interval = rule.poll or (entry.poll if entry else None)
         if entry is None or interval is None:
             continue
         watch = found.setdefault(rule.image, Watch(rule.image, host, repository, interval))
+        watch.artifact = "chart" if rule.chart is not None else watch.artifact
         watch.interval = min(watch.interval, interval)
         if rule.policy.digest:
             watch.follow.add(rule.policy.digest)
@@ -187,6 +191,7 @@ def _event(watch: Watch, tag: str, digest: str | None, now: float) -> events.Ima
         delivery_id=delivery,
         received_at=now,
         extra={"registry": watch.host},
+        artifact=watch.artifact,
     )
 
 

@@ -2,7 +2,9 @@
 
 Directories recurse into ``*.yaml`` and ``*.yml``. ``--json`` prints one JSON array of
 ``{"file", "line", "artifact", "kind", "confidence", "image", "tag", "digest", "templated",
-"uses", "note"}`` (docs/editing.md describes each key). Skipped files and warnings (a
+"uses", "note"}`` for images and, for Helm chart versions (``"artifact": "chart"``), ``chart``,
+``repository`` and ``version`` in place of ``image``, ``tag`` and ``digest`` (docs/editing.md
+describes each key). Skipped files and warnings (a
 duplicate key) are reported on stderr, one line each; one bad file never stops the others.
 
 Exit 0 when references were listed, 1 when no file holds one, 2 on an error (bad
@@ -19,6 +21,7 @@ from typing import Any
 
 from bumper import edittree
 from bumper.cli import _paths
+from bumper.core import finder_charts
 from bumper.core.edits import ImageEdit
 
 EXIT_FOUND, EXIT_NOTHING, EXIT_UNREADABLE = 0, 1, 3
@@ -32,9 +35,9 @@ bumper scan --json apps/
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "scan",
-        help="list image references in YAML files",
-        description="List every image reference in YAML files. Exit 0 found, 1 none found, "
-        "2 error, 3 some files could not be read (the others were scanned).",
+        help="list image and chart references in YAML files",
+        description="List every image and Helm chart reference in YAML files. Exit 0 found, "
+        "1 none found, 2 error, 3 some files could not be read (the others were scanned).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
     parser.add_argument("--json", action="store_true", help="print a JSON array")
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _row(file: str, item: ImageEdit) -> dict[str, Any]:
     found = item.found
+    if isinstance(found, finder_charts.ChartFound):
+        return _chart_row(file, found)
     return {
         "file": file,
         "line": found.line,
@@ -80,9 +85,29 @@ def _row(file: str, item: ImageEdit) -> dict[str, Any]:
     }
 
 
+def _chart_row(file: str, found: finder_charts.ChartFound) -> dict[str, Any]:
+    return {
+        "file": file,
+        "line": found.line,
+        "artifact": "chart",
+        "kind": found.kind,
+        "confidence": found.confidence,
+        "chart": found.chart,
+        "repository": found.repository,
+        "version": found.version,
+        "templated": found.templated,
+        "uses": found.uses,
+        "note": found.note or None,
+    }
+
+
 def _text_line(row: dict[str, Any]) -> str:
-    ref = row["image"] + (f":{row['tag']}" if row["tag"] else "")
-    ref += f"@{row['digest']}" if row["digest"] else ""
+    if row["artifact"] == "chart":
+        where = f"{row['repository']}/" if row["repository"] else ""
+        ref = f"chart {where}{row['chart']}" + (f" {row['version']}" if row["version"] else "")
+    else:
+        ref = row["image"] + (f":{row['tag']}" if row["tag"] else "")
+        ref += f"@{row['digest']}" if row["digest"] else ""
     extras = []
     if row["confidence"] != "known":
         extras.append(f"[{row['confidence']}]")

@@ -47,7 +47,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bumper.core import events, refs, scope, semver, urls
+from bumper.core import charts, events, refs, scope, semver, urls
 from bumper.errors import InvalidReference, PermanentError
 
 EventKind = Literal["image.pushed", "image.deleted", "build.finished"]
@@ -587,10 +587,25 @@ class Target(Strict):
 
 
 class Image(Strict):
-    """One rule: an image, its policy, an optional gate, targets, and PR decoration."""
+    """One rule: an image (or a Helm chart), its policy, an optional gate, targets, and PR
+    decoration.
+
+    A chart rule gives ``chart`` (``oci://host/path/name``, or a chart name with
+    ``chart_repository``, a classic Helm repository URL) instead of ``image``; ``image`` then
+    holds the chart's key (``bumper.core.charts.key``: for an OCI chart its registry
+    repository, which registry events and polling name), so the rest of the flow is shared.
+    """
 
     name: str = Field(pattern=NAME_PATTERN)
     image: str = Field(description="registry/repository, normalised (nginx → docker.io/...)")
+    chart: str | None = Field(
+        None,
+        description="a Helm chart instead of an image: oci://host/path/name, or a chart name "
+        "with chart_repository",
+    )
+    chart_repository: str | None = Field(
+        None, description="the classic Helm repository (https://..., serving index.yaml)"
+    )
     policy: Policy
     gate: Gate | None = None
     targets: list[Target] = Field(min_length=1)
@@ -603,9 +618,35 @@ class Image(Strict):
         None, description="poll the image's registry this often (needs a registries entry)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _chart_key(cls, data: Any) -> Any:
+        """A chart rule's ``image`` is its chart's key (given ``image`` is an error)."""
+        if not isinstance(data, Mapping) or data.get("chart") is None:
+            return data
+        if "image" in data:
+            raise ValueError("give either image or chart, not both")
+        chart, repository = data.get("chart"), data.get("chart_repository")
+        if not isinstance(chart, str) or not isinstance(repository, str | None):
+            return data  # the field checks report the type
+        name, repo = _chart_identity(chart, repository)
+        return {**data, "image": charts.key(repo, name)}
+
+    @property
+    def artifact(self) -> str:
+        """``"chart"`` for a chart rule, else ``"image"``."""
+        return "image" if self.chart is None else "chart"
+
+    def chart_identity(self) -> tuple[str, str]:
+        """A chart rule's chart name and normalised repository."""
+        assert self.chart is not None
+        return _chart_identity(self.chart, self.chart_repository)
+
     @field_validator("image")
     @classmethod
-    def _normalise(cls, value: str) -> str:
+    def _normalise(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("name") is not None and "://" in value:
+            return value  # a classic chart's key, made by _chart_key (https://host/path/name)
         try:
             ref = refs.parse(value)
         except InvalidReference as error:
@@ -614,10 +655,34 @@ class Image(Strict):
             raise ValueError("give the image without a tag or digest; the policy picks tags")
         return ref.name
 
+    @model_validator(mode="after")
+    def _image_is_a_name(self) -> Image:
+        if self.chart is None and "://" in self.image:
+            raise ValueError(f"{self.image[:80]!r} is not an image name (a chart? use chart:)")
+        return self
+
     @field_validator("commit_message", "pr_title", "pr_body")
     @classmethod
     def _templates(cls, value: str | None) -> str | None:
         return _check_template(value, TEMPLATE_FIELDS)
+
+
+def _chart_identity(chart: str, repository: str | None) -> tuple[str, str]:
+    """(chart name, normalised repository) of a chart rule; ``ValueError`` when incomplete."""
+    try:
+        if chart.startswith(charts.OCI):
+            if repository is not None:
+                raise ValueError("an oci:// chart names its repository; drop chart_repository")
+            base, name = charts.split_oci(chart)
+            return charts.validate_name(name), base
+        if repository is None:
+            raise ValueError("give chart: oci://host/path/name, or chart_repository with a name")
+        if not re.match(r"^(https?|oci)://[^/\s]+", repository):
+            raise ValueError(f"chart_repository {repository[:80]!r} is not an http(s) or oci URL")
+        urls.refuse_inline_credentials(repository, instead="a registries entry")
+        return charts.validate_name(chart), charts.normalize_repository(repository)
+    except InvalidReference as error:
+        raise ValueError(str(error)) from None
 
 
 class CiTrigger(Strict):

@@ -22,12 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 ImageEventType = Literal["image.pushed", "image.deleted"]
+Artifact = Literal["image", "chart"]
 BuildStatus = Literal["success", "failure", "cancelled", "running", "pending", "skipped", "unknown"]
 
 
 @dataclass(frozen=True)
 class ImageEvent:
-    """A registry push or delete. ``image`` is fully qualified and normalised (see refs)."""
+    """A registry push or delete. ``image`` is fully qualified and normalised (see refs).
+
+    ``artifact`` says what was pushed: ``"image"``, or ``"chart"`` when the sender says the
+    artifact is a Helm chart (its media type); ``image`` is then the chart's registry
+    repository and ``tag`` its version. A chart event never bumps an image rule.
+    """
 
     type: ImageEventType
     image: str
@@ -37,6 +43,7 @@ class ImageEvent:
     delivery_id: str = ""
     received_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    artifact: Artifact = "image"
 
     kind: ClassVar[str] = "image"
 
@@ -61,6 +68,15 @@ class BuildFinished:
 
 
 Event = ImageEvent | BuildFinished
+
+# OCI media types that say an artifact is a Helm chart (its config, its content layer).
+HELM_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.cncf.helm.config.v1+json",
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+        "application/vnd.cncf.helm.chart.provenance.v1.prov",
+    }
+)
 
 
 def to_dict(event: Event) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from bumper.core import finder_kinds, markers, refs
+from bumper.core import finder_charts, finder_kinds, markers, refs
 from bumper.core.walk import (
     BOM,
     DocumentWalk,
@@ -65,6 +65,7 @@ def scan(text: str) -> Scan:
     found: list[Found] = []
     warnings: list[str] = []
     by_line: dict[int, list[Slot]] = {}
+    walks: list[DocumentWalk] = []
     for index, root in enumerate(documents):
         if root is None:
             continue
@@ -75,6 +76,8 @@ def scan(text: str) -> Scan:
         finder_kinds.walk_document(ctx)
         found.extend(ctx.found)
         warnings.extend(ctx.warnings)
+        walks.append(ctx)
+    found.extend(finder_charts.find(walks))  # chart versions: the second artifact kind
     found = markers.apply(text, found, by_line)
     return Scan(tuple(_dedupe(found)), warnings=tuple(dict.fromkeys(warnings)))
 

@@ -11,7 +11,7 @@ form no cycle. Pure: no I/O.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -76,7 +76,10 @@ class Insert:
 class Found:
     """One image reference. ``ref_slot`` holds ``name[:tag][@digest]`` (from ``ref_offset``);
     split forms use ``tag_slot`` / ``digest_slot`` instead, ``name_slots`` only locate the name.
+    ``artifact`` says what is referenced: ``"image"``, or ``"chart"`` (``finder_charts``).
     """
+
+    artifact: ClassVar[str] = "image"
 
     image: str
     tag: str | None

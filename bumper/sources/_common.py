@@ -23,7 +23,15 @@ except ImportError:  # an install without the web extra: the standard library de
     FastDecoder = None  # type: ignore[assignment,misc]
 
 from bumper.core import refs
-from bumper.core.events import BuildFinished, BuildStatus, Event, ImageEvent, ImageEventType
+from bumper.core.events import (
+    HELM_MEDIA_TYPES,
+    Artifact,
+    BuildFinished,
+    BuildStatus,
+    Event,
+    ImageEvent,
+    ImageEventType,
+)
 from bumper.errors import InvalidReference, WebhookRejected
 
 LOG = logging.getLogger("bumper.sources")
@@ -211,8 +219,10 @@ def image_event(
     tag: str | None = None,
     digest: str | None = None,
     extra: dict[str, Any] | None = None,
+    artifact: Artifact = "image",
 ) -> list[Event]:
     """``[ImageEvent]`` with the name normalised and bad tag/digest nulled, or ``[]`` (logged).
+    ``artifact``: ``"chart"`` when the sender's media types say a Helm chart was pushed.
 
     A tag that is really a digest (Harbor, GitHub push by digest) moves to ``digest``.
     """
@@ -225,9 +235,21 @@ def image_event(
     if good_tag is None and good_digest is None:
         return drop(sender, f"{kind} {image}: neither a valid tag nor a valid digest")
     event = ImageEvent(
-        type=kind, image=image, tag=good_tag, digest=good_digest, source=sender, extra=extra or {}
+        type=kind,
+        image=image,
+        tag=good_tag,
+        digest=good_digest,
+        source=sender,
+        extra=extra or {},
+        artifact=artifact,
     )
     return [event]
+
+
+def artifact_of(*media_types: str | None) -> Artifact:
+    """``"chart"`` when any of ``media_types`` is a Helm chart's (config or content layer)."""
+    helm = any((m or "").lower() in HELM_MEDIA_TYPES for m in media_types)
+    return "chart" if helm else "image"
 
 
 def _short(value: str | None) -> str:

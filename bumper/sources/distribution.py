@@ -9,7 +9,9 @@ Mapping: only manifest events count. ``push`` of a manifest → ``image.pushed``
 when its media type is a manifest or index type, or its URL is ``/v2/<name>/manifests/...``;
 a ``delete`` with neither (how the registry reports manifest and tag deletions) counts too.
 The registry host is ``request.host`` (the registry's external name), else the host of
-``target.url``. The delivery id is the ids of the envelope's events joined with ``,``.
+``target.url``. A manifest whose ``artifactType`` or referenced config/layers (the registry's
+``events.includereferences``) have a Helm chart media type is a chart push
+(``artifact: chart``). The delivery id is the ids of the envelope's events joined with ``,``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bumper.errors import WebhookRejected
 from bumper.sources import _auth
 from bumper.sources._common import (
     MAX_EVENTS,
+    artifact_of,
     capped_id,
     drop,
     first_text,
@@ -94,7 +97,16 @@ def parse_entry(sender: str, entry: dict[str, Any]) -> list[Event]:
         f"{host}/{repository}",
         tag=text(target, "tag"),
         digest=text(target, "digest"),
+        artifact=artifact_of(*_media_types(target)),
     )
+
+
+def _media_types(target: dict[str, Any]) -> list[str | None]:
+    """The media types a manifest event tells: the target's own and artifact type, and with
+    ``events.includereferences`` its config and layers (a Helm chart's say so)."""
+    found = [text(target, "mediaType"), text(target, "artifactType")]
+    found += [text(obj(ref), "mediaType") for ref in lst(target.get("references"))[:MAX_EVENTS]]
+    return found
 
 
 def is_manifest(target: dict[str, Any], *, deleting: bool = False) -> bool:

@@ -18,7 +18,9 @@ Mapping:
   lower-cased as both registries require. The digest comes from ``package_version.version``
   (GHCR puts the manifest digest there), ``container_metadata.tag.digest`` or
   ``package_version.name``; the tag from ``container_metadata.tag.name``, the
-  ``package_url``, or (``docker.pkg.github.com`` only) ``package_version.version``.
+  ``package_url``, or (``docker.pkg.github.com`` only) ``package_version.version``. A version
+  whose ``container_metadata.manifest`` config or layers have a Helm chart media type is a
+  chart push (``artifact: chart``).
 - ``workflow_run`` / ``workflow_job`` / ``check_suite`` with action ``completed`` →
   ``build.finished``; other actions (``requested``, ``in_progress``) are ignored. Conclusions:
   success and neutral → success; failure, timed_out, startup_failure → failure; cancelled →
@@ -41,6 +43,7 @@ from typing import Any
 from bumper.core.events import BuildStatus, Event, ImageEventType
 from bumper.sources import _auth
 from bumper.sources._common import (
+    artifact_of,
     branch_ref,
     build_event,
     capped_id,
@@ -50,6 +53,7 @@ from bumper.sources._common import (
     host_of,
     image_event,
     load_object,
+    lst,
     obj,
     repo_path,
     split_reference,
@@ -135,7 +139,10 @@ def parse_package(sender: str, data: dict[str, Any], package: Any) -> list[Event
     # docker.pkg.github.com (2019) put the tag in ``version``; GHCR puts the digest there.
     legacy_tag = text(version, "version") if legacy else None
     tag = first_text(text(meta, "tag", "name"), url_tag, legacy_tag)
-    return image_event(sender, kind, name, tag=tag, digest=digest)
+    manifest = obj(meta, "manifest")
+    layers = [text(obj(layer), "media_type") for layer in lst(manifest.get("layers"))[:16]]
+    artifact = artifact_of(text(manifest, "config", "media_type"), *layers)
+    return image_event(sender, kind, name, tag=tag, digest=digest, artifact=artifact)
 
 
 def _kinds(package: dict[str, Any]) -> set[str]:

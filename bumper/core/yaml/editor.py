@@ -54,7 +54,9 @@ def scan_image(text: str, image: str, path: str = "") -> FileEdit:
     wanted = refs.normalize_name(image)
     scanned = finder.scan(text)
     found = tuple(
-        ImageEdit(f, path) for f in scanned.found if f.image == wanted and not f.templated
+        ImageEdit(f, path)
+        for f in scanned.found
+        if f.image == wanted and f.artifact == "image" and not f.templated
     )
     return FileEdit(path, text, text, scanned.found, found, scanned.skipped)
 
