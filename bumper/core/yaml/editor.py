@@ -53,9 +53,7 @@ def scan_image(text: str, image: str, path: str = "") -> FileEdit:
     """The references to ``image`` in ``text`` (stage *found*); ``path`` names the file."""
     wanted = refs.normalize_name(image)
     scanned = finder.scan(text)
-    found = tuple(
-        ImageEdit(f, path) for f in scanned.found if f.image == wanted and not f.templated
-    )
+    found = tuple(ImageEdit(f, path) for f in scanned.found if f.image == wanted and f.editable)
     return FileEdit(path, text, text, scanned.found, found, scanned.skipped)
 
 
@@ -124,6 +122,8 @@ def plan(
     """The edits that make ``found`` read ``tag``/``digest`` (and ``name``); empty if so."""
     if found.templated:
         raise EditRefused(f"line {found.line} ({found.kind}): templated, never edited")
+    if found.invalid:
+        raise EditRefused(f"line {found.line} ({found.kind}): not a valid reference, never edited")
     renamed = name is not None and refs.normalize_name(name) != found.image
     if (tag, digest) == (found.tag, found.digest) and not renamed:
         return []
