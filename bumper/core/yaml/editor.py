@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from bumper.core import finder, refs
 from bumper.core.edits import Edit, FileEdit, ImageEdit
-from bumper.core.finder import Found, Slot
+from bumper.core.finder import Found, Skipped, Slot
 from bumper.core.yaml import scalars
 from bumper.errors import EditRefused, InvalidReference
 
@@ -77,7 +77,7 @@ def edit_file(
     if not changed:
         return file
     new_text = apply_edits(text, [e for ref in changed for e in ref.edits])
-    verify(file.scanned, new_text, changed)
+    verify(file.scanned, new_text, changed, file.skipped)
     applied = tuple(ref.applied() for ref in planned)
     return FileEdit(file.path, text, new_text, file.scanned, applied, file.skipped)
 
@@ -250,10 +250,17 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
     return "".join(pieces)
 
 
-def verify(before: Sequence[Found], new_text: str, changes: Sequence[ImageEdit]) -> None:
-    """Re-scan ``new_text``: edited references read the new values, the others are unchanged."""
+def verify(
+    before: Sequence[Found],
+    new_text: str,
+    changes: Sequence[ImageEdit],
+    skipped: Skipped | None = None,
+) -> None:
+    """Re-scan ``new_text``: edited references read the new values, the others are unchanged.
+    A text whose scan ``skipped`` a document before (a large stream's document over the
+    limits) may skip it again: every reference of the other documents is still compared."""
     rescan = finder.scan(new_text)
-    if rescan.skipped is not None:
+    if rescan.skipped is not None and skipped is None:
         raise EditRefused(f"the edited text no longer parses: {rescan.skipped.reason}")
     after = {c.found: (c.found.kind, c.new_image, c.found.doc, c.tag, c.digest) for c in changes}
     expected = [after.get(f, (*_key(f), f.tag, f.digest)) for f in before]
