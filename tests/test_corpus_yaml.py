@@ -37,6 +37,7 @@ ALLOWED_REFUSALS = (
     "a digest needs a tag",
     "templated, never edited",  # a placeholder (${VAR}, {{ }}, <image>): never edited
     "not a valid reference, never edited",  # a container's image that does not parse
+    "edited only with a digest",  # found by its digest-pinned shape alone (Found.pinned)
 )
 
 

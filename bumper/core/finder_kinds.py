@@ -88,6 +88,8 @@ def walk_document(ctx: DocumentWalk) -> None:
                     stack.append((value, (*path, name)))
                 elif value.style == "|" and "image:" in value.value and "ontainers:" in value.value:
                     _other_block(ctx, value, (*path, name))
+                elif "@sha256:" in value.value:
+                    _pinned(ctx, value, (*path, name))
         elif kind == "sequence":
             items = node.value
             if markers or (path and path[-1] in _SEQUENCE_PARENTS):
@@ -95,6 +97,44 @@ def walk_document(ctx: DocumentWalk) -> None:
             for index in range(len(items) - 1, -1, -1):
                 if items[index].id != "scalar":
                     stack.append((items[index], (*path, index)))
+                elif "@sha256:" in items[index].value:
+                    _pinned(ctx, items[index], (*path, index))
+
+
+PINNED_NOTE = "a digest-pinned reference, found by its shape"
+
+
+def _pinned(ctx: DocumentWalk, node: Any, path: Path) -> None:
+    """A string that is a whole digest-pinned reference (``repo[:tag]@sha256:…``) under any
+    key or in any list (Knative's image ConfigMap, an env value, a Tekton param or arg): a
+    reference by its shape alone (confidence ``generic``). A reference a known location
+    holds is reported there first, and this one is dropped as a duplicate. It is edited only
+    by a bump that brings a digest: without one it would no longer have the shape it was
+    found by (``Found.pinned``)."""
+    if not is_str(node) or any(c.isspace() for c in node.value):
+        return
+    slot = ctx.slot(node, path)
+    if slot is None:
+        return
+    try:
+        ref = refs.parse(slot.value)
+    except InvalidReference:
+        return
+    if ref.digest is None:
+        return
+    ctx.found.append(
+        Found(
+            ref.name,
+            ref.tag,
+            ref.digest,
+            "image-string",
+            slot.line,
+            ref_slot=slot,
+            confidence="generic",
+            note=PINNED_NOTE,
+            pinned=True,
+        )
+    )
 
 
 def _other_block(ctx: DocumentWalk, node: Any, path: Path) -> None:

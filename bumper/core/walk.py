@@ -98,6 +98,7 @@ class Found:
     )
     note: str = ""  # what a reader should know (a tag left to the chart's appVersion...)
     invalid: bool = False  # a container's image that is not a valid reference: never edited
+    pinned: bool = False  # found by its digest-pinned shape alone: edited only with a digest
 
     @property
     def editable(self) -> bool:

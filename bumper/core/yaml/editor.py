@@ -91,7 +91,11 @@ def plan_reference(
     name: str | None = None,
     new_name: str = "",
 ) -> ImageEdit:
-    """``ref`` planned: the target tag and digest (stale-digest rule) and the edits."""
+    """``ref`` planned: the target tag and digest (stale-digest rule) and the edits. A
+    reference found by its digest-pinned shape alone is kept as is by a bump without a
+    digest: a tag alone would unpin it, and it would no longer be found."""
+    if ref.found.pinned and digest is None:
+        return ref.planned(ref.found.tag, ref.found.digest, [], ref.found.image)
     target_tag, target_digest = targets(ref.found, tag, digest)
     edits = plan(text, ref.found, target_tag, target_digest, name=name)
     return ref.planned(target_tag, target_digest, edits, new_name or ref.found.image)
@@ -125,6 +129,10 @@ def plan(
         raise EditRefused(f"line {found.line} ({found.kind}): templated, never edited")
     if found.invalid:
         raise EditRefused(f"line {found.line} ({found.kind}): not a valid reference, never edited")
+    if found.pinned and digest is None:  # plan_reference keeps it as is instead
+        raise EditRefused(
+            f"line {found.line}: found by its digest shape, edited only with a digest"
+        )
     renamed = name is not None and refs.normalize_name(name) != found.image
     if (tag, digest) == (found.tag, found.digest) and not renamed:
         return []
