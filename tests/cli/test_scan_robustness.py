@@ -19,6 +19,7 @@ from bumper.core.yaml import limits
 
 DEPLOY = "containers:\n  - name: api\n    image: ghcr.io/acme/api:1.0\n"
 MEMORY_LIMIT = 500 * 2**20  # the bound: a 50 MB file must not need more
+LARGE_TIMEOUT = 900  # the 50 MB runs take 10-20 s on an idle machine
 
 
 def test_exit_codes_tell_nothing_found_from_error(
@@ -43,7 +44,9 @@ def test_exit_codes_tell_nothing_found_from_error(
     ]
 
 
-def _run(args: list[str], memory: int | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], memory: int | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
     def limit() -> None:
         if memory is not None:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -52,7 +55,7 @@ def _run(args: list[str], memory: int | None = None) -> subprocess.CompletedProc
         [sys.executable, "-m", "bumper", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,  # a guard against a hang, not a timing: a loaded machine is slow
         preexec_fn=limit,
         check=False,
     )
@@ -93,12 +96,14 @@ def _generated(path: Path, megabytes: int) -> int:
 def test_a_50_mb_file_is_scanned_and_edited_under_500_mb(tmp_path: Path) -> None:
     count = _generated(tmp_path / "generated.yaml", 50)
     (tmp_path / "deploy.yaml").write_text(DEPLOY)
-    scan = _run(["scan", str(tmp_path)], MEMORY_LIMIT)
+    scan = _run(["scan", str(tmp_path)], MEMORY_LIMIT, LARGE_TIMEOUT)
     assert scan.returncode == 0, scan.stderr[-2000:]
     assert scan.stdout.count("ghcr.io/acme/app:1.0") == count
     assert "ghcr.io/acme/api:1.0" in scan.stdout
     edit = _run(
-        ["set-image", str(tmp_path), "--image", "ghcr.io/acme/app", "--tag", "2.0"], MEMORY_LIMIT
+        ["set-image", str(tmp_path), "--image", "ghcr.io/acme/app", "--tag", "2.0"],
+        MEMORY_LIMIT,
+        LARGE_TIMEOUT,
     )
     assert edit.returncode == 0, edit.stderr[-2000:]
     text = (tmp_path / "generated.yaml").read_text()
