@@ -5,9 +5,10 @@
   Symbolic links are never followed, for reading or writing (``select``): a link whose
   files the paths select anyway is skipped; any other is *unreadable*, and the worker
   refuses the bump naming it (docs/editing.md, "Symbolic links").
-* Every file is read bounded: over the size limit, or over the parse limits once parsed
-  (an alias bomb; ``bumper.core.yaml.limits``), it is skipped with the reason, and a bump
-  that would need it is refused.
+* Every file is read bounded: over the file size limit, or over the parse limits once
+  parsed (an alias bomb; ``bumper.core.yaml.limits``), it is skipped with the reason, and a
+  bump that would need it is refused. A large file is parsed document by document, and a
+  document over the limits is skipped alone (the file is then unreadable for bumps).
 * ``scan_tree``: every reference in those files (each an ``ImageEdit`` at stage *found*).
 * ``scan_image`` → ``plan_tree`` → ``write_tree``: the edit of one image, in three steps on the
   same records (:mod:`bumper.core.edits`). The scan reads each file once and keeps its text;
@@ -184,7 +185,7 @@ def _walk(directory: str) -> Iterator[tuple[str, bool]]:
 
 def read_bytes(path: Path | str) -> bytes:
     """The bytes of ``path``, never through a final symbolic link, refused (before reading)
-    when over the parse limits' size (``ParseLimitExceeded``) or when it is not a regular
+    when over the parse limits' file size (``ParseLimitExceeded``) or when it is not a regular
     file (a FIFO would block the read forever; a device never ends): ``BumperError``."""
     # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -192,8 +193,8 @@ def read_bytes(path: Path | str) -> bytes:
         status = os.fstat(handle.fileno())
         if not stat.S_ISREG(status.st_mode):
             raise BumperError("not a regular file (a FIFO, socket or device): skipped")
-        limits.check_size(status.st_size)
-        return handle.read(limits.DEFAULT.max_bytes + 1)
+        limits.check_file_size(status.st_size)
+        return handle.read(limits.DEFAULT.max_file_bytes + 1)
 
 
 def read_text(path: Path) -> str:

@@ -31,7 +31,7 @@ def test_scan_json_lists_every_reference(tree: Path, capsys: pytest.CaptureFixtu
     out, err = capsys.readouterr()
     rows = json.loads(out)
     keys = ["artifact", "confidence", "digest", "file", "image", "kind", "line", "note", "tag"]
-    keys += ["templated", "uses"]
+    keys += ["invalid", "templated", "uses"]
     assert [sorted(r) for r in rows] == [sorted(keys)] * 3
     assert {(r["artifact"], r["confidence"], r["templated"], r["uses"]) for r in rows} == {
         ("image", "known", False, 1)

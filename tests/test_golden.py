@@ -58,6 +58,8 @@ def check_details(case: dict[str, Any], scanned: finder.Scan, mine: list[finder.
         assert [f.uses for f in mine] == case["uses"]
     if "templated" in case:
         assert sum(f.templated for f in scanned.found) == case["templated"]
+    if "invalid" in case:
+        assert sum(f.invalid for f in scanned.found) == case["invalid"]
     if "tags" in case:
         assert [f.tag for f in mine] == case["tags"]
     assert len(scanned.warnings) == len(case.get("warnings", []))

@@ -2,10 +2,10 @@
 
 Directories recurse into ``*.yaml`` and ``*.yml``. ``--json`` prints one JSON array of
 ``{"file", "line", "artifact", "kind", "confidence", "image", "tag", "digest", "templated",
-"uses", "note"}`` for images and, for Helm chart versions (``"artifact": "chart"``), ``chart``,
-``repository`` and ``version`` in place of ``image``, ``tag`` and ``digest`` (docs/editing.md
-describes each key). Skipped files and warnings (a
-duplicate key) are reported on stderr, one line each; one bad file never stops the others.
+"uses", "invalid", "note"}`` for images and, for Helm chart versions (``"artifact":
+"chart"``), ``chart``, ``repository`` and ``version`` in place of ``image``, ``tag`` and
+``digest`` (docs/editing.md describes each key). Skipped files and warnings (a duplicate key)
+are reported on stderr, one line each; one bad file never stops the others.
 
 Exit 0 when references were listed, 1 when no file holds one, 2 on an error (bad
 arguments, a missing path: nothing scanned), 3 when some files could not be read (over a
@@ -81,6 +81,7 @@ def _row(file: str, item: ImageEdit) -> dict[str, Any]:
         "digest": found.digest,
         "templated": found.templated,
         "uses": found.uses,
+        "invalid": found.invalid,
         "note": found.note or None,
     }
 
@@ -113,6 +114,8 @@ def _text_line(row: dict[str, Any]) -> str:
         extras.append(f"[{row['confidence']}]")
     if row["templated"]:
         extras.append("[templated: never edited]")
+    if row["invalid"]:
+        extras.append("[invalid: never edited]")
     if row["uses"] > 1:
         extras.append(f"[anchor: {row['uses']} uses follow]")
     if row["note"]:

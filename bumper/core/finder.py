@@ -16,12 +16,13 @@ Text that is not YAML (a Helm template, a syntax error), or YAML over the parse 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import yaml
 
-from bumper.core import finder_charts, finder_kinds, markers, refs
+from bumper.core import finder_charts, finder_documents, finder_kinds, markers, refs
 from bumper.core.walk import (
     BOM,
     DocumentWalk,
@@ -51,15 +52,23 @@ __all__ = [
 
 
 def scan(text: str) -> Scan:
-    """Every image reference in ``text``, or the reason the text was skipped."""
+    """Every image reference in ``text``, or the reason the text was skipped. A large text
+    is scanned group of documents by group (:mod:`finder_documents`)."""
+    if len(text) > finder_documents.STREAM_ABOVE:
+        return finder_documents.scan(text, _scan_whole)
+    return _scan_whole(text)[0]
+
+
+def _scan_whole(text: str) -> tuple[Scan, int]:
+    """``text`` parsed at once: its scan, and how many documents it holds."""
     offset = 1 if text.startswith(BOM) else 0
     body = text[offset:]
     try:
         documents = compose_all(body)
     except yaml.YAMLError as error:
-        return Scan((), Skipped(_parse_failure(body, error)))
+        return Scan((), Skipped(_parse_failure(body, error))), _markers_in(body)
     except ParseLimitExceeded as error:
-        return Scan((), Skipped(str(error), over_limits=True))
+        return Scan((), Skipped(str(error), over_limits=True)), _markers_in(body)
     has_markers = markers.PREFIX in text
     has_aliases = "*" in body
     found: list[Found] = []
@@ -79,7 +88,13 @@ def scan(text: str) -> Scan:
         walks.append(ctx)
     found.extend(finder_charts.find(walks))  # chart versions: the second artifact kind
     found = markers.apply(text, found, by_line)
-    return Scan(tuple(_dedupe(found)), warnings=tuple(dict.fromkeys(warnings)))
+    scanned = Scan(tuple(_dedupe(found)), warnings=tuple(dict.fromkeys(warnings)))
+    return scanned, len(documents)
+
+
+def _markers_in(text: str) -> int:
+    """Documents in a text that could not be parsed, counted by their start markers."""
+    return max(len(re.findall(r"^---(?=[ \t\r\n]|$)", text, re.MULTILINE)), 1)
 
 
 def _count_uses(root: Any) -> dict[int, int]:

@@ -57,14 +57,14 @@ YAML_SUFFIXES = (".yaml", ".yml", ".json")
 # Parents whose ``image`` is not a container image: a Ceph RBD volume's image name.
 NOT_IMAGE_PARENTS = frozenset({"rbd"})
 # skaffold: the lists whose items name build artifacts (``image`` is an artifact's name).
-SKAFFOLD_ARTIFACT_LISTS = frozenset({"artifacts", "test"})
+SKAFFOLD_ARTIFACT_LISTS = frozenset({"artifacts", "test", "requires"})
 
 
 def walk_document(ctx: DocumentWalk) -> None:
     seen: set[int] = set()
     stack: list[tuple[Any, Path]] = [(ctx.root, ())]
     markers = ctx.markers
-    skaffold = ctx.api_version.startswith("skaffold/")
+    skaffold = ctx.api_version.startswith("skaffold/") or _skaffold_shape(ctx)
     while stack:
         node, path = stack.pop()
         if id(node) in seen:
@@ -83,8 +83,13 @@ def walk_document(ctx: DocumentWalk) -> None:
             ) and not _not_an_image(path, skaffold):
                 _visit_mapping(ctx, fields, path)
             for key, value in reversed(node.value):  # not `fields`: keep duplicate keys' values
+                name = key.value if key.id == "scalar" else "?"
                 if value.id != "scalar":
-                    stack.append((value, (*path, key.value if key.id == "scalar" else "?")))
+                    stack.append((value, (*path, name)))
+                elif value.style == "|" and "image:" in value.value and "ontainers:" in value.value:
+                    _other_block(ctx, value, (*path, name))
+                elif "@sha256:" in value.value:
+                    _pinned(ctx, value, (*path, name))
         elif kind == "sequence":
             items = node.value
             if markers or (path and path[-1] in _SEQUENCE_PARENTS):
@@ -92,6 +97,65 @@ def walk_document(ctx: DocumentWalk) -> None:
             for index in range(len(items) - 1, -1, -1):
                 if items[index].id != "scalar":
                     stack.append((items[index], (*path, index)))
+                elif "@sha256:" in items[index].value:
+                    _pinned(ctx, items[index], (*path, index))
+
+
+PINNED_NOTE = "a digest-pinned reference, found by its shape"
+
+
+def _pinned(ctx: DocumentWalk, node: Any, path: Path) -> None:
+    """A string that is a whole digest-pinned reference (``repo[:tag]@sha256:…``) under any
+    key or in any list (Knative's image ConfigMap, an env value, a Tekton param or arg): a
+    reference by its shape alone (confidence ``generic``). A reference a known location
+    holds is reported there first, and this one is dropped as a duplicate. It is edited only
+    by a bump that brings a digest: without one it would no longer have the shape it was
+    found by (``Found.pinned``)."""
+    if not is_str(node) or any(c.isspace() for c in node.value):
+        return
+    slot = ctx.slot(node, path)
+    if slot is None:
+        return
+    try:
+        ref = refs.parse(slot.value)
+    except InvalidReference:
+        return
+    if ref.digest is None:
+        return
+    ctx.found.append(
+        Found(
+            ref.name,
+            ref.tag,
+            ref.digest,
+            "image-string",
+            slot.line,
+            ref_slot=slot,
+            confidence="generic",
+            note=PINNED_NOTE,
+            pinned=True,
+        )
+    )
+
+
+def _other_block(ctx: DocumentWalk, node: Any, path: Path) -> None:
+    """A literal block under any other key that holds a container list with an ``image:``
+    (an injector's pod template, a test fixture's manifest): scanned as YAML when it is YAML,
+    line by line when it is a template. Prose that merely mentions ``image:`` is left alone."""
+    parent, key = (str(path[-2]) if len(path) > 1 else ""), str(path[-1])
+    if key in EMBEDDED_KEYS or (parent, key) == ("helm", "values"):
+        return  # scanned by _visit_mapping
+    if parent == "data" and key.endswith(YAML_SUFFIXES):
+        return
+    blocks.scan_block(ctx, node, path, _walk_embedded)
+
+
+def _skaffold_shape(ctx: DocumentWalk) -> bool:
+    """A skaffold config quoted without its apiVersion (docs' snippets): a top-level
+    ``build.artifacts`` list in a document that is no Kubernetes object."""
+    if ctx.kind or ctx.root is None or ctx.root.id != "mapping":
+        return False
+    build = fields_of(ctx.root).get("build")
+    return build is not None and build.id == "mapping" and _seq(fields_of(build).get("artifacts"))
 
 
 def _not_an_image(path: Path, skaffold: bool) -> bool:
@@ -242,17 +306,42 @@ def _image_string(ctx: DocumentWalk, fields: dict[str, Any], path: Path) -> None
     slot = ctx.slot(fields["image"], (*path, "image"))
     if slot is None:
         return
-    if placeholders.is_templated(slot.value):
-        add_templated(ctx, _string_kind(ctx, path), placeholders.split_name(slot.value)[0], slot)
+    kind = _string_kind(ctx, path)
+    if placeholders.is_templated_ref(slot.value):
+        add_templated(ctx, kind, placeholders.split_name(slot.value)[0], slot)
         return
     try:
         ref = refs.parse(slot.value)
-    except InvalidReference:
+    except InvalidReference as error:
+        if kind in INVALID_REPORTED_KINDS:
+            add_invalid(ctx, kind, slot, error)
         return
     if ref.tag is None and ref.digest is None:
         if finder_values.image_with_tag(ctx, fields, path, slot):
             return
-    _add_string(ctx, ref, _string_kind(ctx, path), slot)
+    _add_string(ctx, ref, kind, slot)
+
+
+# Locations whose schema says the value is an image: one that is not a valid reference is
+# reported (never edited) so a user sees it, where an ``image`` key elsewhere may be a word.
+INVALID_REPORTED_KINDS = frozenset({"pod-container", "compose-service"})
+
+
+def add_invalid(ctx: DocumentWalk, kind: str, slot: Slot, error: InvalidReference) -> None:
+    """A value in an image location that is not a valid reference: reported, never edited."""
+    reason = str(error).splitlines()[0] if str(error) else "not a valid reference"
+    ctx.found.append(
+        Found(
+            slot.value,
+            None,
+            None,
+            kind,
+            slot.line,
+            name_slots=(slot,),
+            invalid=True,
+            note=f"not a valid reference ({reason}): never edited",
+        )
+    )
 
 
 def _add_string(
@@ -280,7 +369,7 @@ def _named_image(ctx: DocumentWalk, node: Any, path: Path) -> None:
     slot = ctx.slot(node, path)
     if slot is None or not any(c in slot.value for c in ":/@"):
         return
-    if placeholders.is_templated(slot.value):
+    if placeholders.is_templated_ref(slot.value):
         add_templated(ctx, "image-string", placeholders.split_name(slot.value)[0], slot)
         return
     try:
@@ -299,7 +388,7 @@ def _json_patch(ctx: DocumentWalk, fields: dict[str, Any], path: Path) -> None:
     slot = ctx.slot(fields["value"], (*path, "value"))
     if slot is None:
         return
-    if placeholders.is_templated(slot.value):
+    if placeholders.is_templated_ref(slot.value):
         add_templated(ctx, "json-patch", placeholders.split_name(slot.value)[0], slot)
         return
     try:
@@ -323,9 +412,13 @@ def _kustomize_image(ctx: DocumentWalk, node: Any, path: Path) -> None:
     name_slot = ctx.slot(fields[name_key], (*path, name_key))
     if name_slot is None:
         return
+    if placeholders.is_templated_ref(name_slot.value):
+        add_templated(ctx, "kustomize-images", name_slot.value, name_slot)
+        return
     try:
         image = refs.parse(name_slot.value).name
-    except InvalidReference:
+    except InvalidReference as error:
+        add_invalid(ctx, "kustomize-images", name_slot, error)
         return
     tag_slot = ctx.slot(fields["newTag"], (*path, "newTag")) if "newTag" in fields else None
     digest_node = fields.get("digest")

@@ -98,7 +98,7 @@ def _split(
     digest_key = next((k for k in _DIGEST_KEYS if k in fields), "")
     digest_slot = ctx.slot(fields[digest_key], (*path, digest_key)) if digest_key else None
     names = (registry_slot, name_slot) if registry_slot is not None else (name_slot,)
-    if placeholders.is_templated(name) or (
+    if placeholders.is_templated_ref(name) or (
         tag_slot is not None and placeholders.is_templated(tag_slot.value)
     ):
         add_templated(ctx, "image-fields", name, tag_slot or name_slot, names)

@@ -100,6 +100,13 @@ class Found:
         False  # holds a placeholder (``${VAR}``, ``{{ }}``, ``<image>``): never edited
     )
     note: str = ""  # what a reader should know (a tag left to the chart's appVersion...)
+    invalid: bool = False  # a container's image that is not a valid reference: never edited
+    pinned: bool = False  # found by its digest-pinned shape alone: edited only with a digest
+
+    @property
+    def editable(self) -> bool:
+        """Whether an edit may touch it: not templated, and a valid reference."""
+        return not (self.templated or self.invalid)
 
     @property
     def uses(self) -> int:

@@ -19,6 +19,7 @@ from bumper.core.yaml import limits
 
 DEPLOY = "containers:\n  - name: api\n    image: ghcr.io/acme/api:1.0\n"
 MEMORY_LIMIT = 500 * 2**20  # the issue's bound: a 50 MB file must not need more
+LARGE_TIMEOUT = 900  # the 50 MB runs take 10-20 s on an idle machine
 
 
 def test_exit_codes_tell_nothing_found_from_error(
@@ -43,7 +44,9 @@ def test_exit_codes_tell_nothing_found_from_error(
     ]
 
 
-def _run(args: list[str], memory: int | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], memory: int | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
     def limit() -> None:
         if memory is not None:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -52,7 +55,7 @@ def _run(args: list[str], memory: int | None = None) -> subprocess.CompletedProc
         [sys.executable, "-m", "bumper", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,  # a guard against a hang, not a timing: a loaded machine is slow
         preexec_fn=limit,
         check=False,
     )
@@ -69,11 +72,17 @@ def test_a_fifo_is_skipped_not_read(tmp_path: Path) -> None:
     assert named.returncode == 3 and "not a regular file" in named.stderr
 
 
-def _generated(path: Path, megabytes: int) -> None:
-    """A generated multi-document manifest of ``megabytes`` MB (the issue's 50 MB file)."""
+def _generated(path: Path, megabytes: int) -> int:
+    """A generated multi-document manifest of ``megabytes`` MB (the issue's 50 MB file), as
+    ``kubectl get -o yaml`` dumps are: Deployments carrying their last-applied configuration,
+    a JSON string of about 1.6 kB. Returns how many."""
+    labels = {f"label-{i}": f"value-{i}" for i in range(60)}
+    applied = json.dumps({"kind": "Deployment", "metadata": {"labels": labels}})
     doc = (
-        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{n}\nspec:\n"
-        "  template:\n    spec:\n      containers:\n        - name: app\n"
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{n}\n"
+        "  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '"
+        + applied.replace("{", "{{").replace("}", "}}")
+        + "'\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n"
         "          image: ghcr.io/acme/app:1.0\n"
     )
     with path.open("w") as handle:
@@ -81,29 +90,63 @@ def _generated(path: Path, megabytes: int) -> None:
         while written < megabytes * 10**6:
             written += handle.write(doc.format(n=n))
             n += 1
+    return n
 
 
-def test_an_oversized_file_is_skipped_under_a_memory_limit_and_the_others_are_processed(
+def test_a_50_mb_file_is_scanned_and_edited_under_500_mb(tmp_path: Path) -> None:
+    count = _generated(tmp_path / "generated.yaml", 50)
+    (tmp_path / "deploy.yaml").write_text(DEPLOY)
+    scan = _run(["scan", str(tmp_path)], MEMORY_LIMIT, LARGE_TIMEOUT)
+    assert scan.returncode == 0, scan.stderr[-2000:]
+    assert scan.stdout.count("ghcr.io/acme/app:1.0") == count
+    assert "ghcr.io/acme/api:1.0" in scan.stdout
+    edit = _run(
+        ["set-image", str(tmp_path), "--image", "ghcr.io/acme/app", "--tag", "2.0"],
+        MEMORY_LIMIT,
+        LARGE_TIMEOUT,
+    )
+    assert edit.returncode == 0, edit.stderr[-2000:]
+    text = (tmp_path / "generated.yaml").read_text()
+    assert text.count("image: ghcr.io/acme/app:2.0\n") == count
+    assert "app:1.0" not in text
+
+
+def test_an_oversized_document_is_skipped_under_a_memory_limit_and_the_others_are_processed(
     tmp_path: Path,
 ) -> None:
-    _generated(tmp_path / "generated.yaml", 50)
+    # One document over max_bytes (16 MiB) between two small ones, and another file.
+    big = "---\nkind: ConfigMap\ndata:\n" + "".join(
+        f"  key-{n}: {'v' * 80}\n" for n in range(limits.DEFAULT.max_bytes // 90 + 1)
+    )
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text(DEPLOY.replace("api:1.0", "app:1.0") + big + "---\n" + DEPLOY)
     (tmp_path / "deploy.yaml").write_text(DEPLOY)
     scan = _run(["scan", str(tmp_path), "--json"], MEMORY_LIMIT)
-    assert scan.returncode == 3, scan.stderr
-    assert [row["file"] for row in json.loads(scan.stdout)] == [str(tmp_path / "deploy.yaml")]
-    skipped = [line for line in scan.stderr.splitlines() if "generated.yaml" in line]
-    assert len(skipped) == 1 and "over the YAML parse limits" in skipped[0]
+    assert scan.returncode == 3, scan.stderr[-2000:]
+    rows = [(row["file"], row["image"], row["line"]) for row in json.loads(scan.stdout)]
+    assert rows == [
+        (str(tmp_path / "deploy.yaml"), "ghcr.io/acme/api", 3),
+        (str(mixed), "ghcr.io/acme/app", 3),
+        (str(mixed), "ghcr.io/acme/api", big.count("\n") + 7),
+    ]
+    skipped = [line for line in scan.stderr.splitlines() if "mixed.yaml" in line]
+    assert skipped == [
+        f"bumper: skipped {mixed}: document at line 4: over the YAML parse limits: "
+        f"{len(big)} bytes, more than {limits.DEFAULT.max_bytes}; the other documents were "
+        "scanned"
+    ]
     assert "Traceback" not in scan.stderr
-    edit = _run(
-        ["set-image", str(tmp_path), "--image", "ghcr.io/acme/app", "--tag", "2.0"], MEMORY_LIMIT
-    )
-    assert edit.returncode == 3 and "Traceback" not in edit.stderr
-    assert "generated.yaml: over the YAML parse limits" in edit.stderr
+    # set-image edits what it can read, the other documents of mixed.yaml included, and
+    # names the document it skipped (the worker refuses a bump past it: "unreadable").
     edit = _run(
         ["set-image", str(tmp_path), "--image", "ghcr.io/acme/api", "--tag", "2.0"], MEMORY_LIMIT
     )
-    assert edit.returncode == 0, edit.stderr
+    assert edit.returncode == 0, edit.stderr[-2000:]
+    assert "mixed.yaml: document at line 4: over the YAML parse limits" in edit.stderr
     assert "ghcr.io/acme/api:2.0" in (tmp_path / "deploy.yaml").read_text()
+    after = mixed.read_text()
+    assert after.endswith("image: ghcr.io/acme/api:2.0\n") and "app:1.0" in after
+    assert big in after
 
 
 def test_a_file_that_runs_out_of_memory_is_skipped_and_the_others_are_scanned(

@@ -24,11 +24,12 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 from bumper.core import finder, refs
 from bumper.core.edits import Edit, FileEdit, ImageEdit
-from bumper.core.finder import Found, Slot
+from bumper.core.finder import Found, Skipped, Slot
 from bumper.core.yaml import scalars
 from bumper.errors import EditRefused, InvalidReference
 
@@ -56,7 +57,7 @@ def scan_image(text: str, image: str, path: str = "") -> FileEdit:
     found = tuple(
         ImageEdit(f, path)
         for f in scanned.found
-        if f.image == wanted and f.artifact == "image" and not f.templated
+        if f.image == wanted and f.artifact == "image" and f.editable
     )
     return FileEdit(path, text, text, scanned.found, found, scanned.skipped)
 
@@ -81,7 +82,7 @@ def edit_file(
     if not changed:
         return file
     new_text = apply_edits(text, [e for ref in changed for e in ref.edits])
-    verify(file.scanned, new_text, changed)
+    verify(file.scanned, new_text, changed, file.skipped)
     applied = tuple(ref.applied() for ref in planned)
     return FileEdit(file.path, text, new_text, file.scanned, applied, file.skipped)
 
@@ -94,7 +95,11 @@ def plan_reference(
     name: str | None = None,
     new_name: str = "",
 ) -> ImageEdit:
-    """``ref`` planned: the target tag and digest (stale-digest rule) and the edits."""
+    """``ref`` planned: the target tag and digest (stale-digest rule) and the edits. A
+    reference found by its digest-pinned shape alone is kept as is by a bump without a
+    digest: a tag alone would unpin it, and it would no longer be found."""
+    if ref.found.pinned and digest is None:
+        return ref.planned(ref.found.tag, ref.found.digest, [], ref.found.image)
     target_tag, target_digest = targets(ref.found, tag, digest)
     edits = plan(text, ref.found, target_tag, target_digest, name=name)
     return ref.planned(target_tag, target_digest, edits, new_name or ref.found.image)
@@ -126,6 +131,12 @@ def plan(
     """The edits that make ``found`` read ``tag``/``digest`` (and ``name``); empty if so."""
     if found.templated:
         raise EditRefused(f"line {found.line} ({found.kind}): templated, never edited")
+    if found.invalid:
+        raise EditRefused(f"line {found.line} ({found.kind}): not a valid reference, never edited")
+    if found.pinned and digest is None:  # plan_reference keeps it as is instead
+        raise EditRefused(
+            f"line {found.line}: found by its digest shape, edited only with a digest"
+        )
     renamed = name is not None and refs.normalize_name(name) != found.image
     if (tag, digest) == (found.tag, found.digest) and not renamed:
         return []
@@ -145,7 +156,7 @@ def _plan_ref(
     prefix, ref_text = slot.value[: found.ref_offset], slot.value[found.ref_offset :]
     name = name or _name_part(ref_text)
     new_value = prefix + name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
-    return [write_slot(text, slot, new_value)]
+    return write_slot_edits(text, slot, new_value)
 
 
 def _plan_rename(text: str, found: Found, name: str) -> list[Edit]:
@@ -216,6 +227,20 @@ def _current(slot: Slot) -> str:
     return "" if slot.is_null else slot.value
 
 
+def write_slot_edits(text: str, slot: Slot, value: str) -> list[Edit]:
+    """Like :func:`write_slot`; a scalar continued over escaped line breaks may take one
+    edit per line of it."""
+    if _has_breaks(text, slot):
+        return _write_across_breaks(slot, text[slot.start : slot.end], value)
+    return [write_slot(text, slot, value)]
+
+
+def _has_breaks(text: str, slot: Slot) -> bool:
+    return slot.style == scalars.DOUBLE and text[slot.start : slot.end] != (
+        scalars.quoted_content(slot.value, slot.style)
+    )
+
+
 def write_slot(text: str, slot: Slot, value: str) -> Edit:
     """The smallest edit inside ``slot`` that makes it read ``value`` (re-quoting if needed)."""
     if slot.style == scalars.PLAIN and (scalars.needs_quotes(value) or slot.is_null):
@@ -224,10 +249,49 @@ def write_slot(text: str, slot: Slot, value: str) -> Edit:
             rendered = " " + rendered  # "tag:" with nothing after the colon
         return Edit(slot.start, slot.end, rendered)
     old = text[slot.start : slot.end]
+    if _has_breaks(text, slot):
+        edits = _write_across_breaks(slot, old, value)
+        if len(edits) != 1:
+            raise EditRefused(f"line {slot.line}: the change would span escaped line breaks")
+        return edits[0]
     new = scalars.quoted_content(value, slot.style)
     head = _common_prefix(old, new)
     tail = _common_prefix(old[head:][::-1], new[head:][::-1])
     return Edit(slot.start + head, slot.end - tail, new[head : len(new) - tail])
+
+
+def _write_across_breaks(slot: Slot, source: str, value: str) -> list[Edit]:
+    """The edits of a double-quoted scalar continued over lines with escaped line breaks:
+    the characters that change are found in the value and mapped to the source, one edit
+    per line of it, so every break stays where it is; a change spanning a break is refused."""
+    chars = scalars.escaped_chars(source)
+    old = slot.value
+    if chars is None or len(chars) != len(old) or not chars:
+        raise EditRefused(f"line {slot.line}: cannot map the quoted value to its source")
+    lines, row, previous = [], 0, 0
+    for _, start, end in chars:  # the source line of each character
+        row += source.count("\n", previous, start)
+        lines.append(row)
+        previous = end
+    merged: dict[int, list[int]] = {}  # line -> [i1, i2, j1, j2]
+    matcher = difflib.SequenceMatcher(None, old, value, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        rows = {lines[i] for i in range(i1, i2)} or {lines[min(i1, len(old) - 1)]}
+        if len(rows) > 1:
+            raise EditRefused(f"line {slot.line}: the change would cross an escaped line break")
+        span = merged.setdefault(rows.pop(), [i1, i2, j1, j2])
+        span[1], span[3] = i2, j2
+    edits = []
+    for i1, i2, j1, j2 in merged.values():
+        if i2 > i1:
+            start, end = chars[i1][1], chars[i2 - 1][2]
+        else:  # an insertion: after the character before it (before any break that follows)
+            start = end = chars[i1 - 1][2] if i1 else chars[0][1]
+        rendered = scalars.quoted_content(value[j1:j2], scalars.DOUBLE)
+        edits.append(Edit(slot.start + start, slot.start + end, rendered))
+    return edits
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -252,10 +316,17 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
     return "".join(pieces)
 
 
-def verify(before: Sequence[Found], new_text: str, changes: Sequence[ImageEdit]) -> None:
-    """Re-scan ``new_text``: edited references read the new values, the others are unchanged."""
+def verify(
+    before: Sequence[Found],
+    new_text: str,
+    changes: Sequence[ImageEdit],
+    skipped: Skipped | None = None,
+) -> None:
+    """Re-scan ``new_text``: edited references read the new values, the others are unchanged.
+    A text whose scan ``skipped`` a document before (a large stream's document over the
+    limits) may skip it again: every reference of the other documents is still compared."""
     rescan = finder.scan(new_text)
-    if rescan.skipped is not None:
+    if rescan.skipped is not None and skipped is None:
         raise EditRefused(f"the edited text no longer parses: {rescan.skipped.reason}")
     after = {c.found: (c.found.kind, c.new_image, c.found.doc, c.tag, c.digest) for c in changes}
     expected = [after.get(f, (*_key(f), f.tag, f.digest)) for f in before]

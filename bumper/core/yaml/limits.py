@@ -38,7 +38,13 @@ class Limits:
     """Bounds on one file (or one rendered stream of ``helm template`` / ``kustomize build``)."""
 
     max_bytes: int = 16 * 2**20
-    """Size of the text (UTF-8 bytes when read from a file): 16 MiB, 8x the corpus's largest."""
+    """Size of one text parsed at once (UTF-8 bytes when read from a file): 16 MiB, 8x the
+    corpus's largest file. The finder parses a larger stream document by document
+    (``bumper.core.finder_documents``), so for it this bounds one document."""
+    max_file_bytes: int = 64 * 2**20
+    """Size of a config-repo file the finder and editor read (scanned document by document):
+    64 MiB. An edit holds the file about five times over (bytes, text, edited text, written
+    bytes), so a 50 MB generated manifest stays within a few hundred MB."""
     max_documents: int = 10_000
     """``---`` documents in one file or stream (the corpus's most: 103)."""
     max_nodes: int = 500_000
@@ -60,6 +66,14 @@ def check_size(size: int, limits: Limits = DEFAULT) -> None:
     if size > limits.max_bytes:
         raise ParseLimitExceeded(
             f"over the YAML parse limits: {size} bytes, more than {limits.max_bytes}"
+        )
+
+
+def check_file_size(size: int, limits: Limits = DEFAULT) -> None:
+    """Refuse a file of ``size`` bytes before it is read, when it is over ``max_file_bytes``."""
+    if size > limits.max_file_bytes:
+        raise ParseLimitExceeded(
+            f"over the YAML parse limits: {size} bytes, more than {limits.max_file_bytes}"
         )
 
 

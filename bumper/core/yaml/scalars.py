@@ -1,9 +1,11 @@
 """Scalar-level YAML facts the editor needs: where a scalar's characters are, and how to write one.
 
 ``content_span`` finds the characters of a single-line plain or quoted scalar in the source
-(after any anchor or tag, inside the quotes). ``render`` writes a new value in the style of the
-old one, quoting a plain value that a YAML 1.1 or 1.2 reader would take as anything other than
-a string (``1.10``, ``1e3``, ``012``, ``yes``, ``on``, ``null``, dates...).
+(after any anchor or tag, inside the quotes), or of a double-quoted one continued over lines
+with escaped line breaks (``escaped_chars`` maps its characters to the source). ``render``
+writes a new value in the style of the old one, quoting a plain value that a YAML 1.1 or 1.2
+reader would take as anything other than a string (``1.10``, ``1e3``, ``012``, ``yes``,
+``on``, ``null``, dates...).
 
 Pure: no I/O.
 """
@@ -136,4 +138,40 @@ def content_span(text: str, node: Any) -> tuple[int, int] | None:
     begin = end - 1 - len(content)
     if begin - 1 >= start and text[begin - 1] == style and text[begin : end - 1] == content:
         return begin, end - 1
+    if style == DOUBLE and "\\\n" in text[start:end]:
+        opening = text.find(DOUBLE, start, end - 1)  # an anchor or a tag holds no quote
+        chars = escaped_chars(text[opening + 1 : end - 1])
+        if opening != -1 and chars is not None and "".join(c for c, _, _ in chars) == value:
+            return opening + 1, end - 1
     return None
+
+
+# A double-quoted scalar continued over lines with escaped line breaks: "\" at a line's end
+# joins the next line, whose leading blanks are dropped (YAML 1.2, 7.3.1).
+_ESCAPED_BREAK = re.compile(r"\\\r?\n[ \t]*")
+
+
+def escaped_chars(source: str) -> list[tuple[str, int, int]] | None:
+    """The characters a double-quoted scalar's ``source`` (between its quotes) stands for,
+    each with its ``(start, end)`` in ``source``, when it uses only escaped line breaks and
+    the escapes ``\\"`` and ``\\\\``; None otherwise (an unescaped line break folds to a
+    space, other escapes are not worth mapping: no reference needs them)."""
+    chars: list[tuple[str, int, int]] = []
+    index = 0
+    while index < len(source):
+        char = source[index]
+        if char in "\r\n":
+            return None
+        if char != "\\":
+            chars.append((char, index, index + 1))
+            index += 1
+            continue
+        brk = _ESCAPED_BREAK.match(source, index)
+        if brk is not None:
+            index = brk.end()
+        elif source[index + 1 : index + 2] in ('"', "\\"):
+            chars.append((source[index + 1], index, index + 2))
+            index += 2
+        else:
+            return None
+    return chars
