@@ -97,10 +97,12 @@ def _note(data: dict[str, Any], result: policy.Result, name: str, why: str) -> p
 
 
 def _gate_matches(gate: config.Gate, build: dict[str, str]) -> bool:
-    return (
-        build.get("source") == gate.ci
-        and (gate.repository is None or build.get("repository") == gate.repository)
-        and (gate.workflow is None or build.get("pipeline") == gate.workflow)
+    """``build`` is a recorded CI result; one recorded before refs were kept has no ``ref``."""
+    return gate.matches(
+        source=build.get("source", ""),
+        repository=build.get("repository", ""),
+        pipeline=build.get("pipeline", ""),
+        ref=build.get("ref", ""),
     )
 
 
@@ -146,6 +148,7 @@ def route_build(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:
         "source": build.source,
         "repository": build.repository or "",
         "pipeline": build.pipeline or "",
+        "ref": build.ref or "",
     }
     if build.status == "unknown" and build.extra.get("ambiguous"):
         _record_ambiguous(ctx, build, info)

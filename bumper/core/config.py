@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
@@ -470,6 +470,23 @@ class Policy(Strict):
         return self
 
 
+BRANCHES_HELP = "branch globs; any ref if both these and tags are empty"
+TAGS_HELP = "git tag globs (v*); any ref if both these and branches are empty"
+
+
+def ref_matches(ref: str | None, branches: Sequence[str], tags: Sequence[str]) -> bool:
+    """Whether a build's git ref passes branch and tag globs (``fnmatch``, case-sensitive):
+    any ref when both lists are empty; a branch ref (``refs/heads/x`` or a bare name) against
+    ``branches`` only, a tag ref (``refs/tags/x``) against ``tags`` only. The one ref filter of
+    CI triggers and CI gates."""
+    if not branches and not tags:
+        return True
+    branch, tag = branch_of(ref), tag_of(ref)
+    if branch is not None and any(fnmatchcase(branch, g) for g in branches):
+        return True
+    return tag is not None and any(fnmatchcase(tag, g) for g in tags)
+
+
 class Gate(Strict):
     """Hold an image push until CI for the image's revision succeeded."""
 
@@ -482,7 +499,18 @@ class Gate(Strict):
         description="CI project (owner/name); any when omitted",
     )
     workflow: str | None = Field(None, description="workflow / pipeline name; any when omitted")
+    branches: list[str] = Field(default_factory=list, description=BRANCHES_HELP)
+    tags: list[str] = Field(default_factory=list, description=TAGS_HELP)
     hold_seconds: int = Field(3600, gt=0, description="how long a held push waits for CI")
+
+    def matches(self, *, source: str, repository: str, pipeline: str, ref: str) -> bool:
+        """Whether a CI result (as recorded: empty strings for unknowns) counts for this gate."""
+        return (
+            source == self.ci
+            and (self.repository is None or repository == self.repository)
+            and (self.workflow is None or pipeline == self.workflow)
+            and ref_matches(ref, self.branches, self.tags)
+        )
 
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -696,13 +724,8 @@ class CiTrigger(Strict):
         description="CI project as the event names it (owner/name)",
     )
     workflow: str | None = Field(None, description="workflow / pipeline name; any when omitted")
-    branches: list[str] = Field(
-        default_factory=list, description="branch globs; any ref if both these and tags are empty"
-    )
-    tags: list[str] = Field(
-        default_factory=list,
-        description="git tag globs (v*); any ref if both these and branches are empty",
-    )
+    branches: list[str] = Field(default_factory=list, description=BRANCHES_HELP)
+    tags: list[str] = Field(default_factory=list, description=TAGS_HELP)
     image: str = Field(description="name of an entry in images")
     tag: str = Field("{short_sha}", description="tag template over the event's fields")
 
@@ -722,12 +745,7 @@ class CiTrigger(Strict):
             return False
         if self.workflow is not None and build.pipeline != self.workflow:
             return False
-        if not self.branches and not self.tags:
-            return True
-        branch, tag = branch_of(build.ref), tag_of(build.ref)
-        if branch is not None and any(fnmatchcase(branch, g) for g in self.branches):
-            return True
-        return tag is not None and any(fnmatchcase(tag, g) for g in self.tags)
+        return ref_matches(build.ref, self.branches, self.tags)
 
     def render_tag(self, build: events.BuildFinished) -> str:
         """The tag this build produced; :class:`PermanentError` if the event lacks a field."""

@@ -11,7 +11,8 @@ there are any, and cached per scope until it expires). One challenge round per r
 Limits: every body is read up to a byte bound, every request has connect/read timeouts, a
 tags list stops after ``MAX_PAGES`` pages. Redirects are followed by hand (at most 3): to
 another host without the ``Authorization`` header, never from https to http. A 429 or 503
-raises ``TransientError`` (reason ``registry-rate-limited``) with the ``Retry-After`` delay;
+raises ``TransientError`` (reason ``registry-rate-limited``) with the ``Retry-After`` delay
+(seconds or an HTTP date, read by ``bumper.core.ratelimit`` like the forges'; 60 s if none);
 ``RateLimit-Remaining: 0`` makes the client refuse further calls until ``RateLimit-Reset``
 (``blocked_until``), so a poller can skip the host.
 
@@ -34,6 +35,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
+from bumper.core import ratelimit
 from bumper.core.config import RegistryEntry
 from bumper.errors import PermanentError, TransientError
 from bumper.registry import challenge
@@ -254,21 +256,19 @@ class RegistryClient:
         return target, headers
 
     def _note_limits(self, reply: _Reply, repository: str) -> None:
+        now = self._clock()
         if reply.status in (429, 503):
-            wait = _seconds(reply.headers.get("Retry-After")) or _seconds(
-                reply.headers.get("RateLimit-Reset")
-            )
+            wait = ratelimit.requested_wait(reply.headers, now)
             delay = min(MAX_WAIT, wait if wait is not None else 60.0)
-            self.blocked_until = self._clock() + delay
+            self.blocked_until = now + delay
             raise TransientError(
                 f"{self.host}/{repository}: answered {reply.status}, retry in {delay:.0f}s",
                 delay=delay,
                 reason="registry-rate-limited",
             )
-        remaining = _seconds(reply.headers.get("RateLimit-Remaining"))
-        reset = _seconds(reply.headers.get("RateLimit-Reset"))
-        if remaining is not None and remaining <= 0:
-            self.blocked_until = self._clock() + min(MAX_WAIT, reset if reset else 60.0)
+        if ratelimit.remaining(reply.headers) == 0:
+            reset = ratelimit.reset_after(ratelimit.header(reply.headers, "RateLimit-Reset"), now)
+            self.blocked_until = now + min(MAX_WAIT, reset if reset else 60.0)
 
     def _expect(self, reply: _Reply, repository: str, what: str) -> None:
         where = f"{self.host}/{repository}: {what}"
@@ -351,11 +351,3 @@ def _platform_manifest(index: dict[str, Any]) -> str | None:
 def _digest_of(entry: dict[str, Any]) -> str | None:
     digest = entry.get("digest")
     return digest if isinstance(digest, str) and _DIGEST.fullmatch(digest) else None
-
-
-def _seconds(value: str | None) -> float | None:
-    """``Retry-After`` / ``RateLimit-*`` as seconds: ``120``, ``100;w=21600`` (first number)."""
-    if not value:
-        return None
-    found = re.match(r"\s*(\d{1,9})(?:\.\d+)?\b", value[:100])
-    return float(found.group(1)) if found else None

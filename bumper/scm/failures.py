@@ -2,7 +2,8 @@
 
 Library-free, so both adapters share one rule set (see the table in ``bumper.scm.base``).
 Retry delays honour ``Retry-After`` (seconds or an HTTP date), then the rate-limit reset headers
-(GitHub ``X-RateLimit-Reset`` with ``X-RateLimit-Remaining: 0``, GitLab ``RateLimit-Reset``).
+(GitHub ``X-RateLimit-Reset`` with ``X-RateLimit-Remaining: 0``, GitLab ``RateLimit-Reset``),
+as read by ``bumper.core.ratelimit``, the parser the registry client shares.
 
 Every reply (or its absence) is also handed to one ``Listener`` (``listen``): both adapters call
 ``replied`` from their HTTP session, so the worker counts forge requests by status and keeps
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 
+from bumper.core import ratelimit
 from bumper.errors import BumperError, PermanentError, TransientError
 
 MIN_DELAY = 1.0
@@ -55,43 +56,14 @@ def replied(forge: str, host: str, status: int | None, headers: Mapping[str, str
 def rate_limit_remaining(headers: Mapping[str, str]) -> int | None:
     """Requests left in the window: GitHub ``X-RateLimit-Remaining``, GitLab
     ``RateLimit-Remaining``; None when the reply does not say."""
-    for name in ("X-RateLimit-Remaining", "RateLimit-Remaining"):
-        value = _header(headers, name)
-        if value is not None:
-            try:
-                return int(float(value))
-            except ValueError:
-                return None
-    return None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return str(value)
-    return None
+    return ratelimit.remaining(headers)
 
 
 def retry_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the forge asked us to wait, or None when no header says so."""
-    now = time.time() if now is None else now
-    retry_after = _header(headers, "Retry-After")
-    if retry_after:
-        try:
-            return _clamp(float(retry_after))
-        except ValueError:
-            try:
-                return _clamp(parsedate_to_datetime(retry_after).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
-    remaining = _header(headers, "X-RateLimit-Remaining")
-    reset = _header(headers, "X-RateLimit-Reset")
-    if remaining == "0" and reset and reset.isdigit():
-        return _clamp(int(reset) - now)
-    reset = _header(headers, "RateLimit-Reset")
-    if reset and reset.isdigit():
-        return _clamp(int(reset) - now)
-    return None
+    """Seconds the forge asked us to wait (``bumper.core.ratelimit``), clamped to
+    [``MIN_DELAY``, ``MAX_DELAY``]; None when no header says so."""
+    wait = ratelimit.requested_wait(headers, time.time() if now is None else now)
+    return None if wait is None else _clamp(wait)
 
 
 def _clamp(delay: float) -> float:
@@ -105,9 +77,8 @@ def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bo
         return False
     text = message.lower()
     return (
-        _header(headers, "Retry-After") is not None
-        or _header(headers, "X-RateLimit-Remaining") == "0"
-        or _header(headers, "RateLimit-Remaining") == "0"
+        ratelimit.header(headers, "Retry-After") is not None
+        or ratelimit.remaining(headers) == 0
         or "rate limit" in text
         or "too many" in text
     )

@@ -17,6 +17,12 @@ failure, canceled → cancelled, skipped / not_run → skipped; a build finished
 (waiting at a block step) is pending. Package Registries events are not container pushes and
 are ignored. ``ping`` events are pings. The EventBridge ``id`` is the delivery id (webhooks
 carry none).
+
+Run: Buildkite reports a build's end once (job events are not build results and are dropped),
+but one build may reach Bumper twice, by a webhook and by EventBridge, and one commit may be
+built more than once (a branch and a tag build, a rebuild). The build's UUID (``build.id`` in a
+webhook, ``build.uuid`` in EventBridge) is ``extra.run_id``, so both notifications of one build
+count once and two builds of one commit count as two.
 """
 
 from __future__ import annotations
@@ -122,4 +128,11 @@ def _build(data: dict[str, Any]) -> list[Event]:
         repository=repo_path(first_text(text(pipeline, "repository"), text(pipeline, "repo"))),
         pipeline=first_text(text(pipeline, "slug"), text(pipeline, "name")),
         url=text(build, "web_url"),
+        extra=_run(build),
     )
+
+
+def _run(build: dict[str, Any]) -> dict[str, Any]:
+    """``extra.run_id``: the build's UUID, spelt ``id`` (webhook) or ``uuid`` (EventBridge)."""
+    run_id = capped_id(first_text(text(build, "id"), text(build, "uuid")))
+    return {"run_id": run_id} if run_id else {}

@@ -4,20 +4,26 @@ The plugin signs nothing; with user-info in the endpoint URL it sends Basic cred
 Secret: a header credential (see ``bumper.sources._auth``): ``user:password`` for Basic, a
 bare token for ``Authorization: Bearer <token>``, or ``{"header": "X-Name", "value": "..."}``.
 
-Mapping: phases COMPLETED and FINALIZED → ``build.finished`` (both may arrive for one build;
-a repeated result is harmless), STARTED and QUEUED are ignored. Status SUCCESS → success,
-FAILURE and UNSTABLE → failure, ABORTED → cancelled, NOT_BUILT → skipped. Commit, branch and
-repository come from ``build.scm``; a branch ``origin/x`` is the remote-tracking name of ``x``.
-Pipeline = the job ``name``, url = ``build.full_url``. Jenkins sends no delivery id.
+Mapping: phases COMPLETED and FINALIZED → ``build.finished``, STARTED and QUEUED are
+ignored. Both final phases arrive for one build, with different bodies: the build's own URL
+(``build.url``, ``job/<folder>/job/<name>/<number>/``, else job ``name`` and ``build.number``)
+is ``extra.run_id``, so they count once, and two builds of one commit count as two.
+Status SUCCESS → success, FAILURE and UNSTABLE → failure, ABORTED → cancelled, NOT_BUILT →
+skipped. Commit, branch and repository come from ``build.scm``; a branch ``origin/x`` is the
+remote-tracking name of ``x``. Pipeline = the job ``name``, url = ``build.full_url``.
+Jenkins sends no delivery id.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from bumper.core.events import BuildStatus, Event
 from bumper.sources import _auth
 from bumper.sources._common import (
     branch_ref,
     build_event,
+    capped_id,
     drop,
     load_object,
     map_status,
@@ -63,4 +69,15 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
         repository=repo_path(text(scm, "url")),
         pipeline=text(data, "name"),
         url=text(build, "full_url"),
+        extra=_run(data, build),
     )
+
+
+def _run(data: dict[str, Any], build: dict[str, Any]) -> dict[str, Any]:
+    """``extra.run_id``: the build's path on its Jenkins, or job name and number."""
+    number = build.get("number")
+    run_id = text(build, "url")
+    if not run_id and text(data, "name") and type(number) is int:
+        run_id = f"{text(data, 'name')}#{number}"
+    run_id = capped_id(run_id)
+    return {"run_id": run_id} if run_id else {}

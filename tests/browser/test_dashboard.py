@@ -18,6 +18,7 @@ from rq.registry import FailedJobRegistry
 
 from bumper import decisions, rqjobs
 from bumper.core import events, policy
+from bumper.registry import state as poll_state
 from tests.e2e.stack import CONFIG_REPO, DEPLOY, START, Stack, repo_block
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
@@ -141,8 +142,13 @@ def test_the_page_updates_in_place(stack: Stack, page: Page) -> None:
     page.evaluate("window.notReloaded = true")
     api = page.locator('#images-table tr[data-target="api/0"]')
     expect(api).not_to_contain_text("1.4.0")
+    expect(page.locator("#polling")).to_contain_text("No repository is polled")
     stack.push("1.4.0")
+    # a poll's outcome, as the worker records it, comes in with the next update as well
+    stack.redis.sadd(poll_state.WATCHED, "ghcr.io/acme/api")
+    stack.redis.hset(poll_state.REPO + "ghcr.io/acme/api", mapping={"result": "ok", "caught": 1})
     expect(api).to_contain_text("1.4.0", timeout=40_000)
+    expect(page.locator("#polling")).to_contain_text("ghcr.io/acme/api")
     assert page.evaluate("window.notReloaded") is True
     expect(page.locator("#live")).to_contain_text("updated")
 

@@ -223,6 +223,46 @@ def test_ci_trigger_matches_tag_globs_and_renders_the_git_tag() -> None:
     assert not trigger.matches(build(ref=None))
 
 
+@pytest.mark.parametrize(
+    ("ref", "branches", "tags", "expected"),
+    [
+        ("refs/heads/main", [], [], True),
+        (None, [], [], True),
+        ("refs/heads/release/1.4", ["release/*"], [], True),
+        ("release/1.4", ["release/*"], [], True),  # a bare name is a branch
+        ("refs/tags/release/1.4", ["release/*"], [], False),  # a tag never matches branches
+        ("refs/tags/v2.0.0", [], ["v*"], True),
+        ("refs/heads/v2.0.0", [], ["v*"], False),  # a branch never matches tags
+        ("refs/tags/V2.0.0", [], ["v*"], False),  # case-sensitive on every platform
+        ("", ["*"], ["*"], False),  # an unknown ref matches no filter
+        (None, ["*"], [], False),
+    ],
+)
+def test_one_ref_filter_for_triggers_and_gates(
+    ref: str | None, branches: list[str], tags: list[str], expected: bool
+) -> None:
+    assert config.ref_matches(ref, branches, tags) is expected
+    trigger = config.CiTrigger(
+        name="t", source="github", repository="acme/api", branches=branches, tags=tags, image="api"
+    )
+    assert trigger.matches(build(ref=ref)) is expected
+    gate = config.Gate(ci="github", branches=branches, tags=tags)
+    recorded = {"source": "github", "repository": "acme/api", "pipeline": "build"}
+    assert gate.matches(**recorded, ref=ref or "") is expected
+
+
+def test_a_gate_narrows_by_sender_project_workflow_and_ref() -> None:
+    gate = config.Gate.model_validate(
+        {"ci": "github", "project": "acme/api", "workflow": "release", "tags": ["v*"]}
+    )
+    fits = {"source": "github", "repository": "acme/api", "pipeline": "release"}
+    assert gate.matches(**fits, ref="refs/tags/v1.0.0")
+    assert not gate.matches(**fits, ref="refs/heads/main")
+    assert not gate.matches(**{**fits, "source": "gitlab"}, ref="refs/tags/v1.0.0")
+    assert not gate.matches(**{**fits, "repository": "acme/web"}, ref="refs/tags/v1.0.0")
+    assert not gate.matches(**{**fits, "pipeline": "test"}, ref="refs/tags/v1.0.0")
+
+
 def test_ci_trigger_without_the_field_it_needs_is_permanent_error() -> None:
     cfg, _ = config.validate(VALID)
     assert cfg is not None

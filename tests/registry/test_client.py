@@ -4,7 +4,7 @@ tags pagination, manifest HEAD digests, the revision label, and a 429 with Retry
 
 from __future__ import annotations
 
-import json
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -105,10 +105,42 @@ def test_429_retry_after_blocks_until_due(registry: RegistryFactory) -> None:
         proxy.stop()
 
 
-def test_ratelimit_remaining_zero_pauses_the_host() -> None:
-    from bumper.registry.client import _seconds
+def test_429_with_an_http_date_retry_after_waits_until_that_date(
+    registry: RegistryFactory,
+) -> None:
+    """RFC 9110 allows a date: read by the same parser as the forges' (bumper.core.ratelimit),
+    not taken for the 60 s default."""
+    reg = registry()
+    reg.push_image("acme/api", "1.0.0")
+    proxy = ThrottlingProxy(reg.url, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
+    try:
+        now = [parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp() - 42]
+        api = RegistryClient(entry(proxy.host), clock=lambda: now[0])
+        proxy.throttle = 1
+        with pytest.raises(TransientError) as limited:
+            api.tags("acme/api")
+        assert limited.value.delay == 42 and api.blocked_until == now[0] + 42
+        now[0] += 43
+        assert api.tags("acme/api") == ["1.0.0"]
+    finally:
+        proxy.stop()
 
-    assert _seconds("100;w=21600") == 100
-    assert _seconds("0") == 0
-    assert _seconds("soon") is None
-    assert json.loads("{}") == {}
+
+def test_ratelimit_remaining_zero_pauses_the_host(registry: RegistryFactory) -> None:
+    """Docker Hub's ``RateLimit-Remaining: 0;w=21600`` with a reset in seconds: the client
+    answers this call, then refuses the next ones without a request until the reset."""
+    reg = registry()
+    reg.push_image("acme/api", "1.0.0")
+    limits = {"RateLimit-Remaining": "0;w=21600", "RateLimit-Reset": "30"}
+    proxy = ThrottlingProxy(reg.url, retry_after=1, limits=limits)
+    try:
+        now = [1000.0]
+        api = RegistryClient(entry(proxy.host), clock=lambda: now[0])
+        assert api.tags("acme/api") == ["1.0.0"]
+        assert api.blocked_until == 1030.0
+        seen = len(proxy.seen)
+        with pytest.raises(TransientError):
+            api.tags("acme/api")
+        assert len(proxy.seen) == seen
+    finally:
+        proxy.stop()

@@ -272,6 +272,7 @@ CASES = [
                 repository="evgeny-goldin/asgard",
                 pipeline="asgard",
                 url="http://localhost:8080/job/asgard/18/",
+                extra={"run_id": "job/asgard/18/"},
             )
         ],
     ),
@@ -328,6 +329,7 @@ CASES = [
                 ref="refs/heads/main",
                 repository="project",
                 pipeline="my-pipeline",
+                extra={"run_id": "8fcaa7b9-e175-4110-9f48-f79949806a31"},
             )
         ],
     ),

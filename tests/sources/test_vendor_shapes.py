@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bumper import sources
-from bumper.core.events import Event
+from bumper.core.events import Event, ImageEvent
 from bumper.errors import WebhookRejected
 from bumper.sources import EVENT_HINT_HEADER, hint_from_query
 from tests.sources.helpers import build, image
@@ -21,6 +21,7 @@ RUN_SHA = "3484a3fb816e0859fd6e1cea078d76385ff50625"
 BUILD_ID = "7f1c2e4a-3b9d-4c55-9a0e-2d6f8b1e0c11"
 BUILD_PAGE = f"https://quay.io/repository/acme/api/build/{BUILD_ID}"
 GHCR_BETA = "sha256:7d3848ba2f2e7f69bebb4b576e5fad0379b64a0b1512aee6ad0ec9e7c6319fed"
+GHCR_CHART = "sha256:5b0e5a9f2c1d3e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7"
 HARBOR_V1 = "sha256:b4758aaed11c155a476b9857e1178f157759c99cb04c907a04993f5481eff848"
 
 
@@ -124,6 +125,21 @@ CASES = [
             )
         ],
         {"X-GitHub-Event": "package_v2"},
+    ),
+    # --- GitHub: a Helm chart helm-pushed to GHCR is a chart version, not an image tag.
+    Case(
+        "github/package.published.helm-chart.json",
+        [
+            ImageEvent(
+                type="image.pushed",
+                image="ghcr.io/acme/charts/podinfo",
+                tag="6.5.4",
+                digest=GHCR_CHART,
+                source="github",
+                artifact="chart",
+            )
+        ],
+        {"X-GitHub-Event": "package"},
     ),
     # --- GitHub: one Actions run's deliveries. Only workflow_run reports the run's success.
     Case("github/run/check_suite.completed.json", [], {"X-GitHub-Event": "check_suite"}),

@@ -158,11 +158,16 @@ class TokenServer:
 
 class ThrottlingProxy:
     """Passes requests to ``upstream``; while ``throttle`` > 0 it answers 429 instead (and
-    counts down). Records the time of every request it sees."""
+    counts down), with ``Retry-After: <retry_after>`` (seconds, or a date given as text). The
+    replies it relays carry ``limits`` (e.g. ``RateLimit-Remaining``) as well. Records the time
+    of every request it sees."""
 
-    def __init__(self, upstream: str, retry_after: int) -> None:
+    def __init__(
+        self, upstream: str, retry_after: int | str, limits: dict[str, str] | None = None
+    ) -> None:
         self.upstream = upstream
         self.retry_after = retry_after
+        self.limits = dict(limits or {})
         self.throttle = 0
         self.seen: list[tuple[float, str, int]] = []
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -192,7 +197,7 @@ class ThrottlingProxy:
                 )
                 proxy.seen.append((time.monotonic(), self.path, reply.status_code))
                 self.send_response(reply.status_code)
-                for name, value in reply.headers.items():
+                for name, value in [*reply.headers.items(), *proxy.limits.items()]:
                     if name.lower() not in ("content-length", "transfer-encoding", "connection"):
                         self.send_header(name, value)
                 body = b"" if self.command == "HEAD" else reply.content

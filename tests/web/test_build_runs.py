@@ -1,5 +1,7 @@
 """Through the real receiver and a real Redis: one GitHub Actions run's deliveries make one
-``build.finished``, and a Quay build notification's kind comes from its URL's ``?event=``."""
+``build.finished`` (so do a Buildkite build's webhook and EventBridge notifications, and a
+Jenkins build's COMPLETED and FINALIZED phases, while two builds of one commit stay two), and a
+Quay build notification's kind comes from its URL's ``?event=``."""
 
 from __future__ import annotations
 
@@ -16,13 +18,19 @@ from bumper.web import create_app, intake
 from tests.web.conftest import QUEUE, config_for, receiver_entry, signed
 
 FIXTURES = Path(__file__).parents[1] / "sources" / "fixtures"
-SCOPE = {"images": ["quay.io"], "repos": ["acme/api"]}
+SCOPE = {"images": ["quay.io"], "repos": ["acme/api", "project", "evgeny-goldin/asgard"]}
+SENDERS = (
+    ("github", "github"),
+    ("quay", "quay-url-token"),
+    ("buildkite", "buildkite-token"),
+    ("jenkins", "jenkins-bearer"),
+)
 
 
 @pytest.fixture
 def client(settings: Settings, tmp_path: Path, redis_client: redis.Redis) -> FlaskClient:
     entries = []
-    for sender, scheme in (("github", "github"), ("quay", "quay-url-token")):
+    for sender, scheme in SENDERS:
         path = tmp_path / f"secret-{sender}"
         path.write_text(_secret(scheme) + "\n")
         entries.append(receiver_entry(sender, sender, path, scope=SCOPE))
@@ -88,6 +96,76 @@ def test_a_failed_job_and_its_failed_run_make_one_failure(
     assert deliver(client, "workflow_run", json.dumps(whole).encode())[0] == 202
     statuses = [(e["status"], e["extra"].get("attempt")) for e in queued_events(redis_client)]
     assert statuses == [("failure", 1), ("success", 2)]
+
+
+def post(client: FlaskClient, sender: str, data: Any, headers: dict[str, str]) -> str:
+    """The delivery's outcome: ``queued`` (202) or the 200 reply's status (``duplicate``)."""
+    scheme = dict(SENDERS)[sender]
+    signed_headers, _ = signed(scheme, json.dumps(data).encode(), headers=headers)
+    reply = client.post(f"/hooks/{sender}", data=json.dumps(data), headers=signed_headers)
+    return "queued" if reply.status_code == 202 else (reply.json or {})["status"]
+
+
+def test_one_buildkite_build_counts_once_and_two_builds_of_a_commit_twice(
+    client: FlaskClient, redis_client: redis.Redis, shared_dir: Path
+) -> None:
+    path = (
+        shared_dir
+        / "fixtures"
+        / "webhooks"
+        / "buildkite"
+        / "eventbridge.build-finished.passed.json"
+    )
+    if not path.is_file():
+        pytest.skip(f"shared fixture {path.name} absent")
+    bridge = json.loads(path.read_bytes())
+    build, pipeline = bridge["detail"]["build"], bridge["detail"]["pipeline"]
+    # The same build as a webhook (REST API field names: its UUID is ``id``).
+    webhook: dict[str, Any] = {
+        "event": "build.finished",
+        "build": {
+            "id": build["uuid"],
+            "number": build["number"],
+            "commit": build["commit"],
+            "branch": build["branch"],
+            "state": "passed",
+            "blocked": False,
+        },
+        "pipeline": {"slug": pipeline["slug"], "repository": pipeline["repo"]},
+    }
+    hook = {"X-Buildkite-Event": "build.finished"}
+    assert post(client, "buildkite", bridge, {}) == "queued"
+    assert post(client, "buildkite", webhook, hook) == "duplicate"
+    # The release build of the same commit: a build of its own.
+    webhook["build"].update(id="0e3e5d39-4f0d-4c55-9d6b-2b1b6a0c1f11", tag="v1.0.0")
+    assert post(client, "buildkite", webhook, hook) == "queued"
+    refs = [(e["commit"], e["ref"]) for e in queued_events(redis_client)]
+    assert refs == [(build["commit"], "refs/heads/main"), (build["commit"], "refs/tags/v1.0.0")]
+
+
+def test_one_jenkins_build_counts_once_across_its_final_phases(
+    client: FlaskClient, redis_client: redis.Redis, shared_dir: Path
+) -> None:
+    path = (
+        shared_dir
+        / "fixtures"
+        / "webhooks"
+        / "jenkins"
+        / "notification-plugin.completed.success.json"
+    )
+    if not path.is_file():
+        pytest.skip(f"shared fixture {path.name} absent")
+    completed = json.loads(path.read_bytes())
+    finalized = json.loads(path.read_bytes())
+    finalized["build"]["phase"] = "FINALIZED"
+    finalized["build"]["log"] = "Finished: SUCCESS"  # the bodies differ, the build does not
+    assert post(client, "jenkins", completed, {}) == "queued"
+    assert post(client, "jenkins", finalized, {}) == "duplicate"
+    rebuilt = json.loads(path.read_bytes())  # the same commit built again: build 19
+    rebuilt["build"].update(number=19, url="job/asgard/19/", full_url=None)
+    assert post(client, "jenkins", rebuilt, {}) == "queued"
+    runs = [e["extra"]["run_id"] for e in queued_events(redis_client)]
+    assert runs == ["job/asgard/18/", "job/asgard/19/"]
 
 
 def quay(client: FlaskClient, query: str) -> tuple[int, dict[str, Any]]:

@@ -1,10 +1,11 @@
 """The dashboard's pages without a browser (tests/browser drives them in chromium): fragments,
 the event page, the retry POST's checks, dead-lettered jobs, escaping, a Redis outage, the
-images and retrying-jobs panels."""
+images, retrying-jobs and polling panels."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from flask.testing import FlaskClient
 
 from bumper import rqjobs
 from bumper.core.config import BumperConfig
+from bumper.registry import state as poll_state
 from bumper.settings import Settings
 from bumper.web import create_app, listeners, replicas
 from tests.support.jobs import drain
@@ -35,6 +37,7 @@ def test_each_panel_renders_alone(ops_client: FlaskClient, redis_client: redis.R
         ("images", 'id="images-table"'),
         ("jobs", 'id="jobs-failed"'),
         ("processes", 'id="workers"'),
+        ("polling", 'id="polling"'),
         ("activity", 'id="deliveries"'),
         ("decisions", 'id="decisions"'),
     ]:
@@ -89,7 +92,8 @@ def test_the_event_page_of_an_unknown_delivery_says_so(
 def test_panels_survive_a_redis_outage(ops_client: FlaskClient, redis_server: RedisServer) -> None:
     redis_server.stop()
     try:
-        pages = [ops_client.get(path) for path in ("/panels/jobs", "/panels/images", "/events/x")]
+        paths = ("/panels/jobs", "/panels/images", "/panels/polling", "/events/x")
+        pages = [ops_client.get(path) for path in paths]
     finally:
         start_redis(redis_server)
     for page in pages:
@@ -188,3 +192,59 @@ def test_web_replicas_beat_and_silent_ones_fade(redis_client: redis.Redis) -> No
     found = {r["name"]: r["live"] for r in replicas.read(redis_client)}
     assert found == {"web-a:11": True, "web-b:12": False}
     assert set(redis_client.hkeys(replicas.REPLICAS)) == {b"web-a:11", b"web-b:12"}
+
+
+def _rows(html: str) -> dict[str, str]:
+    """The polling table's rows by repository (each row's text, tags removed)."""
+    table = html.split('id="polling"')[1].split("</table>")[0]
+    rows = {}
+    for row in table.split("<tr>")[2:]:
+        text = " ".join(re.sub(r"<[^>]+>", " ", row).split())
+        rows[text.split()[0]] = text
+    return rows
+
+
+def test_polling_shows_each_repositorys_last_poll_result_and_missed_webhooks(
+    ops_client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    """As the worker leaves it (bumper.registry.state's keys); tests/worker/test_polling.py
+    shows a real poll there."""
+    empty = ops_client.get("/panels/polling").get_data(as_text=True)
+    assert "No repository is polled" in empty
+    api, private, fresh = "ghcr.io/acme/api", "registry.example/acme/web", "quay.io/acme/new"
+    redis_client.sadd(poll_state.WATCHED, api, private, fresh)
+    now = time.time()
+    redis_client.hset(
+        poll_state.REPO + api,
+        mapping={
+            "last_poll": now - 125,
+            "result": "ok",
+            "message": "",
+            "tags": 12,
+            "interval": 300,
+            "events": 3,
+            "caught": 2,
+        },
+    )
+    redis_client.hset(
+        poll_state.REPO + private,
+        mapping={
+            "last_poll": now - 5,
+            "result": "registry-unauthorized",
+            "message": "401 from <registry.example>",
+            "tags": 0,
+            "interval": 60,
+        },
+    )
+    redis_client.hset(poll_state.STATS, mapping={"polls": 7, "requests": 19, "caught": 2})
+    html = ops_client.get("/panels/polling").get_data(as_text=True)
+    rows = _rows(html)
+    assert rows[api] == f"{api} 2m ago ok 12 300s 3 2"
+    assert rows[private].startswith(f"{private} 5s ago registry-unauthorized 401 from")
+    assert rows[fresh] == f"{fresh} never pending 0 0 0"  # watched, not polled yet
+    assert list(rows) == sorted(rows)
+    assert "&lt;registry.example&gt;" in html and "<registry.example>" not in html
+    assert "7 polls, 19 registry requests, 0 failed" in html
+    assert 'class="bad">2</td>' in html  # webhooks missed stand out
+    page = ops_client.get("/").get_data(as_text=True)
+    assert 'id="polling"' in page and "/panels/polling" in page

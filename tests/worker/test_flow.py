@@ -76,6 +76,14 @@ def setup(
                   - repo: config
                     paths: ["apps/**"]
                     mode: commit
+              - name: tagged
+                image: ghcr.io/acme/tagged
+                policy: {{semver: ">=1.0.0"}}
+                gate: {{ci: github, repository: acme/tagged, tags: ["v*"]}}
+                targets:
+                  - repo: config
+                    paths: ["apps/**"]
+                    mode: commit
             ci:
               - name: api-main
                 source: github
@@ -108,11 +116,13 @@ def push(tag: str, image: str = "ghcr.io/acme/api", **extra: Any) -> dict[str, A
     return events.to_dict(event)
 
 
-def build(status: str, commit: str, repository: str = "acme/gated") -> dict[str, Any]:
+def build(
+    status: str, commit: str, repository: str = "acme/gated", ref: str = "refs/heads/main"
+) -> dict[str, Any]:
     event = events.BuildFinished(
         status=status,  # type: ignore[arg-type]
         commit=commit,
-        ref="refs/heads/main",
+        ref=ref,
         repository=repository,
         source="github",
         delivery_id=f"b-{commit}-{status}",
@@ -271,11 +281,24 @@ def test_ci_trigger_bumps_to_the_templated_tag(setup: Path, client: redis.Redis)
     assert jobs.handle_event(build("failure", "9" * 40, repository="acme/api")) == []
 
 
-def seed_gated(bare: Path) -> None:
+def test_a_gate_with_tag_globs_counts_only_tag_builds(setup: Path, client: redis.Redis) -> None:
+    seed_gated(setup, "tagged")
+    sha = "f" * 40
+    assert jobs.handle_event(push("1.1.0", image="ghcr.io/acme/tagged", revision=sha)) == []
+    # the same commit's branch build succeeds: not the release build the gate waits for
+    assert jobs.handle_event(build("success", sha, "acme/tagged")) == []
+    assert jobs.handle_event(build("failure", sha, "acme/tagged", "refs/tags/nightly")) == []
+    assert len(jobs.handle_event(build("success", sha, "acme/tagged", "refs/tags/v1.1.0"))) == 1
+    drain(client)
+    assert git(setup, "show", "main:apps/tagged.yaml") == "image: ghcr.io/acme/tagged:1.1.0"
+    assert not any(d["result"] == "rejected" for d in decisions(client) if d["rule"] == "ci-gate")
+
+
+def seed_gated(bare: Path, name: str = "gated") -> None:
     work = bare.parent / "seed"
-    (work / "apps" / "gated.yaml").write_text("image: ghcr.io/acme/gated:1.0.0\n")
+    (work / "apps" / f"{name}.yaml").write_text(f"image: ghcr.io/acme/{name}:1.0.0\n")
     git(work, "add", "-A")
-    git(work, "-c", "user.name=dev", "-c", "user.email=dev@x", "commit", "-qm", "gated")
+    git(work, "-c", "user.name=dev", "-c", "user.email=dev@x", "commit", "-qm", name)
     git(work, "push", "-q", str(bare), "main")
 
 

@@ -41,10 +41,22 @@ class Bed:
         self.client = client
         self.bare = tmp / "config.git"
 
-    def setup(self, host: str, image_ref: str, policy: str, credentials: str = "") -> None:
+    def setup(
+        self,
+        host: str,
+        image_ref: str,
+        policy: str,
+        credentials: str = "",
+        *,
+        deploy: str | None = None,
+        watched: str = "",
+    ) -> None:
+        """``deploy`` replaces the file's text, ``watched`` the rule's ``image:`` line."""
         seed = self.tmp / "seed"
         (seed / "apps").mkdir(parents=True)
-        (seed / DEPLOY).write_text(f"spec:\n  containers:\n    - image: {image_ref}\n")
+        text = deploy or f"spec:\n  containers:\n    - image: {image_ref}\n"
+        (seed / DEPLOY).write_text(text)
+        watched = watched or f"image: {host}/acme/api"
         git(seed, "init", "-q", "-b", "main")
         git(seed, "add", "-A")
         git(seed, "-c", "user.name=dev", "-c", "user.email=dev@x", "commit", "-qm", "seed")
@@ -62,7 +74,7 @@ class Bed:
                   - {{name: config, forge: git, url: "{self.bare}"}}
                 images:
                   - name: api
-                    image: {host}/acme/api
+                    {watched}
                     policy: {policy}
                     targets: [{{repo: config, paths: ["apps/**"], mode: commit}}]
                 """
@@ -264,3 +276,57 @@ def test_poll_state_is_exposed_as_metrics(bed: Bed, registry: RegistryFactory) -
     text = generate_latest(metrics).decode()
     assert f'bumper_poll_ok{{image="{reg.host}/acme/api"}} 1.0' in text
     assert "bumper_poll_requests_total 1.0" in text  # one tags list: nothing new to HEAD
+
+
+FLUX = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {{name: charts}}
+spec: {{type: oci, url: "oci://{host}/charts"}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {{name: podinfo}}
+spec:
+  chart:
+    spec:
+      chart: podinfo
+      version: 6.5.0
+      sourceRef: {{kind: HelmRepository, name: charts}}
+"""
+
+
+def test_a_chart_version_helm_pushed_without_webhook_bumps_the_helmrelease(
+    bed: Bed, registry: RegistryFactory, tmp_path: Path
+) -> None:
+    """An OCI chart rule is polled like an image (its versions are the repository's tags) and
+    what it finds is a chart event: a Flux HelmRelease's chart version is bumped."""
+    from tests.worker.test_chart_push import helm, package_chart
+
+    reg = registry()
+    if not (registry.bins / "helm").exists():
+        pytest.skip(f"the test bed has no helm at {registry.bins / 'helm'}")
+    home = tmp_path / "helm"
+    home.mkdir()
+    for version in ("6.5.0", "6.5.1"):
+        package_chart(registry.bins, home, version)
+
+    def push(version: str) -> None:
+        chart = str(home / f"podinfo-{version}.tgz")
+        helm(registry.bins, home, "push", chart, f"oci://{reg.host}/charts", "--plain-http")
+
+    push("6.5.0")
+    flux = FLUX.format(host=reg.host)
+    watched = f"chart: oci://{reg.host}/charts/podinfo"
+    bed.setup(reg.host, "", '{semver: "^6"}', deploy=flux, watched=watched)
+    assert bed.tick()["polled"] == 1 and bed.status()["result"] == "baseline"
+    push("6.5.1")  # no webhook
+    bed.next_interval()
+    assert bed.tick()["events"] == 1
+    [job] = rqjobs.queue(QUEUE, bed.client).get_jobs()
+    event = job.args[0]
+    assert (event["tag"], event["artifact"], event["source"]) == ("6.5.1", "chart", "poll")
+    bed.drain()
+    assert bed.deployed() == flux.replace("version: 6.5.0", "version: 6.5.1").rstrip("\n")
+    row = bed.status()
+    assert (row["image"], row["result"], row["caught"]) == (f"{reg.host}/charts/podinfo", "ok", 1)

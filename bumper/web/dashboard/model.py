@@ -13,7 +13,9 @@ Where the data comes from:
 - jobs: RQ's queues and registries of the event and bump queues, ``job.meta`` (``retry``,
   ``failure``, ``retried``);
 - processes: ``bumper.web.replicas``, RQ's worker registry, the agents' reports, push targets;
-- decisions and events: ``bumper.decisions``, ``bumper.web.recent`` and the event jobs.
+- decisions and events: ``bumper.decisions``, ``bumper.web.recent`` and the event jobs;
+- polling: ``bumper.registry.state`` (each watched repository's last poll, as the worker left
+  it, and the running totals), the same read as the metrics' (``bumper.web.pollmetrics``).
 
 Raises ``redis.RedisError`` like any read; the views show "Redis unreachable" then.
 Must not: import the worker beyond ``worker.store`` and ``worker.retry`` (.importlinter), or
@@ -33,6 +35,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from bumper import decisions, rqjobs
+from bumper.registry import state as poll_state
 from bumper.web import recent, replicas
 from bumper.web.state import WebState
 from worker import retry as retry_module
@@ -241,6 +244,21 @@ def job_view(job: Job) -> dict[str, Any]:
 
 
 # -- processes -----------------------------------------------------------------------------
+
+
+# -- registry polling ---------------------------------------------------------------------
+
+POLL_OK = ("ok", "baseline")
+
+
+def polling(st: WebState) -> dict[str, Any]:
+    """Each watched repository's last poll (when, result, tags seen, events made, webhooks it
+    caught that were missed) and the totals of every worker's polls."""
+    rows = [
+        {**row, "ago": ago(row["last_poll"]), "ok": row["result"] in POLL_OK}
+        for row in poll_state.poll_status(st.redis)
+    ]
+    return {"repositories": rows, "totals": poll_state.totals(st.redis)}
 
 
 def processes(st: WebState) -> dict[str, Any]:

@@ -78,6 +78,7 @@ PANELS: dict[str, Callable[[WebState], dict[str, Any]]] = {
     "images": lambda st: {"rows": model.images(st)},
     "jobs": lambda st: {"jobs": model.jobs(st)},
     "processes": lambda st: {"procs": model.processes(st)},
+    "polling": lambda st: {"polling": model.polling(st)},
     "decisions": _decisions,
 }
 
