@@ -69,8 +69,11 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 \
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1) \
 		|| echo "wrk unavailable: bench/ingest.py falls back to its asyncio client"
-	@for b in bench/*.py; do m=$$(basename $$b .py); [ $$m = __init__ ] && continue; \
+	@$(BIN)/python -m bench.summary --reset
+	@for b in bench/*.py; do m=$$(basename $$b .py); \
+		case $$m in __init__|summary) continue;; esac; \
 		echo "== $$b"; $(BIN)/python -m bench.$$m || exit 1; done
+	@echo "== bench/out/summary.json"; $(BIN)/python -m bench.summary
 
 # The Kubernetes test bed: control plane, kwok, helm, registry, crane built from the Go module proxy
 # into a per-version cache outside the repo (testbed/build.sh; a cache hit takes about a second).

@@ -31,6 +31,7 @@ from typing import Any
 import requests
 import yaml
 
+from bench import summary
 from bumper.agent import kube
 from tests.agent.configrepo import ConfigRepo
 from tests.support import testbed_cluster, testbed_proc
@@ -213,6 +214,7 @@ def main() -> int:
         bins = testbed_proc.require_binaries(["etcd", "kube-apiserver", "kubectl"])
     except testbed_proc.TestbedNotBuilt as error:
         print(f"bench/agent.py skipped: {error}")
+        summary.record("agent_initial_sync_ratio", None, met=False, note=f"skipped: {error}")
         return 0
     work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
     cluster = testbed_cluster.start_cluster("apiserver", bins, work / "kube")
@@ -267,6 +269,7 @@ def report(r: dict[str, float]) -> None:
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>10}  {note}")
     ratio = r["initial_s"] / r["kubectl_s"]
+    summary.record("agent_initial_sync_ratio", round(ratio, 3), met=ratio <= 0.5)
     print(
         f"ratio: initial sync is {ratio:.2f}x kubectl apply --server-side "
         f"(target ≤ 0.5: {'met' if ratio <= 0.5 else 'MISSED'}; "

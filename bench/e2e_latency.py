@@ -34,6 +34,7 @@ from pathlib import Path
 import github
 from github import Auth
 
+from bench import summary
 from bumper.core import changes
 from tests.e2e.stack import CONFIG_REPO, Stack, repo_block
 from tests.support.forgesim import ForgeSim
@@ -171,8 +172,15 @@ def report(bumper: list[float], script: list[float]) -> None:
     for name, values in rows:
         p50_, p99_, mean = pct(values, 0.5), pct(values, 0.99), statistics.fmean(values)
         print(f"{name:<44} {len(values):>5} {p50_:>8.3f} {p99_:>8.3f} {mean:>8.3f}")
-    print(f"ratio bumper/baseline p50: {p50 / s50:.2f}   p99: {p99 / s99:.2f}")
+    r50, r99 = p50 / s50, p99 / s99
+    print(f"ratio bumper/baseline p50: {r50:.2f}   p99: {r99:.2f}")
     print(f"target p50 <= 1 s: {'met' if p50 <= 1.0 else 'MISSED'} (p50 {p50:.3f} s)")
+    print(
+        f"target p50 ratio <= 1.2: {'met' if r50 <= 1.2 else 'MISSED'}, "
+        f"p99 ratio <= 1.5: {'met' if r99 <= 1.5 else 'MISSED'} (issue 18, default config)"
+    )
+    summary.record("webhook_to_pr_p50_ratio", round(r50, 3), met=r50 <= 1.2)
+    summary.record("webhook_to_pr_p99_ratio", round(r99, 3), met=r99 <= 1.5)
     print(f"\n{'peer (polls)':<44} {'expected wait s':>16} {'x bumper p50':>14}")
     for name, interval in PEERS:
         print(f"{name:<44} {interval / 2:>16.0f} {interval / 2 / p50:>14.0f}")

@@ -295,8 +295,12 @@ class Checkout:
         self.signing = signing
         # Called with ``PushRejected.cause`` before each re-push (the worker counts them).
         self.on_race = on_race or _ignore
+        # The ref the work tree was last reset to, while nobody has looked at a file since:
+        # publish's first try need not reset a tree that is exactly its base already.
+        self._pristine_at: str | None = None
 
     def path(self, rel: str | os.PathLike[str]) -> Path:
+        self._pristine_at = None  # a caller holding a path may have changed the file
         return confine(self.root, rel)
 
     def run(self, *args: str) -> str:
@@ -322,14 +326,17 @@ class Checkout:
 
     def reset(self, ref: str) -> None:
         """Make the work tree exactly ``ref``: no stray edits or files survive from a try."""
+        self._pristine_at = None
         self.run("checkout", "--quiet", "--force", "-B", "bumper-work", ref)
         self.run("clean", "-fdxq")
+        self._pristine_at = ref
 
     def head(self) -> str:
         return self.run("rev-parse", "HEAD")
 
     def commit(self, message: str) -> str | None:
         """Commit every change as the bot; None when the tree did not change."""
+        self._pristine_at = None
         self.run("add", "--all")
         if self.git.run(["diff", "--cached", "--quiet"], self.root, check=False).returncode == 0:
             return None
@@ -402,7 +409,8 @@ class Checkout:
             lease: str | None | Literal[False] = False
             if target != base:
                 lease = self.remote_sha(target) if attempt > 1 else self.local_sha(target)
-            self.reset(f"refs/remotes/origin/{base}")
+            if attempt > 1 or self._pristine_at != f"refs/remotes/origin/{base}":
+                self.reset(f"refs/remotes/origin/{base}")
             message = edit(self)
             if message is None:
                 return None
@@ -445,7 +453,13 @@ class RepoCache:
         self.on_race = on_race
 
     def _git(self, credentials: Credentials | None) -> Git:
-        config = {"gc.auto": "0", "core.hooksPath": os.devnull, "protocol.file.allow": "always"}
+        config = {
+            "gc.auto": "0",
+            # no `git maintenance run --auto` spawned after every fetch and commit
+            "maintenance.auto": "false",
+            "core.hooksPath": os.devnull,
+            "protocol.file.allow": "always",
+        }
         if credentials is not None:
             config.update(credentials.git_config())
         return Git(config, timeout=self.timeout)

@@ -72,8 +72,10 @@ class WorkerSettings(BaseModel):
     coalesce_seconds: float = Field(
         0.1,
         ge=0,
-        description="a new bump job waits this long after being enqueued, so a burst of pushes "
-        "for one target becomes one commit with the newest tag",
+        description="while a burst of pushes for one target is arriving (more than one waiting, "
+        "or more came while the first run prepared its change), the bump waits until this long "
+        "after its enqueue, so the burst becomes one commit with the newest tag; a lone push is "
+        "bumped at once",
     )
     job_timeout_seconds: int = Field(600, gt=0, description="RQ timeout of a bump job")
     lock_wait_seconds: float = Field(

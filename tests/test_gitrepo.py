@@ -341,3 +341,25 @@ def test_refusals_never_show_our_credentials(tmp_path: Path) -> None:
         ["push"], git_runner.redact(said + "\n ! [remote rejected] a -> a (x)")
     )
     assert header not in str(error) and "pw@" not in str(error)
+
+
+def test_a_fresh_checkout_is_published_without_resetting_it_again(
+    tmp_path: Path, remote: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = tmp_path / "git.trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with cache.checkout(remote, "main") as checkout:
+        assert checkout.publish(base="main", edit=set_tag("1.1.0")) is not None
+    commands = [line for line in trace.read_text().splitlines() if "trace: built-in:" in line]
+    assert len([c for c in commands if " checkout --quiet --force " in c]) == 1
+    assert not [c for c in commands if " maintenance run " in c]
+    assert git(Path(remote), "show", "main:apps/api/deploy.yaml") == "image: ghcr.io/acme/api:1.1.0"
+
+
+def test_a_file_touched_before_publish_is_reset_away(tmp_path: Path, remote: str) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with cache.checkout(remote, "main") as checkout:
+        checkout.path("stray.txt").write_text("not part of the bump\n")
+        assert checkout.publish(base="main", edit=set_tag("1.1.0")) is not None
+    assert git(Path(remote), "ls-tree", "--name-only", "main") == "apps"

@@ -219,9 +219,18 @@ def _fire_triggers(ctx: WorkerContext, build: events.BuildFinished) -> list[str]
 # -- bumping one target (bump job) ------------------------------------------------------
 
 
-def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> BumpOutcome | None:
+class BurstArriving(Exception):
+    """More pushes for the target arrived while a ``give_way`` run prepared its change: the
+    run stops before it commits, so the caller can let the burst finish and bump it whole."""
+
+
+def bump_target(
+    ctx: WorkerContext, key: str, *, job_id: str | None = None, give_way: bool = False
+) -> BumpOutcome | None:
     """Bump one target with every candidate recorded for it; None if there were none.
-    ``job_id``: the RQ job doing it, which owns the repo lock (see ``Store.repo_lock``)."""
+    ``job_id``: the RQ job doing it, which owns the repo lock (see ``Store.repo_lock``).
+    ``give_way``: raise ``BurstArriving`` instead of committing when candidates arrived since
+    the run read them (nothing is pushed, consumed or logged then)."""
     started = time.monotonic()
     named = targets.resolve(ctx.config, key)
     rule, target, repo = named.rule, named.target, named.repo
@@ -246,7 +255,7 @@ def bump_target(ctx: WorkerContext, key: str, *, job_id: str | None = None) -> B
             identity=signing.identity(repo),
             signing=_signing(ctx, repo),
         ) as checkout:
-            outcome = _bump_in(ctx, checkout, named, seen, forge)
+            outcome = _bump_in(ctx, checkout, named, seen, forge, give_way=give_way)
     for candidate, decision in outcome.verdicts:
         if decision.accepted:
             decision = dataclasses.replace(decision, why=f"{decision.why}; {_delivered(outcome)}")
@@ -287,6 +296,8 @@ def _bump_in(
     named: ResolvedTarget,
     seen: list[store.StoredCandidate],
     forge: ScmProvider | None,
+    *,
+    give_way: bool = False,
 ) -> BumpOutcome:
     key, rule, target, repo = named.key, named.rule, named.target, named.repo
     outcome = BumpOutcome(key)
@@ -340,6 +351,8 @@ def _bump_in(
             delivery_id=str(chosen.event.get("delivery_id") or ""),
             event_url=_url(chosen.event),
         )
+        if give_way and _more_arrived(ctx, key, seen):
+            raise BurstArriving(key)
         return changes.commit_message(outcome.result, rule.commit_message)
 
     if via_pr:
@@ -351,6 +364,12 @@ def _bump_in(
     if published is not None:
         outcome.sha, outcome.pushed = published.sha, published.pushed
     return outcome
+
+
+def _more_arrived(ctx: WorkerContext, key: str, seen: list[store.StoredCandidate]) -> bool:
+    """Whether a candidate not in ``seen`` (a new tag, or a tag pushed again) is waiting."""
+    known = {c.raw for c in seen}
+    return any(c.raw not in known for c in ctx.store.candidates(key))
 
 
 def _screen_bad(

@@ -3,7 +3,10 @@
 - ``handle_event(event_dict)``: enqueued by the receiver (by name). Routes the event to
   targets (``bump.route``) and makes sure exactly one bump job is pending per target.
 - ``run_bump(key)``: bumps one target; runs again in the same job if candidates arrived
-  while it ran (so a burst of pushes gives one commit with the newest allowed tag).
+  while it ran. A lone push is bumped at once; when more pushes for the target are waiting
+  at the start, or arrive while the first run prepares its change (before it pushes), the
+  run waits until ``coalesce_seconds`` after the enqueue and bumps them all, so a burst
+  gives one commit with the newest allowed tag.
 - ``poll_registries(tick_id)``: one registry polling tick (``worker.polling``); it schedules
   the next tick first, under a job id named after its time slot, so the chain is one job
   whatever the number of workers (``schedule_poll``; RQ's scheduler runs it when due).
@@ -237,12 +240,24 @@ def run_bump(key: str) -> Any:
     def work() -> list[dict[str, Any]]:
         ctx = context.current()
         ctx.store.start(key, job_id)
-        _coalesce(job, ctx.settings.coalesce_seconds)
+        window = ctx.settings.coalesce_seconds
+        # Coalesce only while a burst is arriving: a lone push is bumped at once, and the
+        # first run gives way (``BurstArriving``) when more pushes came while it prepared.
+        may_wait = _may_coalesce(job, window)
+        if may_wait and len(ctx.store.candidates(key)) > 1:
+            _coalesce(job, window)
+            may_wait = False
         done = []
         while True:
             logs.bind(delivery_id=_deliveries(ctx, key))
             try:
-                outcome = bump.bump_target(ctx, key, job_id=job.id if job is not None else None)
+                outcome = bump.bump_target(
+                    ctx, key, job_id=job.id if job is not None else None, give_way=may_wait
+                )
+            except bump.BurstArriving:
+                _coalesce(job, window)
+                may_wait = False
+                continue
             except (PermanentError, ConfigError) as error:
                 ctx.store.forget(key, job_id)
                 failed = {"state": "failed", "job": job_id, "reason": error.reason}
@@ -275,9 +290,14 @@ def _deliveries(ctx: WorkerContext, key: str) -> str:
     return ",".join(sorted(found - {""}))
 
 
+def _may_coalesce(job: Job | None, window: float) -> bool:
+    """Whether this run may wait for a burst: a job's first run, with a window."""
+    return not (job is None or job.number_of_retries or job.enqueued_at is None or window <= 0)
+
+
 def _coalesce(job: Job | None, window: float) -> None:
-    """Let a burst finish arriving: the first run starts ``window`` s after its enqueue."""
-    if job is None or job.number_of_retries or job.enqueued_at is None or window <= 0:
+    """Let a burst finish arriving: run again no sooner than ``window`` s after the enqueue."""
+    if job is None or not _may_coalesce(job, window) or job.enqueued_at is None:
         return
     enqueued = job.enqueued_at
     if enqueued.tzinfo is None:

@@ -96,7 +96,9 @@ class ScmProvider(Protocol):
     def get_pr(self, number: int) -> PullRequest: ...
 
     def open_pr(self, head_branch: str, base_branch: str, title: str, body: str) -> PullRequest:
-        """Open a PR. If one is already open for the branch pair, return that one instead."""
+        """Open a PR. If one is already open for the branch pair, return that one instead
+        (found after the forge refused a second one: callers look first, so this costs the
+        usual path no extra request)."""
         ...
 
     def update_pr(

@@ -146,9 +146,8 @@ class GitHubProvider:
             return _full_pr(self._repo.get_pull(number))
 
     def open_pr(self, head_branch: str, base_branch: str, title: str, body: str) -> PullRequest:
-        existing = self.find_open_pr(head_branch, base_branch)
-        if existing:
-            return existing
+        # No look first: the caller has just found none, and a second open is refused by the
+        # forge and answered below with the one that exists (never two).
         try:
             with self._call(f"open PR {head_branch} → {base_branch}"):
                 pull = self._repo.create_pull(

@@ -150,9 +150,8 @@ class GitLabProvider:
             return _pr(self._mr(number).attributes)
 
     def open_pr(self, head_branch: str, base_branch: str, title: str, body: str) -> PullRequest:
-        existing = self.find_open_pr(head_branch, base_branch)
-        if existing:
-            return existing
+        # No look first: the caller has just found none, and a second open is refused by the
+        # forge and answered below with the one that exists (never two).
         fields = {
             "source_branch": head_branch,
             "target_branch": base_branch,

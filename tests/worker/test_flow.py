@@ -8,6 +8,7 @@ import os
 import subprocess
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from bumper.settings import Settings
 from bumper.web import create_app
 from tests.support.jobs import drain as run_jobs
 from tests.support.redis_server import RedisServer
-from worker import context, jobs, store
+from worker import bump, context, edits, jobs, store
 
 DEPLOY = "apps/api/deploy.yaml"
 
@@ -463,3 +464,56 @@ def test_an_ambiguous_build_is_an_ambiguous_decision_and_releases_nothing(
         ("gated", "say which event: ?event=build_success")
     ]
     assert any(d["result"] == "held" for d in decisions(client))
+
+
+class _Clock:
+    """``time`` for ``worker.jobs`` whose ``sleep`` records the wait instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self.time = time.time
+        self.monotonic = time.monotonic
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    monkeypatch.setenv("BUMPER_WORKER__COALESCE_SECONDS", "3600")
+    fake = _Clock()
+    monkeypatch.setattr(jobs, "time", fake)
+    return fake
+
+
+def test_a_lone_push_is_bumped_without_waiting_for_a_burst(
+    setup: Path, client: redis.Redis, clock: _Clock
+) -> None:
+    jobs.handle_event(push("1.2.0"))
+    drain(client)
+    assert clock.sleeps == []
+    assert file_at(setup).endswith("api:1.2.0  # keep me")
+
+
+def test_a_push_arriving_while_the_run_prepares_joins_its_commit(
+    setup: Path, client: redis.Redis, clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find = edits.find
+    arrived: list[str] = []
+
+    def find_while_a_push_arrives(*args: Any, **kwargs: Any) -> Any:
+        if not arrived:  # the burst's second push, while the first run edits
+            ctx = context.current()
+            arrived.extend(jobs.request_bump(ctx, key) for key in bump.route(ctx, to_event()))
+        return real_find(*args, **kwargs)
+
+    def to_event() -> events.Event:
+        return events.from_dict(push("1.2.0"))
+
+    monkeypatch.setattr(edits, "find", find_while_a_push_arrives)
+    jobs.handle_event(push("1.1.0"))
+    drain(client)
+    assert arrived and len(clock.sleeps) == 1  # gave way, then waited out the window once
+    assert file_at(setup).endswith("api:1.2.0  # keep me")
+    assert git(setup, "rev-list", "--count", "main") == "2"  # one commit for both pushes
+    assert client.hlen(f"{store.PREFIX}cand:api/0") == 0

@@ -216,3 +216,12 @@ def test_a_ci_failure_comments_once_on_the_open_pr_of_that_revision(
     jobs.handle_event(events.to_dict(failed))  # a redelivery does not comment twice
     notes = [c.body for c in pr.comments if sha in c.body]
     assert len(notes) == 1 and "failure" in notes[0] and "https://ci.example/1" in notes[0]
+
+
+def test_a_new_pr_costs_one_look_for_an_open_one(sim: ForgeSim, client: redis.Redis) -> None:
+    jobs.handle_event(push("1.1.0"))
+    drain(client)
+    [pr] = prs(sim)
+    looks = [r for r in sim.requests("GET", r"/(pulls|merge_requests)$") if r.flavour != "git"]
+    created = sim.requests("POST", r"/(pulls|merge_requests)$")
+    assert (len(looks), len(created)) == (1, 1), [(r.method, r.path) for r in sim.log]
