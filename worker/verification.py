@@ -1,0 +1,74 @@
+"""Signature verification before a bump: a candidate of a rule with ``verify`` (its own, else
+its registry entry's) goes on only when a cosign signature in its registry vouches for its
+digest (``bumper.core.signatures`` judges; ``bumper.registry.signatures`` reads).
+
+``refusal(ctx, rule, tag, digest)`` returns None when the candidate may go on, else the
+rejected ``policy.Decision`` for the decision log, whose ``rule`` says why (``unsigned``,
+``signature-untrusted``, ``signature-digest``, ``signature-annotation``,
+``signature-unreadable``). A registry that is down raises ``TransientError`` (the job retries:
+an outage is not a verdict); a registry that refuses or serves garbage is a refusal.
+
+Keys are secrets (``bumper.secrets``), parsed once per process and key text. Only the image's
+``registries:`` entry is called (config cross-checks that a rule with ``verify`` has one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from bumper import secrets
+from bumper.core import config, policy, signatures
+from bumper.errors import ConfigError, PermanentError
+from bumper.registry import signatures as stored
+from worker import registries
+from worker.context import WorkerContext
+
+_keys: dict[str, list[signatures.PublicKey]] = {}
+
+
+def refusal(
+    ctx: WorkerContext, rule: config.Image, tag: str, digest: str | None
+) -> policy.Decision | None:
+    """None when ``rule`` needs no signature or ``tag``/``digest`` is signed as it requires."""
+    verify = ctx.config.verify_for(rule)
+    if verify is None:
+        return None
+    verdict, named = check(ctx, rule, verify, tag, digest)
+    if verdict.passed:
+        return None
+    assert verdict.reason is not None
+    candidate = str(policy.Candidate(tag, named))
+    return policy.Decision(
+        candidate=candidate, rule=verdict.reason, result="rejected", why=verdict.why
+    )
+
+
+def check(
+    ctx: WorkerContext, rule: config.Image, verify: config.Verify, tag: str, digest: str | None
+) -> tuple[signatures.Verdict, str | None]:
+    """The verdict on the candidate, and the digest it was given for (resolved from the tag
+    when the event had none)."""
+    host, repository = registries.split(rule.image)
+    client = registries.client_for(ctx, host)
+    if client is None:  # config.cross_check refuses a rule's verify without an entry
+        raise ConfigError(f"verifying signatures on {host} needs an entry in registries")
+    keys = _load(ctx, verify)
+    try:
+        digest = digest or client.digest(repository, tag)
+        if digest is None:
+            return signatures.Verdict("unsigned", f"{tag} is not in {host}/{repository}"), None
+        found = stored.read(client, repository, digest)
+    except PermanentError as error:
+        why = f"signatures of {digest or tag} could not be read: {error}"
+        return signatures.Verdict("signature-unreadable", why), digest
+    verdict = signatures.check(found, digest=digest, keys=keys, annotations=verify.annotations)
+    return verdict, digest
+
+
+def _load(ctx: WorkerContext, verify: config.Verify) -> list[signatures.PublicKey]:
+    pems = [secrets.resolve(ref, base=ctx.config_dir) for ref in verify.keys]
+    cache_key = hashlib.sha256("\0".join(pems).encode()).hexdigest()
+    keys = _keys.get(cache_key)
+    if keys is None:
+        keys = _keys[cache_key] = signatures.load_keys(pems)
+    return keys
