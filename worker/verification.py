@@ -5,7 +5,8 @@ digest (``bumper.core.signatures`` judges; ``bumper.registry.signatures`` reads)
 ``refusal(ctx, rule, tag, digest)`` returns None when the candidate may go on, else the
 rejected ``policy.Decision`` for the decision log, whose ``rule`` says why (``unsigned``,
 ``signature-untrusted``, ``signature-digest``, ``signature-annotation``,
-``signature-unreadable``). A registry that is down raises ``TransientError`` (the job retries:
+``signature-unreadable``). ``judge`` is the same check for a given client, which ``bumper
+explain-policy`` uses too. A registry that is down raises ``TransientError`` (the job retries:
 an outage is not a verdict); a registry that refuses or serves garbage is a refusal.
 
 Keys are secrets (``bumper.secrets``), parsed once per process and key text. Only the image's
@@ -15,11 +16,13 @@ Keys are secrets (``bumper.secrets``), parsed once per process and key text. Onl
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from bumper import secrets
 from bumper.core import config, policy, signatures
 from bumper.errors import ConfigError, PermanentError
 from bumper.registry import signatures as stored
+from bumper.registry.client import RegistryClient
 from worker import registries
 from worker.context import WorkerContext
 
@@ -33,40 +36,46 @@ def refusal(
     verify = ctx.config.verify_for(rule)
     if verify is None:
         return None
-    verdict, named = check(ctx, rule, verify, tag, digest)
-    if verdict.passed:
-        return None
-    assert verdict.reason is not None
-    candidate = str(policy.Candidate(tag, named))
-    return policy.Decision(
-        candidate=candidate, rule=verdict.reason, result="rejected", why=verdict.why
-    )
-
-
-def check(
-    ctx: WorkerContext, rule: config.Image, verify: config.Verify, tag: str, digest: str | None
-) -> tuple[signatures.Verdict, str | None]:
-    """The verdict on the candidate, and the digest it was given for (resolved from the tag
-    when the event had none)."""
-    host, repository = registries.split(rule.image)
+    host, _ = registries.split(rule.image)
     client = registries.client_for(ctx, host)
     if client is None:  # config.cross_check refuses a rule's verify without an entry
         raise ConfigError(f"verifying signatures on {host} needs an entry in registries")
-    keys = _load(ctx, verify)
+    decision = judge(client, rule, verify, ctx.config_dir, tag, digest)
+    return None if decision.accepted else decision
+
+
+def judge(
+    client: RegistryClient,
+    rule: config.Image,
+    verify: config.Verify,
+    config_dir: Path,
+    tag: str,
+    digest: str | None,
+) -> policy.Decision:
+    """The signature verdict on ``tag`` (``digest``: resolved from the tag when None), as a
+    decision: ``accepted`` by ``signature``, or ``rejected`` with the reason as its rule."""
+    _, repository = registries.split(rule.image)
+    keys = _load(verify, config_dir)
     try:
         digest = digest or client.digest(repository, tag)
         if digest is None:
-            return signatures.Verdict("unsigned", f"{tag} is not in {host}/{repository}"), None
-        found = stored.read(client, repository, digest)
+            verdict = signatures.Verdict("unsigned", f"{tag} is not in {client.host}/{repository}")
+        else:
+            found = stored.read(client, repository, digest)
+            verdict = signatures.check(
+                found, digest=digest, keys=keys, annotations=verify.annotations
+            )
     except PermanentError as error:
         why = f"signatures of {digest or tag} could not be read: {error}"
-        return signatures.Verdict("signature-unreadable", why), digest
-    verdict = signatures.check(found, digest=digest, keys=keys, annotations=verify.annotations)
-    return verdict, digest
+        verdict = signatures.Verdict("signature-unreadable", why)
+    candidate = str(policy.Candidate(tag, digest))
+    if verdict.reason is None:
+        return policy.Decision(candidate, "signature", "accepted", verdict.why)
+    return policy.Decision(candidate, verdict.reason, "rejected", verdict.why)
 
 
-def _load(ctx: WorkerContext, verify: config.Verify) -> list[signatures.PublicKey]:
-    pems = [secrets.resolve(ref, base=ctx.config_dir) for ref in verify.keys]
+def _load(verify: config.Verify, config_dir: Path) -> list[signatures.PublicKey]:
+    pems = [secrets.resolve(ref, base=config_dir) for ref in verify.keys]
     cache_key = hashlib.sha256("\0".join(pems).encode()).hexdigest()
     keys = _keys.get(cache_key)
     if keys is None:
