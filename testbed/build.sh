@@ -43,6 +43,8 @@ TOOLS=(
   "registry|registry|github.com/distribution/distribution/v3/cmd/registry|registry"
   "crane|crane|github.com/google/go-containerregistry/cmd/crane|crane"
   "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|kustomize"
+  # Signs images in the registry for the signature-verification tests (issue 20).
+  "cosign|cosign|github.com/sigstore/cosign/v2/cmd/cosign|cosign"
   # The real node (testbed/node.sh): its own module, so moving it never rebuilds the control plane.
   "kubelet|node|k8s.io/kubernetes/cmd/kubelet|k8s"
   "kube-proxy|node|k8s.io/kubernetes/cmd/kube-proxy|k8s"
@@ -83,6 +85,9 @@ ldflags() {  # $1 = flavour
     crane)
       ld="$ld -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=$(modver crane \
         github.com/google/go-containerregistry)" ;;
+    cosign)
+      ld="$ld -X sigs.k8s.io/release-utils/version.gitVersion=$(modver cosign \
+        github.com/sigstore/cosign/v2)" ;;
     kustomize)
       ld="$ld -X sigs.k8s.io/kustomize/api/provenance.version=$(modver kustomize \
         sigs.k8s.io/kustomize/kustomize/v5)" ;;

@@ -2,7 +2,8 @@
 target (steps 4–7 of ARCHITECTURE.md's data flow; step 8, push mode, is ``pushdeploy.py``).
 
 ``route`` runs in the event job: it screens the tag with the rule's policy (no current value
-yet), applies the CI gate (hold / release / drop), records candidates and returns the target
+yet), applies the CI gate (hold / release / drop), verifies the candidate's signature when
+the rule asks (``verification``), records candidates and returns the target
 keys that need a bump job. ``bump_target`` runs in the bump job: under the repo lock it checks
 out the config repo, picks the best candidate against what the files hold now (never a
 downgrade unless allowed), edits, and delivers the change as a commit or a PR.
@@ -23,7 +24,16 @@ from bumper import gitrepo, secrets
 from bumper.core import changes, config, events, policy, refs
 from bumper.core.edits import ImageEdit
 from bumper.scm.base import ScmProvider
-from worker import edits, pullrequests, pushdeploy, remotes, signing, store, targets
+from worker import (
+    edits,
+    pullrequests,
+    pushdeploy,
+    remotes,
+    signing,
+    store,
+    targets,
+    verification,
+)
 from worker.context import WorkerContext
 from worker.records import BumpOutcome, PushRequest, Verdict
 from worker.targets import ResolvedTarget, target_key
@@ -77,6 +87,10 @@ def route_image(
             ctx.log(screen, rule=rule, event=data)
             continue
         if not gate_passed and not _gate_open(ctx, rule, event, data):
+            continue
+        refused = verification.refusal(ctx, rule, event.tag, event.digest)
+        if refused is not None:
+            ctx.log(refused, rule=rule, event=data)
             continue
         candidate = store.StoredCandidate(event.tag, event.digest, data)
         for index in range(len(rule.targets)):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 from bumper import secrets
 from bumper.core import config, events, refs
@@ -25,7 +26,8 @@ from worker.context import WorkerContext
 
 log = logging.getLogger("bumper.worker")
 
-_clients: dict[tuple[str, config.RegistryEntry], RegistryClient] = {}
+# Keyed by the entry's JSON: an entry with ``verify`` holds a list, so it has no hash.
+_clients: dict[tuple[str, str], RegistryClient] = {}
 
 
 def client_for(ctx: WorkerContext, host: str) -> RegistryClient | None:
@@ -33,15 +35,20 @@ def client_for(ctx: WorkerContext, host: str) -> RegistryClient | None:
     entry = ctx.config.registry(host)
     if entry is None:
         return None
-    key = (str(ctx.config_dir), entry)
+    key = (str(ctx.config_dir), entry.model_dump_json())
     client = _clients.get(key)
     if client is None:
-        password = None
-        if entry.credentials is not None:
-            password = secrets.resolve(entry.credentials.password, base=ctx.config_dir)
-        ca_path = str(secrets.locate(entry.ca_file, ctx.config_dir)) if entry.ca_file else None
-        client = _clients[key] = RegistryClient(entry, password=password, ca_path=ca_path)
+        client = _clients[key] = new_client(entry, ctx.config_dir)
     return client
+
+
+def new_client(entry: config.RegistryEntry, config_dir: Path) -> RegistryClient:
+    """A client for ``entry``, its password and CA file resolved beside bumper.yaml."""
+    password = None
+    if entry.credentials is not None:
+        password = secrets.resolve(entry.credentials.password, base=config_dir)
+    ca_path = str(secrets.locate(entry.ca_file, config_dir)) if entry.ca_file else None
+    return RegistryClient(entry, password=password, ca_path=ca_path)
 
 
 def split(image: str) -> tuple[str, str]:

@@ -17,7 +17,9 @@ Sections:
   (``POST /agent/v1/reports``), each with its own token;
 - ``registries``: one entry per registry host: its credentials, API flavour, CA file and
   ``poll`` interval (``bumper.registry`` speaks to it; a receiver's ``scope.images`` may name
-  an entry).
+  an entry);
+- ``verify`` (on an image rule or a registries entry): the cosign public keys and annotations
+  an image's signature must have before it is bumped (``bumper.core.signatures``).
 
 Cross-field rules (unique names, targets naming a known repo, triggers naming a known image)
 live in :func:`cross_check`, which works on the raw document so that ``bumper check-config``
@@ -356,6 +358,28 @@ PollInterval = Annotated[int | None, BeforeValidator(parse_duration)]
 _LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$")
 
 
+AnnotationKey = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+
+
+class Verify(Strict):
+    """Cosign signatures an image must carry before it is bumped (``docs/signatures.md``).
+
+    A candidate passes when one signature read from its registry names the candidate's digest,
+    verifies with one of ``keys`` and carries every ``annotations`` entry with that value.
+    """
+
+    keys: list[SecretRef] = Field(
+        min_length=1,
+        max_length=16,
+        description="PEM public keys (ECDSA P-256 or Ed25519), as secrets; any one may sign",
+    )
+    annotations: dict[AnnotationKey, Annotated[str, Field(max_length=1024)]] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="annotations the signature's payload must carry (cosign sign -a KEY=VALUE)",
+    )
+
+
 class RegistryCredentials(Strict):
     """A registry login: a user name (not secret) and a password or token (a secret)."""
 
@@ -379,6 +403,9 @@ class RegistryEntry(Strict):
     poll: PollInterval = Field(None, description="poll every watched repository this often")
     ca_file: str | None = Field(None, min_length=1, description="PEM CA bundle to trust")
     plain_http: bool = Field(False, description="speak HTTP, not HTTPS (loopback registries)")
+    verify: Verify | None = Field(
+        None, description="signatures every image of this registry needs (a rule's replaces it)"
+    )
 
     @field_validator("host")
     @classmethod
@@ -645,6 +672,11 @@ class Image(Strict):
     poll: PollInterval = Field(
         None, description="poll the image's registry this often (needs a registries entry)"
     )
+    verify: Verify | None = Field(
+        None,
+        description="signatures a candidate needs before it is bumped (needs a registries "
+        "entry); replaces the registry's verify",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -687,6 +719,11 @@ class Image(Strict):
     def _image_is_a_name(self) -> Image:
         if self.chart is None and "://" in self.image:
             raise ValueError(f"{self.image[:80]!r} is not an image name (a chart? use chart:)")
+        if "://" in self.image and self.verify is not None:
+            raise ValueError(
+                "verify reads signatures from an OCI registry: not for a chart of a "
+                "classic Helm repository"
+            )
         return self
 
     @field_validator("commit_message", "pr_title", "pr_body")
@@ -836,9 +873,22 @@ class BumperConfig(BaseModel):
         """The ``registries`` entry for a registry host, or None: then Bumper never calls it."""
         return next((r for r in self.registries if r.host == host), None)
 
+    def verify_for(self, rule: Image) -> Verify | None:
+        """What a candidate of ``rule`` must be signed with: the rule's ``verify``, else its
+        registry entry's, else None (no signature needed)."""
+        if rule.verify is not None:
+            return rule.verify
+        entry = self.registry(_host_of(rule.image))
+        return entry.verify if entry is not None else None
+
     def registry_hosts(self) -> dict[str, str]:
         """Each registries entry's name (its host when unnamed) → host, for receivers' scope."""
         return {entry.label: entry.host for entry in self.registries}
+
+
+def _host_of(image: str) -> str:
+    """The registry host of a normalised image name (``ghcr.io/acme/api`` → ``ghcr.io``)."""
+    return image.partition("/")[0]
 
 
 # -- cross-field checks -------------------------------------------------------------------
@@ -955,17 +1005,23 @@ def _registry_issues(data: Mapping[str, Any]) -> list[Issue]:
                     message = f"{item!r} names no registries entry (registries: {known})"
                     issues.append(Issue(("receivers", index, "scope", "images", i_index), message))
     for index, rule in _items(data, "images"):
-        image = rule.get("image")
-        if rule.get("poll") in (None, "off", False) or not isinstance(image, str):
-            continue
-        try:
-            host = refs.parse(image).registry
-        except InvalidReference:
-            continue
-        if host not in hosts:
-            message = f"polling {host} needs an entry in registries (host: {host})"
-            issues.append(Issue(("images", index, "poll"), message))
+        for key, doing in (("poll", "polling"), ("verify", "verifying signatures on")):
+            host = _host_needing_entry(rule, key)
+            if host is not None and host not in hosts:
+                message = f"{doing} {host} needs an entry in registries (host: {host})"
+                issues.append(Issue(("images", index, key), message))
     return issues
+
+
+def _host_needing_entry(rule: Mapping[str, Any], key: str) -> str | None:
+    """The registry host of an image rule that sets ``key`` (poll, verify), else None."""
+    image = rule.get("image")
+    if rule.get(key) in (None, "off", False) or not isinstance(image, str):
+        return None
+    try:
+        return refs.parse(image).registry
+    except InvalidReference:
+        return None
 
 
 def mode_issues(data: Mapping[str, Any]) -> list[Issue]:

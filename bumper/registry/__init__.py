@@ -5,6 +5,8 @@
 - ``client``: ``RegistryClient`` (tags list with pagination, manifest ``HEAD`` for digests, the
   image config's revision label; anonymous, basic and bearer-token auth; ``Retry-After`` and
   ``RateLimit-*``; bounded bodies, timeouts, no credentials on a redirect to another host);
+- ``signatures``: cosign signatures of a digest (the ``sha256-<hex>.sig`` tag and OCI
+  referrers), read for ``bumper.core.signatures`` to judge;
 - ``state``: what polling keeps in Redis, and ``poll_status`` that the dashboard reads.
 
 Must not: call a registry that has no ``registries:`` entry (callers look the entry up with

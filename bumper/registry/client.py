@@ -2,7 +2,9 @@
 
 Calls: the tags list (``n``/``last`` pagination through the ``Link`` header), a manifest
 ``HEAD`` for a tag's digest (a ``HEAD`` is not a pull in Docker Hub's accounting), and the
-image config's ``org.opencontainers.image.revision`` label (manifest, then config blob ``GET``).
+image config's ``org.opencontainers.image.revision`` label (manifest, then config blob ``GET``);
+for signatures (``bumper.registry.signatures``): a manifest or blob ``GET`` checked against its
+digest, and the OCI 1.1 referrers list of a digest.
 
 Auth: anonymous first; on a 401 the ``WWW-Authenticate`` challenge says Basic (the entry's
 credentials are sent) or Bearer (a token is fetched from the realm, with the credentials when
@@ -147,6 +149,39 @@ class RegistryClient:
         labels = (_json(blob.body, self.host, "image config").get("config") or {}).get("Labels")
         value = labels.get(REVISION_LABEL) if isinstance(labels, dict) else None
         return value[:200] if isinstance(value, str) and value else None
+
+    def manifest(self, repository: str, reference: str) -> bytes | None:
+        """A manifest's bytes, or None when it does not exist; fetched by digest, its bytes
+        must hash to that digest."""
+        reply = self._call("GET", f"/v2/{repository}/manifests/{reference}", repository)
+        if reply.status == 404:
+            return None
+        self._expect(reply, repository, f"manifest {reference}")
+        if _DIGEST.fullmatch(reference):
+            _check_digest(reply.body, reference, f"{self.host}/{repository}: manifest")
+        return reply.body
+
+    def blob(self, repository: str, digest: str, limit: int) -> bytes:
+        """A blob of at most ``limit`` bytes, checked against its digest."""
+        if not _DIGEST.fullmatch(digest):
+            raise PermanentError(f"{self.host}/{repository}: {digest[:80]!r} is not a digest")
+        reply = self._call("GET", f"/v2/{repository}/blobs/{digest}", repository, limit)
+        self._expect(reply, repository, f"blob {digest}")
+        _check_digest(reply.body, digest, f"{self.host}/{repository}: blob")
+        return reply.body
+
+    def referrers(self, repository: str, digest: str, artifact_type: str) -> list[str] | None:
+        """Digests of the manifests that refer to ``digest`` with ``artifact_type`` (the OCI
+        1.1 referrers API), or None when the registry does not serve that API."""
+        path = f"/v2/{repository}/referrers/{digest}?{urlencode({'artifactType': artifact_type})}"
+        reply = self._call("GET", path, repository)
+        if reply.status in (404, 405, 400):
+            return None
+        self._expect(reply, repository, f"referrers of {digest}")
+        index = _json(reply.body, self.host, "referrers")
+        entries = [m for m in index.get("manifests") or [] if isinstance(m, dict)][:1000]
+        found = [_digest_of(m) for m in entries if m.get("artifactType") in (artifact_type, None)]
+        return [d for d in found if d is not None]
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -297,6 +332,12 @@ class RegistryClient:
             return None
         path: str = target.path
         return path + (f"?{target.query}" if target.query else "")
+
+
+def _check_digest(body: bytes, digest: str, what: str) -> None:
+    algorithm, _, expected = digest.partition(":")
+    if hashlib.new(algorithm, body).hexdigest() != expected:
+        raise PermanentError(f"{what} does not match {digest}", reason="registry-error")
 
 
 def _basic(username: str, password: str) -> str:

@@ -11,7 +11,8 @@ Registered from tests/conftest.py (``pytest_plugins``). Fixtures:
   that starts a distribution registry on a random port (``auth``: its ``auth:`` section,
   ``tests.support.registry_auth``) and returns a :class:`Registry`; all are stopped at the end
   of the test.
-- ``crane`` (session): path of the crane binary; ``testbed_bin_dir``: where all binaries live.
+- ``crane`` (session): path of the crane binary; ``cosign_bin`` (session): cosign's;
+  ``testbed_bin_dir``: where all binaries live.
 - ``kube_node`` (session): a real node (containerd, kubelet, kube-proxy: ``testbed/node.sh``)
   joined to ``kube_full`` -> :class:`~tests.support.testbed_node.Node`. It changes host state
   (root, a network namespace, global sysctls restored at teardown), so it runs only when
@@ -97,6 +98,12 @@ def kube_node(kube_full: BedCluster, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def crane() -> Path:
     return _bins(["crane"]) / "crane"
+
+
+@pytest.fixture(scope="session")
+def cosign_bin() -> Path:
+    """The test bed's cosign (``tests.support.cosign`` runs it)."""
+    return _bins(["cosign"]) / "cosign"
 
 
 class RegistryFactory:
