@@ -71,13 +71,17 @@ def repo_name(index: int, repos: int) -> str:
     return f"acme/cfg{index % repos}"
 
 
-def fleet_config(sim: ForgeSim, images: int, repos: int, mode: str = "commit") -> str:
+def fleet_config(
+    sim: ForgeSim, images: int, repos: int, mode: str = "commit", git_url: str | None = None
+) -> str:
+    """``git_url``: where the repos are cloned and pushed (a ``TcpGate`` in front of the
+    simulator); the API stays on the simulator."""
     lines = ["repos:"]
     for r in range(repos):
         lines += [
             f"  - name: cfg{r}",
             "    forge: github",
-            f"    url: {sim.url}/acme/cfg{r}",
+            f"    url: {git_url or sim.url}/acme/cfg{r}",
             f"    api_url: {sim.github_api_url}",
             "    credentials: {env: E2E_FORGE_TOKEN}",
         ]
@@ -110,14 +114,17 @@ class Fleet(Stack):
         web_workers: int = 2,
         mode: str = "commit",
         settings: dict[str, str] | None = None,
+        git_url: str | None = None,
+        files: dict[str, str] | None = None,
     ) -> None:
+        """``files``: more files in every config repo (to give the repos a realistic size)."""
         for r in range(repos):
-            files = {
+            deploys = {
                 f"apps/{image_name(i)}/deploy.yaml": START.format(name=image_name(i))
                 for i in range(images)
                 if i % repos == r
             }
-            sim.create_repo(f"acme/cfg{r}", files)
+            sim.create_repo(f"acme/cfg{r}", {**(files or {}), **deploys})
         base = {
             "BUMPER_WORKER__ABANDONED_AFTER_SECONDS": "3",
             "BUMPER_WORKER__COALESCE_SECONDS": "1",
@@ -130,7 +137,7 @@ class Fleet(Stack):
             workdir,
             redis_server,
             sim,
-            fleet_config(sim, images, repos, mode),
+            fleet_config(sim, images, repos, mode, git_url),
             settings={**base, **(settings or {})},
         )
         self.web.env["BUMPER_WEB__WORKERS"] = str(web_workers)
