@@ -239,8 +239,14 @@ class Fleet(Stack):
 class Sender:
     """Sends deliveries like a patient sender; counts every reply."""
 
-    def __init__(self, fleet: Fleet, *, patience: float = 60.0) -> None:
+    def __init__(
+        self, fleet: Fleet, *, patience: float = 60.0, urls: list[str] | None = None
+    ) -> None:
+        """``urls``: web replicas to spread attempts over, in turn (as a load balancer does;
+        a retry goes to the next one); the fleet's own web when None."""
         self.fleet = fleet
+        self.urls = urls or [fleet.web.url]
+        self.turn = 0
         self.patience = patience
         self.lock = threading.Lock()
         self.statuses: Counter[int] = Counter()
@@ -252,8 +258,11 @@ class Sender:
         payload = package_payload(f"ghcr.io/acme/{image_name(index)}", tag)
         deadline = time.monotonic() + self.patience
         while True:
+            with self.lock:
+                url = self.urls[self.turn % len(self.urls)]
+                self.turn += 1
             try:
-                status = self.fleet.post("package", payload)
+                status = self.fleet.post("package", payload, base_url=url)
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 status = 0  # the connection was refused or dropped: a sender retries
             with self.lock:

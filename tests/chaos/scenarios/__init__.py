@@ -19,6 +19,7 @@ from tests.chaos.scenarios import (
     kill_mid_pr,
     kill_mid_push,
     redis_restart,
+    web_kill,
 )
 
 SCENARIOS: dict[str, Callable[[Path], Result]] = {
@@ -31,6 +32,7 @@ SCENARIOS: dict[str, Callable[[Path], Result]] = {
         coalesce,
         forge_storm,
         git_refused,
+        web_kill,
         burst,
     )
 }
