@@ -12,8 +12,8 @@ the password and how a client behaves when the primary goes away.
   replica; a connection still open to a demoted primary is dropped at its first ``READONLY``.
 
 The password only ever comes from ``BUMPER_REDIS_PASSWORD_FILE`` (``bumper.settings`` refuses
-a URL carrying one); with Sentinel it is the primary's, and the Sentinels are asked without
-one (``sentinel_password_file`` would be the place for theirs, see docs/redis.md).
+a URL carrying one); with Sentinel it is the primary's (and its replicas'), and the Sentinels
+are asked with ``BUMPER_REDIS_SENTINEL_PASSWORD_FILE``'s when set (see docs/redis.md).
 
 Two behaviours, chosen by the caller: ``Role.WEB`` fails fast (one immediate retry, short
 timeouts) so an outage becomes a 503 with ``Retry-After`` within a request's time;
@@ -128,9 +128,13 @@ def connect(settings: Settings, role: Role, *, timeout: float | None = None) -> 
     if scheme in SENTINEL_SCHEMES:
         target = parse_sentinel_url(url)
         tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": ca_file} if target.tls else {}
+        asking = {"socket_timeout": timeout, "socket_connect_timeout": timeout, **tls}
+        sentinel_password = settings.redis_sentinel_password()
+        if sentinel_password is not None:
+            asking["password"] = sentinel_password
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(target.sentinels),
-            sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout, **tls},
+            sentinel_kwargs=asking,
             **tls,
         )
         primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]

@@ -336,6 +336,11 @@ class Settings(_Renamed):
     redis_password_file: Path | None = Field(
         None, description="file holding the Redis password (AUTH), read at start"
     )
+    redis_sentinel_password_file: Path | None = Field(
+        None,
+        description="file holding the Sentinels' own password (their requirepass), read at "
+        "start; only with a redis+sentinel:// URL (the primary's is redis_password_file)",
+    )
     config_file: Path = Field(Path("bumper.yaml"), description="path of bumper.yaml")
     queue_name: str = Field("bumper", description="RQ queue the receiver enqueues on")
     decisions: DecisionLogSettings = Field(default_factory=DecisionLogSettings)
@@ -359,6 +364,13 @@ class Settings(_Renamed):
         if self.redis_password_file is None:
             return None
         return secrets.read_file(self.redis_password_file, "Redis password")
+
+    def redis_sentinel_password(self) -> str | None:
+        """The Sentinels' password from ``redis_sentinel_password_file``, or None;
+        ``ConfigError`` if unreadable. ``bumper.redisconn.connect`` asks the Sentinels with it."""
+        if self.redis_sentinel_password_file is None:
+            return None
+        return secrets.read_file(self.redis_sentinel_password_file, "Redis Sentinel password")
 
 
 class _LogOnly(_Renamed):

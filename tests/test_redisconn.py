@@ -154,3 +154,33 @@ def test_replicas_without_min_replicas_to_write_are_named(group: SentinelGroup) 
         assert redisconn.persistence_warning(client) is None
     finally:
         client.config_set("min-replicas-to-write", 0)
+
+
+def test_sentinels_requiring_a_password_are_asked_with_the_sentinel_password_file(
+    tmp_path: Path,
+) -> None:
+    group = SentinelGroup(tmp_path / "group", sentinel_password="sentinel-pw-42").start()
+    secret = tmp_path / "sentinel-pw"
+    secret.write_text("sentinel-pw-42\n")
+    try:
+        with_password = redisconn.connect(
+            settings(group.url, redis_sentinel_password_file=secret), redisconn.Role.CLI
+        )
+        with_password.set("k", "v")
+        assert with_password.get("k") == b"v"
+        without = redisconn.connect(settings(group.url), redisconn.Role.CLI, timeout=1)
+        with pytest.raises(redis.RedisError) as refused:
+            without.get("k")
+        assert "sentinel-pw-42" not in str(refused.value)
+    finally:
+        group.stop()
+
+
+def test_an_unreadable_sentinel_password_file_is_a_one_line_config_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(ConfigError, match="Sentinel password") as caught:
+        redisconn.connect(
+            settings("redis+sentinel://a:1/svc", redis_sentinel_password_file=missing),
+            redisconn.Role.WEB,
+        )
+    assert "\n" not in str(caught.value)

@@ -71,13 +71,17 @@ def repo_name(index: int, repos: int) -> str:
     return f"acme/cfg{index % repos}"
 
 
-def fleet_config(sim: ForgeSim, images: int, repos: int, mode: str = "commit") -> str:
+def fleet_config(
+    sim: ForgeSim, images: int, repos: int, mode: str = "commit", git_url: str | None = None
+) -> str:
+    """``git_url``: where the repos are cloned and pushed (a ``TcpGate`` in front of the
+    simulator); the API stays on the simulator."""
     lines = ["repos:"]
     for r in range(repos):
         lines += [
             f"  - name: cfg{r}",
             "    forge: github",
-            f"    url: {sim.url}/acme/cfg{r}",
+            f"    url: {git_url or sim.url}/acme/cfg{r}",
             f"    api_url: {sim.github_api_url}",
             "    credentials: {env: E2E_FORGE_TOKEN}",
         ]
@@ -110,14 +114,17 @@ class Fleet(Stack):
         web_workers: int = 2,
         mode: str = "commit",
         settings: dict[str, str] | None = None,
+        git_url: str | None = None,
+        files: dict[str, str] | None = None,
     ) -> None:
+        """``files``: more files in every config repo (to give the repos a realistic size)."""
         for r in range(repos):
-            files = {
+            deploys = {
                 f"apps/{image_name(i)}/deploy.yaml": START.format(name=image_name(i))
                 for i in range(images)
                 if i % repos == r
             }
-            sim.create_repo(f"acme/cfg{r}", files)
+            sim.create_repo(f"acme/cfg{r}", {**(files or {}), **deploys})
         base = {
             "BUMPER_WORKER__ABANDONED_AFTER_SECONDS": "3",
             "BUMPER_WORKER__COALESCE_SECONDS": "1",
@@ -130,7 +137,7 @@ class Fleet(Stack):
             workdir,
             redis_server,
             sim,
-            fleet_config(sim, images, repos, mode),
+            fleet_config(sim, images, repos, mode, git_url),
             settings={**base, **(settings or {})},
         )
         self.web.env["BUMPER_WEB__WORKERS"] = str(web_workers)
@@ -232,8 +239,14 @@ class Fleet(Stack):
 class Sender:
     """Sends deliveries like a patient sender; counts every reply."""
 
-    def __init__(self, fleet: Fleet, *, patience: float = 60.0) -> None:
+    def __init__(
+        self, fleet: Fleet, *, patience: float = 60.0, urls: list[str] | None = None
+    ) -> None:
+        """``urls``: web replicas to spread attempts over, in turn (as a load balancer does;
+        a retry goes to the next one); the fleet's own web when None."""
         self.fleet = fleet
+        self.urls = urls or [fleet.web.url]
+        self.turn = 0
         self.patience = patience
         self.lock = threading.Lock()
         self.statuses: Counter[int] = Counter()
@@ -245,8 +258,11 @@ class Sender:
         payload = package_payload(f"ghcr.io/acme/{image_name(index)}", tag)
         deadline = time.monotonic() + self.patience
         while True:
+            with self.lock:
+                url = self.urls[self.turn % len(self.urls)]
+                self.turn += 1
             try:
-                status = self.fleet.post("package", payload)
+                status = self.fleet.post("package", payload, base_url=url)
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 status = 0  # the connection was refused or dropped: a sender retries
             with self.lock:

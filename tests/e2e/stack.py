@@ -144,12 +144,13 @@ class Stack:
 
     # -- webhooks ------------------------------------------------------------------------
 
-    def post(self, event: str, payload: dict[str, Any]) -> int:
-        """Send a signed GitHub webhook to ``/hooks/gh``; the HTTP status."""
+    def post(self, event: str, payload: dict[str, Any], base_url: str | None = None) -> int:
+        """Send a signed GitHub webhook to ``/hooks/gh`` (of ``base_url``, a second web
+        replica, instead of the stack's own); the HTTP status."""
         body = json.dumps(payload).encode()
         signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         request = urllib.request.Request(
-            f"{self.web.url}/hooks/gh",
+            f"{base_url or self.web.url}/hooks/gh",
             data=body,
             method="POST",
             headers={

@@ -22,8 +22,12 @@ SERVICE = "bumper"
 
 
 class SentinelGroup:
-    def __init__(self, workdir: Path, *, down_after_ms: int = 1000) -> None:
+    def __init__(
+        self, workdir: Path, *, down_after_ms: int = 1000, sentinel_password: str | None = None
+    ) -> None:
+        """``sentinel_password``: the Sentinel requires it (``requirepass``) from clients."""
         self.workdir = workdir
+        self.sentinel_password = sentinel_password
         self.down_after_ms = down_after_ms
         self.primary = RedisServer(workdir / "a")
         self.replica = RedisServer(
@@ -51,6 +55,7 @@ class SentinelGroup:
             f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}\n"
             f"sentinel failover-timeout {SERVICE} 4000\n"
             f"sentinel parallel-syncs {SERVICE} 1\n"
+            + (f"requirepass {self.sentinel_password}\n" if self.sentinel_password else "")
         )
         log = open(self.workdir / "sentinel.log", "ab")  # noqa: SIM115 - lives with the process
         self.sentinel = subprocess.Popen(
@@ -71,7 +76,9 @@ class SentinelGroup:
         try:
             with socket.create_connection(("127.0.0.1", self.sentinel_port), timeout=0.5):
                 pass
-            client = redis.Redis(port=self.sentinel_port, socket_timeout=1)
+            client = redis.Redis(
+                port=self.sentinel_port, socket_timeout=1, password=self.sentinel_password
+            )
             reply = client.sentinel_get_master_addr_by_name(SERVICE)
             client.close()
         except (OSError, redis.RedisError):

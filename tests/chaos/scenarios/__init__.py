@@ -11,15 +11,28 @@ from pathlib import Path
 
 from tests.chaos.harness import Result
 from tests.chaos.scenarios import (
+    burst,
     coalesce,
     failover,
     forge_storm,
+    git_refused,
     kill_mid_pr,
     kill_mid_push,
     redis_restart,
+    web_kill,
 )
 
 SCENARIOS: dict[str, Callable[[Path], Result]] = {
     module.NAME: module.run
-    for module in (failover, kill_mid_push, kill_mid_pr, redis_restart, coalesce, forge_storm)
+    for module in (
+        failover,
+        kill_mid_push,
+        kill_mid_pr,
+        redis_restart,
+        coalesce,
+        forge_storm,
+        git_refused,
+        web_kill,
+        burst,
+    )
 }
