@@ -64,8 +64,8 @@ SWITCHES = [
 ]
 
 EXAMPLES = """\
-bumper agent --config agent.yaml --once     # one pass: render, apply, check health
-bumper agent --config agent.yaml            # run until SIGTERM
+bumper agent --config examples/agent.yaml --once   # one pass: render, apply, check health
+bumper agent --config examples/agent.yaml          # run until SIGTERM
 """
 
 

@@ -27,8 +27,8 @@ from bumper import configcheck, configfile, settings
 from bumper.core import config
 
 EXAMPLES = """\
-bumper check-config bumper.yaml
-bumper check-config --offline examples/quickstart/bumper.yaml
+bumper check-config --offline examples/bumper.yaml
+bumper check-config bumper.yaml    # where the processes run: secrets, and each repo cloned
 """
 
 

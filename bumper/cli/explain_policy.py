@@ -23,7 +23,7 @@ from bumper.errors import ConfigError
 
 EXAMPLES = """\
 bumper explain-policy --file examples/bumper.yaml api 1.5.0 1.6.1 2.0.0 --current 1.4.2
-bumper explain-policy --offline api 1.6.1@sha256:0a1b...   # skip the signature check
+bumper explain-policy --file examples/bumper.yaml --offline api 1.5.0   # no signature check
 """
 
 

@@ -43,8 +43,9 @@ BUILD_KEYS = (
 )
 
 EXAMPLES = """\
-bumper explain-webhook --source harbor - < payload.json
-bumper explain-webhook --source github --headers headers.json payload.json
+bumper explain-webhook --source harbor - < examples/webhooks/harbor-push.json
+bumper explain-webhook --source github \\
+  --headers examples/webhooks/github-package.headers.json examples/webhooks/github-package.json
 """
 
 

@@ -28,7 +28,7 @@ EXIT_FOUND, EXIT_NOTHING, EXIT_UNREADABLE = 0, 1, 3
 
 EXAMPLES = """\
 bumper scan examples/quickstart/config-repo
-bumper scan --json apps/
+bumper scan --json examples/quickstart/config-repo/apps
 """
 
 

@@ -23,7 +23,7 @@ from bumper.core import charts
 from bumper.core.yaml import charteditor
 
 EXAMPLES = """\
-bumper set-chart apps/ --chart podinfo --version 6.5.1 --dry-run
+bumper set-chart examples/charts --chart podinfo --version 6.5.1 --dry-run
 bumper set-chart clusters/prod --chart oci://ghcr.io/acme/charts/api --version 2.0.0
 """
 

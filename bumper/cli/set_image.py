@@ -20,7 +20,8 @@ from bumper.core import refs
 from bumper.errors import InvalidReference
 
 EXAMPLES = """\
-bumper set-image apps/ --image registry.example.com/quickstart/hello --tag 1.2.3 --dry-run
+bumper set-image examples/quickstart/config-repo \\
+  --image registry.example.com/quickstart/hello --tag 1.2.3 --dry-run
 """
 
 

@@ -6,13 +6,16 @@ gunicorn web process with two workers, a real Redis, the forge simulator (GitHub
   answers.
 - A webhook whose push the config repo's pre-receive hook refuses ends as a permanent failure
   after one attempt, with the hook's words in ``job.meta["failure"]``, in ``bumper log`` and
-  in the metrics.
+  in the metrics, and on the dashboard's failed-jobs panel (fetched over HTTP from the
+  ops listener, as a browser without JavaScript does).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,6 +80,15 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
 
+def failed_rows(stack: Stack, path: str) -> dict[str, str]:
+    """The failed-jobs table of the dashboard page at ``path``: job id -> the row's text."""
+    with urllib.request.urlopen(f"{stack.web.ops_url}{path}", timeout=10) as reply:
+        page = reply.read().decode()
+    table = page.split('<table id="jobs-failed">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr data-job="([^"]+)">(.*?)</tr>', table, re.S)
+    return {job: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", row)).split()) for job, row in rows}
+
+
 def worker_series(samples: Samples) -> Samples:
     prefixes = ("bumper_worker_", "bumper_forge_", "bumper_bumps", "bumper_git_", "bumper_queue")
     return {key: v for key, v in samples.items() if key[0].startswith(prefixes)}
@@ -137,6 +149,8 @@ def test_worker_series_after_a_bump_and_a_push_the_hook_refuses(
         lambda: (
             (s := scrape(stack))
             and value(s, "bumper_worker_job_failures_total", type="bump", reason="push-refused")
+            # RQ moves the job to its failed registry after the worker counted the failure
+            and value(s, "bumper_queue_jobs", queue=bumps, state="failed")
             and s
         ),
     )
@@ -167,4 +181,22 @@ def test_worker_series_after_a_bump_and_a_push_the_hook_refuses(
     assert entry["job_id"] == job_id and entry["state"] == "failed"
     assert entry["reason"] == "push-refused" and "GH006" in entry["message"]
     assert "Traceback" not in shown.stderr
+    # the dashboard: the full page and the panel its script fetches
+    for path in ("/", "/panels/jobs"):
+        rows = failed_rows(stack, path)
+        assert list(rows) == [job_id], rows
+        assert "push-refused (permanent)" in rows[job_id]
+        assert "GH006: Protected branch update failed" in rows[job_id]
+    # plain `bumper log` lists it after the decisions
+    plain = subprocess.run(
+        [sys.executable, "-m", "bumper", "log"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert plain.returncode == 0 and "Traceback" not in plain.stderr, plain.stderr
+    [line] = [line for line in plain.stdout.splitlines() if job_id in line]
+    assert "push-refused" in line
     assert "1.3.0" in open_prs(stack)[0].title  # the PR was not touched by the refused push
