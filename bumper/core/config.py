@@ -396,6 +396,12 @@ class RegistryEntry(Strict):
         return self.name or self.host
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (``host[:port]``) is a loopback address, where plain HTTP may carry
+    credentials."""
+    return bool(_LOOPBACK.match(host))
+
+
 class Policy(Strict):
     """How a candidate tag is chosen; compiled into :class:`bumper.core.policy.CompiledPolicy`.
 
