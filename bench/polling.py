@@ -118,7 +118,7 @@ def measured(redis_url: str, host: str, count: int) -> dict[str, float]:
         client.delete(*client.keys(state.DUE + "*") or [b"-"])  # the next interval has come
         requests_before = api.requests
         cpu, wall = time.process_time(), time.perf_counter()
-        summary = polling.tick(client, watches, lambda _host: api, enqueue)
+        summary = polling.tick(client, watches, lambda _watch: api, enqueue)
         figures[f"{label}_cpu_s"] = time.process_time() - cpu
         figures[f"{label}_wall_s"] = time.perf_counter() - wall
         figures[f"{label}_requests"] = api.requests - requests_before

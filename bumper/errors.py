@@ -22,7 +22,8 @@ has the same tree and the HTTP status of every failure at the receivers and the 
     ├── RenderError          the manifests of a commit could not be rendered
     ├── ApplyError           the render could not be applied to the cluster
     ├── SignatureError       a commit not signed by an allowed key
-    └── ParseLimitExceeded   YAML/JSON over the parse limits (size, documents, nodes, aliases)
+    ├── ParseLimitExceeded   YAML/JSON over the parse limits (size, documents, nodes, aliases)
+    └── NotRetryable         a job asked to retry that is unknown, not failed, or dead-lettered
 
 Who raises what, what it means for an HTTP client, and whether it is retried:
 
@@ -97,6 +98,10 @@ Who raises what, what it means for an HTTP client, and whether it is retried:
     Callers name the file: the agent refuses the render (``RenderError``, nothing applied),
     the worker fails the bump (``PermanentError``), ``bumper scan``/``set-image`` skip the file
     with the reason, ``bumper check-config`` reports it. Never retried: fix the file.
+``NotRetryable`` (``not-retryable``)
+    ``bumper retry ID`` or the dashboard's Retry button named a job that cannot run again
+    (``worker.retry``): unknown or expired, not in the failed registry, or dead-lettered (a
+    refused job). Nothing is queued; the CLI exits 2, the dashboard shows the one line.
 """
 
 from __future__ import annotations
@@ -235,3 +240,9 @@ class ParseLimitExceeded(BumperError):
     """YAML or JSON over the parse limits (``bumper.core.yaml.limits``); ``str()`` says which."""
 
     reason = "parse-limit"
+
+
+class NotRetryable(BumperError):
+    """The job cannot be retried: unknown, not failed, or dead-lettered (``worker.retry``)."""
+
+    reason = "not-retryable"

@@ -358,7 +358,7 @@ def poll_registries(tick_id: str) -> Any:
         return polling.tick(
             ctx.store.redis,
             watched,
-            lambda host: registries.client_for(ctx, host),
+            lambda watch: registries.client_for(ctx, watch.host, index=watch.index),
             lambda event: enqueue_polled(ctx, event),
         )
 

@@ -4,6 +4,12 @@ repository whose interval has run out, and turns what changed into ``image.pushe
 
 What is watched: each image rule whose registry has a ``registries:`` entry and that sets
 ``poll:``, or whose registry entry does; a repository's interval is the shortest asked for it.
+An OCI chart rule is watched like an image (its versions are tags). A classic chart rule
+(``chart_repository: https://...``) is watched when it sets ``poll:`` or its host has a
+``registries:`` entry that does: its versions are ``entries.<chart>[*].version`` of the
+repository's ``index.yaml`` (one bounded ``GET``, at most ``MAX_INDEX_BYTES``, read by
+``bumper.core.chartindex``), with the entry's credentials if there is one. Only URLs written in
+bumper.yaml are fetched; a chart event carries no digest.
 All rules of one repository share one tags list per interval (``bumper:poll:due:<image>``,
 ``SET NX EX``, jittered up by at most 10 %, so any number of ticks or workers polls it once).
 
@@ -30,11 +36,12 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import redis
 
-from bumper.core import config, events
-from bumper.errors import BumperError, TransientError
+from bumper.core import chartindex, config, events
+from bumper.errors import BumperError, ParseLimitExceeded, PermanentError, TransientError
 from bumper.registry import state
 from bumper.registry.client import RegistryClient
 from worker import registries
@@ -45,6 +52,7 @@ MAX_NEW_TAGS = 100  # digests fetched per repository per poll; more wait for the
 MAX_KNOWN_TAGS = 20_000
 JITTER = 0.1
 TICK_BUDGET = 600  # seconds a tick may hold the lock
+MAX_INDEX_BYTES = 32 * 2**20  # a classic Helm repository's index.yaml (big public ones: ~15 MB)
 
 
 @dataclass
@@ -56,30 +64,52 @@ class Watch:
     repository: str
     interval: int
     follow: set[str] = field(default_factory=set)  # mutable tags tracked by digest
-    artifact: events.Artifact = "image"  # "chart": an OCI Helm chart's versions
+    artifact: events.Artifact = "image"  # "chart": a Helm chart's versions
+    index: str | None = None  # a classic Helm repository's index.yaml URL (repository: the chart)
 
 
 def watches(cfg: config.BumperConfig) -> list[Watch]:
     """The repositories to poll (see the module docstring), sorted by image."""
     found: dict[str, Watch] = {}
     for rule in cfg.images:
-        if rule.chart is not None and not rule.chart_identity()[1].startswith("oci://"):
-            continue  # a classic Helm repository has no tags list: not polled here
-        host, repository = registries.split(rule.image)
-        entry = cfg.registry(host)
-        interval = rule.poll or (entry.poll if entry else None)
-        if entry is None or interval is None:
+        made = _classic_watch(cfg, rule) if _is_classic(rule) else _registry_watch(cfg, rule)
+        if made is None:
             continue
-        watch = found.setdefault(rule.image, Watch(rule.image, host, repository, interval))
-        watch.artifact = "chart" if rule.chart is not None else watch.artifact
-        watch.interval = min(watch.interval, interval)
-        if rule.policy.digest:
+        watch = found.setdefault(rule.image, made)
+        watch.interval = min(watch.interval, made.interval)
+        if rule.policy.digest and watch.index is None:
             watch.follow.add(rule.policy.digest)
     return [found[image] for image in sorted(found)]
 
 
+def _is_classic(rule: config.Image) -> bool:
+    return rule.chart is not None and not rule.chart_identity()[1].startswith("oci://")
+
+
+def _registry_watch(cfg: config.BumperConfig, rule: config.Image) -> Watch | None:
+    host, repository = registries.split(rule.image)
+    entry = cfg.registry(host)
+    interval = rule.poll or (entry.poll if entry else None)
+    if entry is None or interval is None:
+        return None
+    artifact: events.Artifact = "chart" if rule.chart is not None else "image"
+    return Watch(rule.image, host, repository, interval, artifact=artifact)
+
+
+def _classic_watch(cfg: config.BumperConfig, rule: config.Image) -> Watch | None:
+    name, repository = rule.chart_identity()
+    host = urlsplit(repository).netloc
+    entry = cfg.registry(host)
+    interval = rule.poll or (entry.poll if entry else None)
+    if interval is None:
+        return None
+    return Watch(
+        rule.image, host, name, interval, artifact="chart", index=f"{repository}/index.yaml"
+    )
+
+
 Enqueue = Callable[[events.ImageEvent], bool]
-ClientFor = Callable[[str], RegistryClient | None]
+ClientFor = Callable[[Watch], RegistryClient | None]
 
 
 def tick(
@@ -101,7 +131,7 @@ def tick(
             if client.exists(state.WAIT + watch.host) or not _due(client, watch):
                 summary["skipped"] += 1
                 continue
-            api = client_for(watch.host)
+            api = client_for(watch)
             if api is None:
                 continue
             summary["polled"] += 1
@@ -159,7 +189,7 @@ def _changes(
     known = {k.decode(): v.decode() for k, v in client.hgetall(state.TAGS + watch.image).items()}  # type: ignore[union-attr]
     # "tags" is written by a successful poll only: a first poll that failed is no baseline
     baseline = not known and not client.hexists(state.REPO + watch.image, "tags")
-    listed = api.tags(watch.repository)[:MAX_KNOWN_TAGS]
+    listed = _listing(watch, api)[:MAX_KNOWN_TAGS]
     tags = {tag: known.get(tag, "") for tag in listed}
     pushed: list[tuple[str, str | None]] = []
     new = [t for t in listed if t not in known]
@@ -171,12 +201,24 @@ def _changes(
             pushed.append((tag, digest))
     if not baseline:
         for tag in [t for t in new if t not in watch.follow][:MAX_NEW_TAGS]:
-            digest = api.digest(watch.repository, tag)
+            digest = None if watch.index else api.digest(watch.repository, tag)
             tags[tag] = digest or ""
             pushed.append((tag, digest))
         for tag in [t for t in new if t not in watch.follow][MAX_NEW_TAGS:]:
             del tags[tag]  # not reported yet: still new at the next poll
     return tags, pushed, baseline
+
+
+def _listing(watch: Watch, api: RegistryClient) -> list[str]:
+    """The repository's tags; a classic chart's versions from its index.yaml."""
+    if watch.index is None:
+        return api.tags(watch.repository)
+    parts = urlsplit(watch.index)
+    body = api.fetch(parts.path, watch.repository, MAX_INDEX_BYTES)
+    try:
+        return chartindex.versions(body, watch.repository)
+    except ParseLimitExceeded as error:
+        raise PermanentError(f"{watch.index}: {error}", reason="registry-error") from None
 
 
 def _event(watch: Watch, tag: str, digest: str | None, now: float) -> events.ImageEvent:

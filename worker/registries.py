@@ -3,7 +3,11 @@
 ``client_for(ctx, host)`` builds a ``bumper.registry.client.RegistryClient`` only for a host
 that has an entry in bumper.yaml's ``registries:`` (else None: no network fetch on a
 payload's say-so), with the entry's password resolved through ``bumper.secrets`` and its CA
-file located beside bumper.yaml. Clients live for the process (a forked work horse has its own),
+file located beside bumper.yaml. ``client_for(ctx, host, index=URL)`` is for a classic Helm
+repository a chart rule of bumper.yaml names: the URL's scheme and host, the host's entry
+(credentials, CA file) when there is one, anonymous otherwise; None when the entry's
+credentials would travel over plain HTTP to a host that is not loopback.
+Clients live for the process (a forked work horse has its own),
 so a bearer token is reused while it is valid.
 
 ``complete(ctx, event)`` fills in what a sender left out, for an image some rule watches:
@@ -17,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bumper import secrets
 from bumper.core import config, events, refs
@@ -30,9 +35,12 @@ log = logging.getLogger("bumper.worker")
 _clients: dict[tuple[str, str], RegistryClient] = {}
 
 
-def client_for(ctx: WorkerContext, host: str) -> RegistryClient | None:
-    """The client of ``host``'s ``registries:`` entry, or None when it has none."""
+def client_for(ctx: WorkerContext, host: str, *, index: str | None = None) -> RegistryClient | None:
+    """The client of ``host``'s ``registries:`` entry, or None when it has none; with
+    ``index``, the client of that classic Helm repository (see the module docstring)."""
     entry = ctx.config.registry(host)
+    if index is not None:
+        entry = _chart_repository_entry(entry, host, index)
     if entry is None:
         return None
     key = (str(ctx.config_dir), entry.model_dump_json())
@@ -49,6 +57,18 @@ def new_client(entry: config.RegistryEntry, config_dir: Path) -> RegistryClient:
         password = secrets.resolve(entry.credentials.password, base=config_dir)
     ca_path = str(secrets.locate(entry.ca_file, config_dir)) if entry.ca_file else None
     return RegistryClient(entry, password=password, ca_path=ca_path)
+
+
+def _chart_repository_entry(
+    entry: config.RegistryEntry | None, host: str, index: str
+) -> config.RegistryEntry | None:
+    plain = urlsplit(index).scheme == "http"
+    if entry is None:
+        return config.RegistryEntry(host=host, plain_http=plain)
+    if plain and entry.credentials is not None and not config.is_loopback(host):
+        log.warning("%s: not polled, its registries entry's credentials need https", index)
+        return None
+    return entry.model_copy(update={"plain_http": plain})
 
 
 def split(image: str) -> tuple[str, str]:

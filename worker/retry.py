@@ -30,16 +30,10 @@ from rq.job import JobStatus
 from rq.registry import FailedJobRegistry
 
 from bumper import rqjobs
-from bumper.errors import BumperError
+from bumper.errors import NotRetryable
 from worker.store import Store
 
 log = logging.getLogger("bumper.worker")
-
-
-class NotRetryable(BumperError):
-    """The job cannot be retried: unknown, not failed, or dead-lettered."""
-
-    reason = "not-retryable"
 
 
 @dataclass(frozen=True)

@@ -423,6 +423,12 @@ class RegistryEntry(Strict):
         return self.name or self.host
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (``host[:port]``) is a loopback address, where plain HTTP may carry
+    credentials."""
+    return bool(_LOOPBACK.match(host))
+
+
 class Policy(Strict):
     """How a candidate tag is chosen; compiled into :class:`bumper.core.policy.CompiledPolicy`.
 
@@ -682,7 +688,11 @@ class Image(Strict):
     @classmethod
     def _chart_key(cls, data: Any) -> Any:
         """A chart rule's ``image`` is its chart's key (given ``image`` is an error)."""
-        if not isinstance(data, Mapping) or data.get("chart") is None:
+        if not isinstance(data, Mapping):
+            return data
+        if data.get("chart") is None:
+            if data.get("image") is None:
+                raise ValueError("give image (a container image) or chart (a Helm chart)")
             return data
         if "image" in data:
             raise ValueError("give either image or chart, not both")

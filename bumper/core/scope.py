@@ -14,6 +14,8 @@ Entries are plain strings, checked here (``check_image_entry``, ``check_repo_ent
   stand for part of a host label (``*-docker.pkg.dev``, ``*.gcr.io``), never for a dot, a
   port or a path, and the last two labels of such a host are literal (so no ``*.io``).
   A port is part of the host: ``registry.local`` does not cover ``registry.local:5000``.
+  A chart event from a classic Helm repository names ``https://host/path/chart``: it is
+  matched as ``host/path/chart``, so ``harbor.example.com`` covers Harbor's ``chartrepo``.
 - a repo entry is a repository path as CI senders name it (``acme/api``, a GitLab
   ``group/subgroup/project``), or a leading part of one (``acme``, ``group/subgroup``),
   covering whole segments, compared case-insensitively (GitHub names are).
@@ -123,7 +125,11 @@ class ImagePattern:
         return cls(host, path, re.compile(pattern))
 
     def covers(self, image: str) -> bool:
-        """Whether the normalised image name ``image`` is this host / under this prefix."""
+        """Whether the normalised image name ``image`` is this host / under this prefix. A
+        classic Helm chart's key (``https://host/path/chart``) is covered by its URL's host."""
+        scheme, sep, rest = image.partition("://")
+        if sep and scheme in ("http", "https"):
+            image = rest
         host, _, path = image.partition("/")
         if not self.host_pattern.fullmatch(host.lower()):
             return False

@@ -4,7 +4,8 @@ Calls: the tags list (``n``/``last`` pagination through the ``Link`` header), a 
 ``HEAD`` for a tag's digest (a ``HEAD`` is not a pull in Docker Hub's accounting), and the
 image config's ``org.opencontainers.image.revision`` label (manifest, then config blob ``GET``);
 for signatures (``bumper.registry.signatures``): a manifest or blob ``GET`` checked against its
-digest, and the OCI 1.1 referrers list of a digest.
+digest, and the OCI 1.1 referrers list of a digest; and a plain ``GET`` of one path (``fetch``:
+a classic Helm repository's ``index.yaml``).
 
 Auth: anonymous first; on a 401 the ``WWW-Authenticate`` challenge says Basic (the entry's
 credentials are sent) or Bearer (a token is fetched from the realm, with the credentials when
@@ -49,6 +50,8 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 INDEX_TYPES = MANIFEST_TYPES[0], MANIFEST_TYPES[2]
+ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
+ANY_TYPE = "*/*"
 REVISION_LABEL = "org.opencontainers.image.revision"
 PAGE_SIZE = 1000
 MAX_PAGES = 50
@@ -183,6 +186,14 @@ class RegistryClient:
         found = [_digest_of(m) for m in entries if m.get("artifactType") in (artifact_type, None)]
         return [d for d in found if d is not None]
 
+    def fetch(self, path: str, name: str, limit: int) -> bytes:
+        """The body of a ``GET`` of ``path`` on this host (a classic Helm repository's
+        ``index.yaml``), with the same auth, bounds, redirects and rate limits; ``name``
+        (the chart) names it in errors and in a token scope."""
+        reply = self._call("GET", path, name, limit=limit, accept=ANY_TYPE)
+        self._expect(reply, name, path.rsplit("/", 1)[-1][:80])
+        return reply.body
+
     # -- HTTP ------------------------------------------------------------------------------
 
     def _manifest(self, repository: str, reference: str) -> _Reply:
@@ -191,16 +202,21 @@ class RegistryClient:
         return reply
 
     def _call(
-        self, method: str, path: str, repository: str, limit: int = MAX_MANIFEST_BYTES
+        self,
+        method: str,
+        path: str,
+        repository: str,
+        limit: int = MAX_MANIFEST_BYTES,
+        accept: str = ACCEPT_MANIFESTS,
     ) -> _Reply:
         """One API call with at most one challenge round; rate limits raise."""
         scope = f"repository:{repository}:pull"
-        reply = self._send(method, self.base + path, self._auth(scope), limit)
+        reply = self._send(method, self.base + path, self._auth(scope), limit, accept)
         if reply.status == 401:
             found = challenge.pick(reply.headers.get("WWW-Authenticate", ""))
             if found is not None:
                 self._answer(found, scope)
-                reply = self._send(method, self.base + path, self._auth(scope), limit)
+                reply = self._send(method, self.base + path, self._auth(scope), limit, accept)
         self._note_limits(reply, repository)
         return reply
 
@@ -245,7 +261,14 @@ class RegistryClient:
             return True
         return self.entry.plain_http and parts.scheme == "http" and bool(parts.hostname)
 
-    def _send(self, method: str, url: str, headers: dict[str, str], limit: int) -> _Reply:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        limit: int,
+        accept: str = ACCEPT_MANIFESTS,
+    ) -> _Reply:
         """One request, redirects followed by hand, the body read up to ``limit`` bytes."""
         if self.blocked_until > self._clock():
             wait = self.blocked_until - self._clock()
@@ -254,14 +277,13 @@ class RegistryClient:
                 delay=wait,
                 reason="registry-rate-limited",
             )
-        accept = {"Accept": ", ".join(MANIFEST_TYPES)}
         for _ in range(MAX_REDIRECTS + 1):
             self.requests += 1
             try:
                 response = self._session.request(
                     method,
                     url,
-                    headers={**accept, **headers},
+                    headers={"Accept": accept, **headers},
                     timeout=TIMEOUT,
                     allow_redirects=False,
                     stream=True,

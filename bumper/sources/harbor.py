@@ -12,14 +12,26 @@ named from ``resource_url`` (``harbor.example.com/project/repo:tag`` or ``...@di
 equal to the digest (push by digest) is not a tag. Pulls, scans, quota and replication events
 are ignored. The CloudEvents ``id`` is the delivery id, and its ``source`` and ``id`` the dedupe
 key (the Default format has neither: the body's hash is the key).
+
+Charts: ``UPLOAD_CHART`` (Harbor 1.x: ``uploadChart``), the legacy ChartMuseum chart
+repository's upload, is a chart event (``artifact: chart``): one per resource, its version the
+resource's ``tag``, its chart ``event_data.repository.name``, its repository the classic chart
+repository named by ``resource_url`` (``https://harbor.example.com/chartrepo/<project>``,
+what ``helm repo add`` is given), so the event's ``image`` is that repository's chart key
+(``bumper.core.charts.key``). A ``resource_url`` of another shape drops the resource. Harbor's
+``PUSH_ARTIFACT`` payload names no media type or artifact type (its resources carry only
+``digest``, ``tag``, ``resource_url``), so a chart ``helm push``-ed to Harbor's OCI registry is
+an image event; a chart rule on that repository still takes it (``worker.bump``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from bumper.core.events import Event, ImageEventType
-from bumper.errors import WebhookRejected
+from bumper.core import charts
+from bumper.core.events import Event, ImageEvent, ImageEventType
+from bumper.errors import InvalidReference, WebhookRejected
 from bumper.sources import _auth, _cloudevent
 from bumper.sources._common import (
     MAX_EVENTS,
@@ -46,6 +58,11 @@ KINDS: dict[str, ImageEventType] = {
     "pushImage": "image.pushed",
     "deleteImage": "image.deleted",
 }
+CHART_UPLOADS = frozenset({"UPLOAD_CHART", "uploadChart"})
+# <external URL>/chartrepo/<project>/charts/<chart>-<version>.tgz (Harbor's chart handler)
+_CHART_URL = re.compile(
+    r"(https?://[^/\s?#]+(?:/[^\s?#]*)?/chartrepo/[^/\s?#]+)/charts/[^/\s?#]+\.tgz"
+)
 
 
 def _check(headers: Headers, body: bytes, secret: str) -> None:
@@ -89,6 +106,8 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
 
 def parse_data(sender: str, event_type: str | None, data: Any) -> list[Event]:
     """Shared with the generic CloudEvents sender (Harbor's ``harbor.*`` types)."""
+    if event_type in CHART_UPLOADS:
+        return _chart_uploads(sender, obj(data))
     kind = KINDS.get(event_type or "")
     if kind is None:
         return drop(sender, f"Harbor event {event_type!r} is not an artifact push or delete")
@@ -104,4 +123,37 @@ def parse_data(sender: str, event_type: str | None, data: Any) -> list[Event]:
         events += image_event(sender, kind, name, tag=tag, digest=digest)
     if not resources:
         return drop(sender, f"Harbor {event_type} without resources")
+    return events
+
+
+def _chart_uploads(sender: str, data: dict[str, Any]) -> list[Event]:
+    """One chart event per uploaded version (see the module docstring)."""
+    resources = lst(data.get("resources"))
+    if len(resources) > MAX_EVENTS:
+        raise WebhookRejected("too many resources in one delivery", status=400, reason="malformed")
+    chart = text(obj(data.get("repository")), "name") or ""
+    events: list[Event] = []
+    for resource in resources:
+        found = _CHART_URL.fullmatch(text(resource, "resource_url") or "")
+        version = text(resource, "tag") or ""
+        try:
+            name, good = charts.validate_name(chart), charts.validate_version(version)
+        except InvalidReference as error:
+            events += drop(sender, f"UPLOAD_CHART: {error}")
+            continue
+        if found is None:
+            events += drop(sender, f"UPLOAD_CHART {name}: resource_url is not a chartrepo URL")
+            continue
+        repository = charts.normalize_repository(found.group(1))
+        events.append(
+            ImageEvent(
+                type="image.pushed",
+                image=charts.key(repository, name),
+                tag=good,
+                source=sender,
+                artifact="chart",
+            )
+        )
+    if not resources:
+        return drop(sender, "UPLOAD_CHART without resources")
     return events

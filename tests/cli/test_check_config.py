@@ -249,3 +249,92 @@ def test_a_long_enough_secret_is_valid_and_an_unset_one_is_an_error(
         "BUMPER_TEST_UNSET in the process' environment, or point receivers[0].secret elsewhere",
         "F: 1 error",
     ]
+
+
+CHART_RULES = """\
+apiVersion: bumper/v1
+repos:
+  - name: platform-config
+    forge: git
+    url: ../config.git
+images:
+  - name: both
+    image: ghcr.io/acme/api
+    chart: oci://ghcr.io/acme/charts/api
+    policy: {semver: "^1"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+  - name: no-repository
+    chart: podinfo
+    policy: {semver: "^1"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+  - name: oci-and-repository
+    chart: oci://ghcr.io/acme/charts/api
+    chart_repository: https://charts.example.com
+    policy: {semver: "^1"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+  - name: ftp
+    chart: podinfo
+    chart_repository: ftp://charts.example.com
+    policy: {semver: "^1"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+  - name: inline-secret
+    chart: podinfo
+    chart_repository: https://bot:hunter2@charts.example.com/stable
+    policy: {semver: "^1"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+  - name: bad-name
+    chart: "Pod Info!"
+    chart_repository: https://charts.example.com/stable
+    policy: {semver: "^1"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+  - name: url-as-image
+    image: https://charts.example.com/stable/podinfo
+    policy: {semver: "^1"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+  - name: neither
+    policy: {semver: "^1"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+"""
+CLASSIC = """\
+  - name: classic
+    chart: podinfo
+    chart_repository: https://Charts.Example.com/stable/
+    policy: {semver: "^6"}
+    targets: [{repo: platform-config, paths: ["apps/**"], mode: commit}]
+"""
+
+
+def test_chart_rules_each_problem_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule gives either image or chart; a chart is oci://... or a name with a classic
+    chart_repository (http(s), no inline credentials); each mistake is one line."""
+    code, out, err = run(tmp_path, CHART_RULES, capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "F:7: images[0]: give either image or chart, not both",
+        "F:12: images[1]: give chart: oci://host/path/name, or chart_repository with a name",
+        "F:16: images[2]: an oci:// chart names its repository; drop chart_repository",
+        "F:21: images[3]: chart_repository 'ftp://charts.example.com' is not an http(s) or oci URL",
+        "F:26: images[4]: the URL carries a password inline; remove it and use a registries entry",
+        "F:31: images[5]: 'Pod Info!' is not a chart name such as podinfo",
+        "F:36: images[6]: 'https://charts.example.com/stable/podinfo' is not an image name "
+        "(a chart? use chart:)",
+        "F:40: images[7]: give image (a container image) or chart (a Helm chart)",
+        "F: 8 errors",
+    ]
+    assert "hunter2" not in err
+
+
+def test_a_classic_chart_rule_is_valid_and_keyed_by_its_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(tmp_path, GOOD + CLASSIC, capsys)
+    assert code == 0 and err == "", err
+    assert "2 image rules" in out
+    rule = configfile.load(tmp_path / "bumper.yaml").images[1]
+    assert (rule.artifact, rule.chart_identity()) == (
+        "chart",
+        ("podinfo", "https://charts.example.com/stable"),
+    )
+    assert rule.image == "https://charts.example.com/stable/podinfo"  # what events name

@@ -96,3 +96,44 @@ def test_set_chart_exit_codes(
     assert "Traceback" not in err
     if code == 2:
         assert err.startswith("bumper: error: ") and err.count("\n") == 1
+
+
+def _alias_bomb() -> str:
+    """A file naming the chart whose aliases expand past the parse limits."""
+    layers = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 8))
+    return "chart: podinfo\nl0: &l0 [x]\n" + layers
+
+
+@pytest.mark.parametrize("unreadable", ["outside-link", "alias-bomb"])
+def test_set_chart_exit_code_3_when_files_could_not_be_read(
+    tmp_path: Path, unreadable: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3, not 1: no reference in the files read, but a file that might hold one was not
+    read; each such file named on its own line, nothing written."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "cm.yaml").write_text("kind: ConfigMap\ndata: {a: b}\n")
+    if unreadable == "outside-link":
+        outside = tmp_path / "outside.yaml"
+        shutil.copyfile(GOLDEN / "chart-flux-helmrelease" / "before.yaml", outside)
+        (root / "flux.yaml").symlink_to(outside)
+        before = outside.read_bytes()
+    else:
+        (root / "flux.yaml").write_text(_alias_bomb())
+        before = (root / "flux.yaml").read_bytes()
+    code = main(["set-chart", str(root), "--chart", "podinfo", "--version", "6.5.9"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert (
+        [line for line in err.splitlines() if "flux.yaml" in line]
+        == [
+            line
+            for line in err.splitlines()
+            if line.startswith(f"bumper: skipped {root}/flux.yaml: ")
+        ]
+        != []
+    )
+    assert err.splitlines()[-1] == "bumper: no reference to chart podinfo in the files read"
+    assert (root / "flux.yaml").read_bytes() == before and "Traceback" not in err
+    (root / "flux.yaml").unlink()
+    assert main(["set-chart", str(root), "--chart", "podinfo", "--version", "6.5.9"]) == 1

@@ -81,6 +81,11 @@ def test_a_registry_host_is_literal() -> None:
         (["*.gcr.io"], "eu.gcr.io/p/i", True),
         (["*.gcr.io"], "gcr.io/p/i", False),
         ([], "ghcr.io/acme/api", False),
+        # a classic Helm chart's key (a Harbor chartrepo upload): matched by its URL's host
+        (["harbor.example.com"], "https://harbor.example.com/chartrepo/lib/podinfo", True),
+        (["harbor.example.com/chartrepo/lib"], "https://harbor.example.com/chartrepo/lib/x", True),
+        (["harbor.example.com"], "https://harbor.example.com.evil.io/chartrepo/lib/x", False),
+        (["ghcr.io"], "https://harbor.example.com/chartrepo/lib/podinfo", False),
     ],
 )
 def test_what_an_image_entry_covers(entries: list[str], image: str, covered: bool) -> None:

@@ -53,6 +53,12 @@ def quay_build(status: str, **more: object) -> Event:
     return build("quay", status, **fields)  # type: ignore[arg-type]
 
 
+def harbor_chart(key: str, version: str) -> Event:
+    return ImageEvent(
+        type="image.pushed", image=key, tag=version, source="harbor", artifact="chart"
+    )
+
+
 AMBIGUOUS = {"ambiguous": sources.quay.AMBIGUOUS, "image": "quay.io/acme/api"}
 GH_RUN = {"X-GitHub-Event": "workflow_run"}
 
@@ -105,6 +111,19 @@ CASES = [
                 tag="1.2.3",
                 digest=HARBOR_V1,
             )
+        ],
+    ),
+    # --- Harbor's legacy ChartMuseum repository: an upload is a chart version of the
+    # classic repository https://<harbor>/chartrepo/<project> (what `helm repo add` is given).
+    Case(
+        "harbor/UPLOAD_CHART.default.json",
+        [harbor_chart("https://harbor.example.com/chartrepo/platform/podinfo", "6.5.4")],
+    ),
+    Case(
+        "harbor/uploadChart.v1.json",
+        [
+            harbor_chart("http://harbor.example.com/chartrepo/library/api", "1.4.0"),
+            harbor_chart("http://harbor.example.com/chartrepo/library/api", "1.4.1"),
         ],
     ),
     # --- GitHub: docker.pkg.github.com (2019) and the GHCR beta (2020)
@@ -250,3 +269,37 @@ def test_queries_without_event_and_oversized_ones() -> None:
         hint_from_query("a=" + "x" * 3000)
     with pytest.raises(WebhookRejected):
         hint_from_query("&".join(f"k{i}=v" for i in range(30)))
+
+
+@pytest.mark.parametrize(
+    ("resource", "chart"),
+    [
+        ({"tag": "1.0.0", "resource_url": "https://h.example.com/library/api:1.0.0"}, "api"),
+        (
+            {"tag": "1.0.0", "resource_url": "https://h.example.com/chartrepo/x/charts/a.tgz?q"},
+            "api",
+        ),
+        (
+            {
+                "tag": "not a version!",
+                "resource_url": "https://h.example.com/chartrepo/x/charts/a.tgz",
+            },
+            "api",
+        ),
+        (
+            {"tag": "1.0.0", "resource_url": "https://h.example.com/chartrepo/x/charts/a.tgz"},
+            "../x",
+        ),
+    ],
+    ids=["image-url", "query", "bad-version", "bad-chart-name"],
+)
+def test_a_harbor_chart_upload_that_does_not_fit_is_dropped(
+    resource: dict[str, str], chart: str
+) -> None:
+    import json
+
+    body = {
+        "type": "UPLOAD_CHART",
+        "event_data": {"resources": [resource], "repository": {"name": chart}},
+    }
+    assert sources.SENDERS["harbor"].parse({}, json.dumps(body).encode()) == []

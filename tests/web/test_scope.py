@@ -176,3 +176,27 @@ def test_a_receiver_that_cannot_know_its_images_refuses_to_start(
         create_app(settings, config)
     opted_out = config_for([_entry(tmp_path, "hub", "harbor", scope={"images": []})])
     assert create_app(settings, opted_out).test_client().get("/healthz").status_code == 200
+
+
+def _harbor_chart_upload(host: str) -> bytes:
+    """Bumper's own Harbor UPLOAD_CHART fixture (tests/sources/fixtures), from ``host``."""
+    path = (
+        Path(__file__).parents[1] / "sources" / "fixtures" / "harbor" / "UPLOAD_CHART.default.json"
+    )
+    return path.read_bytes().replace(b"harbor.example.com", host.encode())
+
+
+def test_a_harbor_chart_upload_is_queued_as_a_chart_event_of_its_own_host_only(
+    app: Flask, client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    status, reply = _post(client, "harbor", "harbor", _harbor_chart_upload(OURS))
+    assert status == 202, reply
+    [event] = _queued(redis_client)
+    assert (event["image"], event["tag"], event["artifact"]) == (
+        f"https://{OURS}/chartrepo/platform/podinfo",
+        "6.5.4",
+        "chart",
+    )
+    status, reply = _post(client, "harbor", "harbor", _harbor_chart_upload("localhost.evil.io"))
+    assert (status, reply["reason"]) == (200, "out-of-scope")
+    assert len(_queued(redis_client)) == 1

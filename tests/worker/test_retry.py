@@ -10,6 +10,7 @@ import redis
 
 from bumper import rqjobs
 from bumper.cli import main
+from bumper.errors import NotRetryable
 from tests.support.jobs import drain as run_jobs
 from tests.worker.test_flow import file_at, push, setup  # noqa: F401 - the fixture
 from worker import context, jobs, retry, store
@@ -54,7 +55,7 @@ def test_a_failed_bump_retried_after_the_fix_lands_once(
     record = store.Store(client).target_records()["api/0"]
     assert record["bump"]["state"] == "merged" and record["bump"]["ref"] == "1.2.0"
     assert record["observed"]["files"] == {"apps/api/deploy.yaml": "1.0.0"}
-    with pytest.raises(retry.NotRetryable, match="is finished, not failed"):
+    with pytest.raises(NotRetryable, match="is finished, not failed"):
         retry.retry(client, job_id, by="test")
 
 
@@ -76,14 +77,14 @@ def test_a_bump_already_pending_is_not_queued_twice(
 
 
 def test_unknown_and_dead_lettered_jobs_are_not_retried(client: redis.Redis) -> None:
-    with pytest.raises(retry.NotRetryable, match="no job 'nope'"):
+    with pytest.raises(NotRetryable, match="no job 'nope'"):
         retry.retry(client, "nope", by="test")
     # A job the loader refuses (a malformed event) is dead-lettered: it can never run.
     queue = rqjobs.queue(QUEUE, client)
     crafted = queue.enqueue(rqjobs.HANDLE_EVENT, {"type": "image.pushed"}, job_id="ev-crafted")
     run_jobs(client, QUEUE)
     assert crafted.get_status() == "failed"
-    with pytest.raises(retry.NotRetryable, match="dead-lettered"):
+    with pytest.raises(NotRetryable, match="dead-lettered"):
         retry.retry(client, "ev-crafted", by="test")
 
 

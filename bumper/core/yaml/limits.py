@@ -21,6 +21,7 @@ Pure: no I/O. ``ParseLimitExceeded`` is the error, its message one line; callers
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -104,6 +105,13 @@ def _cannot_exceed(text: str, limits: Limits) -> bool:
         and 2 * len(text) + 3 <= limits.max_nodes
         and text.count("---") + text.count("...") < limits.max_documents
     )
+
+
+def stream(data: str | bytes) -> Iterator[Any]:
+    """The parse events of ``data`` (libyaml's event parser: constant memory), for a consumer
+    that keeps a few scalars and never expands an alias, so no alias can make it grow; the
+    caller bounds the size (it read at most so many bytes) and the nesting it follows."""
+    return iter(yaml.parse(data, Loader=_Parser))
 
 
 def compose_all(text: str, loader: Any, limits: Limits = DEFAULT) -> list[Any]:

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, abort, render_template, request
 
+from bumper.errors import NotRetryable
 from bumper.web import agents, recent
 from bumper.web.dashboard import csrf, model
 from bumper.web.state import WebState, state
@@ -149,7 +150,7 @@ def retry(job_id: str) -> Response:
         done = retry_module.retry(
             st.redis, job_id, by="dashboard", crash_retries=st.settings.worker.crash_retries
         )
-    except retry_module.NotRetryable as error:
+    except NotRetryable as error:
         return _outcome(409, str(error))
     except redis.RedisError:
         return _outcome(503, "Redis unreachable: nothing was retried")
