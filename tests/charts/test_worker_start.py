@@ -5,6 +5,7 @@ bumper.yaml, and exits 0; with a wrong password file it fails."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,21 @@ def run_worker(env: dict[str, str], root: Path, port: int, password: str) -> Any
     )
 
 
+def mount_secrets(bumper_yaml: str, container: dict[str, Any], root: Path) -> list[str]:
+    """The secret files bumper.yaml names under the worker's mounted Secrets, created under
+    ``root`` as the pod would see them (the worker checks its repos' credentials at start;
+    receiver secrets are the web's, not mounted here). Returns the paths created."""
+    mounted = [m["mountPath"] for m in container["volumeMounts"]]
+    created = []
+    for path in sorted(set(re.findall(r"/etc/bumper/secrets/[\w./-]+", bumper_yaml))):
+        if any(path.startswith(f"{m}/") for m in mounted):
+            secret = root / path.lstrip("/")
+            secret.parent.mkdir(parents=True, exist_ok=True)
+            secret.write_text("a-forge-token-of-enough-length\n")
+            created.append(path)
+    return created
+
+
 def test_the_worker_pod_env_runs_the_worker(
     testbed_bin_dir: Path, tmp_path: Path, locked_redis: int
 ) -> None:
@@ -61,7 +77,9 @@ def test_the_worker_pod_env_runs_the_worker(
     root = tmp_path / "root"
     config = root / env["BUMPER_CONFIG_FILE"].lstrip("/")
     config.parent.mkdir(parents=True)
-    config.write_text(bumper_yaml)
+    config.write_text(bumper_yaml.replace("/etc/bumper/", f"{root}/etc/bumper/"))
+    # the repo's credentials come from the worker's own Secret mount
+    assert mount_secrets(bumper_yaml, container, root) == ["/etc/bumper/secrets/forge/token"]
     done = run_worker(env, root, locked_redis, PASSWORD)
     assert done.returncode == 0, done.stderr[-2000:]
     refused = run_worker(env, root, locked_redis, "not-the-password-at-all")
