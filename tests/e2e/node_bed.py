@@ -130,7 +130,13 @@ def bumper_values(sim: ForgeSim, node: Node, registry_host: str) -> dict[str, An
     api = on_host(sim.github_api_url, node)
     return {
         "image": {"registry": registry_host},
-        "web": {"replicas": 1, "nodeSelector": pin, "service": {"type": "NodePort"}},
+        # Probing every second: with the default 10 s a pod that is up waits that long to be Ready.
+        "web": {
+            "replicas": 1,
+            "nodeSelector": pin,
+            "service": {"type": "NodePort"},
+            "readinessProbe": {"periodSeconds": 1},
+        },
         "worker": {"nodeSelector": pin},
         "redis": {"nodeSelector": pin},
         "secrets": {
@@ -180,6 +186,7 @@ def agent_values(sim: ForgeSim, node: Node, registry_host: str, apps: str, web: 
     return {
         "image": {"registry": registry_host},
         "nodeSelector": {"kubernetes.io/hostname": node.name},
+        "readinessProbe": {"periodSeconds": 1},
         "agent": {
             "name": "e2e",
             "repoUrl": on_host(sim.clone_url(CONFIG_REPO), node),

@@ -9,6 +9,7 @@ Marker ``node``: runs under ``make test`` (root, ``BUMPER_TESTBED_NODE=1``); see
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,17 @@ def _scenario(
     kube_node.forward(bed.port_of(forgesim.url))
     local = f"localhost:{reg.port}"  # how the node's containerd names the registry
 
-    digests = bed.build_and_push_images(reg)
-    v1 = bed.push_app_image(reg, kube_full.bin_dir, tmp_path, "1.0.0", "MESSAGE=one")
-    v2 = bed.push_app_image(reg, kube_full.bin_dir, tmp_path, "1.1.0", "MESSAGE=two")
-    versions = bed.push_charts(kube_full, reg, tmp_path)
+    # Independent uploads (mostly waiting on subprocesses): at once.
+    with ThreadPoolExecutor(4) as pool:
+        images = pool.submit(bed.build_and_push_images, reg)
+        app_v1 = pool.submit(
+            bed.push_app_image, reg, kube_full.bin_dir, tmp_path, "1.0.0", "MESSAGE=one"
+        )
+        app_v2 = pool.submit(
+            bed.push_app_image, reg, kube_full.bin_dir, tmp_path, "1.1.0", "MESSAGE=two"
+        )
+        charts = pool.submit(bed.push_charts, kube_full, reg, tmp_path)
+    digests, v1, v2, versions = images.result(), app_v1.result(), app_v2.result(), charts.result()
 
     forgesim.create_repo(
         bed.CONFIG_REPO,

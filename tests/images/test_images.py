@@ -133,6 +133,41 @@ def bed_tool(name: str, *argv: str) -> str:
     ).stdout
 
 
+def _build(*targets: str) -> str:
+    done = subprocess.run(
+        ["bash", str(REPO / "images" / "build.sh"), *targets],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr
+
+
+def _image_id(target: str) -> str:
+    return subprocess.run(
+        ["buildah", "inspect", "--type", "image", "--format", "{{.FromImageID}}", image(target)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_an_unchanged_target_is_not_built_again_and_a_stale_stamp_builds_it(built: None) -> None:
+    cache = os.environ.get("BUMPER_IMAGES_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bumper-images"
+    )
+    stamp = Path(cache) / "targets" / "redis"
+    key, built_id = stamp.read_text().split()
+    assert built_id == _image_id("redis")
+    assert f"{image('redis')} cache hit" in _build("redis")
+    # The image under that name is not the one the stamp names (another worktree's build).
+    stamp.write_text(f"{key} {'0' * 64}\n")
+    out = _build("redis")
+    assert f"{image('redis')} built in" in out, out
+    assert stamp.read_text().split() == [key, _image_id("redis")]
+
+
 @pytest.mark.parametrize("target", ("agent", "worker"))
 def test_helm_and_kustomize_are_the_test_beds(built: None, target: str) -> None:
     assert run(target, "helm", "version") == bed_tool("helm", "version")
