@@ -137,15 +137,38 @@ def dict_config(
             "text": {"()": "bumper.logs.TextFormatter"},
         },
         "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": formatter_for(settings.format, stream or sys.stderr),
-                "stream": stream or "ext://sys.stderr",
-            }
+            "stderr": _handler(formatter_for(settings.format, stream or sys.stderr), stream)
         },
         "root": {"level": (level or settings.level).upper(), "handlers": ["stderr"]},
         "loggers": {name: {"level": settings.rq_level.upper()} for name in RQ_LOGGERS},
     }
+
+
+def _handler(formatter: str, stream: TextIO | None) -> dict[str, Any]:
+    if stream is None:
+        return {"class": "bumper.logs.StderrHandler", "formatter": formatter}
+    return {"class": "logging.StreamHandler", "formatter": formatter, "stream": stream}
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes each record to ``sys.stderr`` as it is when the record is emitted.
+
+    A handler bound to the ``sys.stderr`` of the moment it was configured keeps writing to that
+    object after it is replaced and closed (a program running ``bumper.cli.main`` in-process
+    with its stderr redirected, a test capture), and every later record then fails with
+    ``ValueError: I/O operation on closed file``. The stdlib's last-resort handler does the same.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always the current sys.stderr
 
 
 def configure(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,3 +43,13 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     yield client
     client.flushall()
     client.close()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``logs.configure`` replaces the root handlers: give pytest's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

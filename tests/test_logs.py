@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,6 @@ from bumper.settings import LogSettings
 from tests.support.redis_server import RedisServer
 
 FIELDS = ["time", "level", "logger", "message"]
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """``logs.configure`` replaces the root handlers: give pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -157,3 +146,19 @@ def test_a_worker_jobs_lines_carry_job_and_delivery_ids_and_rq_is_quiet(
 def test_rq_chatter_when_asked_for(tmp_path: Path, redis_server: RedisServer) -> None:
     lines = _worker(tmp_path, redis_server, BUMPER_LOG__RQ_LEVEL="INFO")
     assert any(line["logger"] == "rq.worker" and line["level"] == "info" for line in lines)
+
+
+def test_the_stderr_handler_writes_to_the_current_stderr(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One process configuring logging, then running with its stderr replaced (and the old one
+    # closed), as an in-process ``bumper.cli.main`` with redirected output does.
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logs.configure(LogSettings(format="json", level="info"))
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("bumper.test").info("after the swap")
+    assert [line["message"] for line in json_lines(second.getvalue())] == ["after the swap"]
+    assert "Logging error" not in second.getvalue()

@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     logger.addHandler(notes)
     previous = logger.level
     logger.setLevel(logging.INFO)
+    # The reasons are shown once, as notes: not also as log lines when logging is configured.
+    logger.propagate = False
     try:
         parsed = sender.parse(sources.Headers(headers), body)
     except BumperError as error:
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         logger.removeHandler(notes)
         logger.setLevel(previous)
+        logger.propagate = True
     delivery = sender.delivery_id(sources.Headers(headers), body)
     out: list[dict[str, Any]] = []
     for event in parsed:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bumper import logs
 from bumper.cli import main
+from bumper.settings import LogSettings
 
 FIXTURES = ("fixtures", "webhooks")
 
@@ -152,6 +154,19 @@ def test_without_query_the_build_is_ambiguous_and_says_which_url(
 
 
 def test_a_dropped_payload_prints_its_one_line_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain-webhook", "--source", "quay", "--query", "?event=build_start", QUAY_BUILD]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == []
+    assert out.err.strip() == "bumper: note: dropped: build_start: the build has not finished"
+
+
+def test_the_reason_is_one_note_when_logging_is_configured(
+    capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    # A process that set up its logging (``bumper agent`` or ``worker`` ran before in it) gets
+    # the reason once, as the note, not also as a log line or a logging error.
+    logs.configure(LogSettings(format="json", level="info"))
     args = ["explain-webhook", "--source", "quay", "--query", "?event=build_start", QUAY_BUILD]
     assert main(args) == 0
     out = capsys.readouterr()

@@ -61,8 +61,13 @@ def test_a_retry_and_the_polling_tick_run_once_with_three_workers(fleet: Fleet) 
     fleet.push("1.1.0", "ghcr.io/acme/svc0")
     landed = fleet.wait("the bump", lambda: fleet.current_tag(0) == "1.1.0", timeout=60)
     assert landed, fleet.logs()
-    # the retry is due 1 s after the 502; give duplicate runs (if any) time to show
-    fleet.wait("a second polling tick", lambda: len(POLL_TICK.findall(fleet.worker_text())) >= 2)
+    # The push is visible before the job's run ends and records "succeeded": wait for that
+    # record, not for ticks counted from the start (two may have run before the bump landed).
+    ended = fleet.wait("the bump run's end", lambda: "succeeded" in bump_runs(fleet), timeout=30)
+    assert ended, (bump_runs(fleet), fleet.logs())
+    # then give duplicate runs (if any) time to show: two more polling ticks
+    ticked = len(POLL_TICK.findall(fleet.worker_text()))
+    fleet.wait("two more ticks", lambda: len(POLL_TICK.findall(fleet.worker_text())) >= ticked + 2)
     assert bump_runs(fleet) == {"retrying": 1.0, "succeeded": 1.0}, fleet.logs()
     pushes = fleet.sim.requests("POST", r"git-receive-pack")
     assert [r.fault for r in pushes] == [True, False]
