@@ -22,7 +22,12 @@ def _deployment(
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels, "annotations": annotations or {}},
-                "spec": {"containers": [{"name": "app", "image": image}]},
+                # kwok's nodes only: the real node (tests/testbed/test_node.py) may have joined
+                # the same cluster in this session, and it cannot pull registry.test images
+                "spec": {
+                    "nodeSelector": {"type": "kwok"},
+                    "containers": [{"name": "app", "image": image}],
+                },
             },
         },
     }
