@@ -14,11 +14,9 @@ not be read.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 from bumper import edittree
-from bumper.cli import _paths
+from bumper.cli import _paths, _treeedit
 from bumper.core import charts
 from bumper.core.yaml import charteditor
 
@@ -41,33 +39,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     name, _ = charteditor.chart_identity(args.chart, args.repository)
     charts.validate_version(args.version)
-    edits: list[tuple[Path, str, edittree.TreeEdit]] = []
+    edits: list[_treeedit.Planned] = []
     for arg in args.paths:
         root, selection, prefix = _paths.split(arg)
         found = edittree.scan_chart(root, [selection], args.chart, args.repository)
         result = edittree.plan_chart_tree(found, args.version)
         edits.append((root, prefix, result))
-        reported = {rel for rel, _ in result.skipped}
-        for rel, reason in result.skipped:
-            print(f"bumper: skipped {_paths.label(prefix, rel)}: {reason}", file=sys.stderr)
-        for rel, reason in result.unreadable:
-            if rel not in reported:
-                print(f"bumper: skipped {_paths.label(prefix, reason)}", file=sys.stderr)
-    if sum(result.matched for _, _, result in edits) == 0:
-        if any(result.unreadable for _, _, result in edits):
-            print(f"bumper: no reference to chart {name} in the files read", file=sys.stderr)
-            return 3
-        print(f"bumper: no reference to chart {name} found", file=sys.stderr)
-        return 1
-    for root, prefix, result in edits:
-        for file_edit in result.edited:
-            if args.dry_run:
-                sys.stdout.write(file_edit.diff(_paths.label(prefix, file_edit.path)))
-            else:
-                edittree.write_text(root / file_edit.path, file_edit.after)
-    if not args.dry_run:
-        for _, prefix, result in edits:
-            for change in result.changes:
-                where = _paths.label(prefix, change.path)
-                print(f"{where}:{change.line}\t{change.kind}\t{change.old} -> {change.new}")
-    return 0
+        _treeedit.report_skipped(prefix, result)
+    return _treeedit.finish(edits, f"chart {name}", args.dry_run)

@@ -11,11 +11,9 @@ could not be read are named on stderr, one line each; the others are still edite
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 from bumper import edittree
-from bumper.cli import _paths
+from bumper.cli import _paths, _treeedit
 from bumper.core import refs
 from bumper.errors import InvalidReference
 
@@ -39,35 +37,12 @@ def run(args: argparse.Namespace) -> int:
     if args.tag is None and args.digest is None:
         raise InvalidReference("give --tag, --digest or both")
     refs.parse_name(args.image)
-    edits: list[tuple[Path, str, edittree.TreeEdit]] = []
+    edits: list[_treeedit.Planned] = []
     for arg in args.paths:
         root, selection, prefix = _paths.split(arg)
         result = edittree.edit_tree(
             root, [selection], args.image, tag=args.tag, digest=args.digest, dry_run=True
         )
         edits.append((root, prefix, result))
-        reported = {rel for rel, _ in result.skipped}
-        for rel, reason in result.skipped:
-            print(f"bumper: skipped {_paths.label(prefix, rel)}: {reason}", file=sys.stderr)
-        for rel, reason in result.unreadable:
-            if rel not in reported:  # the reason names the file already
-                print(f"bumper: skipped {_paths.label(prefix, reason)}", file=sys.stderr)
-    if sum(result.matched for _, _, result in edits) == 0:
-        name = refs.normalize_name(args.image)
-        if any(result.unreadable for _, _, result in edits):
-            print(f"bumper: no reference to {name} in the files read", file=sys.stderr)
-            return 3
-        print(f"bumper: no reference to {name} found", file=sys.stderr)
-        return 1
-    for root, prefix, result in edits:
-        for file_edit in result.edited:
-            if args.dry_run:
-                sys.stdout.write(file_edit.diff(_paths.label(prefix, file_edit.path)))
-            else:
-                edittree.write_text(root / file_edit.path, file_edit.after)
-    if not args.dry_run:
-        for _, prefix, result in edits:
-            for change in result.changes:
-                where = _paths.label(prefix, change.path)
-                print(f"{where}:{change.line}\t{change.kind}\t{change.old} -> {change.new}")
-    return 0
+        _treeedit.report_skipped(prefix, result)
+    return _treeedit.finish(edits, refs.normalize_name(args.image), args.dry_run)
