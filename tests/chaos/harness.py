@@ -33,6 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rq import Worker
+
+from bumper import rqjobs
 from bumper.core import changes
 from tests.e2e.stack import Stack, package_payload
 from tests.support.forgesim import ForgeSim
@@ -158,12 +161,25 @@ class Fleet(Stack):
     def live_workers(self) -> list[subprocess.Popen[bytes]]:
         return [w for w in self.workers if w.poll() is None]
 
+    def bumping_pids(self) -> set[int]:
+        """PIDs of the workers whose current RQ job is a bump run (not a polling tick or an
+        event routing job, which another worker may be running at the same moment)."""
+        pids = set()
+        for rq_worker in Worker.all(
+            connection=self.redis, job_class=rqjobs.BumperJob, serializer=rqjobs.JobSerializer
+        ):
+            job = rq_worker.get_current_job()
+            if job is not None and job.func_name.endswith("run_bump"):
+                pids.add(rq_worker.pid)
+        return pids
+
     def kill_worker_with_horse(self) -> bool:
-        """SIGKILL a worker that is running a job, parent first (it cannot notice), then its
-        work horse (in a process group of its own); False if no worker was busy."""
+        """SIGKILL the worker that is running a bump, parent first (it cannot notice), then
+        its work horse (in a process group of its own); False if no worker was bumping."""
+        bumping = self.bumping_pids()
         for worker in self.live_workers():
             children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
-            if not children:
+            if not children or worker.pid not in bumping:
                 continue
             os.killpg(worker.pid, signal.SIGKILL)
             for child in children:
