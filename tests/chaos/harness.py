@@ -164,12 +164,12 @@ class Fleet(Stack):
     def bumping_pids(self) -> set[int]:
         """PIDs of the workers whose current RQ job is a bump run (not a polling tick or an
         event routing job, which another worker may be running at the same moment)."""
-        pids = set()
+        pids: set[int] = set()
         for rq_worker in Worker.all(
             connection=self.redis, job_class=rqjobs.BumperJob, serializer=rqjobs.JobSerializer
         ):
             job = rq_worker.get_current_job()
-            if job is not None and job.func_name.endswith("run_bump"):
+            if job is not None and str(job.func_name).endswith("run_bump") and rq_worker.pid:
                 pids.add(rq_worker.pid)
         return pids
 
