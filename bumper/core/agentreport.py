@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 PATH = "/agent/v1/reports"
 MAX_BODY_BYTES = 256 * 1024
 MAX_RECORDS = 100
+MAX_RUNNING = 500
 
 # One line, no control characters: these end up on the dashboard and in decision logs.
 _Line = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]*$")]
@@ -52,6 +53,29 @@ class Health(_Strict):
     last_sync_time: str = Field("", pattern=r"^[0-9T:.+Z-]{0,40}$")
 
 
+_Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")]
+
+
+class Running(_Strict):
+    """One container of a workload the agent applied, with the digest its pods really run.
+
+    ``digest`` is observed (the pods' ``status.containerStatuses[].imageID``), not the one the
+    manifest asks for: promotion trusts only what ran. ``ready`` is true only when every pod
+    of the workload that runs this container is ready on that digest."""
+
+    namespace: _Name
+    kind: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,62}$")
+    name: _Name
+    container: _Name
+    repository: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,254}$")
+    tag: str | None = Field(None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    digest: str = Field(pattern=r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
+    ready: bool
+    commit: str = Field("", pattern=r"^[0-9a-f]{0,64}$")
+
+
 class Report(_Strict):
     status: Health | None = None
     bad_images: list[BadImage] = Field(default_factory=list, max_length=MAX_RECORDS)
+    # What runs, per container, with observed digests (the health evidence of promotion).
+    running: list[Running] = Field(default_factory=list, max_length=MAX_RUNNING)
