@@ -852,6 +852,9 @@ class BumperConfig(BaseModel):
     ci: list[CiTrigger] = Field(default_factory=list)
     agents: list[AgentClient] = Field(default_factory=list)
     registries: list[RegistryEntry] = Field(default_factory=list)
+    # Each environment of a pipeline is also an image rule (``<pipeline>.<environment>``),
+    # appended to ``images`` once validated: the bump path, CI gate and logs are the rules'.
+    pipelines: list[Pipeline] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_fields(self) -> BumperConfig:
@@ -860,7 +863,22 @@ class BumperConfig(BaseModel):
             raise PydanticCustomError(
                 "cross_field", "{issues}", {"issues": "; ".join(map(str, issues))}
             )
+        derived = [rule for pipeline in self.pipelines for rule in pipeline.rules()]
+        if derived:
+            # frozen model: set once, here, before anyone reads it
+            self.__dict__["images"] = [*self.images, *derived]
         return self
+
+    def stage(self, rule: str) -> Stage | None:
+        """The pipeline and environment an image rule was made for, or None."""
+        for pipeline in self.pipelines:
+            for index in range(len(pipeline.environments)):
+                if pipeline.rule_name(index) == rule:
+                    return Stage(pipeline, index)
+        return None
+
+    def pipeline(self, name: str) -> Pipeline | None:
+        return next((p for p in self.pipelines if p.name == name), None)
 
     def receiver(self, name: str) -> Receiver | None:
         return next((r for r in self.receivers if r.name == name), None)
@@ -964,6 +982,7 @@ def cross_check(data: Mapping[str, Any]) -> list[Issue]:
     issues: list[Issue] = []
     for key in ("receivers", "repos", "images", "ci", "agents", "registries"):
         issues += _unique_names(data, key)
+    issues += _pipeline_issues(data)
     repos = {item.get("name") for _, item in _items(data, "repos")}
     images = {item.get("name") for _, item in _items(data, "images")}
     for index, rule in _items(data, "images"):
@@ -1083,3 +1102,201 @@ def _message(error: Any) -> str:
     message = str(error["msg"])
     # pydantic prefixes messages from our validators with "Value error, ".
     return message.removeprefix("Value error, ")
+
+
+# -- promotion pipelines --------------------------------------------------------------------
+
+
+class PromotionGate(Strict):
+    """What a digest needs before it enters an environment of a pipeline: health in the
+    previous environment (``healthy_for``), a CI result in the rules' gate syntax (``ci:``
+    names the sender, ``workflow:`` the pipeline; ``Gate``), and ``approval: pr`` (a human
+    merges the promotion PR)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    healthy_for: PollInterval = Field(
+        None, description="ran ready this long in the previous environment, that exact digest"
+    )
+    ci: str | None = Field(None, min_length=1, description="CI sender, e.g. github, gitlab")
+    repository: str | None = Field(
+        None, validation_alias=AliasChoices("repository", "project"), description="CI project"
+    )
+    workflow: str | None = Field(None, description="workflow / pipeline name; any when omitted")
+    branches: list[str] = Field(default_factory=list, description=BRANCHES_HELP)
+    tags: list[str] = Field(default_factory=list, description=TAGS_HELP)
+    hold_seconds: int = Field(3600, gt=0, description="first environment: how long CI is awaited")
+    approval: Literal["pr"] | None = Field(None, description="pr: a human merges the PR")
+
+    @model_validator(mode="after")
+    def _ci_keys_need_ci(self) -> PromotionGate:
+        if self.ci is None and (self.repository or self.workflow or self.branches or self.tags):
+            raise ValueError("repository, workflow, branches and tags need ci: (the CI sender)")
+        return self
+
+    def ci_gate(self) -> Gate | None:
+        """The CI part as a rule's ``Gate`` (one gate mechanism, one store of CI results)."""
+        if self.ci is None:
+            return None
+        return Gate(
+            ci=self.ci,
+            repository=self.repository,
+            workflow=self.workflow,
+            branches=self.branches,
+            tags=self.tags,
+            hold_seconds=self.hold_seconds,
+        )
+
+
+class Environment(Strict):
+    """One environment of a pipeline: its targets, who reports its health, its gate."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
+    agent: str | None = Field(
+        None,
+        description="the agents entry (or push target cluster name) reporting its health",
+    )
+    gate: PromotionGate | None = None
+    targets: list[Target] = Field(min_length=1)
+
+
+class Pipeline(Strict):
+    """An image promoted through environments in order: the first follows ``policy``; each
+    later one receives exactly the ``tag@digest`` that ran healthy in the one before it.
+    Each environment becomes an image rule named ``<pipeline>.<environment>``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
+    image: str = Field(description="registry/repository, normalised like an image rule's")
+    policy: Policy
+    environments: list[Environment] = Field(min_length=2, max_length=20)
+    max_report_age: PollInterval = Field(
+        300, description="health evidence older than this does not count (agent report interval)"
+    )
+    labels: list[str] = Field(default_factory=list)
+    reviewers: list[str] = Field(default_factory=list)
+    commit_message: str | None = None
+    pr_title: str | None = None
+    pr_body: str | None = None
+    poll: PollInterval = None
+    verify: Verify | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        try:
+            ref = refs.parse(value)
+        except InvalidReference as error:
+            raise ValueError(str(error)) from None
+        if ref.tag is not None or ref.digest is not None:
+            raise ValueError("give the image without a tag or digest; the policy picks tags")
+        return ref.name
+
+    @model_validator(mode="after")
+    def _gates_fit(self) -> Pipeline:
+        names = [env.name for env in self.environments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"environment names repeat: {', '.join(names)}")
+        first = self.environments[0].gate
+        if first is not None and first.healthy_for is not None:
+            raise ValueError("the first environment follows the tag policy: no healthy_for")
+        for before, env in zip(self.environments, self.environments[1:], strict=False):
+            gate = env.gate
+            if gate is not None and gate.healthy_for is not None and before.agent is None:
+                raise ValueError(
+                    f"{env.name}: healthy_for needs agent: on {before.name} (who reports health)"
+                )
+        for env in self.environments:
+            if env.gate is not None and env.gate.approval == "pr":
+                if any(t.mode != "pr" for t in env.targets):
+                    raise ValueError(f"{env.name}: approval: pr needs mode: pr on its targets")
+        return self
+
+    def rule_name(self, index: int) -> str:
+        return f"{self.name}.{self.environments[index].name}"
+
+    def rules(self) -> list[Image]:
+        """One image rule per environment; later ones pin the digest (``tag@digest``)."""
+        made = []
+        for index, env in enumerate(self.environments):
+            later = {"pin_digest": True}
+            pinned = self.policy if index == 0 else self.policy.model_copy(update=later)
+            gate = env.gate.ci_gate() if env.gate is not None and index == 0 else None
+            made.append(
+                Image(
+                    name=self.rule_name(index),
+                    image=self.image,
+                    policy=pinned,
+                    gate=gate,
+                    targets=env.targets,
+                    labels=self.labels,
+                    reviewers=self.reviewers,
+                    commit_message=self.commit_message,
+                    pr_title=self.pr_title,
+                    pr_body=self.pr_body,
+                    poll=self.poll if index == 0 else None,
+                    verify=self.verify,
+                )
+            )
+        return made
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where an image rule sits in a pipeline (``BumperConfig.stage``)."""
+
+    pipeline: Pipeline
+    index: int
+
+    @property
+    def environment(self) -> Environment:
+        return self.pipeline.environments[self.index]
+
+
+def _pipeline_issues(data: Mapping[str, Any]) -> list[Issue]:
+    """Pipelines' names, targets' repos and agents; their rules' names against ``images``."""
+    issues = _unique_names(data, "pipelines")
+    repos = {item.get("name") for _, item in _items(data, "repos")}
+    images = {item.get("name") for _, item in _items(data, "images")}
+    reporters = {item.get("name") for _, item in _items(data, "agents")} | _push_clusters(data)
+    for index, pipeline in _items(data, "pipelines"):
+        envs = pipeline.get("environments")
+        for e_index, env in enumerate(envs if isinstance(envs, list) else []):
+            if not isinstance(env, Mapping):
+                continue
+            loc: Loc = ("pipelines", index, "environments", e_index)
+            rule = f"{pipeline.get('name')}.{env.get('name')}"
+            if rule in images:
+                issues.append(Issue((*loc, "name"), f"{rule!r} is also an images entry's name"))
+            agent = env.get("agent")
+            if isinstance(agent, str) and agent not in reporters:
+                known = ", ".join(sorted(r for r in reporters if isinstance(r, str))) or "none"
+                message = f"unknown agent {agent!r} (agents and push clusters: {known})"
+                issues.append(Issue((*loc, "agent"), message))
+            targets = env.get("targets")
+            for t_index, target in enumerate(targets if isinstance(targets, list) else []):
+                repo = target.get("repo") if isinstance(target, Mapping) else None
+                if isinstance(repo, str) and repo not in repos:
+                    message = f"unknown repo {repo!r}"
+                    issues.append(Issue((*loc, "targets", t_index, "repo"), message))
+    return issues
+
+
+def _push_clusters(data: Mapping[str, Any]) -> set[str]:
+    """The names of push targets' clusters (push mode reports health under them)."""
+    holders = [rule for _, rule in _items(data, "images")]
+    for _, pipeline in _items(data, "pipelines"):
+        envs = pipeline.get("environments")
+        holders += (
+            [env for env in envs if isinstance(env, Mapping)] if isinstance(envs, list) else []
+        )
+    names: set[str] = set()
+    for holder in holders:
+        targets = holder.get("targets")
+        for target in targets if isinstance(targets, list) else []:
+            cluster = target.get("cluster") if isinstance(target, Mapping) else None
+            if isinstance(cluster, Mapping) and isinstance(cluster.get("name"), str):
+                names.add(cluster["name"])
+    return names
+
+
+BumperConfig.model_rebuild()

@@ -1,0 +1,87 @@
+"""The promotion state machine (``bumper.core.promotion``): pure, no clock, no Redis."""
+
+from __future__ import annotations
+
+from bumper.core.promotion import (
+    READY_TO_PROMOTE,
+    Digest,
+    Entered,
+    Environment,
+    Evidence,
+    Gate,
+    decide,
+)
+
+ENVS = (
+    Environment("dev", "dev"),
+    Environment("staging", "staging", Gate(healthy_for=600)),
+    Environment("prod", None, Gate(healthy_for=3600, ci="github/e2e", approval=True)),
+)
+D = "sha256:" + "a" * 64
+AGE = 300.0
+
+
+def states(plan: object) -> list[tuple[str, str]]:
+    return [(s.environment, s.state) for s in plan.statuses]  # type: ignore[attr-defined]
+
+
+def test_a_digest_never_reported_waits_in_the_first_environment_and_promotes_nothing() -> None:
+    plan = decide(ENVS, Digest(D, "1.0.0"), now=10_000, max_report_age=AGE)
+    assert states(plan) == [("dev", "pending"), ("staging", "pending"), ("prod", "pending")]
+    assert plan.promote is None
+
+
+def test_the_soak_runs_from_the_first_ready_report_and_promotes_when_it_ran_out() -> None:
+    ready = {"dev": Evidence(ready_since=1000, last_ready_at=1590)}
+    plan = decide(ENVS, Digest(D, "1.0.0", ready), now=1599, max_report_age=AGE)
+    assert plan.promote is None
+    assert plan.statuses[1].detail == "healthy_for 10m in dev"
+    assert plan.statuses[1].since == 1000
+    plan = decide(ENVS, Digest(D, "1.0.0", ready), now=1600, max_report_age=AGE)
+    assert plan.promote == "staging"
+    assert plan.statuses[1].detail == READY_TO_PROMOTE
+
+
+def test_a_stale_report_never_counts_as_healthy() -> None:
+    # ready once at 1000, then no report: the timer alone never promotes
+    stale = {"dev": Evidence(ready_since=1000, last_ready_at=1000)}
+    plan = decide(ENVS, Digest(D, "1.0.0", stale), now=5000, max_report_age=AGE)
+    assert plan.promote is None
+    assert "last ready report" in plan.statuses[1].detail
+
+
+def test_a_failure_blocks_this_and_every_later_environment_with_its_reason() -> None:
+    failed = {"dev": Evidence(ready_since=1000, last_ready_at=9000, failed="rolled back")}
+    plan = decide(ENVS, Digest(D, "1.0.0", failed), now=9000, max_report_age=AGE)
+    assert plan.promote is None
+    assert [s.state for s in plan.statuses] == ["blocked"] * 3
+    assert all(s.detail == "failed in dev: rolled back" for s in plan.statuses)
+
+
+def test_a_superseded_digest_stops_in_the_first_environment() -> None:
+    ready = {"dev": Evidence(ready_since=1000, last_ready_at=1900)}
+    digest = Digest(D, "1.0.0", ready, superseded_by="sha256:" + "b" * 64)
+    plan = decide(ENVS, digest, now=1900, max_report_age=AGE)
+    assert plan.promote is None and plan.statuses[0].state == "blocked"
+    assert "superseded" in plan.statuses[0].detail
+
+
+def test_the_last_gate_needs_ci_and_then_waits_for_the_pr_to_be_merged() -> None:
+    evidence = {
+        "dev": Evidence(ready_since=0, last_ready_at=9000),
+        "staging": Evidence(ready_since=1000, last_ready_at=9000),
+    }
+    entered = {"staging": Entered(700, "abc123")}
+    digest = Digest(D, "1.0.0", evidence, entered)
+    plan = decide(ENVS, digest, now=9000, max_report_age=AGE)
+    assert plan.promote is None
+    assert plan.statuses[2].detail == "CI github/e2e to succeed"
+    failing = Digest(D, "1.0.0", evidence, entered, ci="failure")
+    assert decide(ENVS, failing, now=9000, max_report_age=AGE).statuses[2].state == "blocked"
+    passing = Digest(D, "1.0.0", evidence, entered, ci="success")
+    assert decide(ENVS, passing, now=9000, max_report_age=AGE).promote == "prod"
+    opened = {**entered, "prod": Entered(9100, "https://forge/pr/7")}
+    plan = decide(ENVS, Digest(D, "1.0.0", evidence, opened, "success"), 9200, AGE)
+    assert plan.statuses[2].state == "waiting"
+    assert plan.statuses[2].detail == "approval: merge https://forge/pr/7"
+    assert plan.promote is None  # never promoted twice
