@@ -6,8 +6,8 @@ make the worker run anything. So every queue, worker and job Bumper builds uses
 loaded from Redis:
 
 - the function is one of ``JOB_FUNCTIONS`` (``handle_event`` with one event dict, ``run_bump``
-  with one target key, ``poll_registries`` with one tick id), with no instance and no keyword
-  arguments;
+  with one target key, ``poll_registries`` and ``evaluate_promotions`` with one tick id), with
+  no instance and no keyword arguments;
 - the job names no callback (``on_success``/``on_failure``/``on_stopped`` are import paths of
   functions) and no webhook (an HTTP request the worker would send).
 
@@ -46,7 +46,8 @@ HANDLE_EVENT = "worker.jobs.handle_event"
 RUN_BUMP = "worker.jobs.run_bump"
 REFUSED = "bumper.rqjobs.refused"
 POLL_REGISTRIES = "worker.jobs.poll_registries"
-JOB_FUNCTIONS = (HANDLE_EVENT, RUN_BUMP, REFUSED, POLL_REGISTRIES)
+EVALUATE_PROMOTIONS = "worker.jobs.evaluate_promotions"
+JOB_FUNCTIONS = (HANDLE_EVENT, RUN_BUMP, REFUSED, POLL_REGISTRIES, EVALUATE_PROMOTIONS)
 # A job's data is one event (the receiver caps a whole body at ``max_body_bytes``, 4 MiB by
 # default, and an event is a small part of it) or a target key; results and meta are small.
 MAX_BYTES = 1_048_576
@@ -141,7 +142,7 @@ def _bad_arguments(name: str, args: list[Any]) -> str | None:
         return None if texts else "refused takes a reason and a delivery id"
     if len(args) != 1:
         return f"{short} takes exactly one argument"
-    if name == POLL_REGISTRIES:
+    if name in (POLL_REGISTRIES, EVALUATE_PROMOTIONS):
         tick = args[0]
         return None if isinstance(tick, str) and 0 < len(tick) <= 100 else "bad poll tick id"
     if name == RUN_BUMP:

@@ -91,6 +91,12 @@ class WorkerSettings(BaseModel):
         description="registry polling: how often the one polling job looks for repositories "
         "whose poll interval ran out (bumper.yaml's poll: sets the intervals)",
     )
+    promotion_tick_seconds: float = Field(
+        15.0,
+        ge=0.5,
+        le=3600,
+        description="how often promotion pipelines are evaluated without a report (soak timers)",
+    )
 
 
 class WebSettings(BaseModel):

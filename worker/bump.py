@@ -26,6 +26,7 @@ from bumper.core.edits import ImageEdit
 from bumper.scm.base import ScmProvider
 from worker import (
     edits,
+    promotion,
     pullrequests,
     pushdeploy,
     remotes,
@@ -70,7 +71,7 @@ def route_image(
     rules = [
         r
         for r in ctx.config.images_for(event.image)
-        if (only is None or r.name == only) and _artifact_fits(r, event)
+        if (only is None or r.name == only) and _artifact_fits(r, event) and _follows_tags(ctx, r)
     ]
     if event.type != "image.pushed" or event.tag is None:
         for rule in rules:
@@ -92,11 +93,19 @@ def route_image(
         if refused is not None:
             ctx.log(refused, rule=rule, event=data)
             continue
+        promotion.note_pushed(ctx, rule, event.tag, revision_of(event))
         candidate = store.StoredCandidate(event.tag, event.digest, data)
         for index in range(len(rule.targets)):
             ctx.store.add_candidate(target_key(rule, index), candidate)
             keys.append(target_key(rule, index))
     return keys
+
+
+def _follows_tags(ctx: WorkerContext, rule: config.Image) -> bool:
+    """A pipeline's later environments take promotions only (``worker.promotion``), never a
+    pushed tag: nobody tested that tag."""
+    stage = ctx.config.stage(rule.name)
+    return stage is None or stage.index == 0
 
 
 def _artifact_fits(rule: config.Image, event: events.ImageEvent) -> bool:
@@ -287,6 +296,7 @@ def bump_target(
         outcome.deployment = pushdeploy.after_bump(ctx, request)
     ctx.store.consume(key, [c for c in seen if c != outcome.keep])
     ctx.store.record_target(key, **dashboard_record(outcome, job_id))
+    promotion.after_bump(ctx, named, outcome)
     if outcome.deployment is not None:
         outcome.deployment.raise_if_failed()
     return outcome

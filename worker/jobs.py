@@ -7,6 +7,9 @@
   at the start, or arrive while the first run prepares its change (before it pushes), the
   run waits until ``coalesce_seconds`` after the enqueue and bumps them all, so a burst
   gives one commit with the newest allowed tag.
+- ``evaluate_promotions(tick_id)``: decide every promotion pipeline (``worker.promotion``);
+  queued by the web process when an agent reports, and on a scheduled tick like polling's
+  (``schedule_promotions``), which notices soak timers that ran out.
 - ``poll_registries(tick_id)``: one registry polling tick (``worker.polling``); it schedules
   the next tick first, under a job id named after its time slot, so the chain is one job
   whatever the number of workers (``schedule_poll``; RQ's scheduler runs it when due).
@@ -44,8 +47,9 @@ from bumper import jobmetrics, logs, rqjobs, settings
 from bumper.core import changes, events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from bumper.registry import state
-from worker import bump, context, polling, registries
+from worker import bump, context, polling, promotion, registries
 from worker.context import WorkerContext
+from worker.promotionstore import PromotionStore
 from worker.records import BumpOutcome
 
 log = logging.getLogger("bumper.worker")
@@ -382,3 +386,43 @@ def enqueue_polled(ctx: WorkerContext, event: events.ImageEvent) -> bool:
         description=f"image.pushed {event.image}:{event.tag} via poll",
     )
     return True
+
+
+# -- promotion pipelines ------------------------------------------------------------------
+
+PROMOTION_JOB_PREFIX = "promotion-tick-"
+
+
+def schedule_promotions(connection: redis.Redis, queue_name: str, tick: float, now: float) -> str:
+    """Schedule the promotion tick of the next slot (one job whatever the number of workers,
+    as ``schedule_poll``); its job id."""
+    slot = int(now // tick) + 1
+    job_id = f"{PROMOTION_JOB_PREFIX}{int(tick)}-{slot}"
+    rqjobs.queue(queue_name, connection).enqueue_at(
+        datetime.fromtimestamp(slot * tick, UTC),
+        evaluate_promotions,
+        job_id,
+        job_id=job_id,
+        result_ttl=0,
+        failure_ttl=3600,
+        description="evaluate promotions (tick)",
+    )
+    return job_id
+
+
+def evaluate_promotions(tick_id: str) -> Any:
+    """Decide every promotion pipeline and queue the promotions due. A tick (its id starts
+    with ``PROMOTION_JOB_PREFIX``) schedules the next one first; a report's job clears the
+    web's pending mark first, so a report arriving meanwhile queues another evaluation."""
+    with logs.context(job_id=tick_id):
+
+        def work() -> int:
+            ctx = context.current()
+            if tick_id.startswith(PROMOTION_JOB_PREFIX) and ctx.config.pipelines:
+                tick = ctx.settings.promotion_tick_seconds
+                schedule_promotions(ctx.store.redis, settings.load().queue_name, tick, time.time())
+            else:
+                PromotionStore(ctx.store.redis).clear_pending()
+            return promotion.evaluate(ctx, lambda key: request_bump(ctx, key))
+
+        return guarded(work, "promotion")

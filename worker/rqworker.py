@@ -66,6 +66,7 @@ def _log_abandoned(
             rqjobs.HANDLE_EVENT: "event",
             rqjobs.RUN_BUMP: "bump",
             rqjobs.POLL_REGISTRIES: "poll",
+            rqjobs.EVALUATE_PROMOTIONS: "promotion",
         }.get(job.func_name or "", "job")
         jobmetrics.Recorder(job.connection).inc(jobmetrics.JOBS, kind, "abandoned")
         if job.retries_left:

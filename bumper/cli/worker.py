@@ -109,10 +109,13 @@ def start_polling(current: Settings, connection: redis.Redis) -> None:
     workers: ``worker.jobs.schedule_poll``); each tick schedules the next."""
     import time
 
-    from worker import jobs
+    from worker import context, jobs
 
     tick = current.worker.poll_tick_seconds
     jobs.schedule_poll(connection, current.queue_name, tick, time.time())
+    if context.current().config.pipelines:  # no pipelines, no tick (the next start checks)
+        promotions = current.worker.promotion_tick_seconds
+        jobs.schedule_promotions(connection, current.queue_name, promotions, time.time())
 
 
 def make_worker(current: Settings, connection: redis.Redis, name: str | None = None) -> BumpWorker:

@@ -19,7 +19,12 @@ Why the public listener: an agent runs in its own cluster, often far from the we
 and reaches it the way senders do; the token is the gate. The worst a stolen token can do is
 mark images bad (that blocks bumps, it never causes one), within the store's bound.
 
-Must not: import anything of the worker but ``worker.store`` (.importlinter).
+Health evidence: a report's ``running`` entries (observed digests, ready or not) are folded into
+``worker.promotionstore`` and, when a promotion pipeline listens to the agent, one
+``evaluate_promotions`` job is queued (the web only enqueues; the worker decides).
+
+Must not: import anything of the worker but ``worker.store`` and ``worker.promotionstore``
+(.importlinter).
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ import redis
 from flask import Blueprint, Response, request
 from pydantic import ValidationError
 
+from bumper import rqjobs
 from bumper.core import agentreport
 from bumper.web.agentauth import identify
 from bumper.web.recent import record_outcome
 from bumper.web.replies import error_reply, json_reply
 from bumper.web.state import WebState, state
 from worker import store as store_module
+from worker.promotionstore import PromotionStore
 
 log = logging.getLogger("bumper.web.agents")
 blueprint = Blueprint("agents", __name__)
@@ -69,6 +76,8 @@ def report() -> Response:
             # stamped here: the dashboard shows the time since the report and since the sync
             reported = {**parsed.status.model_dump(), "reported_at": time.time()}
             store.record_agent_status(agent, reported)
+        if parsed.running:
+            _record_health(st, agent, parsed.running)
     except redis.RedisError as error:
         log.warning("agent report not stored", extra={"exception": type(error).__name__})
         retry = str(st.settings.web.retry_after_seconds)
@@ -78,6 +87,27 @@ def report() -> Response:
     health = parsed.status.health if parsed.status else None
     log.info("agent report", extra={"agent": agent, "bad_images": len(records), "health": health})
     return json_reply(200, {"status": "recorded", "agent": agent, "bad_images": len(records)})
+
+
+def _record_health(st: WebState, agent: str, running: list[agentreport.Running]) -> None:
+    """Fold the report's ``running`` into the agent's health evidence (stamped with the web's
+    clock, never the agent's) and, when a pipeline listens to this agent, queue one
+    evaluation (``worker.jobs.evaluate_promotions``) unless one is already queued."""
+    now = time.time()
+    PromotionStore(st.redis).record_running(agent, [r.model_dump() for r in running], now)
+    pipelines = st.config.pipelines if st.config is not None else []
+    if not any(env.agent == agent for p in pipelines for env in p.environments):
+        return
+    if PromotionStore(st.redis).mark_pending(ttl=300):
+        queue = rqjobs.queue(st.settings.queue_name, st.redis)
+        queue.enqueue(
+            rqjobs.EVALUATE_PROMOTIONS,
+            f"report-{agent}",
+            job_id=f"promotion-report-{int(now * 1000)}",
+            result_ttl=60,
+            failure_ttl=3600,
+            description=f"evaluate promotions (report of {agent})",
+        )
 
 
 def _read_report() -> agentreport.Report | Response:

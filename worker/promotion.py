@@ -1,0 +1,279 @@
+"""The promotion engine: read the evidence and records of each pipeline, ask
+``bumper.core.promotion`` where each digest stands, and promote through the bump path.
+
+``evaluate`` runs in the ``evaluate_promotions`` job (``worker.jobs``): queued by the web
+process when an agent's report arrives, and on a scheduled tick, which notices soak timers that
+ran out and CI results. A promotion is a candidate ``tag@digest`` (the digest observed running
+in the previous environment) added to the next environment's rule's targets, bumped by the
+ordinary bump job (``worker.bump``), which pins the digest. ``after_bump`` records the change
+(commit or PR) and sets a commit status on it where the forge has statuses.
+
+Every status change goes to the decision log (``bumper log``) under the environment's rule
+(``<pipeline>.<environment>``).
+Must not: import rq (``worker.jobs`` is the RQ shell).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bumper.core import config, policy, promotion, refs
+from bumper.errors import InvalidReference
+from bumper.scm.base import CheckState
+from worker import store
+from worker.context import WorkerContext
+from worker.promotionstore import PromotionStore
+from worker.records import BumpOutcome
+from worker.targets import ResolvedTarget, target_key
+
+log = logging.getLogger("bumper.worker")
+
+STATUS_CONTEXT = "bumper/promotion"
+RequestBump = Callable[[str], str]
+
+
+def environments(pipeline: config.Pipeline) -> list[promotion.Environment]:
+    made = []
+    for env in pipeline.environments:
+        gate = env.gate
+        ci = None
+        if gate is not None and gate.ci is not None:
+            ci = gate.ci + (f"/{gate.workflow}" if gate.workflow else "")
+        made.append(
+            promotion.Environment(
+                env.name,
+                env.agent,
+                promotion.Gate(
+                    healthy_for=gate.healthy_for if gate else None,
+                    ci=ci,
+                    approval=bool(gate and gate.approval == "pr"),
+                ),
+            )
+        )
+    return made
+
+
+def _normal(repository: str) -> str | None:
+    try:
+        return refs.parse(repository).name
+    except InvalidReference:
+        return None
+
+
+def digests(
+    ctx: WorkerContext, pipeline: config.Pipeline, now: float
+) -> list[tuple[promotion.Digest, dict[str, Any]]]:
+    """Every digest known of ``pipeline``'s image, with its evidence, and its stored record."""
+    pstore = PromotionStore(ctx.store.redis)
+    records = pstore.digests(pipeline.name)
+    seen: dict[str, dict[str, promotion.Evidence]] = {}
+    tags: dict[str, str] = {}
+    for env in pipeline.environments:
+        if env.agent is None:
+            continue
+        for field, raw in pstore.evidence(env.agent).items():
+            repository, _, digest = field.rpartition("@")
+            if _normal(repository) != pipeline.image:
+                continue
+            seen.setdefault(digest, {})[env.name] = promotion.Evidence(
+                ready_since=raw.get("ready_since"),
+                last_ready_at=raw.get("last_ready_at"),
+            )
+            if raw.get("tag"):
+                tags.setdefault(digest, str(raw["tag"]))
+    first = pipeline.environments[0].name
+    for digest in seen:
+        if first in seen[digest] and digest not in records:
+            records[digest] = {"tag": tags.get(digest), "first_seen": now}
+    newest = max(
+        (d for d in records if first in seen.get(d, {})),
+        key=lambda d: records[d].get("first_seen") or 0,
+        default=None,
+    )
+    made = []
+    for digest, record in records.items():
+        tag = str(record.get("tag") or tags.get(digest) or "")
+        evidence = dict(seen.get(digest, {}))
+        for env in pipeline.environments:
+            failed = _failure(ctx, pipeline, env, tag, digest)
+            if failed is not None:
+                before = evidence.get(env.name, promotion.Evidence())
+                evidence[env.name] = promotion.Evidence(
+                    before.ready_since, before.last_ready_at, failed
+                )
+        entered = {
+            env: promotion.Entered(float(e.get("at") or 0), str(e.get("change") or ""))
+            for env, e in (record.get("entered") or {}).items()
+        }
+        newer = newest if newest not in (None, digest) else None
+        if newer is not None and records[newer].get("first_seen", 0) < record.get("first_seen", 0):
+            newer = None
+        view = promotion.Digest(
+            digest, tag, evidence, entered, _ci(ctx, pipeline, tag), superseded_by=newer
+        )
+        made.append((view, record))
+    return made
+
+
+def _failure(
+    ctx: WorkerContext, pipeline: config.Pipeline, env: config.Environment, tag: str, digest: str
+) -> str | None:
+    """The reason an unhealthy report of ``env``'s agent gave for the digest, if any."""
+    if env.agent is None:
+        return None
+    names = list(dict.fromkeys([pipeline.image, refs.familiar(pipeline.image)]))
+    record = ctx.store.bad_image(names, tag, digest)
+    if record is None or record.get("agent") not in (env.agent, None):
+        return None
+    return str(record.get("reason") or "failed health")
+
+
+def _ci(ctx: WorkerContext, pipeline: config.Pipeline, tag: str) -> promotion.CiStatus | None:
+    gates = [e.gate.ci_gate() for e in pipeline.environments[1:] if e.gate is not None]
+    gate = next((g for g in gates if g is not None), None)
+    revision = PromotionStore(ctx.store.redis).revision(pipeline.name, tag) if tag else None
+    if gate is None or revision is None:
+        return None
+    result = ctx.store.ci_result(revision)
+    if result is None or not gate.matches(
+        source=result.get("source", ""),
+        repository=result.get("repository", ""),
+        pipeline=result.get("pipeline", ""),
+        ref=result.get("ref", ""),
+    ):
+        return None
+    status = result.get("status")
+    return status if status in ("success", "failure", "cancelled") else "unknown"  # type: ignore[return-value]
+
+
+def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = None) -> int:
+    """Decide every pipeline's digests; promote the ones whose gate passed. The number of
+    promotions queued."""
+    now = time.time() if now is None else now
+    queued = 0
+    pstore = PromotionStore(ctx.store.redis)
+    for pipeline in ctx.config.pipelines:
+        envs = environments(pipeline)
+        changed: dict[str, dict[str, Any]] = {}
+        for view, record in digests(ctx, pipeline, now):
+            plan = promotion.decide(envs, view, now, pipeline.max_report_age or 300)
+            if plan.promote is not None:
+                _promote(ctx, pipeline, view, plan.promote, request_bump)
+                queued += 1
+                record = pstore.digests(pipeline.name).get(view.digest) or record
+                entered = {**view.entered, plan.promote: promotion.Entered(now, "queued")}
+                view = dataclasses.replace(view, entered=entered)
+                plan = promotion.decide(envs, view, now, pipeline.max_report_age or 300)
+            statuses = [
+                {
+                    "environment": s.environment,
+                    "state": s.state,
+                    "detail": s.detail,
+                    "since": s.since,
+                }
+                for s in plan.statuses
+            ]
+            if statuses != record.get("statuses"):
+                _log_changes(ctx, pipeline, view, record.get("statuses") or [], statuses)
+            changed[view.digest] = {**record, "tag": view.tag, "statuses": statuses}
+        pstore.save_digests(pipeline.name, changed)
+    return queued
+
+
+def _promote(
+    ctx: WorkerContext,
+    pipeline: config.Pipeline,
+    view: promotion.Digest,
+    environment: str,
+    request_bump: RequestBump,
+) -> None:
+    index = [e.name for e in pipeline.environments].index(environment)
+    rule = ctx.config.image(pipeline.rule_name(index))
+    assert rule is not None
+    now = time.time()
+    event = {
+        "type": "image.pushed",
+        "image": pipeline.image,
+        "tag": view.tag,
+        "digest": view.digest,
+        "source": "promotion",
+        "delivery_id": f"promote-{pipeline.name}-{environment}-{view.digest[-12:]}",
+        "received_at": now,
+        "extra": {"promotion": {"pipeline": pipeline.name, "environment": environment}},
+    }
+    PromotionStore(ctx.store.redis).enter(pipeline.name, view.digest, environment, "queued", now)
+    candidate = store.StoredCandidate(view.tag, view.digest, event)
+    for t_index in range(len(rule.targets)):
+        key = target_key(rule, t_index)
+        ctx.store.add_candidate(key, candidate)
+        request_bump(key)
+    why = f"promoting {view.tag}@{view.digest} from {pipeline.environments[index - 1].name}"
+    log.info("promotion %s: %s", rule.name, why)
+
+
+def _log_changes(
+    ctx: WorkerContext,
+    pipeline: config.Pipeline,
+    view: promotion.Digest,
+    before: list[dict[str, Any]],
+    after: list[dict[str, Any]],
+) -> None:
+    """One decision-log line per environment whose status changed (``bumper log``)."""
+    old = {s.get("environment"): (s.get("state"), s.get("detail")) for s in before}
+    results: dict[str, policy.Result] = {
+        "promoted": "accepted",
+        "blocked": "rejected",
+        "waiting": "held",
+        "pending": "held",
+    }
+    for index, status in enumerate(after):
+        if old.get(status["environment"]) == (status["state"], status["detail"]):
+            continue
+        if status["state"] == "pending" or (index == 0 and status["state"] == "promoted"):
+            continue  # not news: every digest starts so
+        rule = ctx.config.image(pipeline.rule_name(index))
+        if rule is None:
+            continue
+        decision = policy.Decision(
+            candidate=f"{view.tag}@{view.digest}",
+            rule="promotion",
+            result=results[status["state"]],
+            why=f"{status['state']} in {status['environment']}: {status['detail']}",
+        )
+        event = {"type": "image.pushed", "image": pipeline.image, "tag": view.tag}
+        ctx.log(decision, rule=rule, event={**event, "digest": view.digest, "source": "promotion"})
+
+
+def after_bump(ctx: WorkerContext, named: ResolvedTarget, outcome: BumpOutcome) -> None:
+    """Record a promotion's change and set a commit status on it (where the forge can)."""
+    stage = ctx.config.stage(named.rule.name)
+    result = outcome.result
+    if stage is None or result is None:
+        return
+    if stage.index == 0:
+        return
+    digest = result.digest or ""
+    change = str((outcome.pr or {}).get("url") or outcome.sha or "")
+    env = stage.environment.name
+    PromotionStore(ctx.store.redis).enter(stage.pipeline.name, digest, env, change, time.time())
+    if outcome.sha and ctx.forges is not None and named.repo.forge != "git":
+        _commit_status(ctx, named, outcome.sha, f"{result.tag}@{digest[:19]} promoted to {env}")
+
+
+def _commit_status(ctx: WorkerContext, named: ResolvedTarget, sha: str, text: str) -> None:
+    try:
+        forge = ctx.forges.for_repo(named.repo)
+        forge.set_status(sha, CheckState.SUCCESS, context=STATUS_CONTEXT, description=text[:140])
+    except Exception as error:  # a status is decoration: never fail the bump for it
+        log.warning("promotion status not set on %s: %s", sha[:12], type(error).__name__)
+
+
+def note_pushed(ctx: WorkerContext, rule: config.Image, tag: str, revision: str | None) -> None:
+    """Remember the source revision of a tag the first environment accepted (CI gates)."""
+    stage = ctx.config.stage(rule.name)
+    if stage is not None and stage.index == 0 and revision:
+        PromotionStore(ctx.store.redis).note_revision(stage.pipeline.name, tag, revision)

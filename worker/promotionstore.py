@@ -1,0 +1,146 @@
+"""Promotion state in Redis: the health evidence agents (and push mode) report, per agent and
+digest, and each pipeline's record of its digests. The one owner of these keys.
+
+Keys (all under ``bumper:``):
+
+- ``health:<agent>`` hash ``<repository>@<digest>`` → JSON ``{tag, ready_since,
+  last_ready_at, seen_at, commit}``: what the agent's reports said of that digest. ``ready_since``
+  is the time of the first of an unbroken run of reports that had every container of it ready
+  (the server's clock, stamped when the report arrived: an agent cannot backdate its health);
+  a report with the digest not ready, or not running at all, breaks the run (None). At most
+  ``MAX_DIGESTS`` fields per agent, the least recently seen dropped first.
+- ``promotion:<pipeline>`` hash digest → JSON ``{tag, first_seen, entered: {env: {at, change}},
+  statuses: [...]}``: the promotions Bumper made and the last statuses computed (dashboard,
+  ``bumper explain-promotion``). At most ``MAX_DIGESTS`` fields, oldest first out.
+- ``promotion-revisions:<pipeline>`` hash tag → source revision of the image (from the push
+  event), for a CI gate of a later environment. Bounded like the rest.
+- ``promotion-pending``: set while an evaluation job is queued, so a burst of reports queues one.
+
+Timers are these timestamps: they live in Redis and survive a worker restart.
+Must not: decide anything (``bumper.core.promotion`` does). Imports only redis (the web
+process writes the reports' evidence through it, .importlinter ``web-only-enqueues``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import redis
+
+HEALTH = "bumper:health:"
+PROMOTION = "bumper:promotion:"
+REVISIONS = "bumper:promotion-revisions:"
+PENDING = "bumper:promotion-pending"
+MAX_DIGESTS = 500
+
+
+def _loads(raw: bytes | str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _field(repository: str, digest: str) -> str:
+    return f"{repository}@{digest}"
+
+
+class PromotionStore:
+    """Typed access to the promotion keys (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    # -- evidence ---------------------------------------------------------------------------
+
+    def record_running(self, agent: str, running: Iterable[Mapping[str, Any]], now: float) -> int:
+        """Fold one report's ``running`` entries into the agent's evidence; the number of
+        digests it named. A digest is ready only if every container running it is ready."""
+        grouped: dict[str, dict[str, Any]] = {}
+        for entry in running:
+            field = _field(str(entry["repository"]), str(entry["digest"]))
+            seen = grouped.setdefault(
+                field, {"tag": entry.get("tag"), "ready": True, "commit": entry.get("commit", "")}
+            )
+            seen["ready"] = seen["ready"] and bool(entry.get("ready"))
+            seen["tag"] = seen["tag"] or entry.get("tag")
+        key = HEALTH + agent
+
+        def fold(pipe: Any) -> None:
+            old = {k.decode(): _loads(v) or {} for k, v in pipe.hgetall(key).items()}
+            new: dict[str, dict[str, Any]] = {}
+            for field, before in old.items():  # no longer running: the run is broken
+                new[field] = {**before, "ready_since": None}
+            for field, report in grouped.items():
+                before = old.get(field, {})
+                ready = report["ready"]
+                since = before.get("ready_since") if before.get("ready_since") else now
+                new[field] = {
+                    "tag": report["tag"] or before.get("tag"),
+                    "commit": report["commit"],
+                    "ready_since": since if ready else None,
+                    "last_ready_at": now if ready else before.get("last_ready_at"),
+                    "seen_at": now,
+                }
+            keep = sorted(new, key=lambda f: new[f].get("seen_at") or 0)[-MAX_DIGESTS:]
+            pipe.multi()
+            pipe.delete(key)
+            if keep:
+                pipe.hset(key, mapping={f: json.dumps(new[f]) for f in keep})
+
+        self.redis.transaction(fold, key)
+        return len(grouped)
+
+    def evidence(self, agent: str) -> dict[str, dict[str, Any]]:
+        """``<repository>@<digest>`` → evidence, for one agent."""
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(HEALTH + agent))
+        found = {k.decode(): _loads(v) for k, v in raw.items()}
+        return {k: v for k, v in found.items() if v is not None}
+
+    # -- pipelines ---------------------------------------------------------------------------
+
+    def digests(self, pipeline: str) -> dict[str, dict[str, Any]]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(PROMOTION + pipeline))
+        found = {k.decode(): _loads(v) for k, v in raw.items()}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def save_digests(self, pipeline: str, records: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write every record given; keep the ``MAX_DIGESTS`` most recently first seen."""
+        if not records:
+            return
+        key = PROMOTION + pipeline
+        self.redis.hset(key, mapping={d: json.dumps(r) for d, r in records.items()})
+        if self.redis.hlen(key) > MAX_DIGESTS:
+            every = self.digests(pipeline)
+            oldest = sorted(every, key=lambda d: every[d].get("first_seen") or 0)
+            self.redis.hdel(key, *oldest[: len(every) - MAX_DIGESTS])
+
+    def enter(self, pipeline: str, digest: str, environment: str, change: str, at: float) -> None:
+        """Record the promotion of ``digest`` into ``environment`` (and its change, once known)."""
+        record = self.digests(pipeline).get(digest) or {"first_seen": at}
+        entered = dict(record.get("entered") or {})
+        entered[environment] = {"at": entered.get(environment, {}).get("at", at), "change": change}
+        self.save_digests(pipeline, {digest: {**record, "entered": entered}})
+
+    def note_revision(self, pipeline: str, tag: str, revision: str) -> None:
+        key = REVISIONS + pipeline
+        self.redis.hset(key, tag, revision)
+        if self.redis.hlen(key) > MAX_DIGESTS:
+            self.redis.delete(key)  # rare: only the CI gate of later environments reads it
+            self.redis.hset(key, tag, revision)
+
+    def revision(self, pipeline: str, tag: str) -> str | None:
+        raw = self.redis.hget(REVISIONS + pipeline, tag)
+        return raw.decode() if isinstance(raw, bytes) else None
+
+    # -- evaluation jobs ---------------------------------------------------------------------
+
+    def mark_pending(self, ttl: int) -> bool:
+        """True when no evaluation is queued yet (the caller queues one)."""
+        return bool(self.redis.set(PENDING, "1", nx=True, ex=ttl))
+
+    def clear_pending(self) -> None:
+        self.redis.delete(PENDING)
