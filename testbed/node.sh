@@ -28,6 +28,9 @@
 #   BUMPER_NODE_APISERVER_PORT  the API server's port on 127.0.0.1 (forwarded on $HOST_IP)
 #   BUMPER_NODE_NAME (bumper-node), BUMPER_NODE_SUBNET (10.213.77: the veth /24),
 #   BUMPER_NODE_POD_CIDR (10.244.77.0/24), BUMPER_NODE_DNS (10.96.0.10)
+#   BUMPER_NODE_TAINT (bumper.dev/real-node=true:NoSchedule): registered with the Node, so only
+#                            pods that tolerate it land here (the kwok-only tests' pods never do:
+#                            their images, registry.test/..., cannot be pulled by a real node)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +42,7 @@ HOST_IP="$SUBNET.1"
 NODE_IP="$SUBNET.2"
 POD_CIDR="${BUMPER_NODE_POD_CIDR:-10.244.77.0/24}"
 CLUSTER_DNS="${BUMPER_NODE_DNS:-10.96.0.10}"
+NODE_TAINT="${BUMPER_NODE_TAINT:-bumper.dev/real-node=true:NoSchedule}"
 NETNS=bumper-node
 HOST_IF=bnode0
 STATE=/run/bumper-node           # tmpfs: gone at reboot, like everything the node runs
@@ -286,7 +290,8 @@ cmd_start() {
   spawn kubelet nsenter --net="/run/netns/$NETNS" "$BIN/kubelet" \
     --config="$STATE/kubelet.yaml" --kubeconfig="$BUMPER_NODE_KUBECONFIG" \
     --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet-certs" \
-    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
+    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
+    --register-with-taints="$NODE_TAINT" --node-labels=bumper.dev/real-node=true --v=1
   spawn kube-proxy nsenter --net="/run/netns/$NETNS" "$BIN/kube-proxy" \
     --config="$STATE/kube-proxy.yaml" --v=1
   wait_for "the kubelet's /healthz" 60 innet bash -c "exec 3<>/dev/tcp/127.0.0.1/10248"

@@ -32,12 +32,13 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from bumper import gitrepo
 from bumper.agent import apply, kube, manifests, render
 from bumper.agent.manifests import Obj
 from bumper.core import changes, config, policy, refs
-from bumper.errors import TransientError
+from bumper.errors import BumperError, TransientError
 from bumper.reconcile import ports
 from bumper.reconcile.engine import Engine, EngineSettings, ReconcileResult
 from bumper.scm.base import ScmProvider
@@ -188,10 +189,13 @@ class Deployer:
 
     def reconcile(self, checkout: gitrepo.Checkout, key: str, started: float) -> Deployment:
         """One engine pass on the checkout's tip; ``TransientError`` when it must be retried."""
-        result = self.engine(checkout).reconcile(started)
+        engine = self.engine(checkout)
+        result = engine.reconcile(started)
         if isinstance(result.error, TransientError):
             raise result.error
-        return self._deployment(key, result, started)
+        done = self._deployment(key, result, started)
+        done.running = _observed(engine)
+        return done
 
     # -- wording --------------------------------------------------------------------------
 
@@ -250,6 +254,16 @@ class Deployer:
         if ref.digest is None and digest and ref.repository in self.names:
             return f"{image}@{digest}"
         return image
+
+
+def _observed(engine: Engine) -> list[dict[str, Any]]:
+    """What runs after the pass, as an agent would report it; nothing when it cannot be read
+    (the deploy's outcome stands either way)."""
+    try:
+        return engine.running()
+    except BumperError as error:
+        log.warning("running: not observed: %s", error)
+        return []
 
 
 def _degraded(tip: str, result: ReconcileResult) -> str:

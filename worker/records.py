@@ -36,6 +36,9 @@ class Deployment:
     seconds: float = 0.0
     rollback_seconds: float | None = None
     bad: list[str] = field(default_factory=list)
+    # What the target's workloads run after the deploy, observed from their pods (the report
+    # schema's ``Running`` entries, ``bumper.agent.running``): push mode's health evidence.
+    running: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -48,6 +51,7 @@ class Deployment:
                 None if self.rollback_seconds is None else round(self.rollback_seconds, 2)
             ),
             "bad": self.bad,
+            "running": self.running,
         }
 
     def raise_if_failed(self) -> None:

@@ -6,14 +6,16 @@ schema). The agent holds no Redis credentials and imports no Redis client (.impo
 
 Promises:
 
-- ``bad_images`` (the engine's ``ports.BadImageSink``) and ``status`` never block the sync
-  loop: they queue, and one background thread posts;
+- ``bad_images`` (the engine's ``ports.BadImageSink``), ``status`` and ``running`` (what runs,
+  with observed digests: ``bumper.agent.running``) never block the sync loop: they queue, and
+  one background thread posts;
 - delivery is retried with exponential backoff (``BACKOFF_FIRST`` doubling up to
   ``BACKOFF_CAP`` seconds) while the web process is unreachable or answers 5xx, 408 or 429;
   a report it refuses as invalid (another 4xx) is dropped with an error line, not retried
   forever;
 - pending bad-image records are bounded (``PENDING_LIMIT``, oldest dropped with a warning);
-  only the newest status is kept. The ConfigMap still holds every record either way;
+  only the newest status and the newest running list are kept. The ConfigMap still holds
+  every record either way;
 - a log line names the URL and the HTTP status or exception type, never the token or body;
 - ``close`` sends what is pending (bounded by a timeout) before the process exits, so
   ``bumper agent --once`` reports too.
@@ -61,6 +63,7 @@ class Reporter:
         self.session = requests.Session()
         self._records: collections.deque[dict[str, Any]] = collections.deque()
         self._status: dict[str, str] | None = None
+        self._running: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -105,6 +108,13 @@ class Reporter:
             self._status = summary
             self._pending()
 
+    def running(self, entries: list[dict[str, Any]]) -> None:
+        """Queue what runs (``bumper.agent.running.observe``); a newer list replaces an unsent
+        one. Entries are checked there already; the list is cut to the schema's bound."""
+        with self._lock:
+            self._running = list(entries[: agentreport.MAX_RUNNING])
+            self._pending()
+
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds until nothing is pending; True if all was sent."""
         return self._idle.wait(timeout)
@@ -143,7 +153,7 @@ class Reporter:
 
     def _take(self) -> dict[str, Any] | None:
         with self._lock:
-            if not self._records and self._status is None:
+            if not self._records and self._status is None and self._running is None:
                 self._idle.set()
                 return None
             count = min(len(self._records), agentreport.MAX_RECORDS)
@@ -151,6 +161,8 @@ class Reporter:
             batch: dict[str, Any] = {"bad_images": records}
             if self._status is not None:
                 batch["status"], self._status = self._status, None
+            if self._running is not None:
+                batch["running"], self._running = self._running, None
             return batch
 
     def _give_back(self, batch: dict[str, Any]) -> None:
@@ -160,6 +172,8 @@ class Reporter:
                 self._records.pop()
             if self._status is None and "status" in batch:
                 self._status = batch["status"]
+            if self._running is None and "running" in batch:
+                self._running = batch["running"]
 
     def _send(self, batch: dict[str, Any]) -> str:
         """``sent``, ``dropped`` (refused as invalid: retrying cannot help) or ``retry``."""

@@ -18,9 +18,9 @@ import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from bumper.agent import apply, badimages, health, inventory, kube, manifests
+from bumper.agent import apply, badimages, health, inventory, kube, manifests, running
 from bumper.agent import status as report
 from bumper.agent.manifests import Key, Obj
 from bumper.errors import ApplyError, BumperError, TransientError
@@ -84,6 +84,7 @@ class Engine:
         bad_images: ports.BadImageSink = ports.no_sink,
         blame: Callable[[str], str] = str,
     ) -> None:
+        self.client = client
         self.applier = applier
         self.settings = settings
         self.commits = commits
@@ -232,6 +233,17 @@ class Engine:
                 self.status.failed_commit = ""
                 self.announce.healthy(target)
             self.status.last_healthy_commit = target
+
+    def running(self) -> list[dict[str, Any]]:
+        """What the live commit's workloads run, observed from their pods (the report's
+        ``running`` entries, ``bumper.agent.running``): one bounded LIST per workload. Empty
+        before a commit was applied, or when its render is no longer cached."""
+        commit = self.status.commit
+        objs = self._renders.get(commit) if commit else None
+        if objs is None:
+            return []
+        planned = self.applier.plan(objs)
+        return running.observe(self.client, ((p.key, p.obj) for p in planned), commit)
 
     # -- apply and record -------------------------------------------------------------------
 

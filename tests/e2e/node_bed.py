@@ -25,7 +25,7 @@ import yaml
 
 from tests.support.forgesim import ForgeSim
 from tests.support.testbed import BedCluster, Node
-from tests.support.testbed_cluster import iter_pods
+from tests.support.testbed_cluster import REAL_NODE_TOLERATION, iter_pods, placement
 from tests.support.testbed_proc import REPO_ROOT
 from tests.support.testbed_registry import Registry
 
@@ -90,7 +90,7 @@ def deployment_yaml(image: str, node: str) -> str:
                 "template": {
                     "metadata": {"labels": {"app": "api"}},
                     "spec": {
-                        "nodeSelector": {"kubernetes.io/hostname": node},
+                        **placement(node),
                         "automountServiceAccountToken": False,
                         "containers": [
                             {
@@ -127,6 +127,7 @@ def on_host(url: str, node: Node) -> str:
 
 def bumper_values(sim: ForgeSim, node: Node, registry_host: str) -> dict[str, Any]:
     pin = {"kubernetes.io/hostname": node.name}
+    tolerate = [REAL_NODE_TOLERATION]
     api = on_host(sim.github_api_url, node)
     return {
         "image": {"registry": registry_host},
@@ -134,11 +135,12 @@ def bumper_values(sim: ForgeSim, node: Node, registry_host: str) -> dict[str, An
         "web": {
             "replicas": 1,
             "nodeSelector": pin,
+            "tolerations": tolerate,
             "service": {"type": "NodePort"},
             "readinessProbe": {"periodSeconds": 1},
         },
-        "worker": {"nodeSelector": pin},
-        "redis": {"nodeSelector": pin},
+        "worker": {"nodeSelector": pin, "tolerations": tolerate},
+        "redis": {"nodeSelector": pin, "tolerations": tolerate},
         "secrets": {
             "web": [
                 {"name": "hooks", "secretName": "e2e-hooks"},
@@ -185,7 +187,7 @@ def bumper_values(sim: ForgeSim, node: Node, registry_host: str) -> dict[str, An
 def agent_values(sim: ForgeSim, node: Node, registry_host: str, apps: str, web: str) -> Any:
     return {
         "image": {"registry": registry_host},
-        "nodeSelector": {"kubernetes.io/hostname": node.name},
+        **placement(node.name),
         "readinessProbe": {"periodSeconds": 1},
         "agent": {
             "name": "e2e",
@@ -269,6 +271,15 @@ def pod_log_tails(lines: int = 15) -> str:
 def web_logged(ns: str, *needles: str) -> bool:
     """Whether one line of the web container's log (on the node) holds every needle."""
     for log in Path("/run/bumper-node/pods").glob(f"{ns}_*-bumper-web-*/web/*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if all(n in line for n in needles):
+                return True
+    return False
+
+
+def agent_logged(ns: str, *needles: str) -> bool:
+    """Whether one line of the agent container's log (on the node) holds every needle."""
+    for log in Path("/run/bumper-node/pods").glob(f"{ns}_agent-bumper-agent-*/agent/*.log"):
         for line in log.read_text(errors="replace").splitlines():
             if all(n in line for n in needles):
                 return True

@@ -40,6 +40,24 @@ from tests.support.testbed_proc import (
 
 FAIL_ANNOTATION = "testbed.bumper.dev/fail"
 NODE_NAMES = ("kwok-node-0", "kwok-node-1")
+# The real node (testbed/node.sh) registers with this taint: only pods that tolerate it land there.
+REAL_NODE_TAINT = {"key": "bumper.dev/real-node", "value": "true", "effect": "NoSchedule"}
+REAL_NODE_TOLERATION = {
+    "key": "bumper.dev/real-node",
+    "operator": "Equal",
+    "value": "true",
+    "effect": "NoSchedule",
+}
+
+
+def placement(node_name: str) -> dict[str, Any]:
+    """A pod spec's ``nodeSelector`` and ``tolerations`` for the real node ``node_name``."""
+    return {
+        "nodeSelector": {"kubernetes.io/hostname": node_name},
+        "tolerations": [dict(REAL_NODE_TOLERATION)],
+    }
+
+
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 START_TIMEOUT = 90.0
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.testbed_cluster import BedCluster, iter_pods
+from tests.support.testbed_cluster import BedCluster, iter_pods, placement
 from tests.support.testbed_proc import wait_until
 
 CLUSTER_DNS = "10.96.0.10"
@@ -120,7 +120,7 @@ def _deployment(node_name: str) -> dict[str, Any]:
                 "metadata": {"labels": _LABELS},
                 "spec": {
                     "serviceAccountName": NAME,
-                    "nodeSelector": {"kubernetes.io/hostname": node_name},
+                    **placement(node_name),
                     # Its own resolv.conf must not name itself (no upstream to ask anyway).
                     "dnsPolicy": "Default",
                     "containers": [container],

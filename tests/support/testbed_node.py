@@ -5,6 +5,10 @@ the host's loopback listeners (API server, registries) through forwarders on ``H
 Credentials are real: the kubelet has a ``system:node:<name>`` client cert in ``system:nodes``
 (bound to the ``system:node`` ClusterRole, since the test bed runs RBAC without the Node
 authorizer), kube-proxy a ``system:kube-proxy`` cert (bound by RBAC's bootstrap policy).
+
+The node registers with the taint ``TAINT`` (testbed/node.sh): a pod lands on it only when it
+tolerates it, so the kwok-only tests' pods (images a real node cannot pull) never do. A pod
+meant for it takes ``placement(node)``: the matching toleration and a nodeSelector on the node.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tests.support import testbed_dns, testbed_pki
-from tests.support.testbed_cluster import BedCluster, write_kubeconfig
+from tests.support.testbed_cluster import (  # noqa: F401 - placement & co. are this module's API
+    REAL_NODE_TAINT,
+    REAL_NODE_TOLERATION,
+    BedCluster,
+    placement,
+    write_kubeconfig,
+)
 from tests.support.testbed_proc import REPO_ROOT, wait_until
 
 NODE_SCRIPT = REPO_ROOT / "testbed" / "node.sh"

@@ -16,7 +16,7 @@ import requests
 
 from tests.support import testbed_node
 from tests.support.testbed import BedCluster, Node, RegistryFactory
-from tests.support.testbed_cluster import NODE_NAMES, iter_pods
+from tests.support.testbed_cluster import NODE_NAMES, REAL_NODE_TAINT, iter_pods, placement
 from tests.support.testbed_node import node_sh
 from tests.support.testbed_proc import REPO_ROOT, wait_until
 
@@ -59,7 +59,7 @@ def test_pushed_image_runs_on_the_node_and_its_service_answers(
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
-                        "nodeSelector": {"kubernetes.io/hostname": kube_node.name},
+                        **placement(kube_node.name),
                         "automountServiceAccountToken": False,
                         "containers": [
                             {
@@ -124,7 +124,7 @@ def _client_pod(name: str, image: str, node: str, *args: str) -> dict[str, objec
     return {
         "metadata": {"name": name},
         "spec": {
-            "nodeSelector": {"kubernetes.io/hostname": node},
+            **placement(node),
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
             "containers": [
@@ -157,7 +157,7 @@ def test_a_pod_finds_a_service_by_its_cluster_dns_name(
         {
             "metadata": {"name": "web", "labels": labels},
             "spec": {
-                "nodeSelector": {"kubernetes.io/hostname": kube_node.name},
+                **placement(kube_node.name),
                 "automountServiceAccountToken": False,
                 "containers": [
                     {
@@ -242,3 +242,35 @@ def test_stop_restores_the_host_and_a_new_start_works(
         # The session's node goes on for the tests after this one.
         testbed_node.start_node(kube_full, tmp_path / "restart")
     assert "kubelet: running" in node_sh("status")
+
+
+def test_pods_that_do_not_tolerate_the_real_node_stay_off_it(
+    kube_full: BedCluster, kube_node: Node
+) -> None:
+    node = kube_full.get_json(f"/api/v1/nodes/{kube_node.name}")
+    taints = [{k: t[k] for k in ("key", "value", "effect")} for t in node["spec"]["taints"]]
+    assert REAL_NODE_TAINT in taints
+    # No nodeSelector, an image only kwok "runs": the scheduler must keep all of them on kwok.
+    ns = kube_full.create_namespace("untolerated")
+    labels = {"app": "anywhere"}
+    kube_full.create(
+        f"/apis/apps/v1/namespaces/{ns}/deployments",
+        {
+            "metadata": {"name": "anywhere"},
+            "spec": {
+                "replicas": 6,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "registry.test/a:1"}]},
+                },
+            },
+        },
+    )
+
+    def placed() -> list[str] | None:
+        nodes = [p["spec"].get("nodeName") for p in iter_pods(kube_full, ns, "app=anywhere")]
+        return [str(n) for n in nodes] if len(nodes) == 6 and all(nodes) else None
+
+    nodes = wait_until(placed, 60, "six pods to be scheduled")
+    assert set(nodes) <= set(NODE_NAMES), nodes
