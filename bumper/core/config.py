@@ -632,6 +632,11 @@ class Target(Strict):
         "pull", validation_alias=AliasChoices("deploy", "delivery")
     )
     cluster: Cluster | None = Field(None, description="push mode: where and how to apply")
+    pr_render: bool = Field(
+        False,
+        description="PR modes: render the affected kustomize overlay or helm release before "
+        "and after, and show what changes in the cluster in the PR body",
+    )
 
     @model_validator(mode="after")
     def _cluster_needs_push(self) -> Target:
