@@ -644,6 +644,12 @@ class Target(Strict):
             raise ValueError("cluster is only used with deploy: push")
         return self
 
+    @model_validator(mode="after")
+    def _pr_render_needs_a_pr(self) -> Target:
+        if self.pr_render and self.mode == "commit":
+            raise ValueError("pr_render shows a render in the PR: it needs mode pr or pr-automerge")
+        return self
+
     def push_cluster(self) -> Cluster:
         """The cluster section of a push target, defaults filled in (paths from the globs)."""
         cluster = self.cluster or Cluster()
