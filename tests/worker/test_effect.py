@@ -228,3 +228,52 @@ def test_repository_text_cannot_break_out_of_the_diff_or_table(tmp_path: Path) -
     text = effect.compare(before, after, ["pod.yaml"], Tools()).markdown
     assert "| `Pod p` | `a\\|b'c` | `x:1` → `x:2` |" in text
     assert "````diff\n" in text and text.rstrip().endswith("````\n\n</details>")
+
+
+def test_a_container_or_workload_on_one_side_only_counts(tmp_path: Path) -> None:
+    pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n{items}"
+    item = "    - name: {0}\n      image: {0}:1\n"
+    before, after = tmp_path / "before", tmp_path / "after"
+    for root, names in ((before, ["a", "b"]), (after, ["a", "c"])):
+        root.mkdir()
+        items = "".join(item.format(n) for n in names)
+        (root / "pods.yaml").write_text(pod.format(name="p", items=items))
+    (after / "pods.yaml").write_text(
+        (after / "pods.yaml").read_text() + "---\n" + pod.format(name="q", items=item.format("d"))
+    )
+    text = effect.compare(before, after, ["pods.yaml"], Tools()).markdown
+    assert rows(text) == [
+        ("Pod p", "c", "none → c:1"),
+        ("Pod p", "b", "b:1 → none"),
+        ("Pod q", "d", "none → d:1"),
+    ]
+    assert "Rendered diff: 2 objects changed" in text
+    assert "--- /dev/null\n+++ b/Pod/q\n" in text
+
+
+def test_renders_share_one_time_budget(trees: tuple[Path, Path], tools: Tools) -> None:
+    before, after = trees
+    edit(after, PROD, "newTag: 1.0.0", "newTag: 1.1.0")
+    spent = Tools(tools.helm_bin, tools.kustomize_bin, timeout=0.0)
+    text = effect.compare(before, after, [PROD], spent).markdown
+    assert "not rendered: out of time: all renders of a PR get 0s." in text
+
+
+GOLDEN = DATA / "expected"
+
+
+@pytest.mark.parametrize(
+    ("name", "file", "old", "new"),
+    [
+        ("kustomize-prod", PROD, "newTag: 1.0.0", "newTag: 1.1.0"),
+        ("helm-prod", "helm/shop/values-prod.yaml", 'tag: "1.0.0"', 'tag: "1.1.0"'),
+    ],
+)
+def test_golden_sections(
+    trees: tuple[Path, Path], tools: Tools, name: str, file: str, old: str, new: str
+) -> None:
+    """The whole section, byte for byte (tests/data/render/expected/<name>.md)."""
+    before, after = trees
+    edit(after, file, old, new)
+    section = effect.compare(before, after, [file], tools)
+    assert section.markdown == (GOLDEN / f"{name}.md").read_text()
