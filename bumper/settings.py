@@ -84,6 +84,20 @@ class WorkerSettings(BaseModel):
     ci_result_ttl_seconds: int = Field(
         7 * 86_400, gt=0, description="how long a CI result is kept for pushes that come later"
     )
+    render_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="a PR's rendered effect in the cluster (targets with pr_render: true): the "
+        "time all its renders together may take, before and after the change",
+    )
+    helm_bin: str = Field("helm", min_length=1, description="helm executable (pr_render)")
+    kustomize_bin: str | None = Field(
+        None,
+        min_length=1,
+        description="kustomize executable (pr_render); unset: kustomize, else kubectl kustomize, "
+        "from PATH",
+    )
     poll_tick_seconds: float = Field(
         10.0,
         ge=0.5,

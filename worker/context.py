@@ -23,7 +23,7 @@ from bumper import configfile, decisions, gitrepo, jobmetrics, redisconn, settin
 from bumper.core import config, events, policy
 from bumper.scm import failures
 from bumper.settings import DecisionLogSettings, WorkerSettings
-from worker import pullrequests, remotes, store
+from worker import effect, pullrequests, remotes, store
 
 log = logging.getLogger("bumper.worker")
 
@@ -73,7 +73,10 @@ def build(current: settings.Settings) -> WorkerContext:
         settings=current.worker,
         log=decision_logger(client, current.decisions),
         forges=pullrequests.Forges(
-            cfg, repo_store, read_token=lambda repo: remotes.token(repo, config_dir)
+            cfg,
+            repo_store,
+            read_token=lambda repo: remotes.token(repo, config_dir),
+            tools=effect.Tools.from_settings(current.worker),
         ),
         config_dir=config_dir,
         metrics=recorder,

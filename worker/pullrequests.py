@@ -25,7 +25,7 @@ from bumper import gitrepo, scm
 from bumper.core import changes, config, events
 from bumper.errors import PermanentError
 from bumper.scm.base import MergeOutcome, ScmProvider
-from worker import store
+from worker import effect, store
 from worker.records import BumpOutcome
 from worker.targets import ResolvedTarget
 
@@ -43,10 +43,12 @@ class Forges:
         repo_store: store.Store,
         *,
         read_token: Callable[[config.Repo], str | None],
+        tools: effect.Tools | None = None,
     ) -> None:
         self.config = cfg
         self.store = repo_store
         self.read_token = read_token
+        self.tools = tools or effect.Tools()  # pr_render's renderers and time budget
         self._providers: dict[str, ScmProvider] = {}
 
     def for_repo(self, repo: config.Repo) -> ScmProvider:
@@ -88,6 +90,10 @@ class Forges:
             return {"url": pr.url, "number": pr.number, "state": "closed as obsolete"}
         title = changes.pr_title(result, rule.pr_title)
         body = changes.pr_body(result, rule.pr_body)
+        if target.pr_render:
+            # Until the PR body composer takes extra sections (issue 21, items 1-2): appended.
+            section = effect.effect_section(checkout, result.files, self.tools)
+            body = f"{body}\n## {section.title}\n\n{section.markdown}"
         if pr is None:
             pr = forge.open_pr(branch, repo.branch, title, body)
             forge.add_labels(pr.number, rule.labels)

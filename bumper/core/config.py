@@ -632,11 +632,22 @@ class Target(Strict):
         "pull", validation_alias=AliasChoices("deploy", "delivery")
     )
     cluster: Cluster | None = Field(None, description="push mode: where and how to apply")
+    pr_render: bool = Field(
+        False,
+        description="PR modes: render the affected kustomize overlay or helm release before "
+        "and after, and show what changes in the cluster in the PR body",
+    )
 
     @model_validator(mode="after")
     def _cluster_needs_push(self) -> Target:
         if self.cluster is not None and self.deploy != "push":
             raise ValueError("cluster is only used with deploy: push")
+        return self
+
+    @model_validator(mode="after")
+    def _pr_render_needs_a_pr(self) -> Target:
+        if self.pr_render and self.mode == "commit":
+            raise ValueError("pr_render shows a render in the PR: it needs mode pr or pr-automerge")
         return self
 
     def push_cluster(self) -> Cluster:
