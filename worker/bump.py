@@ -48,6 +48,8 @@ def route(ctx: WorkerContext, event: events.Event) -> list[str]:
     """Target keys whose bump job must run because of ``event``."""
     if isinstance(event, events.BuildFinished):
         return route_build(ctx, event)
+    if isinstance(event, events.PullRequestComment):
+        return []  # a command, not a candidate: ``worker.commands`` runs it
     return route_image(ctx, event)
 
 
