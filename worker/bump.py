@@ -4,9 +4,10 @@ target (steps 4–7 of ARCHITECTURE.md's data flow; step 8, push mode, is ``push
 ``route`` runs in the event job: it screens the tag with the rule's policy (no current value
 yet), applies the CI gate (hold / release / drop), verifies the candidate's signature when
 the rule asks (``verification``), records candidates and returns the target
-keys that need a bump job. ``bump_target`` runs in the bump job: under the repo lock it checks
-out the config repo, picks the best candidate against what the files hold now (never a
-downgrade unless allowed), edits, and delivers the change as a commit or a PR.
+keys that need a bump job. ``bump_target`` runs in the bump job: a target a reviewer held is
+left alone (``holds``); under the repo lock it checks out the config repo, picks the best
+candidate against what the files hold now (never a downgrade unless allowed, never past a
+reviewer's pin), edits, and delivers the change as a commit or a PR.
 
 Every verdict goes to the decision log through ``WorkerContext.log`` (``worker.context``).
 Must not: import rq (``jobs.py`` is the only RQ shell) or a forge SDK (``bumper.scm`` is).
@@ -27,6 +28,7 @@ from bumper.scm.base import ScmProvider
 from worker import (
     edits,
     promotion,
+    holds,
     pullrequests,
     pushdeploy,
     remotes,
@@ -49,6 +51,8 @@ def route(ctx: WorkerContext, event: events.Event) -> list[str]:
     """Target keys whose bump job must run because of ``event``."""
     if isinstance(event, events.BuildFinished):
         return route_build(ctx, event)
+    if isinstance(event, events.PullRequestComment):
+        return []  # a command, not a candidate: ``worker.commands`` runs it
     return route_image(ctx, event)
 
 
@@ -258,8 +262,8 @@ def bump_target(
     named = targets.resolve(ctx.config, key)
     rule, target, repo = named.rule, named.target, named.repo
     seen = ctx.store.candidates(key)
-    if not seen:
-        return None
+    if not seen or holds.held(ctx, rule, key, seen):
+        return None  # a held target's candidates wait for ``/bumper release``
     forge = None
     url, creds = remotes.clone_url(repo, ctx.config_dir), remotes.credentials(repo, ctx.config_dir)
     if ctx.forges is not None and (target.mode != "commit" or repo.forge != "git"):
@@ -294,7 +298,9 @@ def bump_target(
             started=started,
         )
         outcome.deployment = pushdeploy.after_bump(ctx, request)
-    ctx.store.consume(key, [c for c in seen if c != outcome.keep])
+    # The open PR's candidate stays, and so do the ones a pin holds back (until the release).
+    waiting = [outcome.keep, *outcome.waiting]
+    ctx.store.consume(key, [c for c in seen if c not in waiting])
     ctx.store.record_target(key, **dashboard_record(outcome, job_id))
     promotion.after_bump(ctx, named, outcome)
     if outcome.deployment is not None:
@@ -335,6 +341,9 @@ def _bump_in(
         outcome.observed = _observed(work, found.references)
         current = _current(found.references)
         usable, refused = _screen_bad(ctx, rule, seen)
+        usable, past_pin = holds.screen_pin(ctx.store, compiled, key, usable)
+        refused += past_pin
+        outcome.waiting = [candidate for candidate, _ in past_pin]
         offered = [
             policy.Candidate(c.tag, c.digest, float(c.event.get("received_at") or 0))
             for c in usable

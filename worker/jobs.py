@@ -1,7 +1,8 @@
 """RQ entry points, and nothing else: turn errors into RQ outcomes.
 
 - ``handle_event(event_dict)``: enqueued by the receiver (by name). Routes the event to
-  targets (``bump.route``) and makes sure exactly one bump job is pending per target.
+  targets (``bump.route``) and makes sure exactly one bump job is pending per target; a
+  ``pr.comment`` runs its ``/bumper`` command instead (``worker.commands``).
 - ``run_bump(key)``: bumps one target; runs again in the same job if candidates arrived
   while it ran. A lone push is bumped at once; when more pushes for the target are waiting
   at the start, or arrive while the first run prepares its change (before it pushes), the
@@ -47,7 +48,7 @@ from bumper import jobmetrics, logs, rqjobs, settings
 from bumper.core import changes, events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from bumper.registry import state
-from worker import bump, context, polling, promotion, registries
+from worker import bump, commands, context, polling, promotion, registries
 from worker.context import WorkerContext
 from worker.promotionstore import PromotionStore
 from worker.records import BumpOutcome
@@ -175,6 +176,8 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
             event = events.from_dict(event_dict)
         except (TypeError, ValueError) as error:
             raise PermanentError(f"malformed event: {error}", reason="event") from None
+        if isinstance(event, events.PullRequestComment):
+            return [commands.run(ctx, event, lambda key: request_bump(ctx, key))]
         event = registries.complete(ctx, event)
         if isinstance(event, events.ImageEvent) and event.source != "poll" and event.tag:
             if ctx.config.images_for(event.image):

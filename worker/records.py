@@ -74,6 +74,7 @@ class BumpOutcome:
     pr: dict[str, Any] | None = None
     verdicts: list[Verdict] = field(default_factory=list)  # one per candidate seen
     keep: StoredCandidate | None = None  # candidate left in place for the open PR
+    waiting: list[StoredCandidate] = field(default_factory=list)  # past a pin: until release
     deployment: Deployment | None = None  # push mode (step 8)
     # what the config repo held when scanned: its HEAD and each file's reference (dashboard)
     observed: dict[str, Any] = field(default_factory=dict)

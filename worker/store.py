@@ -12,6 +12,11 @@ Keys (all under ``bumper:``) and why they exist:
 - ``held:<rule>`` hash delivery → held event JSON with its own expiry; gated pushes wait here.
 - ``prrev:<sha>`` hash target → PR JSON: the open bump PR for an image revision, so a CI
   failure can comment on it.
+- ``hold:<target>`` JSON {by, pr, url, at}: a reviewer's ``/bumper hold`` (``worker.commands``):
+  the target is not bumped, its candidates wait, until ``/bumper release``. Not to be confused
+  with ``held:<rule>`` (pushes waiting for their CI gate).
+- ``pin:<target>`` JSON {tag, digest, by, pr, url, at}: a reviewer's ``/bumper pin <tag>``: the
+  bump never moves the target past that tag until ``/bumper release``.
 - ``lock:repo:<name>``: serialises every bump of one config repo; holds the owning job id.
 - ``once:<what>``: a side effect done once (``Store.once``), e.g. a CI-failure comment on a PR.
 - ``bad-images`` hash ``<repository>@<digest>`` (or ``:<tag>``) → record JSON: images that
@@ -141,6 +146,17 @@ class StoredCandidate:
         return cls(tag=data["tag"], digest=data.get("digest"), event=data["event"], raw=raw)
 
 
+def _json_object(raw: Any) -> dict[str, Any] | None:
+    """A stored JSON object, or None when absent or damaged (a damaged record holds nothing)."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def bad_image_field(record: dict[str, Any]) -> str:
     """A record's field in ``bumper:bad-images``: ``<repository>@<digest>``, else ``:<tag>``."""
     if record.get("digest"):
@@ -246,6 +262,24 @@ class Store:
 
     def release(self, rule: str, delivery: str) -> bool:
         return bool(self.redis.hdel(f"{PREFIX}held:{rule}", delivery))
+
+    # -- a reviewer's hold and pin of one target (``/bumper`` commands) -----------------------
+
+    def set_hold(self, target: str, entry: dict[str, Any]) -> None:
+        self.redis.set(f"{PREFIX}hold:{target}", json.dumps(entry))
+
+    def hold_of(self, target: str) -> dict[str, Any] | None:
+        return _json_object(self.redis.get(f"{PREFIX}hold:{target}"))
+
+    def set_pin(self, target: str, entry: dict[str, Any]) -> None:
+        self.redis.set(f"{PREFIX}pin:{target}", json.dumps(entry))
+
+    def pin_of(self, target: str) -> dict[str, Any] | None:
+        return _json_object(self.redis.get(f"{PREFIX}pin:{target}"))
+
+    def lift(self, target: str) -> bool:
+        """Drop the target's hold and pin; whether there was either."""
+        return bool(self.redis.delete(f"{PREFIX}hold:{target}", f"{PREFIX}pin:{target}"))
 
     def remember_pr(self, revision: str, target: str, pr: dict[str, Any], ttl: int) -> None:
         for key in {revision, revision[:7]}:

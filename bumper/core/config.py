@@ -52,8 +52,15 @@ from pydantic_core import PydanticCustomError
 from bumper.core import charts, events, refs, scope, semver, urls
 from bumper.errors import InvalidReference, PermanentError
 
-EventKind = Literal["image.pushed", "image.deleted", "build.finished"]
-ALL_EVENT_KINDS: tuple[EventKind, ...] = ("image.pushed", "image.deleted", "build.finished")
+EventKind = Literal["image.pushed", "image.deleted", "build.finished", "pr.comment"]
+# pr.comment (a /bumper command on a PR) is queued only for repositories in a receiver's
+# scope.repos (none by default), so allowing it by default widens nothing.
+ALL_EVENT_KINDS: tuple[EventKind, ...] = (
+    "image.pushed",
+    "image.deleted",
+    "build.finished",
+    "pr.comment",
+)
 
 
 class Strict(BaseModel):

@@ -1,6 +1,7 @@
 """Normalised events: the only types that cross from webhooks into the queue.
 
-``image.pushed`` / ``image.deleted`` come from registries; ``build.finished`` from CI.
+``image.pushed`` / ``image.deleted`` come from registries; ``build.finished`` from CI;
+``pr.comment`` from a forge: a reviewer's ``/bumper ...`` command on one of Bumper's PRs.
 Every event carries its source (sender module name), the delivery id and the time of
 receipt. They serialise with ``to_dict`` / ``from_dict`` (plain JSON types only).
 
@@ -67,7 +68,38 @@ class BuildFinished:
     kind: ClassVar[str] = "build"
 
 
-Event = ImageEvent | BuildFinished
+@dataclass(frozen=True)
+class PullRequestComment:
+    """A ``/bumper ...`` command in a comment on a pull (merge) request.
+
+    ``forge`` is ``github`` or ``gitlab``; ``repository`` the PR's repository (``owner/name``,
+    a GitLab ``group/project``); ``number`` the PR number (the MR's ``iid``); ``author`` the
+    commenter's login, ``author_id`` their numeric id (GitLab's members API needs it);
+    ``command`` the comment's first ``/bumper`` line (``bumper.core.commands``), bounded;
+    ``head_branch`` the PR's source branch when the payload names it (GitLab does; GitHub's
+    ``issue_comment`` does not, and the worker asks the forge). Nothing here is trusted for
+    authorisation: the worker asks the forge for the commenter's permission.
+    """
+
+    forge: str
+    repository: str
+    number: int
+    author: str
+    command: str
+    author_id: int | None = None
+    head_branch: str | None = None
+    comment_id: int | None = None
+    url: str | None = None
+    source: str = ""
+    delivery_id: str = ""
+    received_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    type: Literal["pr.comment"] = "pr.comment"
+    kind: ClassVar[str] = "comment"
+
+
+Event = ImageEvent | BuildFinished | PullRequestComment
 
 # OCI media types that say an artifact is a Helm chart (its config, its content layer).
 HELM_MEDIA_TYPES = frozenset(
@@ -87,11 +119,13 @@ def to_dict(event: Event) -> dict[str, Any]:
 def from_dict(data: dict[str, Any]) -> Event:
     """Inverse of ``to_dict``; unknown keys are ignored so old jobs still load."""
     kind = data.get("type")
-    cls: type[ImageEvent] | type[BuildFinished]
+    cls: type[ImageEvent] | type[BuildFinished] | type[PullRequestComment]
     if kind in ("image.pushed", "image.deleted"):
         cls = ImageEvent
     elif kind == "build.finished":
         cls = BuildFinished
+    elif kind == "pr.comment":
+        cls = PullRequestComment
     else:
         raise ValueError(f"unknown event type {kind!r}")
     names = {f.name for f in dataclasses.fields(cls)}

@@ -20,7 +20,9 @@ Entries are plain strings, checked here (``check_image_entry``, ``check_repo_ent
   ``group/subgroup/project``), or a leading part of one (``acme``, ``group/subgroup``),
   covering whole segments, compared case-insensitively (GitHub names are).
 
-A build event that names no repository is outside every scope. Which defaults a receiver gets
+A build event that names no repository is outside every scope. A PR comment (a ``/bumper``
+command) is matched like a build, on its repository: a receiver speaks for the comments of
+the repositories in its ``repos`` only. Which defaults a receiver gets
 depends on its sender, so filling them in lives with the senders (``bumper.sources.scoping``).
 
 Pure: no I/O.
@@ -179,4 +181,6 @@ def subject(event: events.Event) -> str:
     """What an event speaks for, for log lines: its image, or its repository (bounded)."""
     if isinstance(event, events.ImageEvent):
         return event.image
+    if isinstance(event, events.PullRequestComment):
+        return f"{event.source} comment on {event.repository[:100]}#{event.number}"
     return f"{event.source} build of {(event.repository or '(no repository)')[:100]}"

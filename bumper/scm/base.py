@@ -111,6 +111,17 @@ class ScmProvider(Protocol):
 
     def comment(self, number: int, body: str) -> None: ...
 
+    def may_write(self, login: str, user_id: int | None = None) -> bool:
+        """Whether ``login`` (GitLab: the user ``user_id``, looked up by ``login`` if None)
+        may push to this repository: GitHub's collaborator permission ``admin``, ``maintain``
+        or ``write``; GitLab's project membership, inherited ones included, at Developer (30)
+        or above. A user the forge does not know, or who is no member, may not."""
+        ...
+
+    def login(self) -> str:
+        """The forge account the token belongs to (Bumper itself), to ignore its comments."""
+        ...
+
     def close_pr(self, number: int, comment: str | None = None) -> None:
         """Close without merging, after posting ``comment`` when given. Idempotent."""
         ...

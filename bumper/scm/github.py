@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import github
 import requests
@@ -35,6 +35,7 @@ from bumper.scm.base import (
 )
 
 PUBLIC_API = "https://api.github.com"
+WRITE_ROLES = frozenset({"admin", "maintain", "write"})
 _STATUS_WORDS = {
     CheckState.SUCCESS: "success",
     CheckState.PENDING: "pending",
@@ -103,6 +104,7 @@ class GitHubProvider:
         )
         _observe_replies(self._gh.requester, urlsplit(api_url).netloc)
         self._repo = self._gh.get_repo(full_name)
+        self._login: str | None = None
 
     @property
     def remote(self) -> GitRemote:
@@ -186,6 +188,27 @@ class GitHubProvider:
     def comment(self, number: int, body: str) -> None:
         with self._call(f"comment on PR #{number}"):
             self._repo.get_issue(number).create_comment(body)
+
+    def may_write(self, login: str, user_id: int | None = None) -> bool:
+        # GET /repos/{owner}/{repo}/collaborators/{username}/permission: ``permission`` is the
+        # legacy base role (maintain reads as write), ``role_name`` the role itself.
+        try:
+            with self._call(f"permission of {login}"):
+                _, data = self._gh.requester.requestJsonAndCheck(
+                    "GET", f"{self._repo.url}/collaborators/{quote(login, safe='')}/permission"
+                )
+        except PermanentError as error:
+            if error.reason == "not_found":
+                return False
+            raise
+        roles = {str(data.get("permission") or ""), str(data.get("role_name") or "")}
+        return bool(roles & WRITE_ROLES)
+
+    def login(self) -> str:
+        if self._login is None:  # the token's account does not change: ask once
+            with self._call("get the authenticated user"):
+                self._login = str(self._gh.get_user().login)
+        return self._login
 
     def close_pr(self, number: int, comment: str | None = None) -> None:
         with self._call(f"close PR #{number}"):

@@ -31,6 +31,7 @@ from bumper.scm.base import (
 )
 
 PUBLIC_URL = "https://gitlab.com"
+DEVELOPER = 30  # GitLab access level: Developer may push
 _NOT_MERGEABLE = (405, 406, 422)  # GitLab's "cannot merge now" answers on PUT .../merge
 _STATE = {"opened": "open", "closed": "closed", "merged": "merged", "locked": "closed"}
 _FAILED = {"failed", "canceled"}
@@ -99,6 +100,7 @@ class GitLabProvider:
         self._gl.session.hooks["response"].append(_observe)
         self._gl.session.hooks["response"].append(_rate_limit_hook)
         self._project: Project = self._gl.projects.get(full_name, lazy=True)
+        self._login: str | None = None
 
     @property
     def remote(self) -> GitRemote:
@@ -214,6 +216,27 @@ class GitLabProvider:
     def comment(self, number: int, body: str) -> None:
         with self._call(f"comment on MR !{number}"):
             self._project.mergerequests.get(number, lazy=True).notes.create({"body": body})
+
+    def may_write(self, login: str, user_id: int | None = None) -> bool:
+        # GET /projects/:id/members/all/:user_id: inherited (group) members count too.
+        try:
+            ident = user_id if user_id is not None else self._user_id(login)
+            with self._call(f"membership of {login}"):
+                member = self._project.members_all.get(ident)
+        except PermanentError as error:
+            if error.reason in ("not_found", "invalid"):
+                return False
+            raise
+        level = member.attributes.get("access_level")
+        return type(level) is int and level >= DEVELOPER
+
+    def login(self) -> str:
+        if self._login is None:  # the token's account does not change: ask once
+            with self._call("get the authenticated user"):
+                self._gl.auth()
+                user = self._gl.user
+            self._login = str(user.username) if user is not None else ""
+        return self._login
 
     def close_pr(self, number: int, comment: str | None = None) -> None:
         if self.get_pr(number).state != "open":

@@ -67,6 +67,12 @@ class GitRemoteProvider:
     def comment(self, number: int, body: str) -> None:
         self._unsupported("comments")
 
+    def may_write(self, login: str, user_id: int | None = None) -> bool:
+        return False  # a plain git remote has no users: nobody commands through it
+
+    def login(self) -> str:
+        return ""
+
     def close_pr(self, number: int, comment: str | None = None) -> None:
         self._unsupported("close a pull request")
 

@@ -33,6 +33,11 @@ Mapping:
   reports the same run; other apps' check suites are their own pipeline (the app's name) and
   link to the commit's checks page. ``head_branch`` becomes ``refs/tags/<name>`` for a
   tag-triggered run (see ``_ref``), else ``refs/heads/<name>``.
+- ``issue_comment`` with action ``created`` on a pull request (``issue.pull_request`` is
+  present) whose body holds a ``/bumper`` line (``bumper.core.commands.find``) →
+  ``pr.comment``; comments on issues, edits, deletions, comments without a command and
+  comments by apps (``comment.user.type: Bot``) are dropped. The commenter's
+  ``author_association`` is not read: the worker asks GitHub for their permission.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bumper.core.events import BuildStatus, Event, ImageEventType
+from bumper.core import commands
+from bumper.core.events import BuildStatus, Event, ImageEventType, PullRequestComment
 from bumper.sources import _auth
 from bumper.sources._common import (
     artifact_of,
@@ -97,6 +103,8 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
         return parse_package(NAME, data, data.get(event) or _package_of(data))
     if event in ("workflow_run", "workflow_job", "check_suite"):
         return parse_build(NAME, event, data)
+    if event == "issue_comment":
+        return parse_comment(data)
     return drop(NAME, f"event {event!r} carries no image or build result")
 
 
@@ -109,6 +117,8 @@ def _guess_event(data: dict[str, Any]) -> str:
     for key in ("workflow_job", "workflow_run", "check_suite", "registry_package", "package"):
         if isinstance(data.get(key), dict):
             return key
+    if isinstance(data.get("comment"), dict) and isinstance(data.get("issue"), dict):
+        return "issue_comment"
     return "unknown"
 
 
@@ -248,3 +258,43 @@ def _checks_page(web: str | None, sha: str | None, suite: Any) -> str | None:
     if not web or not sha or type(suite) is not int:
         return None
     return f"{web}/commit/{sha}/checks?check_suite_id={suite}"
+
+
+def parse_comment(data: dict[str, Any]) -> list[Event]:
+    """An ``issue_comment`` holding a ``/bumper`` command on a pull request (see above)."""
+    action = text(data, "action")
+    if action != "created":
+        return drop(NAME, f"issue_comment action {action!r} is not 'created'", routine=True)
+    issue, comment = obj(data, "issue"), obj(data, "comment")
+    if not isinstance(issue.get("pull_request"), dict):
+        return drop(NAME, "a comment on an issue, not on a pull request", routine=True)
+    user = obj(comment, "user")
+    if (text(user, "type") or "").lower() == "bot":
+        return drop(NAME, "a comment by an app is never a command", routine=True)
+    body = comment.get("body")
+    line = commands.find(body) if isinstance(body, str) else None
+    if line is None:
+        return drop(NAME, "the comment holds no /bumper command", routine=True)
+    repository, number, login = (
+        text(data, "repository", "full_name"),
+        issue.get("number"),
+        text(user, "login"),
+    )
+    if not repository or type(number) is not int or not login:
+        return drop(NAME, "the comment names no repository, pull request number or author")
+    return [
+        PullRequestComment(
+            forge=NAME,
+            repository=repository,
+            number=number,
+            author=login,
+            command=line,
+            author_id=_int(user.get("id")),
+            comment_id=_int(comment.get("id")),
+            url=text(comment, "html_url"),
+        )
+    ]
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None

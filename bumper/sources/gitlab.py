@@ -1,6 +1,7 @@
-"""GitLab webhooks: Pipeline Hook and Job Hook → ``build.finished``.
+"""GitLab webhooks: Pipeline Hook and Job Hook → ``build.finished``; Note Hook → ``pr.comment``.
 
-GitLab has no container-registry webhook, so it only reports CI results.
+GitLab has no container-registry webhook, so it only reports CI results, and reviewers'
+``/bumper`` commands on merge requests.
 
 Secret, one of:
 
@@ -19,8 +20,16 @@ pipeline's id, as for the Pipeline Hook (``extra.run_id``), so both count once. 
 is the pipeline's ``name`` (GitLab 16.3+, ``null`` when unnamed). ``ref`` is
 ``refs/tags/<ref>`` when GitLab says it is a tag, else ``refs/heads/<ref>``; ``repository``
 is ``project.path_with_namespace``; ``url`` the pipeline's (or job's) page, built from
-``project.web_url`` when the payload has no ``url``. Delivery id shown:
-``Idempotency-Key`` (stable across retries), else ``webhook-id``, else ``X-Gitlab-Event-UUID``.
+``project.web_url`` when the payload has no ``url``.
+
+A Note Hook (``object_kind: note``) on a merge request (``noteable_type: MergeRequest``)
+whose note holds a ``/bumper`` line (``bumper.core.commands.find``) becomes ``pr.comment``
+with the MR's ``iid``, its ``source_branch`` and the author's ``username`` and ``id``; system
+notes, notes on commits, issues or snippets, edits (``action`` other than ``create``, where
+GitLab sends one) and notes without a command are dropped.
+
+Delivery id shown: ``Idempotency-Key`` (stable across retries), else ``webhook-id``, else
+``X-Gitlab-Event-UUID``.
 With a signing token, deliveries are deduplicated on the signed ``webhook-id`` whatever the
 unsigned ``Idempotency-Key`` says; with a secret token nothing is signed, and the delivery id
 is the dedupe key.
@@ -34,7 +43,8 @@ import hashlib
 import hmac
 from typing import Any
 
-from bumper.core.events import BuildStatus, Event
+from bumper.core import commands
+from bumper.core.events import BuildStatus, Event, PullRequestComment
 from bumper.errors import ConfigError
 from bumper.sources import _auth
 from bumper.sources._common import (
@@ -138,7 +148,9 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
         return _pipeline(data)
     if event == "job hook" or (not event and kind == "build"):
         return _job(data)
-    return drop(NAME, f"event {event or kind!r} is not a Pipeline Hook or Job Hook")
+    if event == "note hook" or (not event and kind == "note"):
+        return _note(data)
+    return drop(NAME, f"event {event or kind!r} is not a Pipeline Hook, Job Hook or Note Hook")
 
 
 def _pipeline(data: dict[str, Any]) -> list[Event]:
@@ -199,3 +211,37 @@ def _repository(data: dict[str, Any]) -> str | None:
         repo_path(text(data, "project", "web_url")),
         repo_path(text(data, "repository", "homepage")),
     )
+
+
+def _note(data: dict[str, Any]) -> list[Event]:
+    """A Note Hook holding a ``/bumper`` command on a merge request (see above)."""
+    note = obj(data, "object_attributes")
+    if text(note, "noteable_type") != "MergeRequest":
+        return drop(NAME, "a note on something other than a merge request", routine=True)
+    if note.get("system") is True:
+        return drop(NAME, "a system note is never a command", routine=True)
+    action = text(note, "action")
+    if action is not None and action != "create":
+        return drop(NAME, f"note action {action!r} is not 'create'", routine=True)
+    body = note.get("note")
+    line = commands.find(body) if isinstance(body, str) else None
+    if line is None:
+        return drop(NAME, "the note holds no /bumper command", routine=True)
+    mr, user = obj(data, "merge_request"), obj(data, "user")
+    repository, iid, username = _repository(data), mr.get("iid"), text(user, "username")
+    if not repository or type(iid) is not int or not username:
+        return drop(NAME, "the note names no project, merge request iid or author")
+    author_id = user.get("id") if type(user.get("id")) is int else note.get("author_id")
+    return [
+        PullRequestComment(
+            forge=NAME,
+            repository=repository,
+            number=iid,
+            author=username,
+            command=line,
+            author_id=author_id if type(author_id) is int else None,
+            head_branch=text(mr, "source_branch"),
+            comment_id=note.get("id") if type(note.get("id")) is int else None,
+            url=text(note, "url"),
+        )
+    ]

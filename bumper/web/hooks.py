@@ -281,7 +281,11 @@ def _enqueue(
 
 _FIELDS = {
     cls: tuple(f.name for f in dataclasses.fields(cls))
-    for cls in (events_module.ImageEvent, events_module.BuildFinished)
+    for cls in (
+        events_module.ImageEvent,
+        events_module.BuildFinished,
+        events_module.PullRequestComment,
+    )
 }
 
 

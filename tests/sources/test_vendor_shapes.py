@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bumper import sources
-from bumper.core.events import Event, ImageEvent
+from bumper.core.events import Event, ImageEvent, PullRequestComment
 from bumper.errors import WebhookRejected
 from bumper.sources import EVENT_HINT_HEADER, hint_from_query
 from tests.sources.helpers import build, image
@@ -195,6 +195,42 @@ CASES = [
         ],
         GH_RUN,
     ),
+    # --- PR comments: a /bumper command on a pull (merge) request; anything else is dropped.
+    Case(
+        "github/issue_comment.created.pull-request.json",
+        [
+            PullRequestComment(
+                forge="github",
+                repository="acme/config",
+                number=7,
+                author="alice",
+                command="/bumper hold",
+                author_id=91000002,
+                comment_id=1890001234,
+                url="https://github.com/acme/config/pull/7#issuecomment-1890001234",
+            )
+        ],
+        {"X-GitHub-Event": "issue_comment"},
+    ),
+    Case("github/issue_comment.created.issue.json", [], {"X-GitHub-Event": "issue_comment"}),
+    Case(
+        "gitlab/note-hook.merge-request.json",
+        [
+            PullRequestComment(
+                forge="gitlab",
+                repository="acme/platform/config",
+                number=12,
+                author="alice",
+                command="/bumper pin 1.2.5",
+                author_id=4201,
+                head_branch="bumper/api-0/api-1a2b3c4d",
+                comment_id=88231,
+                url="https://gitlab.example.com/acme/platform/config/-/merge_requests/12#note_88231",
+            )
+        ],
+        {"X-Gitlab-Event": "Note Hook"},
+    ),
+    Case("gitlab/note-hook.issue.json", [], {"X-Gitlab-Event": "Note Hook"}),
     # --- Tekton: a result named url is the repository only when it is a clone URL.
     *[
         Case(

@@ -3,7 +3,7 @@
 Bodies follow ``../shared/fixtures/forges/github-openapi-subset.json`` (the simulator's own tests
 validate them) with the fields of the recorded responses. Only what PyGithub calls for a bump
 flow is served: repo, branches, refs, commits, statuses, check runs, pulls, issue comments,
-labels, requested reviewers, merge, rate limit.
+labels, requested reviewers, merge, rate limit, a collaborator's permission.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from urllib.parse import unquote
 from tests.support.forgesim import github_render as render
 from tests.support.forgesim import merging
 from tests.support.forgesim.http import ApiError, Request, Response, route
-from tests.support.forgesim.model import ChangeRequest, Comment, Label, SimRepo, iso
+from tests.support.forgesim.model import (
+    LEGACY_PERMISSION,
+    ROLE_LEVELS,
+    ChangeRequest,
+    Comment,
+    Label,
+    SimRepo,
+    iso,
+)
 
 if TYPE_CHECKING:
     from tests.support.forgesim.sim import ForgeSim
@@ -449,6 +457,34 @@ def list_comments(sim: ForgeSim, req: Request, owner: str, name: str, number: st
     change = _change(sim, owner, name, number)
     items = [render.comment_json(sim, change, c) for c in change.comments if not c.system]
     return _paginate(sim, req, items)
+
+
+@route("github", "GET", R + r"/collaborators/(?P<login>[^/]+)/permission")
+def collaborator_permission(
+    sim: ForgeSim, req: Request, owner: str, name: str, login: str
+) -> Response:
+    # Docs: 200 with the legacy ``permission`` (admin, write, read, none) and ``role_name``;
+    # 404 for a login that is no user at all. A user without a role on the repo reads "none".
+    repo, login = sim.repo(f"{owner}/{name}"), unquote(login)
+    if login not in sim.users:
+        raise ApiError(404, "Not Found")
+    role = sim.role(repo, login)
+    permission = LEGACY_PERMISSION.get(role or "", "none")
+    body: dict[str, Any] = {"permission": permission, "role_name": role or "none", "user": None}
+    if role is not None:
+        body["user"] = {**render.user_json(sim, login), "permissions": _permissions(role)}
+    return Response(200, body)
+
+
+def _permissions(role: str) -> dict[str, bool]:
+    rank = ROLE_LEVELS[role]
+    return {
+        "admin": rank >= ROLE_LEVELS["admin"],
+        "maintain": rank >= ROLE_LEVELS["maintain"],
+        "push": rank >= ROLE_LEVELS["write"],
+        "triage": rank >= ROLE_LEVELS["triage"],
+        "pull": True,
+    }
 
 
 def _label_names(data: dict[str, Any]) -> list[str]:

@@ -2,7 +2,8 @@
 
 Projects, branches, commits, commit statuses and the pipelines they form, merge requests
 (list/create/update/close, merge with ``sha`` guard and ``merge_when_pipeline_succeeds`` /
-``auto_merge``), MR notes, labels, reviewers (by user id) and user lookup. Body shapes follow
+``auto_merge``), MR notes, labels, reviewers (by user id), user lookup and project members
+(``members/all``). Body shapes follow
 ``../shared/fixtures/forges/recorded/gitlab``. Project ids may be numeric or URL-encoded paths;
 routes match the raw path, so ``group%2Fname`` is never split.
 """
@@ -16,7 +17,7 @@ from urllib.parse import unquote
 from tests.support.forgesim import gitlab_render as render
 from tests.support.forgesim import merging
 from tests.support.forgesim.http import ApiError, Request, Response, route
-from tests.support.forgesim.model import ChangeRequest, Comment, Label, SimRepo
+from tests.support.forgesim.model import ROLE_LEVELS, ChangeRequest, Comment, Label, SimRepo
 
 if TYPE_CHECKING:
     from tests.support.forgesim.sim import ForgeSim
@@ -363,6 +364,20 @@ def cancel_mwps(sim: ForgeSim, req: Request, pid: str, iid: str) -> Response:
     change = _mr(sim, pid, iid)
     change.auto_merge = None
     return Response(201, render.mr_json(sim, change))
+
+
+# -- members --------------------------------------------------------------------------------
+
+
+@route("gitlab", "GET", P + r"/members/all/(?P<user_id>\d+)")
+def member_all(sim: ForgeSim, req: Request, pid: str, user_id: str) -> Response:
+    # Docs: the member with its ``access_level``, inherited memberships included; 404 if none.
+    repo = _project(sim, pid)
+    login = next((u.login for u in sim.users.values() if u.id == int(user_id)), None)
+    role = sim.role(repo, login) if login else None
+    if login is None or role is None:
+        raise ApiError(404, "404 Not found")
+    return Response(200, render.member_json(sim, login, ROLE_LEVELS[role]))
 
 
 # -- notes -----------------------------------------------------------------------------------

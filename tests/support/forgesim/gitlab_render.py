@@ -30,6 +30,19 @@ def user_json(sim: ForgeSim, login: str) -> dict[str, Any]:
     }
 
 
+def member_json(sim: ForgeSim, login: str, access_level: int) -> dict[str, Any]:
+    """A project member (``GET /projects/:id/members/all/:user_id``), as GitLab's docs show."""
+    return {
+        **user_json(sim, login),
+        "created_at": iso(time.time()),
+        "created_by": user_json(sim, "bumper-bot") if login != "bumper-bot" else None,
+        "expires_at": None,
+        "access_level": access_level,
+        "group_saml_identity": None,
+        "membership_state": "active",
+    }
+
+
 def project_json(sim: ForgeSim, repo: SimRepo) -> dict[str, Any]:
     web = f"{sim.url}/{repo.full_name}"
     now = iso(time.time())

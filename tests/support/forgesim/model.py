@@ -26,6 +26,18 @@ class User:
     login: str
 
 
+# GitHub role → GitLab access level (Guest 10, Reporter 20, Developer 30, Maintainer 40,
+# Owner 50), and → GitHub's legacy ``permission`` (maintain reads as write, triage as read).
+ROLE_LEVELS = {"read": 10, "triage": 20, "write": 30, "maintain": 40, "admin": 50}
+LEGACY_PERMISSION = {
+    "read": "read",
+    "triage": "read",
+    "write": "write",
+    "maintain": "write",
+    "admin": "admin",
+}
+
+
 @dataclass
 class Label:
     id: int
@@ -127,6 +139,9 @@ class SimRepo:
     changes: dict[int, ChangeRequest] = field(default_factory=dict)
     pipelines: dict[str, Pipeline] = field(default_factory=dict)  # by sha
     next_number: int = 1
+    # login → GitHub role (admin, maintain, write, triage, read); GitLab reads it as an access
+    # level (ROLE_LEVELS). The token's own user (the bot) is admin of every repository.
+    roles: dict[str, str] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:

@@ -152,6 +152,16 @@ class ForgeSim:
                 self.tokens[token] = login
             return user
 
+    def grant(self, full_name: str, login: str, role: str) -> None:
+        """Give ``login`` a role on a repository (GitHub role names; see ``ROLE_LEVELS``)."""
+        with self.lock:
+            self.add_user(login)
+            self.repo(full_name).roles[login] = role
+
+    def role(self, repo: SimRepo, login: str) -> str | None:
+        """``login``'s role on ``repo``: the bot administers every repository."""
+        return "admin" if login == BOT else repo.roles.get(login)
+
     def create_repo(
         self,
         full_name: str,
