@@ -27,8 +27,8 @@ from bumper.core.edits import ImageEdit
 from bumper.scm.base import ScmProvider
 from worker import (
     edits,
-    promotion,
     holds,
+    promotion,
     pullrequests,
     pushdeploy,
     remotes,
