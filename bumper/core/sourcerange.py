@@ -177,11 +177,11 @@ def _releases_text(releases: tuple[Release, ...]) -> str:
     for release in releases[:MAX_RELEASES]:
         title = _defuse(inline(release.name or release.tag, 150))
         url = safe_url(release.url)
-        link = f" ([release]({url}))" if url else ""
+        link = f"[The release on the forge]({url})\n\n" if url else ""
         quoted = "\n".join(f"> {line}" if line else ">" for line in _notes_lines(release.notes))
         blocks.append(
             f"<details><summary>{_defuse(inline(release.tag, 100))}: {title}</summary>\n\n"
-            f"{quoted or '> (no notes)'}{link}\n\n</details>"
+            f"{link}{quoted or '> (no notes)'}\n\n</details>"
         )
     return "\n".join(blocks)
 
