@@ -14,7 +14,7 @@ repository root, the nearest directory that holds
 and with neither, the file itself is rendered as plain manifests. At most ``MAX_UNITS`` renders
 per PR; the section names the rest.
 
-The section (``bumper.core.prbody.Section``: Markdown and a title) holds, per render, a table of the workloads and
+The section (a ``bumper.core.prbody.Section``) holds, per render, a table of the workloads and
 containers whose image changes (old → new), then a collapsed (``<details>``) unified diff of
 the rendered objects that change, all diffs together within ``DIFF_CHARS`` characters (a note
 says what was cut). A render that fails (a remote base, a helm dependency to fetch, a missing
