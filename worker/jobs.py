@@ -222,7 +222,7 @@ def _status(ctx: WorkerContext, job_id: str) -> JobStatus | None:
 
 
 def _enqueue(ctx: WorkerContext, key: str, job_id: str) -> None:
-    queue = rqjobs.queue(bump_queue_name(settings.load().queue_name), ctx.store.redis)
+    queue = rqjobs.queue(bump_queue_name(context.current.loaded().queue_name), ctx.store.redis)
     retry = Retry(max=ctx.settings.crash_retries) if ctx.settings.crash_retries else None
     queue.enqueue(
         run_bump,
