@@ -15,12 +15,18 @@ counts as pending, so every push for it waits too.
 
 ``abandoned_after_seconds`` (A) sets all three: heartbeats every A/3, a lease of A, and a look
 for abandoned jobs every A. A job is re-run at most about 2·A after its worker died.
+
+Signals: the first SIGTERM or SIGINT is RQ's warm shutdown (the job in hand finishes), any
+second one its cold shutdown (the horse is killed, the job re-run by crash recovery). RQ ignores
+a second signal within 1 s of the first, the duplicate its ``WorkerPool`` sends besides the
+terminal's; ``bumper worker`` runs no pool, so a quick double Ctrl-C is a cold stop here too.
 """
 
 from __future__ import annotations
 
 import logging
-from types import TracebackType
+from datetime import UTC, datetime
+from types import FrameType, TracebackType
 from typing import Any
 
 from rq import Queue, Worker
@@ -47,6 +53,11 @@ class BumpWorker(Worker):
             **kwargs,
         )
         self.push_exc_handler(_log_abandoned)  # type: ignore[no-untyped-call]
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        # RQ's pool guard compares with the first signal's date; no pool here (module docstring)
+        self._shutdown_requested_date = datetime.min.replace(tzinfo=UTC)
+        super().request_force_stop(signum, frame)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ adds a fixed 60 s to the heartbeat interval; the job timeout needs no room here,

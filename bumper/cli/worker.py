@@ -12,7 +12,8 @@ one line; a target file missing from a local repo is one error line per target (
 fail; ``bumper check-config`` exits 2 for it). Redis down is waited out with one line per
 attempt; a refused Redis password exits 2. Signals: SIGTERM (or Ctrl-C) is RQ's warm shutdown,
 the job in hand finishes first (a second one is a cold shutdown: the job is abandoned and
-re-run by crash recovery, ``worker.rqworker``); SIGHUP is logged and ignored.
+re-run by crash recovery, ``worker.rqworker``, however soon after the first); SIGHUP is logged
+and ignored.
 """
 
 from __future__ import annotations
