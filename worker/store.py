@@ -292,6 +292,20 @@ class Store:
     def pin_of(self, target: str) -> dict[str, Any] | None:
         return _json_object(self.redis.get(f"{PREFIX}pin:{target}"))
 
+    def holds_and_pins(self, targets: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Target → {"hold": entry, "pin": entry} of the targets held or pinned (one read)."""
+        if not targets:
+            return {}
+        names = [f"{PREFIX}{kind}:{t}" for t in targets for kind in ("hold", "pin")]
+        raw = cast(list[bytes | None], self.redis.mget(names))
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        for index, target in enumerate(targets):
+            for kind, value in zip(("hold", "pin"), raw[2 * index : 2 * index + 2], strict=True):
+                entry = _json_object(value)
+                if entry is not None:
+                    found.setdefault(target, {})[kind] = entry
+        return found
+
     def lift(self, target: str) -> bool:
         """Drop the target's hold and pin; whether there was either."""
         self.redis.delete(f"{PREFIX}hold-logged:{target}")
