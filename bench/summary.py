@@ -35,6 +35,7 @@ TARGETS = {
     "ingest_scale_4_ratio": "report: 202/s with 4 gunicorn workers / with 1, same run",
     "bump_scale_2_ratio": "report: deliveries bumped/s with 2 RQ workers / with 1, same run",
     "bump_scale_4_ratio": "report: deliveries bumped/s with 4 RQ workers / with 1, same run",
+    "burst_bumps_per_s": "report: deliveries bumped/s in the burst (bench/scale.py)",
     "burst_commit_p50_s": "report: webhook -> commit p50 of the burst (bench/scale.py)",
     "burst_commit_p99_s": "report: webhook -> commit p99 of the burst (bench/scale.py)",
 }

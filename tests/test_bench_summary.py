@@ -41,6 +41,7 @@ def test_the_scaling_figures_are_known_keys() -> None:
         "ingest_scale_4_ratio",
         "bump_scale_2_ratio",
         "bump_scale_4_ratio",
+        "burst_bumps_per_s",
         "burst_commit_p50_s",
         "burst_commit_p99_s",
     } <= set(summary.TARGETS)

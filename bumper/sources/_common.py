@@ -9,6 +9,7 @@ logging.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -186,6 +187,9 @@ def valid_digest(digest: str | None) -> str | None:
         return None
 
 
+# Pure, and a sender repeats the same few names: parsing one was a twentieth of a delivery's
+# CPU in the receiver. Bounded, so a flood of distinct names only evicts.
+@functools.lru_cache(maxsize=1024)
 def normal_name(name: str | None) -> str | None:
     """The normalised image name (``refs.normalize_name``) or ``None`` if it is not valid.
 

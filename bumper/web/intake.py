@@ -47,21 +47,29 @@ DEDUP_PREFIX = "bumper:dedup:"
 RECENT_KEY = "bumper:web:recent"
 RQ_QUEUES_KEY = "rq:queues"
 RQ_QUEUE_PREFIX = "rq:queue:"
+# The recent list may hold this many entries more than ``recent_deliveries`` before it is
+# trimmed (the script's comment says why); readers read the newest ``recent_deliveries``.
+RECENT_SLACK = 64
 
 _SCRIPT = """
 -- KEYS[1] dedup mark, KEYS[2] queue list, KEYS[3] rq:queues set, KEYS[4] recent list,
 -- KEYS[5..] job hashes.  ARGV[1] dedup window (s), ARGV[2] mark value, ARGV[3] queue key,
 -- ARGV[4] recent entry if accepted, ARGV[5] recent entry if duplicate, ARGV[6] recent max,
--- ARGV[7..] per job: id, 2*fields, field, value, ...
+-- ARGV[7] recent slack, ARGV[8..] per job: id, 2*fields, field, value, ...
 local keep = tonumber(ARGV[6])
-if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then
-  if keep > 0 then
-    redis.call('LPUSH', KEYS[4], ARGV[5])
+-- The recent list is trimmed back to `keep` once it is `slack` longer (readers read the first
+-- `keep`): one LTRIM, and its AOF entry, per `slack` deliveries instead of per delivery.
+local slack = tonumber(ARGV[7])
+local function recent(entry)
+  if keep > 0 and redis.call('LPUSH', KEYS[4], entry) > keep + slack then
     redis.call('LTRIM', KEYS[4], 0, keep - 1)
   end
+end
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then
+  recent(ARGV[5])
   return 0
 end
-local a = 7
+local a = 8
 for k = 5, #KEYS do
   local n = tonumber(ARGV[a + 1])
   -- a job id is reused only after the dedup window; start from a clean hash
@@ -71,10 +79,7 @@ for k = 5, #KEYS do
   a = a + 2 + n
 end
 redis.call('SADD', KEYS[3], ARGV[3])
-if keep > 0 then
-  redis.call('LPUSH', KEYS[4], ARGV[4])
-  redis.call('LTRIM', KEYS[4], 0, keep - 1)
-end
+recent(ARGV[4])
 return 1
 """
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
@@ -149,6 +154,7 @@ class Intake:
             recent_accepted,
             recent_duplicate,
             self.web.recent_deliveries,
+            RECENT_SLACK,
         ]
         stamp = rq_timestamp(time.time())
         for job_id, data in zip(ids, event_dicts, strict=True):

@@ -47,6 +47,10 @@ def _subject(data: dict[str, Any]) -> str:
     return where
 
 
+def _json_text(value: Any) -> str:
+    return _quote(value) if isinstance(value, str) else _dumps(value)
+
+
 def summarise(
     receiver: str,
     delivery_id: str,
@@ -60,10 +64,12 @@ def summarise(
         f'{{"time":{received_at:.3f},"receiver":{_quote(receiver)},'
         f'"delivery_id":{_quote(delivery_id)},'
     )
-    events = _dumps([{"type": d.get("type"), "subject": _subject(d)} for d in dicts])
-    accepted = (
-        f'{base}"status":202,"result":"accepted","events":{events},"jobs":{_dumps(list(jobs))}}}'
+    # Built from quoted strings: json.dumps of the lists was a tenth of the intake's own CPU.
+    events = ",".join(
+        f'{{"type":{_json_text(d.get("type"))},"subject":{_quote(_subject(d))}}}' for d in dicts
     )
+    job_list = ",".join(_quote(job) for job in jobs)
+    accepted = f'{base}"status":202,"result":"accepted","events":[{events}],"jobs":[{job_list}]}}'
     duplicate = f'{base}"status":200,"result":"duplicate","events":[]}}'
     return accepted, duplicate
 

@@ -192,3 +192,30 @@ def test_create_app_reads_the_config_file(
     missing = settings.model_copy(update={"config_file": tmp_path / "absent.yaml"})
     with pytest.raises(ConfigError):
         create_app(missing)
+
+
+def test_the_recent_list_stays_bounded_and_newest_first(
+    shared_dir: Path,
+    client: FlaskClient,
+    settings: Settings,
+    redis_client: redis.Redis,
+) -> None:
+    """The intake script trims the list only once it is ``RECENT_SLACK`` entries over the
+    bound (one LTRIM per 64 deliveries); readers still see the newest ``recent_deliveries``."""
+    from bumper.web.intake import RECENT_KEY, RECENT_SLACK
+
+    body = fixture(shared_dir, "github", "package.published.docker.json")[1]
+    assert b'"description": null,' in body
+    keep = settings.web.recent_deliveries
+    sent = keep + RECENT_SLACK + 3
+    for n in range(sent):
+        distinct = body.replace(b'"description": null,', f'"description": "d{n}",'.encode())
+        assert _deliver(client, distinct, f"bounded-{n}") == 202
+    assert _deliver(client, distinct, f"bounded-{sent - 1}") == 200  # the duplicate is listed
+    assert redis_client.llen(RECENT_KEY) <= keep + RECENT_SLACK
+    shown = recent.read(redis_client, keep)
+    assert [e["delivery_id"] for e in shown] == [f"bounded-{sent - 1}"] + [
+        f"bounded-{n}" for n in range(sent - 1, sent - keep, -1)
+    ]
+    assert [e["result"] for e in shown[:2]] == ["duplicate", "accepted"]
+    assert shown[1]["events"] and shown[1]["jobs"]
