@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bumper.core import finder_values, placeholders, refs
+from bumper.core import finder_quoted, finder_values, placeholders, refs
 from bumper.core.finder_values import add_split, add_templated, fields_of, is_str, scalar_value
 from bumper.core.walk import DocumentWalk, Found, Insert, PathKey, Slot
 from bumper.core.yaml import blocks
@@ -88,6 +88,8 @@ def walk_document(ctx: DocumentWalk) -> None:
                     stack.append((value, (*path, name)))
                 elif value.style == "|" and "image:" in value.value and "ontainers:" in value.value:
                     _other_block(ctx, value, (*path, name))
+                elif value.style and finder_quoted.holds_json(value):
+                    finder_quoted.find(ctx, value, (*path, name))
                 elif "@sha256:" in value.value:
                     _pinned(ctx, value, (*path, name))
         elif kind == "sequence":
