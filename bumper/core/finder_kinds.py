@@ -8,7 +8,8 @@ Kinds (the ``kind`` of a :class:`finder.Found`):
 * ``compose-service``: ``services.<name>.image`` in a docker-compose file.
 * ``image-string``: any other ``image: repo[:tag][@digest]`` string (Helm values, CRDs), or
   a ``…Image`` key's string holding a tag, digest or path (``kubectlImage: bitnami/kubectl:1``);
-  a folded or literal block holding one line (``image: >-``) too.
+  a folded or literal block holding one line (``image: >-``) too, and an ``"image"``
+  member of JSON text in a multi-line quoted string (:mod:`finder_quoted`).
 * ``image-fields``: split fields at any depth, see :mod:`finder_values`.
 * ``kustomize-images``: ``images:`` entries with ``name`` / ``newName`` / ``newTag`` /
   ``digest`` / ``tagSuffix``, or ``name`` alone in a kustomization (kustomization.yaml,
