@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
-from bumper.core import finder, refs
-from bumper.core.edits import FileEdit, ImageEdit
-from bumper.core.yaml import charteditor, editor, limits
+from bumper.core import finder, finder_documents, refs
+from bumper.core.edits import Change, FileEdit, ImageEdit
+from bumper.core.walk import Skipped
+from bumper.core.yaml import charteditor, editor, limits, streamedit
 from bumper.errors import BumperError, EditRefused, ParseLimitExceeded, PathEscape
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -70,6 +73,7 @@ class TreeEdit:
     files: tuple[FileEdit, ...]
     skipped: tuple[tuple[str, str], ...]
     unreadable: tuple[tuple[str, str], ...] = ()
+    staged: tuple[StagedFile, ...] = ()  # large files edited group by group (edit_tree)
 
     @property
     def references(self) -> tuple[ImageEdit, ...]:
@@ -89,7 +93,37 @@ class TreeEdit:
     @property
     def matched(self) -> int:
         """References to the image, changed or already current."""
-        return sum(file.matched for file in self.files)
+        return sum(file.matched for file in self.files) + sum(s.matched for s in self.staged)
+
+    @property
+    def change_list(self) -> list[Change]:
+        """Every changed reference as a change list prints it, in path order."""
+        small = [Change(r.path, r.line, r.kind, r.old, r.new) for r in self.changes]
+        return sorted(small + [c for s in self.staged for c in s.changes], key=lambda c: c.path)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A file over ``finder_documents.STREAM_ABOVE`` edited group by group
+    (``core.yaml.streamedit``): ``temp`` holds its edited text, written beside it (its diff,
+    elsewhere, for a dry run); ``None`` when nothing changes. The file itself is untouched
+    until :func:`commit_staged`; :func:`discard_staged` removes ``temp``."""
+
+    path: str
+    temp: str | None
+    dry_run: bool
+    matched: int
+    changes: tuple[Change, ...]
+    skipped: Skipped | None = None
+
+    def write_diff(self, label: str, out: TextIO) -> None:
+        """Copy the dry run's diff to ``out``, under ``a/LABEL`` → ``b/LABEL``."""
+        if self.temp is None or not self.dry_run:
+            return
+        name = label.lstrip("/")
+        out.write(f"--- a/{name}\n+++ b/{name}\n")
+        with open(self.temp, encoding="utf-8", newline="") as diff:
+            shutil.copyfileobj(diff, out)
 
 
 def yaml_files(root: Path | str, paths: Iterable[str] = (".",)) -> list[Path]:
@@ -245,28 +279,48 @@ class TreeScan:
 def scan_tree(root: Path | str, paths: Iterable[str] = (".",)) -> TreeScan:
     """Every reference under ``paths``; one file that cannot be read or parsed is skipped
     with its reason and never stops the others."""
-    base = Path(root).resolve()
-    selection = select(base, paths)
     located: list[ImageEdit] = []
-    skipped = [(link.path, link.reason) for link in selection.links]
+    skipped: list[tuple[str, str]] = []
     unreadable: list[tuple[str, str]] = []
     warnings: list[tuple[str, str]] = []
-    for rel in selection.files:
-        try:
-            result = finder.scan(read_text(base / rel))
-        except (BumperError, OSError, MemoryError, RecursionError) as error:
-            reason = _one_line(error)
-            skipped.append((rel, reason))
-            unreadable.append((rel, reason))
-            continue
-        if result.skipped is not None:
-            skipped.append((rel, result.skipped.reason))
-            if result.skipped.over_limits:
-                unreadable.append((rel, result.skipped.reason))
-        warnings.extend((rel, warning) for warning in result.warnings)
-        located.extend(ImageEdit(found, rel) for found in result.found)
+    for part in scan_tree_stream(root, paths):
+        located.extend(part.references)
+        skipped.extend(part.skipped)
+        unreadable.extend(part.unreadable)
+        warnings.extend(part.warnings)
     return TreeScan(
         tuple(located), tuple(sorted(skipped)), tuple(sorted(unreadable)), tuple(warnings)
+    )
+
+
+def scan_tree_stream(root: Path | str, paths: Iterable[str] = (".",)) -> Iterator[TreeScan]:
+    """:func:`scan_tree` in parts, in path order: the links met, then each file's groups of
+    documents (``finder.scan_stream``), so that a caller printing them holds one group's
+    references at a time, not a 50 MB file's."""
+    base = Path(root).resolve()
+    selection = select(base, paths)
+    if selection.links:
+        yield TreeScan((), tuple(sorted((link.path, link.reason) for link in selection.links)))
+    for rel in selection.files:
+        try:
+            for result in finder.scan_stream(read_text(base / rel)):
+                yield _scanned_part(rel, result)
+        except (BumperError, OSError, MemoryError, RecursionError) as error:
+            reason = _one_line(error)
+            yield TreeScan((), ((rel, reason),), ((rel, reason),))
+
+
+def _scanned_part(rel: str, result: finder.Scan) -> TreeScan:
+    skipped: tuple[tuple[str, str], ...] = ()
+    unreadable: tuple[tuple[str, str], ...] = ()
+    if result.skipped is not None:
+        skipped = ((rel, result.skipped.reason),)
+        unreadable = skipped if result.skipped.over_limits else ()
+    return TreeScan(
+        tuple(ImageEdit(found, rel) for found in result.found),
+        skipped,
+        unreadable,
+        tuple((rel, warning) for warning in result.warnings),
     )
 
 
@@ -310,13 +364,18 @@ def scan_chart(
 
 
 def _scan_files(
-    root: Path | str, paths: Iterable[str], term: str, scan: Callable[[str, str], FileEdit]
+    root: Path | str,
+    paths: Iterable[str],
+    term: str,
+    scan: Callable[[str, str], FileEdit],
+    stage: Callable[[str, str], StagedFile] | None = None,
 ) -> TreeEdit:
-    """The files under ``paths`` whose bytes hold ``term``, each scanned by ``scan``."""
+    """The files under ``paths`` whose bytes hold ``term``, each scanned by ``scan`` (or
+    edited by ``stage`` when given and the file is large)."""
     base = Path(root).resolve()
     needle = term.encode("utf-8")
     selection = select(base, paths)
-    files: list[FileEdit] = []
+    files: list[FileEdit | StagedFile] = []
     skipped = [(link.path, link.reason) for link in selection.links]
     unreadable = [(ln.path, f"{ln.path}: {ln.reason}") for ln in selection.links if not ln.covered]
     for rel in selection.files:
@@ -337,10 +396,12 @@ def _scan_files(
             skipped.append((rel, str(error)))
             unreadable.append((rel, str(error)))
             continue
+        del data  # the text is all that is needed now
+        large = stage is not None and len(text) > finder_documents.STREAM_ABOVE
         try:
-            file = scan(text, rel)
+            file = stage(text, rel) if stage is not None and large else scan(text, rel)
         except (MemoryError, RecursionError) as error:
-            del text, data  # let the next file have the memory back
+            del text  # let the next file have the memory back
             skipped.append((rel, _one_line(error)))
             unreadable.append((rel, f"{rel}: {_one_line(error)}"))
             continue
@@ -348,9 +409,63 @@ def _scan_files(
             skipped.append((rel, file.skipped.reason))
             if file.skipped.over_limits:
                 unreadable.append((rel, f"{rel}: {file.skipped.reason}"))
-        if file.references:
+        if file.matched:
             files.append(file)
-    return TreeEdit(tuple(files), tuple(sorted(skipped)), tuple(sorted(unreadable)))
+    return TreeEdit(
+        tuple(f for f in files if isinstance(f, FileEdit)),
+        tuple(sorted(skipped)),
+        tuple(sorted(unreadable)),
+        tuple(f for f in files if isinstance(f, StagedFile)),
+    )
+
+
+def _stage(
+    base: Path, rel: str, text: str, image: str, tag: str | None, digest: str | None, dry: bool
+) -> StagedFile:
+    """``text`` (the file ``rel``) edited group by group into a temporary file: its new text
+    beside it, or its diff for a dry run. Nothing of it is kept on a refusal."""
+    target = base / rel
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=None if dry else target.parent)
+    matched, changes, skipped = 0, list[Change](), list[Skipped]()
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            for part in streamedit.edit_parts(
+                text, image, tag=tag, digest=digest, path=rel, diff=dry
+            ):
+                out.write(part.hunks if dry else part.after)
+                matched += part.matched
+                changes.extend(part.changes)
+                if part.skipped is not None:
+                    skipped.append(part.skipped)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    if not changes:
+        os.unlink(temp)
+    summary = finder_documents.summary(skipped) if skipped else None
+    kept = temp if changes else None
+    return StagedFile(rel, kept, dry, matched, tuple(changes), summary)
+
+
+def commit_staged(root: Path | str, staged: StagedFile) -> None:
+    """Replace the staged file with its edited text, atomically, keeping its mode; never
+    through a symbolic link."""
+    if staged.temp is None or staged.dry_run:
+        return
+    path = Path(root).resolve() / staged.path
+    if os.path.realpath(path) != os.path.abspath(path):
+        discard_staged(staged)
+        raise PathEscape(f"{path.name}: reached through a symbolic link; not written")
+    os.chmod(staged.temp, path.stat().st_mode & 0o7777)
+    os.replace(staged.temp, path)
+
+
+def discard_staged(*trees: TreeEdit | StagedFile) -> None:
+    """Remove the temporary files of staged edits (a refusal, a dry run, an error)."""
+    for item in trees:
+        for staged in item.staged if isinstance(item, TreeEdit) else (item,):
+            if staged.temp is not None:
+                Path(staged.temp).unlink(missing_ok=True)
 
 
 def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = None) -> TreeEdit:
@@ -364,7 +479,7 @@ def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = No
             files.append(editor.edit_file(file, tag=tag, digest=digest))
         except EditRefused as error:
             raise EditRefused(f"{file.path}: {error}") from None
-    return TreeEdit(tuple(files), tree.skipped, tree.unreadable)
+    return TreeEdit(tuple(files), tree.skipped, tree.unreadable, tree.staged)
 
 
 def plan_chart_tree(tree: TreeEdit, version: str) -> TreeEdit:
@@ -384,6 +499,8 @@ def write_tree(root: Path | str, tree: TreeEdit) -> None:
     base = Path(root).resolve()
     for file in tree.edited:
         write_text(base / file.path, file.after)
+    for staged in tree.staged:
+        commit_staged(base, staged)
 
 
 def edit_tree(
@@ -396,12 +513,48 @@ def edit_tree(
     dry_run: bool = False,
 ) -> TreeEdit:
     """Set ``tag``/``digest`` on every reference to ``image``; write unless ``dry_run``."""
-    if tag is None and digest is None:
-        raise BumperError("give a tag, a digest, or both")
-    tree = plan_tree(scan_image(root, paths, image), tag=tag, digest=digest)
-    if not dry_run:
+    tree = stage_tree(root, paths, image, tag=tag, digest=digest)
+    if dry_run:
+        discard_staged(tree)
+    else:
         write_tree(root, tree)
     return tree
+
+
+def stage_tree(
+    root: Path | str,
+    paths: Iterable[str],
+    image: str,
+    *,
+    tag: str | None = None,
+    digest: str | None = None,
+    diff: bool = False,
+) -> TreeEdit:
+    """:func:`edit_tree`'s plan, nothing written yet: small files planned in memory, large
+    ones staged (:class:`StagedFile`, their new text in a temporary file; with ``diff``,
+    their diff instead). The caller then calls :func:`write_tree`, or :func:`discard_staged`.
+    On a refusal nothing is left behind."""
+    if tag is None and digest is None:
+        raise BumperError("give a tag, a digest, or both")
+    base = Path(root).resolve()
+    staged: list[StagedFile] = []
+
+    def stage(text: str, rel: str) -> StagedFile:
+        try:
+            staged.append(_stage(base, rel, text, image, tag, digest, diff))
+        except EditRefused as error:
+            raise EditRefused(f"{rel}: {error}") from None
+        return staged[-1]
+
+    def scan(text: str, rel: str) -> FileEdit:
+        return editor.scan_image(text, image, rel)
+
+    try:
+        found = _scan_files(base, paths, screen_term(image), scan, stage)
+        return plan_tree(found, tag=tag, digest=digest)
+    except BaseException:
+        discard_staged(*staged)
+        raise
 
 
 def set_image_in_tree(

@@ -37,9 +37,14 @@ def finish(edits: list[Planned], wanted: str, dry_run: bool) -> int:
                 sys.stdout.write(file_edit.diff(_paths.label(prefix, file_edit.path)))
             else:
                 edittree.write_text(root / file_edit.path, file_edit.after)
+        for staged in result.staged:  # large files, edited group by group
+            if dry_run:
+                staged.write_diff(_paths.label(prefix, staged.path), sys.stdout)
+            else:
+                edittree.commit_staged(root, staged)
     if not dry_run:
         for _, prefix, result in edits:
-            for change in result.changes:
+            for change in result.change_list:
                 where = _paths.label(prefix, change.path)
                 print(f"{where}:{change.line}\t{change.kind}\t{change.old} -> {change.new}")
     return 0

@@ -45,25 +45,49 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    rows: list[dict[str, Any]] = []
-    unreadable = 0
+    """Print each reference as soon as its group of documents is scanned: a 50 MB manifest's
+    hundreds of thousands of references are never all held at once."""
+    listed = unreadable = 0
+    out = _JsonArray() if args.json else None
     for arg in args.paths:
         root, selection, prefix = _paths.split(arg)
-        result = edittree.scan_tree(root, [selection])
-        rows += [_row(_paths.label(prefix, item.path), item) for item in result.references]
-        for rel, reason in result.skipped:
+        skipped: list[tuple[str, str]] = []  # a few lines: reported after the path's rows
+        warnings: list[tuple[str, str]] = []
+        for part in edittree.scan_tree_stream(root, [selection]):
+            for item in part.references:
+                row = _row(_paths.label(prefix, item.path), item)
+                if out is not None:
+                    out.write(row)
+                else:
+                    print(_text_line(row))
+                listed += 1
+            skipped += part.skipped
+            warnings += part.warnings
+            unreadable += len(part.unreadable)
+        for rel, reason in sorted(skipped):
             print(f"bumper: skipped {_paths.label(prefix, rel)}: {reason}", file=sys.stderr)
-        for rel, warning in result.warnings:
+        for rel, warning in warnings:
             print(f"bumper: warning: {_paths.label(prefix, rel)}: {warning}", file=sys.stderr)
-        unreadable += len(result.unreadable)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            print(_text_line(row))
+    if out is not None:
+        out.close()
     if unreadable:
         return EXIT_UNREADABLE
-    return EXIT_FOUND if rows else EXIT_NOTHING
+    return EXIT_FOUND if listed else EXIT_NOTHING
+
+
+class _JsonArray:
+    """Rows printed one by one as the JSON array ``json.dumps(rows, indent=2)`` would be."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        item = json.dumps(row, indent=2).replace("\n", "\n  ")
+        sys.stdout.write(("[\n  " if self.count == 0 else ",\n  ") + item)
+        self.count += 1
+
+    def close(self) -> None:
+        sys.stdout.write("\n]\n" if self.count else "[]\n")
 
 
 def _row(file: str, item: ImageEdit) -> dict[str, Any]:

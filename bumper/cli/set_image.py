@@ -38,11 +38,14 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidReference("give --tag, --digest or both")
     refs.parse_name(args.image)
     edits: list[_treeedit.Planned] = []
-    for arg in args.paths:
-        root, selection, prefix = _paths.split(arg)
-        result = edittree.edit_tree(
-            root, [selection], args.image, tag=args.tag, digest=args.digest, dry_run=True
-        )
-        edits.append((root, prefix, result))
-        _treeedit.report_skipped(prefix, result)
-    return _treeedit.finish(edits, refs.normalize_name(args.image), args.dry_run)
+    try:
+        for arg in args.paths:
+            root, selection, prefix = _paths.split(arg)
+            result = edittree.stage_tree(
+                root, [selection], args.image, tag=args.tag, digest=args.digest, diff=args.dry_run
+            )
+            edits.append((root, prefix, result))
+            _treeedit.report_skipped(prefix, result)
+        return _treeedit.finish(edits, refs.normalize_name(args.image), args.dry_run)
+    finally:  # a large file's staged edit not written (a refusal, a dry run) leaves nothing
+        edittree.discard_staged(*(result for _, _, result in edits))

@@ -100,6 +100,19 @@ class ImageEdit:
         return tag_digest(self.tag, self.digest)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Change:
+    """One changed reference as a change list prints it (``path:line kind old -> new``):
+    what a large file edited group by group keeps of each reference, where an
+    :class:`ImageEdit` per reference would hold hundreds of MB."""
+
+    path: str
+    line: int
+    kind: str
+    old: str
+    new: str
+
+
 def tag_digest(tag: str | None, digest: str | None) -> str:
     return (tag or "") + (f"@{digest}" if digest else "")
 

@@ -48,6 +48,7 @@ __all__ = [
     "compose_all",
     "find",
     "scan",
+    "scan_stream",
 ]
 
 
@@ -57,6 +58,25 @@ def scan(text: str) -> Scan:
     if len(text) > finder_documents.STREAM_ABOVE:
         return finder_documents.scan(text, _scan_whole)
     return _scan_whole(text)[0]
+
+
+def scan_stream(text: str) -> Iterator[Scan]:
+    """:func:`scan` in parts, in order: a large text's groups of documents one at a time (so
+    a caller need not hold every reference at once), the reason for any skipped documents
+    last; a small text is one part."""
+    if len(text) > finder_documents.STREAM_ABOVE:
+        yield from finder_documents.stream(text, _scan_whole)
+    else:
+        yield _scan_whole(text)[0]
+
+
+def scan_parts(text: str) -> Iterator[finder_documents.Part]:
+    """A large text's groups of documents, each with its own scan (group offsets): what an
+    editor needs to edit a stream group by group. A small text is one part."""
+    if len(text) > finder_documents.STREAM_ABOVE:
+        yield from finder_documents.parts(text, _scan_whole)
+    else:
+        yield finder_documents.Part(0, len(text), 0, 0, _scan_whole(text)[0])
 
 
 def _scan_whole(text: str) -> tuple[Scan, int]:

@@ -8,7 +8,8 @@ Kinds (the ``kind`` of a :class:`finder.Found`):
 * ``compose-service``: ``services.<name>.image`` in a docker-compose file.
 * ``image-string``: any other ``image: repo[:tag][@digest]`` string (Helm values, CRDs), or
   a ``…Image`` key's string holding a tag, digest or path (``kubectlImage: bitnami/kubectl:1``);
-  a folded or literal block holding one line (``image: >-``) too.
+  a folded or literal block holding one line (``image: >-``) too, and an ``"image"``
+  member of JSON text in a multi-line quoted string (:mod:`finder_quoted`).
 * ``image-fields``: split fields at any depth, see :mod:`finder_values`.
 * ``kustomize-images``: ``images:`` entries with ``name`` / ``newName`` / ``newTag`` /
   ``digest`` / ``tagSuffix``, or ``name`` alone in a kustomization (kustomization.yaml,
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bumper.core import finder_values, placeholders, refs
+from bumper.core import finder_quoted, finder_values, placeholders, refs
 from bumper.core.finder_values import add_split, add_templated, fields_of, is_str, scalar_value
 from bumper.core.walk import DocumentWalk, Found, Insert, PathKey, Slot
 from bumper.core.yaml import blocks
@@ -88,6 +89,8 @@ def walk_document(ctx: DocumentWalk) -> None:
                     stack.append((value, (*path, name)))
                 elif value.style == "|" and "image:" in value.value and "ontainers:" in value.value:
                     _other_block(ctx, value, (*path, name))
+                elif value.style and finder_quoted.holds_json(value):
+                    finder_quoted.find(ctx, value, (*path, name))
                 elif "@sha256:" in value.value:
                     _pinned(ctx, value, (*path, name))
         elif kind == "sequence":

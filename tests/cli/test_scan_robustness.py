@@ -111,6 +111,54 @@ def test_a_50_mb_file_is_scanned_and_edited_under_500_mb(tmp_path: Path) -> None
     assert "app:1.0" not in text
 
 
+def _dense(path: Path, megabytes: int) -> int:
+    """A generated manifest of ``megabytes`` MB dense with references: tiny Deployments of
+    one image each (about 290,000 in 50 MB), where memory that grows per reference shows."""
+    doc = (
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{n}\nspec:\n"
+        "  template:\n    spec:\n      containers:\n        - name: app\n"
+        "          image: ghcr.io/acme/app:1.0\n"
+    )
+    with path.open("w") as handle:
+        written, n = 0, 0
+        while written < megabytes * 10**6:
+            written += handle.write(doc.format(n=n))
+            n += 1
+    return n
+
+
+@pytest.mark.timeout(4 * LARGE_TIMEOUT)  # a guard against a hang, not a timing
+def test_a_50_mb_file_dense_with_references_is_scanned_and_edited_under_500_mb(
+    tmp_path: Path,
+) -> None:
+    # Scan prints each group's references as it goes, and set-image edits the file group by
+    # group into a temporary file beside it: neither holds a record per reference of the file
+    # (before: 498 MB to scan, 876 MB to edit).
+    count = _dense(tmp_path / "dense.yaml", 50)
+    scan = _run(["scan", str(tmp_path), "--json"], MEMORY_LIMIT, LARGE_TIMEOUT)
+    assert scan.returncode == 0, scan.stderr[-2000:]
+    rows = json.loads(scan.stdout)
+    assert len(rows) == count
+    assert {(row["image"], row["tag"], row["kind"]) for row in rows} == {
+        ("ghcr.io/acme/app", "1.0", "pod-container")
+    }
+    assert [row["line"] for row in rows[:2]] == [11, 22] and rows[-1]["line"] == count * 11
+    del rows, scan
+    before = (tmp_path / "dense.yaml").read_bytes()
+    edit = _run(
+        ["set-image", str(tmp_path), "--image", "ghcr.io/acme/app", "--tag", "2.0"],
+        MEMORY_LIMIT,
+        LARGE_TIMEOUT,
+    )
+    assert edit.returncode == 0, edit.stderr[-2000:]
+    assert edit.stdout.count("\tpod-container\t1.0 -> 2.0\n") == count
+    after = (tmp_path / "dense.yaml").read_bytes()
+    assert after == before.replace(
+        b"image: ghcr.io/acme/app:1.0\n", b"image: ghcr.io/acme/app:2.0\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dense.yaml"]
+
+
 def test_an_oversized_document_is_skipped_under_a_memory_limit_and_the_others_are_processed(
     tmp_path: Path,
 ) -> None:
