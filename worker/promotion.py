@@ -89,22 +89,20 @@ def digests(
     for digest in seen:
         if first in seen[digest] and digest not in records:
             records[digest] = {"tag": tags.get(digest), "first_seen": now}
+    evidences = {}
+    for digest, record in records.items():
+        tag = str(record.get("tag") or tags.get(digest) or "")
+        evidences[digest] = _with_failures(ctx, pipeline, tag, digest, seen.get(digest, {}))
+    # a digest that failed in the first environment was rolled back: it supersedes nothing
     newest = max(
-        (d for d in records if first in seen.get(d, {})),
+        (d for d in records if first in seen.get(d, {}) and not _failed(evidences[d], first)),
         key=lambda d: records[d].get("first_seen") or 0,
         default=None,
     )
     made = []
     for digest, record in records.items():
         tag = str(record.get("tag") or tags.get(digest) or "")
-        evidence = dict(seen.get(digest, {}))
-        for env in pipeline.environments:
-            failed = _failure(ctx, pipeline, env, tag, digest)
-            if failed is not None:
-                before = evidence.get(env.name, promotion.Evidence())
-                evidence[env.name] = promotion.Evidence(
-                    before.ready_since, before.last_ready_at, failed
-                )
+        evidence = evidences[digest]
         entered = {
             env: promotion.Entered(float(e.get("at") or 0), str(e.get("change") or ""))
             for env, e in (record.get("entered") or {}).items()
@@ -117,6 +115,29 @@ def digests(
         )
         made.append((view, record))
     return made
+
+
+def _failed(evidence: dict[str, promotion.Evidence], environment: str) -> bool:
+    return environment in evidence and evidence[environment].failed is not None
+
+
+def _with_failures(
+    ctx: WorkerContext,
+    pipeline: config.Pipeline,
+    tag: str,
+    digest: str,
+    seen: dict[str, promotion.Evidence],
+) -> dict[str, promotion.Evidence]:
+    """Every environment's evidence of the digest, with the failure its agent reported."""
+    evidence = dict(seen)
+    for env in pipeline.environments:
+        failed = _failure(ctx, pipeline, env, tag, digest)
+        if failed is not None:
+            before = evidence.get(env.name, promotion.Evidence())
+            evidence[env.name] = promotion.Evidence(
+                before.ready_since, before.last_ready_at, failed
+            )
+    return evidence
 
 
 def _failure(
@@ -174,12 +195,18 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
                     "state": s.state,
                     "detail": s.detail,
                     "since": s.since,
+                    "until": s.until,
                 }
                 for s in plan.statuses
             ]
             if statuses != record.get("statuses"):
                 _log_changes(ctx, pipeline, view, record.get("statuses") or [], statuses)
-            changed[view.digest] = {**record, "tag": view.tag, "statuses": statuses}
+            changed[view.digest] = {
+                **record,
+                "tag": view.tag,
+                "statuses": statuses,
+                "evaluated_at": now,
+            }
         pstore.save_digests(pipeline.name, changed)
     return queued
 

@@ -107,6 +107,13 @@ class PromotionStore:
         found = {k.decode(): _loads(v) for k, v in raw.items()}
         return {k: v for k, v in found.items() if v is not None}
 
+    def newest(self, pipeline: str, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` records, the most recently first seen first, each with its
+        ``digest`` (what ``bumper explain-promotion`` and the dashboard show)."""
+        every = self.digests(pipeline)
+        order = sorted(every, key=lambda d: every[d].get("first_seen") or 0, reverse=True)
+        return [{**every[d], "digest": d} for d in order[:limit]]
+
     def save_digests(self, pipeline: str, records: Mapping[str, Mapping[str, Any]]) -> None:
         """Write every record given; keep the ``MAX_DIGESTS`` most recently first seen."""
         if not records:

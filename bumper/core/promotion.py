@@ -81,6 +81,7 @@ class Status:
     state: State
     detail: str  # promoted: the change; waiting: the gate; blocked: the reason
     since: float | None = None
+    until: float | None = None  # waiting on a soak: when it runs out (given fresh reports)
 
 
 @dataclass(frozen=True)
@@ -176,13 +177,31 @@ def _soak(
         age = _duration(int(now - evidence.last_ready_at))
         return Status(env.name, "waiting", f"{gate} (last ready report {age} ago)", since)
     if now - since < healthy_for:
-        return Status(env.name, "waiting", gate, since)
+        return Status(env.name, "waiting", gate, since, until=since + healthy_for)
     return None
 
 
 def _ready(before: Environment, digest: Digest) -> float | None:
     evidence = digest.evidence.get(before.name)
     return evidence.ready_since if evidence is not None else None
+
+
+def left(status: Mapping[str, object], now: float) -> str | None:
+    """How long a stored waiting status still soaks (``"4m12s"``), or None when it waits on
+    something else; ``"0s"`` once the soak ran out (promoted at the next evaluation)."""
+    until = status.get("until")
+    if status.get("state") != "waiting" or not isinstance(until, int | float):
+        return None
+    return clock(max(0, int(until - now)))
+
+
+def clock(seconds: int) -> str:
+    """``3725`` → ``1h2m5s``: a duration for people."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s"]
+    text = "".join(parts)
+    return text.removesuffix("0s") if text != "0s" else text
 
 
 def _duration(seconds: int) -> str:

@@ -37,6 +37,7 @@ def test_the_soak_runs_from_the_first_ready_report_and_promotes_when_it_ran_out(
     assert plan.promote is None
     assert plan.statuses[1].detail == "healthy_for 10m in dev"
     assert plan.statuses[1].since == 1000
+    assert plan.statuses[1].until == 1600  # what explain-promotion counts down to
     plan = decide(ENVS, Digest(D, "1.0.0", ready), now=1600, max_report_age=AGE)
     assert plan.promote == "staging"
     assert plan.statuses[1].detail == READY_TO_PROMOTE
