@@ -26,6 +26,11 @@ QUEUE = "bumper-test"
 TOKENS = {"dev": "dev-agent-token-0123456789", "staging": "staging-agent-token-0123456789"}
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
+# the dev environment's keys, indented as in bumper.yaml (8 spaces)
+DEV_BLOCK = """\
+        agent: dev
+        targets: [{repo: cfg, paths: ["overlays/dev/**"], mode: commit}]
+"""
 STAGING_GATE = "{healthy_for: 1s}"
 PROD_GATE = "{healthy_for: 1s, approval: pr}"
 
@@ -44,6 +49,7 @@ def setup(
     *,
     staging_gate: str = STAGING_GATE,
     prod_gate: str = PROD_GATE,
+    dev_block: str = DEV_BLOCK,
     extra: str = "",
 ) -> dict[str, str]:
     """Create the config repo and bumper.yaml; the environment variables the web app and the
@@ -72,8 +78,7 @@ def setup(
                 max_report_age: 1h
                 environments:
                   - name: dev
-                    agent: dev
-                    targets: [{{repo: cfg, paths: ["overlays/dev/**"], mode: commit}}]
+                    #DEV#
                   - name: staging
                     agent: staging
                     gate: {staging_gate}
@@ -82,7 +87,7 @@ def setup(
                     gate: {prod_gate}
                     targets: [{{repo: cfg, paths: ["overlays/prod/**"], mode: pr}}]
             """
-        )
+        ).replace("        #DEV#\n", dev_block)
         + extra
         + "agents:\n"
         + agents
