@@ -9,8 +9,8 @@ Keys (all under ``bumper:``):
   (the server's clock, stamped when the report arrived: an agent cannot backdate its health);
   a report with the digest not ready, or not running at all, breaks the run (None). At most
   ``MAX_DIGESTS`` fields per agent, the least recently seen dropped first.
-- ``promotion:<pipeline>`` hash digest → JSON ``{tag, first_seen, entered: {env: {at, change}},
-  statuses: [...]}``: the promotions Bumper made and the last statuses computed (dashboard,
+- ``promotion:<pipeline>`` hash digest → JSON ``{tag, first_seen, evaluated_at, entered: {env:
+  {at, change, pr, repo, merged_at, closed}}, statuses: [...]}``: the promotions Bumper made and the last statuses computed (dashboard,
   ``bumper explain-promotion``). At most ``MAX_DIGESTS`` fields, oldest first out.
 - ``promotion-revisions:<pipeline>`` hash tag → source revision of the image (from the push
   event), for a CI gate of a later environment. Bounded like the rest.
@@ -125,11 +125,28 @@ class PromotionStore:
             oldest = sorted(every, key=lambda d: every[d].get("first_seen") or 0)
             self.redis.hdel(key, *oldest[: len(every) - MAX_DIGESTS])
 
-    def enter(self, pipeline: str, digest: str, environment: str, change: str, at: float) -> None:
-        """Record the promotion of ``digest`` into ``environment`` (and its change, once known)."""
+    def enter(
+        self,
+        pipeline: str,
+        digest: str,
+        environment: str,
+        change: str,
+        at: float,
+        **more: Any,
+    ) -> None:
+        """Record the promotion of ``digest`` into ``environment`` (and its change, once known;
+        ``more``: the PR's ``pr`` number and ``repo`` name)."""
+        self.update_entered(pipeline, digest, environment, at, change=change, **more)
+
+    def update_entered(
+        self, pipeline: str, digest: str, environment: str, at: float, **fields: Any
+    ) -> None:
+        """Merge ``fields`` into the digest's promotion into ``environment`` (``merged_at``,
+        ``closed``: what the forge says of its PR); its ``at`` is the first time given."""
         record = self.digests(pipeline).get(digest) or {"first_seen": at}
         entered = dict(record.get("entered") or {})
-        entered[environment] = {"at": entered.get(environment, {}).get("at", at), "change": change}
+        before = entered.get(environment) or {}
+        entered[environment] = {**before, **fields, "at": before.get("at", at)}
         self.save_digests(pipeline, {digest: {**record, "entered": entered}})
 
     def note_revision(self, pipeline: str, tag: str, revision: str) -> None:

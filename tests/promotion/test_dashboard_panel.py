@@ -47,6 +47,7 @@ def test_the_panel_shows_each_digest_per_environment(
     jobs.handle_event(push("1.1.0", D1))
     drain(redis_client)
     report(web, "dev", "1.1.0", D1)
+    drain(redis_client)  # D1 first seen before D2
     report(web, "dev", "1.2.0", D2, ready=False, bad="<b>not healthy</b> after 60s")
     report(web, "dev", "1.1.0", D1)
     drain(redis_client)
