@@ -50,48 +50,23 @@ def setup(
     staging_gate: str = STAGING_GATE,
     prod_gate: str = PROD_GATE,
     dev_block: str = DEV_BLOCK,
-    extra: str = "",
 ) -> dict[str, str]:
     """Create the config repo and bumper.yaml; the environment variables the web app and the
     worker need (the caller sets them)."""
-    files = {f"overlays/{env}/deploy.yaml": manifest("1.0.0") for env in ("dev", "staging", "prod")}
-    sim.create_repo(REPO, files)
-    agents = ""
-    for name, token in TOKENS.items():
-        (tmp_path / f"token-{name}").write_text(token + "\n")
-        agents += f"  - name: {name}\n    token: {{file: {tmp_path / f'token-{name}'}}}\n"
-    config = tmp_path / "bumper.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            apiVersion: bumper/v1
-            repos:
-              - name: cfg
-                forge: github
-                url: {sim.url}/{REPO}
-                api_url: {sim.github_api_url}
-                credentials: {{env: TEST_FORGE_TOKEN}}
-            pipelines:
-              - name: api
-                image: {IMAGE}
-                policy: {{semver: "^1.0"}}
-                max_report_age: 1h
-                environments:
-                  - name: dev
-                    #DEV#
-                  - name: staging
-                    agent: staging
-                    gate: {staging_gate}
-                    targets: [{{repo: cfg, paths: ["overlays/staging/**"], mode: commit}}]
-                  - name: prod
-                    gate: {prod_gate}
-                    targets: [{{repo: cfg, paths: ["overlays/prod/**"], mode: pr}}]
-            """
-        ).replace("        #DEV#\n", dev_block)
-        + extra
-        + "agents:\n"
-        + agents
+    create_repo(sim)
+    repos = textwrap.dedent(
+        f"""\
+        apiVersion: bumper/v1
+        repos:
+          - name: cfg
+            forge: github
+            url: {sim.url}/{REPO}
+            api_url: {sim.github_api_url}
+            credentials: {{env: TEST_FORGE_TOKEN}}
+        """
     )
+    config = tmp_path / "bumper.yaml"
+    config.write_text(repos + pipeline_yaml(tmp_path, "cfg", staging_gate, prod_gate, dev_block))
     return {
         "TEST_FORGE_TOKEN": sim.token,
         "BUMPER_REDIS_URL": redis_url,
@@ -99,6 +74,50 @@ def setup(
         "BUMPER_QUEUE_NAME": QUEUE,
         "BUMPER_WORKER__CACHE_DIR": str(tmp_path / "cache"),
     }
+
+
+def create_repo(sim: ForgeSim) -> None:
+    files = {f"overlays/{env}/deploy.yaml": manifest("1.0.0") for env in ("dev", "staging", "prod")}
+    sim.create_repo(REPO, files)
+
+
+def pipeline_yaml(
+    tmp_path: Path,
+    repo: str,
+    staging_gate: str = STAGING_GATE,
+    prod_gate: str = PROD_GATE,
+    dev_block: str = DEV_BLOCK,
+) -> str:
+    """The ``pipelines:`` and ``agents:`` of bumper.yaml (the agents' token files written to
+    ``tmp_path``), with targets in the repos entry named ``repo``."""
+    agents = ""
+    for name, token in TOKENS.items():
+        (tmp_path / f"token-{name}").write_text(token + "\n")
+        agents += f"  - name: {name}\n    token: {{file: {tmp_path / f'token-{name}'}}}\n"
+    text = textwrap.dedent(
+        f"""\
+        pipelines:
+          - name: api
+            image: {IMAGE}
+            policy: {{semver: "^1.0"}}
+            max_report_age: 1h
+            environments:
+              - name: dev
+                #DEV#
+              - name: staging
+                agent: staging
+                gate: {staging_gate}
+                targets: [{{repo: cfg, paths: ["overlays/staging/**"], mode: commit}}]
+              - name: prod
+                gate: {prod_gate}
+                targets: [{{repo: cfg, paths: ["overlays/prod/**"], mode: pr}}]
+        """
+    ).replace("        #DEV#\n", dev_block)
+    return (
+        text.replace("{repo: cfg,", f"{{repo: {repo},").replace("- repo: cfg", f"- repo: {repo}")
+        + "agents:\n"
+        + agents
+    )
 
 
 def push(tag: str, digest: str, revision: str | None = None) -> dict[str, Any]:
@@ -109,8 +128,9 @@ def push(tag: str, digest: str, revision: str | None = None) -> dict[str, Any]:
     return events.to_dict(event)
 
 
-def report(web: FlaskClient, agent: str, tag: str, digest: str, *, ready: bool = True,
-           bad: str | None = None) -> None:  # fmt: skip
+def report_body(tag: str, digest: str, *, ready: bool = True, bad: str | None = None,
+                agent: str = "dev") -> dict[str, Any]:  # fmt: skip
+    """An agent's report (``bumper.core.agentreport``) that the digest runs, ready or not."""
     running = {
         "namespace": agent, "kind": "Deployment", "name": "api", "container": "api",
         "repository": IMAGE, "tag": tag, "digest": digest, "ready": ready,
@@ -121,6 +141,12 @@ def report(web: FlaskClient, agent: str, tag: str, digest: str, *, ready: bool =
             {"ref": f"{IMAGE}:{tag}@{digest}", "repository": IMAGE, "tag": tag, "digest": digest,
              "reason": bad},
         ]  # fmt: skip
+    return body
+
+
+def report(web: FlaskClient, agent: str, tag: str, digest: str, *, ready: bool = True,
+           bad: str | None = None) -> None:  # fmt: skip
+    body = report_body(tag, digest, ready=ready, bad=bad, agent=agent)
     reply = web.post(
         agentreport.PATH, json=body, headers={"Authorization": f"Bearer {TOKENS[agent]}"}
     )
