@@ -178,6 +178,15 @@ def _ci(ctx: WorkerContext, pipeline: config.Pipeline, tag: str) -> promotion.Ci
     return status if status in ("success", "failure", "cancelled") else "unknown"  # type: ignore[return-value]
 
 
+def gated_by_ci(cfg: config.BumperConfig) -> bool:
+    """True when some pipeline's later environment waits for CI results (``ci:``)."""
+    return any(
+        env.gate is not None and env.gate.ci is not None
+        for pipeline in cfg.pipelines
+        for env in pipeline.environments[1:]
+    )
+
+
 def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = None) -> int:
     """Decide every pipeline's digests; promote the ones whose gate passed. The number of
     promotions queued."""

@@ -1,7 +1,7 @@
 """A CI gate on a later environment (``gate: {ci: github, workflow: e2e}`` on staging): the
 digest waits in staging, with the gate named, until a CI completion event for the image's
 source revision (the push event's) arrives; a failure blocks it; another revision's success
-does not count. Real Redis, web app, worker jobs and forge simulator."""
+does not count. The CI event's own job evaluates the pipelines (no tick needed). Real Redis, web app, worker jobs and forge simulator."""
 
 from __future__ import annotations
 
@@ -58,8 +58,7 @@ def test_staging_waits_for_ci_of_the_source_revision_then_proceeds(
     drain(redis_client)
     assert staging(redis_client)["state"] == "waiting"
     assert f"{IMAGE}:1.0.0\n" in read(sim, "staging")
-    ci("success", REVISION)
-    jobs.evaluate_promotions("report-test")  # what the tick does
+    ci("success", REVISION)  # evaluated at once, no tick needed
     drain(redis_client)
     assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
     assert staging(redis_client)["state"] == "promoted"
@@ -70,7 +69,6 @@ def test_a_failed_ci_run_blocks_staging_with_the_gate_named(
 ) -> None:
     in_dev(web, redis_client)
     ci("failure", REVISION)
-    jobs.evaluate_promotions("report-test")
     drain(redis_client)
     assert (staging(redis_client)["state"], staging(redis_client)["detail"]) == (
         "blocked",
