@@ -44,6 +44,16 @@ def _loads(raw: bytes | str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _statuses(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A record's statuses, only the well-formed ones (whoever shows them never trips)."""
+    raw = record.get("statuses")
+    return [s for s in raw if isinstance(s, dict)] if isinstance(raw, list) else []
+
+
 def _field(repository: str, digest: str) -> str:
     return f"{repository}@{digest}"
 
@@ -111,8 +121,8 @@ class PromotionStore:
         """At most ``limit`` records, the most recently first seen first, each with its
         ``digest`` (what ``bumper explain-promotion`` and the dashboard show)."""
         every = self.digests(pipeline)
-        order = sorted(every, key=lambda d: every[d].get("first_seen") or 0, reverse=True)
-        return [{**every[d], "digest": d} for d in order[:limit]]
+        order = sorted(every, key=lambda d: _number(every[d].get("first_seen")), reverse=True)
+        return [{**every[d], "digest": d, "statuses": _statuses(every[d])} for d in order[:limit]]
 
     def save_digests(self, pipeline: str, records: Mapping[str, Mapping[str, Any]]) -> None:
         """Write every record given; keep the ``MAX_DIGESTS`` most recently first seen."""

@@ -5,6 +5,7 @@ fetches)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -76,3 +77,14 @@ def test_without_pipelines_the_panel_says_so(dashboard: FlaskClient, tmp_path: o
     app = listeners.ops_app(create_app(current, bare)).test_client()
     html = app.get("/panels/promotions").get_data(as_text=True)
     assert "No promotion pipelines in bumper.yaml" in html
+
+
+def test_a_garbled_record_still_renders(
+    sim: ForgeSim, dashboard: FlaskClient, redis_client: redis.Redis
+) -> None:
+    garbled = {"tag": "<i>1</i>", "first_seen": "x", "statuses": [1, {"environment": 3}]}
+    redis_client.hset("bumper:promotion:api", D1, json.dumps(garbled))
+    reply = dashboard.get("/panels/promotions")
+    html = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and "&lt;i&gt;1&lt;/i&gt;" in html
+    assert cells(html, D1)[0] == "pending not evaluated"

@@ -87,3 +87,19 @@ def test_config_and_redis_errors_exit_2_with_one_line(
     code, out, err = explain(capsys, IMAGE)
     assert (code, out) == (2, "")
     assert err == "bumper: error: cannot read promotion state: ConnectionError\n"
+
+
+def test_a_garbled_record_is_shown_without_a_traceback(
+    sim: ForgeSim, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    redis_client.hset(
+        "bumper:promotion:api",
+        mapping={
+            D1: json.dumps({"tag": "1.1.0", "first_seen": "x", "statuses": [1, "a", None]}),
+            D2: json.dumps({"first_seen": 5, "statuses": 7}),
+            "junk": "not json",
+        },
+    )
+    code, out, err = explain(capsys, IMAGE)
+    assert code == 0 and not err
+    assert f"1.1.0@{D1}" in out and f"?@{D2}" in out and "junk" not in out
