@@ -32,6 +32,13 @@ TARGETS = {
     "promotion_report_to_commit_p50_s": "measured; no target (bench/promotion.py: agent report "
     "received -> promotion commit, issue 20)",
     "push_to_healthy_p50_s": "<= 3 s from registry webhook to rollout healthy (no bench yet)",
+    # issue 19 item 4 (bench/scale.py): reported for docs/scaling.md, no target
+    "ingest_scale_2_ratio": "report: 202/s with 2 gunicorn workers / with 1, same run",
+    "ingest_scale_4_ratio": "report: 202/s with 4 gunicorn workers / with 1, same run",
+    "bump_scale_2_ratio": "report: deliveries bumped/s with 2 RQ workers / with 1, same run",
+    "bump_scale_4_ratio": "report: deliveries bumped/s with 4 RQ workers / with 1, same run",
+    "burst_commit_p50_s": "report: webhook -> commit p50 of the burst (bench/scale.py)",
+    "burst_commit_p99_s": "report: webhook -> commit p99 of the burst (bench/scale.py)",
 }
 
 

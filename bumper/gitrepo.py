@@ -1,8 +1,12 @@
 """Config-repo checkouts: a cached mirror per repo, a clean work tree per job, commit and push.
 
-- ``RepoCache.checkout(url, branch)`` refreshes (fetches, never re-clones) one bare mirror per
-  URL under the cache directory, then makes a throw-away work tree that borrows the mirror's
-  objects (``git clone --shared``). The work tree is deleted when the job ends.
+- ``RepoCache.checkout(url, branch)`` lends a job one of the cache's work trees of that URL
+  (one per job running at the same time, each held with ``flock``), fetches it (never
+  re-clones) and resets it to the branch: no stray edit or file of an earlier job survives,
+  and only the files that changed since are written, where a fresh clone wrote every file.
+  A work tree is cloned again when its last user died holding it (kill -9, OOM) or a git
+  process was cut off in it (a timeout), since either may have left git's own lock files.
+  ``RepoCache.mirror(url)`` keeps a bare mirror of a URL for callers that want one.
 - ``Checkout.path(rel)`` confines every path to the work tree: absolute paths, ``..``, paths
   into ``.git`` and symlinks that resolve outside are rejected.
 - ``Checkout.publish(...)`` is the race-safe write: reset to the remote base, apply the edit,
@@ -29,7 +33,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -206,6 +209,9 @@ class Git:
         self.extra_env = dict(extra_env or {})
         # A remote's hook may echo what it received; our own credentials never leave in an error.
         self.secrets = tuple(v for k, v in self.config.items() if k.lower() == "http.extraheader")
+        # A git process cut off mid-way (timeout, an exception such as RQ's job timeout) may
+        # leave its lock files behind: its work tree is not lent again (``RepoCache.checkout``).
+        self.interrupted = False
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -230,9 +236,13 @@ class Git:
                 timeout=self.timeout,
             )
         except subprocess.TimeoutExpired as error:
+            self.interrupted = True
             raise GitError(
                 f"git {args[0]} timed out after {self.timeout:.0f}s", reason="git-transient"
             ) from error
+        except BaseException:
+            self.interrupted = True
+            raise
         if check and done.returncode != 0:
             raise classify(args, self.redact(f"{done.stderr}\n{done.stdout}"))
         return done
@@ -350,7 +360,10 @@ class Checkout:
             git = Git(self.git.config, timeout=self.git.timeout, extra_env=dict(self.signing.env))
         flags = [item for key, value in config.items() for item in ("-c", f"{key}={value}")]
         args = [*flags, "commit", "--quiet", "--no-verify", "-F", self._message_file(message)]
-        git.run(args, self.root)
+        try:
+            git.run(args, self.root)
+        finally:
+            self.git.interrupted |= git.interrupted
         return self.head()
 
     def _message_file(self, message: str) -> str:
@@ -512,37 +525,69 @@ class RepoCache:
         identity: Identity | None = None,
         signing: CommitSigner | None = None,
     ) -> Iterator[Checkout]:
-        """A fresh work tree on ``branch`` whose ``origin`` is ``url``; removed afterwards.
-        ``identity``/``signing`` override the cache's defaults for this repo."""
-        try:
-            mirror = self.mirror(url, credentials)
-        except GitError as error:
-            raise as_job_error(error) from error
-        work_parent = self.root / "work"
-        work_parent.mkdir(parents=True, exist_ok=True)
-        work = work_parent / f"{self.key(url)}-{uuid.uuid4().hex[:12]}"
+        """A clean work tree on ``branch`` whose ``origin`` is ``url``, fetched just now; lent
+        for the block (see the module docstring). ``identity``/``signing`` override the cache's
+        defaults for this repo."""
         git = self._git(credentials)
         try:
-            git.run(
-                ["clone", "--quiet", "--shared", "--no-checkout", str(mirror), str(work)],
-                work_parent,
-            )
-            git.run(["remote", "set-url", "origin", url], work)
-            checkout = Checkout(
-                work,
-                git,
-                identity=identity or self.identity,
-                signing=signing or self.signing,
-                on_race=self.on_race,
-            )
-            if checkout.local_sha(branch) is None:
-                raise PermanentError(
-                    f"branch {branch!r} does not exist in {scrub(url)}", reason="git"
+            with self._work_tree(url, git) as work:
+                checkout = Checkout(
+                    work,
+                    git,
+                    identity=identity or self.identity,
+                    signing=signing or self.signing,
+                    on_race=self.on_race,
                 )
-            checkout.reset(f"refs/remotes/origin/{branch}")
-            yield checkout
+                if checkout.local_sha(branch) is None:
+                    raise PermanentError(
+                        f"branch {branch!r} does not exist in {scrub(url)}", reason="git"
+                    )
+                checkout.reset(f"refs/remotes/origin/{branch}")
+                yield checkout
         except GitError as error:
             raise as_job_error(error) from error
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-            work.parent.joinpath(f"{work.name}.msg").unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _work_tree(self, url: str, git: Git) -> Iterator[Path]:
+        """A work tree of ``url`` nobody else holds, fetched (or cloned when new or suspect)."""
+        slots = self.root / "trees" / self.key(url)
+        slots.mkdir(parents=True, exist_ok=True)
+        with _free_slot(slots) as slot:
+            work = slots / slot
+            in_use = slots / f"{slot}.in-use"
+            if in_use.exists() or not (work / ".git" / "HEAD").exists():
+                shutil.rmtree(work, ignore_errors=True)  # its last user died in it, or new
+                in_use.touch()
+                try:
+                    git.run(["clone", "--quiet", "--no-checkout", url, str(work)], slots)
+                except BaseException:
+                    shutil.rmtree(work, ignore_errors=True)
+                    raise
+            else:
+                in_use.touch()
+                git.run(["fetch", "--quiet", "--prune", "--no-tags", "origin"], work)
+            try:
+                yield work
+            finally:
+                slots.joinpath(f"{slot}.msg").unlink(missing_ok=True)
+                if not git.interrupted:
+                    in_use.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _free_slot(slots: Path) -> Iterator[str]:
+    """The name of the first work-tree slot under ``slots`` no process holds, held (``flock``,
+    released by the kernel even on kill -9) for the block."""
+    number = 0
+    while True:
+        with open(slots / f"{number}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                number += 1
+                continue
+            try:
+                yield str(number)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            return

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -44,6 +45,16 @@ SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 # Sentinel's default down-after-milliseconds is 30 s; a typical setting is 5 s, and the
 # election plus reconfiguration take a few more: workers keep retrying about this long.
 FAILOVER_SECONDS = 30
+
+
+# What a new connection says besides HELLO: nothing. redis-py would also send CLIENT
+# MAINT_NOTIFICATIONS (Redis Enterprise's maintenance notices; open-source Redis answers
+# "unknown subcommand") and two CLIENT SETINFO. Each is a round trip on every new connection,
+# and every RQ work horse opens new ones after its fork (issue 18: webhook → PR latency).
+HANDSHAKE: dict[str, Any] = {
+    "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+    "driver_info": None,
+}
 
 
 class Role(enum.Enum):
@@ -112,6 +123,7 @@ def _behaviour(role: Role, timeout: float) -> dict[str, Any]:
         "socket_connect_timeout": timeout,
         "retry": retry,
         "health_check_interval": 30,
+        **HANDSHAKE,
     }
 
 

@@ -61,7 +61,7 @@ class JobSerializer:
     @staticmethod
     def dumps(obj: Any) -> bytes:
         # NaN and Infinity stay allowed: a webhook body may hold them (Python's json reads them)
-        return json.dumps(obj, separators=(",", ":"), default=_plain).encode()
+        return _encode(obj).encode()
 
     @staticmethod
     def loads(data: bytes) -> Any:
@@ -75,6 +75,11 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, Retry):
         return {"retry": {"max": obj.max, "intervals": list(obj.intervals)}}
     raise TypeError(f"{type(obj).__name__} is not job data")
+
+
+# One encoder for every job (the receiver writes one per event): ``json.dumps`` with options
+# builds a new one per call. Same bytes.
+_encode = json.JSONEncoder(separators=(",", ":"), default=_plain).encode
 
 
 def bump_queue_name(queue_name: str) -> str:

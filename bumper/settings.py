@@ -91,12 +91,14 @@ class WorkerSettings(BaseModel):
         description="a PR's rendered effect in the cluster (targets with pr_render: true): the "
         "time all its renders together may take, before and after the change",
     )
-    helm_bin: str = Field("helm", min_length=1, description="helm executable (pr_render)")
+    helm_bin: str = Field(
+        "helm", min_length=1, description="helm executable (pr_render, deploy: push)"
+    )
     kustomize_bin: str | None = Field(
         None,
         min_length=1,
-        description="kustomize executable (pr_render); unset: kustomize, else kubectl kustomize, "
-        "from PATH",
+        description="kustomize executable (pr_render, deploy: push); unset: kustomize, else "
+        "kubectl kustomize, from PATH",
     )
     poll_tick_seconds: float = Field(
         10.0,

@@ -173,7 +173,7 @@ state = "$STATE/containerd"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
   [plugins."io.containerd.grpc.v1.cri".registry]
-    # One hosts.toml per registry (`node.sh forward PORT`), read at each pull.
+    # One hosts.toml per registry ("node.sh forward PORT"), read at each pull.
     config_path = "$STATE/certs.d"
 EOF
   cat >"$STATE/cni/net.d/10-bumper.conflist" <<EOF

@@ -32,3 +32,15 @@ def test_record_merges_one_figure_and_keeps_the_others(tmp_path: Path) -> None:
     }
     assert data["agent_initial_sync_ratio"]["met"] is False  # no value is never met
     assert data["ingest_ratio"]["value"] is None
+
+
+def test_the_scaling_figures_are_known_keys() -> None:
+    # bench/scale.py (issue 19 item 4): reset marks them not measured like the others
+    assert {
+        "ingest_scale_2_ratio",
+        "ingest_scale_4_ratio",
+        "bump_scale_2_ratio",
+        "bump_scale_4_ratio",
+        "burst_commit_p50_s",
+        "burst_commit_p99_s",
+    } <= set(summary.TARGETS)

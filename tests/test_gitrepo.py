@@ -60,21 +60,59 @@ def set_tag(tag: str) -> Callable[[gitrepo.Checkout], str | None]:
     return edit
 
 
-def test_checkout_is_clean_and_mirror_is_fetched_not_recloned(tmp_path: Path, remote: str) -> None:
+def test_checkout_is_clean_and_its_work_tree_is_fetched_not_recloned(
+    tmp_path: Path, remote: str
+) -> None:
     cache = gitrepo.RepoCache(tmp_path / "cache")
     with cache.checkout(remote, "main") as checkout:
         assert checkout.path("apps/api/deploy.yaml").read_text().endswith("1.0.0\n")
+        checkout.path("apps/api/deploy.yaml").write_text("edited, not committed\n")
         (checkout.root / "stray.txt").write_text("left behind?")
         work = checkout.root
-    assert not work.exists()
-    mirror = cache.mirror(remote)
-    marker = mirror / "bumper-marker"
+    marker = work / ".git" / "bumper-marker"
     marker.write_text("kept")
     push_from_elsewhere(tmp_path, remote, "new.txt", "hello\n")
     with cache.checkout(remote, "main") as checkout:
+        assert checkout.root == work  # the same work tree, lent again
         assert checkout.path("new.txt").read_text() == "hello\n"
         assert not (checkout.root / "stray.txt").exists()
-    assert marker.read_text() == "kept"  # same mirror directory: fetched, not re-cloned
+        assert checkout.path("apps/api/deploy.yaml").read_text().endswith("1.0.0\n")
+    assert marker.read_text() == "kept"  # fetched, not re-cloned
+    mirror = cache.mirror(remote)
+    assert git(mirror, "rev-parse", "main") == git(Path(remote), "rev-parse", "main")
+
+
+def test_a_work_tree_in_use_is_not_lent_twice(tmp_path: Path, remote: str) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with cache.checkout(remote, "main") as first, cache.checkout(remote, "main") as second:
+        assert first.root != second.root
+        first.path("apps/api/deploy.yaml").write_text("first's edit\n")
+        assert second.path("apps/api/deploy.yaml").read_text().endswith("1.0.0\n")
+
+
+def test_a_work_tree_whose_user_died_in_it_is_cloned_again(tmp_path: Path, remote: str) -> None:
+    """kill -9 mid-job leaves the in-use mark (and maybe git's index.lock): never reused."""
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with cache.checkout(remote, "main") as checkout:
+        work = checkout.root
+    (work / ".git" / "index.lock").write_text("")  # as a git killed mid-way leaves it
+    work.parent.joinpath(f"{work.name}.in-use").touch()  # as a dead job leaves it
+    with cache.checkout(remote, "main") as checkout:
+        assert checkout.root == work
+        assert not (work / ".git" / "index.lock").exists()
+        assert checkout.publish(base="main", edit=set_tag("1.1.0")) is not None
+
+
+def test_a_work_tree_where_git_was_cut_off_is_cloned_again(tmp_path: Path, remote: str) -> None:
+    cache = gitrepo.RepoCache(tmp_path / "cache")
+    with pytest.raises(TransientError), cache.checkout(remote, "main") as checkout:
+        work = checkout.root
+        checkout.git.timeout = 0.0001  # the next git command is cut off
+        checkout.run("status")
+    (work / ".git" / "index.lock").write_text("")
+    with cache.checkout(remote, "main") as checkout:
+        assert not (work / ".git" / "index.lock").exists()
+        assert checkout.publish(base="main", edit=set_tag("1.1.0")) is not None
 
 
 def test_publish_commits_as_the_bot_and_skips_no_change(tmp_path: Path, remote: str) -> None:

@@ -184,3 +184,18 @@ def test_an_unreadable_sentinel_password_file_is_a_one_line_config_error(tmp_pat
             redisconn.Role.WEB,
         )
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("role", list(redisconn.Role))
+def test_a_new_connection_says_only_hello(redis_server: RedisServer, role: redisconn.Role) -> None:
+    """No CLIENT MAINT_NOTIFICATIONS, no CLIENT SETINFO: a round trip each on every connection
+    a forked work horse opens (issue 18)."""
+    watcher = redis.Redis.from_url(redis_server.url)
+    watcher.config_resetstat()
+    client = redisconn.connect(settings(redis_server.url), role)
+    client.get("anything")
+    client.close()
+    stats = watcher.info("commandstats")
+    assert "cmdstat_hello" in stats  # the handshake ran
+    assert not [name for name in stats if name.startswith("cmdstat_client")]
+    assert not watcher.info("errorstats")  # nor an 'unknown subcommand' answer

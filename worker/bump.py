@@ -27,8 +27,9 @@ from bumper.core.edits import ImageEdit
 from bumper.scm.base import ScmProvider
 from worker import (
     edits,
-    promotion,
     holds,
+    promotion,
+    prsections,
     pullrequests,
     pushdeploy,
     remotes,
@@ -176,6 +177,7 @@ def route_build(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:
         "repository": build.repository or "",
         "pipeline": build.pipeline or "",
         "ref": build.ref or "",
+        "url": build.url or "",  # the run, for the PR body's evidence
     }
     if build.status == "unknown" and build.extra.get("ambiguous"):
         _record_ambiguous(ctx, build, info)
@@ -386,12 +388,15 @@ def _bump_in(
         )
         if give_way and _more_arrived(ctx, key, seen):
             raise BurstArriving(key)
-        return changes.commit_message(outcome.result, rule.commit_message)
+        return changes.commit_message(outcome.result, rule.commit_message, rule.commit_style)
 
     if via_pr:
         assert forge is not None and ctx.forges is not None
         published = checkout.publish(base=repo.branch, branch=branch, edit=edit)
-        outcome.pr = ctx.forges.deliver(forge, checkout, named, branch, outcome, published)
+        extra = prsections.gather(ctx, named, outcome) if published is not None else []
+        outcome.pr = ctx.forges.deliver(
+            forge, checkout, named, branch, outcome, published, sections=extra
+        )
     else:
         published = checkout.publish(base=repo.branch, edit=edit)
     if published is not None:

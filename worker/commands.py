@@ -19,7 +19,9 @@ here, in the event job:
 - ``pin <tag>``: the tag must pass the rule's policy screen; ``Store.set_pin``, the tag becomes
   a candidate, and the bump path refuses any candidate past it until ``release``;
 - ``retry``: requeues the target's failed bump job (``worker.retry``, as ``bumper retry``
-  does) or asks for one bump (``request_bump``): one pending job per target, never two;
+  does) or asks for one bump (``request_bump``): one pending job per target, never two. A
+  ``mode: commit`` target (a PR left from when it was ``pr``) has nothing else to redo: the
+  reply says so, and no job is queued;
 - ``explain``: the target's newest decision log entries, bounded.
 
 Errors of the forge propagate (the event job retries, ``worker.jobs.guarded``); every
@@ -214,10 +216,28 @@ def _retry(asked: Asked, argument: str | None, request_bump: RequestBump) -> str
         else:
             asked.reply(f"Retrying `{key}`: {done.message}.")
             return "retried"
+    if _target(asked).mode == "commit":
+        asked.reply(_no_retry_in_commit_mode(key, last))
+        return "nothing-to-retry"
     job = request_bump(key)
     _log(asked, "accepted", "retry", f"bump asked again by {asked.who}")
     asked.reply(f"Retrying `{key}`: bump job `{job}` is pending (one per target, never two).")
     return "retried"
+
+
+def _target(asked: Asked) -> config.Target:
+    return asked.rule.targets[int(asked.key.rpartition("/")[2])]
+
+
+def _no_retry_in_commit_mode(key: str, last: dict[str, Any]) -> str:
+    """A ``mode: commit`` target commits its bumps directly: a new bump job would find no
+    candidate left and do nothing, so the reply says what ``retry`` does for it instead."""
+    state = changes.inline(str(last.get("state") or "none recorded"), 60)
+    return (
+        f"`{key}` commits its bumps directly (`mode: commit`), so there is no PR to redo: "
+        f"`/bumper retry` re-runs a failed bump job only (its last bump: {state}). "
+        "A new push of the image bumps it again."
+    )
 
 
 def _explain(asked: Asked, argument: str | None, request_bump: RequestBump) -> str:

@@ -12,6 +12,7 @@ Must not: route, bump or deploy (``bump``, ``pullrequests``, ``pushdeploy`` do),
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,9 +102,11 @@ class _Contexts:
     def __init__(self) -> None:
         self._key: tuple[Any, ...] | None = None
         self._ctx: WorkerContext | None = None
+        self._environ: tuple[tuple[str, str], ...] | None = None
+        self._settings: settings.Settings | None = None
 
     def __call__(self) -> WorkerContext:
-        current = settings.load()
+        current = self.loaded()
         try:
             stat = current.config_file.stat()
             version: tuple[Any, ...] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
@@ -115,8 +118,21 @@ class _Contexts:
             self._key = key
         return self._ctx
 
+    def loaded(self) -> settings.Settings:
+        """``settings.load()``, parsed again only when a ``BUMPER_*`` variable changed: it
+        costs milliseconds, and every job asks (issue 18: webhook → PR latency)."""
+        environ = tuple(sorted((k, v) for k, v in os.environ.items() if _is_setting(k)))
+        if self._settings is None or environ != self._environ:
+            self._settings, self._environ = settings.load(), environ
+        return self._settings
+
     def cache_clear(self) -> None:
         self._key, self._ctx = None, None
+        self._environ, self._settings = None, None
+
+
+def _is_setting(name: str) -> bool:
+    return name.upper().startswith("BUMPER_")  # pydantic-settings reads them case-insensitively
 
 
 current = _Contexts()

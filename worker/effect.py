@@ -14,7 +14,7 @@ repository root, the nearest directory that holds
 and with neither, the file itself is rendered as plain manifests. At most ``MAX_UNITS`` renders
 per PR; the section names the rest.
 
-The section (``Section``: a title and Markdown) holds, per render, a table of the workloads and
+The section (a ``bumper.core.prbody.Section``) holds, per render, a table of the workloads and
 containers whose image changes (old → new), then a collapsed (``<details>``) unified diff of
 the rendered objects that change, all diffs together within ``DIFF_CHARS`` characters (a note
 says what was cut). A render that fails (a remote base, a helm dependency to fetch, a missing
@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from bumper import gitrepo
 from bumper.agent import remote, render, untar
 from bumper.agent.manifests import Obj
-from bumper.core import changes
+from bumper.core import changes, prbody
 from bumper.errors import RenderError
 from bumper.settings import WorkerSettings
 from worker import renderdiff
@@ -51,14 +51,6 @@ DIFF_CHARS = 20_000
 MAX_ROWS = 50
 _NOT_VALUES = frozenset({"Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json"})
 _YAML = (".yaml", ".yml", ".json")
-
-
-@dataclass(frozen=True)
-class Section:
-    """One PR body section: a title and its Markdown (without the heading)."""
-
-    title: str
-    markdown: str
 
 
 @dataclass(frozen=True)
@@ -137,7 +129,9 @@ def affected(root: Path, files: Sequence[str]) -> list[Unit]:
 # -- the section -----------------------------------------------------------------------------
 
 
-def effect_section(checkout: gitrepo.Checkout, files: Sequence[str], tools: Tools) -> Section:
+def effect_section(
+    checkout: gitrepo.Checkout, files: Sequence[str], tools: Tools
+) -> prbody.Section:
     """The section for the checkout's HEAD (the bump commit) against its parent. Never raises:
     whatever goes wrong is the section's text."""
     try:
@@ -149,7 +143,7 @@ def effect_section(checkout: gitrepo.Checkout, files: Sequence[str], tools: Tool
     except Exception as error:  # a review aid must never fail the bump
         log.warning("effect in the cluster not rendered: %s", error, exc_info=True)
         reason = _reason(error, (checkout.root.parent,))
-        return Section(TITLE, f"Not rendered: {reason}.\n")
+        return prbody.Section(f"Not rendered: {reason}.\n", TITLE)
 
 
 def export(checkout: gitrepo.Checkout, rev: str, dest: Path) -> None:
@@ -163,7 +157,7 @@ def export(checkout: gitrepo.Checkout, rev: str, dest: Path) -> None:
     archive.unlink()
 
 
-def compare(before: Path, after: Path, files: Sequence[str], tools: Tools) -> Section:
+def compare(before: Path, after: Path, files: Sequence[str], tools: Tools) -> prbody.Section:
     """The section for two trees and the files the change edited (relative paths)."""
     units = affected(after, files)
     deadline = time.monotonic() + tools.timeout
@@ -183,7 +177,7 @@ def compare(before: Path, after: Path, files: Sequence[str], tools: Tools) -> Se
         blocks.append(f"{len(units) - MAX_UNITS} more renders not shown (at most {MAX_UNITS}).\n")
     if not blocks:
         blocks.append("No file changed.\n")
-    return Section(TITLE, "\n".join(blocks))
+    return prbody.Section("\n".join(blocks), TITLE)
 
 
 def _render_pair(

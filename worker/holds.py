@@ -1,8 +1,9 @@
 """What a reviewer's ``/bumper hold`` and ``/bumper pin`` do to a bump (``worker.commands``
 records them in the store; this module applies them on the bump path, ``worker.bump``).
 
-- A held target is not bumped at all: every candidate is logged as ``held`` ("held by @user
-  via PR #n") and left in the store, so ``/bumper release`` bumps what waited.
+- A held target is not bumped at all: each candidate is logged as ``held`` ("held by @user
+  via PR #n") once per hold, however many bump runs see it, and left in the store, so
+  ``/bumper release`` bumps what waited.
 - A pinned target never moves past its pin: a candidate whose tag the rule's policy orders
   after the pinned tag (or, where the policy gives no order, any other tag) is refused
   ("pinned to ... by @user via PR #n") and left in the store, for after the release.
@@ -27,18 +28,17 @@ def who(entry: dict[str, Any]) -> str:
 
 
 def held(ctx: WorkerContext, rule: config.Image, key: str, seen: list[StoredCandidate]) -> bool:
-    """Whether ``key`` is held; if so, each candidate's ``held`` verdict is logged."""
+    """Whether ``key`` is held; if so, the ``held`` verdict of each candidate new to this hold
+    is logged (a run per push would otherwise log every waiting candidate again)."""
     hold = ctx.store.hold_of(key)
     if hold is None:
         return False
-    for candidate in seen:
+    names = {str(policy.Candidate(c.tag, c.digest)): c for c in seen}
+    for name in ctx.store.newly_held(key, list(names)):
         decision = policy.Decision(
-            candidate=str(policy.Candidate(candidate.tag, candidate.digest)),
-            rule="hold",
-            result="held",
-            why=f"held by {who(hold)}",
+            candidate=name, rule="hold", result="held", why=f"held by {who(hold)}"
         )
-        ctx.log(decision, rule=rule, event=candidate.event, target=key)
+        ctx.log(decision, rule=rule, event=names[name].event, target=key)
     return True
 
 

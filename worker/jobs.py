@@ -226,7 +226,7 @@ def _status(ctx: WorkerContext, job_id: str) -> JobStatus | None:
 
 
 def _enqueue(ctx: WorkerContext, key: str, job_id: str) -> None:
-    queue = rqjobs.queue(bump_queue_name(settings.load().queue_name), ctx.store.redis)
+    queue = rqjobs.queue(bump_queue_name(context.current.loaded().queue_name), ctx.store.redis)
     retry = Retry(max=ctx.settings.crash_retries) if ctx.settings.crash_retries else None
     queue.enqueue(
         run_bump,
@@ -338,7 +338,23 @@ def describe(error: BumperError) -> str:
 # -- registry polling ---------------------------------------------------------------------
 
 POLL_JOB_PREFIX = "poll-tick-"
-IDLE_TICK_SECONDS = 60  # how often a worker with nothing to poll looks at bumper.yaml again
+
+
+def schedule_ticks(connection: redis.Redis, now: float) -> list[str]:
+    """Schedule the polling tick if bumper.yaml polls a repository, the promotion tick if it has
+    pipelines, and nothing else: a tick with nothing to do still forks a work horse. Each
+    worker calls this as it starts and at each maintenance round (``worker.rqworker``), so an
+    edited bumper.yaml starts (or restarts) a tick within ``abandoned_after_seconds``; the
+    job ids of a slot are fixed, so any number of calls schedules one job. The ids scheduled."""
+    ctx = context.current()
+    queue_name = settings.load().queue_name
+    scheduled = []
+    if polling.watches(ctx.config):
+        scheduled.append(schedule_poll(connection, queue_name, ctx.settings.poll_tick_seconds, now))
+    if ctx.config.pipelines:
+        tick = ctx.settings.promotion_tick_seconds
+        scheduled.append(schedule_promotions(connection, queue_name, tick, now))
+    return scheduled
 
 
 def schedule_poll(connection: redis.Redis, queue_name: str, tick: float, now: float) -> str:
@@ -360,11 +376,14 @@ def schedule_poll(connection: redis.Redis, queue_name: str, tick: float, now: fl
 
 
 def poll_registries(tick_id: str) -> Any:
-    """One polling tick: schedule the next one, then poll what is due (``worker.polling``)."""
+    """One polling tick: schedule the next one, then poll what is due (``worker.polling``).
+    Nothing to poll any more: no next tick (``schedule_ticks`` starts one when that changes)."""
     with logs.context(job_id=tick_id):
         ctx = context.current()
         watched = polling.watches(ctx.config)
-        tick = ctx.settings.poll_tick_seconds if watched else IDLE_TICK_SECONDS
+        if not watched:
+            return {"idle": 1}
+        tick = ctx.settings.poll_tick_seconds
         schedule_poll(ctx.store.redis, settings.load().queue_name, tick, time.time())
         return polling.tick(
             ctx.store.redis,

@@ -10,8 +10,9 @@ Keys (all under ``bumper:``):
   a report with the digest not ready, or not running at all, breaks the run (None). At most
   ``MAX_DIGESTS`` fields per agent, the least recently seen dropped first.
 - ``promotion:<pipeline>`` hash digest → JSON ``{tag, first_seen, evaluated_at, entered: {env:
-  {at, change, pr, repo, merged_at, closed}}, statuses: [...]}``: the promotions Bumper made and the last statuses computed (dashboard,
-  ``bumper explain-promotion``). At most ``MAX_DIGESTS`` fields, oldest first out.
+  {at, change, pr, repo, merged_at, closed}}, statuses: [...]}``: the promotions Bumper made
+  and the last statuses computed (dashboard, ``bumper explain-promotion``). At most
+  ``MAX_DIGESTS`` fields, oldest first out.
 - ``promotion-revisions:<pipeline>`` hash tag → source revision of the image (from the push
   event), for a CI gate of a later environment. Bounded like the rest.
 - ``promotion-pending``: set while an evaluation job is queued, so a burst of reports queues one.

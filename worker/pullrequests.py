@@ -18,11 +18,11 @@ A CI failure for a revision comments once on each open bump PR made from that re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bumper import gitrepo, scm
-from bumper.core import changes, config, events
+from bumper.core import changes, config, events, prbody
 from bumper.errors import PermanentError
 from bumper.scm.base import MergeOutcome, ScmProvider
 from worker import effect, store
@@ -76,8 +76,11 @@ class Forges:
         branch: str,
         outcome: BumpOutcome,
         published: gitrepo.Published | None,
+        *,
+        sections: Sequence[prbody.Section] = (),
     ) -> dict[str, Any] | None:
-        """Open, update, close or merge the target's PR; a summary of the PR, or None."""
+        """Open, update, close or merge the target's PR; a summary of the PR, or None.
+        ``sections``: the body's parts beyond the table of changes (``worker.prsections``)."""
         rule, target, repo = named.rule, named.target, named.repo
         pr = forge.find_open_pr(branch, repo.branch)
         result = outcome.result
@@ -88,12 +91,11 @@ class Forges:
             forge.close_pr(pr.number, comment=obsolete_comment(repo.branch, why))
             checkout.delete_branch(branch)
             return {"url": pr.url, "number": pr.number, "state": "closed as obsolete"}
-        title = changes.pr_title(result, rule.pr_title)
-        body = changes.pr_body(result, rule.pr_body)
+        title = changes.pr_title(result, rule.pr_title, rule.commit_style)
+        limit = prbody.limit_for(repo.forge)
         if target.pr_render:
-            # Until the PR body composer takes extra sections (issue 21, items 1-2): appended.
-            section = effect.effect_section(checkout, result.files, self.tools)
-            body = f"{body}\n## {section.title}\n\n{section.markdown}"
+            sections = [*sections, effect.effect_section(checkout, result.files, self.tools)]
+        body = changes.pr_body(result, rule.pr_body, sections=sections, limit=limit)
         if pr is None:
             pr = forge.open_pr(branch, repo.branch, title, body)
             forge.add_labels(pr.number, rule.labels)

@@ -45,10 +45,12 @@ from bumper.errors import BumperError, TransientError
 from bumper.reconcile import ports
 from bumper.reconcile.engine import Engine, EngineSettings, ReconcileResult
 from bumper.scm.base import ScmProvider
+from worker import effect
 from worker.context import WorkerContext
 from worker.promotionstore import PromotionStore
 from worker.records import BumpOutcome, Deployment, PushRequest
 from worker.store import StoredCandidate
+from worker.targets import ResolvedTarget
 
 log = logging.getLogger("bumper.worker")
 
@@ -56,6 +58,7 @@ API_RETRY_SECONDS = 60.0  # the kube client rides out API restarts this long, th
 PR_MEMORY_SECONDS = 30 * 86_400
 BAD_CONFIGMAP = "bumper-bad-images"  # the agent's default name, in the state namespace
 _CLIENTS: dict[tuple[str, str | None], kube.Client] = {}
+DEFAULT_TOOLS = effect.Tools()  # helm and kustomize from PATH
 
 
 # -- entry point (called by bump.bump_target) ------------------------------------------------
@@ -64,12 +67,8 @@ _CLIENTS: dict[tuple[str, str | None], kube.Client] = {}
 def after_bump(ctx: WorkerContext, request: PushRequest) -> Deployment:
     """Reconcile the target's cluster with its branch tip; log and comment on the outcome."""
     key = request.named.key
-    cluster = request.named.target.push_cluster()
-    name = cluster.name or default_name(key)
-    client = client_for(cluster, ctx.config_dir)
-    deployer = Deployer(
-        client, cluster, name, request.named.rule, bad_images=ctx.store.mark_bad_images
-    )
+    deployer = deployer_for(ctx, request.named)
+    name = deployer.name
     deployer.digests = _known_digests(request.outcome, request.seen)
     timeout, wait = ctx.settings.job_timeout_seconds, ctx.settings.lock_wait_seconds
     with ctx.store.deploy_lock(name, timeout=timeout, wait=wait):
@@ -94,6 +93,20 @@ def record_health(ctx: WorkerContext, name: str, done: Deployment) -> None:
     unreadable cluster is not evidence that the digests stopped running."""
     if done.running:
         PromotionStore(ctx.store.redis).record_running(name, done.running, time.time())
+
+
+def deployer_for(ctx: WorkerContext, named: ResolvedTarget) -> Deployer:
+    """The deployer of a push target, rendering with the worker's executables: the settings
+    that govern a PR's rendered effect (``BUMPER_WORKER__HELM_BIN``, ``__KUSTOMIZE_BIN``)."""
+    cluster = named.target.push_cluster()
+    return Deployer(
+        client_for(cluster, ctx.config_dir),
+        cluster,
+        cluster.name or default_name(named.key),
+        named.rule,
+        bad_images=ctx.store.mark_bad_images,
+        tools=effect.Tools.from_settings(ctx.settings),
+    )
 
 
 def default_name(key: str) -> str:
@@ -158,6 +171,7 @@ class Deployer:
         rule: config.Image,
         *,
         bad_images: ports.BadImageSink = ports.no_sink,
+        tools: effect.Tools = DEFAULT_TOOLS,
     ) -> None:
         self.client = client
         self.cluster = cluster
@@ -172,6 +186,9 @@ class Deployer:
             helm_release=cluster.helm_release,
             helm_namespace=cluster.namespace,
             helm_values=tuple(cluster.helm_values),
+            # the same executables as a PR's rendered effect (BUMPER_WORKER__HELM_BIN, ...)
+            helm_bin=tools.helm_bin,
+            kustomize_bin=tools.kustomize_bin,
         )
         self.settings = EngineSettings(
             name=name,

@@ -14,13 +14,21 @@ has expired, and looks again only about 13 minutes later. Meanwhile the target's
 counts as pending, so every push for it waits too.
 
 ``abandoned_after_seconds`` (A) sets all three: heartbeats every A/3, a lease of A, and a look
-for abandoned jobs every A. A job is re-run at most about 2·A after its worker died.
+for abandoned jobs every A. A job is re-run at most about 2·A after its worker died. The same
+maintenance round runs ``maintenance`` (``bumper worker``: schedule the ticks bumper.yaml needs).
+
+Signals: the first SIGTERM or SIGINT is RQ's warm shutdown (the job in hand finishes), any
+second one its cold shutdown (the horse is killed, the job re-run by crash recovery). RQ ignores
+a second signal within 1 s of the first, the duplicate its ``WorkerPool`` sends besides the
+terminal's; ``bumper worker`` runs no pool, so a quick double Ctrl-C is a cold stop here too.
 """
 
 from __future__ import annotations
 
 import logging
-from types import TracebackType
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType, TracebackType
 from typing import Any
 
 from rq import Queue, Worker
@@ -33,8 +41,16 @@ log = logging.getLogger("bumper.worker")
 
 
 class BumpWorker(Worker):
-    def __init__(self, queues: list[Queue], *, abandoned_after: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        queues: list[Queue],
+        *,
+        abandoned_after: int,
+        maintenance: Callable[[], object] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.abandoned_after = abandoned_after
+        self.maintenance = maintenance
         super().__init__(
             queues,
             job_monitoring_interval=max(1, abandoned_after // 3),
@@ -47,6 +63,22 @@ class BumpWorker(Worker):
             **kwargs,
         )
         self.push_exc_handler(_log_abandoned)  # type: ignore[no-untyped-call]
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance (at start, then every ``abandoned_after``), then Bumper's own: the
+        scheduled ticks (``worker.jobs.schedule_ticks``). Its failure is one line, not a stop."""
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        if self.maintenance is None:
+            return
+        try:
+            self.maintenance()
+        except Exception as error:  # a broken bumper.yaml, Redis gone: the next round retries
+            log.warning("maintenance: %s: %s", type(error).__name__, error)
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        # RQ's pool guard compares with the first signal's date; no pool here (module docstring)
+        self._shutdown_requested_date = datetime.min.replace(tzinfo=UTC)
+        super().request_force_stop(signum, frame)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ adds a fixed 60 s to the heartbeat interval; the job timeout needs no room here,

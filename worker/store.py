@@ -15,6 +15,8 @@ Keys (all under ``bumper:``) and why they exist:
 - ``hold:<target>`` JSON {by, pr, url, at}: a reviewer's ``/bumper hold`` (``worker.commands``):
   the target is not bumped, its candidates wait, until ``/bumper release``. Not to be confused
   with ``held:<rule>`` (pushes waiting for their CI gate).
+- ``hold-logged:<target>`` set of candidates (``tag@digest``) whose ``held`` verdict this hold
+  already logged: each bump run of a held target logs only the candidates new to the hold.
 - ``pin:<target>`` JSON {tag, digest, by, pr, url, at}: a reviewer's ``/bumper pin <tag>``: the
   bump never moves the target past that tag until ``/bumper release``.
 - ``lock:repo:<name>``: serialises every bump of one config repo; holds the owning job id.
@@ -266,7 +268,20 @@ class Store:
     # -- a reviewer's hold and pin of one target (``/bumper`` commands) -----------------------
 
     def set_hold(self, target: str, entry: dict[str, Any]) -> None:
-        self.redis.set(f"{PREFIX}hold:{target}", json.dumps(entry))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(f"{PREFIX}hold:{target}", json.dumps(entry))
+        pipe.delete(f"{PREFIX}hold-logged:{target}")  # a new hold logs its candidates afresh
+        pipe.execute()
+
+    def newly_held(self, target: str, candidates: list[str]) -> list[str]:
+        """Those of ``candidates`` the target's hold had not logged yet, marked as logged."""
+        if not candidates:
+            return []
+        pipe = self.redis.pipeline(transaction=True)
+        for candidate in candidates:
+            pipe.sadd(f"{PREFIX}hold-logged:{target}", candidate)
+        added = pipe.execute()
+        return [c for c, new in zip(candidates, added, strict=True) if new]
 
     def hold_of(self, target: str) -> dict[str, Any] | None:
         return _json_object(self.redis.get(f"{PREFIX}hold:{target}"))
@@ -277,8 +292,23 @@ class Store:
     def pin_of(self, target: str) -> dict[str, Any] | None:
         return _json_object(self.redis.get(f"{PREFIX}pin:{target}"))
 
+    def holds_and_pins(self, targets: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Target → {"hold": entry, "pin": entry} of the targets held or pinned (one read)."""
+        if not targets:
+            return {}
+        names = [f"{PREFIX}{kind}:{t}" for t in targets for kind in ("hold", "pin")]
+        raw = cast(list[bytes | None], self.redis.mget(names))
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        for index, target in enumerate(targets):
+            for kind, value in zip(("hold", "pin"), raw[2 * index : 2 * index + 2], strict=True):
+                entry = _json_object(value)
+                if entry is not None:
+                    found.setdefault(target, {})[kind] = entry
+        return found
+
     def lift(self, target: str) -> bool:
         """Drop the target's hold and pin; whether there was either."""
+        self.redis.delete(f"{PREFIX}hold-logged:{target}")
         return bool(self.redis.delete(f"{PREFIX}hold:{target}", f"{PREFIX}pin:{target}"))
 
     def remember_pr(self, revision: str, target: str, pr: dict[str, Any], ttl: int) -> None:

@@ -12,7 +12,8 @@ one line; a target file missing from a local repo is one error line per target (
 fail; ``bumper check-config`` exits 2 for it). Redis down is waited out with one line per
 attempt; a refused Redis password exits 2. Signals: SIGTERM (or Ctrl-C) is RQ's warm shutdown,
 the job in hand finishes first (a second one is a cold shutdown: the job is abandoned and
-re-run by crash recovery, ``worker.rqworker``); SIGHUP is logged and ignored.
+re-run by crash recovery, ``worker.rqworker``, however soon after the first); SIGHUP is logged
+and ignored.
 """
 
 from __future__ import annotations
@@ -92,9 +93,8 @@ def run(args: argparse.Namespace) -> int:
     redisconn.warn_on_persistence(client, "worker")
     preload()
     signal.signal(signal.SIGHUP, _hangup)
-    worker = make_worker(current, client, name=args.name)
-    if not args.no_scheduler:
-        start_polling(current, client)
+    # the scheduler runs the ticks: without it, none is scheduled (worker.jobs.schedule_ticks)
+    worker = make_worker(current, client, name=args.name, ticks=not args.no_scheduler)
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,
@@ -104,24 +104,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_polling(current: Settings, connection: redis.Redis) -> None:
-    """Make sure the registry polling tick is scheduled (one job whatever the number of
-    workers: ``worker.jobs.schedule_poll``); each tick schedules the next."""
-    import time
-
-    from worker import context, jobs
-
-    tick = current.worker.poll_tick_seconds
-    jobs.schedule_poll(connection, current.queue_name, tick, time.time())
-    if context.current().config.pipelines:  # no pipelines, no tick (the next start checks)
-        promotions = current.worker.promotion_tick_seconds
-        jobs.schedule_promotions(connection, current.queue_name, promotions, time.time())
-
-
-def make_worker(current: Settings, connection: redis.Redis, name: str | None = None) -> BumpWorker:
+def make_worker(
+    current: Settings, connection: redis.Redis, name: str | None = None, ticks: bool = False
+) -> BumpWorker:
     """The RQ worker ``bumper worker`` runs, with its queues and Bumper's JSON job format
     (``bumper.rqjobs``, never pickle). The receiver writes job data in exactly this format
-    (``bumper.web.intake``); tests/web/test_rq_compat.py reads jobs back through this worker."""
+    (``bumper.web.intake``); tests/web/test_rq_compat.py reads jobs back through this worker.
+    ``ticks``: its maintenance schedules the polling and promotion ticks bumper.yaml needs."""
+    import time
+
     from worker import jobs, rqworker
 
     # events first, then bumps: see worker.jobs.bump_queue_name
@@ -129,6 +120,7 @@ def make_worker(current: Settings, connection: redis.Redis, name: str | None = N
     return rqworker.BumpWorker(
         queues,
         abandoned_after=current.worker.abandoned_after_seconds,
+        maintenance=(lambda: jobs.schedule_ticks(connection, time.time())) if ticks else None,
         connection=connection,
         name=name,
     )

@@ -7,19 +7,32 @@ with the applied ``bumper.core.edits.ImageEdit`` records themselves (any record 
 are ``str.format`` strings over ``fields(result)`` (the names listed in
 ``bumper.core.config.TEMPLATE_FIELDS``).
 
-The PR body always ends with a table (file, old → new, policy decision, source event) and a
-hidden marker naming the target, so a PR is recognisably Bumper's own even if its title was
-edited by hand.
+The PR body is composed of sections (``bumper.core.prbody``): the templated opening line, a
+table (file, old → new, policy decision, source event), the decision's reasons, then the
+sections others supply (evidence, source range, rendered effect, ...), kept within the forge's
+body limit; it always ends with a hidden marker naming the target, so a PR is recognisably
+Bumper's own even if its title was edited by hand.
+
+Commit style (a rule's ``commit_style``): ``plain`` ("Bump api to 1.7.0") or ``conventional``
+("chore(deps): bump api to 1.7.0"), for the commit subject and the PR title alike, unless a
+template says otherwise. Every commit ends with trailers: ``Bumper-Delivery`` (the event's
+delivery id) and ``Bumper-Decision`` (the policy decision) when known, and ``Bumper-Target``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
+from bumper.core import prbody
+
+CommitStyle = Literal["plain", "conventional"]
 DEFAULT_TITLE = "Bump {name} to {ref} in {repo}"
+CONVENTIONAL_TITLE = "chore(deps): bump {name} to {ref}"
+TRAILER_LIMIT = 200
 FIELD_LIMIT = 300
 """Longest text an event-derived field may put in a commit, PR or comment (characters)."""
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -142,24 +155,45 @@ def render(template: str, result: BumpResult) -> str:
     ).translate({0: "{", 1: "}"})
 
 
-def commit_message(result: BumpResult, template: str | None = None) -> str:
-    """The template's text, or a subject, one line per change, the decision and the event.
-    A ``Bumper-Target`` trailer is always appended so history can be traced to a target."""
+def commit_message(
+    result: BumpResult, template: str | None = None, style: CommitStyle = "plain"
+) -> str:
+    """The template's text, or a subject, one line per change, the decision and the event;
+    then the trailers (``trailers``), so history can be traced to a target and a delivery."""
     if template:
         lines = [render(template, result).strip()]
     else:
-        lines = [f"Bump {result.name} to {result.ref}", ""]
+        subject = render(CONVENTIONAL_TITLE, result) if style == "conventional" else None
+        lines = [subject or f"Bump {result.name} to {result.ref}", ""]
         lines += [f"- {change.path}: {change.old} → {change.new}" for change in result.changes]
         if result.decision:
             lines += ["", f"Policy: {result.decision}"]
         if result.delivery_id:
             lines.append(f"Event: {inline(result.source)} {inline(result.delivery_id)}".rstrip())
-    return "\n".join([*lines, "", f"Bumper-Target: {result.target}"]) + "\n"
+    return "\n".join([*lines, "", *trailers(result)]) + "\n"
 
 
-def pr_title(result: BumpResult, template: str | None = None) -> str:
-    # A title is one line: forges reject or truncate more.
-    return render(template or DEFAULT_TITLE, result).splitlines()[0].strip()[:250]
+def trailers(result: BumpResult) -> list[str]:
+    """``Bumper-Delivery`` and ``Bumper-Decision`` (when known), then ``Bumper-Target``: one
+    line each (``sanitised``), so no event text can add a trailer of its own."""
+    found = [
+        ("Bumper-Delivery", sanitised(result.delivery_id)),
+        ("Bumper-Decision", inline(result.decision, TRAILER_LIMIT)),
+        ("Bumper-Target", result.target),
+    ]
+    return [f"{key}: {value}" for key, value in found if value]
+
+
+def sanitised(delivery_id: str) -> str:
+    """A delivery id as a trailer value: printable ASCII without spaces, at most 200
+    characters (anything else becomes ``_``)."""
+    return re.sub(r"[^\x21-\x7e]", "_", inline(delivery_id, TRAILER_LIMIT))
+
+
+def pr_title(result: BumpResult, template: str | None = None, style: CommitStyle = "plain") -> str:
+    # A title is one line: forges reject or truncate more (GitLab: 255 characters).
+    default = CONVENTIONAL_TITLE if style == "conventional" else DEFAULT_TITLE
+    return render(template or default, result).splitlines()[0].strip()[:250]
 
 
 def _cell(text: str) -> str:
@@ -186,15 +220,26 @@ def marker(result: BumpResult) -> str:
     return f"{MARKER_PREFIX}{result.target} image={result.image} -->"
 
 
-def pr_body(result: BumpResult, template: str | None = None) -> str:
-    parts = [render(template or DEFAULT_BODY, result).strip(), "", change_table(result)]
+def pr_body(
+    result: BumpResult,
+    template: str | None = None,
+    *,
+    sections: Sequence[prbody.Section] = (),
+    limit: int = prbody.DEFAULT_LIMIT,
+) -> str:
+    """The opening line (``template``), the table of changes, the reasons, then ``sections``
+    (each in the order given), within ``limit`` characters (``prbody.compose``)."""
+    own = [
+        prbody.Section(render(template or DEFAULT_BODY, result).strip(), priority=prbody.KEEP),
+        prbody.Section(change_table(result), priority=prbody.TABLE),
+    ]
     if result.why:
-        parts += ["", f"**Why:** {inline(result.why, 1000)}"]
-    parts += ["", marker(result)]
-    return "\n".join(parts) + "\n"
+        own.append(prbody.Section(f"**Why:** {inline(result.why, 1000)}", priority=prbody.DECISION))
+    return prbody.compose([*own, *sections], marker(result), limit=limit)
 
 
 def target_of(body: str | None) -> str | None:
     """The target key from a PR body written by ``pr_body``, or None."""
-    match = re.search(re.escape(MARKER_PREFIX) + r"(\S+) ", body or "")
-    return match.group(1) if match else None
+    # The last one: Bumper writes the marker last, after any text that came from elsewhere.
+    found = re.findall(re.escape(MARKER_PREFIX) + r"(\S+) ", body or "")
+    return found[-1] if found else None

@@ -693,6 +693,11 @@ class Image(Strict):
     commit_message: str | None = None
     pr_title: str | None = None
     pr_body: str | None = None
+    commit_style: Literal["plain", "conventional"] = Field(
+        "plain",
+        description="commit subject and PR title when no template is given: plain "
+        "('Bump api to 1.7.0') or conventional ('chore(deps): bump api to 1.7.0')",
+    )
     poll: PollInterval = Field(
         None, description="poll the image's registry this often (needs a registries entry)"
     )

@@ -53,6 +53,7 @@ INDEX_TYPES = MANIFEST_TYPES[0], MANIFEST_TYPES[2]
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
 ANY_TYPE = "*/*"
 REVISION_LABEL = "org.opencontainers.image.revision"
+OCI_LABELS = "org.opencontainers.image."
 PAGE_SIZE = 1000
 MAX_PAGES = 50
 MAX_TAGS_BYTES = 2 * 1024 * 1024
@@ -133,25 +134,37 @@ class RegistryClient:
 
     def revision(self, repository: str, reference: str) -> str | None:
         """The image config's ``org.opencontainers.image.revision`` label, or None."""
+        return self.labels(repository, reference).get(REVISION_LABEL)
+
+    def labels(self, repository: str, reference: str) -> dict[str, str]:
+        """The image config's ``org.opencontainers.image.*`` labels (each value at most 200
+        characters; at most 50 labels), read from the config blob of the manifest (for an
+        index: of its linux/amd64 or first platform manifest); empty when there are none."""
         reply = self._manifest(repository, reference)
         manifest = _json(reply.body, self.host, "manifest")
         if _media_type(reply, manifest) in INDEX_TYPES:
             child = _platform_manifest(manifest)
             if child is None:
-                return None
+                return {}
             manifest = _json(self._manifest(repository, child).body, self.host, "manifest")
         config = manifest.get("config") if isinstance(manifest, dict) else None
         digest = config.get("digest") if isinstance(config, dict) else None
         if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-            return None
+            return {}
         blob = self._call("GET", f"/v2/{repository}/blobs/{digest}", repository, MAX_CONFIG_BYTES)
         self._expect(blob, repository, "image config")
         algorithm, _, expected = digest.partition(":")
         if hashlib.new(algorithm, blob.body).hexdigest() != expected:
             raise PermanentError(f"{self.host}/{repository}: image config does not match {digest}")
         labels = (_json(blob.body, self.host, "image config").get("config") or {}).get("Labels")
-        value = labels.get(REVISION_LABEL) if isinstance(labels, dict) else None
-        return value[:200] if isinstance(value, str) and value else None
+        if not isinstance(labels, dict):
+            return {}
+        found = {
+            key: value[:200]
+            for key, value in labels.items()
+            if isinstance(key, str) and key.startswith(OCI_LABELS) and isinstance(value, str)
+        }
+        return {key: value for key, value in list(found.items())[:50] if value}
 
     def manifest(self, repository: str, reference: str) -> bytes | None:
         """A manifest's bytes, or None when it does not exist; fetched by digest, its bytes

@@ -122,8 +122,33 @@ def test_event_fields_cannot_add_lines_or_forge_trailers_in_the_commit() -> None
         assert not any(line.startswith(("Signed-off-by:", "Co-authored-by:")) for line in lines)
         assert not any(c in text for c in "\r\x00\u2028")
         # the last paragraph, where git reads trailers, is Bumper's own and nothing else
-        assert text.rstrip("\n").split("\n\n")[-1] == "Bumper-Target: api.0"
+        assert text.rstrip("\n").split("\n\n")[-1].splitlines() == [
+            "Bumper-Delivery: d-1_Signed-off-by:_Mallory_<m@evil.example>_Co-authored-by:_x"
+            "_#_heading",
+            "Bumper-Decision: chosen: semver ^1.4",
+            "Bumper-Target: api.0",
+        ]
         assert any("Signed-off-by: Mallory" in line for line in lines)  # kept, but inline
+
+
+def test_conventional_style_titles_the_commit_and_the_pr_and_templates_still_win() -> None:
+    message = changes.commit_message(result(), style="conventional")
+    assert message.splitlines()[0] == "chore(deps): bump api to 1.5.0"
+    assert changes.pr_title(result(), style="conventional") == "chore(deps): bump api to 1.5.0"
+    assert changes.pr_title(result(), "{name} now {tag}", style="conventional") == "api now 1.5.0"
+    assert changes.commit_message(result()).splitlines()[0] == "Bump api to 1.5.0"
+
+
+def test_trailers_name_the_delivery_and_decision_only_when_known() -> None:
+    message = changes.commit_message(result(delivery_id="", decision=""))
+    assert message.rstrip("\n").split("\n\n")[-1] == "Bumper-Target: api.0"
+    assert changes.sanitised("ab c\u00e9\x7f" + "x" * 400) == "ab_c__" + "x" * 193 + "_"
+
+
+def test_the_last_marker_names_the_target_even_after_a_forged_one() -> None:
+    forged = "<!-- bumper:target=evil/0 image=x -->"
+    body = changes.pr_body(result(why=forged))
+    assert changes.target_of(body) == "api.0"
 
 
 def test_event_fields_stay_in_their_table_cell_and_links_are_plain_urls() -> None:

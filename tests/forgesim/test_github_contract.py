@@ -122,6 +122,8 @@ def _exchange(github: Api, populated: ForgeSim) -> list[tuple[str, str, requests
     call("GET", f"{R}/pulls/{number}/merge")
     call("PUT", f"{R}/pulls/{number}/merge", {"sha": head})
     call("GET", f"{R}/pulls/999")
+    call("GET", f"{R}/compare/{main}...{head}")
+    call("GET", f"{R}/compare/{main}...{'0' * 40}")
     return calls
 
 
@@ -154,6 +156,8 @@ def test_every_answer_matches_the_openapi_subset(
         "GET /repos/{owner}/{repo}/pulls/{pull_number}/merge 204",
         "GET /repos/{owner}/{repo}/pulls/{pull_number}/merge 404",
         "GET /repos/{owner}/{repo}/pulls/{pull_number} 404",
+        "GET /repos/{owner}/{repo}/compare/{basehead} 200",
+        "GET /repos/{owner}/{repo}/compare/{basehead} 404",
     }
     assert expected <= seen, sorted(expected - seen)
 

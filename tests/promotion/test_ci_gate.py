@@ -1,7 +1,8 @@
 """A CI gate on a later environment (``gate: {ci: github, workflow: e2e}`` on staging): the
 digest waits in staging, with the gate named, until a CI completion event for the image's
 source revision (the push event's) arrives; a failure blocks it; another revision's success
-does not count. The CI event's own job evaluates the pipelines (no tick needed). Real Redis, web app, worker jobs and forge simulator."""
+does not count. The CI event's own job evaluates the pipelines (no tick needed). Real Redis,
+web app, worker jobs and forge simulator."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_kustomize_overlay_names_exactly_the_containers_whose_image_changed(
     edit(after, PROD, "newTag: 1.0.0", "newTag: 1.1.0")
     section = effect.compare(before, after, [PROD], tools)
     assert section.title == "Effect in the cluster"
-    text = section.markdown
+    text = section.text
     assert "**kustomize build of `kustomize/overlays/prod`**: 2 containers change image." in text
     assert rows(text) == [
         (
@@ -85,7 +85,7 @@ def test_the_other_overlay_and_a_sidecar_only_change(
     before, after = trees
     edit(after, DEV, "newTag: 1.0.0", "newTag: 1.2.0")
     edit(after, PROD, "newTag: v1.31.0", "newTag: v1.32.0")
-    text = effect.compare(before, after, [DEV, PROD], tools).markdown
+    text = effect.compare(before, after, [DEV, PROD], tools).text
     assert rows(text) == [
         (
             "Deployment shop-dev/shop",
@@ -108,7 +108,7 @@ def test_helm_release_with_the_environment_values_file(
     before, after = trees
     values = "helm/shop/values-prod.yaml"
     edit(after, values, 'tag: "1.0.0"', 'tag: "1.1.0"')
-    text = effect.compare(before, after, [values], tools).markdown
+    text = effect.compare(before, after, [values], tools).text
     assert "**helm release of the chart `helm/shop` with `helm/shop/values-prod.yaml`**" in text
     assert rows(text) == [
         ("Deployment shop", "migrate (init)", "ghcr.io/acme/api:1.0.0 → ghcr.io/acme/api:1.1.0"),
@@ -123,7 +123,7 @@ def test_helm_chart_defaults_change_the_sidecar_only(
     before, after = trees
     values = "helm/shop/values.yaml"
     edit(after, values, "tag: v1.30.0", "tag: v1.31.0")
-    text = effect.compare(before, after, [values], tools).markdown
+    text = effect.compare(before, after, [values], tools).text
     assert "**helm release of the chart `helm/shop`**" in text
     assert rows(text) == [
         (
@@ -140,7 +140,7 @@ def test_a_remote_base_is_not_rendered_and_says_why(trees: tuple[Path, Path], to
     for root in trees:
         edit(root, PROD, "  - ../../base\n", "  - ../../base\n" + remote)
     edit(after, PROD, "newTag: 1.0.0", "newTag: 1.1.0")
-    text = effect.compare(before, after, [PROD], tools).markdown
+    text = effect.compare(before, after, [PROD], tools).text
     assert text.startswith("**kustomize build of `kustomize/overlays/prod`**: not rendered: ")
     assert "'https://github.com/acme/base//deploy?ref=v1' is a remote source" in text
     assert str(before) not in text and str(after) not in text
@@ -160,7 +160,7 @@ def test_a_helm_dependency_to_fetch_is_not_rendered(trees: tuple[Path, Path], to
             'appVersion: "1.0.0"\n' + dependency,
         )
     edit(after, "helm/shop/values-dev.yaml", 'tag: "1.0.0"', 'tag: "1.1.0"')
-    text = effect.compare(before, after, ["helm/shop/values-dev.yaml"], tools).markdown
+    text = effect.compare(before, after, ["helm/shop/values-dev.yaml"], tools).text
     assert "not rendered: before the change: helm/shop/Chart.yaml:" in text
     assert "'oci://r.example/c' is a remote source" in text
 
@@ -169,7 +169,7 @@ def test_a_missing_tool_is_a_reason_not_an_error(trees: tuple[Path, Path]) -> No
     before, after = trees
     edit(after, PROD, "newTag: 1.0.0", "newTag: 1.1.0")
     missing = Tools(kustomize_bin="/nonexistent/kustomize")
-    text = effect.compare(before, after, [PROD], missing).markdown
+    text = effect.compare(before, after, [PROD], missing).text
     assert "not rendered: before the change: /nonexistent/kustomize is not installed." in text
 
 
@@ -203,7 +203,7 @@ def test_a_large_change_is_cut_with_a_note(tmp_path: Path) -> None:
     for root, tag in ((before, "1.0.0"), (after, "1.1.0")):
         (root / "apps").mkdir(parents=True)
         (root / "apps" / "all.yaml").write_text(deployments(200, tag))
-    text = effect.compare(before, after, ["apps/all.yaml"], Tools()).markdown
+    text = effect.compare(before, after, ["apps/all.yaml"], Tools()).text
     assert "**manifests of `apps/all.yaml`**: 200 containers change image." in text
     assert len(rows(text)) == effect.MAX_ROWS
     assert "| … and 150 more | | |" in text
@@ -225,7 +225,7 @@ def test_repository_text_cannot_break_out_of_the_diff_or_table(tmp_path: Path) -
     for root, tag in ((before, "1"), (after, "2")):
         root.mkdir()
         (root / "pod.yaml").write_text(pod.format(tag=tag))
-    text = effect.compare(before, after, ["pod.yaml"], Tools()).markdown
+    text = effect.compare(before, after, ["pod.yaml"], Tools()).text
     assert "| `Pod p` | `a\\|b'c` | `x:1` → `x:2` |" in text
     assert "````diff\n" in text and text.rstrip().endswith("````\n\n</details>")
 
@@ -241,7 +241,7 @@ def test_a_container_or_workload_on_one_side_only_counts(tmp_path: Path) -> None
     (after / "pods.yaml").write_text(
         (after / "pods.yaml").read_text() + "---\n" + pod.format(name="q", items=item.format("d"))
     )
-    text = effect.compare(before, after, ["pods.yaml"], Tools()).markdown
+    text = effect.compare(before, after, ["pods.yaml"], Tools()).text
     assert rows(text) == [
         ("Pod p", "c", "none → c:1"),
         ("Pod p", "b", "b:1 → none"),
@@ -255,7 +255,7 @@ def test_renders_share_one_time_budget(trees: tuple[Path, Path], tools: Tools) -
     before, after = trees
     edit(after, PROD, "newTag: 1.0.0", "newTag: 1.1.0")
     spent = Tools(tools.helm_bin, tools.kustomize_bin, timeout=0.0)
-    text = effect.compare(before, after, [PROD], spent).markdown
+    text = effect.compare(before, after, [PROD], spent).text
     assert "not rendered: out of time: all renders of a PR get 0s." in text
 
 
@@ -276,4 +276,4 @@ def test_golden_sections(
     before, after = trees
     edit(after, file, old, new)
     section = effect.compare(before, after, [file], tools)
-    assert section.markdown == (GOLDEN / f"{name}.md").read_text()
+    assert section.text == (GOLDEN / f"{name}.md").read_text()

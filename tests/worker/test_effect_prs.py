@@ -109,7 +109,7 @@ def test_pr_bodies_show_the_rendered_effect(sim: ForgeSim, client: redis.Redis) 
 
     prod = body["api/0"]
     assert "| `kustomize/overlays/prod/kustomization.yaml:" in prod  # the composer's table
-    section = prod.split("\n## Effect in the cluster\n\n", 1)[1]
+    section = prod.split("\n### Effect in the cluster\n\n", 1)[1]
     assert "**kustomize build of `kustomize/overlays/prod`**: 2 containers change image." in section
     assert rows(section) == [
         ("Deployment shop-prod/shop", "migrate (init)", API),
@@ -117,7 +117,7 @@ def test_pr_bodies_show_the_rendered_effect(sim: ForgeSim, client: redis.Redis) 
     ]
     assert "<details><summary>Rendered diff: 1 object changed</summary>" in section
 
-    helm = body["api/1"].split("\n## Effect in the cluster\n\n", 1)[1]
+    helm = body["api/1"].split("\n### Effect in the cluster\n\n", 1)[1]
     assert "helm release of the chart `helm/shop` with `helm/shop/values-prod.yaml`" in helm
     assert rows(helm) == [
         ("Deployment shop", "migrate (init)", API),
@@ -126,7 +126,7 @@ def test_pr_bodies_show_the_rendered_effect(sim: ForgeSim, client: redis.Redis) 
 
     assert "Effect in the cluster" not in body["api/2"]  # pr_render is off by default
 
-    edge = body["api/3"].split("\n## Effect in the cluster\n\n", 1)[1]
+    edge = body["api/3"].split("\n### Effect in the cluster\n\n", 1)[1]
     assert edge.startswith("**kustomize build of `kustomize/overlays/edge`**: not rendered: ")
     assert "'https://github.com/acme/base//edge?ref=v1' is a remote source" in edge
     assert str(Path.home()) not in body["api/3"]  # no worker path in a PR

@@ -22,6 +22,14 @@ from tests.support.redis_server import RedisServer
 
 WORKERS = 3
 POLL_TICK = re.compile(r"Job OK \((poll-tick-[0-9-]+)\)")
+POLLED = """\
+  - name: probe
+    image: 127.0.0.1:1/acme/probe
+    policy: {semver: "^1.0"}
+    targets: [{repo: cfg0, paths: ["apps/probe/**"], mode: commit}]
+registries:
+  - {host: "127.0.0.1:1", plain_http: true, poll: 1h}
+"""
 
 
 @pytest.fixture
@@ -38,6 +46,10 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         workers=WORKERS,
         settings={"BUMPER_WORKER__POLL_TICK_SECONDS": "1"},
     )
+    # a polled repository, or no polling tick is scheduled at all: on a port nothing listens
+    # on (each poll fails at once and is recorded; the tick itself runs fine)
+    with (tmp_path / "bumper.yaml").open("a") as config:
+        config.write(POLLED)
     try:
         yield fleet.start()
     finally:

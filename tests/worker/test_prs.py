@@ -225,3 +225,26 @@ def test_a_new_pr_costs_one_look_for_an_open_one(sim: ForgeSim, client: redis.Re
     looks = [r for r in sim.requests("GET", r"/(pulls|merge_requests)$") if r.flavour != "git"]
     created = sim.requests("POST", r"/(pulls|merge_requests)$")
     assert (len(looks), len(created)) == (1, 1), [(r.method, r.path) for r in sim.log]
+
+
+def test_the_pr_body_has_evidence_and_source_range_and_the_commit_has_trailers(
+    sim: ForgeSim, client: redis.Redis
+) -> None:
+    jobs.handle_event(push("1.1.0"))
+    drain(client)
+    [pr] = prs(sim)
+    # no registries: entry, no CI result: each piece says it is unknown, and why
+    assert "- **CI:** unknown (the new image's source revision is unknown)" in pr.body
+    assert "- **Promotion:** not a promotion" in pr.body
+    assert "### Source range" in pr.body
+    assert "ghcr.io has no registries: entry, so image labels are not read" in pr.body
+    assert changes.target_of(pr.body) == "api/0"
+    branch = changes.branch_name("config", "api/0", "ghcr.io/acme/api")
+    head = sim.repo(REPO).git.sha(branch)
+    assert head is not None
+    message = sim.repo(REPO).git.commit_info(head)["message"]
+    assert message.rstrip("\n").split("\n\n")[-1].splitlines() == [
+        "Bumper-Delivery: h-1.1.0",
+        "Bumper-Decision: accepted: semver ^1.0",
+        "Bumper-Target: api/0",
+    ]

@@ -9,7 +9,8 @@ Where the data comes from:
 
 - images × environments: bumper.yaml's rules and targets (``WebState.config``), the worker's
   target records (``worker.store``: scan of HEAD, last bump, push deploy), the decision log
-  (newest accepted candidate), the CI gate's held pushes, the agents' reports;
+  (newest accepted candidate), the CI gate's held pushes, the agents' reports, a reviewer's
+  hold and pin (``/bumper`` commands, ``worker.store``);
 - jobs: RQ's queues and registries of the event and bump queues, ``job.meta`` (``retry``,
   ``failure``, ``retried``);
 - processes: ``bumper.web.replicas``, RQ's worker registry, the agents' reports, push targets;
@@ -93,6 +94,8 @@ def images(st: WebState) -> list[dict[str, Any]]:
     records = store.target_records()
     agents = store.agent_statuses()
     journal = decisions.DecisionLog(st.redis, limits=st.settings.decisions)
+    keys = [f"{rule.name}/{index}" for rule in config.images for index in range(len(rule.targets))]
+    reviewer = store.holds_and_pins(keys)
     rows = []
     for rule in config.images:
         newest = _newest_accepted(journal, rule.image, rule.name)
@@ -119,6 +122,7 @@ def images(st: WebState) -> list[dict[str, Any]]:
                     "bump": _with_age(record.get("bump")),
                     "gate": gate,
                     "sync": _sync(target.deploy, record, agents, str(observed.get("head") or "")),
+                    "commands": _commands(reviewer.get(key, {})),
                 }
             )
     return rows
@@ -132,6 +136,31 @@ def _newest_accepted(
         if entry.get("rule_name") == rule and entry.get("result") == "accepted" and policy_verdict:
             return {"candidate": entry.get("candidate"), "ago": ago(entry.get("time"))}
     return None
+
+
+def _commands(marks: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """A reviewer's hold and pin of one target (``/bumper`` commands): what, who, via which
+    PR (linked only when its URL is http(s)), since when."""
+    shown = []
+    for kind in ("hold", "pin"):
+        entry = marks.get(kind)
+        if entry is None:
+            continue
+        url = str(entry.get("url") or "")
+        tag = str(entry.get("tag") or "")
+        digest = str(entry.get("digest") or "")
+        shown.append(
+            {
+                "what": "held"
+                if kind == "hold"
+                else f"pinned to {tag}{'@' + digest if digest else ''}",
+                "by": str(entry.get("by") or "?"),
+                "pr": str(entry.get("pr") or "?"),
+                "url": url if url.startswith(("https://", "http://")) else "",
+                "since": ago(entry.get("at")),
+            }
+        )
+    return shown
 
 
 def _with_age(record: Any) -> dict[str, Any] | None:

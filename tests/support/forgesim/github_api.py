@@ -49,6 +49,17 @@ def _change(sim: ForgeSim, owner: str, name: str, number: str) -> ChangeRequest:
     return change
 
 
+BODY_LIMIT = 65_536
+
+
+def _check_body(body: Any) -> None:
+    """GitHub refuses a pull request body over 65,536 characters (422, resource Issue)."""
+    if isinstance(body, str) and len(body) > BODY_LIMIT:
+        message = f"body is too long (maximum is {BODY_LIMIT} characters)"
+        error = {"resource": "Issue", "code": "custom", "field": "body", "message": message}
+        raise ApiError(422, "Validation Failed", [error])
+
+
 def _validation(message: str, resource: str, field: str, code: str = "invalid") -> ApiError:
     return ApiError(422, message, [{"resource": resource, "field": field, "code": code}])
 
@@ -340,6 +351,7 @@ def create_pull(sim: ForgeSim, req: Request, owner: str, name: str) -> Response:
                 }
             ],
         )
+    _check_body(data.get("body"))
     assert req.user
     change = ChangeRequest(
         number=repo.next_number,
@@ -366,6 +378,7 @@ def get_pull(sim: ForgeSim, req: Request, owner: str, name: str, number: str) ->
 @route("github", "PATCH", R + r"/pulls/(?P<number>\d+)")
 def update_pull(sim: ForgeSim, req: Request, owner: str, name: str, number: str) -> Response:
     change, data = _change(sim, owner, name, number), req.json()
+    _check_body(data.get("body"))
     if "title" in data:
         change.title = str(data["title"])
     if "body" in data:

@@ -312,6 +312,29 @@ def commit_short(sim: ForgeSim, repo: SimRepo, sha: str) -> dict[str, Any]:
     return {"sha": sha, "url": f"{Urls(sim).repo(repo)}/commits/{sha}"}
 
 
+def verification_json(sim: ForgeSim, repo: SimRepo, sha: str, email: str) -> dict[str, Any]:
+    """GitHub's ``verification`` of a commit: ``valid`` when it carries an SSH signature by a
+    key the simulator was given for its committer's email (``ForgeSim.add_signing_key``);
+    ``unsigned``, ``unknown_key``, ``bad_email`` or ``invalid`` otherwise."""
+    status, principal = sim.signature(repo, sha)
+    if status == "N":
+        reason = "unsigned"
+    elif status == "G":
+        reason = "valid" if principal == email else "bad_email"
+    elif status == "B":
+        reason = "invalid"
+    else:
+        reason = "unknown_key"
+    verified = reason == "valid"
+    return {
+        "verified": verified,
+        "reason": reason,
+        "payload": None,
+        "signature": None,
+        "verified_at": iso(time.time()) if verified else None,
+    }
+
+
 def commit_json(sim: ForgeSim, repo: SimRepo, sha: str) -> dict[str, Any]:
     info = repo.git.commit_info(sha)
     api = Urls(sim).repo(repo)
@@ -329,13 +352,7 @@ def commit_json(sim: ForgeSim, repo: SimRepo, sha: str) -> dict[str, Any]:
             "message": info["message"].rstrip("\n"),
             "comment_count": 0,
             "tree": {"sha": info["tree"], "url": f"{api}/git/trees/{info['tree']}"},
-            "verification": {
-                "verified": False,
-                "reason": "unsigned",
-                "payload": None,
-                "signature": None,
-                "verified_at": None,
-            },
+            "verification": verification_json(sim, repo, sha, info["ce"]),
         },
         "author": None,
         "committer": None,

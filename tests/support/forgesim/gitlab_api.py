@@ -32,6 +32,16 @@ def error_body(err: ApiError) -> dict[str, Any]:
     return {"message": err.message}
 
 
+DESCRIPTION_LIMIT = 1_048_576
+
+
+def _check_description(description: Any) -> None:
+    """GitLab refuses a merge request description over 1 MiB of characters (400)."""
+    if isinstance(description, str) and len(description) > DESCRIPTION_LIMIT:
+        code = f"is too long (maximum is {DESCRIPTION_LIMIT} characters)"
+        raise ApiError(400, "description is too long", [{"field": "description", "code": code}])
+
+
 def _project(sim: ForgeSim, pid: str) -> SimRepo:
     return sim.repo_by_id(unquote(pid))
 
@@ -260,6 +270,7 @@ def create_mr(sim: ForgeSim, req: Request, pid: str) -> Response:
             f"Another open merge request already exists for this source branch: !{existing.number}"
         )
         raise ApiError(409, message)
+    _check_description(data.get("description"))
     assert req.user
     change = ChangeRequest(
         number=repo.next_number,
@@ -298,6 +309,7 @@ def get_mr(sim: ForgeSim, req: Request, pid: str, iid: str) -> Response:
 @route("gitlab", "PUT", MR)
 def update_mr(sim: ForgeSim, req: Request, pid: str, iid: str) -> Response:
     change, data = _mr(sim, pid, iid), req.json()
+    _check_description(data.get("description"))
     if "title" in data:
         change.title = str(data["title"])
     if "description" in data:

@@ -104,6 +104,30 @@ class BareRepo:
         keys = ["tree", "parents", "an", "ae", "ad", "cn", "ce", "cd", "message"]
         return dict(zip(keys, out.split("\x00", len(keys) - 1), strict=True))
 
+    def rev_list(self, old: str, new: str) -> list[str]:
+        """Commits reachable from ``new`` and not from ``old``, oldest first."""
+        out = git(self.path, "rev-list", "--reverse", f"{old}..{new}")
+        return [line for line in out.splitlines() if line]
+
+    def tag(self, name: str, sha: str) -> None:
+        git(self.path, "update-ref", f"refs/tags/{name}", sha)
+
+    def signer(self, sha: str, allowed_signers: Path) -> tuple[str, str]:
+        """git's signature check of a commit against an SSH allowed-signers file: the status
+        letter (``G`` good, ``N`` none, ``B`` bad, ``E``/``U`` cannot tell) and the principal."""
+        out = git(
+            self.path,
+            "-c",
+            f"gpg.ssh.allowedSignersFile={allowed_signers}",
+            "show",
+            "-s",
+            "--format=%G?%x00%GS",
+            sha,
+            check=False,
+        )
+        status, _, principal = out.partition("\x00")
+        return status or "E", principal
+
     def read_file(self, rev: str, path: str) -> str | None:
         out = subprocess.run(
             ["git", "-C", str(self.path), "show", f"{rev}:{path}"],

@@ -126,6 +126,19 @@ class ChangeRequest:
 
 
 @dataclass
+class Release:
+    """A forge release: a tag, its title and notes (markdown)."""
+
+    id: int
+    tag: str
+    sha: str
+    name: str
+    notes: str
+    draft: bool = False
+    created_at: float = field(default_factory=time.time)
+
+
+@dataclass
 class SimRepo:
     id: int
     owner: str
@@ -138,6 +151,7 @@ class SimRepo:
     check_runs: list[CheckRun] = field(default_factory=list)
     changes: dict[int, ChangeRequest] = field(default_factory=dict)
     pipelines: dict[str, Pipeline] = field(default_factory=dict)  # by sha
+    releases: list[Release] = field(default_factory=list)  # oldest first
     next_number: int = 1
     # login → GitHub role (admin, maintain, write, triage, read); GitLab reads it as an access
     # level (ROLE_LEVELS). The token's own user (the bot) is admin of every repository.

@@ -29,9 +29,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.forgesim import github_api, gitlab_api, merging
+from tests.support.forgesim import history as history  # its routes register on import
 from tests.support.forgesim.gitstore import BareRepo, http_backend
 from tests.support.forgesim.http import ApiError, Request, Response, dispatch
-from tests.support.forgesim.model import CheckRun, Pipeline, SimRepo, SimStatus, User
+from tests.support.forgesim.model import CheckRun, Pipeline, Release, SimRepo, SimStatus, User
 
 BOT = "bumper-bot"
 DEFAULT_TOKEN = "forgesim-token-0123456789"
@@ -92,6 +93,11 @@ class ForgeSim:
         self._server: ThreadingHTTPServer | None = None
         self.add_user(BOT, token=DEFAULT_TOKEN)
         self.token = DEFAULT_TOKEN
+        # SSH signing keys users uploaded (``add_signing_key``), as git's allowed-signers file
+        self.allowed_signers = self.root / "allowed_signers"
+        self.allowed_signers.write_text("")
+        self.signatures: dict[tuple[str, int], tuple[str, str]] = {}
+        self.signing_keys = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -184,6 +190,43 @@ class ForgeSim:
             )
             self.repos[full_name.lower()] = repo
             return repo
+
+    def add_signing_key(self, email: str, public_key: str) -> None:
+        """Trust an SSH signing key for commits whose committer email is ``email`` (GitHub:
+        a user's uploaded signing key with that verified email)."""
+        with self.lock:
+            with self.allowed_signers.open("a") as handle:
+                handle.write(f"{email} {public_key.strip()}\n")
+            self.signing_keys += 1
+
+    def signature(self, repo: SimRepo, sha: str) -> tuple[str, str]:
+        """git's verdict on ``sha``'s signature (status letter, principal), cached per key set."""
+        key = (sha, self.signing_keys)
+        found = self.signatures.get(key)
+        if found is None:
+            found = self.signatures[key] = repo.git.signer(sha, self.allowed_signers)
+        return found
+
+    def create_release(
+        self,
+        full_name: str,
+        tag: str,
+        ref: str,
+        *,
+        name: str = "",
+        notes: str = "",
+        draft: bool = False,
+    ) -> Release:
+        """Tag ``ref`` as ``tag`` and publish a release of it (a draft has no tag yet)."""
+        repo = self.repo(full_name)
+        sha = repo.git.resolve(ref)
+        assert sha is not None, f"{ref} is not in {full_name}"
+        if not draft:
+            repo.git.tag(tag, sha)
+        release = Release(self.next_id(), tag, sha, name or tag, notes, draft)
+        with self.lock:
+            repo.releases.append(release)
+        return release
 
     def repo(self, full_name: str) -> SimRepo:
         try:
