@@ -49,10 +49,23 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def _statuses(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A record's statuses, only the well-formed ones (whoever shows them never trips)."""
-    raw = record.get("statuses")
-    return [s for s in raw if isinstance(s, dict)] if isinstance(raw, list) else []
+def _clean(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with ``first_seen`` a number, ``entered`` environment → dict with a numeric
+    ``at``, and ``statuses`` only dicts."""
+    entered = record.get("entered")
+    statuses = record.get("statuses")
+    return {
+        **record,
+        "first_seen": _number(record.get("first_seen")),
+        "entered": {
+            str(env): {**e, "at": _number(e.get("at"))}
+            for env, e in (entered.items() if isinstance(entered, dict) else [])
+            if isinstance(e, dict)
+        },
+        "statuses": [s for s in statuses if isinstance(s, dict)]
+        if isinstance(statuses, list)
+        else [],
+    }
 
 
 def _field(repository: str, digest: str) -> str:
@@ -114,16 +127,18 @@ class PromotionStore:
     # -- pipelines ---------------------------------------------------------------------------
 
     def digests(self, pipeline: str) -> dict[str, dict[str, Any]]:
+        """digest → record, each in the documented shape whatever Redis held (a garbled
+        record never stops an evaluation, the dashboard or ``bumper explain-promotion``)."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(PROMOTION + pipeline))
         found = {k.decode(): _loads(v) for k, v in raw.items()}
-        return {k: v for k, v in found.items() if v is not None}
+        return {k: _clean(v) for k, v in found.items() if v is not None}
 
     def newest(self, pipeline: str, limit: int) -> list[dict[str, Any]]:
         """At most ``limit`` records, the most recently first seen first, each with its
         ``digest`` (what ``bumper explain-promotion`` and the dashboard show)."""
         every = self.digests(pipeline)
-        order = sorted(every, key=lambda d: _number(every[d].get("first_seen")), reverse=True)
-        return [{**every[d], "digest": d, "statuses": _statuses(every[d])} for d in order[:limit]]
+        order = sorted(every, key=lambda d: every[d]["first_seen"], reverse=True)
+        return [{**every[d], "digest": d} for d in order[:limit]]
 
     def save_digests(self, pipeline: str, records: Mapping[str, Mapping[str, Any]]) -> None:
         """Write every record given; keep the ``MAX_DIGESTS`` most recently first seen."""

@@ -9,6 +9,8 @@ production path. Soaks are 1 s; no assertion is about timing.
 
 from __future__ import annotations
 
+import json
+
 import redis
 from flask.testing import FlaskClient
 
@@ -106,3 +108,16 @@ def test_a_newer_digest_rolled_back_in_dev_supersedes_nothing(
     assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
     assert statuses(redis_client, D1)["staging"] == "promoted"
     assert statuses(redis_client, D2)["dev"] == "blocked"
+
+
+def test_a_garbled_record_does_not_stop_the_other_digests(
+    sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
+) -> None:
+    garbled = {"first_seen": "x", "entered": {"staging": "bad", "prod": {"at": "y"}}, "statuses": 5}
+    redis_client.hset("bumper:promotion:api", D2, json.dumps(garbled))
+    report(web, "dev", "1.1.0", D1)
+    soak()
+    report(web, "dev", "1.1.0", D1)
+    drain(redis_client)
+    assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
+    assert statuses(redis_client, D1)["staging"] == "promoted"
