@@ -10,7 +10,8 @@
   gives one commit with the newest allowed tag.
 - ``evaluate_promotions(tick_id)``: decide every promotion pipeline (``worker.promotion``);
   queued by the web process when an agent reports, and on a scheduled tick like polling's
-  (``schedule_promotions``), which notices soak timers that ran out.
+  (``schedule_promotions``), which notices soak timers that ran out. A CI result is evaluated
+  at once in its ``handle_event`` when a later environment has a CI gate.
 - ``poll_registries(tick_id)``: one registry polling tick (``worker.polling``); it schedules
   the next tick first, under a job id named after its time slot, so the chain is one job
   whatever the number of workers (``schedule_poll``; RQ's scheduler runs it when due).
@@ -183,9 +184,12 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
             if ctx.config.images_for(event.image):
                 state.note_webhook(ctx.store.redis, event.image, event.tag, event.digest)
         keys = list(dict.fromkeys(bump.route(ctx, event)))
+        requested = [request_bump(ctx, key) for key in keys]
         if isinstance(event, events.BuildFinished):
             ctx.forges.on_build(event)
-        return [request_bump(ctx, key) for key in keys]
+            if promotion.gated_by_ci(ctx.config):  # a CI gate of a later environment: at once
+                promotion.evaluate(ctx, lambda key: request_bump(ctx, key))
+        return requested
 
     delivery = str(event_dict.get("delivery_id") or "")
     with logs.context(job_id=job.id if job is not None else None, delivery_id=delivery):

@@ -89,26 +89,21 @@ def digests(
     for digest in seen:
         if first in seen[digest] and digest not in records:
             records[digest] = {"tag": tags.get(digest), "first_seen": now}
+    evidences = {}
+    for digest, record in records.items():
+        tag = str(record.get("tag") or tags.get(digest) or "")
+        evidences[digest] = _with_failures(ctx, pipeline, tag, digest, seen.get(digest, {}))
+    # a digest that failed in the first environment was rolled back: it supersedes nothing
     newest = max(
-        (d for d in records if first in seen.get(d, {})),
+        (d for d in records if first in seen.get(d, {}) and not _failed(evidences[d], first)),
         key=lambda d: records[d].get("first_seen") or 0,
         default=None,
     )
     made = []
     for digest, record in records.items():
         tag = str(record.get("tag") or tags.get(digest) or "")
-        evidence = dict(seen.get(digest, {}))
-        for env in pipeline.environments:
-            failed = _failure(ctx, pipeline, env, tag, digest)
-            if failed is not None:
-                before = evidence.get(env.name, promotion.Evidence())
-                evidence[env.name] = promotion.Evidence(
-                    before.ready_since, before.last_ready_at, failed
-                )
-        entered = {
-            env: promotion.Entered(float(e.get("at") or 0), str(e.get("change") or ""))
-            for env, e in (record.get("entered") or {}).items()
-        }
+        evidence = evidences[digest]
+        entered = {env: _entered(e) for env, e in (record.get("entered") or {}).items()}
         newer = newest if newest not in (None, digest) else None
         if newer is not None and records[newer].get("first_seen", 0) < record.get("first_seen", 0):
             newer = None
@@ -117,6 +112,39 @@ def digests(
         )
         made.append((view, record))
     return made
+
+
+def _entered(raw: dict[str, Any]) -> promotion.Entered:
+    merged = raw.get("merged_at")
+    return promotion.Entered(
+        float(raw.get("at") or 0),
+        str(raw.get("change") or ""),
+        merged_at=float(merged) if isinstance(merged, int | float) else None,
+        closed=bool(raw.get("closed")),
+    )
+
+
+def _failed(evidence: dict[str, promotion.Evidence], environment: str) -> bool:
+    return environment in evidence and evidence[environment].failed is not None
+
+
+def _with_failures(
+    ctx: WorkerContext,
+    pipeline: config.Pipeline,
+    tag: str,
+    digest: str,
+    seen: dict[str, promotion.Evidence],
+) -> dict[str, promotion.Evidence]:
+    """Every environment's evidence of the digest, with the failure its agent reported."""
+    evidence = dict(seen)
+    for env in pipeline.environments:
+        failed = _failure(ctx, pipeline, env, tag, digest)
+        if failed is not None:
+            before = evidence.get(env.name, promotion.Evidence())
+            evidence[env.name] = promotion.Evidence(
+                before.ready_since, before.last_ready_at, failed
+            )
+    return evidence
 
 
 def _failure(
@@ -150,6 +178,15 @@ def _ci(ctx: WorkerContext, pipeline: config.Pipeline, tag: str) -> promotion.Ci
     return status if status in ("success", "failure", "cancelled") else "unknown"  # type: ignore[return-value]
 
 
+def gated_by_ci(cfg: config.BumperConfig) -> bool:
+    """True when some pipeline's later environment waits for CI results (``ci:``)."""
+    return any(
+        env.gate is not None and env.gate.ci is not None
+        for pipeline in cfg.pipelines
+        for env in pipeline.environments[1:]
+    )
+
+
 def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = None) -> int:
     """Decide every pipeline's digests; promote the ones whose gate passed. The number of
     promotions queued."""
@@ -158,6 +195,7 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
     pstore = PromotionStore(ctx.store.redis)
     for pipeline in ctx.config.pipelines:
         envs = environments(pipeline)
+        _approvals(ctx, pipeline, now)
         changed: dict[str, dict[str, Any]] = {}
         for view, record in digests(ctx, pipeline, now):
             plan = promotion.decide(envs, view, now, pipeline.max_report_age or 300)
@@ -174,14 +212,48 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
                     "state": s.state,
                     "detail": s.detail,
                     "since": s.since,
+                    "until": s.until,
                 }
                 for s in plan.statuses
             ]
             if statuses != record.get("statuses"):
                 _log_changes(ctx, pipeline, view, record.get("statuses") or [], statuses)
-            changed[view.digest] = {**record, "tag": view.tag, "statuses": statuses}
+            changed[view.digest] = {
+                **record,
+                "tag": view.tag,
+                "statuses": statuses,
+                "evaluated_at": now,
+            }
         pstore.save_digests(pipeline.name, changed)
     return queued
+
+
+def _approvals(ctx: WorkerContext, pipeline: config.Pipeline, now: float) -> None:
+    """Ask the forge about each promotion PR still waiting for a human (``approval: pr``) and
+    record its merge or its closing: one PR read per waiting PR and evaluation."""
+    gated = {e.name for e in pipeline.environments if e.gate and e.gate.approval == "pr"}
+    pstore = PromotionStore(ctx.store.redis)
+    for digest, record in pstore.digests(pipeline.name).items():
+        for env, entered in (record.get("entered") or {}).items():
+            if env not in gated or entered.get("merged_at") or entered.get("closed"):
+                continue
+            state = _pr_state(ctx, entered)
+            if state == "merged":
+                pstore.update_entered(pipeline.name, digest, env, now, merged_at=now)
+            elif state == "closed":
+                pstore.update_entered(pipeline.name, digest, env, now, closed=True)
+
+
+def _pr_state(ctx: WorkerContext, entered: dict[str, Any]) -> str | None:
+    repo = ctx.config.repo(str(entered.get("repo") or ""))
+    number = entered.get("pr")
+    if repo is None or not isinstance(number, int) or ctx.forges is None:
+        return None
+    try:
+        return ctx.forges.for_repo(repo).get_pr(number).state
+    except Exception as error:  # the forge is down: ask again at the next evaluation
+        log.warning("promotion PR #%s not read: %s", number, type(error).__name__)
+        return None
 
 
 def _promote(
@@ -257,9 +329,12 @@ def after_bump(ctx: WorkerContext, named: ResolvedTarget, outcome: BumpOutcome) 
     if stage.index == 0:
         return
     digest = result.digest or ""
-    change = str((outcome.pr or {}).get("url") or outcome.sha or "")
+    pr = outcome.pr or {}
+    change = str(pr.get("url") or outcome.sha or "")
     env = stage.environment.name
-    PromotionStore(ctx.store.redis).enter(stage.pipeline.name, digest, env, change, time.time())
+    more = {"pr": pr["number"], "repo": named.repo.name} if pr.get("number") else {}
+    pstore = PromotionStore(ctx.store.redis)
+    pstore.enter(stage.pipeline.name, digest, env, change, time.time(), **more)
     if outcome.sha and ctx.forges is not None and named.repo.forge != "git":
         _commit_status(ctx, named, outcome.sha, f"{result.tag}@{digest[:19]} promoted to {env}")
 

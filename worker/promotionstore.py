@@ -9,9 +9,10 @@ Keys (all under ``bumper:``):
   (the server's clock, stamped when the report arrived: an agent cannot backdate its health);
   a report with the digest not ready, or not running at all, breaks the run (None). At most
   ``MAX_DIGESTS`` fields per agent, the least recently seen dropped first.
-- ``promotion:<pipeline>`` hash digest → JSON ``{tag, first_seen, entered: {env: {at, change}},
-  statuses: [...]}``: the promotions Bumper made and the last statuses computed (dashboard,
-  ``bumper explain-promotion``). At most ``MAX_DIGESTS`` fields, oldest first out.
+- ``promotion:<pipeline>`` hash digest → JSON ``{tag, first_seen, evaluated_at, entered: {env:
+  {at, change, pr, repo, merged_at, closed}}, statuses: [...]}``: the promotions Bumper made
+  and the last statuses computed (dashboard, ``bumper explain-promotion``). At most
+  ``MAX_DIGESTS`` fields, oldest first out.
 - ``promotion-revisions:<pipeline>`` hash tag → source revision of the image (from the push
   event), for a CI gate of a later environment. Bounded like the rest.
 - ``promotion-pending``: set while an evaluation job is queued, so a burst of reports queues one.
@@ -42,6 +43,29 @@ def _loads(raw: bytes | str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _clean(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with ``first_seen`` a number, ``entered`` environment → dict with a numeric
+    ``at``, and ``statuses`` only dicts."""
+    entered = record.get("entered")
+    statuses = record.get("statuses")
+    return {
+        **record,
+        "first_seen": _number(record.get("first_seen")),
+        "entered": {
+            str(env): {**e, "at": _number(e.get("at"))}
+            for env, e in (entered.items() if isinstance(entered, dict) else [])
+            if isinstance(e, dict)
+        },
+        "statuses": [s for s in statuses if isinstance(s, dict)]
+        if isinstance(statuses, list)
+        else [],
+    }
 
 
 def _field(repository: str, digest: str) -> str:
@@ -103,9 +127,18 @@ class PromotionStore:
     # -- pipelines ---------------------------------------------------------------------------
 
     def digests(self, pipeline: str) -> dict[str, dict[str, Any]]:
+        """digest → record, each in the documented shape whatever Redis held (a garbled
+        record never stops an evaluation, the dashboard or ``bumper explain-promotion``)."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(PROMOTION + pipeline))
         found = {k.decode(): _loads(v) for k, v in raw.items()}
-        return {k: v for k, v in found.items() if v is not None}
+        return {k: _clean(v) for k, v in found.items() if v is not None}
+
+    def newest(self, pipeline: str, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` records, the most recently first seen first, each with its
+        ``digest`` (what ``bumper explain-promotion`` and the dashboard show)."""
+        every = self.digests(pipeline)
+        order = sorted(every, key=lambda d: every[d]["first_seen"], reverse=True)
+        return [{**every[d], "digest": d} for d in order[:limit]]
 
     def save_digests(self, pipeline: str, records: Mapping[str, Mapping[str, Any]]) -> None:
         """Write every record given; keep the ``MAX_DIGESTS`` most recently first seen."""
@@ -118,11 +151,28 @@ class PromotionStore:
             oldest = sorted(every, key=lambda d: every[d].get("first_seen") or 0)
             self.redis.hdel(key, *oldest[: len(every) - MAX_DIGESTS])
 
-    def enter(self, pipeline: str, digest: str, environment: str, change: str, at: float) -> None:
-        """Record the promotion of ``digest`` into ``environment`` (and its change, once known)."""
+    def enter(
+        self,
+        pipeline: str,
+        digest: str,
+        environment: str,
+        change: str,
+        at: float,
+        **more: Any,
+    ) -> None:
+        """Record the promotion of ``digest`` into ``environment`` (and its change, once known;
+        ``more``: the PR's ``pr`` number and ``repo`` name)."""
+        self.update_entered(pipeline, digest, environment, at, change=change, **more)
+
+    def update_entered(
+        self, pipeline: str, digest: str, environment: str, at: float, **fields: Any
+    ) -> None:
+        """Merge ``fields`` into the digest's promotion into ``environment`` (``merged_at``,
+        ``closed``: what the forge says of its PR); its ``at`` is the first time given."""
         record = self.digests(pipeline).get(digest) or {"first_seen": at}
         entered = dict(record.get("entered") or {})
-        entered[environment] = {"at": entered.get(environment, {}).get("at", at), "change": change}
+        before = entered.get(environment) or {}
+        entered[environment] = {**before, **fields, "at": before.get("at", at)}
         self.save_digests(pipeline, {digest: {**record, "entered": entered}})
 
     def note_revision(self, pipeline: str, tag: str, revision: str) -> None:

@@ -22,7 +22,10 @@ applied and its rollout verified: ``healthy``, ``rolled-back`` or ``failed``.
 Outcomes go to the decision log and, when a merged PR brought the change, to a PR comment.
 A render error, a dry-run refusal or a failed rollback fail the job (``PermanentError``)
 after being recorded; an API server that stays unreachable is a ``TransientError`` (retry).
-Must not: edit files, decide tags, import rq, or touch Redis except through ``Store``.
+What runs after a deploy (observed digests, ``Deployment.running``) is health evidence for
+promotion pipelines under the deployer's name (``record_health``, ``worker.promotionstore``).
+Must not: edit files, decide tags, import rq, or touch Redis except through ``Store`` and
+``PromotionStore``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from bumper.reconcile.engine import Engine, EngineSettings, ReconcileResult
 from bumper.scm.base import ScmProvider
 from worker import effect
 from worker.context import WorkerContext
+from worker.promotionstore import PromotionStore
 from worker.records import BumpOutcome, Deployment, PushRequest
 from worker.store import StoredCandidate
 from worker.targets import ResolvedTarget
@@ -73,12 +77,22 @@ def after_bump(ctx: WorkerContext, request: PushRequest) -> Deployment:
         ) as checkout:
             done = deployer.reconcile(checkout, key, request.started)
     log.info("push deploy %s %s: %s", key, done.state, done.message)
+    record_health(ctx, name, done)
     if done.state in ("healthy", "rolled-back", "failed"):
         event = next((c.event for c in request.seen if done.ref.partition("@")[0] == c.tag), {})
         ctx.log(_decision(done), rule=request.named.rule, event=event, target=key)
         _comment(ctx, key, request.forge, request.outcome, done)
     _remember_pr(ctx, key, request.outcome)
     return done
+
+
+def record_health(ctx: WorkerContext, name: str, done: Deployment) -> None:
+    """Push mode's health evidence for promotion pipelines: what runs after the deploy, under
+    the deployer's name (an environment names it in ``agent:``), stamped with the worker's
+    clock, as the web stamps an agent's report. Nothing when nothing could be observed: an
+    unreadable cluster is not evidence that the digests stopped running."""
+    if done.running:
+        PromotionStore(ctx.store.redis).record_running(name, done.running, time.time())
 
 
 def deployer_for(ctx: WorkerContext, named: ResolvedTarget) -> Deployer:

@@ -10,7 +10,8 @@ The rules (docs/promotion.md):
   it, once every part of its gate holds: ``healthy_for`` (ready in the previous environment,
   continuously, since ``ready_since``, and reported ready no longer than ``max_report_age``
   ago: a report never received never counts), the CI result, and ``approval: pr`` (the
-  promotion is a PR a human merges; until its environment reports it running it waits).
+  promotion is a PR a human merges: it waits for the merge, is promoted by it, and shows
+  running once the environment's agent, if it names one, reports it).
 - A failure (an unhealthy report: the agent rolled it back) in any environment stops the
   pipeline for that digest, with the reason. A newer digest in the first environment
   supersedes an older one that has not left it: each digest has its own clock.
@@ -59,6 +60,8 @@ class Entered:
 
     at: float
     change: str = ""
+    merged_at: float | None = None  # approval: pr: when a human merged the promotion PR
+    closed: bool = False  # approval: pr: the PR was closed without merging
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Status:
     state: State
     detail: str  # promoted: the change; waiting: the gate; blocked: the reason
     since: float | None = None
+    until: float | None = None  # waiting on a soak: when it runs out (given fresh reports)
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def _later(
     if entered is not None:
         running = evidence is not None and evidence.last_ready_at is not None
         if env.gate.approval and not running:
-            return Status(env.name, "waiting", f"approval: merge {entered.change}", entered.at)
+            return _approval(env, entered)
         return Status(env.name, "promoted", entered.change or "promoted", entered.at)
     gate = env.gate
     if gate.healthy_for is not None:
@@ -154,6 +158,17 @@ def _later(
         if digest.ci != "success":
             return Status(env.name, "waiting", f"CI {gate.ci} to succeed", _ready(before, digest))
     return Status(env.name, "waiting", READY_TO_PROMOTE)
+
+
+def _approval(env: Environment, entered: Entered) -> Status:
+    """A promotion PR not yet reported running: waiting for its merge, promoted by it (and
+    waiting for the environment's agent, if it names one), or blocked when it was closed."""
+    if entered.closed:
+        return Status(env.name, "blocked", f"approval: {entered.change} closed without merging")
+    if entered.merged_at is None:
+        return Status(env.name, "waiting", f"approval: merge {entered.change}", entered.at)
+    report = f"; waiting for {env.agent} to report it running" if env.agent else ""
+    return Status(env.name, "promoted", f"merged {entered.change}{report}", entered.merged_at)
 
 
 def _soak(
@@ -176,13 +191,31 @@ def _soak(
         age = _duration(int(now - evidence.last_ready_at))
         return Status(env.name, "waiting", f"{gate} (last ready report {age} ago)", since)
     if now - since < healthy_for:
-        return Status(env.name, "waiting", gate, since)
+        return Status(env.name, "waiting", gate, since, until=since + healthy_for)
     return None
 
 
 def _ready(before: Environment, digest: Digest) -> float | None:
     evidence = digest.evidence.get(before.name)
     return evidence.ready_since if evidence is not None else None
+
+
+def left(status: Mapping[str, object], now: float) -> str | None:
+    """How long a stored waiting status still soaks (``"4m12s"``), or None when it waits on
+    something else; ``"0s"`` once the soak ran out (promoted at the next evaluation)."""
+    until = status.get("until")
+    if status.get("state") != "waiting" or not isinstance(until, int | float):
+        return None
+    return clock(max(0, int(until - now)))
+
+
+def clock(seconds: int) -> str:
+    """``3725`` → ``1h2m5s``: a duration for people."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s"]
+    text = "".join(parts)
+    return text.removesuffix("0s") if text != "0s" else text
 
 
 def _duration(seconds: int) -> str:

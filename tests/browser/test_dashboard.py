@@ -9,6 +9,7 @@ committed and the job retried from the page.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,7 @@ from bumper.registry import state as poll_state
 from tests.e2e.stack import CONFIG_REPO, DEPLOY, START, Stack, repo_block
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
+from worker.promotionstore import PromotionStore
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,6 +45,19 @@ IMAGES = (
     f'        paths: ["{WEB_FILE}"]\n'
     "        mode: commit\n"
 )
+PIPELINE = (
+    "pipelines:\n"
+    "  - name: db\n"
+    "    image: ghcr.io/acme/db\n"
+    '    policy: {semver: "^3.0"}\n'
+    "    environments:\n"
+    "      - name: dev\n"
+    '        targets: [{repo: config, paths: ["apps/db/dev/**"], mode: commit}]\n'
+    "      - name: staging\n"
+    "        gate: {ci: github, workflow: e2e}\n"
+    '        targets: [{repo: config, paths: ["apps/db/staging/**"], mode: commit}]\n'
+)
+DB_DIGEST = "sha256:" + "d" * 64
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
     workdir = tmp_path_factory.mktemp("dashboard")
     sim = ForgeSim(workdir / "forgesim").start()
     sim.create_repo(CONFIG_REPO, {DEPLOY: START})
-    started = Stack(workdir, redis_server, sim, repo_block(sim, "github") + IMAGES)
+    started = Stack(workdir, redis_server, sim, repo_block(sim, "github") + IMAGES + PIPELINE)
     try:
         started.start()
         started.push("1.3.0")
@@ -143,12 +158,18 @@ def test_the_page_updates_in_place(stack: Stack, page: Page) -> None:
     api = page.locator('#images-table tr[data-target="api/0"]')
     expect(api).not_to_contain_text("1.4.0")
     expect(page.locator("#polling")).to_contain_text("No repository is polled")
+    expect(page.locator("#promotions")).to_contain_text("No digest seen yet")
     stack.push("1.4.0")
     # a poll's outcome, as the worker records it, comes in with the next update as well
     stack.redis.sadd(poll_state.WATCHED, "ghcr.io/acme/api")
     stack.redis.hset(poll_state.REPO + "ghcr.io/acme/api", mapping={"result": "ok", "caught": 1})
+    # and a pipeline's digest (the running worker's promotion tick evaluates it again)
+    record = {"tag": "3.1.0", "first_seen": time.time(), "statuses": []}
+    PromotionStore(stack.redis).save_digests("db", {DB_DIGEST: record})
     expect(api).to_contain_text("1.4.0", timeout=40_000)
     expect(page.locator("#polling")).to_contain_text("ghcr.io/acme/api")
+    row = page.locator(f'#promotions tr[data-digest="{DB_DIGEST}"]')
+    expect(row).to_contain_text("3.1.0@sha256:dddd")
     assert page.evaluate("window.notReloaded") is True
     expect(page.locator("#live")).to_contain_text("updated")
 

@@ -37,6 +37,7 @@ def test_the_soak_runs_from_the_first_ready_report_and_promotes_when_it_ran_out(
     assert plan.promote is None
     assert plan.statuses[1].detail == "healthy_for 10m in dev"
     assert plan.statuses[1].since == 1000
+    assert plan.statuses[1].until == 1600  # what explain-promotion counts down to
     plan = decide(ENVS, Digest(D, "1.0.0", ready), now=1600, max_report_age=AGE)
     assert plan.promote == "staging"
     assert plan.statuses[1].detail == READY_TO_PROMOTE
@@ -85,3 +86,24 @@ def test_the_last_gate_needs_ci_and_then_waits_for_the_pr_to_be_merged() -> None
     assert plan.statuses[2].state == "waiting"
     assert plan.statuses[2].detail == "approval: merge https://forge/pr/7"
     assert plan.promote is None  # never promoted twice
+
+
+def test_a_merged_approval_pr_promotes_and_waits_for_the_named_agent_to_report_it() -> None:
+    envs = (ENVS[0], ENVS[1], Environment("prod", "prod", Gate(approval=True)))
+    evidence = {
+        "dev": Evidence(ready_since=0, last_ready_at=9000),
+        "staging": Evidence(ready_since=1000, last_ready_at=9000),
+    }
+    merged = {"staging": Entered(700, "abc123"), "prod": Entered(9100, "PR-7", merged_at=9150)}
+    plan = decide(envs, Digest(D, "1.0.0", evidence, merged), 9200, AGE)
+    prod = plan.statuses[2]
+    assert (prod.state, prod.since) == ("promoted", 9150)
+    assert prod.detail == "merged PR-7; waiting for prod to report it running"
+    running = {**evidence, "prod": Evidence(ready_since=9300, last_ready_at=9300)}
+    plan = decide(envs, Digest(D, "1.0.0", running, merged), 9400, AGE)
+    assert (plan.statuses[2].state, plan.statuses[2].detail) == ("promoted", "PR-7")
+    closed = {**merged, "prod": Entered(9100, "PR-7", closed=True)}
+    plan = decide(envs, Digest(D, "1.0.0", evidence, closed), 9200, AGE)
+    assert plan.statuses[2].state == "blocked"
+    assert plan.statuses[2].detail == "approval: PR-7 closed without merging"
+    assert plan.promote is None

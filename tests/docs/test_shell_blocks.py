@@ -35,6 +35,12 @@ EXAMPLES_NOT_RUN = {
     "bumper log --image hello --limit 5": "needs make run's Redis: run by the quickstart test",
     "BUMPER_REDIS_URL=redis://redis:6379/0 bumper log --json": "names a deployment's Redis",
     "bumper log --jobs": "needs make run's Redis: run by tests/e2e/test_quickstart.py",
+    "bumper explain-promotion ghcr.io/acme/api": "needs a pipeline's state in Redis: "
+    "tests/promotion/test_explain_promotion.py runs it on the state the real flow leaves",
+    "bumper explain-promotion api --limit 3": "needs a pipeline's state in Redis "
+    "(tests/promotion/test_explain_promotion.py)",
+    "bumper explain-promotion --file bumper.yaml ghcr.io/acme/api:1.2.0 --json": "the operator's "
+    "bumper.yaml and Redis (tests/promotion/test_explain_promotion.py)",
     "bumper retry bump-api_0-3f2a1c-7": "needs a failed job (tests/cli/test_retry*.py)",
     "bumper run": "runs until Ctrl-C: tests/e2e/test_quickstart.py runs make run",
     "BUMPER_RUN__PORT=9090 bumper run": "runs until Ctrl-C (tests/cli/test_run_signals.py)",

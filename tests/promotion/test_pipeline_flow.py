@@ -9,142 +9,16 @@ production path. Soaks are 1 s; no assertion is about timing.
 
 from __future__ import annotations
 
-import textwrap
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+import json
 
-import pytest
 import redis
 from flask.testing import FlaskClient
 
-from bumper import decisions, settings
-from bumper.core import agentreport, events
-from bumper.web import create_app
+from bumper import decisions
+from tests.promotion.harness import D1, D2, IMAGE, REPO, drain, push, read, report, soak, statuses
 from tests.support.forgesim import ForgeSim
-from tests.support.jobs import drain as run_jobs
-from tests.support.redis_server import RedisServer
 from worker import context, jobs
 from worker.promotionstore import PromotionStore
-
-REPO = "acme/config"
-IMAGE = "ghcr.io/acme/api"
-TOKENS = {"dev": "dev-agent-token-0123456789", "staging": "staging-agent-token-0123456789"}
-D1 = "sha256:" + "1" * 64
-D2 = "sha256:" + "2" * 64
-
-
-def manifest(tag: str) -> str:
-    return (
-        "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
-        f"        - name: api\n          image: {IMAGE}:{tag}\n"
-    )
-
-
-@pytest.fixture
-def sim(
-    forgesim: ForgeSim, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[ForgeSim]:
-    files = {f"overlays/{env}/deploy.yaml": manifest("1.0.0") for env in ("dev", "staging", "prod")}
-    forgesim.create_repo(REPO, files)
-    agents = ""
-    for name, token in TOKENS.items():
-        (tmp_path / f"token-{name}").write_text(token + "\n")
-        agents += f"  - name: {name}\n    token: {{file: {tmp_path / f'token-{name}'}}}\n"
-    config = tmp_path / "bumper.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            apiVersion: bumper/v1
-            repos:
-              - name: cfg
-                forge: github
-                url: {forgesim.url}/{REPO}
-                api_url: {forgesim.github_api_url}
-                credentials: {{env: TEST_FORGE_TOKEN}}
-            pipelines:
-              - name: api
-                image: {IMAGE}
-                policy: {{semver: "^1.0"}}
-                max_report_age: 1h
-                environments:
-                  - name: dev
-                    agent: dev
-                    targets: [{{repo: cfg, paths: ["overlays/dev/**"], mode: commit}}]
-                  - name: staging
-                    agent: staging
-                    gate: {{healthy_for: 1s}}
-                    targets: [{{repo: cfg, paths: ["overlays/staging/**"], mode: commit}}]
-                  - name: prod
-                    gate: {{healthy_for: 1s, approval: pr}}
-                    targets: [{{repo: cfg, paths: ["overlays/prod/**"], mode: pr}}]
-            agents:
-            """
-        )
-        + agents
-    )
-    monkeypatch.setenv("TEST_FORGE_TOKEN", forgesim.token)
-    monkeypatch.setenv("BUMPER_REDIS_URL", redis_server.url)
-    monkeypatch.setenv("BUMPER_CONFIG_FILE", str(config))
-    monkeypatch.setenv("BUMPER_QUEUE_NAME", "bumper-test")
-    monkeypatch.setenv("BUMPER_WORKER__CACHE_DIR", str(tmp_path / "cache"))
-    context.current.cache_clear()
-    yield forgesim
-    context.current.cache_clear()
-
-
-@pytest.fixture
-def web(sim: ForgeSim) -> FlaskClient:
-    current = settings.load()
-    from bumper import configfile
-
-    return create_app(current, configfile.load(current.config_file)).test_client()
-
-
-def push(tag: str, digest: str) -> dict[str, Any]:
-    event = events.ImageEvent(
-        type="image.pushed", image=IMAGE, tag=tag, digest=digest, source="harbor",
-        delivery_id=f"h-{tag}-{digest[-4:]}",
-    )  # fmt: skip
-    return events.to_dict(event)
-
-
-def report(web: FlaskClient, agent: str, tag: str, digest: str, *, ready: bool = True,
-           bad: str | None = None) -> None:  # fmt: skip
-    running = {
-        "namespace": agent, "kind": "Deployment", "name": "api", "container": "api",
-        "repository": IMAGE, "tag": tag, "digest": digest, "ready": ready,
-    }  # fmt: skip
-    body: dict[str, Any] = {"running": [running], "status": {"health": "Healthy"}}
-    if bad is not None:
-        body["bad_images"] = [
-            {"ref": f"{IMAGE}:{tag}@{digest}", "repository": IMAGE, "tag": tag, "digest": digest,
-             "reason": bad},
-        ]  # fmt: skip
-    reply = web.post(
-        agentreport.PATH, json=body, headers={"Authorization": f"Bearer {TOKENS[agent]}"}
-    )
-    assert reply.status_code == 200, reply.get_data(as_text=True)
-
-
-def drain(client: redis.Redis) -> None:
-    run_jobs(client, "bumper-test")
-
-
-def read(sim: ForgeSim, env: str, ref: str = "main") -> str:
-    text = sim.repo(REPO).git.read_file(ref, f"overlays/{env}/deploy.yaml")
-    assert text is not None
-    return text
-
-
-def soak() -> None:
-    time.sleep(1.1)  # the gates are healthy_for: 1s
-
-
-def statuses(client: redis.Redis, digest: str) -> dict[str, str]:
-    record = PromotionStore(client).digests("api")[digest]
-    return {s["environment"]: s["state"] for s in record["statuses"]}
 
 
 def test_a_healthy_digest_goes_dev_then_staging_by_commit_then_prod_by_pr(
@@ -219,3 +93,31 @@ def test_a_newer_push_during_the_soak_restarts_the_clock_for_the_new_digest_only
     assert f"{IMAGE}:1.2.0@{D2}\n" in staging and D1 not in staging
     assert statuses(redis_client, D1)["dev"] == "blocked"  # superseded
     assert statuses(redis_client, D2)["staging"] == "promoted"
+
+
+def test_a_newer_digest_rolled_back_in_dev_supersedes_nothing(
+    sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
+) -> None:
+    report(web, "dev", "1.1.0", D1)
+    drain(redis_client)
+    report(web, "dev", "1.2.0", D2, ready=False, bad="Deployment.apps/api not healthy after 60s")
+    report(web, "dev", "1.1.0", D1)  # the agent rolled back to 1.1.0
+    soak()
+    report(web, "dev", "1.1.0", D1)
+    drain(redis_client)
+    assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
+    assert statuses(redis_client, D1)["staging"] == "promoted"
+    assert statuses(redis_client, D2)["dev"] == "blocked"
+
+
+def test_a_garbled_record_does_not_stop_the_other_digests(
+    sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
+) -> None:
+    garbled = {"first_seen": "x", "entered": {"staging": "bad", "prod": {"at": "y"}}, "statuses": 5}
+    redis_client.hset("bumper:promotion:api", D2, json.dumps(garbled))
+    report(web, "dev", "1.1.0", D1)
+    soak()
+    report(web, "dev", "1.1.0", D1)
+    drain(redis_client)
+    assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
+    assert statuses(redis_client, D1)["staging"] == "promoted"

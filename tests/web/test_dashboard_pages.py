@@ -38,6 +38,7 @@ def test_each_panel_renders_alone(ops_client: FlaskClient, redis_client: redis.R
         ("jobs", 'id="jobs-failed"'),
         ("processes", 'id="workers"'),
         ("polling", 'id="polling"'),
+        ("promotions", 'id="promotions"'),
         ("activity", 'id="deliveries"'),
         ("decisions", 'id="decisions"'),
     ]:

@@ -15,11 +15,14 @@ Where the data comes from:
   ``failure``, ``retried``);
 - processes: ``bumper.web.replicas``, RQ's worker registry, the agents' reports, push targets;
 - decisions and events: ``bumper.decisions``, ``bumper.web.recent`` and the event jobs;
+- promotions: ``worker.promotionstore`` (each pipeline's digests and the statuses of the
+  worker's last evaluation; docs/promotion.md);
 - polling: ``bumper.registry.state`` (each watched repository's last poll, as the worker left
   it, and the running totals), the same read as the metrics' (``bumper.web.pollmetrics``).
 
 Raises ``redis.RedisError`` like any read; the views show "Redis unreachable" then.
-Must not: import the worker beyond ``worker.store`` and ``worker.retry`` (.importlinter), or
+Must not: import the worker beyond ``worker.store``, ``worker.retry`` and
+``worker.promotionstore`` (.importlinter), or
 expose a secret: everything here is names, tags, ids, times and one-line reasons.
 """
 
@@ -36,13 +39,16 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from bumper import decisions, rqjobs
+from bumper.core import promotion
 from bumper.registry import state as poll_state
 from bumper.web import recent, replicas
 from bumper.web.state import WebState
 from worker import retry as retry_module
 from worker import store as store_module
+from worker.promotionstore import PromotionStore
 
 JOBS_SHOWN = 50
+DIGESTS_SHOWN = 5  # per pipeline, newest first (`bumper explain-promotion` shows more)
 PAGE_SIZE = 25
 
 
@@ -288,6 +294,43 @@ def polling(st: WebState) -> dict[str, Any]:
         for row in poll_state.poll_status(st.redis)
     ]
     return {"repositories": rows, "totals": poll_state.totals(st.redis)}
+
+
+def promotions(st: WebState) -> list[dict[str, Any]]:
+    """Per pipeline of bumper.yaml, its newest digests, each with one status per environment
+    (promoted, waiting with the gate, since when and the soak left, blocked with the reason,
+    pending), as the worker's last evaluation left them."""
+    pipelines = st.config.pipelines if st.config else []
+    store = PromotionStore(st.redis)
+    now = time.time()
+    shown = []
+    for pipeline in pipelines:
+        digests = []
+        for record in store.newest(pipeline.name, DIGESTS_SHOWN):
+            statuses = {str(s.get("environment")): s for s in record.get("statuses") or []}
+            cells = []
+            for env in pipeline.environments:
+                status = statuses.get(env.name, {"state": "pending", "detail": "not evaluated"})
+                since = status.get("since")
+                cells.append(
+                    {
+                        "state": str(status.get("state")),
+                        "detail": str(status.get("detail") or ""),
+                        "since": ago(since) if since else "",
+                        "left": promotion.left(status, now),
+                    }
+                )
+            digest = str(record["digest"])
+            digests.append({"tag": record.get("tag") or "?", "digest": digest, "cells": cells})
+        shown.append(
+            {
+                "name": pipeline.name,
+                "image": pipeline.image,
+                "environments": [e.name for e in pipeline.environments],
+                "digests": digests,
+            }
+        )
+    return shown
 
 
 def processes(st: WebState) -> dict[str, Any]:

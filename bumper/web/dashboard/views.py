@@ -80,6 +80,7 @@ PANELS: dict[str, Callable[[WebState], dict[str, Any]]] = {
     "jobs": lambda st: {"jobs": model.jobs(st)},
     "processes": lambda st: {"procs": model.processes(st)},
     "polling": lambda st: {"polling": model.polling(st)},
+    "promotions": lambda st: {"pipelines": model.promotions(st)},
     "decisions": _decisions,
 }
 
