@@ -1,0 +1,337 @@
+"""Promotion on the test bed's real node (issue 20's acceptance): two pull agents, one per
+environment (namespaces dev and staging, overlays/dev and overlays/staging of one config repo),
+report what their pods really run (the ``imageID`` digests) to the real web process; a registry
+push reaches dev as a commit; once dev has run it ready for ``healthy_for``, the worker commits
+exactly that ``tag@digest`` to staging, and the staging agent runs it. A digest failing health
+in dev is rolled back there and never reaches staging.
+
+The product runs on the host (gunicorn, ``bumper worker``, two ``bumper agent`` processes with
+the admin kubeconfig); the workloads run on the real node. Marker ``node``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.stack import CONFIG_REPO, Stack
+from tests.support.forgesim import ForgeSim
+from tests.support.forgesim.model import SimRepo
+from tests.support.redis_server import RedisServer
+from tests.support.testbed import BedCluster, Node, RegistryFactory
+from tests.support.testbed_cluster import iter_pods, placement
+from tests.support.testbed_proc import REPO_ROOT, wait_until
+from worker.promotionstore import PromotionStore
+
+pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
+
+APP = "acme/api"
+ENVS = ("dev", "staging")
+HOOK = "promotion-node-agent-hook-0123456789"
+TOKENS = {env: f"promotion-node-{env}-token-0123456789" for env in ENVS}
+
+
+class HookingForge(ForgeSim):
+    """The simulator plus GitHub's push webhook to every agent after each push to ``main``."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.agent_urls: list[str] = []
+
+    def after_push(self, repo: SimRepo) -> None:
+        super().after_push(repo)
+        sha = repo.git.sha("main") or ""
+        for url in list(self.agent_urls):
+            threading.Thread(target=_deliver, args=(url, sha), daemon=True).start()
+
+
+def _deliver(url: str, sha: str) -> None:
+    body = json.dumps({"ref": "refs/heads/main", "after": sha}).encode()
+    mac = hmac.new(HOOK.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": f"sha256={mac}",
+    }
+    request = urllib.request.Request(f"{url}/hooks/git", data=body, headers=headers)
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except OSError:
+        pass  # the agent's interval pass catches up
+
+
+def _deployment(image: str, node: str) -> str:
+    container = {
+        "name": "api",
+        "image": image,
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1},
+    }
+    spec = {**placement(node), "terminationGracePeriodSeconds": 1, "containers": [container]}
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "api"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {"metadata": {"labels": {"app": "api"}}, "spec": spec},
+            },
+        },
+        sort_keys=False,
+    )
+
+
+def _push_image(reg: Any, bins: Path, workdir: Path, tag: str, *env: str) -> str:
+    layout = workdir / f"api-{tag}"
+    args = [sys.executable, str(REPO_ROOT / "testbed" / "ociimage.py"), str(bins / "hello")]
+    args += [str(layout), f"{reg.host}/{APP}:{tag}"]
+    for item in env:
+        args += ["--env", item]
+    digest = subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
+    reg.crane("push", str(layout), f"{reg.host}/{APP}:{tag}")
+    return digest
+
+
+def _config(sim: ForgeSim, local: str, tokens: Path) -> str:
+    env = [
+        {
+            "name": "dev",
+            "agent": "dev",
+            "targets": [{"repo": "cfg", "paths": ["overlays/dev/**"], "mode": "commit"}],
+        },
+        {
+            "name": "staging",
+            "agent": "staging",
+            "gate": {"healthy_for": "3s"},
+            "targets": [{"repo": "cfg", "paths": ["overlays/staging/**"], "mode": "commit"}],
+        },
+    ]
+    return yaml.safe_dump(
+        {
+            "apiVersion": "bumper/v1",
+            "receivers": [
+                {
+                    "name": "gh",
+                    "type": "github",
+                    "secret": {"env": "E2E_HOOK_SECRET"},
+                    "registry": local,
+                    "scope": {"repos": [APP]},
+                }
+            ],
+            "repos": [
+                {
+                    "name": "cfg",
+                    "forge": "github",
+                    "url": f"{sim.url}/{CONFIG_REPO}",
+                    "api_url": sim.github_api_url,
+                    "credentials": {"env": "E2E_FORGE_TOKEN"},
+                }
+            ],
+            "pipelines": [
+                {
+                    "name": "api",
+                    "image": f"{local}/{APP}",
+                    "policy": {"semver": "^1.0"},
+                    "environments": env,
+                }
+            ],
+            "agents": [{"name": name, "token": {"file": str(tokens / name)}} for name in TOKENS],
+        },
+        sort_keys=False,
+    )
+
+
+def _start_agent(
+    name: str, ns: str, state_ns: str, cluster: BedCluster, sim: ForgeSim, web: str, tmp: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    (tmp / f"{name}-git-token").write_text(sim.token)
+    (tmp / f"{name}-hook").write_text(HOOK)
+    (tmp / f"{name}-report").write_text(TOKENS[name])
+    config = {
+        "name": name,
+        "repo_url": sim.clone_url(CONFIG_REPO),
+        "git_token_file": str(tmp / f"{name}-git-token"),
+        "paths": [f"overlays/{name}"],
+        "interval": 30,
+        "health_timeout": 20,
+        "namespace": ns,
+        "state_namespace": state_ns,
+        "kubeconfig": str(cluster.kubeconfig),
+        "listen": f"127.0.0.1:{port}",
+        "webhook_secret_file": str(tmp / f"{name}-hook"),
+        "cache_dir": str(tmp / f"{name}-cache"),
+        "report_url": web,
+        "report_token_file": str(tmp / f"{name}-report"),
+    }
+    file = tmp / f"agent-{name}.yaml"
+    file.write_text(json.dumps(config))
+    log = (tmp / f"agent-{name}.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bumper", "agent", "--config", str(file)],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _running_digest(cluster: BedCluster, ns: str) -> str:
+    """The digest of the one ready api pod of ``ns`` (its imageID), or ""."""
+    ready = [
+        s
+        for pod in iter_pods(cluster, ns, "app=api")
+        if not pod["metadata"].get("deletionTimestamp")
+        for s in pod.get("status", {}).get("containerStatuses", [])
+        if s.get("ready")
+    ]
+    image_id = str(ready[0].get("imageID", "")) if len(ready) == 1 else ""
+    return image_id.rsplit("@", 1)[-1] if "@" in image_id else ""
+
+
+def _package(local: str, tag: str, digest: str) -> dict[str, Any]:
+    return {
+        "action": "published",
+        "package": {
+            "package_type": "CONTAINER",
+            "name": "api",
+            "package_version": {
+                "version": digest,
+                "package_url": f"{local}/{APP}:{tag}",
+                "container_metadata": {"tag": {"name": tag, "digest": digest}},
+            },
+        },
+        "repository": {"full_name": APP},
+    }
+
+
+def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not(
+    kube_full: BedCluster,
+    kube_node: Node,
+    registry: RegistryFactory,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    reg = registry()
+    kube_node.forward(reg.port)
+    local = f"localhost:{reg.port}"
+    bins = kube_full.bin_dir
+    v1 = _push_image(reg, bins, tmp_path, "1.0.0", "MESSAGE=one")
+    v2 = _push_image(reg, bins, tmp_path, "1.1.0", "MESSAGE=two")
+    v3 = _push_image(reg, bins, tmp_path, "1.2.0", "FAIL=1")
+
+    sim = HookingForge(tmp_path / "forgesim").start()
+    assert isinstance(sim, HookingForge)
+    start = _deployment(f"{local}/{APP}:1.0.0", kube_node.name)
+    sim.create_repo(CONFIG_REPO, {f"overlays/{env}/api.yaml": start for env in ENVS})
+    repo = sim.repo(CONFIG_REPO)
+    namespaces = {env: kube_full.create_namespace(env) for env in ENVS}
+    state_ns = kube_full.create_namespace("agents")
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    for name, token in TOKENS.items():
+        (tokens / name).write_text(token)
+    settings = {"BUMPER_WORKER__PROMOTION_TICK_SECONDS": "1"}
+    stack = Stack(tmp_path, redis_server, sim, "", settings=settings)
+    (tmp_path / "bumper.yaml").write_text(_config(sim, local, tokens))
+    agents: list[subprocess.Popen[bytes]] = []
+    try:
+        stack.start()
+        for env in ENVS:
+            proc, url = _start_agent(
+                env, namespaces[env], state_ns, kube_full, sim, stack.web.url, tmp_path
+            )
+            agents.append(proc)
+            sim.agent_urls.append(url)
+        for env in ENVS:
+            wait_until(
+                lambda e=env: _running_digest(kube_full, namespaces[e]) == v1,  # type: ignore[misc]
+                180,
+                f"1.0.0 running in {env}",
+            )
+
+        # A push reaches dev; healthy there for 3 s, exactly that digest reaches staging.
+        assert stack.post("package", _package(local, "1.1.0", v2)) == 202
+        wait_until(lambda: _running_digest(kube_full, namespaces["dev"]) == v2, 120, "1.1.0 in dev")
+        staged = wait_until(
+            lambda: (
+                (repo.git.read_file("main", "overlays/staging/api.yaml") or "")
+                if v2 in (repo.git.read_file("main", "overlays/staging/api.yaml") or "")
+                else ""
+            ),
+            120,
+            "the promotion commit to staging",
+        )
+        assert f"{local}/{APP}:1.1.0@{v2}" in staged, staged
+        wait_until(
+            lambda: _running_digest(kube_full, namespaces["staging"]) == v2,
+            120,
+            "the promoted digest running in staging",
+        )
+        # ... and the staging agent's report of it (the evidence a later environment would use).
+        wait_until(
+            lambda: (
+                PromotionStore(stack.redis).evidence("staging").get(f"{local}/{APP}@{v2}") or {}
+            ).get("ready_since"),
+            60,
+            "the staging agent's report of the promoted digest, ready",
+        )
+
+        # A digest that fails health in dev: rolled back there, never promoted.
+        assert stack.post("package", _package(local, "1.2.0", v3)) == 202
+        wait_until(
+            lambda: "1.2.0" in (repo.git.read_file("main", "overlays/dev/api.yaml") or ""),
+            120,
+            "1.2.0 committed to dev",
+        )
+        dev_status = f"/api/v1/namespaces/{state_ns}/configmaps/dev-status"
+        wait_until(
+            lambda: kube_full.get_json(dev_status)["data"].get("failedCommit"),
+            120,
+            "the dev agent's rollback of 1.2.0",
+        )
+        assert _running_digest(kube_full, namespaces["dev"]) == v2
+        time.sleep(5)  # several promotion ticks (1 s) after the rollback
+        staging = repo.git.read_file("main", "overlays/staging/api.yaml") or ""
+        assert "1.2.0" not in staging and v3 not in staging, staging
+        assert _running_digest(kube_full, namespaces["staging"]) == v2
+    except Exception as exc:
+        logs = "\n".join(
+            f"----- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted(tmp_path.glob("agent-*.log"))
+        )
+        raise AssertionError(f"{exc}\n{logs}\n----- worker\n{stack.worker_text()[-4000:]}") from exc
+    finally:
+        sim.agent_urls.clear()
+        for proc in agents:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        stack.stop()
+        sim.stop()
