@@ -2,8 +2,9 @@
 environment (namespaces dev and staging, overlays/dev and overlays/staging of one config repo),
 report what their pods really run (the ``imageID`` digests) to the real web process; a registry
 push reaches dev as a commit; once dev has run it ready for ``healthy_for``, the worker commits
-exactly that ``tag@digest`` to staging, and the staging agent runs it. A digest failing health
-in dev is rolled back there and never reaches staging.
+exactly that ``tag@digest`` to staging, and the staging agent runs it; once staging has run it
+ready for ``healthy_for``, prod gets it as a PR (``approval: pr``; prod has no agent here). A
+digest failing health in dev is rolled back there and never reaches staging or prod.
 
 The product runs on the host (gunicorn, ``bumper worker``, two ``bumper agent`` processes with
 the admin kubeconfig); the workloads run on the real node. Marker ``node``.
@@ -118,6 +119,11 @@ def _config(sim: ForgeSim, local: str, tokens: Path) -> str:
             "agent": "staging",
             "gate": {"healthy_for": "3s"},
             "targets": [{"repo": "cfg", "paths": ["overlays/staging/**"], "mode": "commit"}],
+        },
+        {
+            "name": "prod",
+            "gate": {"healthy_for": "3s", "approval": "pr"},
+            "targets": [{"repo": "cfg", "paths": ["overlays/prod/**"], "mode": "pr"}],
         },
     ]
     return yaml.safe_dump(
@@ -246,7 +252,8 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
     sim = HookingForge(tmp_path / "forgesim").start()
     assert isinstance(sim, HookingForge)
     start = _deployment(f"{local}/{APP}:1.0.0", kube_node.name)
-    sim.create_repo(CONFIG_REPO, {f"overlays/{env}/api.yaml": start for env in ENVS})
+    files = {f"overlays/{env}/api.yaml": start for env in (*ENVS, "prod")}
+    sim.create_repo(CONFIG_REPO, files)
     repo = sim.repo(CONFIG_REPO)
     namespaces = {env: kube_full.create_namespace(env) for env in ENVS}
     state_ns = kube_full.create_namespace("agents")
@@ -300,6 +307,20 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
             "the staging agent's report of the promoted digest, ready",
         )
 
+        # Healthy in staging for 3 s: the same tag@digest for prod, as a PR for a human.
+        # (1.0.0's digest, which ran healthy in staging from the start, may get its own PR.)
+        def prod_pr(digest: str) -> list[str]:
+            return [
+                text
+                for change in repo.changes.values()
+                if digest
+                in (text := repo.git.read_file(change.head, "overlays/prod/api.yaml") or "")
+            ]
+
+        (prod,) = wait_until(lambda: prod_pr(v2), 120, "the prod promotion PR of 1.1.0")
+        assert f"{local}/{APP}:1.1.0@{v2}" in prod, prod
+        assert "1.0.0" in (repo.git.read_file("main", "overlays/prod/api.yaml") or "")
+
         # A digest that fails health in dev: rolled back there, never promoted.
         assert stack.post("package", _package(local, "1.2.0", v3)) == 202
         wait_until(
@@ -317,6 +338,7 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
         time.sleep(5)  # several promotion ticks (1 s) after the rollback
         staging = repo.git.read_file("main", "overlays/staging/api.yaml") or ""
         assert "1.2.0" not in staging and v3 not in staging, staging
+        assert prod_pr(v3) == [] and not any("1.2.0" in c.title for c in repo.changes.values())
         assert _running_digest(kube_full, namespaces["staging"]) == v2
     except Exception as exc:
         logs = "\n".join(
