@@ -12,66 +12,29 @@ the admin kubeconfig); the workloads run on the real node. Marker ``node``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.e2e.host_agents import HookingForge, agent_logs, host_agent
+from tests.e2e.node_bed import push_app_image
 from tests.e2e.stack import CONFIG_REPO, Stack
 from tests.support.forgesim import ForgeSim
-from tests.support.forgesim.model import SimRepo
 from tests.support.redis_server import RedisServer
 from tests.support.testbed import BedCluster, Node, RegistryFactory
 from tests.support.testbed_cluster import iter_pods, placement
-from tests.support.testbed_proc import REPO_ROOT, wait_until
+from tests.support.testbed_proc import wait_until
 from worker.promotionstore import PromotionStore
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
 APP = "acme/api"
 ENVS = ("dev", "staging")
-HOOK = "promotion-node-agent-hook-0123456789"
 TOKENS = {env: f"promotion-node-{env}-token-0123456789" for env in ENVS}
-
-
-class HookingForge(ForgeSim):
-    """The simulator plus GitHub's push webhook to every agent after each push to ``main``."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.agent_urls: list[str] = []
-
-    def after_push(self, repo: SimRepo) -> None:
-        super().after_push(repo)
-        sha = repo.git.sha("main") or ""
-        for url in list(self.agent_urls):
-            threading.Thread(target=_deliver, args=(url, sha), daemon=True).start()
-
-
-def _deliver(url: str, sha: str) -> None:
-    body = json.dumps({"ref": "refs/heads/main", "after": sha}).encode()
-    mac = hmac.new(HOOK.encode(), body, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": f"sha256={mac}",
-    }
-    request = urllib.request.Request(f"{url}/hooks/git", data=body, headers=headers)
-    try:
-        urllib.request.urlopen(request, timeout=10).close()
-    except OSError:
-        pass  # the agent's interval pass catches up
 
 
 def _deployment(image: str, node: str) -> str:
@@ -94,17 +57,6 @@ def _deployment(image: str, node: str) -> str:
         },
         sort_keys=False,
     )
-
-
-def _push_image(reg: Any, bins: Path, workdir: Path, tag: str, *env: str) -> str:
-    layout = workdir / f"api-{tag}"
-    args = [sys.executable, str(REPO_ROOT / "testbed" / "ociimage.py"), str(bins / "hello")]
-    args += [str(layout), f"{reg.host}/{APP}:{tag}"]
-    for item in env:
-        args += ["--env", item]
-    digest = subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
-    reg.crane("push", str(layout), f"{reg.host}/{APP}:{tag}")
-    return digest
 
 
 def _config(sim: ForgeSim, local: str, tokens: Path) -> str:
@@ -161,50 +113,6 @@ def _config(sim: ForgeSim, local: str, tokens: Path) -> str:
     )
 
 
-def _start_agent(
-    name: str, ns: str, state_ns: str, cluster: BedCluster, sim: ForgeSim, web: str, tmp: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    (tmp / f"{name}-git-token").write_text(sim.token)
-    (tmp / f"{name}-hook").write_text(HOOK)
-    (tmp / f"{name}-report").write_text(TOKENS[name])
-    config = {
-        "name": name,
-        "repo_url": sim.clone_url(CONFIG_REPO),
-        "git_token_file": str(tmp / f"{name}-git-token"),
-        "paths": [f"overlays/{name}"],
-        "interval": 30,
-        "health_timeout": 20,
-        "namespace": ns,
-        "state_namespace": state_ns,
-        "kubeconfig": str(cluster.kubeconfig),
-        "listen": f"127.0.0.1:{port}",
-        "webhook_secret_file": str(tmp / f"{name}-hook"),
-        "cache_dir": str(tmp / f"{name}-cache"),
-        "report_url": web,
-        "report_token_file": str(tmp / f"{name}-report"),
-    }
-    file = tmp / f"agent-{name}.yaml"
-    file.write_text(json.dumps(config))
-    log = (tmp / f"agent-{name}.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bumper", "agent", "--config", str(file)],
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _running_digest(cluster: BedCluster, ns: str) -> str:
     """The digest of the one ready api pod of ``ns`` (its imageID), or ""."""
     ready = [
@@ -245,9 +153,9 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
     kube_node.forward(reg.port)
     local = f"localhost:{reg.port}"
     bins = kube_full.bin_dir
-    v1 = _push_image(reg, bins, tmp_path, "1.0.0", "MESSAGE=one")
-    v2 = _push_image(reg, bins, tmp_path, "1.1.0", "MESSAGE=two")
-    v3 = _push_image(reg, bins, tmp_path, "1.2.0", "FAIL=1")
+    v1 = push_app_image(reg, bins, tmp_path, "1.0.0", "MESSAGE=one")
+    v2 = push_app_image(reg, bins, tmp_path, "1.1.0", "MESSAGE=two")
+    v3 = push_app_image(reg, bins, tmp_path, "1.2.0", "FAIL=1")
 
     sim = HookingForge(tmp_path / "forgesim").start()
     assert isinstance(sim, HookingForge)
@@ -264,15 +172,22 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
     settings = {"BUMPER_WORKER__PROMOTION_TICK_SECONDS": "1"}
     stack = Stack(tmp_path, redis_server, sim, "", settings=settings)
     (tmp_path / "bumper.yaml").write_text(_config(sim, local, tokens))
-    agents: list[subprocess.Popen[bytes]] = []
+    agents = ExitStack()
     try:
         stack.start()
         for env in ENVS:
-            proc, url = _start_agent(
-                env, namespaces[env], state_ns, kube_full, sim, stack.web.url, tmp_path
-            )
-            agents.append(proc)
-            sim.agent_urls.append(url)
+            (tmp_path / f"{env}-report").write_text(TOKENS[env])
+            config = {
+                "name": env,
+                "paths": [f"overlays/{env}"],
+                "interval": 30,
+                "health_timeout": 20,
+                "namespace": namespaces[env],
+                "state_namespace": state_ns,
+                "report_url": stack.web.url,
+                "report_token_file": str(tmp_path / f"{env}-report"),
+            }
+            agents.enter_context(host_agent(kube_full, sim, tmp_path, config))
         for env in ENVS:
             wait_until(
                 lambda e=env: _running_digest(kube_full, namespaces[e]) == v1,  # type: ignore[misc]
@@ -341,19 +256,9 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
         assert prod_pr(v3) == [] and not any("1.2.0" in c.title for c in repo.changes.values())
         assert _running_digest(kube_full, namespaces["staging"]) == v2
     except Exception as exc:
-        logs = "\n".join(
-            f"----- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in sorted(tmp_path.glob("agent-*.log"))
-        )
-        raise AssertionError(f"{exc}\n{logs}\n----- worker\n{stack.worker_text()[-4000:]}") from exc
+        worker = stack.worker_text()[-4000:]
+        raise AssertionError(f"{exc}\n{agent_logs(tmp_path)}\n----- worker\n{worker}") from exc
     finally:
-        sim.agent_urls.clear()
-        for proc in agents:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        agents.close()
         stack.stop()
         sim.stop()
