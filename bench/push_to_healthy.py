@@ -37,19 +37,11 @@ to bench/out/summary.json. Exits 1 if a push did not become healthy within 120 s
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
-import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -58,10 +50,10 @@ from pathlib import Path
 import yaml
 
 from bench import summary
+from tests.e2e import host_agents, node_bed
 from tests.e2e.stack import CONFIG_REPO, Stack
 from tests.support import testbed_cluster, testbed_node, testbed_proc
 from tests.support.forgesim import ForgeSim
-from tests.support.forgesim.model import SimRepo
 from tests.support.redis_server import RedisServer
 from tests.support.testbed_cluster import BedCluster, iter_pods, placement
 from tests.support.testbed_registry import Registry
@@ -69,7 +61,6 @@ from tests.support.testbed_registry import Registry
 APP = "acme/api"
 DEPLOY = "apps/api.yaml"
 AGENT = "bench-agent"
-AGENT_SECRET = "bench-agent-webhook-secret-0123456789"
 POLL = 0.02
 TIMEOUT = 120.0
 STAGES = ("commit", "agent_webhook", "applied", "healthy", "reported")
@@ -93,48 +84,6 @@ def unavailable() -> str | None:
     if missing:
         return f"{', '.join(missing)} not installed (make testbed-node)"
     return None
-
-
-# -- the forge's push webhook to the agent ---------------------------------------------------
-
-
-class HookingForge(ForgeSim):
-    """The simulator plus GitHub's push webhook to the agent after each push to ``main``."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.agent_url: str | None = None
-        self.commits: dict[str, float] = {}  # sha -> when main moved to it
-        self.hooked: dict[str, float] = {}  # sha -> when the agent answered 202
-        self._last = ""
-
-    def after_push(self, repo: SimRepo) -> None:
-        super().after_push(repo)
-        sha = repo.git.sha("main") or ""
-        if not sha or sha == self._last:
-            return
-        self._last = sha
-        self.commits[sha] = time.monotonic()
-        if self.agent_url:
-            threading.Thread(target=self._deliver, args=(sha,), daemon=True).start()
-
-    def _deliver(self, sha: str) -> None:
-        body = json.dumps({"ref": "refs/heads/main", "after": sha}).encode()
-        mac = hmac.new(AGENT_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        req = urllib.request.Request(
-            f"{self.agent_url}/hooks/git",
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-GitHub-Event": "push",
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": f"sha256={mac}",
-            },
-        )
-        with urllib.request.urlopen(req, timeout=10) as reply:
-            if reply.status == 202:
-                self.hooked[sha] = time.monotonic()
 
 
 # -- the cluster side ------------------------------------------------------------------------
@@ -254,7 +203,7 @@ class Bed:
     cluster: BedCluster
     node: testbed_node.Node
     reg: Registry
-    sim: HookingForge
+    sim: host_agents.HookingForge
     stack: Stack
     ns: str
     state_ns: str
@@ -263,27 +212,11 @@ class Bed:
 
 
 def push_images(bed: Bed, workdir: Path, count: int) -> None:
-    bins = bed.cluster.bin_dir
     for i in range(count):
         tag = f"1.0.{i}"
-        layout = workdir / f"api-{tag}"
-        ref = f"{bed.reg.host}/{APP}:{tag}"
-        done = subprocess.run(
-            [
-                sys.executable,
-                str(testbed_proc.REPO_ROOT / "testbed" / "ociimage.py"),
-                str(bins / "hello"),
-                str(layout),
-                ref,
-                "--env",
-                f"MESSAGE=push-{i}",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+        bed.tags[tag] = node_bed.push_app_image(
+            bed.reg, bed.cluster.bin_dir, workdir, tag, f"MESSAGE=push-{i}"
         )
-        bed.reg.crane("push", str(layout), ref)
-        bed.tags[tag] = done.stdout.strip()
 
 
 def one_push(bed: Bed, tag: str) -> Push:
@@ -333,63 +266,16 @@ def agent_done(cluster: BedCluster, ns: str, sha: str) -> bool:
 @contextmanager
 def agent(bed: Bed, workdir: Path, interval: float, *, webhook: bool) -> Iterator[None]:
     """``bumper agent`` as its own process; the forge's push webhook reaches it or not."""
-    token = workdir / "git-token"
-    token.write_text(bed.sim.token)
-    secret = workdir / "agent-secret"
-    secret.write_text(AGENT_SECRET)
-    port = free_port()
     config = {
         "name": AGENT,
-        "repo_url": bed.sim.clone_url(CONFIG_REPO),
-        "git_token_file": str(token),
         "paths": ["apps"],
         "interval": interval,
         "health_timeout": 60,
         "namespace": bed.ns,
         "state_namespace": bed.state_ns,
-        "kubeconfig": str(bed.cluster.kubeconfig),
-        "listen": f"127.0.0.1:{port}",
-        "webhook_secret_file": str(secret),
-        "cache_dir": str(workdir / f"agent-cache-{port}"),
     }
-    file = workdir / f"agent-{port}.yaml"
-    file.write_text(json.dumps(config))
-    log = (workdir / f"agent-{port}.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bumper", "agent", "--config", str(file)],
-        cwd=testbed_proc.REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        testbed_proc.wait_until(lambda: _answers(f"{url}/healthz"), 60, "the agent's /healthz")
-        bed.sim.agent_url = url if webhook else None
+    with host_agents.host_agent(bed.cluster, bed.sim, workdir, config, webhook=webhook):
         yield
-    finally:
-        bed.sim.agent_url = None
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return bool(reply.status == 200)
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- setup, runs, report ---------------------------------------------------------------------
@@ -446,9 +332,9 @@ def test_bed(workdir: Path, images: int) -> Iterator[Bed]:
         redis_server = RedisServer(workdir / "redis")
         redis_server.start()
         stack.callback(redis_server.stop)
-        sim = HookingForge(workdir / "forgesim").start()
+        sim = host_agents.HookingForge(workdir / "forgesim").start()
         stack.callback(sim.stop)
-        assert isinstance(sim, HookingForge)
+        assert isinstance(sim, host_agents.HookingForge)
         ns = cluster.create_namespace("bench")
         state_ns = cluster.create_namespace("bench-state")
         sim.create_repo(CONFIG_REPO, {DEPLOY: deployment(f"{local}/{APP}:1.0.0", node.name)})
