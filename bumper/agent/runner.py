@@ -256,6 +256,9 @@ class Agent:
         except BumperError as error:
             log.warning("running: not observed: %s", error)
             return
+        except Exception:  # noqa: BLE001 - the loop must outlive any one observation
+            log.exception("running: not observed (unexpected error)")
+            return
         self._running_at, self._running_commit = now, self.status.commit
         if entries != self._running:
             for entry in entries[:MAX_RUNNING_LINES]:
