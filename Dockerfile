@@ -74,8 +74,12 @@ RUN --mount=type=secret,id=hostca --mount=type=cache,target=/var/cache/uv \
       --extra "$EXTRA" --no-install-project
 COPY bumper ./bumper
 COPY worker ./worker
+# --reinstall-package: uv keys its cached wheel of a local project on pyproject.toml's mtime
+# only, so without it the cache mount hands back the wheel of an older bumper/ (stale code in
+# a freshly built image).
 RUN --mount=type=secret,id=hostca --mount=type=cache,target=/var/cache/uv \
-    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra "$EXTRA"
+    SSL_CERT_FILE=/run/secrets/hostca uv sync -q --locked --no-dev --no-editable --extra "$EXTRA" \
+      --reinstall-package bumper
 
 # --- the targets ------------------------------------------------------------------------------
 FROM ${BASE} AS redis

@@ -69,6 +69,8 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 \
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1) \
 		|| echo "wrk unavailable: bench/ingest.py falls back to its asyncio client"
+	@bash testbed/build.sh >/dev/null 2>&1 && bash testbed/node.sh prepare >/dev/null 2>&1 \
+		|| echo "the real node cannot be prepared here: bench/push_to_healthy.py will skip"
 	@$(BIN)/python -m bench.summary --reset
 	@for b in bench/*.py; do m=$$(basename $$b .py); \
 		case $$m in __init__|summary) continue;; esac; \

@@ -31,7 +31,7 @@ TARGETS = {
     "ingest_ratio": ">= 0.7 x a bare Flask 202 under the same gunicorn (bench/ingest.py)",
     "promotion_report_to_commit_p50_s": "measured; no target (bench/promotion.py: agent report "
     "received -> promotion commit, issue 20)",
-    "push_to_healthy_p50_s": "<= 3 s from registry webhook to rollout healthy (no bench yet)",
+    "push_to_healthy_p50_s": "<= 3 s from registry webhook to rollout reported healthy (real node)",
     # issue 19 item 4 (bench/scale.py): reported for docs/scaling.md, no target
     "ingest_scale_2_ratio": "report: 202/s with 2 gunicorn workers / with 1, same run",
     "ingest_scale_4_ratio": "report: 202/s with 4 gunicorn workers / with 1, same run",

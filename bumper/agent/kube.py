@@ -178,8 +178,11 @@ class Client:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        timeout: float | None = None,
+        retry_for: float | None = None,
     ) -> Obj:
-        """One API call, retried on connection errors, 429 and 5xx; returns the JSON body."""
+        """One API call, retried on connection errors, 429 and 5xx; returns the JSON body.
+        ``timeout`` and ``retry_for`` bound this call tighter than the client's own."""
         headers = {"Accept": "application/json"}
         token = self._token()
         if token:
@@ -189,13 +192,15 @@ class Client:
             headers["Content-Type"] = content_type
             data = json.dumps(body, separators=(",", ":")).encode()
         url = self.conn.server + path + (f"?{urlencode(params)}" if params else "")
-        deadline, delay = time.monotonic() + self.retry_for, 0.2
+        timeout = self.timeout if timeout is None else timeout
+        retry_for = self.retry_for if retry_for is None else retry_for
+        deadline, delay = time.monotonic() + retry_for, 0.2
         while True:
             with self._lock:
                 self.requests += 1
             try:
                 response = self._pool.request(
-                    method, url, body=data, headers=headers, timeout=self.timeout
+                    method, url, body=data, headers=headers, timeout=timeout
                 )
             except TransportError as error:
                 problem: str = f"{type(error).__name__}"

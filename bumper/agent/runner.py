@@ -1,10 +1,13 @@
 """The agent loop: a ``bumper.reconcile`` pass every ``interval`` seconds, or when triggered.
 
 ``Agent.sync_once`` is one pass and never raises: the engine records expected failures (status
-ConfigMap, Events), and this loop adds the agent's metrics. The agent's side of the engine's
-seams lives here: ``GitCommits`` (fetch, the signature policy, export, render) and
-``ForgeAnnouncer`` (commit statuses and the revert PR through ``forge``); bad images and the
-health after each pass go to the web process through ``reporter`` when one is configured.
+ConfigMap, Events), and this loop adds the agent's metrics and, with a reporter, what runs
+(``running``: observed digests, re-read after a new commit, while a workload is not ready, and
+at least every ``RUNNING_EVERY`` seconds, so a quiet pass stays O(kinds) requests). The
+agent's side of the engine's seams lives here: ``GitCommits`` (fetch, the signature policy,
+export, render) and ``ForgeAnnouncer`` (commit statuses and the revert PR through
+``forge``); bad images and the health after each pass go to the web process through
+``reporter`` when one is configured.
 ``Agent.run`` repeats the pass, or runs it at once when a verified push webhook calls
 ``Agent.trigger``; ``Agent.close`` sends what is still pending.
 """
@@ -17,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from bumper.agent import apply, forge, inventory, kube, render, signing
 from bumper.agent import source as git
@@ -29,6 +33,8 @@ from bumper.reconcile import ports
 from bumper.reconcile.engine import Engine, EngineSettings
 
 log = logging.getLogger("bumper.agent")
+RUNNING_EVERY = 30.0
+MAX_RUNNING_LINES = 20  # log lines when what runs changes (the report carries them all)
 
 
 class GitCommits:
@@ -184,6 +190,9 @@ class Agent:
         self._busy = threading.Lock()
         self.started = False
         self.last_pass = 0.0
+        self._running: list[dict[str, Any]] = []
+        self._running_at = 0.0
+        self._running_commit = ""
 
     @property
     def status(self) -> report.Status:
@@ -229,8 +238,37 @@ class Agent:
             self.metrics.inc("bumper_agent_syncs_total", result=result)
             if self.reporter is not None:
                 self.reporter.status(self.status)
+                self._report_running()
             self.last_pass = time.time()  # last: /readyz flips only once the pass is reported
             return self.status
+
+    def _report_running(self) -> None:
+        """Observe and queue ``running`` when it may have changed (see the module's doc)."""
+        assert self.reporter is not None
+        now = time.monotonic()
+        stale = now - self._running_at >= RUNNING_EVERY
+        moved = self._running_commit != self.status.commit
+        settling = not all(e["ready"] for e in self._running)
+        if not (stale or moved or settling):
+            return
+        try:
+            entries = self.engine.running()
+        except BumperError as error:
+            log.warning("running: not observed: %s", error)
+            return
+        except Exception:  # noqa: BLE001 - the loop must outlive any one observation
+            log.exception("running: not observed (unexpected error)")
+            return
+        self._running_at, self._running_commit = now, self.status.commit
+        if entries != self._running:
+            for entry in entries[:MAX_RUNNING_LINES]:
+                log.info(
+                    "running %(namespace)s/%(kind)s/%(name)s %(container)s: %(repository)s"
+                    " %(digest)s ready=%(ready)s commit=%(commit)s",
+                    entry,
+                )
+        self._running = entries
+        self.reporter.running(entries)
 
     def close(self, timeout: float = 10.0) -> None:
         """Before exit: send the reports still pending, for at most ``timeout`` seconds."""

@@ -14,7 +14,9 @@ Bounds: pods are read with one LIST per workload, by the workload's own label se
 ``limit=MAX_PODS`` (a workload with more pods is reported not ready: its other pods were not
 seen); at most ``MAX_WORKLOADS`` workloads are read per call and at most
 ``agentreport.MAX_RUNNING`` entries returned. A workload without a selector is skipped (an
-empty selector would list every pod of the namespace).
+empty selector would list every pod of the namespace). A call takes at most ``BUDGET_SECONDS``
+(each LIST is bounded by what is left, retries included): an API server that hangs or refuses
+(403: the agent's Role lacks ``pods: list``) costs the caller's loop seconds, never a stall.
 
 Shared by the pull agent (``runner``) and push mode (``worker.pushdeploy``).
 Must not: apply, delete or wait; raise for an API error on one workload (that one is skipped
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,6 +42,8 @@ log = logging.getLogger("bumper.agent.running")
 
 MAX_PODS = 100
 MAX_WORKLOADS = 200
+BUDGET_SECONDS = 10.0
+LIST_TIMEOUT = 5.0  # one LIST of a workload's pods, at most
 # Kinds whose pods keep running (a Job's finish: nothing to observe afterwards).
 KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 _IMAGE_ID = re.compile(r"@(sha256:[0-9a-f]{64})$")
@@ -115,11 +120,17 @@ def from_pods(
 
 
 def observe(
-    client: kube.Client, workloads: Iterable[tuple[Key, Mapping[str, Any]]], commit: str
+    client: kube.Client,
+    workloads: Iterable[tuple[Key, Mapping[str, Any]]],
+    commit: str,
+    *,
+    budget: float = BUDGET_SECONDS,
 ) -> list[dict[str, Any]]:
-    """Read the pods of each workload (``KINDS`` only) and return the bounded entries."""
+    """Read the pods of each workload (``KINDS`` only) and return the bounded entries, within
+    ``budget`` seconds (the workloads not read by then are left out, with a log line)."""
     entries: list[dict[str, Any]] = []
     read = 0
+    deadline = time.monotonic() + budget
     for key, obj in workloads:
         if key.kind not in KINDS or not key.namespace:
             continue
@@ -129,9 +140,13 @@ def observe(
         selector = label_selector((obj.get("spec") or {}).get("selector"))
         if selector is None:
             continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            log.warning("running: out of time after %d workloads; the others not reported", read)
+            break
         read += 1
         try:
-            pods, complete = _pods(client, key.namespace, selector)
+            pods, complete = _pods(client, key.namespace, selector, left)
         except BumperError as error:
             log.warning("running: pods of %s not read: %s", key, error)
             continue
@@ -140,14 +155,16 @@ def observe(
 
 
 def _pods(
-    client: kube.Client, namespace: str, selector: str
+    client: kube.Client, namespace: str, selector: str, left: float
 ) -> tuple[list[Mapping[str, Any]], bool]:
-    """One bounded LIST: the pods, and whether that was all of them."""
+    """One bounded LIST, in at most ``left`` seconds: the pods, and whether that was all."""
     res = client.resource("v1", "Pod")
     page = client.request(
         "GET",
         res.path(namespace),
         params={"labelSelector": selector, "limit": str(MAX_PODS)},
+        timeout=min(LIST_TIMEOUT, left),
+        retry_for=left,
     )
     items = [p for p in page.get("items") or [] if isinstance(p, Mapping)]
     return items[:MAX_PODS], not (page.get("metadata") or {}).get("continue")

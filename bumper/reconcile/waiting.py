@@ -1,19 +1,32 @@
 """Wait for a rollout: poll workloads until all are healthy, one fails, or time runs out.
 
 Each poll is one LIST per kind (label selector of the applier's owner), judged by the pure
-rules of ``bumper.agent.health``. Every workload has its own deadline: the global health
-timeout, or its ``bumper.dev/health-timeout`` annotation. It never applies or deletes.
+rules of ``bumper.agent.health``. Polls start ``FIRST_POLL`` apart and back off to ``poll``:
+a rollout that is done in a second is seen done within a tenth of one, and a slow one costs
+about eight more LISTs in its first seconds, then one per ``poll`` as before. Every
+workload has its own deadline: the global health timeout, or its ``bumper.dev/health-timeout``
+annotation. It never applies or deletes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from bumper.agent import apply, health, kube, manifests
 from bumper.agent.manifests import Key
 
 POLL_SECONDS = 1.0
+FIRST_POLL = 0.1
+BACKOFF = 1.25  # about 2 s at under 0.5 s apart: most rollouts here take 1-2 s
+
+
+def pauses(poll: float) -> Iterator[float]:
+    """The waits between polls: ``FIRST_POLL``, growing by ``BACKOFF`` up to ``poll``."""
+    pause = min(FIRST_POLL, poll)
+    while True:
+        yield pause
+        pause = min(pause * BACKOFF, poll)
 
 
 def wait_healthy(
@@ -25,6 +38,7 @@ def wait_healthy(
     poll: float = POLL_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     timeouts: Mapping[Key, float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[Key, health.Health]:
     """The verdict per workload; one still progressing past its deadline counts as failed.
 
@@ -34,6 +48,7 @@ def wait_healthy(
     start = clock()
     deadlines = {k: start + (timeouts or {}).get(k, timeout) for k in keys}
     resources = {known[k] for k in keys}
+    waits = pauses(poll)
     while True:
         live = applier.list_live(resources)
         verdicts = {
@@ -48,7 +63,7 @@ def wait_healthy(
         states = {h.state for h in verdicts.values()}
         if states <= {"healthy"} or "failed" in states:
             return verdicts
-        time.sleep(poll)
+        sleep(next(waits))
 
 
 def failures(verdicts: Mapping[Key, health.Health]) -> dict[Key, health.Health]:

@@ -134,7 +134,11 @@ class _Client:
 
         return Res()
 
-    def request(self, method: str, path: str, params: dict[str, str]) -> dict[str, Any]:
+    def request(
+        self, method: str, path: str, params: dict[str, str], **bounds: float
+    ) -> dict[str, Any]:
+        assert 0 < bounds["timeout"] <= running.LIST_TIMEOUT, bounds
+        assert 0 < bounds["retry_for"] <= running.BUDGET_SECONDS, bounds
         self.calls.append({"path": path, **params})
         meta = {"continue": "next"} if self.more else {}
         return {"items": self.pods, "metadata": meta}

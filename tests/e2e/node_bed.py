@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 import requests
 import yaml
 
@@ -28,11 +29,13 @@ from tests.support.testbed import BedCluster, Node
 from tests.support.testbed_cluster import REAL_NODE_TOLERATION, iter_pods, placement
 from tests.support.testbed_proc import REPO_ROOT
 from tests.support.testbed_registry import Registry
+from worker.promotionstore import PromotionStore
 
 HOOK_SECRET = "node-e2e-hook-secret-0123456789"
 AGENT_TOKEN = "node-e2e-agent-token-0123456789"
 CONFIG_REPO = "acme/config"
 APP_REPO = "acme/api"
+RELEASE = "sys"  # the bumper chart's release
 
 
 def run(*argv: str, env: dict[str, str] | None = None) -> str:
@@ -284,3 +287,31 @@ def agent_logged(ns: str, *needles: str) -> bool:
             if all(n in line for n in needles):
                 return True
     return False
+
+
+def redis_from_host(cluster: BedCluster, ns: str, node: Node) -> redis.Redis:
+    """A client of the bundled Redis, through a NodePort Service this test adds (the host
+    reaches the node IP, not the pod network); the password from the chart's Secret."""
+    service = cluster.create(
+        f"/api/v1/namespaces/{ns}/services",
+        {
+            "metadata": {"name": "e2e-redis-from-host"},
+            "spec": {
+                "type": "NodePort",
+                "selector": {
+                    "app.kubernetes.io/instance": RELEASE,
+                    "app.kubernetes.io/component": "redis",
+                },
+                "ports": [{"port": 6379, "targetPort": 6379}],
+            },
+        },
+    )
+    secret = cluster.get_json(f"/api/v1/namespaces/{ns}/secrets/{RELEASE}-bumper-redis")
+    password = base64.b64decode(secret["data"]["password"]).decode()
+    port = service["spec"]["ports"][0]["nodePort"]
+    return redis.Redis(host=node.ip, port=port, password=password, socket_timeout=5)
+
+
+def health_evidence(client: redis.Redis, agent: str) -> dict[str, dict[str, Any]]:
+    """What the web stored of ``agent``'s running reports (``worker.promotionstore``)."""
+    return PromotionStore(client).evidence(agent)

@@ -24,7 +24,7 @@ from tests.support.testbed_proc import wait_until
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
-RELEASE = "sys"
+RELEASE = bed.RELEASE
 
 
 def _install(
@@ -170,6 +170,19 @@ def _scenario(
         90,
         "the agent's health report to reach the web",
     )
+    # What runs, as the agent reported it and the web stored it (worker.promotionstore): the
+    # digest api's pods really run (their imageID), ready, on the merged commit.
+    api_v2 = f"{local}/{bed.APP_REPO}@{v2}"
+    store = bed.redis_from_host(kube_full, ns, kube_node)
+
+    def stored_ready() -> dict[str, Any] | None:
+        found = bed.health_evidence(store, "e2e").get(api_v2)
+        return found if found and found.get("ready_since") else None
+
+    evidence = wait_until(stored_ready, 90, "the web to store api's pushed digest ready")
+    assert evidence["tag"] == "1.1.0", evidence
+    assert bed.agent_logged(ns, "running ", "Deployment/api api:", f"{v2} ready=True")
+    assert not bed.web_logged(ns, '"agent report refused"'), bed.pod_log_tails()
 
     # A broken image (the container exits): applied, unhealthy, rolled back, revert PR opened.
     v3 = bed.push_app_image(reg, kube_full.bin_dir, tmp_path, "1.2.0", "FAIL=1")

@@ -9,6 +9,7 @@ with the reason."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -111,6 +112,32 @@ def test_the_redis_image_lets_its_user_reach_the_charts_config_mounts(built: Non
 @pytest.mark.parametrize("target", PYTHON_TARGETS)
 def test_bumper_runs_in_each_python_image(built: None, target: str) -> None:
     assert "usage: bumper" in run(target, "bumper", "--help")
+
+
+# The sha256 of every .py file of the installed bumper and worker packages, by relative path.
+_DIGESTS = (
+    "import hashlib, json, pathlib, bumper, worker\n"
+    "out = {}\n"
+    "for pkg in (bumper, worker):\n"
+    "    root = pathlib.Path(pkg.__file__).parent\n"
+    "    for f in root.rglob('*.py'):\n"
+    "        digest = hashlib.sha256(f.read_bytes()).hexdigest()\n"
+    "        out[f'{root.name}/{f.relative_to(root)}'] = digest\n"
+    "print(json.dumps(out))\n"
+)
+
+
+@pytest.mark.parametrize("target", PYTHON_TARGETS)
+def test_each_python_image_holds_this_trees_code(built: None, target: str) -> None:
+    """Not a cached wheel of an older tree (uv keys a local project's wheel on pyproject.toml's
+    mtime only: the images once ran code weeks old)."""
+    inside = json.loads(run(target, "python3", "-c", _DIGESTS))
+    here = {
+        str(f.relative_to(REPO)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for package in ("bumper", "worker")
+        for f in (REPO / package).rglob("*.py")
+    }
+    assert inside == here, sorted(set(inside.items()) ^ set(here.items()))[:10]
 
 
 def test_web_image_has_its_extra_and_not_the_workers(built: None) -> None:

@@ -70,3 +70,22 @@ def test_health_timeouts_read_from_annotations() -> None:
         QUICK: {"metadata": {"annotations": {manifests.TIMEOUT_ANNOTATION: "soon"}}},
     }
     assert manifests.health_timeouts(objs) == {SLOW: 45.0}
+
+
+def test_polls_start_a_tenth_of_a_second_apart_and_back_off_to_the_interval() -> None:
+    slept: list[float] = []
+    cluster = Cluster()
+    verdicts = waiting.wait_healthy(
+        cast(apply.Applier, cluster),
+        [QUICK],
+        {QUICK: DEPLOY},
+        timeout=100,
+        poll=1.0,
+        sleep=slept.append,
+    )
+    assert verdicts[QUICK].state == "healthy"
+    assert slept == [waiting.FIRST_POLL]  # done at the 2nd poll: seen after 0.1 s, not 1 s
+    series = [p for p, _ in zip(waiting.pauses(1.0), range(12), strict=False)]
+    assert series[0] == waiting.FIRST_POLL and series[-1] == 1.0
+    assert series == sorted(series) and max(series) == 1.0
+    assert [p for p, _ in zip(waiting.pauses(0), range(3), strict=False)] == [0, 0, 0]

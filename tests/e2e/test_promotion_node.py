@@ -1,0 +1,264 @@
+"""Promotion on the test bed's real node (issue 20's acceptance): two pull agents, one per
+environment (namespaces dev and staging, overlays/dev and overlays/staging of one config repo),
+report what their pods really run (the ``imageID`` digests) to the real web process; a registry
+push reaches dev as a commit; once dev has run it ready for ``healthy_for``, the worker commits
+exactly that ``tag@digest`` to staging, and the staging agent runs it; once staging has run it
+ready for ``healthy_for``, prod gets it as a PR (``approval: pr``; prod has no agent here). A
+digest failing health in dev is rolled back there and never reaches staging or prod.
+
+The product runs on the host (gunicorn, ``bumper worker``, two ``bumper agent`` processes with
+the admin kubeconfig); the workloads run on the real node. Marker ``node``.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.host_agents import HookingForge, agent_logs, host_agent
+from tests.e2e.node_bed import push_app_image
+from tests.e2e.stack import CONFIG_REPO, Stack
+from tests.support.forgesim import ForgeSim
+from tests.support.redis_server import RedisServer
+from tests.support.testbed import BedCluster, Node, RegistryFactory
+from tests.support.testbed_cluster import iter_pods, placement
+from tests.support.testbed_proc import wait_until
+from worker.promotionstore import PromotionStore
+
+pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
+
+APP = "acme/api"
+ENVS = ("dev", "staging")
+TOKENS = {env: f"promotion-node-{env}-token-0123456789" for env in ENVS}
+
+
+def _deployment(image: str, node: str) -> str:
+    container = {
+        "name": "api",
+        "image": image,
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1},
+    }
+    spec = {**placement(node), "terminationGracePeriodSeconds": 1, "containers": [container]}
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "api"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {"metadata": {"labels": {"app": "api"}}, "spec": spec},
+            },
+        },
+        sort_keys=False,
+    )
+
+
+def _config(sim: ForgeSim, local: str, tokens: Path) -> str:
+    env = [
+        {
+            "name": "dev",
+            "agent": "dev",
+            "targets": [{"repo": "cfg", "paths": ["overlays/dev/**"], "mode": "commit"}],
+        },
+        {
+            "name": "staging",
+            "agent": "staging",
+            "gate": {"healthy_for": "3s"},
+            "targets": [{"repo": "cfg", "paths": ["overlays/staging/**"], "mode": "commit"}],
+        },
+        {
+            "name": "prod",
+            "gate": {"healthy_for": "3s", "approval": "pr"},
+            "targets": [{"repo": "cfg", "paths": ["overlays/prod/**"], "mode": "pr"}],
+        },
+    ]
+    return yaml.safe_dump(
+        {
+            "apiVersion": "bumper/v1",
+            "receivers": [
+                {
+                    "name": "gh",
+                    "type": "github",
+                    "secret": {"env": "E2E_HOOK_SECRET"},
+                    "registry": local,
+                    "scope": {"repos": [APP]},
+                }
+            ],
+            "repos": [
+                {
+                    "name": "cfg",
+                    "forge": "github",
+                    "url": f"{sim.url}/{CONFIG_REPO}",
+                    "api_url": sim.github_api_url,
+                    "credentials": {"env": "E2E_FORGE_TOKEN"},
+                }
+            ],
+            "pipelines": [
+                {
+                    "name": "api",
+                    "image": f"{local}/{APP}",
+                    "policy": {"semver": "^1.0"},
+                    "environments": env,
+                }
+            ],
+            "agents": [{"name": name, "token": {"file": str(tokens / name)}} for name in TOKENS],
+        },
+        sort_keys=False,
+    )
+
+
+def _running_digest(cluster: BedCluster, ns: str) -> str:
+    """The digest of the one ready api pod of ``ns`` (its imageID), or ""."""
+    ready = [
+        s
+        for pod in iter_pods(cluster, ns, "app=api")
+        if not pod["metadata"].get("deletionTimestamp")
+        for s in pod.get("status", {}).get("containerStatuses", [])
+        if s.get("ready")
+    ]
+    image_id = str(ready[0].get("imageID", "")) if len(ready) == 1 else ""
+    return image_id.rsplit("@", 1)[-1] if "@" in image_id else ""
+
+
+def _package(local: str, tag: str, digest: str) -> dict[str, Any]:
+    return {
+        "action": "published",
+        "package": {
+            "package_type": "CONTAINER",
+            "name": "api",
+            "package_version": {
+                "version": digest,
+                "package_url": f"{local}/{APP}:{tag}",
+                "container_metadata": {"tag": {"name": tag, "digest": digest}},
+            },
+        },
+        "repository": {"full_name": APP},
+    }
+
+
+def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not(
+    kube_full: BedCluster,
+    kube_node: Node,
+    registry: RegistryFactory,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    reg = registry()
+    kube_node.forward(reg.port)
+    local = f"localhost:{reg.port}"
+    bins = kube_full.bin_dir
+    v1 = push_app_image(reg, bins, tmp_path, "1.0.0", "MESSAGE=one")
+    v2 = push_app_image(reg, bins, tmp_path, "1.1.0", "MESSAGE=two")
+    v3 = push_app_image(reg, bins, tmp_path, "1.2.0", "FAIL=1")
+
+    sim = HookingForge(tmp_path / "forgesim").start()
+    assert isinstance(sim, HookingForge)
+    start = _deployment(f"{local}/{APP}:1.0.0", kube_node.name)
+    files = {f"overlays/{env}/api.yaml": start for env in (*ENVS, "prod")}
+    sim.create_repo(CONFIG_REPO, files)
+    repo = sim.repo(CONFIG_REPO)
+    namespaces = {env: kube_full.create_namespace(env) for env in ENVS}
+    state_ns = kube_full.create_namespace("agents")
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    for name, token in TOKENS.items():
+        (tokens / name).write_text(token)
+    settings = {"BUMPER_WORKER__PROMOTION_TICK_SECONDS": "1"}
+    stack = Stack(tmp_path, redis_server, sim, "", settings=settings)
+    (tmp_path / "bumper.yaml").write_text(_config(sim, local, tokens))
+    agents = ExitStack()
+    try:
+        stack.start()
+        for env in ENVS:
+            (tmp_path / f"{env}-report").write_text(TOKENS[env])
+            config = {
+                "name": env,
+                "paths": [f"overlays/{env}"],
+                "interval": 30,
+                "health_timeout": 20,
+                "namespace": namespaces[env],
+                "state_namespace": state_ns,
+                "report_url": stack.web.url,
+                "report_token_file": str(tmp_path / f"{env}-report"),
+            }
+            agents.enter_context(host_agent(kube_full, sim, tmp_path, config))
+        for env in ENVS:
+            wait_until(
+                lambda e=env: _running_digest(kube_full, namespaces[e]) == v1,  # type: ignore[misc]
+                180,
+                f"1.0.0 running in {env}",
+            )
+
+        # A push reaches dev; healthy there for 3 s, exactly that digest reaches staging.
+        assert stack.post("package", _package(local, "1.1.0", v2)) == 202
+        wait_until(lambda: _running_digest(kube_full, namespaces["dev"]) == v2, 120, "1.1.0 in dev")
+        staged = wait_until(
+            lambda: (
+                (repo.git.read_file("main", "overlays/staging/api.yaml") or "")
+                if v2 in (repo.git.read_file("main", "overlays/staging/api.yaml") or "")
+                else ""
+            ),
+            120,
+            "the promotion commit to staging",
+        )
+        assert f"{local}/{APP}:1.1.0@{v2}" in staged, staged
+        wait_until(
+            lambda: _running_digest(kube_full, namespaces["staging"]) == v2,
+            120,
+            "the promoted digest running in staging",
+        )
+        # ... and the staging agent's report of it (the evidence a later environment would use).
+        wait_until(
+            lambda: (
+                PromotionStore(stack.redis).evidence("staging").get(f"{local}/{APP}@{v2}") or {}
+            ).get("ready_since"),
+            60,
+            "the staging agent's report of the promoted digest, ready",
+        )
+
+        # Healthy in staging for 3 s: the same tag@digest for prod, as a PR for a human.
+        # (1.0.0's digest, which ran healthy in staging from the start, may get its own PR.)
+        def prod_pr(digest: str) -> list[str]:
+            return [
+                text
+                for change in repo.changes.values()
+                if digest
+                in (text := repo.git.read_file(change.head, "overlays/prod/api.yaml") or "")
+            ]
+
+        (prod,) = wait_until(lambda: prod_pr(v2), 120, "the prod promotion PR of 1.1.0")
+        assert f"{local}/{APP}:1.1.0@{v2}" in prod, prod
+        assert "1.0.0" in (repo.git.read_file("main", "overlays/prod/api.yaml") or "")
+
+        # A digest that fails health in dev: rolled back there, never promoted.
+        assert stack.post("package", _package(local, "1.2.0", v3)) == 202
+        wait_until(
+            lambda: "1.2.0" in (repo.git.read_file("main", "overlays/dev/api.yaml") or ""),
+            120,
+            "1.2.0 committed to dev",
+        )
+        dev_status = f"/api/v1/namespaces/{state_ns}/configmaps/dev-status"
+        wait_until(
+            lambda: kube_full.get_json(dev_status)["data"].get("failedCommit"),
+            120,
+            "the dev agent's rollback of 1.2.0",
+        )
+        assert _running_digest(kube_full, namespaces["dev"]) == v2
+        time.sleep(5)  # several promotion ticks (1 s) after the rollback
+        staging = repo.git.read_file("main", "overlays/staging/api.yaml") or ""
+        assert "1.2.0" not in staging and v3 not in staging, staging
+        assert prod_pr(v3) == [] and not any("1.2.0" in c.title for c in repo.changes.values())
+        assert _running_digest(kube_full, namespaces["staging"]) == v2
+    except Exception as exc:
+        worker = stack.worker_text()[-4000:]
+        raise AssertionError(f"{exc}\n{agent_logs(tmp_path)}\n----- worker\n{worker}") from exc
+    finally:
+        agents.close()
+        stack.stop()
+        sim.stop()
