@@ -39,12 +39,14 @@ def test_a_request_with_a_body_goes_out_in_one_write() -> None:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
     peers: list[int] = []
+    targets: list[str] = []
     open_connections: list[socket.socket] = []
 
     def do_PATCH(self) -> None:  # noqa: N802 - the stdlib's name
         length = int(self.headers["Content-Length"])
         body = self.rfile.read(length)
         self.peers.append(self.client_address[1])
+        self.targets.append(self.path)
         self.open_connections.append(self.connection)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -57,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    Handler.peers, Handler.open_connections = [], []
+    Handler.peers, Handler.targets, Handler.open_connections = [], [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -94,4 +96,16 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(
     time.sleep(0.2)  # the FIN reaches the client's socket
     assert send(pool, b"two") == (200, b"two")  # no error: a new connection carried it
     assert Handler.peers[0] != Handler.peers[1]
+    pool.close()
+
+
+def test_a_plain_http_server_behind_a_proxy_is_asked_for_in_absolute_form(
+    server: ThreadingHTTPServer,
+) -> None:
+    """The local server plays the proxy: it is the one connected to, and the request line
+    names the API server (an HTTPS server is reached through a CONNECT tunnel instead)."""
+    proxy = f"http://127.0.0.1:{server.server_address[1]}"
+    pool = transport.Pool("http://api.cluster.example:8080", context=None, size=1, proxy=proxy)
+    assert send(pool, b"via proxy") == (200, b"via proxy")
+    assert Handler.targets == ["http://api.cluster.example:8080/x"]
     pool.close()
