@@ -17,18 +17,29 @@ The peers poll instead of reacting to the webhook; their expected wait is half a
 interval (see ../shared/docs/PEERS.md): Argo CD Image Updater every 2 min, Flux's image
 reflector at its ``interval`` (1 min taken here), Keel ``@every 1m``, Renovate hosted 4-hourly.
 
+Second pass, its own ratio (``webhook_to_pr_features_p50_ratio``, report-only): the same
+path with ``verify:`` on, for ``--features-events`` images of the test bed's distribution
+registry, each candidate signed in cosign's layout (``tests/support/cosign_layout``); the
+webhook is a distribution notification envelope to a ``distribution`` receiver for that
+registry (the GHCR receiver only speaks for ghcr.io), timed from its 202 like the first pass.
+The worker then reads each candidate's signature from the registry before bumping. Skipped,
+with a note, when the test bed is not built (``make testbed``).
+
 Target (issue 4): p50 <= 1 s. Exits 1 if an event did not give its PR within 60 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+import uuid
 from pathlib import Path
 
 import github
@@ -37,8 +48,10 @@ from github import Auth
 from bench import summary
 from bumper.core import changes
 from tests.e2e.stack import CONFIG_REPO, Stack, repo_block
+from tests.support import cosign_layout, testbed_proc
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
+from tests.support.testbed_registry import Registry
 
 PEERS = [
     ("Argo CD Image Updater (poll 2 min)", 120.0),
@@ -68,6 +81,105 @@ def config(images: int) -> str:
             "        mode: pr",
         ]
     return "\n".join(rules) + "\n"
+
+
+DIST_TOKEN = "bench-distribution-token-0123456789"  # 16 bytes at least, as receivers require
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def signed_workload(host: str, i: int) -> str:
+    return workload(i).replace("ghcr.io/acme/svc", f"{host}/acme/sig").replace("svc", "sig")
+
+
+def signed_registry(host: str) -> str:
+    """The registry's entry: signatures are read from it, ``verify:`` for all its images (the
+    key file beside bumper.yaml)."""
+    return (
+        f'registries:\n  - host: "{host}"\n    plain_http: true\n'
+        "    verify:\n      keys: [{file: bench-cosign.pub}]\n"
+    )
+
+
+def signed_rules(host: str, images: int) -> str:
+    """Image rules (list items, after ``config``'s) for ``{host}/acme/sig<i>``."""
+    rules = []
+    for i in range(images):
+        rules += [
+            f"  - name: sig{i}",
+            f"    image: {host}/acme/sig{i}",
+            '    policy: {semver: "^1.0"}',
+            "    targets:",
+            "      - repo: config",
+            f'        paths: ["apps/sig{i}/**"]',
+            "        mode: pr",
+        ]
+    return "\n".join(rules) + "\n"
+
+
+def dist_receiver(host: str) -> str:
+    return (
+        "  - name: dist\n"
+        "    type: distribution\n"
+        "    secret: {env: BENCH_DIST_TOKEN}\n"
+        f'    registry: "{host}"\n'
+    )
+
+
+def dist_push(stack: Stack, host: str, repository: str, tag: str, digest: str) -> None:
+    """The registry's notification envelope for one tag push, as the registry sends it."""
+    event = {
+        "id": str(uuid.uuid4()),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "action": "push",
+        "target": {
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "repository": repository,
+            "tag": tag,
+            "url": f"http://{host}/v2/{repository}/manifests/{digest}",
+        },
+        "request": {"id": str(uuid.uuid4()), "host": host, "method": "PUT"},
+    }
+    request = urllib.request.Request(
+        f"{stack.web.url}/hooks/dist",
+        data=json.dumps({"events": [event]}).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/vnd.docker.distribution.events.v2+json",
+            "Authorization": f"Bearer {DIST_TOKEN}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert reply.status == 202, f"distribution push {repository}:{tag}: {reply.status}"
+
+
+def sign_candidates(registry: Registry, key: cosign_layout.PrivateKey, images: int) -> list[str]:
+    """Push ``acme/sig<i>:1.1.0`` and its cosign signature; the digests, by image."""
+    digests = []
+    for i in range(images):
+        repository = f"acme/sig{i}"
+        digest = registry.push_image(repository, "1.1.0")
+        data = cosign_layout.payload(f"{registry.host}/{repository}", digest)
+        signature = cosign_layout.sign(key, data)
+        cosign_layout.push_signature(registry.url, repository, digest, data, signature)
+        digests.append(digest)
+    return digests
+
+
+def measure_signed(
+    sim: ForgeSim, stack: Stack, registry: Registry, digests: list[str]
+) -> list[float]:
+    latencies = []
+    for i, digest in enumerate(digests):
+        image = f"{registry.host}/acme/sig{i}"
+        dist_push(stack, registry.host, f"acme/sig{i}", "1.1.0", digest)
+        accepted = time.time()
+        created = wait_pr(sim, changes.branch_name("config", f"sig{i}/0", image))
+        if created is None:
+            print(f"signed event {i} ({image}:1.1.0) gave no PR within 60 s\n{stack.logs()}")
+            raise SystemExit(1)
+        latencies.append(created - accepted)
+    return latencies
 
 
 def wait_pr(sim: ForgeSim, branch: str, timeout: float = 60.0) -> float | None:
@@ -142,25 +254,63 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--baseline-runs", type=int, default=20)
+    parser.add_argument(
+        "--features-events", type=int, default=40, help="signed images (0: no second pass)"
+    )
     args = parser.parse_args()
+    registry: Registry | None = None
+    signed: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         workdir = Path(tmp)
+        registries, extra, receivers, files = "", "", "", {}
+        if args.features_events > 0:
+            try:
+                bins = testbed_proc.require_binaries(["registry", "crane"])
+            except testbed_proc.TestbedNotBuilt as error:
+                print(f"second pass (verify: on) skipped: {error}")
+            else:
+                registry = Registry(bins, workdir / "registry")
+                registries = signed_registry(registry.host)
+                extra = signed_rules(registry.host, args.features_events)
+                receivers = dist_receiver(registry.host)
+                files = {
+                    f"apps/sig{i}/deploy.yaml": signed_workload(registry.host, i)
+                    for i in range(args.features_events)
+                }
         redis_server = RedisServer(workdir / "redis")
         redis_server.start()
         sim = ForgeSim(workdir / "forgesim").start()
-        files = {f"apps/svc{i}/deploy.yaml": workload(i) for i in range(args.images)}
+        files |= {f"apps/svc{i}/deploy.yaml": workload(i) for i in range(args.images)}
         sim.create_repo(CONFIG_REPO, files)
-        stack = Stack(workdir, redis_server, sim, repo_block(sim, "github") + config(args.images))
+        rules = registries + config(args.images) + extra
+        stack = Stack(
+            workdir,
+            redis_server,
+            sim,
+            repo_block(sim, "github") + rules,
+            settings={"BENCH_DIST_TOKEN": DIST_TOKEN},
+            extra_receivers=receivers,
+        )
         try:
+            if registry is not None:
+                key = cosign_layout.new_key()
+                (workdir / "bench-cosign.pub").write_text(cosign_layout.public_pem(key))
+                registry.start()
+                digests = sign_candidates(registry, key, args.features_events)
             stack.start()
             stack.push("1.0.1", image="ghcr.io/acme/unknown")  # warm up the web process
             script = measure_script(sim, workdir, args.baseline_runs)
             bumper = measure_bumper(sim, stack, args.events, args.images)
+            if registry is not None:
+                signed = measure_signed(sim, stack, registry, digests)
         finally:
             stack.stop()
             sim.stop()
             redis_server.stop()
+            if registry is not None:
+                registry.stop()
     report(bumper, script)
+    report_signed(signed, script)
     return 0
 
 
@@ -184,6 +334,21 @@ def report(bumper: list[float], script: list[float]) -> None:
     print(f"\n{'peer (polls)':<44} {'expected wait s':>16} {'x bumper p50':>14}")
     for name, interval in PEERS:
         print(f"{name:<44} {interval / 2:>16.0f} {interval / 2 / p50:>14.0f}")
+
+
+def report_signed(signed: list[float], script: list[float]) -> None:
+    """The second pass's own ratio (report-only: its cost, not a target)."""
+    if not signed:
+        summary.record(
+            "webhook_to_pr_features_p50_ratio", None, met=False, note="second pass skipped"
+        )
+        return
+    p50, p99, s50 = pct(signed, 0.50), pct(signed, 0.99), pct(script, 0.50)
+    name = "bumper, verify: on: webhook 202 -> PR open"
+    print(f"{name:<44} {len(signed):>5} {p50:>8.3f} {p99:>8.3f} {statistics.fmean(signed):>8.3f}")
+    ratio = p50 / s50
+    print(f"ratio bumper (verify: on)/baseline p50: {ratio:.2f} (report-only)")
+    summary.record("webhook_to_pr_features_p50_ratio", round(ratio, 3), met=True)
 
 
 if __name__ == "__main__":

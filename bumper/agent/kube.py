@@ -3,10 +3,11 @@
 Only what the agent needs: GET/LIST, server-side apply (optionally ``dryRun=All``), DELETE,
 POST (Events), SelfSubjectAccessReview. It counts every HTTP request so the no-op resync cost
 can be measured.
-Transport: one urllib3 pool, thread-safe, shared by the applier's workers (``pool_size``
-connections kept open); urllib3 rather than requests because the initial sync is a thousand
-requests and requests spends about half the client's CPU per call re-reading the environment
-(proxies, netrc). The proxy environment (``HTTPS_PROXY``/``NO_PROXY``) is read once here.
+Transport: one pool of keep-alive connections (``bumper.agent.transport``), thread-safe,
+shared by the applier's workers (``pool_size`` connections kept open, the agent sizes it to its
+``workers``); neither requests (which re-reads the environment, proxies and netrc, on every
+call) nor urllib3 (two writes per request): the initial sync is a thousand requests. The proxy
+environment (``HTTPS_PROXY``/``NO_PROXY``) is read once here.
 Connection errors, 429 and 5xx are retried with back-off until ``retry_for`` seconds pass
 (an API server restart mid-sync is ridden out here); other statuses raise ``KubeApiError`` at once.
 It must not know about Git, rendering or policy.
@@ -18,6 +19,7 @@ import base64
 import json
 import logging
 import os
+import ssl
 import tempfile
 import threading
 import time
@@ -28,11 +30,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import urllib3
 import yaml
-from urllib3.exceptions import HTTPError as TransportError
 
 from bumper import secrets
+from bumper.agent import transport
 from bumper.errors import ConfigError, KubeApiError, TransientError
 
 log = logging.getLogger("bumper.agent")
@@ -70,7 +71,7 @@ def in_cluster() -> Connection:
 
 
 def _data_file(data: str, suffix: str) -> str:
-    """Write base64 ``*-data`` from a kubeconfig to a private temp file (urllib3 wants paths)."""
+    """Write base64 ``*-data`` from a kubeconfig to a private temp file (ssl wants paths)."""
     fd, path = tempfile.mkstemp(prefix="bumper-agent-", suffix=suffix)
     with os.fdopen(fd, "wb") as handle:
         handle.write(base64.b64decode(data))
@@ -191,7 +192,7 @@ class Client:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body, separators=(",", ":")).encode()
-        url = self.conn.server + path + (f"?{urlencode(params)}" if params else "")
+        target = path + (f"?{urlencode(params)}" if params else "")
         timeout = self.timeout if timeout is None else timeout
         retry_for = self.retry_for if retry_for is None else retry_for
         deadline, delay = time.monotonic() + retry_for, 0.2
@@ -199,17 +200,17 @@ class Client:
             with self._lock:
                 self.requests += 1
             try:
-                response = self._pool.request(
-                    method, url, body=data, headers=headers, timeout=timeout
+                status, reply = self._pool.send(
+                    method, target, body=data, headers=headers, timeout=timeout
                 )
-            except TransportError as error:
+            except transport.TransportError as error:
                 problem: str = f"{type(error).__name__}"
             else:
-                if 200 <= response.status < 300:
-                    return json.loads(response.data) if response.data else {}
-                if not _retryable(response):
-                    raise _api_error(method, path, response)
-                problem = f"HTTP {response.status}"
+                if 200 <= status < 300:
+                    return json.loads(reply) if reply else {}
+                if not _retryable(status, reply):
+                    raise _api_error(method, path, status, reply)
+                problem = f"HTTP {status}"
             log.warning("API server %s on %s %s; retrying", problem, method, path.split("?")[0])
             if time.monotonic() + delay > deadline:
                 raise TransientError(
@@ -287,9 +288,18 @@ class Client:
     def apply(
         self, res: Resource, obj: Obj, *, manager: str, force: bool, dry_run: bool = False
     ) -> Obj:
-        """Server-side apply of a whole object."""
+        """Server-side apply of a whole object.
+
+        ``fieldValidation=Ignore``: the server's default (``Warn``) decodes every patch a second
+        time, strictly, to find unknown and duplicate fields, and reports them only as Warning
+        headers, which the agent never reads. An apply patch is refused for an unknown field or
+        a wrong type whatever the directive (the typed conversion of server-side apply refuses
+        it), and a body from ``json.dumps`` cannot hold a duplicate field: the directive
+        changes no outcome, only the server's CPU per object (about 15% less on the test bed).
+        """
         meta = obj["metadata"]
         params = {"fieldManager": manager, "force": "true" if force else "false"}
+        params["fieldValidation"] = "Ignore"
         if dry_run:
             params["dryRun"] = "All"
         return self.request(
@@ -335,26 +345,19 @@ class Client:
         return bool((review.get("status") or {}).get("allowed"))
 
 
-def _pool(conn: Connection, size: int) -> urllib3.PoolManager:
+def _pool(conn: Connection, size: int) -> transport.Pool:
     """The connection pool: TLS as the connection says, through the environment's proxy (read
-    once) unless ``NO_PROXY`` covers the server. No automatic retries or redirects: ``request``
-    decides what to retry, and an API server never redirects."""
-    tls: dict[str, Any] = {"cert_reqs": "CERT_NONE" if conn.insecure else "CERT_REQUIRED"}
-    if not conn.insecure:
+    once) unless ``NO_PROXY`` covers the server."""
+    context = None
+    if conn.server.startswith("https:"):
         # No CA file: the system's trust store, as kubectl does.
-        tls["ca_certs"] = conn.ca_file
-    if conn.client_cert:
-        tls["cert_file"], tls["key_file"] = conn.client_cert
-    options: dict[str, Any] = {
-        "num_pools": 2,
-        "maxsize": max(size, 1),
-        "retries": False,
-        **tls,
-    }
-    proxy = _proxy_for(conn.server)
-    if proxy:
-        return urllib3.ProxyManager(proxy, **options)
-    return urllib3.PoolManager(**options)
+        context = ssl.create_default_context(cafile=None if conn.insecure else conn.ca_file)
+        if conn.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if conn.client_cert:
+            context.load_cert_chain(*conn.client_cert)
+    return transport.Pool(conn.server, context=context, size=size, proxy=_proxy_for(conn.server))
 
 
 def _proxy_for(server: str) -> str | None:
@@ -366,24 +369,24 @@ def _proxy_for(server: str) -> str | None:
     return proxy
 
 
-def _retryable(response: urllib3.BaseHTTPResponse) -> bool:
+def _retryable(status: int, reply: bytes) -> bool:
     """429/5xx are retried, except a 500 that is a verdict on the request (SSA type errors)."""
-    if response.status not in RETRY_STATUSES:
+    if status not in RETRY_STATUSES:
         return False
-    if response.status == 500:
-        return b"typed" not in response.data[:2000]
+    if status == 500:
+        return b"typed" not in reply[:2000]
     return True
 
 
-def _api_error(method: str, path: str, response: urllib3.BaseHTTPResponse) -> KubeApiError:
+def _api_error(method: str, path: str, status: int, reply: bytes) -> KubeApiError:
     """The server's Status message, truncated: bodies of non-Status replies may be anything."""
     try:
-        status = json.loads(response.data)
-        message, api_reason = str(status.get("message", "")), str(status.get("reason", ""))
+        doc = json.loads(reply)
+        message, api_reason = str(doc.get("message", "")), str(doc.get("reason", ""))
     except (ValueError, AttributeError):
-        message, api_reason = response.data[:256].decode(errors="replace"), ""
+        message, api_reason = reply[:256].decode(errors="replace"), ""
     return KubeApiError(
-        f"{method} {path}: {response.status} {message[:1000]}",
-        status=response.status,
+        f"{method} {path}: {status} {message[:1000]}",
+        status=status,
         api_reason=api_reason,
     )

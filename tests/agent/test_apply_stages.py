@@ -101,6 +101,24 @@ def test_a_refusal_in_a_namespace_that_exists_still_applies_nothing(
     assert not exists(client, "v1", "ConfigMap", "fine", ns)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "refusal"),
+    [("bogus", 1, "not declared in schema"), ("data", {"k": 5}, "expected string")],
+)
+def test_an_unknown_field_or_a_wrong_type_is_refused_before_anything_is_applied(
+    client: CountingClient, field: str, value: Any, refusal: str
+) -> None:
+    """The applier sends ``fieldValidation=Ignore`` (no Warning headers to compute): the
+    typed conversion of server-side apply still refuses both, so the dry-run does."""
+    ns = unique("typed")
+    client.create(client.resource("v1", "Namespace"), namespace(ns))
+    bad = {**configmap("bad", ns), field: value}
+    with pytest.raises(ApplyError, match=refusal):
+        applier(client, ns).sync([namespace(ns), configmap("fine", ns), bad], [])
+    assert not exists(client, "v1", "ConfigMap", "fine", ns)
+    assert not exists(client, "v1", "ConfigMap", "bad", ns)
+
+
 def restricted_client(cluster: BedCluster, tmp_path: Path) -> kube.Client:
     """An account that may apply Namespaces and ConfigMaps anywhere, and only read Secrets."""
     home = cluster.create_namespace("home")

@@ -66,6 +66,7 @@ class Stack:
         *,
         settings: dict[str, str] | None = None,
         scheduler: bool = True,
+        extra_receivers: str = "",
     ) -> None:
         self.workdir = workdir
         self.sim = sim
@@ -83,6 +84,7 @@ class Stack:
             "    type: github\n"
             "    secret: {env: E2E_HOOK_SECRET}\n"
             "    scope: {repos: [acme/api]}\n"
+            + extra_receivers  # more list items (a bench's registry receiver)
         )
         config_file.write_text(receivers + config)
         self.env = {
