@@ -156,6 +156,31 @@ def test_the_pr_body_shows_the_source_range_from_the_images_oci_labels(
     assert forge_compare(forgesim, forge, old, new) == (compare, [middle, new])
 
 
+def test_a_pinned_old_digest_is_the_old_side_even_when_its_tag_has_moved(
+    bed: Path, forgesim: ForgeSim, registry: RegistryFactory, redis_client: redis.Redis
+) -> None:
+    reg = registry()
+    image = f"{reg.host}/acme/api"
+    forgesim.create_repo(SOURCE, {"main.go": "package main\n"})
+    deployed = forgesim.commit_files(SOURCE, "main", {"main.go": "// v1\n"}, "feat: first cut")
+    rebuilt = forgesim.commit_files(SOURCE, "main", {"main.go": "// v1 again\n"}, "ci: rebuild")
+    new = forgesim.commit_files(SOURCE, "main", {"main.go": "// v1.1\n"}, "feat: retries")
+    source_url = f"{forgesim.url}/{SOURCE}"
+    pinned = labelled(reg, "1.0.0", {SOURCE_LABEL: source_url, REVISION_LABEL: deployed})
+    labelled(reg, "1.0.0", {SOURCE_LABEL: source_url, REVISION_LABEL: rebuilt})  # tag moved on
+    digest = labelled(reg, "1.1.0", {SOURCE_LABEL: source_url, REVISION_LABEL: new})
+    forgesim.create_repo(REPO, {PATH: f"image: {image}:1.0.0@{pinned}\n"})
+    write_config(bed, forgesim, image, registry=reg.host)
+
+    deliver(image, "1.1.0", redis_client, digest)
+
+    body = only_pr(forgesim).body
+    # what runs is the pinned digest, built from ``deployed``: the range starts there
+    assert f"Commits: `{deployed[:12]}` → `{new[:12]}`" in body, body
+    subjects = [line.split(" ", 2)[2] for line in body.splitlines() if line.startswith("- [`")]
+    assert subjects == ["ci: rebuild", "feat: retries"]
+
+
 def forge_compare(forgesim: ForgeSim, forge: str, old: str, new: str) -> tuple[str, list[str]]:
     """The simulator's compare of ``old...new`` in SOURCE: its web URL and commit shas."""
     auth = {"Authorization": f"token {forgesim.token}"}
