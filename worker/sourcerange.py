@@ -57,7 +57,13 @@ def find(ctx: WorkerContext, rule: config.Image, old: Image, new: Image) -> text
         return dataclasses.replace(found, why_unknown=why)
     found = dataclasses.replace(found, origin=origin)
     if repo is None:
-        return dataclasses.replace(found, unavailable=f"the images name no {text.SOURCE_LABEL}")
+        # the label's text stays out of the PR: it is hostile input
+        why = (
+            f"the {text.SOURCE_LABEL} label is not an http(s) repository URL"
+            if source
+            else f"the images name no {text.SOURCE_LABEL}"
+        )
+        return dataclasses.replace(found, unavailable=why)
     forge = _forge_of(ctx, repo)
     if forge is None:
         why = f"{urlsplit(repo.base).hostname} is not a forge bumper.yaml configures"

@@ -181,6 +181,26 @@ def test_a_pinned_old_digest_is_the_old_side_even_when_its_tag_has_moved(
     assert subjects == ["ci: rebuild", "feat: retries"]
 
 
+def test_a_source_label_that_is_no_web_url_is_named_as_such(
+    bed: Path, forgesim: ForgeSim, registry: RegistryFactory, redis_client: redis.Redis
+) -> None:
+    reg = registry()
+    image = f"{reg.host}/acme/api"
+    scp = "git@github.com:acme/api.git"  # git's scp form: no web URL to link or ask
+    labelled(reg, "1.0.0", {SOURCE_LABEL: scp, REVISION_LABEL: "a" * 40})
+    digest = labelled(reg, "1.1.0", {SOURCE_LABEL: scp, REVISION_LABEL: "b" * 40})
+    forgesim.create_repo(REPO, {PATH: f"image: {image}:1.0.0\n"})
+    write_config(bed, forgesim, image, registry=reg.host)
+
+    deliver(image, "1.1.0", redis_client, digest)
+
+    body = only_pr(forgesim).body
+    assert f"Commits: `{'a' * 12}` → `{'b' * 12}`" in body
+    why = f"Commit list: unavailable (the {SOURCE_LABEL} label is not an http(s) repository URL)"
+    assert why in body, body
+    assert scp not in body  # label text is not echoed into the PR
+
+
 def forge_compare(forgesim: ForgeSim, forge: str, old: str, new: str) -> tuple[str, list[str]]:
     """The simulator's compare of ``old...new`` in SOURCE: its web URL and commit shas."""
     auth = {"Authorization": f"token {forgesim.token}"}
