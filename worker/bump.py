@@ -379,6 +379,7 @@ def _bump_in(
             target=key,
             changes=made,
             old_tag=current.tag if current else None,
+            old_digest=current.digest if current else None,
             paths=tuple(target.paths),
             decision=f"{best.result}: {best.rule}",
             why=best.why,

@@ -31,7 +31,7 @@ def gather(
     if result is None:
         return []
     event = outcome.keep.event if outcome.keep is not None else None
-    old = sourcerange.Image(result.old_tag)
+    old = sourcerange.Image(result.old_tag, result.old_digest)
     new = sourcerange.Image(result.tag, result.digest, event)
     found = sourcerange.find(ctx, named.rule, old, new)
     found_evidence = evidence.Evidence(

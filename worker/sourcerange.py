@@ -2,7 +2,8 @@
 and the new image were built from, and what lies between them on the source forge.
 
 - The commits: the new image's from the event that named it (a CI trigger's or a gated push's
-  ``revision``), else from its OCI labels; the old image's from its OCI labels. Labels are read
+  ``revision``), else from its OCI labels; the old image's from its OCI labels (of the digest
+  the old reference pinned, when it pinned one: a tag may have moved since). Labels are read
   through the registry client (manifest, then config blob; bounded) and only for a registry
   bumper.yaml configures (``worker.registries.client_for``): an image names no host of its own.
 - The source repository: the ``org.opencontainers.image.source`` label. Its compare link, commit
@@ -56,7 +57,13 @@ def find(ctx: WorkerContext, rule: config.Image, old: Image, new: Image) -> text
         return dataclasses.replace(found, why_unknown=why)
     found = dataclasses.replace(found, origin=origin)
     if repo is None:
-        return dataclasses.replace(found, unavailable=f"the images name no {text.SOURCE_LABEL}")
+        # the label's text stays out of the PR: it is hostile input
+        why = (
+            f"the {text.SOURCE_LABEL} label is not an http(s) repository URL"
+            if source
+            else f"the images name no {text.SOURCE_LABEL}"
+        )
+        return dataclasses.replace(found, unavailable=why)
     forge = _forge_of(ctx, repo)
     if forge is None:
         why = f"{urlsplit(repo.base).hostname} is not a forge bumper.yaml configures"
@@ -101,7 +108,7 @@ def _labels(ctx: WorkerContext, rule: config.Image, image: Image) -> tuple[dict[
     """The image's OCI labels, or none and why."""
     reference = image.digest or image.tag
     if not reference:
-        return {}, "the old reference has no tag"
+        return {}, "the old reference has neither tag nor digest"
     try:
         host, repository = registries.split(refs.parse_name(rule.image).name)
     except InvalidReference:

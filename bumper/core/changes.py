@@ -72,6 +72,7 @@ class BumpResult:
     changes: tuple[EditedReference, ...] = ()
     digest: str | None = None
     old_tag: str | None = None
+    old_digest: str | None = None  # the digest the old reference pinned: what ran, not the tag
     paths: tuple[str, ...] = ()
     decision: str = ""  # e.g. "chosen by semver ^1.4"
     why: str = ""

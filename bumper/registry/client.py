@@ -139,14 +139,19 @@ class RegistryClient:
     def labels(self, repository: str, reference: str) -> dict[str, str]:
         """The image config's ``org.opencontainers.image.*`` labels (each value at most 200
         characters; at most 50 labels), read from the config blob of the manifest (for an
-        index: of its linux/amd64 or first platform manifest); empty when there are none."""
+        index: of its linux/amd64 or first platform manifest); empty when there are none. A
+        manifest fetched by digest must hash to it, so the labels are those of that image."""
         reply = self._manifest(repository, reference)
+        if _DIGEST.fullmatch(reference):
+            _check_digest(reply.body, reference, f"{self.host}/{repository}: manifest")
         manifest = _json(reply.body, self.host, "manifest")
         if _media_type(reply, manifest) in INDEX_TYPES:
             child = _platform_manifest(manifest)
             if child is None:
                 return {}
-            manifest = _json(self._manifest(repository, child).body, self.host, "manifest")
+            body = self._manifest(repository, child).body
+            _check_digest(body, child, f"{self.host}/{repository}: manifest")
+            manifest = _json(body, self.host, "manifest")
         config = manifest.get("config") if isinstance(manifest, dict) else None
         digest = config.get("digest") if isinstance(config, dict) else None
         if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):

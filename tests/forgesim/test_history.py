@@ -139,7 +139,23 @@ def test_a_commit_signed_by_a_known_ssh_key_is_verified(forgesim: ForgeSim, tmp_
         "verified": False,
         "reason": "unknown_key",
     }
+    gitlab = Api(forgesim, "/api/v4", {"PRIVATE-TOKEN": forgesim.token})
+    signatures = "/projects/acme%2Fconfig/repository/commits/{}/signature"
+    assert gitlab("GET", signatures.format("main~2")).json()["verification_status"] == "unknown_key"
     forgesim.add_signing_key("bot@example.com", key.with_suffix(".pub").read_text())
     assert verification("main~2")["verified"] is True
     assert verification("main~2")["reason"] == "valid"
     assert verification("main")["reason"] == "bad_email"  # the key is not mallory's
+    # GitLab, "Get signature of a commit": the same verdicts in its words; unsigned is a 404
+    unsigned = gitlab("GET", signatures.format("main~1"))
+    assert (unsigned.status_code, unsigned.json()) == (
+        404,
+        {"message": "404 GPG Signature Not Found"},
+    )
+    assert gitlab("GET", signatures.format("main~2")).json() == {
+        "signature_type": "SSH",
+        "verification_status": "verified",
+        "key": None,
+        "commit_source": "gitaly",
+    }
+    assert gitlab("GET", signatures.format("main")).json()["verification_status"] == "other_user"

@@ -49,6 +49,50 @@ def test_revision_label_from_the_image_config(registry: RegistryFactory, tmp_pat
     assert api.revision("acme/plain", "1") is None
 
 
+def test_labels_of_an_index_are_its_linux_amd64_images(registry: RegistryFactory) -> None:
+    """A multi-platform tag: the labels come from the linux/amd64 image's config, not from
+    the first entry of the index (here arm64, built from another revision)."""
+    reg = registry()
+    for arch, revision in (("arm64", "a" * 40), ("amd64", "b" * 40)):
+        reg.push_image("acme/api", arch)
+        ref = f"{reg.host}/acme/api:{arch}"
+        label = f"org.opencontainers.image.revision={revision}"
+        reg.crane("mutate", "--insecure", ref, "--set-platform", f"linux/{arch}", "-l", label)
+    images = [arg for arch in ("arm64", "amd64") for arg in ("-m", f"{reg.host}/acme/api:{arch}")]
+    reg.crane("index", "append", "--insecure", *images, "-t", f"{reg.host}/acme/api:1.1.0")
+    api = RegistryClient(entry(reg.host))
+    assert api.labels("acme/api", "1.1.0") == {"org.opencontainers.image.revision": "b" * 40}
+
+
+def test_labels_by_digest_refuse_a_manifest_of_another_digest(registry: RegistryFactory) -> None:
+    """A registry that answers another image's manifest for a digest (or for an index entry's
+    digest) gets no labels believed: the PR would show the wrong source commit."""
+    reg = registry()
+    digests = {}
+    for tag, revision in (("1.0.0", "a" * 40), ("1.1.0", "b" * 40)):
+        reg.push_image("acme/api", tag)
+        ref = f"{reg.host}/acme/api:{tag}"
+        label = f"org.opencontainers.image.revision={revision}"
+        reg.crane("mutate", "--insecure", ref, "--set-platform", "linux/amd64", "-l", label)
+        digests[tag] = reg.crane("digest", "--insecure", ref).stdout.strip()
+    images = ["-m", f"{reg.host}/acme/api:1.0.0"]
+    reg.crane("index", "append", "--insecure", *images, "-t", f"{reg.host}/acme/api:multi")
+    proxy = ThrottlingProxy(reg.url, retry_after=1)
+    try:
+        api = RegistryClient(entry(proxy.host))
+        old, new = (f"/v2/acme/api/manifests/{digests[tag]}" for tag in ("1.0.0", "1.1.0"))
+        assert api.labels("acme/api", digests["1.0.0"])["org.opencontainers.image.revision"] == (
+            "a" * 40
+        )
+        proxy.swap[old] = new
+        with pytest.raises(PermanentError, match="does not match"):
+            api.labels("acme/api", digests["1.0.0"])
+        with pytest.raises(PermanentError, match="does not match"):
+            api.labels("acme/api", "multi")  # its amd64 entry is 1.0.0's digest
+    finally:
+        proxy.stop()
+
+
 def test_basic_auth_with_htpasswd(registry: RegistryFactory, tmp_path: Path) -> None:
     reg = registry(auth=htpasswd(tmp_path / "auth", "bot", "s3cret-pw"))
     crane_login(reg, "bot", "s3cret-pw")

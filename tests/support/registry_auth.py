@@ -160,7 +160,8 @@ class ThrottlingProxy:
     """Passes requests to ``upstream``; while ``throttle`` > 0 it answers 429 instead (and
     counts down), with ``Retry-After: <retry_after>`` (seconds, or a date given as text). The
     replies it relays carry ``limits`` (e.g. ``RateLimit-Remaining``) as well. Records the time
-    of every request it sees."""
+    of every request it sees. ``swap`` maps a path to another one it answers instead (a
+    registry that lies)."""
 
     def __init__(
         self, upstream: str, retry_after: int | str, limits: dict[str, str] | None = None
@@ -169,6 +170,7 @@ class ThrottlingProxy:
         self.retry_after = retry_after
         self.limits = dict(limits or {})
         self.throttle = 0
+        self.swap: dict[str, str] = {}
         self.seen: list[tuple[float, str, int]] = []
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -193,7 +195,10 @@ class ThrottlingProxy:
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 reply = requests.request(
-                    self.command, proxy.upstream + self.path, headers=headers, timeout=10
+                    self.command,
+                    proxy.upstream + proxy.swap.get(self.path, self.path),
+                    headers=headers,
+                    timeout=10,
                 )
                 proxy.seen.append((time.monotonic(), self.path, reply.status_code))
                 self.send_response(reply.status_code)

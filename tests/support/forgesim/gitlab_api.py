@@ -1,9 +1,9 @@
 """GitLab v4 subset (under ``/api/v4``): what python-gitlab calls for a bump flow.
 
-Projects, branches, commits, commit statuses and the pipelines they form, merge requests
-(list/create/update/close, merge with ``sha`` guard and ``merge_when_pipeline_succeeds`` /
-``auto_merge``), MR notes, labels, reviewers (by user id), user lookup and project members
-(``members/all``). Body shapes follow
+Projects, branches, commits (and their SSH signatures), commit statuses and the pipelines
+they form, merge requests (list/create/update/close, merge with ``sha`` guard and
+``merge_when_pipeline_succeeds`` / ``auto_merge``), MR notes, labels, reviewers (by user id),
+user lookup and project members (``members/all``). Body shapes follow
 ``../shared/fixtures/forges/recorded/gitlab``. Project ids may be numeric or URL-encoded paths;
 routes match the raw path, so ``group%2Fname`` is never split.
 """
@@ -164,6 +164,20 @@ def list_statuses(sim: ForgeSim, req: Request, pid: str, sha: str) -> Response:
         else [s for s in repo.statuses if s.sha == full]
     )
     return _list(req, [render.status_json(sim, repo, s) for s in statuses])
+
+
+@route("gitlab", "GET", P + r"/repository/commits/(?P<ref>[^/]+)/signature")
+def get_signature(sim: ForgeSim, req: Request, pid: str, ref: str) -> Response:
+    """GitLab's "Get signature of a commit", for SSH signatures (the only kind the simulator
+    checks): 404 for an unsigned commit, as GitLab answers."""
+    repo = _project(sim, pid)
+    sha = repo.git.resolve(unquote(ref))
+    if sha is None:
+        raise ApiError(404, "404 Commit Not Found")
+    status, principal = sim.signature(repo, sha)
+    if status == "N":
+        raise ApiError(404, "404 GPG Signature Not Found")
+    return Response(200, render.signature_json(status, principal, repo.git.commit_info(sha)["ce"]))
 
 
 @route("gitlab", "POST", P + r"/statuses/(?P<sha>[0-9a-f]{40})")

@@ -124,6 +124,23 @@ def commit_json(sim: ForgeSim, repo: SimRepo, sha: str) -> dict[str, Any]:
     }
 
 
+def signature_json(status: str, principal: str, committer_email: str) -> dict[str, Any]:
+    """GitLab's signature of an SSH-signed commit: ``verified`` when the key is trusted for
+    the committer's email (``ForgeSim.add_signing_key``); ``other_user`` when it is trusted
+    for another email, ``unknown_key`` when not at all, ``unverified`` for a bad signature.
+    ``key`` is null: the simulator keeps no key records."""
+    if status == "G":
+        verdict = "verified" if principal == committer_email else "other_user"
+    else:
+        verdict = "unverified" if status == "B" else "unknown_key"
+    return {
+        "signature_type": "SSH",
+        "verification_status": verdict,
+        "key": None,
+        "commit_source": "gitaly",
+    }
+
+
 def pipeline_status(repo: SimRepo, pipeline: Pipeline) -> str:
     statuses = repo.latest_statuses(pipeline.sha)
     state = repo.combined_state(pipeline.sha)
