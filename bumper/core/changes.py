@@ -70,9 +70,6 @@ class BumpResult:
     mode: str
     target: str  # the target key (rule + index), stable across runs
     changes: tuple[EditedReference, ...] = ()
-    # (path, count) of changed references not listed in ``changes``: a large file's beyond
-    # its first few, so that the message and the table stay bounded (``bumper.edittree``).
-    unlisted: tuple[tuple[str, int], ...] = ()
     digest: str | None = None
     old_tag: str | None = None
     paths: tuple[str, ...] = ()
@@ -82,6 +79,9 @@ class BumpResult:
     delivery_id: str = ""
     event_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # (path, count) of changed references not listed in ``changes``: a large file's beyond
+    # its first few, so that the message and the table stay bounded (``bumper.edittree``).
+    unlisted: tuple[tuple[str, int], ...] = ()
 
     @property
     def ref(self) -> str:
