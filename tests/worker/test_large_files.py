@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 import redis
 
-from bumper import edittree
+from bumper import edittree, gitrepo
 from bumper.core import events, finder_documents
+from bumper.errors import PermanentError
 from tests.support.jobs import drain
 from tests.support.redis_server import RedisServer
-from worker import context, jobs
+from tests.worker.remotes import seeded_remote
+from worker import context, edits, jobs
 
 LARGE = "apps/fleet.yaml"
 SMALL = "apps/api.yaml"
@@ -119,3 +121,21 @@ def test_a_large_file_is_bumped_group_by_group_byte_exact_with_a_bounded_message
     assert f"- {LARGE}: {more} more references changed the same way" in message
     assert f"- {SMALL}: 1.0.0 → 1.2.0" in message
     assert len(message) < edittree.LISTED + 20
+
+
+def test_a_refusal_late_in_a_large_file_writes_nothing_and_leaves_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    # The last document has a reference with no tag field to set: its group is refused after
+    # every group before it was staged into a temporary file beside the file.
+    refused = f"---\nimage:\n  repository: ghcr.io/acme/api\n  digest: sha256:{'a' * 64}\n"
+    files = {LARGE: (fleet("1.0.0") + refused).encode(), SMALL: b"image: ghcr.io/acme/api:1.0.0\n"}
+    remote = seeded_remote(tmp_path, files)
+    with gitrepo.RepoCache(tmp_path / "cache").checkout(remote, "main") as checkout:
+        found = edits.find(checkout, ["apps/**"], "ghcr.io/acme/api")
+        assert [f.path for f in found.large] == [LARGE] and found.large[0].matched == DOCUMENTS + 1
+        with pytest.raises(PermanentError, match=r"apps/fleet\.yaml: line \d+ .*no tag field"):
+            edits.apply(checkout, found, "1.2.0", None)
+        assert {p.name for p in (checkout.root / "apps").iterdir()} == {"fleet.yaml", "api.yaml"}
+        for name, data in files.items():
+            assert (checkout.root / name).read_bytes() == data
