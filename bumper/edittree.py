@@ -18,6 +18,12 @@
   ``write_tree`` then writes the edited files, each atomically (temporary file + rename),
   keeping the file mode.
 * ``edit_tree`` / ``set_image_in_tree``: the three steps at once (the CLI's ``set-image``).
+* The worker's bump of an image: ``scan_image(..., bounded=True)`` → ``stage_found`` →
+  ``write_tree``. A file over ``finder_documents.STREAM_ABOVE`` is then scanned group by group
+  and kept as a :class:`LargeFound` (its text, its count of references, the first ``LISTED``
+  of them), and edited by the same group-by-group mechanism as ``stage_tree`` (a
+  :class:`StagedFile` listing the first ``LISTED`` changes and counting the rest), so memory
+  follows one group's references, not a 50 MB file's.
 * ``scan_chart`` → ``plan_chart_tree`` → ``write_tree``: the same for a Helm chart's version
   references (``core.yaml.charteditor``), screened by the chart's name.
 """
@@ -40,6 +46,9 @@ from bumper.core.yaml import charteditor, editor, limits, streamedit
 from bumper.errors import BumperError, EditRefused, ParseLimitExceeded, PathEscape
 
 YAML_SUFFIXES = (".yaml", ".yml")
+LISTED = 100
+"""References of a large file a bump keeps as records (found, then changed); the rest are
+counted: enough for a commit message and a PR table, which show a count beyond them."""
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -74,11 +83,15 @@ class TreeEdit:
     skipped: tuple[tuple[str, str], ...]
     unreadable: tuple[tuple[str, str], ...] = ()
     staged: tuple[StagedFile, ...] = ()  # large files edited group by group (edit_tree)
+    large: tuple[LargeFound, ...] = ()  # large files found, not yet edited (bounded scan)
 
     @property
     def references(self) -> tuple[ImageEdit, ...]:
-        """Every reference to the image, in path order."""
-        return tuple(ref for file in self.files for ref in file.references)
+        """Every reference to the image, in path order (of a large file found by a bounded
+        scan: its first ``LISTED``)."""
+        small = [(file.path, file.references) for file in self.files]
+        large = [(file.path, file.first) for file in self.large]
+        return tuple(ref for _, refs_ in sorted(small + large, key=_path) for ref in refs_)
 
     @property
     def changes(self) -> tuple[ImageEdit, ...]:
@@ -93,7 +106,15 @@ class TreeEdit:
     @property
     def matched(self) -> int:
         """References to the image, changed or already current."""
-        return sum(file.matched for file in self.files) + sum(s.matched for s in self.staged)
+        staged = sum(s.matched for s in self.staged)
+        return (
+            sum(file.matched for file in self.files) + staged + sum(f.matched for f in self.large)
+        )
+
+    @property
+    def unlisted(self) -> tuple[tuple[str, int], ...]:
+        """``(path, count)`` of the changed references of staged files not kept as records."""
+        return tuple((s.path, s.unlisted) for s in self.staged if s.unlisted)
 
     @property
     def change_list(self) -> list[Change]:
@@ -115,6 +136,7 @@ class StagedFile:
     matched: int
     changes: tuple[Change, ...]
     skipped: Skipped | None = None
+    unlisted: int = 0  # changed references beyond ``changes`` (a bounded stage)
 
     def write_diff(self, label: str, out: TextIO) -> None:
         """Copy the dry run's diff to ``out``, under ``a/LABEL`` → ``b/LABEL``."""
@@ -124,6 +146,24 @@ class StagedFile:
         out.write(f"--- a/{name}\n+++ b/{name}\n")
         with open(self.temp, encoding="utf-8", newline="") as diff:
             shutil.copyfileobj(diff, out)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LargeFound:
+    """A file over ``finder_documents.STREAM_ABOVE`` found by a bounded scan: its text (for
+    :func:`stage_found`), how many references to the image it holds (``matched``), the first
+    ``LISTED`` of them (``first``: their lines are the group's), any documents skipped."""
+
+    path: str
+    text: str
+    image: str
+    matched: int
+    first: tuple[ImageEdit, ...]
+    skipped: Skipped | None = None
+
+
+def _path(item: tuple[str, object]) -> str:
+    return item[0]
 
 
 def yaml_files(root: Path | str, paths: Iterable[str] = (".",)) -> list[Path]:
@@ -345,11 +385,37 @@ def screen_term(image: str) -> str:
     return refs.parse(image).repository.removeprefix(refs.OFFICIAL_PREFIX)
 
 
-def scan_image(root: Path | str, paths: Iterable[str], image: str) -> TreeEdit:
-    """The references to ``image`` under ``paths`` (stage *found*), each file read once."""
-    return _scan_files(
-        root, paths, screen_term(image), lambda text, rel: editor.scan_image(text, image, rel)
-    )
+def scan_image(
+    root: Path | str, paths: Iterable[str], image: str, *, bounded: bool = False
+) -> TreeEdit:
+    """The references to ``image`` under ``paths`` (stage *found*), each file read once.
+    ``bounded``: a large file is scanned group by group and kept as a :class:`LargeFound`
+    (edit the tree with :func:`stage_found`)."""
+
+    def scan(text: str, rel: str) -> FileEdit:
+        return editor.scan_image(text, image, rel)
+
+    def large(text: str, rel: str) -> LargeFound:
+        return _found_large(text, rel, image)
+
+    return _scan_files(root, paths, screen_term(image), scan, large if bounded else None)
+
+
+def _found_large(text: str, rel: str, image: str) -> LargeFound:
+    """``text`` scanned group by group: its references to ``image`` counted, the first
+    ``LISTED`` kept (the filter is ``editor.scan_image``'s)."""
+    wanted = refs.normalize_name(image)
+    matched, first, skipped = 0, list[ImageEdit](), list[Skipped]()
+    for part in finder.scan_parts(text):
+        for found in part.scan.found:
+            if found.image == wanted and found.artifact == "image" and found.editable:
+                matched += 1
+                if len(first) < LISTED:
+                    first.append(ImageEdit(found, rel))
+        if part.skipped is not None:
+            skipped.append(part.skipped)
+    summary = finder_documents.summary(skipped) if skipped else None
+    return LargeFound(rel, text, image, matched, tuple(first), summary)
 
 
 def scan_chart(
@@ -368,14 +434,14 @@ def _scan_files(
     paths: Iterable[str],
     term: str,
     scan: Callable[[str, str], FileEdit],
-    stage: Callable[[str, str], StagedFile] | None = None,
+    stage: Callable[[str, str], StagedFile | LargeFound] | None = None,
 ) -> TreeEdit:
     """The files under ``paths`` whose bytes hold ``term``, each scanned by ``scan`` (or
     edited by ``stage`` when given and the file is large)."""
     base = Path(root).resolve()
     needle = term.encode("utf-8")
     selection = select(base, paths)
-    files: list[FileEdit | StagedFile] = []
+    files: list[FileEdit | StagedFile | LargeFound] = []
     skipped = [(link.path, link.reason) for link in selection.links]
     unreadable = [(ln.path, f"{ln.path}: {ln.reason}") for ln in selection.links if not ln.covered]
     for rel in selection.files:
@@ -416,17 +482,26 @@ def _scan_files(
         tuple(sorted(skipped)),
         tuple(sorted(unreadable)),
         tuple(f for f in files if isinstance(f, StagedFile)),
+        tuple(f for f in files if isinstance(f, LargeFound)),
     )
 
 
 def _stage(
-    base: Path, rel: str, text: str, image: str, tag: str | None, digest: str | None, dry: bool
+    base: Path,
+    rel: str,
+    text: str,
+    image: str,
+    tag: str | None,
+    digest: str | None,
+    dry: bool,
+    listed: int | None = None,
 ) -> StagedFile:
     """``text`` (the file ``rel``) edited group by group into a temporary file: its new text
-    beside it, or its diff for a dry run. Nothing of it is kept on a refusal."""
+    beside it, or its diff for a dry run. Nothing of it is kept on a refusal. ``listed``:
+    keep only the first so many changes, and count the rest."""
     target = base / rel
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=None if dry else target.parent)
-    matched, changes, skipped = 0, list[Change](), list[Skipped]()
+    matched, unlisted, changes, skipped = 0, 0, list[Change](), list[Skipped]()
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             for part in streamedit.edit_parts(
@@ -434,7 +509,9 @@ def _stage(
             ):
                 out.write(part.hunks if dry else part.after)
                 matched += part.matched
-                changes.extend(part.changes)
+                room = len(part.changes) if listed is None else max(listed - len(changes), 0)
+                changes.extend(part.changes[:room])
+                unlisted += len(part.changes[room:])
                 if part.skipped is not None:
                     skipped.append(part.skipped)
     except BaseException:
@@ -444,7 +521,7 @@ def _stage(
         os.unlink(temp)
     summary = finder_documents.summary(skipped) if skipped else None
     kept = temp if changes else None
-    return StagedFile(rel, kept, dry, matched, tuple(changes), summary)
+    return StagedFile(rel, kept, dry, matched, tuple(changes), summary, unlisted)
 
 
 def commit_staged(root: Path | str, staged: StagedFile) -> None:
@@ -480,6 +557,29 @@ def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = No
         except EditRefused as error:
             raise EditRefused(f"{file.path}: {error}") from None
     return TreeEdit(tuple(files), tree.skipped, tree.unreadable, tree.staged)
+
+
+def stage_found(
+    root: Path | str, tree: TreeEdit, *, tag: str | None = None, digest: str | None = None
+) -> TreeEdit:
+    """A bounded :func:`scan_image` tree planned: small files as :func:`plan_tree` does,
+    each large file staged from the text the scan read (:class:`StagedFile`, its first
+    ``LISTED`` changes kept). Nothing is written; on a refusal nothing is left behind."""
+    planned = plan_tree(TreeEdit(tree.files, tree.skipped, tree.unreadable), tag=tag, digest=digest)
+    base = Path(root).resolve()
+    staged: list[StagedFile] = []
+    try:
+        for large in tree.large:
+            try:
+                staged.append(
+                    _stage(base, large.path, large.text, large.image, tag, digest, False, LISTED)
+                )
+            except EditRefused as error:
+                raise EditRefused(f"{large.path}: {error}") from None
+    except BaseException:
+        discard_staged(*staged)
+        raise
+    return TreeEdit(planned.files, tree.skipped, tree.unreadable, tuple(staged))
 
 
 def plan_chart_tree(tree: TreeEdit, version: str) -> TreeEdit:

@@ -80,6 +80,9 @@ class BumpResult:
     delivery_id: str = ""
     event_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # (path, count) of changed references not listed in ``changes``: a large file's beyond
+    # its first few, so that the message and the table stay bounded (``bumper.edittree``).
+    unlisted: tuple[tuple[str, int], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -88,7 +91,13 @@ class BumpResult:
 
     @property
     def files(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(change.path for change in self.changes))
+        paths = [change.path for change in self.changes] + [path for path, _ in self.unlisted]
+        return tuple(dict.fromkeys(paths))
+
+    @property
+    def count(self) -> int:
+        """Every changed reference, listed or not."""
+        return len(self.changes) + sum(n for _, n in self.unlisted)
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -138,7 +147,7 @@ def _raw_fields(result: BumpResult) -> dict[str, str]:
         "mode": result.mode,
         "paths": ", ".join(result.paths),
         "files": ", ".join(result.files) or "no file",
-        "count": str(len(result.changes)),
+        "count": str(result.count),
         "source": result.source,
         "delivery_id": result.delivery_id,
         "decision": result.decision,
@@ -167,6 +176,7 @@ def commit_message(
         subject = render(CONVENTIONAL_TITLE, result) if style == "conventional" else None
         lines = [subject or f"Bump {result.name} to {result.ref}", ""]
         lines += [f"- {change.path}: {change.old} → {change.new}" for change in result.changes]
+        lines += [f"- {path}: {_more(n)}" for path, n in result.unlisted]
         if result.decision:
             lines += ["", f"Policy: {result.decision}"]
         if result.delivery_id:
@@ -214,7 +224,13 @@ def change_table(result: BumpResult) -> str:
             f"| `{_cell(where)}` | `{_cell(change.old)}` → `{_cell(change.new)}` "
             f"| {_cell(result.decision)} | {source} |"
         )
+    for path, count in result.unlisted:
+        rows.append(f"| `{_cell(path)}` | {_more(count)} | {_cell(result.decision)} | {source} |")
     return "\n".join(rows)
+
+
+def _more(count: int) -> str:
+    return f"{count} more reference{'s' if count != 1 else ''} changed the same way"
 
 
 def marker(result: BumpResult) -> str:

@@ -169,3 +169,17 @@ def test_inline_bounds_the_length() -> None:
     assert changes.inline("a" * 1000) == "a" * (changes.FIELD_LIMIT - 1) + "…"
     assert changes.inline(" ok\t\tfine \n") == "ok fine"
     assert changes.safe_url("ftp://x") is None and changes.safe_url("https://x/y") == "https://x/y"
+
+
+def test_unlisted_changes_are_counted_in_the_message_table_files_and_count() -> None:
+    bumped = result(unlisted=(("apps/fleet.yaml", 287_900),))
+    message = changes.commit_message(bumped)
+    assert "- apps/fleet.yaml: 287900 more references changed the same way" in message
+    table = changes.change_table(bumped).splitlines()
+    assert table[-1].startswith(
+        "| `apps/fleet.yaml` | 287900 more references changed the same way |"
+    )
+    assert bumped.files[-1] == "apps/fleet.yaml"
+    assert changes.render("{count} in {files}", bumped) == (
+        "287902 in apps/api/deploy.yaml, apps/api/values.yaml, apps/fleet.yaml"
+    )

@@ -32,7 +32,7 @@ def test_found_references_are_applied_as_found(tmp_path: Path) -> None:
         found = edits.find(checkout, ["apps/*.yaml"], "ghcr.io/acme/api")
         assert [(r.path, r.found.tag) for r in found.references] == [("apps/ok.yaml", "1.0")]
         applied = edits.apply(checkout, found, "1.1", None)
-        assert [(r.path, r.old, r.new) for r in applied] == [("apps/ok.yaml", "1.0", "1.1")]
+        assert [(r.path, r.old, r.new) for r in applied.changes] == [("apps/ok.yaml", "1.0", "1.1")]
         assert (
             checkout.root / "apps/ok.yaml"
         ).read_text() == "image: ghcr.io/acme/api:1.1  # pinned\n"

@@ -29,7 +29,7 @@ def _bump(tmp_path: Path, remote: str, globs: list[str]) -> tuple[list[str], dic
             for p in checkout.root.rglob("*.yaml")
             if not p.is_symlink() and ".git" not in p.parts
         }
-    return sorted({r.path for r in applied}), after
+    return sorted({r.path for r in applied.changes}), after
 
 
 @pytest.mark.parametrize(
