@@ -122,6 +122,17 @@ def decide(
 
 
 READY_TO_PROMOTE = "gate passed: promoting"
+ALREADY_RUNNING = "already running there (reported ready)"
+
+
+def _runs_now(evidence: Evidence | None, now: float, max_report_age: float) -> bool:
+    """A fresh report says the environment runs the digest, ready, right now."""
+    return (
+        evidence is not None
+        and evidence.ready_since is not None
+        and evidence.last_ready_at is not None
+        and now - evidence.last_ready_at <= max_report_age
+    )
 
 
 def _first(env: Environment, digest: Digest) -> Status:
@@ -147,6 +158,11 @@ def _later(
         if env.gate.approval and not running:
             return _approval(env, entered)
         return Status(env.name, "promoted", entered.change or "promoted", entered.at)
+    if _runs_now(evidence, now, max_report_age):
+        # Already there (the state a pipeline starts from, or a deploy by other means): a
+        # promotion would only pin what runs; the next environment's gate reads this one.
+        assert evidence is not None and evidence.ready_since is not None
+        return Status(env.name, "promoted", ALREADY_RUNNING, evidence.ready_since)
     gate = env.gate
     if gate.healthy_for is not None:
         waiting = _soak(before, env, gate.healthy_for, digest, now, max_report_age)

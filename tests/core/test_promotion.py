@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bumper.core.promotion import (
+    ALREADY_RUNNING,
     READY_TO_PROMOTE,
     Digest,
     Entered,
@@ -107,3 +108,19 @@ def test_a_merged_approval_pr_promotes_and_waits_for_the_named_agent_to_report_i
     assert plan.statuses[2].state == "blocked"
     assert plan.statuses[2].detail == "approval: PR-7 closed without merging"
     assert plan.promote is None
+
+
+def test_a_digest_already_running_in_a_later_environment_is_not_promoted_into_it_again() -> None:
+    # the state a pipeline starts from: the same digest runs, ready, in dev and staging
+    running = {
+        "dev": Evidence(ready_since=1000, last_ready_at=9000),
+        "staging": Evidence(ready_since=1000, last_ready_at=9000),
+    }
+    plan = decide(ENVS, Digest(D, "1.0.0", running), now=9000, max_report_age=AGE)
+    assert plan.promote is None  # neither staging (already there) nor prod (CI not passed)
+    assert (plan.statuses[1].state, plan.statuses[1].detail) == ("promoted", ALREADY_RUNNING)
+    assert plan.statuses[2].detail == "CI github/e2e to succeed"  # its soak in staging ran out
+    # a stale report of it running is not enough: staging's own gate applies again
+    stale = {**running, "staging": Evidence(ready_since=1000, last_ready_at=1000)}
+    plan = decide(ENVS, Digest(D, "1.0.0", stale), now=9000, max_report_age=AGE)
+    assert plan.promote == "staging"
