@@ -20,6 +20,7 @@ Must not: import anything heavier than pydantic (the agent imports this module).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -55,7 +56,8 @@ class WorkerSettings(BaseModel):
     """The bump worker (``BUMPER_WORKER__<FIELD>``), read by ``bumper worker`` and its jobs."""
 
     cache_dir: Path = Field(
-        Path(".bumper-cache"), description="git mirrors and per-job work trees of config repos"
+        Path(".bumper-cache"),
+        description="git mirrors and the work trees of config repos kept for the worker's jobs",
     )
     retry_max: int = Field(10, ge=1, description="retries of a job failing with a transient error")
     retry_base_seconds: float = Field(
@@ -414,6 +416,12 @@ class _RunOnly(_Renamed):
 def load() -> Settings:
     """The settings of web and worker; a bad value is a ``ConfigError`` naming the variable."""
     return _checked(Settings)
+
+
+def environment_fingerprint() -> tuple[tuple[str, str], ...]:
+    """Every ``BUMPER_*`` variable and its value (case-insensitive, as pydantic-settings reads
+    them): equal fingerprints give equal ``load()`` results, so a caller may keep its copy."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("BUMPER_")))
 
 
 def load_log() -> LogSettings:

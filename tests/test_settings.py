@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Modules that may touch os.environ, and why: none of them reads a Bumper setting.
 ENVIRON_ALLOWED = {
     "bumper/secrets.py": "{env: NAME} secrets named in bumper.yaml",
+    "bumper/settings.py": "the settings' own fingerprint of BUMPER_* (a parsed copy kept)",
     "bumper/agent/kube.py": "Kubernetes' in-cluster discovery (KUBERNETES_SERVICE_HOST)",
     "bumper/agent/render.py": "the environment passed on to helm / kustomize",
     "bumper/agent/source.py": "the environment passed on to git",

@@ -12,7 +12,6 @@ Must not: route, bump or deploy (``bump``, ``pullrequests``, ``pushdeploy`` do),
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +120,7 @@ class _Contexts:
     def loaded(self) -> settings.Settings:
         """``settings.load()``, parsed again only when a ``BUMPER_*`` variable changed: it
         costs milliseconds, and every job asks (issue 18: webhook → PR latency)."""
-        environ = tuple(sorted((k, v) for k, v in os.environ.items() if _is_setting(k)))
+        environ = settings.environment_fingerprint()
         if self._settings is None or environ != self._environ:
             self._settings, self._environ = settings.load(), environ
         return self._settings
@@ -129,10 +128,6 @@ class _Contexts:
     def cache_clear(self) -> None:
         self._key, self._ctx = None, None
         self._environ, self._settings = None, None
-
-
-def _is_setting(name: str) -> bool:
-    return name.upper().startswith("BUMPER_")  # pydantic-settings reads them case-insensitively
 
 
 current = _Contexts()
