@@ -246,7 +246,36 @@ spawn() {  # $1 = name, rest = command; logs to $STATE/logs/$1.log, pid in $STAT
 wait_for() {  # $1 = what, $2 = seconds, rest = probe
   local what="$1" secs="$2" i; shift 2
   for ((i = 0; i < secs * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  local log  # the tails in the error: the state dir (and its logs) goes with the next stop
+  for log in "$STATE"/logs/*.log; do
+    [ -f "$log" ] && { echo "----- $log" >&2; tail -n 12 "$log" >&2; }
+  done
   die "timed out waiting for $what (logs: $STATE/logs)"
+}
+
+kubelet_healthy() { innet bash -c "exec 3<>/dev/tcp/127.0.0.1/10248"; }
+
+start_kubelet() {
+  # `ctr version` answers before containerd's CRI plugin serves: a kubelet started in that
+  # window exits at once ("validate CRI v1 runtime API"), which a warm restart (images already
+  # imported) hits. It is started again, a few times, while it exits without being healthy.
+  local attempt i
+  for attempt in 1 2 3 4 5; do
+    spawn kubelet nsenter --net="/run/netns/$NETNS" "$BIN/kubelet" \
+      --config="$STATE/kubelet.yaml" --kubeconfig="$BUMPER_NODE_KUBECONFIG" \
+      --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet-certs" \
+      --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
+      --register-with-taints="$NODE_TAINT" --node-labels=bumper.dev/real-node=true --v=1
+    for ((i = 0; i < 50; i++)); do
+      kubelet_healthy >/dev/null 2>&1 && return 0
+      running "$(cat "$STATE/kubelet.pid")" || break  # exited (a zombie counts as exited)
+      sleep 0.2
+    done
+    running "$(cat "$STATE/kubelet.pid")" && return 0  # still starting: wait_for's time
+    say "the kubelet exited before it was healthy (attempt $attempt): starting it again"
+    rm -f "$STATE/kubelet.pid"  # else spawn would take the zombie for a running kubelet
+    sleep 1
+  done
 }
 
 cmd_forward() {  # $1 = a port on the host's 127.0.0.1, served to the node on $HOST_IP
@@ -287,14 +316,10 @@ cmd_start() {
   wait_for containerd 30 innet ctr --address "$SOCK" version
   import_image pause "$PAUSE_REF"
   import_image coredns "$COREDNS_REF"
-  spawn kubelet nsenter --net="/run/netns/$NETNS" "$BIN/kubelet" \
-    --config="$STATE/kubelet.yaml" --kubeconfig="$BUMPER_NODE_KUBECONFIG" \
-    --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet-certs" \
-    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
-    --register-with-taints="$NODE_TAINT" --node-labels=bumper.dev/real-node=true --v=1
+  start_kubelet
   spawn kube-proxy nsenter --net="/run/netns/$NETNS" "$BIN/kube-proxy" \
     --config="$STATE/kube-proxy.yaml" --v=1
-  wait_for "the kubelet's /healthz" 60 innet bash -c "exec 3<>/dev/tcp/127.0.0.1/10248"
+  wait_for "the kubelet's /healthz" 60 kubelet_healthy
   say "started $NODE_NAME at $NODE_IP (state $STATE)"
 }
 
