@@ -1,10 +1,12 @@
 """Promotion on the test bed's real node (issue 20's acceptance): two pull agents, one per
 environment (namespaces dev and staging, overlays/dev and overlays/staging of one config repo),
-report what their pods really run (the ``imageID`` digests) to the real web process; a registry
-push reaches dev as a commit; once dev has run it ready for ``healthy_for``, the worker commits
-exactly that ``tag@digest`` to staging, and the staging agent runs it; once staging has run it
-ready for ``healthy_for``, prod gets it as a PR (``approval: pr``; prod has no agent here). A
-digest failing health in dev is rolled back there and never reaches staging or prod.
+report what their pods really run (the ``imageID`` digests) to the real web process. A registry
+push reaches dev as a commit and runs there; a newer push during its soak supersedes it (it never
+reaches staging) and starts its own clock at the dev agent's first ready report of it; once dev
+has run the newer one ready for ``healthy_for``, the worker commits exactly that ``tag@digest``
+to staging, and the staging agent runs it; once staging has run it ready for ``healthy_for``,
+prod gets it as a PR (``approval: pr``; prod has no agent here). A digest failing health in dev
+is rolled back there and never reaches staging or prod.
 
 The product runs on the host (gunicorn, ``bumper worker``, two ``bumper agent`` processes with
 the admin kubeconfig); the workloads run on the real node. Marker ``node``.
@@ -35,6 +37,10 @@ pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 APP = "acme/api"
 ENVS = ("dev", "staging")
 TOKENS = {env: f"promotion-node-{env}-token-0123456789" for env in ENVS}
+# Staging's healthy_for in dev. The newer push must reach dev (webhook → commit → rollout →
+# the agent's ready report) within the older digest's soak: about 4 s on a quiet machine, 17 s
+# at worst under load (docs/benchmarks.md, push → healthy p99); each second costs wall time.
+DEV_SOAK = 30
 
 
 def _deployment(image: str, node: str) -> str:
@@ -69,7 +75,7 @@ def _config(sim: ForgeSim, local: str, tokens: Path) -> str:
         {
             "name": "staging",
             "agent": "staging",
-            "gate": {"healthy_for": "3s"},
+            "gate": {"healthy_for": f"{DEV_SOAK}s"},
             "targets": [{"repo": "cfg", "paths": ["overlays/staging/**"], "mode": "commit"}],
         },
         {
@@ -126,6 +132,12 @@ def _running_digest(cluster: BedCluster, ns: str) -> str:
     return image_id.rsplit("@", 1)[-1] if "@" in image_id else ""
 
 
+def _ready_since(stack: Stack, agent: str, image: str) -> float | None:
+    """When ``agent``'s unbroken run of ready reports of ``image`` (``repo@digest``) began."""
+    since = (PromotionStore(stack.redis).evidence(agent).get(image) or {}).get("ready_since")
+    return float(since) if isinstance(since, int | float) else None
+
+
 def _package(local: str, tag: str, digest: str) -> dict[str, Any]:
     return {
         "action": "published",
@@ -142,7 +154,7 @@ def _package(local: str, tag: str, digest: str) -> dict[str, Any]:
     }
 
 
-def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not(
+def test_a_healthy_digest_is_promoted_and_a_superseded_or_failing_one_is_not(
     kube_full: BedCluster,
     kube_node: Node,
     registry: RegistryFactory,
@@ -154,7 +166,8 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
     local = f"localhost:{reg.port}"
     bins = kube_full.bin_dir
     v1 = push_app_image(reg, bins, tmp_path, "1.0.0", "MESSAGE=one")
-    v2 = push_app_image(reg, bins, tmp_path, "1.1.0", "MESSAGE=two")
+    soaking = push_app_image(reg, bins, tmp_path, "1.1.0", "MESSAGE=two")
+    v2 = push_app_image(reg, bins, tmp_path, "1.1.1", "MESSAGE=three")
     v3 = push_app_image(reg, bins, tmp_path, "1.2.0", "FAIL=1")
 
     sim = HookingForge(tmp_path / "forgesim").start()
@@ -163,6 +176,7 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
     files = {f"overlays/{env}/api.yaml": start for env in (*ENVS, "prod")}
     sim.create_repo(CONFIG_REPO, files)
     repo = sim.repo(CONFIG_REPO)
+    initial = repo.git.sha("main") or ""
     namespaces = {env: kube_full.create_namespace(env) for env in ENVS}
     state_ns = kube_full.create_namespace("agents")
     tokens = tmp_path / "tokens"
@@ -195,9 +209,26 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
                 f"1.0.0 running in {env}",
             )
 
-        # A push reaches dev; healthy there for 3 s, exactly that digest reaches staging.
-        assert stack.post("package", _package(local, "1.1.0", v2)) == 202
-        wait_until(lambda: _running_digest(kube_full, namespaces["dev"]) == v2, 120, "1.1.0 in dev")
+        # A push reaches dev and runs there: the dev agent's ready report starts its soak.
+        assert stack.post("package", _package(local, "1.1.0", soaking)) == 202
+        first_since = wait_until(
+            lambda: _ready_since(stack, "dev", f"{local}/{APP}@{soaking}"),
+            120,
+            "the dev agent's report of 1.1.0, ready",
+        )
+        wait_until(lambda: _running_digest(kube_full, namespaces["dev"]) == soaking, 30, "1.1.0")
+        # A newer push during that soak: 1.1.0 is superseded; 1.1.1's clock starts at the dev
+        # agent's first ready report of it.
+        pushed = time.time()
+        assert stack.post("package", _package(local, "1.1.1", v2)) == 202
+        since = wait_until(
+            lambda: _ready_since(stack, "dev", f"{local}/{APP}@{v2}"),
+            120,
+            "the dev agent's report of 1.1.1, ready",
+        )
+        wait_until(lambda: _running_digest(kube_full, namespaces["dev"]) == v2, 30, "1.1.1 in dev")
+        assert first_since < pushed < since
+        # Healthy in dev for its own soak, exactly that digest reaches staging.
         staged = wait_until(
             lambda: (
                 (repo.git.read_file("main", "overlays/staging/api.yaml") or "")
@@ -207,7 +238,15 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
             120,
             "the promotion commit to staging",
         )
-        assert f"{local}/{APP}:1.1.0@{v2}" in staged, staged
+        assert f"{local}/{APP}:1.1.1@{v2}" in staged, staged
+        records = PromotionStore(stack.redis).digests("api")
+        assert records[v2]["entered"]["staging"]["at"] >= since + DEV_SOAK, records[v2]
+        late = f"1.1.1 first reported ready {since - first_since:.1f} s after 1.1.0: "
+        assert "staging" not in records[soaking]["entered"], late + str(records[soaking])
+        (dev,) = [s for s in records[soaking]["statuses"] if s["environment"] == "dev"]
+        assert (dev["state"], dev["detail"]) == ("blocked", f"superseded by {v2}"), dev
+        for sha in repo.git.rev_list(initial, "main"):
+            assert soaking not in (repo.git.read_file(sha, "overlays/staging/api.yaml") or "")
         wait_until(
             lambda: _running_digest(kube_full, namespaces["staging"]) == v2,
             120,
@@ -232,8 +271,9 @@ def test_a_digest_healthy_in_dev_is_promoted_to_staging_and_a_failing_one_is_not
                 in (text := repo.git.read_file(change.head, "overlays/prod/api.yaml") or "")
             ]
 
-        (prod,) = wait_until(lambda: prod_pr(v2), 120, "the prod promotion PR of 1.1.0")
-        assert f"{local}/{APP}:1.1.0@{v2}" in prod, prod
+        (prod,) = wait_until(lambda: prod_pr(v2), 120, "the prod promotion PR of 1.1.1")
+        assert f"{local}/{APP}:1.1.1@{v2}" in prod, prod
+        assert prod_pr(soaking) == []
         assert "1.0.0" in (repo.git.read_file("main", "overlays/prod/api.yaml") or "")
 
         # A digest that fails health in dev: rolled back there, never promoted.
