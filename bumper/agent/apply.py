@@ -34,12 +34,12 @@ conflict fails the dry-run and the sync applies nothing.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from bumper.agent import inventory, kube, manifests
 from bumper.agent.inventory import Entry
@@ -223,8 +223,7 @@ class Applier:
         unborn = self._unborn_namespaces(changes, render_namespaces, live)
 
         def check(item: Planned) -> tuple[str, str] | None:
-            if item.res is None or item.key.namespace in unborn:
-                return None  # its CRD or Namespace comes with this sync: nothing to check yet
+            assert item.res is not None
             try:
                 self.client.apply(
                     item.res, item.obj, manager=self.manager, force=self.force, dry_run=True
@@ -251,8 +250,10 @@ class Applier:
             },
             key=lambda a: (a[2], a[1].group, a[1].plural, a[0]),
         )
+        # An object whose CRD or Namespace comes with this sync has nothing to dry-run yet.
+        checkable = [c for c in changes if c.res is not None and c.key.namespace not in unborn]
         checks: list[Callable[[], tuple[str, str] | None]] = [
-            *(partial(check, c) for c in changes),
+            *(partial(check, c) for c in checkable),
             *(partial(authorized, a) for a in accesses),
         ]
         failures = [f for f in self._parallel(lambda run: run(), checks) if f is not None]
@@ -295,7 +296,7 @@ class Applier:
             raise ApplyError(f"apply {item.key}: {error}", [(str(item.key), str(error))]) from error
         result.get("metadata", {}).pop("managedFields", None)
         digest = item.obj["metadata"]["annotations"][manifests.HASH_ANNOTATION]
-        self.memo[item.key] = (digest, manifests.projection_fingerprint(item.obj, result))
+        self.memo[item.key] = (digest, manifests.normalised_fingerprint(item.obj, result))
         out.live[item.key] = result
         out.applied.append(item.key)
 
@@ -334,17 +335,39 @@ class Applier:
             self.memo.pop(entry.key, None)
 
     def _parallel(self, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``func`` over ``items``, ``workers`` at a time, results in order. The first exception
-        cancels what has not started yet and is raised once the running calls are done."""
+        """``func`` over ``items`` on ``workers`` threads, results in order. Each thread takes
+        the next item itself: a future per item (``ThreadPoolExecutor.submit``) cost the client
+        about half as much CPU again as the thousand requests it ran. The first exception (in
+        item order, of those raised) stops the threads from taking more items and is raised
+        once the running calls are done."""
         if len(items) <= 1 or self.workers <= 1:
             return [func(i) for i in items]
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(func, i) for i in items]
-            wait(futures, return_when=FIRST_EXCEPTION)
-            if any(f.done() and f.exception() is not None for f in futures):
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise next(exc for f in futures if not f.cancelled() and (exc := f.exception()))
-            return [f.result() for f in futures]
+        results: list[R | None] = [None] * len(items)
+        errors: list[tuple[int, BaseException]] = []
+        indexes = iter(range(len(items)))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    index = None if errors else next(indexes, None)
+                if index is None:
+                    return
+                try:
+                    results[index] = func(items[index])
+                except BaseException as error:  # noqa: BLE001 - re-raised by the caller's thread
+                    with lock:
+                        errors.append((index, error))
+                    return
+
+        threads = [threading.Thread(target=work) for _ in range(min(self.workers, len(items)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise min(errors, key=lambda e: e[0])[1]
+        return cast(list[R], results)
 
 
 def _hash_of(obj: Obj) -> str | None:

@@ -16,6 +16,7 @@ It must not know about Git, rendering or policy.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import os
@@ -138,7 +139,7 @@ class Resource:
 
 
 class Client:
-    """Requests-based client. Thread-safe for the agent's use (one shared pool)."""
+    """The agent's API client. Thread-safe for its use (one shared pool of connections)."""
 
     def __init__(
         self,
@@ -177,13 +178,15 @@ class Client:
         path: str,
         *,
         params: Mapping[str, str] | None = None,
+        query: str = "",
         body: Any = None,
         content_type: str = "application/json",
         timeout: float | None = None,
         retry_for: float | None = None,
     ) -> Obj:
         """One API call, retried on connection errors, 429 and 5xx; returns the JSON body.
-        ``timeout`` and ``retry_for`` bound this call tighter than the client's own."""
+        ``query``: ``params`` already encoded. ``timeout`` and ``retry_for`` bound this call
+        tighter than the client's own."""
         headers = {"Accept": "application/json"}
         token = self._token()
         if token:
@@ -192,7 +195,8 @@ class Client:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body, separators=(",", ":")).encode()
-        target = path + (f"?{urlencode(params)}" if params else "")
+        query = query or (urlencode(params) if params else "")
+        target = path + (f"?{query}" if query else "")
         timeout = self.timeout if timeout is None else timeout
         retry_for = self.retry_for if retry_for is None else retry_for
         deadline, delay = time.monotonic() + retry_for, 0.2
@@ -298,14 +302,10 @@ class Client:
         changes no outcome, only the server's CPU per object (about 15% less on the test bed).
         """
         meta = obj["metadata"]
-        params = {"fieldManager": manager, "force": "true" if force else "false"}
-        params["fieldValidation"] = "Ignore"
-        if dry_run:
-            params["dryRun"] = "All"
         return self.request(
             "PATCH",
             res.path(meta.get("namespace"), meta["name"]),
-            params=params,
+            query=_apply_query(manager, force, dry_run),
             body=obj,
             content_type="application/apply-patch+yaml",
         )
@@ -343,6 +343,16 @@ class Client:
             },
         )
         return bool((review.get("status") or {}).get("allowed"))
+
+
+@functools.lru_cache(maxsize=8)
+def _apply_query(manager: str, force: bool, dry_run: bool) -> str:
+    """An apply's query string: the same for every object, so encoded once."""
+    params = {"fieldManager": manager, "force": "true" if force else "false"}
+    params["fieldValidation"] = "Ignore"
+    if dry_run:
+        params["dryRun"] = "All"
+    return urlencode(params)
 
 
 def _pool(conn: Connection, size: int) -> transport.Pool:

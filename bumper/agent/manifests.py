@@ -234,8 +234,13 @@ def in_sync(desired: Obj, live: Obj | None, remembered: str | None) -> bool:
     return bool(seen == want or (remembered and fingerprint(seen) == remembered))
 
 
-def projection_fingerprint(desired: Obj, live: Obj) -> str:
-    return fingerprint(project(comparable(desired), live))
+def normalised_fingerprint(desired: Obj, live: Obj) -> str:
+    """What ``in_sync`` remembers of ``live`` right after applying ``desired``: the fingerprint
+    of the projection when the server normalised a value, "" when it did not (equal values need
+    no memory, and most applies normalise nothing: this skips their digest)."""
+    want = comparable(desired)
+    seen = project(want, live)
+    return "" if seen == want else fingerprint(seen)
 
 
 def health_timeouts(objs: Mapping[Key, Mapping[str, Any]]) -> dict[Key, float]:

@@ -105,10 +105,19 @@ def test_server_normalisation_is_not_drift_once_remembered() -> None:
     live = live_copy(marked)
     live["spec"]["template"]["spec"]["containers"][0]["resources"]["cpu"] = "500m"
     assert not manifests.in_sync(marked, live, None)
-    remembered = manifests.projection_fingerprint(marked, live)
+    remembered = manifests.normalised_fingerprint(marked, live)
     assert manifests.in_sync(marked, live, remembered)
     live["spec"]["replicas"] = 3
     assert not manifests.in_sync(marked, live, remembered)
+
+
+def test_an_apply_the_server_did_not_normalise_leaves_nothing_to_remember() -> None:
+    marked = manifests.mark(deployment(), agent="a", namespace=None)
+    live = live_copy(marked)
+    assert manifests.normalised_fingerprint(marked, live) == ""
+    assert manifests.in_sync(marked, live, "")
+    live["spec"]["replicas"] = 3
+    assert not manifests.in_sync(marked, live, "")
 
 
 def test_images_and_reference_split() -> None:

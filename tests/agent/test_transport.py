@@ -1,8 +1,10 @@
 """The agent's keep-alive connections (``bumper.agent.transport``) against a real local HTTP/1.1
-server: one write per request, reuse, and a connection the server closed while it sat idle."""
+server: one write per request, each framing of a reply, reuse, and a connection the server closed
+while it sat idle."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
@@ -15,25 +17,60 @@ from bumper.agent import transport
 
 
 class Recorder:
-    """Stands in for a connected socket: keeps what is sent."""
+    """A connected socket that keeps what is sent through it."""
 
-    def __init__(self) -> None:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
         self.sent: list[bytes] = []
 
     def sendall(self, data: bytes) -> None:
         self.sent.append(bytes(data))
+        self.sock.sendall(data)
+
+    def settimeout(self, timeout: float) -> None:
+        self.sock.settimeout(timeout)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def test_a_request_with_a_body_goes_out_in_one_write() -> None:
-    conn = transport._OneWrite("127.0.0.1", 9)
-    recorder = Recorder()
-    conn.sock = recorder
+    client, server = socket.socketpair()
+    recorder = Recorder(client)
+    conn = transport._Conn(http.client.HTTPConnection("127.0.0.1", 9))
+    conn.setup.sock = recorder
+    conn.reader = client.makefile("rb")
+    pool = transport.Pool("http://127.0.0.1:9", context=None, size=1)
+    pool._idle.append(conn)
     body = b'{"kind":"ConfigMap"}'
-    conn.request("PATCH", "/api/v1/x?force=true", body=body, headers={"Accept": "a/b"})
+
+    def reply() -> None:
+        received = b""
+        while not received.endswith(body):
+            received += server.recv(65536)
+        server.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    thread = threading.Thread(target=reply, daemon=True)
+    thread.start()
+    answer = pool.send("PATCH", "/api/v1/x?force=true", body=body, headers={"A": "b"}, timeout=5)
+    assert answer == (200, b"ok")
     assert len(recorder.sent) == 1
     assert recorder.sent[0].startswith(b"PATCH /api/v1/x?force=true HTTP/1.1\r\n")
     assert b"\r\nContent-Length: 20\r\n" in recorder.sent[0]
     assert recorder.sent[0].endswith(b"\r\n\r\n" + body)
+    pool.close()
+    server.close()
+
+
+def test_a_header_or_target_that_would_split_the_request_is_refused() -> None:
+    pool = transport.Pool("http://127.0.0.1:9", context=None, size=1)
+    with pytest.raises(ValueError):
+        pool.send("GET", "/x", body=None, headers={"Authorization": "a\r\nX: y"}, timeout=5)
+    with pytest.raises(http.client.InvalidURL):
+        pool.send("GET", "/x HTTP/1.1\r\nX: y", body=None, headers={}, timeout=5)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -53,8 +90,26 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        """Replies framed each way HTTP/1.1 allows, written as they are on the wire."""
+        self.peers.append(self.client_address[1])
+        self.wfile.write(RAW_REPLIES[self.path])
+        if self.path == "/until-close":
+            self.close_connection = True
+
     def log_message(self, *args: object) -> None:
         pass
+
+
+RAW_REPLIES = {
+    "/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\n",
+    "/interim": b"HTTP/1.1 100 Continue\r\n\r\n"
+    b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\nmade",
+    "/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye",
+    "/until-close": b"HTTP/1.1 200 OK\r\n\r\nthe rest",
+    "/empty": b"HTTP/1.1 204 No Content\r\nX-Other: 1\r\n\r\n",
+}
 
 
 @pytest.fixture
@@ -108,4 +163,24 @@ def test_a_plain_http_server_behind_a_proxy_is_asked_for_in_absolute_form(
     pool = transport.Pool("http://api.cluster.example:8080", context=None, size=1, proxy=proxy)
     assert send(pool, b"via proxy") == (200, b"via proxy")
     assert Handler.targets == ["http://api.cluster.example:8080/x"]
+    pool.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "body", "reused"),
+    [
+        ("/chunked", 200, b"hello, world", True),
+        ("/interim", 201, b"made", True),
+        ("/empty", 204, b"", True),
+        ("/close", 200, b"bye", False),
+        ("/until-close", 200, b"the rest", False),
+    ],
+)
+def test_each_framing_of_a_reply_is_read_whole_and_decides_reuse(
+    server: ThreadingHTTPServer, path: str, status: int, body: bytes, reused: bool
+) -> None:
+    pool = pool_for(server)
+    assert pool.send("GET", path, body=None, headers={}, timeout=5) == (status, body)
+    assert send(pool, b"next") == (200, b"next")
+    assert (Handler.peers[0] == Handler.peers[1]) is reused
     pool.close()
