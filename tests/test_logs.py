@@ -183,3 +183,10 @@ def test_compact_json_refuses_what_json_refuses() -> None:
     with pytest.raises(TypeError, match="not JSON serializable"):
         logs.compact_json()(object())
     assert logs.compact_json(default=str)(Path("/x")) == '"/x"'
+
+
+def test_compact_json_fails_on_a_cycle_as_json_does() -> None:
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    with pytest.raises(ValueError, match="Circular reference"):
+        logs.compact_json(default=str)(cycle)
