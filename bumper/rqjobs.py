@@ -79,7 +79,7 @@ def _plain(obj: Any) -> Any:
 
 # One encoder for every job (the receiver writes one per event): ``json.dumps`` with options
 # builds a new one per call. Same bytes.
-_encode = json.JSONEncoder(separators=(",", ":"), default=_plain).encode
+_encode = logs.compact_json(default=_plain)
 
 
 def bump_queue_name(queue_name: str) -> str:

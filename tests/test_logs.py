@@ -162,3 +162,31 @@ def test_the_stderr_handler_writes_to_the_current_stderr(
     logging.getLogger("bumper.test").info("after the swap")
     assert [line["message"] for line in json_lines(second.getvalue())] == ["after the swap"]
     assert "Logging error" not in second.getvalue()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, None, True, {"b": "é\n\u2028"}], 1: 2, None: 3, 2.5: "k", False: []},
+        [float("nan"), float("inf"), -float("inf"), 10**30, -0.0, 1e-7],
+        "just a string \x00",
+        {"nested": {"deep": [[[{}]]]}, "empty": ""},
+    ],
+)
+def test_compact_json_writes_what_json_writes(value: Any) -> None:
+    """The encoder built once (log lines, replies, job data) gives ``JSONEncoder``'s text."""
+    expected = json.JSONEncoder(separators=(",", ":"), default=str).encode(value)
+    assert logs.compact_json(default=str)(value) == expected
+
+
+def test_compact_json_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        logs.compact_json()(object())
+    assert logs.compact_json(default=str)(Path("/x")) == '"/x"'
+
+
+def test_compact_json_fails_on_a_cycle_as_json_does() -> None:
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    with pytest.raises(ValueError, match="Circular reference"):
+        logs.compact_json(default=str)(cycle)

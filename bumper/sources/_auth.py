@@ -172,7 +172,8 @@ def wrong(what: str, reason: str = "bad-credential") -> WebhookRejected:
 
 def hmac_hex(secret: str | bytes, message: bytes, algorithm: str = "sha256") -> str:
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return hmac.new(key, message, getattr(hashlib, algorithm)).hexdigest()
+    # The one-shot form: no HMAC object (OpenSSL's when the digest is named).
+    return hmac.digest(key, message, algorithm).hex()
 
 
 def check_hex_signature(

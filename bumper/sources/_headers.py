@@ -31,6 +31,14 @@ class Headers(Mapping[str, str]):
             raise KeyError(name)
         return self._items[name.lower()][1]
 
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        # Mapping.get goes through __getitem__ and a KeyError: senders call this on every
+        # header they read.
+        if not isinstance(name, str):
+            return default
+        item = self._items.get(name.lower())
+        return default if item is None else item[1]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._items
 

@@ -103,13 +103,12 @@ def dedup_digest(receiver: str, delivery_key: str) -> str:
     return hashlib.sha256(f"{receiver}\0{delivery_key}".encode()).hexdigest()
 
 
-def job_ids(receiver: str, delivery_key: str, count: int) -> tuple[str, ...]:
-    """Deterministic RQ job ids (``[A-Za-z0-9_-]``): the same delivery gives the same ids."""
-    return _job_ids(dedup_digest(receiver, delivery_key), count)
-
-
-def _job_ids(digest: str, count: int) -> tuple[str, ...]:
+def job_ids(digest: str, count: int) -> tuple[str, ...]:
+    """Deterministic RQ job ids (``[A-Za-z0-9_-]``) from the delivery's ``dedup_digest``: the
+    same delivery gives the same ids."""
     stem = digest[:24]
+    if count == 1:  # most deliveries
+        return (f"ev-{stem}-0",)
     return tuple(f"ev-{stem}-{i}" for i in range(count))
 
 
@@ -133,14 +132,17 @@ class Intake:
         event_dicts: Sequence[dict[str, Any]],
         recent_accepted: str,
         recent_duplicate: str,
+        digest: str | None = None,
     ) -> Submission:
         """Mark the delivery seen and enqueue one job per event, atomically.
 
+        ``digest``: ``dedup_digest(receiver, delivery_key)`` when the caller has it already.
         Raises ``redis.RedisError`` (including ``NotReplicated``) when the outcome is not
         known to be safe: the caller answers 503 and the sender retries.
         """
-        digest = dedup_digest(receiver, delivery_key)
-        ids = _job_ids(digest, len(event_dicts))
+        if digest is None:
+            digest = dedup_digest(receiver, delivery_key)
+        ids = job_ids(digest, len(event_dicts))
         keys: list[str] = [
             DEDUP_PREFIX + digest,
             self.queue_key,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response
 
+from bumper.logs import compact_json
+
 # One encoder for every reply: ``json.dumps`` with options builds a new one per call.
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_dumps = compact_json()
 
 
 def reply_body(payload: dict[str, Any]) -> bytes:
