@@ -495,6 +495,8 @@ def _stage(
     digest: str | None,
     dry: bool,
     listed: int | None = None,
+    *,
+    keep_form: bool = False,
 ) -> StagedFile:
     """``text`` (the file ``rel``) edited group by group into a temporary file: its new text
     beside it, or its diff for a dry run. Nothing of it is kept on a refusal. ``listed``:
@@ -505,7 +507,7 @@ def _stage(
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             for part in streamedit.edit_parts(
-                text, image, tag=tag, digest=digest, path=rel, diff=dry
+                text, image, tag=tag, digest=digest, path=rel, diff=dry, keep_form=keep_form
             ):
                 out.write(part.hunks if dry else part.after)
                 matched += part.matched
@@ -545,34 +547,57 @@ def discard_staged(*trees: TreeEdit | StagedFile) -> None:
                 Path(staged.temp).unlink(missing_ok=True)
 
 
-def plan_tree(tree: TreeEdit, *, tag: str | None = None, digest: str | None = None) -> TreeEdit:
+def plan_tree(
+    tree: TreeEdit,
+    *,
+    tag: str | None = None,
+    digest: str | None = None,
+    keep_form: bool = False,
+) -> TreeEdit:
     """Every file of ``tree`` planned, edited in memory and verified; nothing is written.
-    A refusal in any file raises ``EditRefused`` naming it."""
+    A refusal in any file raises ``EditRefused`` naming it. ``keep_form``: each reference
+    keeps its form (``editor.edit_file``)."""
     if tag is None and digest is None:
         raise BumperError("give a tag, a digest, or both")
     files = []
     for file in tree.files:
         try:
-            files.append(editor.edit_file(file, tag=tag, digest=digest))
+            files.append(editor.edit_file(file, tag=tag, digest=digest, keep_form=keep_form))
         except EditRefused as error:
             raise EditRefused(f"{file.path}: {error}") from None
     return TreeEdit(tuple(files), tree.skipped, tree.unreadable, tree.staged)
 
 
 def stage_found(
-    root: Path | str, tree: TreeEdit, *, tag: str | None = None, digest: str | None = None
+    root: Path | str,
+    tree: TreeEdit,
+    *,
+    tag: str | None = None,
+    digest: str | None = None,
+    keep_form: bool = False,
 ) -> TreeEdit:
     """A bounded :func:`scan_image` tree planned: small files as :func:`plan_tree` does,
     each large file staged from the text the scan read (:class:`StagedFile`, its first
     ``LISTED`` changes kept). Nothing is written; on a refusal nothing is left behind."""
-    planned = plan_tree(TreeEdit(tree.files, tree.skipped, tree.unreadable), tag=tag, digest=digest)
+    small = TreeEdit(tree.files, tree.skipped, tree.unreadable)
+    planned = plan_tree(small, tag=tag, digest=digest, keep_form=keep_form)
     base = Path(root).resolve()
     staged: list[StagedFile] = []
     try:
         for large in tree.large:
             try:
                 staged.append(
-                    _stage(base, large.path, large.text, large.image, tag, digest, False, LISTED)
+                    _stage(
+                        base,
+                        large.path,
+                        large.text,
+                        large.image,
+                        tag,
+                        digest,
+                        False,
+                        LISTED,
+                        keep_form=keep_form,
+                    )
                 )
             except EditRefused as error:
                 raise EditRefused(f"{large.path}: {error}") from None

@@ -363,10 +363,14 @@ def _bump_in(
                 ]
             return None
         tag, _, digest = (best.pin or best.candidate).partition("@")
-        made = edits.apply(work, found, tag, digest or None, rule)
+        chosen = usable[selection.winner]
+        keep_form = compiled.pin_digest is None
+        # Keeping each reference's form, a pinned sibling of an unpinned first reference
+        # takes the chosen candidate's digest too.
+        carried = digest or (chosen.digest if keep_form else None)
+        made = edits.apply(work, found, tag, carried or None, rule, keep_form=keep_form)
         if not made:
             return None
-        chosen = usable[selection.winner]
         outcome.keep = chosen if via_pr else None
         outcome.result = changes.BumpResult(
             name=rule.name,

@@ -69,15 +69,20 @@ def apply(
     tag: str,
     digest: str | None,
     rule: config.Image | None = None,
+    *,
+    keep_form: bool = False,
 ) -> Applied:
     """Rewrite the references ``find`` found to ``tag`` (and ``digest``); those changed,
-    applied. Every file is verified before any is written."""
+    applied. Every file is verified before any is written. ``keep_form``: only pinned
+    references get ``digest``, and none is unpinned (``editor.edit_file``)."""
     edited: edittree.TreeEdit | None = None
     try:
         if rule is not None and rule.chart is not None:  # a chart version has no digest
             edited = edittree.plan_chart_tree(found, tag)
         else:
-            edited = edittree.stage_found(checkout.root, found, tag=tag, digest=digest)
+            edited = edittree.stage_found(
+                checkout.root, found, tag=tag, digest=digest, keep_form=keep_form
+            )
         edittree.write_tree(checkout.root, edited)
     except (PermanentError, TransientError):
         raise

@@ -450,7 +450,13 @@ class Policy(Strict):
     extract: str | None = Field(None, description="named group of regex whose value is ordered")
     order: Literal["numeric", "alphabetical"] | None = None
     digest: str | None = Field(None, description="mutable tag to track by digest, e.g. latest")
-    pin_digest: bool = Field(False, description="write tag@digest when the event has a digest")
+    pin_digest: bool | None = Field(
+        None,
+        description=(
+            "true: write tag@digest whenever the digest is known; false: tags only (a pin is"
+            " dropped); unset: each reference keeps its form (a pinned one is re-pinned)"
+        ),
+    )
     allow: list[TagGlob] = Field(default_factory=list, description="tag globs; must match one")
     ignore: list[TagGlob] = Field(default_factory=list, description="tag globs never chosen")
     allow_downgrade: bool = Field(False, description="let an older candidate replace newer")

@@ -108,7 +108,8 @@ class CompiledPolicy:
     regex: re.Pattern[str] | None = None
     extract: str | None = None
     track: str | None = None
-    pin_digest: bool = False
+    # True: always tag@digest; False: tags only; None: keep each reference's form.
+    pin_digest: bool | None = None
     allow: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     allow_downgrade: bool = False
@@ -143,7 +144,7 @@ def from_config(spec: config.Policy) -> CompiledPolicy:
         regex=re.compile(spec.regex) if spec.regex is not None else None,
         extract=spec.extract,
         track=spec.digest,
-        pin_digest=spec.pin_digest or spec.digest is not None,
+        pin_digest=True if spec.digest is not None else spec.pin_digest,
         allow=tuple(spec.allow),
         ignore=tuple(spec.ignore),
         allow_downgrade=spec.allow_downgrade,
@@ -210,10 +211,24 @@ def _screen(policy: CompiledPolicy, tag: str) -> None:
         raise _Refused("allow", f"{tag!r} matches no allow pattern ({listed})")
 
 
-def _pin(policy: CompiledPolicy, candidate: Candidate) -> str:
-    if policy.pin_digest and candidate.digest:
+def pins(policy: CompiledPolicy, current: Current | None) -> bool:
+    """Whether the target is to hold ``tag@digest``: always with ``pin_digest: true``,
+    never with ``false``, and unset, when what it holds now is pinned (its form is kept)."""
+    if policy.pin_digest is None:
+        return current is not None and current.digest is not None
+    return policy.pin_digest
+
+
+def _pin(policy: CompiledPolicy, candidate: Candidate, current: Current | None) -> str:
+    if pins(policy, current) and candidate.digest:
         return f"{candidate.tag}@{candidate.digest}"
     return candidate.tag
+
+
+def _unpinnable(policy: CompiledPolicy, candidate: Candidate, current: Current | None) -> bool:
+    """A pinned target whose pin is kept, offered a tag whose digest nobody resolved: writing
+    the tag alone would silently unpin it."""
+    return policy.pin_digest is None and pins(policy, current) and not candidate.digest
 
 
 def evaluate(
@@ -223,7 +238,9 @@ def evaluate(
     now = str(current) if current is not None and (current.tag or current.digest) else None
 
     def decide(result: Result, rule: str, why: str) -> Decision:
-        pin = _pin(policy, candidate) if result == "accepted" else None
+        if result == "accepted" and _unpinnable(policy, candidate, current):
+            result, rule, why = "rejected", "pinned", _unpinned_why(candidate, current)
+        pin = _pin(policy, candidate, current) if result == "accepted" else None
         return Decision(str(candidate), rule, result, why, now, pin)
 
     try:
@@ -234,6 +251,14 @@ def evaluate(
     except _Refused as refused:
         return decide("rejected", refused.rule, refused.why)
     return _versus_current(policy, candidate, key, current, decide)
+
+
+def _unpinned_why(candidate: Candidate, current: Current | None) -> str:
+    return (
+        f"current {current} is pinned by digest and no digest is known for {candidate.tag}:"
+        " a registries: entry for its host lets the worker resolve it (pin_digest: false"
+        " writes tags only)"
+    )
 
 
 def _versus_digest(
@@ -273,7 +298,7 @@ def _same_version(
 ) -> Decision:
     if (
         candidate.tag == current.tag
-        and policy.pin_digest
+        and pins(policy, current)
         and candidate.digest
         and candidate.digest != current.digest
     ):

@@ -85,9 +85,9 @@ def remote(
 def recording(calls: list[str], real: Callable[..., Any]) -> Callable[..., Any]:
     """``real``, noting the path (second argument) of each call."""
 
-    def call(*args: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
         calls.append(str(args[1]))
-        return real(*args)
+        return real(*args, **kwargs)
 
     return call
 

@@ -68,16 +68,22 @@ def edit_file(
     tag: str | None = None,
     digest: str | None = None,
     name: str | None = None,
+    keep_form: bool = False,
 ) -> FileEdit:
     """``file`` with every reference planned to ``tag``/``digest`` (and ``name``), the edits
-    applied to its text and read back (stage *applied*); ``EditRefused`` if they cannot be."""
+    applied to its text and read back (stage *applied*); ``EditRefused`` if they cannot be.
+    With ``keep_form`` each reference keeps its form: only a pinned one gets ``digest``, and
+    a pinned one is never unpinned (refused when a new tag comes without a digest)."""
     if tag is not None:
         refs.validate_tag(tag)
     if digest is not None:
         refs.validate_digest(digest)
     new_name = refs.parse_name(name).name if name is not None else ""
     text = file.before
-    planned = [plan_reference(text, ref, tag, digest, name, new_name) for ref in file.references]
+    planned = [
+        plan_reference(text, ref, tag, digest, name, new_name, keep_form=keep_form)
+        for ref in file.references
+    ]
     changed = [ref for ref in planned if ref.rewrites]
     if not changed:
         return file
@@ -94,15 +100,33 @@ def plan_reference(
     digest: str | None,
     name: str | None = None,
     new_name: str = "",
+    *,
+    keep_form: bool = False,
 ) -> ImageEdit:
     """``ref`` planned: the target tag and digest (stale-digest rule) and the edits. A
     reference found by its digest-pinned shape alone is kept as is by a bump without a
-    digest: a tag alone would unpin it, and it would no longer be found."""
+    digest: a tag alone would unpin it, and it would no longer be found. ``keep_form``: see
+    :func:`edit_file`."""
     if ref.found.pinned and digest is None:
         return ref.planned(ref.found.tag, ref.found.digest, [], ref.found.image)
+    if keep_form:
+        digest = _kept_form(ref.found, tag, digest)
     target_tag, target_digest = targets(ref.found, tag, digest)
     edits = plan(text, ref.found, target_tag, target_digest, name=name)
     return ref.planned(target_tag, target_digest, edits, new_name or ref.found.image)
+
+
+def _kept_form(found: Found, tag: str | None, digest: str | None) -> str | None:
+    """The digest a reference keeping its form gets: none where none is pinned; a pinned
+    one whose tag changes must get one (the old digest pinned the old tag)."""
+    if found.digest is None:
+        return None
+    if digest is None and tag is not None and tag != found.tag:
+        raise EditRefused(
+            f"line {found.line}: pinned by digest, and no digest is known for {tag}:"
+            " writing the tag alone would unpin it"
+        )
+    return digest
 
 
 def set_reference(text: str, image: str, reference: str) -> FileEdit:

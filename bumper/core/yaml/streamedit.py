@@ -48,6 +48,7 @@ def edit_parts(
     digest: str | None = None,
     path: str = "",
     diff: bool = False,
+    keep_form: bool = False,
 ) -> Iterator[EditedPart]:
     """Every group of ``text`` with its references to ``image`` set to ``tag``/``digest``;
     with ``diff``, a last part with no text may carry the diff's last hunks."""
@@ -62,7 +63,7 @@ def edit_parts(
         )
         file = FileEdit(path, group, group, part.scan.found, found, part.scan.skipped)
         try:
-            edited = editor.edit_file(file, tag=tag, digest=digest)
+            edited = editor.edit_file(file, tag=tag, digest=digest, keep_form=keep_form)
         except EditRefused as error:
             raise EditRefused(part.relined(str(error))) from None
         changes = tuple(
