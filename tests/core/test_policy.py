@@ -223,3 +223,40 @@ def test_select_never_downgrades_and_is_order_independent(name: str) -> None:
                 assert policy.sort_key(pol, cand.tag) <= best_key
 
     check()
+
+
+def test_an_unset_pin_digest_keeps_a_pinned_reference_pinned() -> None:
+    compiled = policy.from_config(config.Policy(semver="^1"))
+    pinned = policy.Current("1.0.0", "sha256:" + "a" * 64)
+    new = "sha256:" + "b" * 64
+    kept = policy.evaluate(compiled, policy.Candidate("1.1.0", new), pinned)
+    assert (kept.result, kept.pin) == ("accepted", f"1.1.0@{new}")
+    bare = policy.evaluate(compiled, policy.Candidate("1.1.0", new), policy.Current("1.0.0"))
+    assert (bare.result, bare.pin) == ("accepted", "1.1.0")
+    unknown = policy.evaluate(compiled, policy.Candidate("1.1.0", None), pinned)
+    assert (unknown.result, unknown.rule) == ("rejected", "pinned")
+    assert "no digest is known for 1.1.0" in unknown.why
+    moved = policy.evaluate(compiled, policy.Candidate("1.0.0", new), pinned)
+    assert (moved.result, moved.pin) == ("accepted", f"1.0.0@{new}")
+
+
+def test_pin_digest_false_writes_tags_only() -> None:
+    compiled = policy.from_config(config.Policy(semver="^1", pin_digest=False))
+    pinned = policy.Current("1.0.0", "sha256:" + "a" * 64)
+    decision = policy.evaluate(compiled, policy.Candidate("1.1.0", None), pinned)
+    assert (decision.result, decision.pin) == ("accepted", "1.1.0")
+
+
+def test_keeping_the_form_pins_only_the_pinned_reference_and_never_unpins() -> None:
+    from bumper.core.yaml import editor
+    from bumper.errors import EditRefused
+
+    old, new = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    text = f"a:\n  image: ghcr.io/acme/api:1.0.0@{old}\nb:\n  image: ghcr.io/acme/api:1.0.0\n"
+    scanned = editor.scan_image(text, "ghcr.io/acme/api")
+    edited = editor.edit_file(scanned, tag="1.1.0", digest=new, keep_form=True)
+    assert edited.after == (
+        f"a:\n  image: ghcr.io/acme/api:1.1.0@{new}\nb:\n  image: ghcr.io/acme/api:1.1.0\n"
+    )
+    with pytest.raises(EditRefused, match="would unpin it"):
+        editor.edit_file(scanned, tag="1.1.0", keep_form=True)
