@@ -677,9 +677,17 @@ def main() -> int:
         help="Redis appendfsync (AOF is on): 'always' makes every 202 crash-proof, 'everysec' "
         "is Redis' default trade-off",
     )
-    args = parser.parse_args()
+    return with_redis("bench/ingest", run, parser.parse_args())
+
+
+Run = Callable[[Path, RedisServer, argparse.Namespace], int]
+
+
+def with_redis(name: str, run: Run, args: argparse.Namespace) -> int:
+    """``run`` in a temporary directory with its own Redis; skipped (0) without the shared
+    webhook fixtures."""
     if not SHARED.is_dir():
-        print(f"bench/ingest: skipped, {SHARED} is absent (shared webhook fixtures)")
+        print(f"{name}: skipped, {SHARED} is absent (shared webhook fixtures)")
         return 0
     with tempfile.TemporaryDirectory(prefix="bumper-bench-") as tmp:
         workdir = Path(tmp)

@@ -24,7 +24,6 @@ import logging.config
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -92,18 +91,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=4000, help="per app, over all rounds")
     parser.add_argument("--rounds", type=int, default=8)
-    args = parser.parse_args()
-    if not ingest.SHARED.is_dir():
-        print(f"bench/ingest_profile: skipped, {ingest.SHARED} is absent (shared webhook fixtures)")
-        return 0
-    with tempfile.TemporaryDirectory(prefix="bumper-bench-") as tmp:
-        workdir = Path(tmp)
-        redis_server = RedisServer(workdir / "redis")
-        redis_server.start()
-        try:
-            return run(workdir, redis_server, args)
-        finally:
-            redis_server.stop()
+    return ingest.with_redis("bench/ingest_profile", run, parser.parse_args())
 
 
 def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> int:

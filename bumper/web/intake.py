@@ -107,8 +107,6 @@ def job_ids(digest: str, count: int) -> tuple[str, ...]:
     """Deterministic RQ job ids (``[A-Za-z0-9_-]``) from the delivery's ``dedup_digest``: the
     same delivery gives the same ids."""
     stem = digest[:24]
-    if count == 1:  # most deliveries
-        return (f"ev-{stem}-0",)
     return tuple(f"ev-{stem}-{i}" for i in range(count))
 
 

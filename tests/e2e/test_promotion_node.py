@@ -210,24 +210,26 @@ def test_a_healthy_digest_is_promoted_and_a_superseded_or_failing_one_is_not(
                 f"1.0.0 running in {env}",
             )
 
+        def pushed_to_dev(tag: str, digest: str) -> float:
+            """Push ``tag``; when the dev agent's ready report of it (its soak's start) came,
+            once the dev pod runs it."""
+            assert stack.post("package", _package(local, tag, digest)) == 202
+            since = wait_until(
+                lambda: _ready_since(stack, "dev", f"{local}/{APP}@{digest}"),
+                120,
+                f"the dev agent's report of {tag}, ready",
+            )
+            wait_until(
+                lambda: _running_digest(kube_full, namespaces["dev"]) == digest, 30, f"{tag} in dev"
+            )
+            return float(since)
+
         # A push reaches dev and runs there: the dev agent's ready report starts its soak.
-        assert stack.post("package", _package(local, "1.1.0", soaking)) == 202
-        first_since = wait_until(
-            lambda: _ready_since(stack, "dev", f"{local}/{APP}@{soaking}"),
-            120,
-            "the dev agent's report of 1.1.0, ready",
-        )
-        wait_until(lambda: _running_digest(kube_full, namespaces["dev"]) == soaking, 30, "1.1.0")
+        first_since = pushed_to_dev("1.1.0", soaking)
         # A newer push during that soak: 1.1.0 is superseded; 1.1.1's clock starts at the dev
         # agent's first ready report of it.
         pushed = time.time()
-        assert stack.post("package", _package(local, "1.1.1", v2)) == 202
-        since = wait_until(
-            lambda: _ready_since(stack, "dev", f"{local}/{APP}@{v2}"),
-            120,
-            "the dev agent's report of 1.1.1, ready",
-        )
-        wait_until(lambda: _running_digest(kube_full, namespaces["dev"]) == v2, 30, "1.1.1 in dev")
+        since = pushed_to_dev("1.1.1", v2)
         assert first_since < pushed < since
         # Healthy in dev for its own soak, exactly that digest reaches staging.
         staged = wait_until(
