@@ -18,9 +18,11 @@ What becomes an event:
 - a new digest behind a tag that a rule follows by digest (``policy.digest``), found by
   manifest ``HEAD`` each interval.
 Each event carries the tag's digest (``HEAD``), like a registry's own webhook. Its delivery id is
-derived from (image, tag, digest), so a push is queued once however many polls see it, and a
-webhook plus a poll for one push make one commit: the bump finds the files already at that tag.
-``caught`` counts the events no webhook had reported first.
+derived from (image, tag, digest), so a push is queued once however many polls see it. A push
+whose webhook the worker already handled (``state.webhook_reported``: that tag with that digest)
+is not queued at all; a poll that comes first and its webhook after make one commit too: the
+second bump finds the files already at that tag. ``caught`` counts the events no webhook had
+reported first.
 
 Rate limits: a ``Retry-After`` or ``RateLimit-Remaining: 0`` pauses the whole host
 (``bumper:poll:wait:<host>``). State lives in Redis (``bumper.registry.state``).
@@ -143,9 +145,18 @@ def tick(
     return summary
 
 
+def jittered(interval: int, rng: random.Random) -> int:
+    """``interval`` seconds lengthened by at most ``JITTER`` (10 %), whole seconds, at least 1:
+    repositories polled at one interval spread out instead of all falling due together."""
+    return max(1, round(interval * (1 + rng.uniform(0, JITTER))))
+
+
+_rng = random.Random()
+
+
 def _due(client: redis.Redis, watch: Watch) -> bool:
-    """Claim this interval of ``watch`` (jittered up by at most ``JITTER``); False if taken."""
-    seconds = max(1, round(watch.interval * (1 + random.uniform(0, JITTER))))
+    """Claim this interval of ``watch`` (``jittered``); False if another tick has it."""
+    seconds = jittered(watch.interval, _rng)
     return bool(client.set(state.DUE + watch.image, "1", nx=True, ex=seconds))
 
 
@@ -167,6 +178,8 @@ def poll(
     else:
         tags, pushed, baseline = found
         for tag, digest in pushed:
+            if state.webhook_reported(client, watch.image, tag, digest):
+                continue  # its webhook's job has it: a second run would find nothing to do
             event = _event(watch, tag, digest, now)
             missed = not state.webhook_saw(client, watch.image, tag, digest)
             if enqueue(event):

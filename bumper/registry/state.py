@@ -8,7 +8,8 @@ Keys (``<image>`` is the normalised image name, e.g. ``ghcr.io/acme/api``):
   ``interval``, ``events`` and ``caught`` (running totals: events made; of those, pushes no
   webhook had reported: webhooks missed that the poll caught);
 - ``bumper:poll:tags:<image>`` hash: each tag seen → its digest (empty when not fetched);
-- ``bumper:poll:seen:<image>`` hash: tag → digest of pushes a webhook reported (7 days);
+- ``bumper:poll:seen:<image>`` hash: tag → digest of pushes a webhook reported (7 days):
+  a poll does not queue a push a webhook reported with the same digest;
 - ``bumper:poll:due:<image>``: exists while the repository's interval runs (``SET NX EX``: at
   most one tags list per repository per interval, however many ticks or workers);
 - ``bumper:poll:wait:<host>``: exists while a host's ``Retry-After`` / rate limit runs;
@@ -51,6 +52,16 @@ def webhook_saw(client: redis.Redis, image: str, tag: str, digest: str | None) -
         return False
     text = seen.decode()
     return not text or not digest or text == digest
+
+
+def webhook_reported(client: redis.Redis, image: str, tag: str, digest: str | None) -> bool:
+    """Whether a webhook reported this very push, so a poll need not queue it again: the tag
+    with this digest (a chart version, which has none: the tag). Stricter than ``webhook_saw``:
+    a webhook without a digest may have been for an earlier push of a mutable tag."""
+    seen: bytes | None = client.hget(SEEN + image, tag)  # type: ignore[assignment]
+    if seen is None:
+        return False
+    return digest is None or seen.decode() == digest
 
 
 def _text(data: dict[bytes, bytes]) -> dict[str, str]:

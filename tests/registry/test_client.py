@@ -127,6 +127,25 @@ def test_bearer_token_flow(registry: RegistryFactory, tmp_path: Path) -> None:
         tokens.stop()
 
 
+def test_anonymous_bearer_token_flow(registry: RegistryFactory, tmp_path: Path) -> None:
+    """A public repository behind token auth (Docker Hub, GHCR): with no credentials, the
+    client answers the registry's Bearer challenge with an anonymous pull token."""
+    tokens = TokenServer(tmp_path / "token", {"bot": "t0ken-pw"}, anonymous_pull=True)
+    try:
+        reg = registry(auth=tokens.auth)
+        crane_login(reg, "bot", "t0ken-pw")
+        digest = reg.push_image("acme/api", "1.0.0")
+        api = RegistryClient(entry(reg.host))
+        assert api.tags("acme/api") == ["1.0.0"]
+        assert api.digest("acme/api", "1.0.0") == digest
+        assert tokens.anonymous == 1  # one anonymous token, reused for the HEAD
+        tokens.anonymous_pull = False  # a private repository: no token without credentials
+        with pytest.raises(PermanentError, match="refused"):
+            RegistryClient(entry(reg.host)).tags("acme/api")
+    finally:
+        tokens.stop()
+
+
 def test_429_retry_after_blocks_until_due(registry: RegistryFactory) -> None:
     reg = registry()
     reg.push_image("acme/api", "1.0.0")

@@ -60,10 +60,17 @@ class _Quiet(http.server.BaseHTTPRequestHandler):
 
 
 class TokenServer:
-    """``GET /token?service=&scope=`` with Basic credentials → a JWT the registry accepts."""
+    """``GET /token?service=&scope=`` with Basic credentials → a JWT the registry accepts.
+    With ``anonymous_pull``, a request without credentials gets a token too, for pulls only
+    (as Docker Hub's and GHCR's token servers give for public images); ``anonymous`` counts
+    those tokens."""
 
-    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
+    def __init__(
+        self, workdir: Path, users: dict[str, str], *, anonymous_pull: bool = False
+    ) -> None:
         self.users = users
+        self.anonymous_pull = anonymous_pull
+        self.anonymous = 0
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bumper test token signer")])
         now = datetime.datetime.now(datetime.UTC)
@@ -102,12 +109,13 @@ class TokenServer:
             }
         }
 
-    def issue(self, user: str, scope: str) -> str:
+    def issue(self, user: str, scope: str, *, pull_only: bool = False) -> str:
         access = []
         for item in filter(None, scope.split(" ")):
             kind, _, rest = item.partition(":")
             name, _, actions = rest.rpartition(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            granted = [a for a in actions.split(",") if a == "pull" or not pull_only]
+            access.append({"type": kind, "name": name, "actions": granted})
         now = int(time.time())
         claims = {
             "iss": ISSUER,
@@ -130,11 +138,16 @@ class TokenServer:
                 query = parse_qs(urlsplit(self.path).query)
                 server.requests.append(self.path)
                 user = self._user()
-                if user is None:
+                scope = " ".join(query.get("scope", []))
+                if user is None and server.anonymous_pull and "Authorization" not in self.headers:
+                    server.anonymous += 1
+                    token = server.issue("", scope, pull_only=True)
+                elif user is None:
                     self.send_response(401)
                     self.end_headers()
                     return
-                token = server.issue(user, " ".join(query.get("scope", [])))
+                else:
+                    token = server.issue(user, scope)
                 body = json.dumps({"token": token, "expires_in": 300}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -110,9 +110,12 @@ def publish(bins: Path, repo: ChartRepo, home: Path, version: str) -> None:
     helm(bins, home, "repo", "index", str(repo.root), "--url", repo.url)
 
 
-def watched(repo: ChartRepo) -> str:
-    # the rule's lines, indented like Bed.setup's template before its dedent
-    return f"chart: podinfo\n{' ' * 20}chart_repository: {repo.url}"
+CHART = "chart: podinfo"  # the rule's ``image:`` line, Bed.setup's ``watched``
+
+
+def repository(repo: ChartRepo) -> str:
+    """The rule's other line, Bed.setup's ``rule``."""
+    return f"chart_repository: {repo.url}"
 
 
 def test_a_version_indexed_without_webhook_bumps_the_helmrelease(
@@ -126,7 +129,13 @@ def test_a_version_indexed_without_webhook_bumps_the_helmrelease(
     publish(helm_bins, chart_repo, home, "6.5.0")
     flux = FLUX.format(url=chart_repo.url)
     bed.setup(
-        chart_repo.host, "", '{semver: "^6"}', CREDENTIALS, deploy=flux, watched=watched(chart_repo)
+        chart_repo.host,
+        "",
+        '{semver: "^6"}',
+        CREDENTIALS,
+        deploy=flux,
+        watched=CHART,
+        rule=repository(chart_repo),
     )
     assert bed.tick()["polled"] == 1
     row = bed.status()
@@ -177,7 +186,14 @@ def test_a_bad_index_is_one_recorded_error(
     message: str,
 ) -> None:
     chart_repo.body = body
-    bed.setup(chart_repo.host, "", '{semver: "^6"}', CREDENTIALS, watched=watched(chart_repo))
+    bed.setup(
+        chart_repo.host,
+        "",
+        '{semver: "^6"}',
+        CREDENTIALS,
+        watched=CHART,
+        rule=repository(chart_repo),
+    )
     assert bed.tick() == {"polled": 1, "events": 0, "skipped": 0}
     row = bed.status()
     assert row["result"] == "registry-error" and message in row["message"]
