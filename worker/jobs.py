@@ -180,11 +180,12 @@ def handle_event(event_dict: dict[str, Any]) -> Any:
         if isinstance(event, events.PullRequestComment):
             return [commands.run(ctx, event, lambda key: request_bump(ctx, key))]
         event = registries.complete(ctx, event)
-        if isinstance(event, events.ImageEvent) and event.source != "poll" and event.tag:
-            if ctx.config.images_for(event.image):
-                state.note_webhook(ctx.store.redis, event.image, event.tag, event.digest)
         keys = list(dict.fromkeys(bump.route(ctx, event)))
         requested = [request_bump(ctx, key) for key in keys]
+        if isinstance(event, events.ImageEvent) and event.source != "poll" and event.tag:
+            # only once its bumps are requested: a poll then leaves this push to them
+            if ctx.config.images_for(event.image):
+                state.note_webhook(ctx.store.redis, event.image, event.tag, event.digest)
         if isinstance(event, events.BuildFinished):
             ctx.forges.on_build(event)
             if promotion.gated_by_ci(ctx.config):  # a CI gate of a later environment: at once
