@@ -1,6 +1,8 @@
 """Registry polling end to end: the test bed's registry (htpasswd basic auth, token auth,
-a 429 proxy), a real Redis, the real job path (``poll_registries`` → ``handle_event`` →
-``run_bump``) and a real git repository. Poll intervals are 1 s."""
+token auth with anonymous pull tokens, a 429 proxy in front), a real Redis, the real job path
+(``poll_registries`` → ``handle_event`` → ``run_bump``) and a real git repository. Issue 17's
+acceptance tests run with basic and with token auth (the ``secured`` fixture). Poll intervals
+are 1 s; no test asserts a duration."""
 
 from __future__ import annotations
 
