@@ -148,7 +148,7 @@ def _fail(job: Job | None, error: BumperError) -> None:
 
 def _unexpected(error: Exception, *, permanent: bool) -> dict[str, Any]:
     name = type(error).__name__
-    message = f"unexpected {name}; the worker log has the traceback"
+    message = f"unexpected {name}; RQ keeps its traceback with the job's result"
     log.error("unexpected %s in the job", name)
     return {"reason": "internal-error", "message": message, "permanent": permanent}
 
