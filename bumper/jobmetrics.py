@@ -7,8 +7,10 @@ counter kept in its memory is lost; the multiprocess mode would leave one file p
 directory, which separate pods do not. Redis is where the jobs already are: a recording is one
 ``HINCRBYFLOAT`` (a histogram observation one pipelined round trip), atomic whichever process,
 pod or node sends it, and the web's ``/metrics`` (``bumper.web.metrics``) reads the totals at
-scrape time. Every web replica shows the same cluster-wide values: aggregate them with
-``max``, not ``sum``.
+scrape time. The series of one event are written together (``Recorder.batch``: a job run's
+count and duration) and read together, each side in one MULTI/EXEC, so a scrape never shows
+a job counted whose duration is not there yet. Every web replica shows the same cluster-wide
+values: aggregate them with ``max``, not ``sum``.
 
 Layout: one hash per series, ``bumper:metrics:<series>``; a field is the JSON list of label
 values (a histogram's adds ``\\t<bucket index>`` or ``\\tsum``). Labels come from bounded sets
@@ -22,10 +24,11 @@ does without it) or anything of the worker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,6 +39,7 @@ log = logging.getLogger("bumper.metrics")
 PREFIX = "bumper:metrics:"
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 Kind = Literal["counter", "gauge", "histogram"]
+Write = Callable[["redis.client.Pipeline"], object]
 
 
 @dataclass(frozen=True)
@@ -144,13 +148,38 @@ class Recorder:
 
         self._send(write)
 
-    def _send(self, write: Callable[[redis.client.Pipeline], object]) -> None:
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Recorder]:
+        """A recorder whose writes are sent when the block ends, in one transaction: a scrape
+        sees all of them or none (nothing is sent if the block raises)."""
+        batch = _Batch(self.client)
+        yield batch
+        self._write(batch.writes)
+
+    def _send(self, write: Write) -> None:
+        self._write([write])
+
+    def _write(self, writes: list[Write]) -> None:
         try:
-            with self.client.pipeline(transaction=False) as pipe:
-                write(pipe)
+            # MULTI/EXEC, still one round trip: a histogram's bucket and sum, or a batch, land
+            # between two scrapes (``read``), never across one
+            with self.client.pipeline(transaction=True) as pipe:
+                for write in writes:
+                    write(pipe)
                 pipe.execute()
         except (redis.RedisError, OSError) as error:
             log.debug("metrics not recorded: %s", type(error).__name__)
+
+
+class _Batch(Recorder):
+    """Collects writes for ``Recorder.batch`` instead of sending them."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client)
+        self.writes: list[Write] = []
+
+    def _send(self, write: Write) -> None:
+        self.writes.append(write)
 
 
 @dataclass(frozen=True)
@@ -162,8 +191,8 @@ class Histogram:
 
 
 def read(client: redis.Redis) -> dict[Series, dict[tuple[str, ...], float | Histogram]]:
-    """Every series' current values, by label values (one round trip)."""
-    with client.pipeline(transaction=False) as pipe:
+    """Every series' current values, by label values (one round trip, one transaction)."""
+    with client.pipeline(transaction=True) as pipe:
         for series in SERIES:
             pipe.hgetall(series.key)
         replies = pipe.execute()

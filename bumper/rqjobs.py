@@ -196,7 +196,7 @@ def refused(reason: str, delivery_id: str = "") -> NoReturn:
         job.retries_left = 0
         job.meta["failure"] = {"reason": "refused-job", "message": reason, "permanent": True}
         job.save_meta()  # type: ignore[no-untyped-call]
-        recorder = jobmetrics.Recorder(job.connection)
-        recorder.inc(jobmetrics.JOBS, "refused", "failed")
-        recorder.inc(jobmetrics.JOB_FAILURES, "refused", "refused-job")
+        with jobmetrics.Recorder(job.connection).batch() as batch:
+            batch.inc(jobmetrics.JOBS, "refused", "failed")
+            batch.inc(jobmetrics.JOB_FAILURES, "refused", "refused-job")
     raise PermanentError(f"refused job {job_id}: {reason}", reason="refused-job")

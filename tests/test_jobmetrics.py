@@ -64,6 +64,48 @@ def test_counts_from_forked_processes_add_up_on_metrics(
     assert found[("bumper_redis_up", ())] == 1.0
 
 
+def counted(client: redis.Redis) -> tuple[float, float]:
+    """One scrape's view of the bump runs: the job counter and the duration histogram's count."""
+    values = jobmetrics.read(client)
+    jobs = values[jobmetrics.JOBS].get(("bump", "succeeded"), 0.0)
+    histogram = values[jobmetrics.JOB_DURATION].get(("bump", "succeeded"))
+    assert not isinstance(jobs, jobmetrics.Histogram)
+    assert histogram is None or isinstance(histogram, jobmetrics.Histogram)
+    return jobs, histogram.buckets[-1][1] if histogram else 0.0
+
+
+def test_a_batch_is_seen_whole_or_not_at_all(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """A job run's count and duration (``worker.jobs._Run.ended``) are one transaction, and a
+    scrape reads in one too: while another process records runs, every scrape finds as many
+    runs counted as timed (two round trips let a scrape fall between them: issue 15's flake)."""
+    recorder = jobmetrics.Recorder(redis_client)
+    with recorder.batch() as batch:
+        batch.inc(jobmetrics.JOBS, "bump", "succeeded")
+        batch.observe(jobmetrics.JOB_DURATION, 0.2, "bump", "succeeded")
+        assert counted(redis_client) == (0.0, 0.0)  # nothing sent before the block ends
+    assert counted(redis_client) == (1.0, 1.0)
+
+    runs = 400
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            child = jobmetrics.Recorder(redis.Redis.from_url(redis_server.url))
+            for _ in range(runs):
+                with child.batch() as batch:
+                    batch.inc(jobmetrics.JOBS, "bump", "succeeded")
+                    batch.observe(jobmetrics.JOB_DURATION, 0.2, "bump", "succeeded")
+        finally:
+            os._exit(0)
+    seen = []
+    while (view := counted(redis_client))[0] < runs + 1:
+        seen.append(view)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert [(jobs, timed) for jobs, timed in seen if jobs != timed] == []
+    assert counted(redis_client) == (runs + 1.0, runs + 1.0)
+
+
 def test_fields_this_version_does_not_understand_are_skipped(redis_client: redis.Redis) -> None:
     redis_client.hset(jobmetrics.JOBS.key, mapping={"not json": 1, '["one"]': 2, '["a","b"]': 3})
     found = samples(WebMetrics("q", lambda: 0, redis_client).render())

@@ -117,12 +117,14 @@ class _Run:
 
     def ended(self, outcome: str, reason: str = "") -> None:
         elapsed = time.monotonic() - self.started
-        self.metrics.inc(jobmetrics.JOBS, self.kind, outcome)
-        self.metrics.observe(jobmetrics.JOB_DURATION, elapsed, self.kind, outcome)
-        if outcome == "retrying":
-            self.metrics.inc(jobmetrics.JOB_RETRIES, self.kind, reason)
-        elif outcome == "failed":
-            self.metrics.inc(jobmetrics.JOB_FAILURES, self.kind, reason)
+        # one transaction: a scrape sees the run counted with its duration, or not at all
+        with self.metrics.batch() as batch:
+            batch.inc(jobmetrics.JOBS, self.kind, outcome)
+            batch.observe(jobmetrics.JOB_DURATION, elapsed, self.kind, outcome)
+            if outcome == "retrying":
+                batch.inc(jobmetrics.JOB_RETRIES, self.kind, reason)
+            elif outcome == "failed":
+                batch.inc(jobmetrics.JOB_FAILURES, self.kind, reason)
 
 
 def _retry_later(job: Job | None, error: TransientError, wait: int, *, run: int) -> None:
@@ -148,7 +150,7 @@ def _fail(job: Job | None, error: BumperError) -> None:
 
 def _unexpected(error: Exception, *, permanent: bool) -> dict[str, Any]:
     name = type(error).__name__
-    message = f"unexpected {name}; the worker log has the traceback"
+    message = f"unexpected {name}; RQ keeps its traceback with the job's result"
     log.error("unexpected %s in the job", name)
     return {"reason": "internal-error", "message": message, "permanent": permanent}
 

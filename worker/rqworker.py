@@ -21,6 +21,10 @@ Signals: the first SIGTERM or SIGINT is RQ's warm shutdown (the job in hand fini
 second one its cold shutdown (the horse is killed, the job re-run by crash recovery). RQ ignores
 a second signal within 1 s of the first, the duplicate its ``WorkerPool`` sends besides the
 terminal's; ``bumper worker`` runs no pool, so a quick double Ctrl-C is a cold stop here too.
+
+Failures: a failed job is logged once, in one line with its job id and no traceback
+(``handle_exception``). RQ's own line would repeat the job's with the whole traceback inside the
+message, which ``bumper.logs`` never renders; RQ still keeps the traceback with the job's result.
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from rq import Queue, Worker
-from rq.exceptions import AbandonedJobError
+from rq.exceptions import AbandonedJobError, DeserializationError
 from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers
 
-from bumper import jobmetrics, rqjobs
+from bumper import jobmetrics, logs, rqjobs
+from bumper.core import changes
+from bumper.errors import BumperError
 
 log = logging.getLogger("bumper.worker")
 
@@ -80,10 +87,31 @@ class BumpWorker(Worker):
         self._shutdown_requested_date = datetime.min.replace(tzinfo=UTC)
         super().request_force_stop(signum, frame)
 
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """One line per failed job instead of RQ's, which holds the traceback (module docstring).
+        A job that recorded why it failed (``job.meta["failure"]``: ``worker.jobs``,
+        ``rqjobs.refused``) has logged that line itself, with its delivery ids."""
+        if "failure" not in job.meta:
+            try:
+                name = job.func_name
+            except DeserializationError:
+                name = "an unreadable job"
+            with logs.context(job_id=job.id):
+                log.error("job %s (%s) failed: %s", job.id, name, _why(exc_info[1]))
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
+
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ adds a fixed 60 s to the heartbeat interval; the job timeout needs no room here,
         # since the horse enforces it and the parent kills a horse that overruns it by 60 s
         return self.abandoned_after
+
+
+def _why(error: BaseException | None) -> str:
+    """A Bumper error's reason and one-line text (written to be shown); any other exception's
+    type only, since its text may hold anything."""
+    if isinstance(error, BumperError):
+        return f"{error.reason}: {changes.inline(str(error), 500)}"
+    return f"unexpected {type(error).__name__}"
 
 
 def _log_abandoned(

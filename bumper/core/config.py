@@ -436,6 +436,14 @@ def is_loopback(host: str) -> bool:
     return bool(_LOOPBACK.match(host))
 
 
+# The fix each unparsable policy's error ends with (docs/config.md, "Tag policies").
+SEMVER_FIX = (
+    "write an npm-style range, e.g. '^1.4', '~1.4.2' or '>=1.4 <2' (space-separated "
+    "comparators; '||' between alternatives)"
+)
+REGEX_FIX = "fix the pattern (Python's re syntax; single-quote it in YAML so backslashes stay)"
+
+
 class Policy(Strict):
     """How a candidate tag is chosen; compiled into :class:`bumper.core.policy.CompiledPolicy`.
 
@@ -465,7 +473,10 @@ class Policy(Strict):
     @classmethod
     def _range(cls, value: str | None) -> str | None:
         if value is not None:
-            semver.parse_range(value)  # InvalidRange is a ValueError
+            try:
+                semver.parse_range(value)
+            except semver.InvalidRange as error:
+                raise ValueError(f"{error}: {SEMVER_FIX}") from None
         return value
 
     @field_validator("regex")
@@ -475,7 +486,7 @@ class Policy(Strict):
             try:
                 re.compile(value)
             except re.error as error:
-                raise ValueError(f"invalid regex: {error}") from None
+                raise ValueError(f"invalid regex: {error}: {REGEX_FIX}") from None
         return value
 
     @field_validator("extract")

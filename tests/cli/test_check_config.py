@@ -84,7 +84,9 @@ def test_every_error_with_path_and_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2 and out == ""
     lines = err.splitlines()
     assert lines[:-1] == [
-        "F:9: images[0].policy.semver: cannot read '<' in range '>=1.4 <<2'",
+        "F:9: images[0].policy.semver: cannot read '<' in range '>=1.4 <<2': write an "
+        "npm-style range, e.g. '^1.4', '~1.4.2' or '>=1.4 <2' (space-separated comparators; "
+        "'||' between alternatives)",
         "F:13: images[1].name: duplicate name 'api' (first at images[0])",
         "F:17: images[1].policy.extract: regex has no named group 'tx' (named groups: ts)",
         "F:20: images[1].targets[0].repo: unknown repo 'elsewhere' (repos: platform-config)",

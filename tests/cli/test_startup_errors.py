@@ -50,24 +50,28 @@ class Case:
     name: str
     old: str
     new: str
-    says: str  # in check-config's line and in the start line
+    says: str  # in check-config's line and in the start line: the file, key or value
+    fix: str  # what to do, in the same lines
     web: bool  # stops the web process
     worker: bool  # stops the worker (else: the worker logs it and runs)
 
 
 CASES = [
     Case("unset secret", "STARTUP_TEST_SECRET}", "STARTUP_TEST_UNSET}",
-         "STARTUP_TEST_UNSET is not set", web=True, worker=False),
+         "STARTUP_TEST_UNSET is not set",
+         "set STARTUP_TEST_UNSET in the process' environment", web=True, worker=False),
     Case("unreadable secret file", "{file: repo-token}", "{file: no-such-token}",
-         "no-such-token", web=False, worker=True),
+         "no-such-token", "create no-such-token", web=False, worker=True),
     Case("unknown sender", "type: harbor", "type: harbour",
-         "unknown sender type 'harbour'", web=True, worker=False),
+         "unknown sender type 'harbour'", "use one of acr, ", web=True, worker=False),
     Case("mode the forge can't do", "mode: commit", "mode: pr",
-         "mode pr needs pull requests", web=True, worker=True),
+         "mode pr needs pull requests", "set mode: commit, or use forge: github or gitlab",
+         web=True, worker=True),
     Case("missing target file", "apps/hello.yaml", "apps/gone.yaml",
-         "apps/gone.yaml", web=False, worker=False),
+         "apps/gone.yaml", "fix the paths or add the file", web=False, worker=False),
     Case("unparsable policy", '">=1.0.0"', '">=1.0.0 <<"',
-         "images[0].policy.semver", web=True, worker=True),
+         "images[0].policy.semver", "write an npm-style range, e.g. '^1.4'",
+         web=True, worker=True),
 ]  # fmt: skip
 
 
@@ -138,6 +142,7 @@ def test_each_misconfiguration_is_one_line_everywhere(
     assert checked.returncode == 2
     problems = checked.stderr.splitlines()[:-1]
     assert len(problems) == 1 and case.says in problems[0], checked.stderr
+    assert case.fix in problems[0], checked.stderr
     assert problems[0].startswith("bumper.yaml:")  # the file and line, then the key
 
     assert "Traceback" not in checked.stdout + checked.stderr
@@ -146,6 +151,7 @@ def test_each_misconfiguration_is_one_line_everywhere(
         assert "Traceback" not in web.stdout + web.stderr
         assert web.returncode == 2
         assert web.stderr.count("\n") == 1 and case.says in web.stderr, web.stderr
+        assert case.fix in web.stderr
         assert str(config) in web.stderr  # names the file
     if case.web and not case.worker:
         return  # the worker does not read receivers: it would start and run
@@ -154,10 +160,12 @@ def test_each_misconfiguration_is_one_line_everywhere(
     if case.worker:
         assert worker.returncode == 2
         assert worker.stderr.count("\n") == 1 and case.says in worker.stderr, worker.stderr
+        assert case.fix in worker.stderr
     else:  # it runs; a problem of its own (a target) is one error line, nothing else
         assert worker.returncode == 0, worker.stderr
         errors = [line for line in worker.stderr.splitlines() if "error" in line.lower()]
         assert len(errors) == 1 and case.says in errors[0], worker.stderr
+        assert case.fix in errors[0]
 
 
 def wait_listening(port: int) -> None:

@@ -41,7 +41,8 @@ EXAMPLES_NOT_RUN = {
     "(tests/promotion/test_explain_promotion.py)",
     "bumper explain-promotion --file bumper.yaml ghcr.io/acme/api:1.2.0 --json": "the operator's "
     "bumper.yaml and Redis (tests/promotion/test_explain_promotion.py)",
-    "bumper retry bump-api_0-3f2a1c-7": "needs a failed job (tests/cli/test_retry*.py)",
+    "bumper retry bump-api_0-3f2a1c-7": "needs a failed job: docs/dashboard.md's quickstart "
+    "block retries one (tests/e2e/test_quickstart.py), tests/worker/test_retry.py more",
     "bumper run": "runs until Ctrl-C: tests/e2e/test_quickstart.py runs make run",
     "BUMPER_RUN__PORT=9090 bumper run": "runs until Ctrl-C (tests/cli/test_run_signals.py)",
     "bumper set-chart clusters/prod --chart oci://ghcr.io/acme/charts/api --version 2.0.0": (
@@ -145,3 +146,17 @@ def test_the_examples_agent_config_loads() -> None:
 
 def test_every_skipped_example_still_exists() -> None:
     assert set(EXAMPLES_NOT_RUN) <= {line for _, line in CLI_EXAMPLES}
+
+
+TEST_PATH = re.compile(r"\btests/[\w/.*-]*\w")
+
+
+def test_every_test_a_skip_reason_names_still_exists() -> None:
+    """A reason that points at the test doing the work must point at a file that is there:
+    the list cannot rot into naming tests that moved (as tests/cli/test_retry*.py did)."""
+    reasons = [*EXAMPLES_NOT_RUN.values()]
+    reasons += [block.argument for block in ALL_BLOCKS if block.marker == "skip-test"]
+    named = {path for reason in reasons for path in TEST_PATH.findall(reason)}
+    assert named, "no reason names a test: the pattern is wrong"
+    missing = sorted(path for path in named if not list(blocks.REPO_ROOT.glob(path)))
+    assert missing == []

@@ -110,14 +110,15 @@ def test_the_readme_quickstart_works_as_written_on_a_fresh_clone(
             wait_for_start(runner, log_path)
             for block in steps:
                 run_until_shown(block, clone, env)
-            # the README's curl pushed 1.2.3, newer than send-sample's 1.0.<time>
+            # the README's curl pushed 1.2.3, newer than send-sample's 1.0.<time>; then
+            # docs/dashboard.md's 1.3.0, refused by a hook, then retried
             deployment = (
                 clone / ".quickstart" / "config-repo" / "apps" / "hello" / "deployment.yaml"
             )
             deadline = time.monotonic() + 60
-            while "hello:1.2.3" not in deployment.read_text() and time.monotonic() < deadline:
+            while "hello:1.3.0" not in deployment.read_text() and time.monotonic() < deadline:
                 time.sleep(0.5)
-            assert "image: registry.example.com/quickstart/hello:1.2.3   # bumped by Bumper" in (
+            assert "image: registry.example.com/quickstart/hello:1.3.0   # bumped by Bumper" in (
                 deployment.read_text()
             )
             # the dashboard is on the operations port only
