@@ -131,6 +131,7 @@ def _gate_matches(gate: config.Gate, build: dict[str, str]) -> bool:
         repository=build.get("repository", ""),
         pipeline=build.get("pipeline", ""),
         ref=build.get("ref", ""),
+        ref_name=build.get("ref_name", ""),
     )
 
 
@@ -179,6 +180,9 @@ def route_build(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:
         "ref": build.ref or "",
         "url": build.url or "",  # the run, for the PR body's evidence
     }
+    name = build.extra.get("ref_name")
+    if not build.ref and isinstance(name, str) and name:
+        info["ref_name"] = name  # the sender did not say branch or tag: the rules' globs do
     if build.status == "unknown" and build.extra.get("ambiguous"):
         _record_ambiguous(ctx, build, info)
         return []

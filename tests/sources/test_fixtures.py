@@ -104,11 +104,19 @@ CASES = [
                 "github",
                 "failure",
                 commit="3484a3fb816e0859fd6e1cea078d76385ff50625",
-                ref="refs/heads/main",
+                # A workflow_job names no event, and main is not the default (master) branch.
+                ref=None,
                 repository="Codertocat/Hello-World",
                 pipeline="CodeQL",
                 url="https://github.com/octo-org/octo-repo/runs/1291536064",
-                extra={"job": "linters", "run_id": 2202229078, "attempt": 1},
+                extra={
+                    "job": "linters",
+                    "run_id": 2202229078,
+                    "attempt": 1,
+                    "ref_name": "main",
+                    "ref_unknown": "GitHub does not say whether 'main' is a branch or a tag "
+                    "(this delivery names no triggering event)",
+                },
             )
         ],
         {"X-GitHub-Event": "workflow_job"},

@@ -59,6 +59,19 @@ def harbor_chart(key: str, version: str) -> Event:
     )
 
 
+def github_run(run_id: int, workflow: str, ref: str | None, **unknown: str) -> Event:
+    return build(
+        "github",
+        "success",
+        commit=RUN_SHA,
+        ref=ref,
+        repository="acme/api",
+        pipeline=workflow,
+        url=f"https://github.com/acme/api/actions/runs/{run_id}",
+        extra={"run_id": run_id, "attempt": 1, **unknown},
+    )
+
+
 AMBIGUOUS = {"ambiguous": sources.quay.AMBIGUOUS, "image": "quay.io/acme/api"}
 GH_RUN = {"X-GitHub-Event": "workflow_run"}
 
@@ -179,20 +192,37 @@ CASES = [
         ],
         GH_RUN,
     ),
+    # --- GitHub: a run's ref only as the payload tells it (head_branch holds a tag's name too).
+    # A push run on a tag: GitHub does not say it is a tag, so the event says it cannot know.
     Case(
         "github/workflow_run.completed.tag.json",
         [
-            build(
-                "github",
-                "success",
-                commit=RUN_SHA,
-                ref="refs/tags/v1.4.0",
-                repository="acme/api",
-                pipeline="release",
-                url="https://github.com/acme/api/actions/runs/4242424243",
-                extra={"run_id": 4242424243, "attempt": 1},
+            github_run(
+                4242424243,
+                "release",
+                None,
+                ref_name="v1.4.0",
+                ref_unknown="GitHub does not say whether 'v1.4.0' is a branch or a tag "
+                "(a push run)",
             )
         ],
+        GH_RUN,
+    ),
+    # A release run is on the release's tag.
+    Case(
+        "github/workflow_run.completed.release.json",
+        [github_run(4242424244, "release", "refs/tags/v1.4.0")],
+        GH_RUN,
+    ),
+    # Branches named like versions: the head of a pull request, a pull_request run's head.
+    Case(
+        "github/workflow_run.completed.version-branch.json",
+        [github_run(4242424245, "build", "refs/heads/v2.0")],
+        GH_RUN,
+    ),
+    Case(
+        "github/workflow_run.completed.pull-request-version-branch.json",
+        [github_run(4242424246, "build", "refs/heads/1.4.1")],
         GH_RUN,
     ),
     # --- PR comments: a /bumper command on a pull (merge) request; anything else is dropped.

@@ -295,6 +295,27 @@ def test_a_gate_with_tag_globs_counts_only_tag_builds(setup: Path, client: redis
     assert not any(d["result"] == "rejected" for d in decisions(client) if d["rule"] == "ci-gate")
 
 
+def test_a_tag_gate_counts_a_run_whose_ref_kind_the_sender_did_not_say(
+    setup: Path, client: redis.Redis
+) -> None:
+    """GitHub's push run on tag v1.1.0 names only ``v1.1.0`` (ref None, extra.ref_name): the
+    gate's own ``tags: [v*]`` reads it as a tag, as it would have read refs/tags/v1.1.0."""
+    seed_gated(setup, "tagged")
+    sha = "e" * 40
+    assert jobs.handle_event(push("1.1.0", image="ghcr.io/acme/tagged", revision=sha)) == []
+    unsaid = events.BuildFinished(
+        status="success",
+        commit=sha,
+        repository="acme/tagged",
+        source="github",
+        delivery_id="b-unsaid",
+        extra={"ref_name": "v1.1.0", "ref_unknown": "GitHub does not say"},
+    )
+    assert len(jobs.handle_event(events.to_dict(unsaid))) == 1
+    drain(client)
+    assert git(setup, "show", "main:apps/tagged.yaml") == "image: ghcr.io/acme/tagged:1.1.0"
+
+
 def seed_gated(bare: Path, name: str = "gated") -> None:
     work = bare.parent / "seed"
     (work / "apps" / f"{name}.yaml").write_text(f"image: ghcr.io/acme/{name}:1.0.0\n")
