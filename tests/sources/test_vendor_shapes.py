@@ -72,6 +72,35 @@ def github_run(run_id: int, workflow: str, ref: str | None, **unknown: str) -> E
     )
 
 
+def buildkite_build(
+    number: int,
+    status: str = "success",
+    *,
+    ref: str = "refs/heads/main",
+    extra: dict[str, str] | None = None,
+) -> Event:
+    return build(
+        "buildkite",
+        status,  # type: ignore[arg-type]
+        commit=SHA,
+        ref=ref,
+        repository="acme/api",
+        pipeline="api",
+        url=f"https://buildkite.com/acme/api/builds/{number}",
+        extra={"run_id": f"0190e5a1-6f0e-4c3b-9a51-3d2b7c8e1f{number - 22}", **(extra or {})},
+    )
+
+
+def cdevents_build(status: str, **unclear: str) -> Event:
+    purl = f"pkg:oci/api@{HARBOR_V1.replace(':', '%3A')}?repository_url=ghcr.io/acme/api&tag=1.4.0"
+    return build(
+        "cdevents",
+        status,  # type: ignore[arg-type]
+        extra={"run_id": "api-build-1187", "artifactId": purl, **unclear},
+    )
+
+
+BK = {"X-Buildkite-Event": "build.finished"}
 AMBIGUOUS = {"ambiguous": sources.quay.AMBIGUOUS, "image": "quay.io/acme/api"}
 GH_RUN = {"X-GitHub-Event": "workflow_run"}
 
@@ -225,6 +254,72 @@ CASES = [
         [github_run(4242424246, "build", "refs/heads/1.4.1")],
         GH_RUN,
     ),
+    # --- Buildkite: a build.finished without build.state never passes for a success.
+    Case(
+        "buildkite/build.finished.no-state.json",
+        [buildkite_build(42, "unknown", extra={"ambiguous": sources.buildkite.AMBIGUOUS})],
+        BK,
+    ),
+    Case("buildkite/build.finished.no-state.json", [buildkite_build(42)], BK, "build_success"),
+    Case(
+        "buildkite/build.finished.no-state.json",
+        [buildkite_build(42, "failure")],
+        BK,
+        "build_failure",
+    ),
+    # The state says; the build page comes from the pipeline's web_url and the build number.
+    Case(
+        "buildkite/build.finished.passed.json",
+        [buildkite_build(43, ref="refs/tags/v1.4.0")],
+        BK,
+    ),
+    Case(
+        "buildkite/build.finished.passed.json",
+        [
+            buildkite_build(
+                43,
+                "unknown",
+                ref="refs/tags/v1.4.0",
+                extra={
+                    "ambiguous": "the URL says build_failure but the body says success; "
+                    + sources.buildkite.AMBIGUOUS
+                },
+            )
+        ],
+        BK,
+        "build_failure",
+    ),
+    # --- CDEvents v0.4 (context.version, subject.type, pipelineRun's url; v0.5 has uri).
+    Case(
+        "cdevents/pipelinerun.finished.v0.4.json",
+        [
+            build(
+                "cdevents",
+                "success",
+                pipeline="api-release",
+                url="https://dashboard.example.com/#/namespaces/ci/pipelineruns/api-release-8x2kq",
+                extra={"run_id": "api-release-8x2kq"},
+            )
+        ],
+    ),
+    # build.finished has no outcome: ambiguous without a hint (the built image's rules are
+    # told), the hint's outcome with one.
+    Case(
+        "cdevents/build.finished.v0.4.json",
+        [
+            cdevents_build(
+                "unknown",
+                ambiguous=sources.cdevents.AMBIGUOUS,
+                image="ghcr.io/acme/api",
+            )
+        ],
+    ),
+    Case("cdevents/build.finished.v0.4.json", [cdevents_build("success")], hint="build_success"),
+    Case("cdevents/build.finished.v0.4.json", [cdevents_build("failure")], hint="build_failure"),
+    Case(
+        "cdevents/artifact.published.v0.4.json",
+        [image("cdevents", "image.pushed", "ghcr.io/acme/api", tag="1.4.0", digest=HARBOR_V1)],
+    ),
     # --- PR comments: a /bumper command on a pull (merge) request; anything else is dropped.
     Case(
         "github/issue_comment.created.pull-request.json",
@@ -315,6 +410,8 @@ def test_every_own_fixture_has_a_case_and_a_source() -> None:
         ("quay", "token=x&event=build_sucess", "event='build_sucess' is not a quay event"),
         ("quay", "event=build_success&event=build_failure", "at most one event="),
         ("github", "event=build_success", "github deliveries take no event hint"),
+        ("buildkite", "event=passed", "event='passed' is not a buildkite event"),
+        ("cdevents", "event=build_start", "event='build_start' is not a cdevents event"),
     ],
 )
 def test_a_hint_the_sender_does_not_allow_is_a_one_line_400(
