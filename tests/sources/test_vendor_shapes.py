@@ -100,6 +100,27 @@ def cdevents_build(status: str, **unclear: str) -> Event:
     )
 
 
+def tekton_run(status: str, pipeline: str, run: str, ref: str | None = None) -> Event:
+    return build(
+        "tekton",
+        status,  # type: ignore[arg-type]
+        commit=RUN_SHA,
+        ref=ref,
+        repository="acme/api",
+        pipeline=pipeline,
+        extra={"run": run},
+    )
+
+
+def tekton_headers(kind: str) -> dict[str, str]:
+    return {
+        "Ce-Specversion": "1.0",
+        "Ce-Type": f"dev.tekton.event.{kind}.v1",
+        "Ce-Id": "1",
+        "Ce-Source": "/apis/tekton.dev/v1beta1/namespaces/ci/runs/x",
+    }
+
+
 BK = {"X-Buildkite-Event": "build.finished"}
 AMBIGUOUS = {"ambiguous": sources.quay.AMBIGUOUS, "image": "quay.io/acme/api"}
 GH_RUN = {"X-GitHub-Event": "workflow_run"}
@@ -155,6 +176,20 @@ CASES = [
             )
         ],
     ),
+    # Harbor 1.x deleteImage is a delete, never a push; pullImage is nothing.
+    Case(
+        "harbor/deleteImage.v1.json",
+        [
+            image(
+                "harbor",
+                "image.deleted",
+                "harbor.example.com/library/api",
+                tag="1.2.3",
+                digest=HARBOR_V1,
+            )
+        ],
+    ),
+    Case("harbor/pullImage.v1.json", []),
     # --- Harbor's legacy ChartMuseum repository: an upload is a chart version of the
     # classic repository https://<harbor>/chartrepo/<project> (what `helm repo add` is given).
     Case(
@@ -253,6 +288,23 @@ CASES = [
         "github/workflow_run.completed.pull-request-version-branch.json",
         [github_run(4242424246, "build", "refs/heads/1.4.1")],
         GH_RUN,
+    ),
+    # --- Tekton v1beta1: pipelineResults / taskResults, git PipelineResources, the
+    # resourcesResult commit, PipelineRunCancelled.
+    Case(
+        "tekton/taskrun.successful.v1beta1-git-resource.json",
+        [tekton_run("success", "build-api", "build-api-run-4kq9z")],
+        tekton_headers("taskrun.successful"),
+    ),
+    Case(
+        "tekton/pipelinerun.successful.v1beta1-git-resource.json",
+        [tekton_run("success", "api-release", "api-release-z2m4n", ref="refs/tags/v1.4.0")],
+        tekton_headers("pipelinerun.successful"),
+    ),
+    Case(
+        "tekton/pipelinerun.failed.v1beta1-cancelled.json",
+        [tekton_run("cancelled", "api-deploy", "api-deploy-q8w2e")],
+        tekton_headers("pipelinerun.failed"),
     ),
     # --- Buildkite: a build.finished without build.state never passes for a success.
     Case(
