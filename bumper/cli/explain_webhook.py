@@ -2,10 +2,10 @@
 would Bumper make of this payload?
 
 Parses only: no signature check, no queue, no Redis. Prints the normalised events as a JSON
-array (image events: ``type``, ``image``, ``tag``, ``digest``; build events: ``type``,
-``status``, ``commit``, ``ref``, ``repository``, ``pipeline``, ``url``; both also ``source``,
-``delivery_id`` and ``extra``). Why a delivery yields no event, or an ambiguous one, or one
-whose ref the sender did not say was a branch or a tag, is printed
+array (image events: ``type``, ``image``, ``tag``, ``digest``, ``artifact``; build events:
+``type``, ``status``, ``commit``, ``ref``, ``repository``, ``pipeline``, ``url``; both also
+``source``, ``delivery_id`` and ``extra``). Why a delivery yields no event, or an ambiguous
+one, or one whose ref the sender did not say was a branch or a tag, is printed
 on stderr as ``bumper: note: ...`` lines. ``--headers`` is the request's headers, needed where
 the sender routes by header (``X-GitHub-Event``, ``X-Gitlab-Event``, ``ce-*``): a JSON object
 (name → value), or ``Name: value`` lines as vendors show them (a request line, curl's ``>``
@@ -29,7 +29,7 @@ from typing import Any
 
 from bumper.errors import BumperError
 
-IMAGE_KEYS = ("type", "image", "tag", "digest", "source", "delivery_id", "extra")
+IMAGE_KEYS = ("type", "image", "tag", "digest", "artifact", "source", "delivery_id", "extra")
 BUILD_KEYS = (
     "type",
     "status",

@@ -32,6 +32,7 @@ def test_prints_image_event_as_json(shared_dir: Path, capsys: pytest.CaptureFixt
             "image": "docker.io/svendowideit/testhook",
             "tag": "latest",
             "digest": None,
+            "artifact": "image",
             "source": "dockerhub",
             "delivery_id": None,
             "extra": {},

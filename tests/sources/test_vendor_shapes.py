@@ -121,6 +121,16 @@ def tekton_headers(kind: str) -> dict[str, str]:
     }
 
 
+def registry_v2(tag: str | None) -> Event:
+    return ImageEvent(
+        type="image.pushed",
+        image="registry.test.lan/team/api",
+        tag=tag,
+        digest="sha256:1977980aad73e19f918c676de1860b0ee56167b07c20641ecda3f9d74b69627d",
+        source="distribution",
+    )
+
+
 BK = {"X-Buildkite-Event": "build.finished"}
 AMBIGUOUS = {"ambiguous": sources.quay.AMBIGUOUS, "image": "quay.io/acme/api"}
 GH_RUN = {"X-GitHub-Event": "workflow_run"}
@@ -372,6 +382,79 @@ CASES = [
         "cdevents/artifact.published.v0.4.json",
         [image("cdevents", "image.pushed", "ghcr.io/acme/api", tag="1.4.0", digest=HARBOR_V1)],
     ),
+    # --- Docker Hub 2014-2019: push_data.images (v1 ids) and float timestamps, ignored.
+    Case(
+        "dockerhub/push.2015-images.json",
+        [image("dockerhub", "image.pushed", "docker.io/acme/api", tag="1.4.0")],
+    ),
+    # --- Distribution: 2.0 named the tag only in the manifest URL; 2.1-2.3 sent none.
+    Case(
+        "distribution/push.envelope.v2.0.json",
+        [registry_v2("1.4.0")],
+    ),
+    Case("distribution/push.envelope.v2.1.json", [registry_v2(None)]),
+    # --- JFrog: the 2021 Docker-domain envelope without jpd_origin: the receiver's registry.
+    Case(
+        "jfrog/docker.pushed.envelope-2021.json",
+        [
+            image(
+                "jfrog",
+                "image.pushed",
+                "art.example.com/docker-local/api",
+                tag="1.4.0",
+                digest=HARBOR_V1,
+            )
+        ],
+        {"X-Bumper-Registry": "art.example.com"},
+    ),
+    # --- Nexus 3.1+ component event (the component's id only, no componentId).
+    Case(
+        "nexus/rm-repository-component.created.docker.json",
+        [image("nexus", "image.pushed", "nexus.example.com:8443/team/api", tag="1.4.0")],
+        {
+            "X-Nexus-Webhook-Id": "rm:repository:component",
+            "X-Bumper-Registry": "nexus.example.com:8443",
+        },
+    ),
+    # --- ECR: events with artifact/manifest media types; a Helm chart's config says chart.
+    Case(
+        "ecr/image-action.push.media-types.json",
+        [
+            image(
+                "ecr",
+                "image.pushed",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api",
+                tag="1.4.0",
+                digest=HARBOR_V1,
+            )
+        ],
+    ),
+    Case(
+        "ecr/image-action.push.helm-chart.json",
+        [
+            ImageEvent(
+                type="image.pushed",
+                image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/charts/api",
+                tag="1.4.0",
+                digest=GHCR_CHART,
+                source="ecr",
+                artifact="chart",
+            )
+        ],
+    ),
+    # --- Jenkins Notification plugin's old releases: last phase FINISHED, no scm.
+    Case(
+        "jenkins/notification.finished.old-plugin.json",
+        [
+            build(
+                "jenkins",
+                "failure",
+                pipeline="api",
+                url="https://jenkins.example.com/job/api/20/",
+                extra={"run_id": "job/api/20/"},
+            )
+        ],
+    ),
     # --- PR comments: a /bumper command on a pull (merge) request; anything else is dropped.
     Case(
         "github/issue_comment.created.pull-request.json",
@@ -408,6 +491,22 @@ CASES = [
         {"X-Gitlab-Event": "Note Hook"},
     ),
     Case("gitlab/note-hook.issue.json", [], {"X-Gitlab-Event": "Note Hook"}),
+    # GitLab before 9.3: the Job Hook was the "Build Hook"; before 11 it had no pipeline_id
+    # nor project: the run is commit.id (the pipeline), the repository repository.homepage.
+    Case(
+        "gitlab/build-hook.9.x.failed.json",
+        [
+            build(
+                "gitlab",
+                "failure",
+                commit=SHA,
+                ref="refs/heads/main",
+                repository="acme/api",
+                extra={"run_id": 2366, "job": "test"},
+            )
+        ],
+        {"X-Gitlab-Event": "Build Hook"},
+    ),
     # --- Tekton: a result named url is the repository only when it is a clone URL.
     *[
         Case(
