@@ -125,14 +125,8 @@ def _note(data: dict[str, Any], result: policy.Result, name: str, why: str) -> p
 
 
 def _gate_matches(gate: config.Gate, build: dict[str, str]) -> bool:
-    """``build`` is a recorded CI result; one recorded before refs were kept has no ``ref``."""
-    return gate.matches(
-        source=build.get("source", ""),
-        repository=build.get("repository", ""),
-        pipeline=build.get("pipeline", ""),
-        ref=build.get("ref", ""),
-        ref_name=build.get("ref_name", ""),
-    )
+    """``build`` is a recorded CI result (``config.Gate.matches_record``)."""
+    return gate.matches_record(build)
 
 
 def _gate_open(

@@ -579,6 +579,17 @@ class Gate(Strict):
             and ref_matches(seen, self.branches, self.tags)
         )
 
+    def matches_record(self, record: Mapping[str, str]) -> bool:
+        """``matches`` for a CI result as the worker records it (``worker.store.record_ci``):
+        missing keys are unknowns (a result recorded before refs were kept has no ``ref``)."""
+        return self.matches(
+            source=record.get("source", ""),
+            repository=record.get("repository", ""),
+            pipeline=record.get("pipeline", ""),
+            ref=record.get("ref", ""),
+            ref_name=record.get("ref_name", ""),
+        )
+
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 GLOB_CHARS = "*?["

@@ -250,6 +250,9 @@ def test_a_ref_whose_kind_the_sender_did_not_say_is_read_by_the_rules_globs() ->
     recorded = {"source": "github", "repository": "acme/api", "pipeline": "build"}
     gate = config.Gate(ci="github", tags=["v*"])
     assert gate.matches(**recorded, ref="", ref_name="v1.4.0")
+    # As the worker records it (worker.store.record_ci), for rules and promotion gates alike.
+    assert gate.matches_record({**recorded, "ref_name": "v1.4.0"})
+    assert not gate.matches_record(recorded)
     assert not gate.matches(**recorded, ref="refs/heads/v1.4.0", ref_name="")
     assert not config.Gate(ci="github", branches=["main"]).matches(
         **recorded, ref="", ref_name="v1.4.0"
