@@ -125,13 +125,8 @@ def _note(data: dict[str, Any], result: policy.Result, name: str, why: str) -> p
 
 
 def _gate_matches(gate: config.Gate, build: dict[str, str]) -> bool:
-    """``build`` is a recorded CI result; one recorded before refs were kept has no ``ref``."""
-    return gate.matches(
-        source=build.get("source", ""),
-        repository=build.get("repository", ""),
-        pipeline=build.get("pipeline", ""),
-        ref=build.get("ref", ""),
-    )
+    """``build`` is a recorded CI result (``config.Gate.matches_record``)."""
+    return gate.matches_record(build)
 
 
 def _gate_open(
@@ -179,6 +174,9 @@ def route_build(ctx: WorkerContext, build: events.BuildFinished) -> list[str]:
         "ref": build.ref or "",
         "url": build.url or "",  # the run, for the PR body's evidence
     }
+    name = build.extra.get("ref_name")
+    if not build.ref and isinstance(name, str) and name:
+        info["ref_name"] = name  # the sender did not say branch or tag: the rules' globs do
     if build.status == "unknown" and build.extra.get("ambiguous"):
         _record_ambiguous(ctx, build, info)
         return []

@@ -167,12 +167,7 @@ def _ci(ctx: WorkerContext, pipeline: config.Pipeline, tag: str) -> promotion.Ci
     if gate is None or revision is None:
         return None
     result = ctx.store.ci_result(revision)
-    if result is None or not gate.matches(
-        source=result.get("source", ""),
-        repository=result.get("repository", ""),
-        pipeline=result.get("pipeline", ""),
-        ref=result.get("ref", ""),
-    ):
+    if result is None or not gate.matches_record(result):
         return None
     status = result.get("status")
     return status if status in ("success", "failure", "cancelled") else "unknown"  # type: ignore[return-value]

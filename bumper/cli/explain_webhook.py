@@ -2,9 +2,10 @@
 would Bumper make of this payload?
 
 Parses only: no signature check, no queue, no Redis. Prints the normalised events as a JSON
-array (image events: ``type``, ``image``, ``tag``, ``digest``; build events: ``type``,
-``status``, ``commit``, ``ref``, ``repository``, ``pipeline``, ``url``; both also ``source``,
-``delivery_id`` and ``extra``). Why a delivery yields no event, or an ambiguous one, is printed
+array (image events: ``type``, ``image``, ``tag``, ``digest``, ``artifact``; build events:
+``type``, ``status``, ``commit``, ``ref``, ``repository``, ``pipeline``, ``url``; both also
+``source``, ``delivery_id`` and ``extra``). Why a delivery yields no event, or an ambiguous
+one, or one whose ref the sender did not say was a branch or a tag, is printed
 on stderr as ``bumper: note: ...`` lines. ``--headers`` is the request's headers, needed where
 the sender routes by header (``X-GitHub-Event``, ``X-Gitlab-Event``, ``ce-*``): a JSON object
 (name → value), or ``Name: value`` lines as vendors show them (a request line, curl's ``>``
@@ -28,7 +29,7 @@ from typing import Any
 
 from bumper.errors import BumperError
 
-IMAGE_KEYS = ("type", "image", "tag", "digest", "source", "delivery_id", "extra")
+IMAGE_KEYS = ("type", "image", "tag", "digest", "artifact", "source", "delivery_id", "extra")
 BUILD_KEYS = (
     "type",
     "status",
@@ -102,8 +103,12 @@ def run(args: argparse.Namespace) -> int:
         data["source"], data["delivery_id"] = args.source, delivery
         keys = IMAGE_KEYS if data["type"] != "build.finished" else BUILD_KEYS
         out.append({key: data.get(key) for key in keys})
-        if isinstance(data.get("extra"), dict) and data["extra"].get("ambiguous"):
-            notes.lines.append(f"ambiguous: {data['extra']['ambiguous']}")
+        found = data.get("extra")
+        extra: dict[str, Any] = found if isinstance(found, dict) else {}
+        if extra.get("ambiguous"):
+            notes.lines.append(f"ambiguous: {extra['ambiguous']}")
+        if extra.get("ref_unknown"):
+            notes.lines.append(f"ref unknown: {extra['ref_unknown']}")
     for note in notes.lines:
         print(f"bumper: note: {note}", file=sys.stderr)
     print(json.dumps(out, indent=2))

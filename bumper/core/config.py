@@ -28,6 +28,7 @@ can report them next to field errors, every one with its path.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -544,6 +545,22 @@ def ref_matches(ref: str | None, branches: Sequence[str], tags: Sequence[str]) -
     return tag is not None and any(fnmatchcase(tag, g) for g in tags)
 
 
+def rule_ref(
+    ref: str | None, name: str | None, branches: Sequence[str], tags: Sequence[str]
+) -> str | None:
+    """The build's ref as a rule with these globs reads it. ``ref`` when the sender said it;
+    for a run whose sender named it without saying branch or tag (``extra.ref_name``, GitHub's
+    ``head_branch`` of a push run), the kind whose globs the name matches, tags first (a rule
+    that lists tags expects tag runs); ``None`` when neither list matches it."""
+    if ref or not name:
+        return ref
+    if any(fnmatchcase(name, glob) for glob in tags):
+        return f"refs/tags/{name}"
+    if any(fnmatchcase(name, glob) for glob in branches):
+        return f"refs/heads/{name}"
+    return None
+
+
 class Gate(Strict):
     """Hold an image push until CI for the image's revision succeeded."""
 
@@ -560,13 +577,28 @@ class Gate(Strict):
     tags: list[str] = Field(default_factory=list, description=TAGS_HELP)
     hold_seconds: int = Field(3600, gt=0, description="how long a held push waits for CI")
 
-    def matches(self, *, source: str, repository: str, pipeline: str, ref: str) -> bool:
-        """Whether a CI result (as recorded: empty strings for unknowns) counts for this gate."""
+    def matches(
+        self, *, source: str, repository: str, pipeline: str, ref: str, ref_name: str = ""
+    ) -> bool:
+        """Whether a CI result (as recorded: empty strings for unknowns) counts for this gate;
+        ``ref_name``: a ref's name whose kind the sender did not say (see ``rule_ref``)."""
+        seen = rule_ref(ref, ref_name, self.branches, self.tags)
         return (
             source == self.ci
             and (self.repository is None or repository == self.repository)
             and (self.workflow is None or pipeline == self.workflow)
-            and ref_matches(ref, self.branches, self.tags)
+            and ref_matches(seen, self.branches, self.tags)
+        )
+
+    def matches_record(self, record: Mapping[str, str]) -> bool:
+        """``matches`` for a CI result as the worker records it (``worker.store.record_ci``):
+        missing keys are unknowns (a result recorded before refs were kept has no ``ref``)."""
+        return self.matches(
+            source=record.get("source", ""),
+            repository=record.get("repository", ""),
+            pipeline=record.get("pipeline", ""),
+            ref=record.get("ref", ""),
+            ref_name=record.get("ref_name", ""),
         )
 
 
@@ -832,11 +864,17 @@ class CiTrigger(Strict):
             return False
         if self.workflow is not None and build.pipeline != self.workflow:
             return False
-        return ref_matches(build.ref, self.branches, self.tags)
+        return ref_matches(self._ref(build), self.branches, self.tags)
+
+    def _ref(self, build: events.BuildFinished) -> str | None:
+        name = build.extra.get("ref_name")
+        return rule_ref(
+            build.ref, name if isinstance(name, str) else None, self.branches, self.tags
+        )
 
     def render_tag(self, build: events.BuildFinished) -> str:
         """The tag this build produced; :class:`PermanentError` if the event lacks a field."""
-        fields = ci_fields(build)
+        fields = ci_fields(dataclasses.replace(build, ref=self._ref(build)))
         missing = sorted(f for f in template_fields(self.tag) if not fields[f])
         if missing:
             raise PermanentError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+from bumper.core.events import BuildStatus
 from bumper.errors import WebhookRejected
 
 EVENT_HINT_HEADER = "X-Bumper-Event-Hint"
@@ -25,6 +26,14 @@ EVENT_PARAMETER = "event"
 MAX_QUERY = 2048
 """A longer query string is refused: no hook URL needs one (the request line is bounded too)."""
 MAX_FIELDS = 20
+
+OUTCOMES: dict[str, BuildStatus] = {
+    "build_success": "success",
+    "build_failure": "failure",
+    "build_cancelled": "cancelled",
+}
+"""The hints that name a finished build's outcome, for senders whose body may not (Quay,
+Buildkite, CDEvents ``build.finished``)."""
 
 
 def from_query(query: str | None) -> str | None:
@@ -59,3 +68,19 @@ def check(sender: str, allowed: frozenset[str], hint: str) -> str:
 
 def _refused(message: str) -> WebhookRejected:
     return WebhookRejected(message, status=400, reason="unknown-event-hint")
+
+
+def outcome(
+    told: BuildStatus | None, hint: str | None, how: str
+) -> tuple[BuildStatus, dict[str, str]]:
+    """A finished build's status from what the body ``told`` (``None``: nothing) and the URL's
+    ``hint``, with ``extra.ambiguous`` when they cannot settle it. Never a guessed success:
+    neither saying anything, or a hint the body contradicts, is ``unknown`` with ``how`` (the
+    URL to configure) as the reason, which the worker records as an ``ambiguous`` decision."""
+    hinted = OUTCOMES.get(hint or "")
+    if hinted is not None and told is not None and told != hinted:
+        return "unknown", {"ambiguous": f"the URL says {hint} but the body says {told}; {how}"}
+    status = hinted or told
+    if status is None:
+        return "unknown", {"ambiguous": how}
+    return status, {}

@@ -14,9 +14,15 @@ header ``X-Buildkite-Token`` and the secret as value.
 
 Mapping: ``build.finished`` → ``build.finished`` with state passed → success, failed →
 failure, canceled → cancelled, skipped / not_run → skipped; a build finished ``blocked``
-(waiting at a block step) is pending. Package Registries events are not container pushes and
-are ignored. ``ping`` events are pings. The EventBridge ``id`` is the delivery id (webhooks
-carry none).
+(waiting at a block step) is pending. A delivery without ``build.state`` (the docs' own
+example elides it) is never a success: the URL may name the outcome (``?event=build_success``,
+``build_failure``, ``build_cancelled``: one pipeline ``notify`` webhook per state, each with
+``if: build.state == ...``), and without one it is ``unknown`` with ``extra.ambiguous`` saying
+so, as is a hint the state contradicts; the worker records an ``ambiguous`` decision. url =
+``build.web_url``, else the build page from the pipeline's ``web_url``, or (EventBridge, which
+sends no URL) from the organization and pipeline slugs and the build number. Package
+Registries events are not container pushes and are ignored. ``ping`` events are pings. The
+EventBridge ``id`` is the delivery id (webhooks carry none).
 
 Run: Buildkite reports a build's end once (job events are not build results and are dropped),
 but one build may reach Bumper twice, by a webhook and by EventBridge, and one commit may be
@@ -27,10 +33,11 @@ count once and two builds of one commit count as two.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bumper.core.events import BuildStatus, Event
-from bumper.sources import _auth
+from bumper.sources import _auth, _hints
 from bumper.sources._common import (
     branch_ref,
     build_event,
@@ -45,8 +52,18 @@ from bumper.sources._common import (
     text,
 )
 from bumper.sources._headers import Headers
+from bumper.sources._hints import EVENT_HINT_HEADER
 
 NAME = "buildkite"
+WEB = "https://buildkite.com"
+_SLUG = re.compile(r"[A-Za-z0-9_-]+")
+EVENT_HINTS = frozenset(_hints.OUTCOMES)
+AMBIGUOUS = (
+    "this Buildkite build.finished does not say how the build ended (no build.state): name it "
+    "in the URL, with one pipeline notify webhook per state, "
+    'POST /hooks/<receiver>?event=build_success with if: build.state == "passed" (and '
+    '?event=build_failure for "failed", ?event=build_cancelled for "canceled")'
+)
 STATES: dict[str, BuildStatus] = {
     "passed": "success",
     "failed": "failure",
@@ -100,25 +117,31 @@ def is_ping(headers: Headers, body: bytes) -> bool:
 
 def parse(headers: Headers, body: bytes) -> list[Event]:
     data = load_object(body)
+    hint = header(headers, EVENT_HINT_HEADER)
     if "detail-type" in data:
         if text(data, "detail-type") != "Build Finished":
             return drop(NAME, f"EventBridge detail-type {text(data, 'detail-type')!r}")
-        return _build(obj(data, "detail"))
+        return _build(obj(data, "detail"), hint)
     event = header(headers, "X-Buildkite-Event") or text(data, "event")
     if event != "build.finished":
         return drop(NAME, f"event {event!r} is not build.finished")
-    return _build(data)
+    return _build(data, hint)
 
 
-def _build(data: dict[str, Any]) -> list[Event]:
+def _build(data: dict[str, Any], hint: str | None) -> list[Event]:
     build, pipeline = obj(data, "build"), obj(data, "pipeline")
     state = text(build, "state")
-    status = "pending" if build.get("blocked") is True else map_status(STATES, state)
-    if status is None:
-        # The docs' own example elides the state; a finished build with no state is unknown.
-        status = "unknown" if state is None else None
-    if status is None:
+    told = map_status(STATES, state)
+    if state is not None and told is None:
         return drop(NAME, f"build state {state!r} is not final")
+    extra: dict[str, Any] = _run(build)
+    if build.get("blocked") is True and told in (None, "pending"):
+        status: BuildStatus = "pending"  # waiting at a block step: not finished
+    else:
+        # The docs' own example elides the state: a finished build that does not say how it
+        # ended is never a success, but an ambiguous result naming the URL to configure.
+        status, unclear = _hints.outcome(told, hint, AMBIGUOUS)
+        extra.update(unclear)
     tag = text(build, "tag")
     return build_event(
         NAME,
@@ -127,9 +150,26 @@ def _build(data: dict[str, Any]) -> list[Event]:
         ref=branch_ref(tag, tag=True) if tag else branch_ref(text(build, "branch")),
         repository=repo_path(first_text(text(pipeline, "repository"), text(pipeline, "repo"))),
         pipeline=first_text(text(pipeline, "slug"), text(pipeline, "name")),
-        url=text(build, "web_url"),
-        extra=_run(build),
+        url=first_text(text(build, "web_url"), _build_page(data)),
+        extra=extra,
     )
+
+
+def _build_page(data: dict[str, Any]) -> str | None:
+    """The build's page, as Buildkite links builds: the pipeline's ``web_url`` (webhook) or
+    ``https://buildkite.com/<organization>/<pipeline>/builds/<number>`` (EventBridge, which
+    sends the slugs and the number but no URL)."""
+    number = obj(data, "build").get("number")
+    if type(number) is not int:
+        return None
+    pipeline = obj(data, "pipeline")
+    page = text(pipeline, "web_url")
+    if page is None:
+        organization, slug = text(data, "organization", "slug"), text(pipeline, "slug")
+        if not organization or not slug or not _SLUG.fullmatch(organization + slug):
+            return None
+        page = f"{WEB}/{organization}/{slug}"
+    return f"{page.rstrip('/')}/builds/{number}"
 
 
 def _run(build: dict[str, Any]) -> dict[str, Any]:

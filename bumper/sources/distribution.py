@@ -6,12 +6,14 @@ Secret: a header credential, as configured in the registry's ``notifications.end
 
 Mapping: only manifest events count. ``push`` of a manifest → ``image.pushed``, ``delete`` →
 ``image.deleted``; layer and config blob events and pulls are ignored. A target is a manifest
-when its media type is a manifest or index type, or its URL is ``/v2/<name>/manifests/...``;
-a ``delete`` with neither (how the registry reports manifest and tag deletions) counts too.
-The registry host is ``request.host`` (the registry's external name), else the host of
-``target.url``. A manifest whose ``artifactType`` or referenced config/layers (the registry's
-``events.includereferences``) have a Helm chart media type is a chart push
-(``artifact: chart``). The delivery id is the ids of the envelope's events joined with ``,``.
+when its media type is a manifest or index type, or its URL is ``/v2/<name>/manifests/...``; a
+``delete`` with neither (how the registry reports manifest and tag deletions) counts too. The
+registry host is ``request.host`` (the registry's external name), else the host of
+``target.url``. The tag is ``target.tag`` (registry 2.4+), else (registry 2.0) the tag the
+manifest URL names; registry 2.1 to 2.3 sent none, only the digest. A manifest whose
+``artifactType`` or referenced config/layers (the registry's ``events.includereferences``)
+have a Helm chart media type is a chart push (``artifact: chart``). The delivery id is the ids
+of the envelope's events joined with ``,``.
 """
 
 from __future__ import annotations
@@ -95,10 +97,18 @@ def parse_entry(sender: str, entry: dict[str, Any]) -> list[Event]:
         sender,
         kind,
         f"{host}/{repository}",
-        tag=text(target, "tag"),
+        tag=first_text(text(target, "tag"), _tag_in_url(target, repository)),
         digest=text(target, "digest"),
         artifact=artifact_of(*_media_types(target)),
     )
+
+
+def _tag_in_url(target: dict[str, Any], repository: str) -> str | None:
+    """Registry 2.0 named the pushed tag only in the URL (``/v2/<name>/manifests/<tag>``); 2.1
+    to 2.3 put the digest there and sent no tag at all; 2.4 added ``target.tag``."""
+    path = (text(target, "url") or "").partition("?")[0]
+    _, found, reference = path.rpartition(f"/v2/{repository}/manifests/")
+    return reference if found and reference and ":" not in reference else None
 
 
 def _media_types(target: dict[str, Any]) -> list[str | None]:

@@ -8,8 +8,10 @@ a header credential (see ``bumper.sources._auth``): ``user:password`` for a Basi
 Mapping: ``detail-type: ECR Image Action`` with ``result: SUCCESS``; ``action-type`` PUSH →
 ``image.pushed``, DELETE → ``image.deleted`` of
 ``<account>.dkr.ecr.<region>.amazonaws.com/<repository-name>`` (``.amazonaws.com.cn`` in China
-regions). Scans, failed actions and
-other detail types are ignored. The EventBridge ``id`` is the delivery id.
+regions). Events since the EventBridge schema's
+``artifact-media-type`` / ``manifest-media-type`` fields name the config's media type: a
+Helm chart's makes a chart push (``artifact: chart``); the 2019 shape without them is an image.
+Scans, failed actions and other detail types are ignored. The EventBridge ``id`` is the delivery id.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 from bumper.core.events import Event, ImageEventType
 from bumper.sources import _auth
 from bumper.sources._common import (
+    artifact_of,
     capped_id,
     drop,
     image_event,
@@ -69,4 +72,6 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
         f"{account}.dkr.ecr.{region}.{domain}/{repository}",
         tag=text(detail, "image-tag"),
         digest=text(detail, "image-digest"),
+        # Newer events name the config's media type: a Helm chart's says it is a chart push.
+        artifact=artifact_of(text(detail, "artifact-media-type")),
     )

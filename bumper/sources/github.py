@@ -31,8 +31,9 @@ Mapping:
   ``extra.job``), since a job's success is not its run's; a ``check_suite`` of GitHub Actions
   (app ``github-actions``) is dropped, since it names no workflow and its ``workflow_run``
   reports the same run; other apps' check suites are their own pipeline (the app's name) and
-  link to the commit's checks page. ``head_branch`` becomes ``refs/tags/<name>`` for a
-  tag-triggered run (see ``_ref``), else ``refs/heads/<name>``.
+  link to the commit's checks page. ``head_branch`` becomes ``refs/tags/<name>`` or
+  ``refs/heads/<name>`` only where the payload says which (see ``_ref``); otherwise ``ref`` is
+  ``None`` and ``extra.ref_name`` / ``extra.ref_unknown`` record the name and why.
 - ``issue_comment`` with action ``created`` on a pull request (``issue.pull_request`` is
   present) whose body holds a ``/bumper`` line (``bumper.core.commands.find``) →
   ``pr.comment``; comments on issues, edits, deletions, comments without a command and
@@ -42,7 +43,6 @@ Mapping:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from bumper.core import commands
@@ -82,7 +82,6 @@ CONCLUSIONS: dict[str, BuildStatus] = {
 }
 _CONTAINER_TYPES = frozenset({"container", "docker"})
 ACTIONS_APP = "github-actions"
-_VERSION = re.compile(r"v?\d+(\.\d+)+([-+][0-9A-Za-z.+-]*)?")
 
 
 AUTH = _auth.hmac_signature("X-Hub-Signature-256", prefix="sha256=", event_header="X-GitHub-Event")
@@ -221,11 +220,13 @@ def parse_build(sender: str, event: str, data: dict[str, Any]) -> list[Event]:
         pipeline = text(run, "app", "name")
         extra.update(_run(run.get("id"), None))
         url = url or _checks_page(web, text(run, "head_sha"), run.get("id"))
+    ref, unknown = _ref(run, data)
+    extra.update(unknown)
     return build_event(
         sender,
         status,
         commit=text(run, "head_sha"),
-        ref=_ref(text(run, "head_branch"), text(run, "event")),
+        ref=ref,
         repository=repository,
         pipeline=pipeline,
         url=url,
@@ -243,14 +244,54 @@ def _run(run_id: Any, attempt: Any) -> dict[str, int]:
     return found
 
 
-def _ref(head_branch: str | None, trigger: str | None) -> str | None:
-    """A full ref. GitHub gives only ``head_branch``, which holds the tag's name for a
-    tag-triggered run: a release (or tag creation) is a tag; so is a name that is a version
-    (``v1.2.3``, ``1.2.3-rc.1``), which a branch hardly ever is."""
-    if not head_branch:
-        return None
-    tag = (trigger or "").lower() in ("release", "create") or bool(_VERSION.fullmatch(head_branch))
-    return branch_ref(head_branch, tag=tag)
+# GitHub's "Events that trigger workflows" (GITHUB_REF per event): a release runs on its tag;
+# these may run on a branch or a tag, so their ``head_branch`` alone does not say which.
+TAG_EVENTS = frozenset({"release"})
+EITHER_EVENTS = frozenset(
+    {
+        "push",
+        "create",
+        "workflow_dispatch",
+        "workflow_call",
+        "deployment",
+        "deployment_status",
+        "registry_package",
+    }
+)
+
+
+def _ref(run: dict[str, Any], data: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The run's full ref, from what the payload says, and ``extra`` saying so when it cannot.
+
+    GitHub sends only ``head_branch``, which holds a tag's name for a tag-triggered run. The
+    payload tells the kind where it can: a ``release`` run is on a tag; a run whose event
+    GitHub documents on a branch (pull requests, schedule, dispatch...) is on a branch, and so
+    is a ``head_branch`` equal to ``repository.default_branch`` or to the head of one of the
+    run's pull requests. Otherwise (a ``push``, ``create`` or ``workflow_dispatch`` run, a
+    ``workflow_job`` or check suite, which name no event) the kind is unknown: ``ref`` is
+    ``None``, and ``extra.ref_name`` / ``extra.ref_unknown`` keep the name and say why; a
+    gate's or trigger's own ``branches:`` / ``tags:`` then decide (``core.config.rule_ref``).
+    """
+    name = text(run, "head_branch")
+    if not name:
+        return None, {}
+    if name.startswith("refs/"):
+        return name, {}
+    trigger = (text(run, "event") or "").lower()
+    if trigger in TAG_EVENTS:
+        return branch_ref(name, tag=True), {}
+    if (trigger and trigger not in EITHER_EVENTS) or _branch_evidence(name, run, data):
+        return branch_ref(name), {}
+    said = f"a {trigger} run" if trigger else "this delivery names no triggering event"
+    why = f"GitHub does not say whether {name!r} is a branch or a tag ({said})"
+    return None, {"ref_name": name, "ref_unknown": why}
+
+
+def _branch_evidence(name: str, run: dict[str, Any], data: dict[str, Any]) -> bool:
+    """``name`` is the repository's default branch, or the head branch of a pull request."""
+    if name == text(data, "repository", "default_branch"):
+        return True
+    return any(text(obj(pr), "head", "ref") == name for pr in lst(run.get("pull_requests"))[:50])
 
 
 def _checks_page(web: str | None, sha: str | None, suite: Any) -> str | None:

@@ -19,8 +19,11 @@ names only the job, now in ``extra.job``, no longer in ``pipeline``) and its run
 pipeline's id, as for the Pipeline Hook (``extra.run_id``), so both count once. ``pipeline``
 is the pipeline's ``name`` (GitLab 16.3+, ``null`` when unnamed). ``ref`` is
 ``refs/tags/<ref>`` when GitLab says it is a tag, else ``refs/heads/<ref>``; ``repository``
-is ``project.path_with_namespace``; ``url`` the pipeline's (or job's) page, built from
-``project.web_url`` when the payload has no ``url``.
+is ``project.path_with_namespace`` (before GitLab 11's ``project`` object, from
+``repository.homepage``); ``url`` the pipeline's (or job's) page, built from
+``project.web_url`` when the payload has no ``url``. The Job Hook was the "Build Hook" until
+GitLab 9.3, with the same ``object_kind: build`` body, and no ``pipeline_id`` before GitLab 11:
+its ``commit.id`` (the pipeline, once called a commit) is the run then.
 
 A Note Hook (``object_kind: note``) on a merge request (``noteable_type: MergeRequest``)
 whose note holds a ``/bumper`` line (``bumper.core.commands.find``) becomes ``pr.comment``
@@ -146,7 +149,8 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
     kind = (text(data, "object_kind") or "").lower()
     if event == "pipeline hook" or (not event and kind == "pipeline"):
         return _pipeline(data)
-    if event == "job hook" or (not event and kind == "build"):
+    # "Build Hook" until GitLab 9.3 renamed builds to jobs; the body kept object_kind build.
+    if event in ("job hook", "build hook") or (not event and kind == "build"):
         return _job(data)
     if event == "note hook" or (not event and kind == "note"):
         return _note(data)
@@ -179,7 +183,9 @@ def _job(data: dict[str, Any]) -> list[Event]:
         return drop(NAME, f"job status {raw!r} is not final")
     if status in ("success", "skipped"):
         return drop(NAME, f"a job's {status} is not its pipeline's: the Pipeline Hook reports it")
-    extra: dict[str, Any] = _run(data.get("pipeline_id"))
+    # Before GitLab 11 a Build Hook had no pipeline_id: its ``commit`` was the pipeline
+    # (``Ci::Commit``, renamed ``Ci::Pipeline``), whose ``id`` it still carries.
+    extra: dict[str, Any] = _run(data.get("pipeline_id")) or _run(obj(data, "commit").get("id"))
     if job := text(data, "build_name"):
         extra["job"] = job
     return build_event(

@@ -4,14 +4,15 @@ The plugin signs nothing; with user-info in the endpoint URL it sends Basic cred
 Secret: a header credential (see ``bumper.sources._auth``): ``user:password`` for Basic, a
 bare token for ``Authorization: Bearer <token>``, or ``{"header": "X-Name", "value": "..."}``.
 
-Mapping: phases COMPLETED and FINALIZED → ``build.finished``, STARTED and QUEUED are
-ignored. Both final phases arrive for one build, with different bodies: the build's own URL
-(``build.url``, ``job/<folder>/job/<name>/<number>/``, else job ``name`` and ``build.number``)
-is ``extra.run_id``, so they count once, and two builds of one commit count as two.
-Status SUCCESS → success, FAILURE and UNSTABLE → failure, ABORTED → cancelled, NOT_BUILT →
-skipped. Commit, branch and repository come from ``build.scm``; a branch ``origin/x`` is the
-remote-tracking name of ``x``. Pipeline = the job ``name``, url = ``build.full_url``.
-Jenkins sends no delivery id.
+Mapping: phases COMPLETED and FINALIZED (FINISHED in the plugin's old releases) →
+``build.finished``, STARTED and QUEUED are ignored. Both final phases arrive for one build,
+with different bodies: the build's own URL (``build.url``,
+``job/<folder>/job/<name>/<number>/``, else job ``name`` and ``build.number``) is
+``extra.run_id``, so they count once, and two builds of one commit count as two. Status
+SUCCESS → success, FAILURE and UNSTABLE → failure, ABORTED → cancelled, NOT_BUILT →
+skipped. Commit, branch and repository come from ``build.scm`` (old releases send none); a
+branch ``origin/x`` is the remote-tracking name of ``x``. Pipeline = the job ``name``, url =
+``build.full_url``. Jenkins sends no delivery id.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from bumper.sources._common import (
 from bumper.sources._headers import Headers
 
 NAME = "jenkins"
-FINAL_PHASES = frozenset({"COMPLETED", "FINALIZED"})
+# FINISHED: the plugin's last phase before it was renamed FINALIZED (1.x releases).
+FINAL_PHASES = frozenset({"COMPLETED", "FINALIZED", "FINISHED"})
 STATUSES: dict[str, BuildStatus] = {
     "success": "success",
     "failure": "failure",
@@ -52,7 +54,7 @@ def parse(headers: Headers, body: bytes) -> list[Event]:
     build = obj(data, "build")
     phase = (text(build, "phase") or "").upper()
     if phase not in FINAL_PHASES:
-        return drop(NAME, f"phase {phase!r} is not COMPLETED or FINALIZED")
+        return drop(NAME, f"phase {phase!r} is not COMPLETED, FINALIZED or FINISHED")
     raw = text(build, "status")
     status = map_status(STATUSES, raw)
     if status is None:

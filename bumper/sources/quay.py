@@ -38,7 +38,7 @@ from typing import Any
 
 from bumper.core.events import BuildStatus, Event
 from bumper.errors import WebhookRejected
-from bumper.sources import _auth
+from bumper.sources import _auth, _hints
 from bumper.sources._common import (
     MAX_EVENTS,
     branch_ref,
@@ -61,11 +61,7 @@ NAME = "quay"
 # quay.io; a Red Hat Quay receiver names its own host with ``registry``.
 REGISTRY_HOSTS: tuple[str, ...] = ("quay.io",)
 
-FINAL_BUILDS: dict[str, BuildStatus] = {
-    "build_success": "success",
-    "build_failure": "failure",
-    "build_cancelled": "cancelled",
-}
+FINAL_BUILDS: dict[str, BuildStatus] = _hints.OUTCOMES
 UNFINISHED_BUILDS = frozenset({"build_queued", "build_start"})
 OTHER_KINDS = frozenset(
     {
@@ -117,20 +113,13 @@ def _push(data: dict[str, Any]) -> list[Event]:
 def _build(data: dict[str, Any], hint: str | None) -> list[Event]:
     if hint in UNFINISHED_BUILDS:
         return drop(NAME, f"{hint}: the build has not finished")
-    told = _told_by_body(data)
-    status = FINAL_BUILDS.get(hint or "") or told
-    extra: dict[str, Any] = {}
-    if hint is not None and hint in FINAL_BUILDS and told not in (None, status):
-        extra["ambiguous"] = f"the URL says {hint} but the body says {told}; {AMBIGUOUS}"
-    elif status is None:
-        extra["ambiguous"] = AMBIGUOUS
+    status, extra = _hints.outcome(_told_by_body(data), hint, AMBIGUOUS)
     if extra:
-        status = "unknown"
-        extra["image"] = normal_name(text(data, "docker_url"))
+        extra["image"] = normal_name(text(data, "docker_url")) or ""
     trigger = obj(data, "trigger_metadata")
     return build_event(
         NAME,
-        status or "unknown",
+        status,
         commit=first_text(text(trigger, "commit"), text(trigger, "commit_sha")),
         ref=branch_ref(text(trigger, "ref")),
         repository=repo_path(text(trigger, "git_url")),

@@ -13,12 +13,15 @@ Pipeline = the ``tekton.dev/pipeline`` (or ``tekton.dev/task``) label, else the 
 Tekton has no standard commit field, so commit, ref and repository are read from the run's
 params and results by their conventional names (``revision``/``commit``/``git-revision``,
 ``repo-url``/``git-url``/``repository``, Tekton Chains' ``CHAINS-GIT_COMMIT`` and
-``CHAINS-GIT_URL``); a revision is a commit only if it looks like a SHA, and a ref only if it
-starts with ``refs/``. A param or result named just ``url`` (the git-clone task's name) is the
-repository only when it is a clone URL (ends in ``.git``, scp-like or ``ssh://``, or
-``https://github.com/owner/name`` on a well-known forge): pipelines also name their deployed
-app's address, a dashboard link or an image ``url``. The delivery id is ``ce-id``; the dedupe key is
-``ce-source`` and ``ce-id`` together.
+``CHAINS-GIT_URL``), or, in v1beta1 and v1alpha1 runs, from an embedded ``git``
+PipelineResource (its ``url`` and ``revision`` params, the ``commit`` in ``resourcesResult``);
+a revision is a commit only if it looks like a SHA, and a ref only if it starts with
+``refs/`` (each the first of its kind among those names). v1beta1's ``pipelineResults`` /
+``taskResults`` and v1's ``results`` are read alike. A param or result named just ``url``
+(the git-clone task's name) is the repository only when it is a clone URL (ends in ``.git``,
+scp-like or ``ssh://``, or ``https://github.com/owner/name`` on a well-known forge):
+pipelines also name their deployed app's address, a dashboard link or an image ``url``. The
+delivery id is ``ce-id``; the dedupe key is ``ce-source`` and ``ce-id`` together.
 """
 
 from __future__ import annotations
@@ -87,14 +90,18 @@ def parse_tekton(sender: str, event_type: str, data: Any) -> list[Event]:
     if status == "failure" and "cancel" in _succeeded_reason(run_status).lower():
         status = "cancelled"
     values = _named_values(spec, run_status)
-    revision = first_text(*(values.get(name) for name in COMMIT_NAMES))
+    # The first value that is a SHA is the commit, the first that is a full ref the ref: a
+    # run may name both (a git resource's revision refs/tags/v1, a commit result).
+    revisions = [value for name in COMMIT_NAMES if (value := values.get(name))]
+    commit = next((sha for value in revisions if (sha := commit_sha(value))), None)
+    ref = next((value for value in revisions if value.startswith("refs/")), None)
     labels = obj(metadata, "labels")
     run_name = text(metadata, "name")
     return build_event(
         sender,
         status,
-        commit=commit_sha(revision),
-        ref=revision if revision and revision.startswith("refs/") else None,
+        commit=commit,
+        ref=ref,
         repository=_repository(values),
         pipeline=first_text(
             text(labels, "tekton.dev/pipeline"), text(labels, "tekton.dev/task"), run_name
@@ -138,16 +145,57 @@ def _succeeded_reason(status: dict[str, Any]) -> str:
 
 
 def _named_values(spec: dict[str, Any], status: dict[str, Any]) -> dict[str, str]:
-    """Params, then results (results win): ``{name: string value}``."""
+    """Params, then results (results win): ``{name: string value}``. v1beta1 and v1alpha1
+    runs (results ``pipelineResults`` / ``taskResults``) may name their source as a ``git``
+    PipelineResource instead, whose ``url`` and ``revision`` params, and the ``commit`` that
+    the TaskRun's ``resourcesResult`` records, count as ``git-url``, ``revision``, ``commit``."""
     found: dict[str, str] = {}
     entries = [
+        *_git_resource_params(spec),
         *lst(spec.get("params")),
         *lst(status.get("pipelineResults")),
         *lst(status.get("results")),
         *lst(status.get("taskResults")),
+        *_git_resource_results(status),
     ]
     for entry in entries:
         name, value = text(entry, "name"), text(entry, "value")
         if name and value:
             found[name.lower()] = value
+    return found
+
+
+# A git PipelineResource's params, and the keys of its resourcesResult, as the names above.
+_GIT_NAMES = {"url": "git-url", "revision": "revision", "commit": "commit"}
+
+
+def _git_resource_params(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """``url`` / ``revision`` of the run's embedded ``git`` resources: a PipelineRun's
+    ``spec.resources[]``, a v1beta1 TaskRun's ``spec.resources.inputs[]``, a v1alpha1
+    TaskRun's ``spec.inputs.resources[]`` (a ``resourceRef`` names no URL: nothing to read)."""
+    bound = spec.get("resources")
+    resources = [
+        *lst(bound),
+        *lst(obj(bound).get("inputs")),
+        *lst(obj(spec, "inputs").get("resources")),
+    ]
+    found: list[dict[str, Any]] = []
+    for resource in resources[:20]:
+        resource_spec = obj(resource, "resourceSpec")
+        if (text(resource_spec, "type") or "").lower() != "git":
+            continue
+        for param in lst(resource_spec.get("params"))[:20]:
+            name = _GIT_NAMES.get((text(param, "name") or "").lower())
+            if name and name != "commit":
+                found.append({"name": name, "value": param.get("value")})
+    return found
+
+
+def _git_resource_results(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """A v1beta1 TaskRun's ``resourcesResult`` (``[{key: commit, value: <sha>, ...}]``)."""
+    found: list[dict[str, Any]] = []
+    for entry in [*lst(status.get("resourcesResult")), *lst(status.get("resourceResults"))][:20]:
+        name = _GIT_NAMES.get((text(entry, "key") or "").lower())
+        if name in ("commit", "git-url"):
+            found.append({"name": name, "value": entry.get("value")})
     return found

@@ -223,6 +223,42 @@ def test_ci_trigger_matches_tag_globs_and_renders_the_git_tag() -> None:
     assert not trigger.matches(build(ref=None))
 
 
+def test_a_ref_whose_kind_the_sender_did_not_say_is_read_by_the_rules_globs() -> None:
+    """GitHub's push run on v1.4.0 names no kind (ref None, extra.ref_name): a rule listing
+    tags reads it as a tag, one listing branches as a branch, one listing neither not at all."""
+    unknown = build(ref=None, extra={"ref_name": "v1.4.0", "ref_unknown": "not said"})
+    release = config.CiTrigger.model_validate(
+        {
+            "name": "api-release",
+            "source": "github",
+            "repository": "acme/api",
+            "tags": ["v*"],
+            "image": "api",
+            "tag": "{git_tag}",
+        }
+    )
+    assert release.matches(unknown)
+    assert release.render_tag(unknown) == "v1.4.0"
+    main_only = config.CiTrigger(
+        name="t", source="github", repository="acme/api", branches=["main"], image="api"
+    )
+    assert not main_only.matches(unknown)
+    assert config.rule_ref(None, "v1.4.0", ["v*"], []) == "refs/heads/v1.4.0"
+    assert config.rule_ref(None, "v1.4.0", [], []) is None
+    # What the sender said wins over any glob: a branch named like a version is no tag.
+    assert not release.matches(build(ref="refs/heads/v2.0", extra={"ref_name": "v2.0"}))
+    recorded = {"source": "github", "repository": "acme/api", "pipeline": "build"}
+    gate = config.Gate(ci="github", tags=["v*"])
+    assert gate.matches(**recorded, ref="", ref_name="v1.4.0")
+    # As the worker records it (worker.store.record_ci), for rules and promotion gates alike.
+    assert gate.matches_record({**recorded, "ref_name": "v1.4.0"})
+    assert not gate.matches_record(recorded)
+    assert not gate.matches(**recorded, ref="refs/heads/v1.4.0", ref_name="")
+    assert not config.Gate(ci="github", branches=["main"]).matches(
+        **recorded, ref="", ref_name="v1.4.0"
+    )
+
+
 @pytest.mark.parametrize(
     ("ref", "branches", "tags", "expected"),
     [

@@ -104,11 +104,19 @@ CASES = [
                 "github",
                 "failure",
                 commit="3484a3fb816e0859fd6e1cea078d76385ff50625",
-                ref="refs/heads/main",
+                # A workflow_job names no event, and main is not the default (master) branch.
+                ref=None,
                 repository="Codertocat/Hello-World",
                 pipeline="CodeQL",
                 url="https://github.com/octo-org/octo-repo/runs/1291536064",
-                extra={"job": "linters", "run_id": 2202229078, "attempt": 1},
+                extra={
+                    "job": "linters",
+                    "run_id": 2202229078,
+                    "attempt": 1,
+                    "ref_name": "main",
+                    "ref_unknown": "GitHub does not say whether 'main' is a branch or a tag "
+                    "(this delivery names no triggering event)",
+                },
             )
         ],
         {"X-GitHub-Event": "workflow_job"},
@@ -329,12 +337,16 @@ CASES = [
                 ref="refs/heads/main",
                 repository="project",
                 pipeline="my-pipeline",
+                # EventBridge sends no URL: the page from the organization and pipeline slugs
+                # and the build number.
+                url="https://buildkite.com/my-org/my-pipeline/builds/123456",
                 extra={"run_id": "8fcaa7b9-e175-4110-9f48-f79949806a31"},
             )
         ],
     ),
     Case("buildkite", "package.created.json", [], {"X-Buildkite-Event": "package.created"}),
-    # --- CDEvents: golang purls are not images; build.finished has no outcome in the spec.
+    # --- CDEvents: golang purls are not images; build.finished has no outcome in the spec:
+    # ambiguous, never a success.
     Case("cdevents", "artifact.published.v0.5.1.json", []),
     Case("cdevents", "artifact.deleted.v0.5.1.json", []),
     Case(
@@ -344,8 +356,12 @@ CASES = [
             build(
                 "cdevents",
                 "unknown",
-                pipeline="mySubject123",
-                extra={"artifactId": CDEVENTS_ARTIFACT},
+                # No outcome and no pipeline name in the spec: the subject id is the build's.
+                extra={
+                    "run_id": "mySubject123",
+                    "artifactId": CDEVENTS_ARTIFACT,
+                    "ambiguous": sources.cdevents.AMBIGUOUS,
+                },
             )
         ],
     ),
@@ -358,6 +374,7 @@ CASES = [
                 "failure",
                 pipeline="myPipeline",
                 url="https://www.example.com/mySubject123",
+                extra={"run_id": "mySubject123"},
             )
         ],
     ),

@@ -235,7 +235,7 @@ def test_gitea_container_package_and_actions_run() -> None:
     assert parse("gitea", package, {"X-Gitea-Event": "package"}) == []
     run = {
         "action": "completed",
-        "repository": {"full_name": "acme/api"},
+        "repository": {"full_name": "acme/api", "default_branch": "main"},
         "workflow_run": {
             "conclusion": "failure",
             "head_sha": SHA,

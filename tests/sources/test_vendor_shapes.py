@@ -59,6 +59,79 @@ def harbor_chart(key: str, version: str) -> Event:
     )
 
 
+def github_run(run_id: int, workflow: str, ref: str | None, **unknown: str) -> Event:
+    return build(
+        "github",
+        "success",
+        commit=RUN_SHA,
+        ref=ref,
+        repository="acme/api",
+        pipeline=workflow,
+        url=f"https://github.com/acme/api/actions/runs/{run_id}",
+        extra={"run_id": run_id, "attempt": 1, **unknown},
+    )
+
+
+def buildkite_build(
+    number: int,
+    status: str = "success",
+    *,
+    ref: str = "refs/heads/main",
+    extra: dict[str, str] | None = None,
+) -> Event:
+    return build(
+        "buildkite",
+        status,  # type: ignore[arg-type]
+        commit=SHA,
+        ref=ref,
+        repository="acme/api",
+        pipeline="api",
+        url=f"https://buildkite.com/acme/api/builds/{number}",
+        extra={"run_id": f"0190e5a1-6f0e-4c3b-9a51-3d2b7c8e1f{number - 22}", **(extra or {})},
+    )
+
+
+def cdevents_build(status: str, **unclear: str) -> Event:
+    purl = f"pkg:oci/api@{HARBOR_V1.replace(':', '%3A')}?repository_url=ghcr.io/acme/api&tag=1.4.0"
+    return build(
+        "cdevents",
+        status,  # type: ignore[arg-type]
+        extra={"run_id": "api-build-1187", "artifactId": purl, **unclear},
+    )
+
+
+def tekton_run(status: str, pipeline: str, run: str, ref: str | None = None) -> Event:
+    return build(
+        "tekton",
+        status,  # type: ignore[arg-type]
+        commit=RUN_SHA,
+        ref=ref,
+        repository="acme/api",
+        pipeline=pipeline,
+        extra={"run": run},
+    )
+
+
+def tekton_headers(kind: str) -> dict[str, str]:
+    return {
+        "Ce-Specversion": "1.0",
+        "Ce-Type": f"dev.tekton.event.{kind}.v1",
+        "Ce-Id": "1",
+        "Ce-Source": "/apis/tekton.dev/v1beta1/namespaces/ci/runs/x",
+    }
+
+
+def registry_v2(tag: str | None) -> Event:
+    return ImageEvent(
+        type="image.pushed",
+        image="registry.test.lan/team/api",
+        tag=tag,
+        digest="sha256:1977980aad73e19f918c676de1860b0ee56167b07c20641ecda3f9d74b69627d",
+        source="distribution",
+    )
+
+
+BK = {"X-Buildkite-Event": "build.finished"}
 AMBIGUOUS = {"ambiguous": sources.quay.AMBIGUOUS, "image": "quay.io/acme/api"}
 GH_RUN = {"X-GitHub-Event": "workflow_run"}
 
@@ -113,6 +186,20 @@ CASES = [
             )
         ],
     ),
+    # Harbor 1.x deleteImage is a delete, never a push; pullImage is nothing.
+    Case(
+        "harbor/deleteImage.v1.json",
+        [
+            image(
+                "harbor",
+                "image.deleted",
+                "harbor.example.com/library/api",
+                tag="1.2.3",
+                digest=HARBOR_V1,
+            )
+        ],
+    ),
+    Case("harbor/pullImage.v1.json", []),
     # --- Harbor's legacy ChartMuseum repository: an upload is a chart version of the
     # classic repository https://<harbor>/chartrepo/<project> (what `helm repo add` is given).
     Case(
@@ -179,21 +266,194 @@ CASES = [
         ],
         GH_RUN,
     ),
+    # --- GitHub: a run's ref only as the payload tells it (head_branch holds a tag's name too).
+    # A push run on a tag: GitHub does not say it is a tag, so the event says it cannot know.
     Case(
         "github/workflow_run.completed.tag.json",
         [
-            build(
-                "github",
-                "success",
-                commit=RUN_SHA,
-                ref="refs/tags/v1.4.0",
-                repository="acme/api",
-                pipeline="release",
-                url="https://github.com/acme/api/actions/runs/4242424243",
-                extra={"run_id": 4242424243, "attempt": 1},
+            github_run(
+                4242424243,
+                "release",
+                None,
+                ref_name="v1.4.0",
+                ref_unknown="GitHub does not say whether 'v1.4.0' is a branch or a tag "
+                "(a push run)",
             )
         ],
         GH_RUN,
+    ),
+    # A release run is on the release's tag.
+    Case(
+        "github/workflow_run.completed.release.json",
+        [github_run(4242424244, "release", "refs/tags/v1.4.0")],
+        GH_RUN,
+    ),
+    # Branches named like versions: the head of a pull request, a pull_request run's head.
+    Case(
+        "github/workflow_run.completed.version-branch.json",
+        [github_run(4242424245, "build", "refs/heads/v2.0")],
+        GH_RUN,
+    ),
+    Case(
+        "github/workflow_run.completed.pull-request-version-branch.json",
+        [github_run(4242424246, "build", "refs/heads/1.4.1")],
+        GH_RUN,
+    ),
+    # --- Tekton v1beta1: pipelineResults / taskResults, git PipelineResources, the
+    # resourcesResult commit, PipelineRunCancelled.
+    Case(
+        "tekton/taskrun.successful.v1beta1-git-resource.json",
+        [tekton_run("success", "build-api", "build-api-run-4kq9z")],
+        tekton_headers("taskrun.successful"),
+    ),
+    Case(
+        "tekton/pipelinerun.successful.v1beta1-git-resource.json",
+        [tekton_run("success", "api-release", "api-release-z2m4n", ref="refs/tags/v1.4.0")],
+        tekton_headers("pipelinerun.successful"),
+    ),
+    Case(
+        "tekton/pipelinerun.failed.v1beta1-cancelled.json",
+        [tekton_run("cancelled", "api-deploy", "api-deploy-q8w2e")],
+        tekton_headers("pipelinerun.failed"),
+    ),
+    # --- Buildkite: a build.finished without build.state never passes for a success.
+    Case(
+        "buildkite/build.finished.no-state.json",
+        [buildkite_build(42, "unknown", extra={"ambiguous": sources.buildkite.AMBIGUOUS})],
+        BK,
+    ),
+    Case("buildkite/build.finished.no-state.json", [buildkite_build(42)], BK, "build_success"),
+    Case(
+        "buildkite/build.finished.no-state.json",
+        [buildkite_build(42, "failure")],
+        BK,
+        "build_failure",
+    ),
+    # The state says; the build page comes from the pipeline's web_url and the build number.
+    Case(
+        "buildkite/build.finished.passed.json",
+        [buildkite_build(43, ref="refs/tags/v1.4.0")],
+        BK,
+    ),
+    Case(
+        "buildkite/build.finished.passed.json",
+        [
+            buildkite_build(
+                43,
+                "unknown",
+                ref="refs/tags/v1.4.0",
+                extra={
+                    "ambiguous": "the URL says build_failure but the body says success; "
+                    + sources.buildkite.AMBIGUOUS
+                },
+            )
+        ],
+        BK,
+        "build_failure",
+    ),
+    # --- CDEvents v0.4 (context.version, subject.type, pipelineRun's url; v0.5 has uri).
+    Case(
+        "cdevents/pipelinerun.finished.v0.4.json",
+        [
+            build(
+                "cdevents",
+                "success",
+                pipeline="api-release",
+                url="https://dashboard.example.com/#/namespaces/ci/pipelineruns/api-release-8x2kq",
+                extra={"run_id": "api-release-8x2kq"},
+            )
+        ],
+    ),
+    # build.finished has no outcome: ambiguous without a hint (the built image's rules are
+    # told), the hint's outcome with one.
+    Case(
+        "cdevents/build.finished.v0.4.json",
+        [
+            cdevents_build(
+                "unknown",
+                ambiguous=sources.cdevents.AMBIGUOUS,
+                image="ghcr.io/acme/api",
+            )
+        ],
+    ),
+    Case("cdevents/build.finished.v0.4.json", [cdevents_build("success")], hint="build_success"),
+    Case("cdevents/build.finished.v0.4.json", [cdevents_build("failure")], hint="build_failure"),
+    Case(
+        "cdevents/artifact.published.v0.4.json",
+        [image("cdevents", "image.pushed", "ghcr.io/acme/api", tag="1.4.0", digest=HARBOR_V1)],
+    ),
+    # --- Docker Hub 2014-2019: push_data.images (v1 ids) and float timestamps, ignored.
+    Case(
+        "dockerhub/push.2015-images.json",
+        [image("dockerhub", "image.pushed", "docker.io/acme/api", tag="1.4.0")],
+    ),
+    # --- Distribution: 2.0 named the tag only in the manifest URL; 2.1-2.3 sent none.
+    Case(
+        "distribution/push.envelope.v2.0.json",
+        [registry_v2("1.4.0")],
+    ),
+    Case("distribution/push.envelope.v2.1.json", [registry_v2(None)]),
+    # --- JFrog: the 2021 Docker-domain envelope without jpd_origin: the receiver's registry.
+    Case(
+        "jfrog/docker.pushed.envelope-2021.json",
+        [
+            image(
+                "jfrog",
+                "image.pushed",
+                "art.example.com/docker-local/api",
+                tag="1.4.0",
+                digest=HARBOR_V1,
+            )
+        ],
+        {"X-Bumper-Registry": "art.example.com"},
+    ),
+    # --- Nexus 3.1+ component event (the component's id only, no componentId).
+    Case(
+        "nexus/rm-repository-component.created.docker.json",
+        [image("nexus", "image.pushed", "nexus.example.com:8443/team/api", tag="1.4.0")],
+        {
+            "X-Nexus-Webhook-Id": "rm:repository:component",
+            "X-Bumper-Registry": "nexus.example.com:8443",
+        },
+    ),
+    # --- ECR: events with artifact/manifest media types; a Helm chart's config says chart.
+    Case(
+        "ecr/image-action.push.media-types.json",
+        [
+            image(
+                "ecr",
+                "image.pushed",
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api",
+                tag="1.4.0",
+                digest=HARBOR_V1,
+            )
+        ],
+    ),
+    Case(
+        "ecr/image-action.push.helm-chart.json",
+        [
+            ImageEvent(
+                type="image.pushed",
+                image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/charts/api",
+                tag="1.4.0",
+                digest=GHCR_CHART,
+                source="ecr",
+                artifact="chart",
+            )
+        ],
+    ),
+    # --- Jenkins Notification plugin's old releases: last phase FINISHED, no scm.
+    Case(
+        "jenkins/notification.finished.old-plugin.json",
+        [
+            build(
+                "jenkins",
+                "failure",
+                pipeline="api",
+                url="https://jenkins.example.com/job/api/20/",
+                extra={"run_id": "job/api/20/"},
+            )
+        ],
     ),
     # --- PR comments: a /bumper command on a pull (merge) request; anything else is dropped.
     Case(
@@ -231,6 +491,22 @@ CASES = [
         {"X-Gitlab-Event": "Note Hook"},
     ),
     Case("gitlab/note-hook.issue.json", [], {"X-Gitlab-Event": "Note Hook"}),
+    # GitLab before 9.3: the Job Hook was the "Build Hook"; before 11 it had no pipeline_id
+    # nor project: the run is commit.id (the pipeline), the repository repository.homepage.
+    Case(
+        "gitlab/build-hook.9.x.failed.json",
+        [
+            build(
+                "gitlab",
+                "failure",
+                commit=SHA,
+                ref="refs/heads/main",
+                repository="acme/api",
+                extra={"run_id": 2366, "job": "test"},
+            )
+        ],
+        {"X-Gitlab-Event": "Build Hook"},
+    ),
     # --- Tekton: a result named url is the repository only when it is a clone URL.
     *[
         Case(
@@ -285,6 +561,8 @@ def test_every_own_fixture_has_a_case_and_a_source() -> None:
         ("quay", "token=x&event=build_sucess", "event='build_sucess' is not a quay event"),
         ("quay", "event=build_success&event=build_failure", "at most one event="),
         ("github", "event=build_success", "github deliveries take no event hint"),
+        ("buildkite", "event=passed", "event='passed' is not a buildkite event"),
+        ("cdevents", "event=build_start", "event='build_start' is not a cdevents event"),
     ],
 )
 def test_a_hint_the_sender_does_not_allow_is_a_one_line_400(

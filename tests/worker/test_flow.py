@@ -3,6 +3,7 @@ on a real Redis, a real RQ worker and real git repositories."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ import redis
 from rq import Retry
 
 from bumper import decisions as decisions_log
-from bumper import rqjobs
+from bumper import rqjobs, sources
 from bumper.core import agentreport, events
 from bumper.core.config import BumperConfig
 from bumper.errors import PermanentError, TransientError
@@ -27,6 +28,8 @@ from bumper.web import create_app
 from tests.support.jobs import drain as run_jobs
 from tests.support.redis_server import RedisServer
 from worker import bump, context, edits, jobs, store
+
+SOURCE_FIXTURES = Path(__file__).parents[1] / "sources" / "fixtures"
 
 DEPLOY = "apps/api/deploy.yaml"
 
@@ -155,6 +158,21 @@ def test_a_push_becomes_one_commit_by_the_bot(setup: Path, client: redis.Redis) 
     head = git(setup, "rev-parse", "main")
     assert f"committed {head[:12]} to config@main" in bumped[0]["why"]
     assert (bumped[0]["rule_name"], bumped[0]["delivery_id"]) == ("api", "d-ghcr.io/acme/api-1.2.0")
+
+
+def test_a_harbor_1x_delete_image_is_never_a_bump(setup: Path, client: redis.Redis) -> None:
+    """Harbor 1.x ``deleteImage`` (tests/sources/fixtures) becomes an ``image.deleted``: the
+    rule of its image records why it is not bumped, and the config repo is untouched."""
+    body = (SOURCE_FIXTURES / "harbor" / "deleteImage.v1.json").read_bytes()
+    (deleted,) = sources.SENDERS["harbor"].parse({}, body)
+    assert isinstance(deleted, events.ImageEvent) and deleted.type == "image.deleted"
+    here = dataclasses.replace(deleted, image="ghcr.io/acme/api", tag="9.9.9", delivery_id="d-del")
+    before = file_at(setup)
+    assert jobs.handle_event(events.to_dict(here)) == []
+    drain(client)
+    assert file_at(setup) == before
+    found = [d for d in decisions(client) if d["rule_name"] == "api"]
+    assert [(d["result"], d["why"]) for d in found] == [("rejected", "deletes are not bumped")]
 
 
 def test_a_burst_gives_one_commit_with_the_newest_allowed_tag(
@@ -293,6 +311,27 @@ def test_a_gate_with_tag_globs_counts_only_tag_builds(setup: Path, client: redis
     drain(client)
     assert git(setup, "show", "main:apps/tagged.yaml") == "image: ghcr.io/acme/tagged:1.1.0"
     assert not any(d["result"] == "rejected" for d in decisions(client) if d["rule"] == "ci-gate")
+
+
+def test_a_tag_gate_counts_a_run_whose_ref_kind_the_sender_did_not_say(
+    setup: Path, client: redis.Redis
+) -> None:
+    """GitHub's push run on tag v1.1.0 names only ``v1.1.0`` (ref None, extra.ref_name): the
+    gate's own ``tags: [v*]`` reads it as a tag, as it would have read refs/tags/v1.1.0."""
+    seed_gated(setup, "tagged")
+    sha = "e" * 40
+    assert jobs.handle_event(push("1.1.0", image="ghcr.io/acme/tagged", revision=sha)) == []
+    unsaid = events.BuildFinished(
+        status="success",
+        commit=sha,
+        repository="acme/tagged",
+        source="github",
+        delivery_id="b-unsaid",
+        extra={"ref_name": "v1.1.0", "ref_unknown": "GitHub does not say"},
+    )
+    assert len(jobs.handle_event(events.to_dict(unsaid))) == 1
+    drain(client)
+    assert git(setup, "show", "main:apps/tagged.yaml") == "image: ghcr.io/acme/tagged:1.1.0"
 
 
 def seed_gated(bare: Path, name: str = "gated") -> None:
