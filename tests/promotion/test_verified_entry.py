@@ -11,6 +11,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from bumper import cli
 from tests.promotion.harness import D1, IMAGE, REPO, drain, push, read, report, soak
 from tests.support.forgesim import ForgeSim
 from worker import jobs
@@ -29,7 +30,7 @@ def status(client: redis.Redis, environment: str) -> tuple[str, str]:
 
 
 def test_the_baseline_digest_gets_no_pr_into_an_environment_nothing_reports(
-    sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
+    sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The state a pipeline starts from: 1.0.0 runs, ready, in dev and staging; nothing reports
     # what runs in prod, so Bumper cannot tell that prod runs it too.
@@ -44,6 +45,14 @@ def test_the_baseline_digest_gets_no_pr_into_an_environment_nothing_reports(
     assert f"{IMAGE}:1.0.0\n" in read(sim, "prod")
     state, detail = status(redis_client, "prod")
     assert state == "waiting" and detail.startswith("agent report:"), detail
+    capsys.readouterr()
+    assert cli.main(["explain-promotion", IMAGE]) == 0
+    (prod,) = [line for line in capsys.readouterr().out.splitlines() if "prod " in line]
+    assert prod.split() == [
+        *("prod", "waiting", "agent", "report:", "no", "agent", "reports", "prod;"),
+        *("1.0.0", "was", "found", "running", "in", "staging,", "not", "brought"),
+        *("there", "by", "Bumper"),
+    ], prod
 
 
 def test_a_commit_into_staging_is_not_verified_health_until_its_agent_reports_it(
