@@ -40,11 +40,11 @@ from tests.support.redis_server import RedisServer
 SOAK = 1.0
 
 
-def send(stack: Stack, tag: str, digest: str) -> None:
+def send(stack: Stack, tag: str, digest: str, agent: str = "dev") -> None:
     reply = requests.post(
         stack.web.url + agentreport.PATH,
-        json=harness.report_body(tag, digest),
-        headers={"Authorization": f"Bearer {harness.TOKENS['dev']}"},
+        json=harness.report_body(tag, digest, agent=agent),
+        headers={"Authorization": f"Bearer {harness.TOKENS[agent]}"},
         timeout=10,
     )
     reply.raise_for_status()
@@ -73,6 +73,8 @@ def measure(workdir: Path, rounds: int) -> list[float]:
         config = repo_block(sim, "github") + harness.pipeline_yaml(workdir, "config")
         tick = {"BUMPER_WORKER__PROMOTION_TICK_SECONDS": "3600"}
         stack = Stack(workdir, redis_server, sim, config, settings=tick).start()
+        # staging's agent reports what it runs: a digest found in dev may be promoted into it
+        send(stack, "1.0.0", harness.D0, agent="staging")
         latencies = []
         for i in range(rounds + 1):  # round 0 warms the worker's clone cache: reported apart
             tag, digest = f"1.{i + 1}.0", "sha256:" + f"{i + 1:x}".rjust(64, "0")

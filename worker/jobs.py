@@ -10,7 +10,8 @@
   gives one commit with the newest allowed tag.
 - ``evaluate_promotions(tick_id)``: decide every promotion pipeline (``worker.promotion``);
   queued by the web process when an agent reports, and on a scheduled tick like polling's
-  (``schedule_promotions``), which notices soak timers that ran out. A CI result is evaluated
+  (``schedule_promotions``), which notices soak timers that ran out and first re-observes the
+  push environments a soak reads (``worker.pushcheck``). A CI result is evaluated
   at once in its ``handle_event`` when a later environment has a CI gate.
 - ``poll_registries(tick_id)``: one registry polling tick (``worker.polling``); it schedules
   the next tick first, under a job id named after its time slot, so the chain is one job
@@ -49,7 +50,7 @@ from bumper import jobmetrics, logs, rqjobs, settings
 from bumper.core import changes, events
 from bumper.errors import BumperError, ConfigError, PermanentError, TransientError
 from bumper.registry import state
-from worker import bump, commands, context, polling, promotion, registries
+from worker import bump, commands, context, polling, promotion, pushcheck, registries
 from worker.context import WorkerContext
 from worker.promotionstore import PromotionStore
 from worker.records import BumpOutcome
@@ -450,6 +451,8 @@ def evaluate_promotions(tick_id: str) -> Any:
             if tick_id.startswith(PROMOTION_JOB_PREFIX) and ctx.config.pipelines:
                 tick = ctx.settings.promotion_tick_seconds
                 schedule_promotions(ctx.store.redis, settings.load().queue_name, tick, time.time())
+                # push environments have no agent that keeps reporting during a soak
+                pushcheck.recheck(ctx)
             else:
                 PromotionStore(ctx.store.redis).clear_pending()
             return promotion.evaluate(ctx, lambda key: request_bump(ctx, key))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from bumper.core import config, policy, promotion, refs
@@ -36,7 +36,11 @@ STATUS_CONTEXT = "bumper/promotion"
 RequestBump = Callable[[str], str]
 
 
-def environments(pipeline: config.Pipeline) -> list[promotion.Environment]:
+def environments(
+    pipeline: config.Pipeline, reported: Collection[str]
+) -> list[promotion.Environment]:
+    """The pipeline's environments as ``bumper.core.promotion`` sees them; ``reported``: the
+    agents (and push deployers) that ever sent a report."""
     made = []
     for env in pipeline.environments:
         gate = env.gate
@@ -52,6 +56,7 @@ def environments(pipeline: config.Pipeline) -> list[promotion.Environment]:
                     ci=ci,
                     approval=bool(gate and gate.approval == "pr"),
                 ),
+                reported=env.agent in reported,
             )
         )
     return made
@@ -79,9 +84,11 @@ def digests(
             repository, _, digest = field.rpartition("@")
             if _normal(repository) != pipeline.image:
                 continue
+            unready = raw.get("unready")
             seen.setdefault(digest, {})[env.name] = promotion.Evidence(
                 ready_since=raw.get("ready_since"),
                 last_ready_at=raw.get("last_ready_at"),
+                unready=str(unready) if unready else None,
             )
             if raw.get("tag"):
                 tags.setdefault(digest, str(raw["tag"]))
@@ -99,6 +106,7 @@ def digests(
         key=lambda d: records[d].get("first_seen") or 0,
         default=None,
     )
+    brought = pstore.brought(pipeline.name)
     made = []
     for digest, record in records.items():
         tag = str(record.get("tag") or tags.get(digest) or "")
@@ -108,7 +116,13 @@ def digests(
         if newer is not None and records[newer].get("first_seen", 0) < record.get("first_seen", 0):
             newer = None
         view = promotion.Digest(
-            digest, tag, evidence, entered, _ci(ctx, pipeline, tag), superseded_by=newer
+            digest,
+            tag,
+            evidence,
+            entered,
+            _ci(ctx, pipeline, tag),
+            superseded_by=newer,
+            tag_policy=bool(tag) and tag in brought,
         )
         made.append((view, record))
     return made
@@ -141,9 +155,7 @@ def _with_failures(
         failed = _failure(ctx, pipeline, env, tag, digest)
         if failed is not None:
             before = evidence.get(env.name, promotion.Evidence())
-            evidence[env.name] = promotion.Evidence(
-                before.ready_since, before.last_ready_at, failed
-            )
+            evidence[env.name] = dataclasses.replace(before, failed=failed)
     return evidence
 
 
@@ -188,8 +200,9 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
     now = time.time() if now is None else now
     queued = 0
     pstore = PromotionStore(ctx.store.redis)
+    reported = pstore.reported()
     for pipeline in ctx.config.pipelines:
-        envs = environments(pipeline)
+        envs = environments(pipeline, reported)
         _approvals(ctx, pipeline, now)
         changed: dict[str, dict[str, Any]] = {}
         for view, record in digests(ctx, pipeline, now):
@@ -322,6 +335,10 @@ def after_bump(ctx: WorkerContext, named: ResolvedTarget, outcome: BumpOutcome) 
     if stage is None or result is None:
         return
     if stage.index == 0:
+        if outcome.sha or outcome.pr:  # the tag policy brought it into the first environment
+            PromotionStore(ctx.store.redis).note_brought(
+                stage.pipeline.name, result.tag, time.time()
+            )
         return
     digest = result.digest or ""
     pr = outcome.pr or {}

@@ -4,7 +4,9 @@ digest, and each pipeline's record of its digests. The one owner of these keys.
 Keys (all under ``bumper:``):
 
 - ``health:<agent>`` hash ``<repository>@<digest>`` → JSON ``{tag, ready_since,
-  last_ready_at, seen_at, commit}``: what the agent's reports said of that digest. ``ready_since``
+  last_ready_at, seen_at, commit, unready}``: what the agent's reports said of that digest
+  (``unready``: why the newest report had it not ready, when the reporter says: push mode's
+  re-check gives the workload's rollout status). ``ready_since``
   is the time of the first of an unbroken run of reports that had every container of it ready
   (the server's clock, stamped when the report arrived: an agent cannot backdate its health);
   a report with the digest not ready, or not running at all, breaks the run (None). At most
@@ -13,6 +15,10 @@ Keys (all under ``bumper:``):
   {at, change, pr, repo, merged_at, closed}}, statuses: [...]}``: the promotions Bumper made
   and the last statuses computed (dashboard, ``bumper explain-promotion``). At most
   ``MAX_DIGESTS`` fields, oldest first out.
+- ``health-reported`` hash agent → when its newest report arrived (even one that named nothing):
+  an environment whose agent is not in it was never seen.
+- ``promotion-brought:<pipeline>`` hash tag → when the first environment's rule bumped it (the
+  tag policy brought it there; a digest merely found running there was not brought).
 - ``promotion-revisions:<pipeline>`` hash tag → source revision of the image (from the push
   event), for a CI gate of a later environment. Bounded like the rest.
 - ``promotion-pending``: set while an evaluation job is queued, so a burst of reports queues one.
@@ -31,6 +37,8 @@ from typing import Any, cast
 import redis
 
 HEALTH = "bumper:health:"
+REPORTED = "bumper:health-reported"
+BROUGHT = "bumper:promotion-brought:"
 PROMOTION = "bumper:promotion:"
 REVISIONS = "bumper:promotion-revisions:"
 PENDING = "bumper:promotion-pending"
@@ -87,10 +95,13 @@ class PromotionStore:
         for entry in running:
             field = _field(str(entry["repository"]), str(entry["digest"]))
             seen = grouped.setdefault(
-                field, {"tag": entry.get("tag"), "ready": True, "commit": entry.get("commit", "")}
+                field,
+                {"tag": entry.get("tag"), "ready": True, "commit": entry.get("commit", "")},
             )
             seen["ready"] = seen["ready"] and bool(entry.get("ready"))
             seen["tag"] = seen["tag"] or entry.get("tag")
+            if not entry.get("ready") and entry.get("reason"):
+                seen["unready"] = str(entry["reason"])
         key = HEALTH + agent
 
         def fold(pipe: Any) -> None:
@@ -108,6 +119,7 @@ class PromotionStore:
                     "ready_since": since if ready else None,
                     "last_ready_at": now if ready else before.get("last_ready_at"),
                     "seen_at": now,
+                    "unready": None if ready else report.get("unready"),
                 }
             keep = sorted(new, key=lambda f: new[f].get("seen_at") or 0)[-MAX_DIGESTS:]
             pipe.multi()
@@ -116,7 +128,12 @@ class PromotionStore:
                 pipe.hset(key, mapping={f: json.dumps(new[f]) for f in keep})
 
         self.redis.transaction(fold, key)
+        self.redis.hset(REPORTED, agent, json.dumps(now))
         return len(grouped)
+
+    def reported(self) -> set[str]:
+        """The agents (and push deployers) that sent at least one report."""
+        return {k.decode() for k in cast(list[bytes], self.redis.hkeys(REPORTED))}
 
     def evidence(self, agent: str) -> dict[str, dict[str, Any]]:
         """``<repository>@<digest>`` → evidence, for one agent."""
@@ -174,6 +191,18 @@ class PromotionStore:
         before = entered.get(environment) or {}
         entered[environment] = {**before, **fields, "at": before.get("at", at)}
         self.save_digests(pipeline, {digest: {**record, "entered": entered}})
+
+    def note_brought(self, pipeline: str, tag: str, at: float) -> None:
+        """The first environment's rule bumped ``tag`` (the tag policy brought it there)."""
+        key = BROUGHT + pipeline
+        self.redis.hset(key, tag, json.dumps(at))
+        if self.redis.hlen(key) > MAX_DIGESTS:
+            self.redis.delete(key)  # rare: only a digest about to leave dev needs its tag here
+            self.redis.hset(key, tag, json.dumps(at))
+
+    def brought(self, pipeline: str) -> set[str]:
+        """The tags the first environment's rule bumped (``note_brought``)."""
+        return {k.decode() for k in cast(list[bytes], self.redis.hkeys(BROUGHT + pipeline))}
 
     def note_revision(self, pipeline: str, tag: str, revision: str) -> None:
         key = REVISIONS + pipeline

@@ -1278,10 +1278,10 @@ class Pipeline(Strict):
         if first is not None and first.healthy_for is not None:
             raise ValueError("the first environment follows the tag policy: no healthy_for")
         for before, env in zip(self.environments, self.environments[1:], strict=False):
-            gate = env.gate
-            if gate is not None and gate.healthy_for is not None and before.agent is None:
+            if before.agent is None:  # a later environment gets only what ran healthy before it
                 raise ValueError(
-                    f"{env.name}: healthy_for needs agent: on {before.name} (who reports health)"
+                    f"{env.name}: promotion follows health in {before.name}: it needs agent: "
+                    "(who reports health)"
                 )
         for env in self.environments:
             if env.gate is not None and env.gate.approval == "pr":

@@ -7,11 +7,17 @@ The rules (docs/promotion.md):
 - The first environment follows the tag policy (its rule bumps it); a digest is *in* it once
   its agent reported it running.
 - A later environment receives exactly the ``tag@digest`` that ran healthy in the one before
-  it, once every part of its gate holds: ``healthy_for`` (ready in the previous environment,
-  continuously, since ``ready_since``, and reported ready no longer than ``max_report_age``
-  ago: a report never received never counts), the CI result, and ``approval: pr`` (the
-  promotion is a PR a human merges: it waits for the merge, is promoted by it, and shows
-  running once the environment's agent, if it names one, reports it).
+  it, once every part of its gate holds: verified health there (a ready report of that digest
+  no older than ``max_report_age``, whatever the gate: a report never received never counts;
+  ``healthy_for`` asks it ready continuously since ``ready_since`` for that long; a fresh
+  observation that says why it is not ready blocks it), the CI result, and ``approval: pr``
+  (the promotion is a PR a human merges: it waits for the merge).
+- An environment that names an agent is ``promoted`` only once that agent reports the digest
+  running; until then it waits for the agent's report, and the next environment is pending.
+- Bumper promotes into an environment it cannot see (no agent, or an agent that never sent a
+  report) only a digest it brought into the previous environment itself (the first
+  environment's tag policy, or a promotion): a digest merely found running there (the state a
+  pipeline starts from) may run in the unseen one already, so it waits for an agent report.
 - A failure (an unhealthy report: the agent rolled it back) in any environment stops the
   pipeline for that digest, with the reason. A newer digest in the first environment
   supersedes an older one that has not left it: each digest has its own clock.
@@ -43,6 +49,7 @@ class Environment:
     name: str
     agent: str | None
     gate: Gate = Gate()
+    reported: bool = True  # its agent sent at least one report (False too without an agent)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Evidence:
     ready_since: float | None = None  # ready in every report since then; None: not now
     last_ready_at: float | None = None  # the newest report that said ready
     failed: str | None = None  # an unhealthy report's reason (rolled back)
+    unready: str | None = None  # why the newest observation had it not ready, when it says
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class Digest:
     entered: Mapping[str, Entered] = field(default_factory=dict)  # environment → promotion
     ci: CiStatus | None = None  # the CI result for its revision, when the gate has one
     superseded_by: str | None = None  # a newer digest in the first environment
+    tag_policy: bool = False  # the first environment's rule bumped its tag (Bumper brought it)
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,8 @@ def decide(
         if index == 0:
             status = _first(env, digest)
         else:
-            status = _later(environments[index - 1], env, digest, now, max_report_age)
+            before = environments[index - 1]
+            status = _later(before, env, digest, now, max_report_age, after_first=index == 1)
         if status.detail == READY_TO_PROMOTE:
             promote = env.name
         statuses.append(status)
@@ -149,25 +159,30 @@ def _left_first(digest: Digest) -> bool:
 
 
 def _later(
-    before: Environment, env: Environment, digest: Digest, now: float, max_report_age: float
+    before: Environment,
+    env: Environment,
+    digest: Digest,
+    now: float,
+    max_report_age: float,
+    *,
+    after_first: bool,
 ) -> Status:
     entered = digest.entered.get(env.name)
     evidence = digest.evidence.get(env.name)
     if entered is not None:
-        running = evidence is not None and evidence.last_ready_at is not None
-        if env.gate.approval and not running:
-            return _approval(env, entered)
-        return Status(env.name, "promoted", entered.change or "promoted", entered.at)
+        return _entered(env, entered, evidence)
     if _runs_now(evidence, now, max_report_age):
         # Already there (the state a pipeline starts from, or a deploy by other means): a
         # promotion would only pin what runs; the next environment's gate reads this one.
         assert evidence is not None and evidence.ready_since is not None
         return Status(env.name, "promoted", ALREADY_RUNNING, evidence.ready_since)
+    brought = digest.tag_policy if after_first else before.name in digest.entered
+    if not env.reported and not brought:
+        return _unseen(before, env, digest)
     gate = env.gate
-    if gate.healthy_for is not None:
-        waiting = _soak(before, env, gate.healthy_for, digest, now, max_report_age)
-        if waiting is not None:
-            return waiting
+    waiting = _soak(before, env, gate.healthy_for or 0, digest, now, max_report_age)
+    if waiting is not None:
+        return waiting
     if gate.ci is not None:
         if digest.ci in ("failure", "cancelled"):
             return Status(env.name, "blocked", f"CI {gate.ci}: {digest.ci}")
@@ -176,15 +191,33 @@ def _later(
     return Status(env.name, "waiting", READY_TO_PROMOTE)
 
 
-def _approval(env: Environment, entered: Entered) -> Status:
-    """A promotion PR not yet reported running: waiting for its merge, promoted by it (and
-    waiting for the environment's agent, if it names one), or blocked when it was closed."""
+AGENT_REPORT = "agent report"
+
+
+def _entered(env: Environment, entered: Entered, evidence: Evidence | None) -> Status:
+    """A promotion Bumper made: its PR waiting for a human (``approval: pr``), then, where the
+    environment names an agent, waiting for that agent to report the digest running."""
+    if evidence is not None and evidence.last_ready_at is not None:
+        return Status(env.name, "promoted", entered.change or "promoted", entered.at)
     if entered.closed:
         return Status(env.name, "blocked", f"approval: {entered.change} closed without merging")
-    if entered.merged_at is None:
+    if env.gate.approval and entered.merged_at is None:
         return Status(env.name, "waiting", f"approval: merge {entered.change}", entered.at)
-    report = f"; waiting for {env.agent} to report it running" if env.agent else ""
-    return Status(env.name, "promoted", f"merged {entered.change}{report}", entered.merged_at)
+    change = f"merged {entered.change}" if entered.merged_at is not None else entered.change
+    at = entered.merged_at if entered.merged_at is not None else entered.at
+    if env.agent is None:
+        return Status(env.name, "promoted", change or "promoted", at)
+    what = f"{AGENT_REPORT}: {env.agent} to report it running"
+    return Status(env.name, "waiting", f"{what} ({change or 'queued'})", at)
+
+
+def _unseen(before: Environment, env: Environment, digest: Digest) -> Status:
+    """``env`` cannot be seen and Bumper did not bring the digest into ``before``: it may run
+    in ``env`` already (the state a pipeline starts from), so it waits for an agent report."""
+    who = f"{env.agent} has never reported" if env.agent else f"no agent reports {env.name}"
+    name = digest.tag or digest.digest[:19]
+    found = f"{name} was found running in {before.name}, not brought there by Bumper"
+    return Status(env.name, "waiting", f"{AGENT_REPORT}: {who}; {found}")
 
 
 def _soak(
@@ -195,11 +228,17 @@ def _soak(
     now: float,
     max_report_age: float,
 ) -> Status | None:
-    """Why the digest has not yet run healthy for ``healthy_for`` in ``before``; None once it
-    has. Only reports count: the clock starts at the first ready report and runs out only with
-    a ready report no older than ``max_report_age``."""
-    gate = f"healthy_for {_duration(healthy_for)} in {before.name}"
+    """Why the digest has not yet run healthy for ``healthy_for`` (0: a fresh ready report is
+    enough) in ``before``; None once it has. Only reports count: the clock starts at the first
+    ready report and runs out only with a ready report no older than ``max_report_age``; an
+    observation that says why it is not ready (push mode's re-check) blocks it, with that."""
+    if healthy_for:
+        gate = f"healthy_for {_duration(healthy_for)} in {before.name}"
+    else:
+        gate = f"a ready report from {before.name}"
     evidence = digest.evidence.get(before.name)
+    if evidence is not None and evidence.unready is not None and evidence.ready_since is None:
+        return Status(env.name, "blocked", f"unhealthy in {before.name}: {evidence.unready}")
     if evidence is None or evidence.ready_since is None or evidence.last_ready_at is None:
         return Status(env.name, "waiting", f"{gate} (not reported ready)")
     since = evidence.ready_since

@@ -52,10 +52,13 @@ PIPELINE = (
     '    policy: {semver: "^3.0"}\n'
     "    environments:\n"
     "      - name: dev\n"
+    "        agent: dev\n"
     '        targets: [{repo: config, paths: ["apps/db/dev/**"], mode: commit}]\n'
     "      - name: staging\n"
     "        gate: {ci: github, workflow: e2e}\n"
     '        targets: [{repo: config, paths: ["apps/db/staging/**"], mode: commit}]\n'
+    "agents:\n"
+    "  - {name: dev, token: {file: dev-agent-token}}\n"
 )
 DB_DIGEST = "sha256:" + "d" * 64
 
@@ -65,6 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
     workdir = tmp_path_factory.mktemp("dashboard")
     sim = ForgeSim(workdir / "forgesim").start()
     sim.create_repo(CONFIG_REPO, {DEPLOY: START})
+    (workdir / "dev-agent-token").write_text("dashboard-dev-agent-token-0123456789\n")
     started = Stack(workdir, redis_server, sim, repo_block(sim, "github") + IMAGES + PIPELINE)
     try:
         started.start()

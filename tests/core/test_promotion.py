@@ -89,7 +89,7 @@ def test_the_last_gate_needs_ci_and_then_waits_for_the_pr_to_be_merged() -> None
     assert plan.promote is None  # never promoted twice
 
 
-def test_a_merged_approval_pr_promotes_and_waits_for_the_named_agent_to_report_it() -> None:
+def test_a_merged_approval_pr_waits_for_the_named_agent_to_report_it() -> None:
     envs = (ENVS[0], ENVS[1], Environment("prod", "prod", Gate(approval=True)))
     evidence = {
         "dev": Evidence(ready_since=0, last_ready_at=9000),
@@ -98,8 +98,8 @@ def test_a_merged_approval_pr_promotes_and_waits_for_the_named_agent_to_report_i
     merged = {"staging": Entered(700, "abc123"), "prod": Entered(9100, "PR-7", merged_at=9150)}
     plan = decide(envs, Digest(D, "1.0.0", evidence, merged), 9200, AGE)
     prod = plan.statuses[2]
-    assert (prod.state, prod.since) == ("promoted", 9150)
-    assert prod.detail == "merged PR-7; waiting for prod to report it running"
+    assert (prod.state, prod.since) == ("waiting", 9150)
+    assert prod.detail == "agent report: prod to report it running (merged PR-7)"
     running = {**evidence, "prod": Evidence(ready_since=9300, last_ready_at=9300)}
     plan = decide(envs, Digest(D, "1.0.0", running, merged), 9400, AGE)
     assert (plan.statuses[2].state, plan.statuses[2].detail) == ("promoted", "PR-7")
@@ -124,3 +124,66 @@ def test_a_digest_already_running_in_a_later_environment_is_not_promoted_into_it
     stale = {**running, "staging": Evidence(ready_since=1000, last_ready_at=1000)}
     plan = decide(ENVS, Digest(D, "1.0.0", stale), now=9000, max_report_age=AGE)
     assert plan.promote == "staging"
+
+
+def test_a_later_environment_needs_a_fresh_ready_report_before_it_whatever_its_gate() -> None:
+    envs = (Environment("dev", "dev"), Environment("staging", "staging", Gate(approval=True)))
+    plan = decide(envs, Digest(D, "1.1.0", tag_policy=True), now=9000, max_report_age=AGE)
+    assert plan.promote is None  # not even in dev yet
+    reported = {"dev": Evidence(ready_since=8000, last_ready_at=8000)}  # stale
+    plan = decide(envs, Digest(D, "1.1.0", reported, tag_policy=True), 9000, AGE)
+    assert plan.promote is None
+    assert plan.statuses[1].detail == "a ready report from dev (last ready report 1000s ago)"
+    fresh = {"dev": Evidence(ready_since=8000, last_ready_at=8990)}
+    assert decide(envs, Digest(D, "1.1.0", fresh, tag_policy=True), 9000, AGE).promote == "staging"
+
+
+def test_a_commit_into_an_environment_with_an_agent_waits_for_that_agent_s_report() -> None:
+    evidence = {"dev": Evidence(ready_since=0, last_ready_at=9000)}
+    entered = {"staging": Entered(8000, "abc123")}
+    plan = decide(ENVS, Digest(D, "1.0.0", evidence, entered), now=9000, max_report_age=AGE)
+    staging = plan.statuses[1]
+    assert (staging.state, staging.since) == ("waiting", 8000)
+    assert staging.detail == "agent report: staging to report it running (abc123)"
+    assert plan.statuses[2].state == "pending" and plan.promote is None
+
+
+def test_an_unseen_environment_gets_only_a_digest_bumper_brought_into_the_one_before() -> None:
+    envs = (
+        Environment("dev", "dev"),
+        Environment("staging", "staging", Gate(healthy_for=60)),
+        Environment("prod", None, Gate(healthy_for=60), reported=False),
+    )
+    # the state a pipeline starts from: 1.0.0 found running in dev and staging
+    found = {
+        "dev": Evidence(ready_since=1000, last_ready_at=9000),
+        "staging": Evidence(ready_since=1000, last_ready_at=9000),
+    }
+    plan = decide(envs, Digest(D, "1.0.0", found), now=9000, max_report_age=AGE)
+    assert plan.promote is None
+    prod = plan.statuses[2]
+    assert prod.state == "waiting"
+    assert prod.detail == (
+        "agent report: no agent reports prod; 1.0.0 was found running in staging, "
+        "not brought there by Bumper"
+    )
+    # promoted into staging by Bumper (and reported there): prod gets it
+    brought = Digest(D, "1.1.0", found, {"staging": Entered(900, "abc123")})
+    assert decide(envs, brought, now=9000, max_report_age=AGE).promote == "prod"
+    # an agent that never reported: the same, named
+    silent = (envs[0], Environment("staging", "staging", Gate(healthy_for=60), reported=False))
+    only_dev = {"dev": found["dev"]}
+    plan = decide(silent, Digest(D, "1.0.0", only_dev), now=9000, max_report_age=AGE)
+    assert plan.statuses[1].detail.startswith("agent report: staging has never reported; ")
+    pushed = Digest(D, "1.1.0", only_dev, tag_policy=True)  # the tag policy brought it to dev
+    assert decide(silent, pushed, now=9000, max_report_age=AGE).promote == "staging"
+
+
+def test_an_observation_that_says_why_it_is_not_ready_blocks_the_soak_with_that() -> None:
+    unhealthy = {"dev": Evidence(None, 8990, unready="Deployment/api: 0 of 1 updated available")}
+    plan = decide(ENVS, Digest(D, "1.1.0", unhealthy), now=9000, max_report_age=AGE)
+    assert [s.state for s in plan.statuses] == ["promoted", "blocked", "blocked"]
+    assert plan.statuses[1].detail == "unhealthy in dev: Deployment/api: 0 of 1 updated available"
+    recovered = {"dev": Evidence(8995, 8995)}
+    plan = decide(ENVS, Digest(D, "1.1.0", recovered), now=9000, max_report_age=AGE)
+    assert (plan.statuses[1].state, plan.statuses[1].until) == ("waiting", 9595)

@@ -10,6 +10,13 @@ is rolled back there and never reaches staging or prod.
 
 The product runs on the host (gunicorn, ``bumper worker``, two ``bumper agent`` processes with
 the admin kubeconfig); the workloads run on the real node. Marker ``node``.
+
+Why the agents are host processes and not charts/bumper-agent releases (issue 20 asks for
+"two agents on the real control plane"): not a limit of the chart (two releases, one per
+namespace, render only namespaced objects and each gets ``pods: list``), but of verification:
+the rewrite needs this branch's agent image built and pushed (``node_bed.build_and_push_images``)
+and a run on the real node, which the pass that took it could not get before its deadline. The
+steps, with the helpers to reuse, are in docs/promotion.md ("Not done yet").
 """
 
 from __future__ import annotations
@@ -265,7 +272,8 @@ def test_a_healthy_digest_is_promoted_and_a_superseded_or_failing_one_is_not(
         )
 
         # Healthy in staging for 3 s: the same tag@digest for prod, as a PR for a human.
-        # (1.0.0's digest, which ran healthy in staging from the start, may get its own PR.)
+        # (1.0.0's digest ran healthy in staging from the start, but Bumper did not bring it
+        # there and nothing reports prod: it may run there already, so it gets no PR.)
         def prod_pr(digest: str) -> list[str]:
             return [
                 text
@@ -276,7 +284,7 @@ def test_a_healthy_digest_is_promoted_and_a_superseded_or_failing_one_is_not(
 
         (prod,) = wait_until(lambda: prod_pr(v2), 120, "the prod promotion PR of 1.1.1")
         assert f"{local}/{APP}:1.1.1@{v2}" in prod, prod
-        assert prod_pr(soaking) == []
+        assert prod_pr(soaking) == [] and prod_pr(v1) == []
         assert "1.0.0" in (repo.git.read_file("main", "overlays/prod/api.yaml") or "")
 
         # A digest that fails health in dev: rolled back there, never promoted.

@@ -26,6 +26,7 @@ QUEUE = "bumper-test"
 TOKENS = {"dev": "dev-agent-token-0123456789", "staging": "staging-agent-token-0123456789"}
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
+D0 = "sha256:" + "0" * 64  # 1.0.0, what every environment runs at the start
 # the dev environment's keys, indented as in bumper.yaml (8 spaces)
 DEV_BLOCK = """\
         agent: dev
@@ -151,6 +152,12 @@ def report(web: FlaskClient, agent: str, tag: str, digest: str, *, ready: bool =
         agentreport.PATH, json=body, headers={"Authorization": f"Bearer {TOKENS[agent]}"}
     )
     assert reply.status_code == 200, reply.get_data(as_text=True)
+
+
+def staging_runs_the_baseline(web: FlaskClient) -> None:
+    """The staging agent reports 1.0.0 running: staging is seen, so a digest found running in
+    dev (not brought there by a push) may be promoted into it."""
+    report(web, "staging", "1.0.0", D0)
 
 
 def drain(client: redis.Redis) -> None:

@@ -32,7 +32,10 @@ def to_prod_pr(sim: ForgeSim, web: FlaskClient, client: redis.Redis) -> int:
     soak()
     report(web, "dev", "1.1.0", D1)
     drain(client)  # staging by commit
-    jobs.evaluate_promotions("report-test")  # staging is in: prod's PR
+    jobs.evaluate_promotions("report-test")
+    drain(client)
+    assert not sim.repo(REPO).changes  # prod follows staging's health, not its commit
+    report(web, "staging", "1.1.0", D1)  # staging is in, ready: prod's PR
     drain(client)
     (pr,) = sim.repo(REPO).changes.values()
     jobs.evaluate_promotions("report-test")

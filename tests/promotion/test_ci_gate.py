@@ -62,6 +62,9 @@ def test_staging_waits_for_ci_of_the_source_revision_then_proceeds(
     ci("success", REVISION)  # evaluated at once, no tick needed
     drain(redis_client)
     assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
+    assert staging(redis_client)["state"] == "waiting"  # for the staging agent's report
+    report(web, "staging", "1.1.0", D1)
+    drain(redis_client)
     assert staging(redis_client)["state"] == "promoted"
 
 

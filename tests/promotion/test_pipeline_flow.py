@@ -15,7 +15,19 @@ import redis
 from flask.testing import FlaskClient
 
 from bumper import decisions
-from tests.promotion.harness import D1, D2, IMAGE, REPO, drain, push, read, report, soak, statuses
+from tests.promotion.harness import (
+    D1,
+    D2,
+    IMAGE,
+    REPO,
+    drain,
+    push,
+    read,
+    report,
+    soak,
+    staging_runs_the_baseline,
+    statuses,
+)
 from tests.support.forgesim import ForgeSim
 from worker import context, jobs
 from worker.promotionstore import PromotionStore
@@ -79,6 +91,7 @@ def test_a_digest_that_fails_health_in_dev_never_reaches_staging(
 def test_a_newer_push_during_the_soak_restarts_the_clock_for_the_new_digest_only(
     sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
 ) -> None:
+    staging_runs_the_baseline(web)
     report(web, "dev", "1.1.0", D1)
     drain(redis_client)
     report(web, "dev", "1.2.0", D2)  # 1.2.0 replaced 1.1.0 in dev during its soak
@@ -92,12 +105,16 @@ def test_a_newer_push_during_the_soak_restarts_the_clock_for_the_new_digest_only
     staging = read(sim, "staging")
     assert f"{IMAGE}:1.2.0@{D2}\n" in staging and D1 not in staging
     assert statuses(redis_client, D1)["dev"] == "blocked"  # superseded
+    assert statuses(redis_client, D2)["staging"] == "waiting"  # for the staging agent's report
+    report(web, "staging", "1.2.0", D2)
+    drain(redis_client)
     assert statuses(redis_client, D2)["staging"] == "promoted"
 
 
 def test_a_newer_digest_rolled_back_in_dev_supersedes_nothing(
     sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
 ) -> None:
+    staging_runs_the_baseline(web)
     report(web, "dev", "1.1.0", D1)
     drain(redis_client)
     report(web, "dev", "1.2.0", D2, ready=False, bad="Deployment.apps/api not healthy after 60s")
@@ -106,7 +123,6 @@ def test_a_newer_digest_rolled_back_in_dev_supersedes_nothing(
     report(web, "dev", "1.1.0", D1)
     drain(redis_client)
     assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
-    assert statuses(redis_client, D1)["staging"] == "promoted"
     assert statuses(redis_client, D2)["dev"] == "blocked"
 
 
@@ -115,9 +131,10 @@ def test_a_garbled_record_does_not_stop_the_other_digests(
 ) -> None:
     garbled = {"first_seen": "x", "entered": {"staging": "bad", "prod": {"at": "y"}}, "statuses": 5}
     redis_client.hset("bumper:promotion:api", D2, json.dumps(garbled))
+    staging_runs_the_baseline(web)
     report(web, "dev", "1.1.0", D1)
     soak()
     report(web, "dev", "1.1.0", D1)
     drain(redis_client)
     assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
-    assert statuses(redis_client, D1)["staging"] == "promoted"
+    assert statuses(redis_client, D1)["staging"] == "waiting"  # for the staging agent's report

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import pytest
 import redis
+from flask.testing import FlaskClient
 
-from tests.promotion.harness import D1, IMAGE, drain, read, soak, statuses
+from tests.promotion.harness import (
+    D1,
+    IMAGE,
+    drain,
+    read,
+    soak,
+    staging_runs_the_baseline,
+    statuses,
+)
 from tests.support.forgesim import ForgeSim
 from worker import context, jobs, pushdeploy
 from worker.promotionstore import PromotionStore
@@ -46,8 +55,9 @@ def deployed(ready: bool = True, observed: bool = True) -> Deployment:
 
 
 def test_a_push_deploy_s_running_counts_as_evidence_under_the_deployer_name(
-    sim: ForgeSim, redis_client: redis.Redis
+    sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
 ) -> None:
+    staging_runs_the_baseline(web)
     ctx = context.current()
     pushdeploy.record_health(ctx, "push-dev", deployed())
     evidence = PromotionStore(redis_client).evidence("push-dev")[f"{IMAGE}@{D1}"]

@@ -36,9 +36,12 @@ PIPELINE = textwrap.dedent(
         policy: {semver: "^1"}
         environments:
           - name: dev
+            agent: dev
             targets: [{repo: config, paths: ["dev/**"], mode: commit}]
           - name: prod
             targets: [{repo: config, paths: ["prod/**"], mode: commit}]
+    agents:
+      - {name: dev, token: {file: dev-agent-token}}
     """
 )
 
@@ -48,6 +51,7 @@ def write_config(tmp: Path, extra: str = "") -> Path:
     if not bare.exists():
         subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     config = tmp / "bumper.yaml"
+    (tmp / "dev-agent-token").write_text("ticks-dev-agent-token-0123456789\n")
     config.write_text(
         textwrap.dedent(
             f"""\
