@@ -97,9 +97,11 @@ def repo_issues(
     return issues
 
 
-def default_mode_warnings(cfg: config.BumperConfig) -> list[config.Issue]:
-    """Targets on a plain git repo that leave ``mode`` at its default, ``pr``: their bumps fail
-    (no pull requests there). A written-out ``mode: pr`` is an error of the model itself."""
+def default_mode_issues(cfg: config.BumperConfig) -> list[config.Issue]:
+    """Targets on a plain git repo that leave ``mode`` at its default, ``pr``: every bump of
+    theirs would fail (no pull requests there), so check-config refuses them like a written-out
+    ``mode: pr``. The default is not silently turned into ``commit``: pushing straight to the
+    branch is a choice the user makes, not one Bumper makes for them."""
     issues: list[config.Issue] = []
     for i_index, rule in enumerate(cfg.images):
         for t_index, target in enumerate(rule.targets):
@@ -108,10 +110,10 @@ def default_mode_warnings(cfg: config.BumperConfig) -> list[config.Issue]:
                 continue
             message = (
                 f"mode is not set, so it is pr, but repo {repo.name!r} is forge: git (no pull "
-                "requests): its bumps fail; set mode: commit"
+                "requests): every bump would fail; set mode: commit, or use forge: github or gitlab"
             )
             loc = ("images", i_index, "targets", t_index)
-            issues.append(config.Issue(loc, message, warning=True))
+            issues.append(config.Issue(loc, message))
     return issues
 
 
@@ -122,7 +124,7 @@ def all_issues(
     return (
         receiver_issues(cfg, base, environ)
         + repo_issues(cfg, base, environ)
-        + default_mode_warnings(cfg)
+        + default_mode_issues(cfg)
     )
 
 

@@ -340,3 +340,16 @@ def test_a_classic_chart_rule_is_valid_and_keyed_by_its_repository(
         ("podinfo", "https://charts.example.com/stable"),
     )
     assert rule.image == "https://charts.example.com/stable/podinfo"  # what events name
+
+
+def test_unset_mode_on_a_plain_git_repo_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default mode (pr) can't land on forge: git, so every bump would fail: exit 2, with the
+    target's location and both fixes, rather than a warning that a start would then ignore."""
+    code, out, err = run(tmp_path, GOOD.replace("        mode: commit\n", ""), capsys)
+    assert code == 2, (out, err)
+    line = next(line for line in err.splitlines() if "mode is not set" in line)
+    assert "images[0].targets[0]" in line or "images.0.targets.0" in line, line
+    assert "set mode: commit, or use forge: github or gitlab" in line
+    assert "Traceback" not in out + err
