@@ -16,6 +16,7 @@ counts as pending, so every push for it waits too.
 ``abandoned_after_seconds`` (A) sets all three: heartbeats every A/3, a lease of A, and a look
 for abandoned jobs every A. A job is re-run at most about 2·A after its worker died. The same
 maintenance round runs ``maintenance`` (``bumper worker``: schedule the ticks bumper.yaml needs).
+Each heartbeat also rewrites ``alive_file`` when given (``worker.alive``: the chart's probe).
 
 Signals: the first SIGTERM or SIGINT is RQ's warm shutdown (the job in hand finishes), any
 second one its cold shutdown (the horse is killed, the job re-run by crash recovery). RQ ignores
@@ -28,14 +29,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from redis.client import Pipeline
 from rq import Queue, Worker
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
 from bumper import jobmetrics, rqjobs
+from worker import alive
 
 log = logging.getLogger("bumper.worker")
 
@@ -47,10 +51,12 @@ class BumpWorker(Worker):
         *,
         abandoned_after: int,
         maintenance: Callable[[], object] | None = None,
+        alive_file: Path | None = None,
         **kwargs: Any,
     ) -> None:
         self.abandoned_after = abandoned_after
         self.maintenance = maintenance
+        self.alive_file = alive_file
         super().__init__(
             queues,
             job_monitoring_interval=max(1, abandoned_after // 3),
@@ -79,6 +85,13 @@ class BumpWorker(Worker):
         # RQ's pool guard compares with the first signal's date; no pool here (module docstring)
         self._shutdown_requested_date = datetime.min.replace(tzinfo=UTC)
         super().request_force_stop(signum, frame)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        # The liveness file first: with Redis down RQ's heartbeat raises, yet the loop that
+        # retries is alive (worker.alive)
+        if self.alive_file is not None:
+            alive.touch(self.alive_file, alive.slack(self.abandoned_after))
+        super().heartbeat(timeout, pipeline)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ adds a fixed 60 s to the heartbeat interval; the job timeout needs no room here,
