@@ -90,7 +90,10 @@ class BumpWorker(Worker):
         # The liveness file first: with Redis down RQ's heartbeat raises, yet the loop that
         # retries is alive (worker.alive)
         if self.alive_file is not None:
-            alive.touch(self.alive_file, alive.slack(self.abandoned_after))
+            try:
+                alive.touch(self.alive_file, alive.slack(self.abandoned_after))
+            except OSError as error:  # the probe fails on its own; the jobs need not stop
+                log.warning("liveness file %s: %s", self.alive_file, error.strerror or error)
         super().heartbeat(timeout, pipeline)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:

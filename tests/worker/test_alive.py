@@ -114,3 +114,22 @@ def test_the_slack_covers_the_longest_gap_between_heartbeats() -> None:
     assert alive.slack(3) == 120  # RQ's Redis retry cap dominates a short abandoned_after
     assert alive.slack(300) == 600
     assert alive.problem(Path("/nonexistent/x"), now=0) is not None
+
+
+def test_an_unwritable_liveness_file_is_a_warning_not_a_stop(
+    tmp_path: Path, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    from worker.rqworker import BumpWorker
+
+    connection = redis.Redis.from_url(redis_server.url)
+    worker = BumpWorker(
+        [], abandoned_after=3, alive_file=tmp_path / "missing-dir" / "alive", connection=connection
+    )
+    worker.heartbeat()  # RQ's own heartbeat still reaches Redis
+    assert connection.hget(worker.key, "last_heartbeat")
+    assert "liveness file" in caplog.text and "No such file or directory" in caplog.text
+    worker.alive_file = tmp_path / "alive"
+    worker.heartbeat()
+    assert alive.problem(tmp_path / "alive") is None
