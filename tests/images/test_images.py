@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.redis_server import RedisServer
+
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 TARGETS = ("web", "worker", "agent", "redis")
@@ -344,3 +346,30 @@ def inspect(reference: str) -> dict[str, Any]:
 
 def diff_ids(reference: str) -> list[str]:
     return list(inspect(reference)["OCIv1"]["rootfs"]["diff_ids"])
+
+
+def test_the_worker_images_probe_passes_once_the_worker_has_beaten(
+    built: None, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """charts/bumper's worker probes (`bumper worker --check-alive`) in the worker image, as
+    UID 65532: failing before the worker's first heartbeat, passing after it (a host Redis on
+    loopback: chroot isolation shares the host's network)."""
+    (tmp_path / "bumper.yaml").write_text("apiVersion: bumper/v1\n")
+    tmp_path.chmod(0o755)  # the image's user, 65532, reads the mounted config
+    (tmp_path / "bumper.yaml").chmod(0o644)
+    script = (
+        "bumper worker --check-alive=/tmp/worker-alive 2>/dev/null; echo before=$?;"
+        " bumper worker --alive-file=/tmp/worker-alive --burst 2>/dev/null; echo worker=$?;"
+        " bumper worker --check-alive=/tmp/worker-alive; echo after=$?"
+    )
+    out = run(
+        "worker",
+        "env",
+        "BUMPER_CONFIG_FILE=/etc/bumper/config/bumper.yaml",
+        f"BUMPER_REDIS_URL={redis_server.url}",
+        "sh",
+        "-c",
+        script,
+        mounts=(f"{tmp_path}:/etc/bumper/config:ro",),
+    )
+    assert out.split() == ["before=1", "worker=0", "after=0"], out
