@@ -5,9 +5,11 @@
 #   redis   Debian's redis-server, for the chart's bundled single Redis
 # `make images` builds them all with buildah (images/build.sh): BASE is then a Debian image made
 # with debootstrap from the host's mirror (images/base.sh), and helm/kustomize are the test bed's
-# own builds, copied into images/tools/ (not committed). With docker and Docker Hub:
+# own builds, copied into images/tools/ (not committed). With docker and Docker Hub, name a base
+# pinned by digest (BASE has no default: a floating tag would let two builds of one commit differ):
 #   mkdir -p images/tools && cp "$(which helm kustomize)" images/tools/
 #   docker build --target agent --build-arg EXTRA=agent \
+#     --build-arg BASE=docker.io/library/debian:12.15-slim@sha256:<digest> \
 #     --secret id=hostca,src=/etc/ssl/certs/ca-certificates.crt \
 #     -t ghcr.io/bumper-dev/bumper-agent:0.1.0 .
 # Every image runs as UID 65532 with a read-only root filesystem; /tmp (HOME) must be writable
@@ -16,7 +18,9 @@
 # Package installs trust the host's CA bundle, passed as the build secret `hostca` (mounted
 # only while a RUN runs, never stored in a layer): a mirror or PyPI reached through a proxy
 # with its own CA then verifies.
-ARG BASE=docker.io/library/debian:bookworm-slim
+# The base, pinned: images/base.sh's localhost/bumper-base:<codename>-<point release>-<archive
+# date>-<rootfs digest> (docs/images.md, "Base"), or a registry reference with @sha256:.
+ARG BASE
 
 # --- runtime bases ------------------------------------------------------------------------
 FROM ${BASE} AS python

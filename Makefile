@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest chaos bench browser renovate testbed testbed-check testbed-node testbed-node-check agent-check charts-check images images-push install lock clean
+.PHONY: run test lint pytest chaos bench browser renovate testbed testbed-check testbed-node testbed-node-stop testbed-node-check agent-check charts-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -98,8 +98,14 @@ testbed-check: testbed $(STAMP)
 
 # The real node (testbed/node.sh, docs/testbed.md): Debian packages, kubelet/kube-proxy, images.
 # The fixture starts and stops it; it needs root and changes host state only while it runs.
+# Not started here: it joins the API server of one test session (kube_node on kube_full), which
+# lives only as long as that session (docs/testbed.md, "Why make testbed-node does not start it").
 testbed-node: testbed
 	@bash testbed/node.sh prepare
+
+# Stop a node that a killed test session left running, restoring the host's settings (idempotent).
+testbed-node-stop:
+	@bash testbed/node.sh stop
 
 # Only the node's own tests: a pushed image runs, cluster DNS, idempotent start (docs/testbed.md).
 testbed-node-check: testbed-node $(STAMP)

@@ -1,9 +1,11 @@
 """docs/deploy.md's values tables, generated from each chart's values.schema.json.
 
 Every key the schema declares becomes a row: its type (or choices), its default (from the
-chart's values.yaml) and its meaning (the schema's ``description``, else the comment lines
-right above the key in values.yaml). ``python -m bumper.chartdoc charts/bumper`` prints one
-table; ``python -m bumper.chartdoc --write docs/deploy.md`` rewrites every table between
+chart's values.yaml) and its meaning (the schema's ``description``, else the comment right
+above the key in values.yaml when it starts with ``# --``, the form helm-docs reads; it may go
+on over more ``#`` lines). A comment without ``--`` is a note for the reader of values.yaml.
+``python -m bumper.chartdoc charts/bumper`` prints one table;
+``python -m bumper.chartdoc --write docs/deploy.md`` rewrites every table between
 ``<!-- values: charts/NAME -->`` and ``<!-- end values -->`` markers. tests/charts/test_docs.py
 fails when the committed page and the charts disagree. Must not: be imported by a process.
 """
@@ -25,7 +27,8 @@ LONG_DEFAULT = 48
 
 
 def comments(values_text: str) -> dict[str, str]:
-    """Dotted key -> the comment block right above it (keys inside list items are skipped)."""
+    """Dotted key -> the ``# --`` comment block right above it, without the marker (keys
+    inside list items are skipped)."""
     found: dict[str, str] = {}
     stack: list[tuple[int, str]] = []
     pending: list[str] = []
@@ -40,8 +43,9 @@ def comments(values_text: str) -> dict[str, str]:
             while stack and stack[-1][0] >= indent:
                 stack.pop()
             stack.append((indent, match.group(2)))
-            if pending:
-                found[".".join(key for _, key in stack)] = " ".join(pending)
+            if pending and (pending[0] == "--" or pending[0].startswith("-- ")):
+                text = " ".join([pending[0].removeprefix("--").strip(), *pending[1:]])
+                found[".".join(key for _, key in stack)] = text.strip()
         pending = []
     return found
 
@@ -57,14 +61,14 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return _resolve(merged, root)
 
 
-def _leaves(
+def leaves(
     schema: dict[str, Any], root: dict[str, Any], path: str
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     schema = _resolve(schema, root)
     props = schema.get("properties")
     if schema.get("type") == "object" and props and schema.get("additionalProperties") is False:
         for name, sub in props.items():
-            yield from _leaves(sub, root, f"{path}.{name}" if path else name)
+            yield from leaves(sub, root, f"{path}.{name}" if path else name)
     elif path:
         yield path, schema
 
@@ -91,7 +95,7 @@ def table(chart: Path) -> str:
     values = yaml.safe_load(values_text)
     notes = comments(values_text)
     lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-    for path, sub in _leaves(schema, schema, ""):
+    for path, sub in leaves(schema, schema, ""):
         meaning = (sub.get("description") or notes.get(path, "")).replace("|", "\\|")
         lines.append(f"| `{path}` | {_type(sub)} | {_default(values, path)} | {meaning} |")
     return "\n".join(lines) + "\n"

@@ -13,6 +13,11 @@
 #  - the kubelet sets global sysctls (kernel.panic & co.): their values are saved at the first
 #    start and restored by `stop`, which also kills every container, unmounts, and removes the
 #    cgroups, pod network namespaces, veth and netns that the node made.
+#  - `host-state` prints what of the host the node could touch: the host namespace's iptables
+#    and ip6tables rules (iptables-save without counters), the global sysctls above and the
+#    netfilter/bridge ones, and the loaded kernel modules. `start` saves it before it changes
+#    anything and `stop` compares after restoring, with a warning naming what differs
+#    (tests/testbed/test_node.py asserts they are equal).
 #
 # Usage: testbed/node.sh prepare          install Debian packages, build binaries and images
 #        testbed/node.sh start            start (idempotent: a running node is left alone)
@@ -20,6 +25,7 @@
 #                                         (as localhost:PORT, plain HTTP)
 #        testbed/node.sh stop             tear down, restore everything (idempotent)
 #        testbed/node.sh status           exit 0 when running
+#        testbed/node.sh host-state       print the host settings the node could change
 # Env for start:
 #   BUMPER_NODE_KUBECONFIG   kubelet's kubeconfig (required); its server must be
 #                            https://$HOST_IP:<port>, where <port> = the API server's loopback port
@@ -56,6 +62,10 @@ COREDNS_REF="bumper.local/testbed/coredns:1"
 # setupKernelTunables). They are global, not per network namespace.
 SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
 kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
+# Global ones kube-proxy and CNI could reach from the node's namespace (conntrack's table size,
+# br_netfilter's switches) and the host namespace's forwarding: saved and restored the same way.
+NET_SYSCTLS="net.netfilter.nf_conntrack_max net.bridge.bridge-nf-call-iptables
+net.bridge.bridge-nf-call-ip6tables net.ipv4.ip_forward net.ipv4.conf.all.route_localnet"
 PACKAGES="containerd runc containernetworking-plugins iptables iproute2 conntrack socat util-linux"
 
 die() { echo "testbed-node: ERROR: $*" >&2; exit 1; }
@@ -134,11 +144,16 @@ setup_network() {
   innet sysctl -q -w net.ipv4.ip_forward=1 net.ipv4.conf.all.route_localnet=1
 }
 
+sysctl_file() { echo "/proc/sys/${1//.//}"; }
+
 save_sysctls() {  # once per node lifetime: a second start must not save the kubelet's values
   [ -s "$STATE/sysctls.saved" ] && return 0
   local k
-  for k in $SYSCTLS; do echo "$k=$(sysctl -n "$k")"; done >"$STATE/sysctls.saved.tmp"
+  for k in $SYSCTLS $NET_SYSCTLS; do  # a kernel without the module has no such key
+    [ ! -e "$(sysctl_file "$k")" ] || echo "$k=$(sysctl -n "$k")"
+  done >"$STATE/sysctls.saved.tmp"
   mv "$STATE/sysctls.saved.tmp" "$STATE/sysctls.saved"
+  cmd_host_state >"$STATE/host.before"
 }
 
 write_configs() {
@@ -394,11 +409,32 @@ cmd_stop() {
   rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd \
     2>/dev/null || true
   if [ -s "$STATE/sysctls.saved" ]; then
-    while IFS= read -r kv; do sysctl -q -w "$kv" || say "WARNING: cannot restore $kv"; done \
-      <"$STATE/sysctls.saved"
+    while IFS= read -r kv; do
+      # only what differs: some keys are read-only where they are already right
+      [ "$(sysctl -n "${kv%%=*}")" = "${kv#*=}" ] || sysctl -q -w "$kv" \
+        || say "WARNING: cannot restore $kv"
+    done <"$STATE/sysctls.saved"
+  fi
+  if [ -s "$STATE/host.before" ] && ! cmd_host_state | cmp -s "$STATE/host.before" -; then
+    say "WARNING: the host differs from before the node started:"
+    cmd_host_state | diff "$STATE/host.before" - | sed 's/^/  /' >&2 || true
   fi
   rm -rf "$STATE"
   say "stopped; host settings restored"
+}
+
+cmd_host_state() {  # the host namespace's view; the node's own namespace is not in it
+  local k
+  echo "# iptables"
+  { iptables-save 2>/dev/null || true; } | sed -E '/^#/d; s/ \[[0-9]+:[0-9]+\]$//'
+  echo "# ip6tables"
+  { ip6tables-save 2>/dev/null || true; } | sed -E '/^#/d; s/ \[[0-9]+:[0-9]+\]$//'
+  echo "# sysctls"
+  for k in $SYSCTLS $NET_SYSCTLS; do
+    [ ! -e "$(sysctl_file "$k")" ] || echo "$k=$(sysctl -n "$k")"
+  done
+  echo "# modules"
+  if [ -r /proc/modules ]; then cut -d' ' -f1 /proc/modules | sort; else echo "(none loadable)"; fi
 }
 
 cmd_status() {
@@ -416,5 +452,6 @@ case "${1:-}" in
   forward) [ -d "$STATE" ] || die "the node is not running"; cmd_forward "${2:?port}" ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) die "usage: $0 prepare|start|forward PORT|stop|status" ;;
+  host-state) cmd_host_state ;;
+  *) die "usage: $0 prepare|start|forward PORT|stop|status|host-state" ;;
 esac

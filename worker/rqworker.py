@@ -16,6 +16,7 @@ counts as pending, so every push for it waits too.
 ``abandoned_after_seconds`` (A) sets all three: heartbeats every A/3, a lease of A, and a look
 for abandoned jobs every A. A job is re-run at most about 2·A after its worker died. The same
 maintenance round runs ``maintenance`` (``bumper worker``: schedule the ticks bumper.yaml needs).
+Each heartbeat also rewrites ``alive_file`` when given (``worker.alive``: the chart's probe).
 
 Signals: the first SIGTERM or SIGINT is RQ's warm shutdown (the job in hand finishes), any
 second one its cold shutdown (the horse is killed, the job re-run by crash recovery). RQ ignores
@@ -32,9 +33,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from redis.client import Pipeline
 from rq import Queue, Worker
 from rq.exceptions import AbandonedJobError, DeserializationError
 from rq.job import Job
@@ -43,6 +46,7 @@ from rq.job_lifecycle import call_exception_handlers
 from bumper import jobmetrics, logs, rqjobs
 from bumper.core import changes
 from bumper.errors import BumperError
+from worker import alive
 
 log = logging.getLogger("bumper.worker")
 
@@ -54,10 +58,12 @@ class BumpWorker(Worker):
         *,
         abandoned_after: int,
         maintenance: Callable[[], object] | None = None,
+        alive_file: Path | None = None,
         **kwargs: Any,
     ) -> None:
         self.abandoned_after = abandoned_after
         self.maintenance = maintenance
+        self.alive_file = alive_file
         super().__init__(
             queues,
             job_monitoring_interval=max(1, abandoned_after // 3),
@@ -99,6 +105,16 @@ class BumpWorker(Worker):
             with logs.context(job_id=job.id):
                 log.error("job %s (%s) failed: %s", job.id, name, _why(exc_info[1]))
         call_exception_handlers(self._exc_handlers, job, *exc_info)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        # The liveness file first: with Redis down RQ's heartbeat raises, yet the loop that
+        # retries is alive (worker.alive)
+        if self.alive_file is not None:
+            try:
+                alive.touch(self.alive_file, alive.slack(self.abandoned_after))
+            except OSError as error:  # the probe fails on its own; the jobs need not stop
+                log.warning("liveness file %s: %s", self.alive_file, error.strerror or error)
+        super().heartbeat(timeout, pipeline)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ adds a fixed 60 s to the heartbeat interval; the job timeout needs no room here,

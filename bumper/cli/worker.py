@@ -14,6 +14,10 @@ attempt; a refused Redis password exits 2. Signals: SIGTERM (or Ctrl-C) is RQ's 
 the job in hand finishes first (a second one is a cold shutdown: the job is abandoned and
 re-run by crash recovery, ``worker.rqworker``, however soon after the first); SIGHUP is logged
 and ignored.
+
+Liveness (``worker.alive``): with ``--alive-file PATH`` the worker rewrites PATH at each RQ
+heartbeat; ``bumper worker --check-alive PATH`` exits 0 while the next heartbeat is not
+overdue, else 1 with one line (the chart's exec probe: no Redis, no config read).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +50,7 @@ def _hangup(signum: int, frame: FrameType | None) -> None:
 EXAMPLES = """\
 bumper worker
 bumper worker --burst --log-level DEBUG     # run the queued jobs, then exit
+bumper worker --alive-file /tmp/worker-alive  # probe: bumper worker --check-alive /tmp/worker-alive
 """
 
 
@@ -54,6 +61,15 @@ def register(subparsers: Any) -> None:
         "--no-scheduler", action="store_true", help="do not run RQ's scheduler (retries wait)"
     )
     parser.add_argument("--name", help="worker name (default: RQ's host.pid)")
+    parser.add_argument(
+        "--alive-file", type=Path, help="rewrite this file at each heartbeat (for a probe)"
+    )
+    parser.add_argument(
+        "--check-alive",
+        type=Path,
+        metavar="ALIVE_FILE",
+        help="only check that file: exit 0 while the worker's next heartbeat is not overdue",
+    )
     parser.add_argument(
         "--log-level",
         type=str.upper,
@@ -77,7 +93,19 @@ def preload() -> None:
     worker.context.current()  # parsed once here, inherited by every forked work horse
 
 
+def check_alive(path: Path) -> int:
+    from worker import alive
+
+    problem = alive.problem(path)
+    if problem is not None:
+        print(f"bumper worker: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.check_alive is not None:
+        return check_alive(args.check_alive)
     from bumper import configcheck, logs, redisconn, redisready, settings
     from worker import targetcheck
 
@@ -95,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, _hangup)
     # the scheduler runs the ticks: without it, none is scheduled (worker.jobs.schedule_ticks)
     worker = make_worker(current, client, name=args.name, ticks=not args.no_scheduler)
+    worker.alive_file = args.alive_file
     worker.work(
         burst=args.burst,
         with_scheduler=not args.no_scheduler,

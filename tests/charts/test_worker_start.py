@@ -1,7 +1,8 @@
 """The worker pod's wiring, run for real: ``bumper worker --burst`` with the command and
 environment the chart's worker container gets (mounts replaced by the same files under a temp
 dir) connects to a password-protected Redis with the mounted password file, loads the mounted
-bumper.yaml, and exits 0; with a wrong password file it fails."""
+bumper.yaml, and exits 0; with a wrong password file it fails. The container's own command
+writes the liveness file that its startup and liveness probes' exec commands then accept."""
 
 from __future__ import annotations
 
@@ -30,8 +31,16 @@ def worker_pod(helm: Helm) -> tuple[dict[str, Any], dict[str, str], str]:
     return container, env, config_map["data"]["bumper.yaml"]
 
 
-def run_worker(env: dict[str, str], root: Path, port: int, password: str) -> Any:
-    """The pod's files under ``root``; then ``bumper worker --burst`` with the pod's env."""
+def under(root: Path, argv: list[str]) -> list[str]:
+    """A container's command with the pod's /tmp (an emptyDir) under ``root``."""
+    return [arg.replace("=/tmp/", f"={root}/tmp/") for arg in argv]
+
+
+def run_worker(
+    env: dict[str, str], root: Path, port: int, password: str, command: list[str]
+) -> Any:
+    """The pod's files under ``root``; then the container's ``command`` with ``--burst`` (the
+    worker exits once the queue is empty) and the pod's env."""
     here = {k: v.replace("/etc/bumper/", f"{root}/etc/bumper/") for k, v in env.items()}
     here["BUMPER_WORKER__CACHE_DIR"] = str(root / "var/cache/bumper")
     here["HOME"] = str(root / "tmp")
@@ -40,7 +49,7 @@ def run_worker(env: dict[str, str], root: Path, port: int, password: str) -> Any
     password_file.parent.mkdir(parents=True, exist_ok=True)
     password_file.write_text(password)
     return subprocess.run(
-        [sys.executable, "-m", "bumper", "worker", "--burst"],
+        [sys.executable, "-m", *under(root, command), "--burst"],
         env={"PATH": "/usr/bin:/bin", **here},
         cwd=REPO,
         capture_output=True,
@@ -70,7 +79,7 @@ def test_the_worker_pod_env_runs_the_worker(
 ) -> None:
     helm = Helm(testbed_bin_dir, tmp_path / "home")
     container, env, bumper_yaml = worker_pod(helm)
-    assert container["command"] == ["bumper", "worker"]
+    assert container["command"][:2] == ["bumper", "worker"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/etc/bumper/config", "/etc/bumper/redis", "/var/cache/bumper", "/tmp"} <= mounts
     assert env["BUMPER_WORKER__CACHE_DIR"] == "/var/cache/bumper"
@@ -80,9 +89,25 @@ def test_the_worker_pod_env_runs_the_worker(
     config.write_text(bumper_yaml.replace("/etc/bumper/", f"{root}/etc/bumper/"))
     # the repo's credentials come from the worker's own Secret mount
     assert mount_secrets(bumper_yaml, container, root) == ["/etc/bumper/secrets/forge/token"]
-    done = run_worker(env, root, locked_redis, PASSWORD)
+    (root / "tmp").mkdir()
+    for probe in ("startupProbe", "livenessProbe"):  # no heartbeat yet: both fail
+        assert probe_passes(container[probe], root) is False
+    done = run_worker(env, root, locked_redis, PASSWORD, container["command"])
     assert done.returncode == 0, done.stderr[-2000:]
-    refused = run_worker(env, root, locked_redis, "not-the-password-at-all")
+    for probe in ("startupProbe", "livenessProbe"):
+        assert probe_passes(container[probe], root) is True
+    refused = run_worker(env, root, locked_redis, "not-the-password-at-all", container["command"])
     assert refused.returncode != 0 and "AuthenticationError" in refused.stderr, refused.stderr[
         -2000:
     ]
+
+
+def probe_passes(probe: dict[str, Any], root: Path) -> bool:
+    """The probe's exec command, run here as the kubelet runs it in the container."""
+    argv = under(root, probe["exec"]["command"])
+    assert argv[0] == "bumper"
+    done = subprocess.run(
+        [sys.executable, "-m", *argv], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "Traceback" not in done.stderr
+    return done.returncode == 0

@@ -50,6 +50,7 @@ EXAMPLES_NOT_RUN = {
     ),
     "bumper worker": "runs until stopped (tests/cli/test_worker_and_run.py)",
     "bumper worker --burst --log-level DEBUG": "needs Redis with queued jobs (tests/worker)",
+    "bumper worker --alive-file /tmp/worker-alive": "runs until stopped (test_alive.py)",
 }
 
 

@@ -228,9 +228,14 @@ def test_stop_restores_the_host_and_a_new_start_works(
     assert "kernel.panic" in saved and "vm.overcommit_memory" in saved
     # The running kubelet changed some (else the restore below would prove nothing).
     assert {key: _sysctl(key) for key in saved} != saved
+    # What of the host the node could touch, as node.sh saved it before the node started: the
+    # host namespace's iptables rules (no counters), global sysctls, loaded kernel modules.
+    before = Path("/run/bumper-node/host.before").read_text()
+    assert "\n# sysctls\nvm.overcommit_memory=" in before and "\n# modules\n" in before
     testbed_node.stop_node(kube_full)
     try:
         assert {key: _sysctl(key) for key in saved} == saved
+        assert node_sh("host-state") == before
         assert not Path("/run/bumper-node").exists()
         assert not Path("/run/netns/bumper-node").exists()
         assert not Path("/sys/class/net/bnode0").exists()
