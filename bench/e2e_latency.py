@@ -11,7 +11,10 @@ latency, not queueing behind other events.
 
 Baseline, measured in the same run: a hand-written script doing the minimum work for one PR
 (``git clone`` over HTTP, edit, commit, push a branch, open the PR with PyGithub), no queue,
-no policy, no cache. The ratio is Bumper's p50 over the script's p50.
+no policy, no cache. The ratio is Bumper's p50 over the script's p50. The script's runs and
+Bumper's events alternate in ``--blocks`` blocks (default 10), so that load from other jobs
+falls on both; each block's own ratio is printed too, and their spread shows how much the load
+moved during the run.
 
 The peers poll instead of reacting to the webhook; their expected wait is half a polling
 interval (see ../shared/docs/PEERS.md): Argo CD Image Updater every 2 min, Flux's image
@@ -195,9 +198,9 @@ def wait_pr(sim: ForgeSim, branch: str, timeout: float = 60.0) -> float | None:
     return None
 
 
-def measure_bumper(sim: ForgeSim, stack: Stack, events: int, images: int) -> list[float]:
+def measure_bumper(sim: ForgeSim, stack: Stack, numbers: range, images: int) -> list[float]:
     latencies = []
-    for n in range(events):
+    for n in numbers:
         i = n % images
         tag = f"1.{1 + n // images}.0"
         stack.push(tag, image=f"ghcr.io/acme/svc{i}")
@@ -211,7 +214,7 @@ def measure_bumper(sim: ForgeSim, stack: Stack, events: int, images: int) -> lis
     return latencies
 
 
-def measure_script(sim: ForgeSim, workdir: Path, runs: int) -> list[float]:
+def measure_script(sim: ForgeSim, workdir: Path, numbers: range) -> list[float]:
     """The baseline: clone, edit, commit, push, open the PR by hand, one PR per run."""
     gh = github.Github(  # PyGithub's default write throttle (1 s) off, as in bumper.scm
         base_url=sim.github_api_url,
@@ -224,7 +227,7 @@ def measure_script(sim: ForgeSim, workdir: Path, runs: int) -> list[float]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     ident = ["-c", "user.name=script", "-c", "user.email=script@example.invalid"]
     latencies = []
-    for n in range(runs):
+    for n in numbers:
         start = time.time()
         work = workdir / f"script-{n}"
         url = sim.clone_url(CONFIG_REPO, with_token=True)
@@ -253,7 +256,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--baseline-runs", type=int, default=20)
+    parser.add_argument("--baseline-runs", type=int, default=40)
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=10,
+        help="alternating blocks the script's runs and Bumper's events are split into",
+    )
     parser.add_argument(
         "--features-events", type=int, default=40, help="signed images (0: no second pass)"
     )
@@ -299,8 +308,7 @@ def main() -> int:
                 digests = sign_candidates(registry, key, args.features_events)
             stack.start()
             stack.push("1.0.1", image="ghcr.io/acme/unknown")  # warm up the web process
-            script = measure_script(sim, workdir, args.baseline_runs)
-            bumper = measure_bumper(sim, stack, args.events, args.images)
+            script, bumper, blocks = interleaved(sim, stack, workdir, args)
             if registry is not None:
                 signed = measure_signed(sim, stack, registry, digests)
         finally:
@@ -310,8 +318,49 @@ def main() -> int:
             if registry is not None:
                 registry.stop()
     report(bumper, script)
+    report_blocks(blocks)
     report_signed(signed, script)
     return 0
+
+
+def _share(total: int, blocks: int, index: int) -> range:
+    return range(total * index // blocks, total * (index + 1) // blocks)
+
+
+def interleaved(
+    sim: ForgeSim, stack: Stack, workdir: Path, args: argparse.Namespace
+) -> tuple[list[float], list[float], list[tuple[list[float], list[float]]]]:
+    """The script's runs and Bumper's events in ``--blocks`` alternating blocks (script first,
+    then Bumper first, ...): a spell of load from other jobs on the shared machine then weighs
+    on both sides alike instead of on whichever ran while it lasted."""
+    script: list[float] = []
+    bumper: list[float] = []
+    blocks: list[tuple[list[float], list[float]]] = []
+    count = max(1, min(args.blocks, args.baseline_runs, args.events))
+    for index in range(count):
+        runs = _share(args.baseline_runs, count, index)
+        events = _share(args.events, count, index)
+        if index % 2 == 0:
+            ours = measure_script(sim, workdir, runs)
+            theirs = measure_bumper(sim, stack, events, args.images)
+        else:
+            theirs = measure_bumper(sim, stack, events, args.images)
+            ours = measure_script(sim, workdir, runs)
+        script += ours
+        bumper += theirs
+        blocks.append((theirs, ours))
+    return script, bumper, blocks
+
+
+def report_blocks(blocks: list[tuple[list[float], list[float]]]) -> None:
+    """Each block's own p50 ratio: the spread says how much the load moved during the run."""
+    ratios = [statistics.median(b) / statistics.median(s) for b, s in blocks if b and s]
+    if len(ratios) > 1:
+        print(
+            f"p50 ratio per block ({len(ratios)} blocks, script and Bumper alternating): "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}  (min {min(ratios):.2f}, "
+            f"max {max(ratios):.2f})"
+        )
 
 
 def report(bumper: list[float], script: list[float]) -> None:
