@@ -17,6 +17,7 @@ counts as pending, so every push for it waits too.
 for abandoned jobs every A. A job is re-run at most about 2·A after its worker died. The same
 maintenance round runs ``maintenance`` (``bumper worker``: schedule the ticks bumper.yaml needs).
 Each heartbeat also rewrites ``alive_file`` when given (``worker.alive``: the chart's probe).
+RQ's scheduler process is ``worker.rqscheduler``'s: a Redis outage is one line there.
 
 Signals: the first SIGTERM or SIGINT is RQ's warm shutdown (the job in hand finishes), any
 second one its cold shutdown (the horse is killed, the job re-run by crash recovery). RQ ignores
@@ -39,6 +40,7 @@ from typing import Any
 
 from redis.client import Pipeline
 from rq import Queue, Worker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import AbandonedJobError, DeserializationError
 from rq.job import Job
 from rq.job_lifecycle import call_exception_handlers
@@ -47,6 +49,7 @@ from bumper import jobmetrics, logs, rqjobs
 from bumper.core import changes
 from bumper.errors import BumperError
 from worker import alive
+from worker.rqscheduler import QuietScheduler
 
 log = logging.getLogger("bumper.worker")
 
@@ -87,6 +90,35 @@ class BumpWorker(Worker):
             self.maintenance()
         except Exception as error:  # a broken bumper.yaml, Redis gone: the next round retries
             log.warning("maintenance: %s: %s", type(error).__name__, error)
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ's, with :class:`worker.rqscheduler.QuietScheduler`: an outage is one line there."""
+        self.scheduler = QuietScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:  # a burst worker moves the due jobs itself, without a process
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+        finally:
+            self.scheduler.release_locks()  # type: ignore[no-untyped-call]
+            self.scheduler.register_death()
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
         # RQ's pool guard compares with the first signal's date; no pool here (module docstring)
