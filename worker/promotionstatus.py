@@ -8,7 +8,9 @@ dev commit shows "staging: waiting for healthy_for 10m in dev since ...", and th
 shows whether it waits for its approval.
 
 Only a change is written: the last status written per digest, environment and commit lives in
-Redis (``worker.promotionstore``), so a scheduled tick costs no forge call. A repo with
+Redis (``worker.promotionstore``), so a scheduled tick costs no forge call. GitLab takes only a
+change of state (its statuses are jobs: running → running is refused), so there a new
+description with the same state is not written. A repo with
 ``forge: git`` has no statuses; a forge that fails is asked again at the next evaluation.
 Must not: decide anything (``bumper.core.promotion`` does).
 """
@@ -113,7 +115,12 @@ def _write(
     pstore = PromotionStore(ctx.store.redis)
     state, description = described
     sha = carrier["sha"]
-    if pstore.written_status(pipeline, digest, environment, sha) == [state.value, description]:
+    before = pstore.written_status(pipeline, digest, environment, sha)
+    if before == [state.value, description]:
+        return 0
+    if repo.forge == "gitlab" and isinstance(before, list) and before[:1] == [state.value]:
+        # GitLab refuses a status into the state it is in ("Cannot transition status via :run
+        # from :running", 400): a new description waits for the next change of state
         return 0
     try:
         forge = ctx.forges.for_repo(repo)

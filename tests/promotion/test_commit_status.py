@@ -121,3 +121,25 @@ def test_a_stale_report_is_described_without_its_changing_age() -> None:
         "waiting for healthy_for 10m in dev (no fresh ready report)",
     )
     assert promotionstatus.describe({"state": "pending", "detail": "x"}, "1.1.0", D1) is None
+
+
+def test_on_gitlab_only_a_change_of_state_is_written(
+    sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
+) -> None:
+    config = Path(os.environ["BUMPER_CONFIG_FILE"])
+    text = config.read_text().replace("forge: github", "forge: gitlab")
+    config.write_text(text.replace(f"api_url: {sim.github_api_url}", f"api_url: {sim.gitlab_url}"))
+    context.current.cache_clear()
+    jobs.handle_event(push("1.1.0", D1))
+    drain(redis_client)
+    dev_sha = main_sha(sim)
+    report(web, "dev", "1.1.0", D1)
+    drain(redis_client)
+    soak()
+    report(web, "dev", "1.1.0", D1)
+    drain(redis_client)  # staging's commit: it now waits for the staging agent, still running
+    report(web, "staging", "1.1.0", D1)
+    drain(redis_client)
+    written = [(s.native or s.state, s.description or "") for s in marks(sim, "staging", dev_sha)]
+    assert [native for native, _ in written] == ["running", "success"]  # never running twice
+    assert written[0][1].startswith("waiting for healthy_for 1s in dev since ")
