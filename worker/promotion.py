@@ -6,7 +6,8 @@ process when an agent's report arrives, and on a scheduled tick, which notices s
 ran out and CI results. A promotion is a candidate ``tag@digest`` (the digest observed running
 in the previous environment) added to the next environment's rule's targets, bumped by the
 ordinary bump job (``worker.bump``), which pins the digest. ``after_bump`` records the change
-(commit or PR) and sets a commit status on it where the forge has statuses.
+(commit or PR) and the commit that carries the digest; each evaluation writes the statuses that
+changed on those commits (``worker.promotionstatus``) where the forge has statuses.
 
 Every status change goes to the decision log (``bumper log``) under the environment's rule
 (``<pipeline>.<environment>``).
@@ -23,8 +24,7 @@ from typing import Any
 
 from bumper.core import config, policy, promotion, refs
 from bumper.errors import InvalidReference
-from bumper.scm.base import CheckState
-from worker import store
+from worker import promotionstatus, store
 from worker.context import WorkerContext
 from worker.promotionstore import PromotionStore
 from worker.records import BumpOutcome
@@ -32,7 +32,6 @@ from worker.targets import ResolvedTarget, target_key
 
 log = logging.getLogger("bumper.worker")
 
-STATUS_CONTEXT = "bumper/promotion"
 RequestBump = Callable[[str], str]
 
 
@@ -226,6 +225,7 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
             ]
             if statuses != record.get("statuses"):
                 _log_changes(ctx, pipeline, view, record.get("statuses") or [], statuses)
+            promotionstatus.publish(ctx, pipeline, view, statuses)
             changed[view.digest] = {
                 **record,
                 "tag": view.tag,
@@ -329,34 +329,34 @@ def _log_changes(
 
 
 def after_bump(ctx: WorkerContext, named: ResolvedTarget, outcome: BumpOutcome) -> None:
-    """Record a promotion's change and set a commit status on it (where the forge can)."""
+    """Record a promotion's change, and the commit that carries the digest (its statuses)."""
     stage = ctx.config.stage(named.rule.name)
     result = outcome.result
     if stage is None or result is None:
         return
+    pstore = PromotionStore(ctx.store.redis)
+    env = stage.environment.name
+    digest = result.digest or _accepted_digest(outcome)
+    if outcome.sha and digest:  # a PR's head, or the commit itself
+        pstore.note_commit(stage.pipeline.name, digest, env, outcome.sha, named.repo.name)
     if stage.index == 0:
         if outcome.sha or outcome.pr:  # the tag policy brought it into the first environment
-            PromotionStore(ctx.store.redis).note_brought(
-                stage.pipeline.name, result.tag, time.time()
-            )
+            pstore.note_brought(stage.pipeline.name, result.tag, time.time())
         return
-    digest = result.digest or ""
     pr = outcome.pr or {}
     change = str(pr.get("url") or outcome.sha or "")
-    env = stage.environment.name
     more = {"pr": pr["number"], "repo": named.repo.name} if pr.get("number") else {}
-    pstore = PromotionStore(ctx.store.redis)
-    pstore.enter(stage.pipeline.name, digest, env, change, time.time(), **more)
-    if outcome.sha and ctx.forges is not None and named.repo.forge != "git":
-        _commit_status(ctx, named, outcome.sha, f"{result.tag}@{digest[:19]} promoted to {env}")
+    pstore.enter(stage.pipeline.name, digest or "", env, change, time.time(), **more)
 
 
-def _commit_status(ctx: WorkerContext, named: ResolvedTarget, sha: str, text: str) -> None:
-    try:
-        forge = ctx.forges.for_repo(named.repo)
-        forge.set_status(sha, CheckState.SUCCESS, context=STATUS_CONTEXT, description=text[:140])
-    except Exception as error:  # a status is decoration: never fail the bump for it
-        log.warning("promotion status not set on %s: %s", sha[:12], type(error).__name__)
+def _accepted_digest(outcome: BumpOutcome) -> str | None:
+    """The digest of the candidate written, when the rule writes the tag alone (its push
+    event named the digest)."""
+    for candidate, decision in outcome.verdicts:
+        if decision.accepted and outcome.result and candidate.tag == outcome.result.tag:
+            found = candidate.digest or candidate.event.get("digest")
+            return str(found) if found else None
+    return None
 
 
 def note_pushed(ctx: WorkerContext, rule: config.Image, tag: str, revision: str | None) -> None:

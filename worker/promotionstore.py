@@ -21,6 +21,11 @@ Keys (all under ``bumper:``):
   tag policy brought it there; a digest merely found running there was not brought).
 - ``promotion-revisions:<pipeline>`` hash tag → source revision of the image (from the push
   event), for a CI gate of a later environment. Bounded like the rest.
+- ``promotion-commits:<pipeline>`` hash digest → JSON ``{env: [{sha, repo}]}``: the commits
+  that carry the digest into each environment (the tag policy's bump for the first one, the
+  promotion commit or PR head after it), where its commit statuses go.
+- ``promotion-commit-statuses:<pipeline>`` hash ``<digest>|<env>|<sha>`` → JSON ``[state,
+  description]``: the commit status last written there, so a tick writes only a change.
 - ``promotion-pending``: set while an evaluation job is queued, so a burst of reports queues one.
 
 Timers are these timestamps: they live in Redis and survive a worker restart.
@@ -42,7 +47,10 @@ BROUGHT = "bumper:promotion-brought:"
 PROMOTION = "bumper:promotion:"
 REVISIONS = "bumper:promotion-revisions:"
 PENDING = "bumper:promotion-pending"
+COMMITS = "bumper:promotion-commits:"
+WRITTEN = "bumper:promotion-commit-statuses:"
 MAX_DIGESTS = 500
+MAX_WRITTEN = MAX_DIGESTS * 8  # a few environments and commits per digest
 
 
 def _loads(raw: bytes | str | None) -> dict[str, Any] | None:
@@ -214,6 +222,51 @@ class PromotionStore:
     def revision(self, pipeline: str, tag: str) -> str | None:
         raw = self.redis.hget(REVISIONS + pipeline, tag)
         return raw.decode() if isinstance(raw, bytes) else None
+
+    # -- commit statuses ---------------------------------------------------------------------
+
+    def note_commit(
+        self, pipeline: str, digest: str, environment: str, sha: str, repo: str
+    ) -> None:
+        """``sha`` in the config repo ``repo`` carries ``digest`` into ``environment``."""
+        key = COMMITS + pipeline
+        every = self.commits(pipeline, digest)
+        carriers = [c for c in every.get(environment, []) if c != {"sha": sha, "repo": repo}]
+        every[environment] = [*carriers, {"sha": sha, "repo": repo}][-4:]
+        self.redis.hset(key, digest, json.dumps(every))
+        if self.redis.hlen(key) > MAX_DIGESTS:
+            self.redis.delete(key)  # rare: older digests' statuses are final by then
+            self.redis.hset(key, digest, json.dumps(every))
+
+    def commits(self, pipeline: str, digest: str) -> dict[str, list[dict[str, str]]]:
+        """environment → the commits that carry ``digest`` into it (``note_commit``)."""
+        found = _loads(cast(bytes | None, self.redis.hget(COMMITS + pipeline, digest))) or {}
+        return {
+            str(env): [
+                {"sha": str(c["sha"]), "repo": str(c["repo"])}
+                for c in carriers
+                if isinstance(c, dict) and c.get("sha") and c.get("repo")
+            ]
+            for env, carriers in found.items()
+            if isinstance(carriers, list)
+        }
+
+    def written_status(self, pipeline: str, digest: str, environment: str, sha: str) -> Any:
+        """The ``[state, description]`` last written on ``sha`` for ``environment``, or None."""
+        raw = self.redis.hget(WRITTEN + pipeline, f"{digest}|{environment}|{sha}")
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    def note_written_status(
+        self, pipeline: str, digest: str, environment: str, sha: str, written: list[str]
+    ) -> None:
+        key = WRITTEN + pipeline
+        self.redis.hset(key, f"{digest}|{environment}|{sha}", json.dumps(written))
+        if self.redis.hlen(key) > MAX_WRITTEN:
+            self.redis.delete(key)  # rare: at worst a status is written once more, unchanged
+            self.redis.hset(key, f"{digest}|{environment}|{sha}", json.dumps(written))
 
     # -- evaluation jobs ---------------------------------------------------------------------
 

@@ -65,11 +65,11 @@ def test_a_healthy_digest_goes_dev_then_staging_by_commit_then_prod_by_pr(
         d for d in decisions.DecisionLog(redis_client).recent(limit=100) if d["rule"] == "promotion"
     ]
     assert any("promoted in staging" in d["why"] for d in logged)
-    # the staging promotion commit carries a commit status saying what was promoted
+    # the staging promotion commit carries its environment's status: promoted once reported
     staging_sha = sim.repo(REPO).git.sha("main")
-    marks = [s for s in sim.repo(REPO).statuses if s.context == "bumper/promotion"]
-    assert [(s.sha, s.state) for s in marks if s.sha == staging_sha] == [(staging_sha, "success")]
-    assert "promoted to staging" in (marks[0].description or "")
+    marks = [s for s in sim.repo(REPO).statuses if s.context == "bumper/promotion/staging"]
+    assert [s.state for s in marks if s.sha == staging_sha][-1] == "success"
+    assert [s.description for s in marks][-1] == f"promoted 1.1.0@{D1[:19]}"
 
 
 def test_a_digest_that_fails_health_in_dev_never_reaches_staging(
