@@ -60,6 +60,7 @@ MAX_TAGS_BYTES = 2 * 1024 * 1024
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_TOKEN_BYTES = 64 * 1024
+MAX_TOKENS = 1024  # cached pull tokens (one per repository) per registry client
 MAX_REDIRECTS = 3
 MAX_WAIT = 3600.0
 TIMEOUT = (5.0, 15.0)
@@ -99,8 +100,11 @@ class RegistryClient:
         self._session = session or requests.Session()
         self._session.trust_env = False  # no proxy or netrc credentials from the environment
         self._clock = clock
-        self._tokens: dict[str, tuple[str, float]] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}  # by scope, at most MAX_TOKENS
         self._basic = False  # the registry asked for Basic once: send it up front
+        # the registry's Bearer challenge, once seen: a new scope's token is fetched up front,
+        # which saves a 401 per repository per poll on token-auth registries
+        self._bearer: challenge.Challenge | None = None
         self.requests = 0  # HTTP requests made (metrics, bench)
         self.blocked_until = 0.0
 
@@ -229,6 +233,8 @@ class RegistryClient:
     ) -> _Reply:
         """One API call with at most one challenge round; rate limits raise."""
         scope = f"repository:{repository}:pull"
+        if self._bearer is not None and not self._has_token(scope):
+            self._answer(self._bearer, scope, own_scope=True)
         reply = self._send(method, self.base + path, self._auth(scope), limit, accept)
         if reply.status == 401:
             found = challenge.pick(reply.headers.get("WWW-Authenticate", ""))
@@ -238,22 +244,29 @@ class RegistryClient:
         self._note_limits(reply, repository)
         return reply
 
-    def _auth(self, scope: str) -> dict[str, str]:
+    def _has_token(self, scope: str) -> bool:
         token = self._tokens.get(scope)
-        if token is not None and token[1] > self._clock():
-            return {"Authorization": f"Bearer {token[0]}"}
+        return token is not None and token[1] > self._clock()
+
+    def _auth(self, scope: str) -> dict[str, str]:
+        if self._has_token(scope):
+            return {"Authorization": f"Bearer {self._tokens[scope][0]}"}
         if self._basic and self._password is not None:
             return {"Authorization": _basic(self._username or "", self._password)}
         return {}
 
-    def _answer(self, found: challenge.Challenge, scope: str) -> None:
+    def _answer(self, found: challenge.Challenge, scope: str, own_scope: bool = False) -> None:
+        """Act on a challenge: Basic from now on, or a Bearer token for ``scope`` (the
+        challenge's own scope unless ``own_scope``: a remembered challenge names another
+        repository's)."""
         if found.scheme == "basic":
             self._basic = True
             return
         realm = found.params["realm"]
         if not self._realm_ok(realm):
             raise PermanentError(f"{self.host}: token realm is not an https URL; not followed")
-        query = {"scope": found.params.get("scope") or scope}
+        self._bearer = found
+        query = {"scope": scope if own_scope else found.params.get("scope") or scope}
         if found.params.get("service"):
             query["service"] = found.params["service"]
         headers = {}
@@ -271,7 +284,16 @@ class RegistryClient:
             raise PermanentError(f"{self.host}: the token server sent no token")
         lifetime = body.get("expires_in")
         seconds = lifetime if isinstance(lifetime, int) and lifetime > 0 else 60
-        self._tokens = {scope: (token, self._clock() + max(10, seconds - 10))}
+        self._keep_token(scope, token, self._clock() + max(10, seconds - 10))
+
+    def _keep_token(self, scope: str, token: str, until: float) -> None:
+        """Cache a token; expired ones go first, and past MAX_TOKENS the oldest."""
+        now = self._clock()
+        if len(self._tokens) >= MAX_TOKENS:
+            self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
+        while len(self._tokens) >= MAX_TOKENS:
+            del self._tokens[next(iter(self._tokens))]
+        self._tokens[scope] = (token, until)
 
     def _realm_ok(self, realm: str) -> bool:
         parts = urlsplit(realm)

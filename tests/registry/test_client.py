@@ -127,6 +127,46 @@ def test_bearer_token_flow(registry: RegistryFactory, tmp_path: Path) -> None:
         tokens.stop()
 
 
+def test_a_known_bearer_challenge_fetches_the_next_scope_up_front(
+    registry: RegistryFactory, tmp_path: Path
+) -> None:
+    """Polling many repositories of a token-auth registry: after the first challenge, each new
+    repository costs a token and its call (2 requests), not a 401 first (3); and the first
+    repository's token stays cached while the others' are fetched."""
+    tokens = TokenServer(tmp_path / "token", {"bot": "t0ken-pw"})
+    try:
+        reg = registry(auth=tokens.auth)
+        crane_login(reg, "bot", "t0ken-pw")
+        for name in ("acme/api", "acme/web", "acme/db"):
+            reg.push_image(name, "1.0.0")
+        api = RegistryClient(entry(reg.host, "bot"), password="t0ken-pw")
+        assert api.tags("acme/api") == ["1.0.0"]
+        assert api.requests == 3  # the 401, the token, the tags list
+        assert api.tags("acme/web") == ["1.0.0"]
+        assert api.requests == 5
+        assert "scope=repository%3Aacme%2Fweb%3Apull" in tokens.requests[-1]
+        assert api.tags("acme/db") == ["1.0.0"]
+        fetched = len(tokens.requests)
+        assert api.tags("acme/api") == ["1.0.0"]  # its token is still cached
+        assert (api.requests, len(tokens.requests)) == (8, fetched)
+    finally:
+        tokens.stop()
+
+
+def test_the_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "MAX_TOKENS", 3)
+    now = [1000.0]
+    api = RegistryClient(entry("registry.example"), clock=lambda: now[0])
+    api._keep_token("a", "ta", 1500)
+    api._keep_token("b", "tb", 1010)
+    api._keep_token("c", "tc", 1500)
+    now[0] = 1100  # b has expired: it goes first
+    api._keep_token("d", "td", 1500)
+    assert sorted(api._tokens) == ["a", "c", "d"]
+    api._keep_token("e", "te", 1500)  # none expired: the oldest goes
+    assert sorted(api._tokens) == ["c", "d", "e"]
+
+
 def test_anonymous_bearer_token_flow(registry: RegistryFactory, tmp_path: Path) -> None:
     """A public repository behind token auth (Docker Hub, GHCR): with no credentials, the
     client answers the registry's Bearer challenge with an anonymous pull token."""
