@@ -198,7 +198,7 @@ EOF
   "plugins": [
     {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
      "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]],
-              "routes": [{"dst": "0.0.0.0/0"}]}},
+              "dataDir": "$STATE/cni/ipam", "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "portmap", "capabilities": {"portMappings": true}},
     {"type": "loopback"}
   ]
@@ -322,6 +322,10 @@ cmd_start() {
     say "already running ($NODE_NAME at $NODE_IP)"; return 0
   fi
   save_sysctls
+  # Pod IP leases live in $STATE/cni/ipam, gone with the node. Before, they were kept in
+  # host-local's default directory, where the pods a stop kills without a CNI DEL leaked theirs
+  # until the /24 was used up ("no IP addresses available"); clear what earlier runs left there.
+  rm -rf /var/lib/cni/networks/bumper
   [ -e "$STATE/netns.before" ] || ls /run/netns 2>/dev/null | sort >"$STATE/netns.before" || true
   [ -e "$STATE/logdir.before" ] || { [ -d /var/log/containers ] && echo yes || echo no; } >"$STATE/logdir.before"
   setup_network

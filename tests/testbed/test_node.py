@@ -240,6 +240,9 @@ def test_stop_restores_the_host_and_a_new_start_works(
         assert not Path("/run/netns/bumper-node").exists()
         assert not Path("/sys/class/net/bnode0").exists()
         assert not list(Path("/sys/fs/cgroup").glob("*/kubepods"))
+        # Pod IP leases were kept under the state dir, so none leaks into the next start
+        # (host-local's default directory once filled up the node's /24 over many runs).
+        assert not Path("/var/lib/cni/networks/bumper").exists()
         # Container logs lived under the state dir; no link to them is left on the host.
         links = Path("/var/log/containers")
         assert not [p for p in links.glob("*.log") if "bumper-node" in str(p.readlink())]
