@@ -391,7 +391,8 @@ def test_one_tick_job_whatever_the_number_of_workers(bed: Bed, registry: Registr
     reg = registry()
     reg.push_image("acme/api", "1.0.0")
     bed.setup(reg.host, f"{reg.host}/acme/api:1.0.0", '{semver: "^1"}')
-    now = time.time()
+    # the start of the current 10 s slot: both calls fall in it, wherever the clock is
+    now = time.time() // 10 * 10
     first = jobs.schedule_poll(bed.client, QUEUE, 10, now)
     second = jobs.schedule_poll(bed.client, QUEUE, 10, now + 0.5)  # another worker starting
     scheduled = rqjobs.queue(QUEUE, bed.client).scheduled_job_registry.get_job_ids()
