@@ -1,8 +1,10 @@
-"""The promotion node test's two agent releases (tests/e2e/promotion_agents.py), rendered by
-``helm template`` with the very values that test installs, checked without the real node: each
-release is namespaced (nothing cluster-wide, no name shared), applies into its own namespace
-only (its service account's rights, as the API server's RBAC answers them), reports to the web
-URL it is given with the token from the Secret it names, and carries no secret in its values.
+"""The promotion node test's two agent releases (tests/e2e/promotion_agents.py) without the
+real node: rendered by ``helm template`` with the very values that test installs, then installed
+the same way (``helm install`` from the OCI chart pushed to a test bed registry, the Secrets
+first) on the API-server-only cluster, where no pod runs. Each release is namespaced (nothing
+cluster-wide, no name shared), applies into its own namespace only (its service account's
+rights, as the API server's RBAC answers them), reports to the web URL it is given with the
+token from the Secret it names, and carries no secret in its values.
 """
 
 from __future__ import annotations
@@ -12,17 +14,15 @@ from typing import Any
 
 import yaml
 
-from bumper.agent import kube
 from tests.e2e import node_bed as bed
 from tests.e2e import promotion_agents as agents
 from tests.support.forgesim import ForgeSim
-from tests.support.testbed import BedCluster, Node
+from tests.support.testbed import BedCluster, Node, RegistryFactory
 from tests.support.testbed_node import HOST_IP, NODE_IP, NODE_NAME
 from tests.support.testbed_proc import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "bumper-agent"
 LOCAL = "localhost:5123"  # as the node names the test bed's registry
-RBAC_KINDS = {"ServiceAccount", "Role", "RoleBinding"}
 
 
 def _render(
@@ -48,12 +48,13 @@ def _can(cluster: BedCluster, ns: str, sa: str, verb: str, resource: str, where:
 
 
 def test_each_environments_release_is_namespaced_least_privilege_and_reports_to_the_web(
-    kube_apiserver: BedCluster, forgesim: ForgeSim, tmp_path: Path
+    kube_apiserver: BedCluster, registry: RegistryFactory, forgesim: ForgeSim, tmp_path: Path
 ) -> None:
     node = Node(NODE_NAME, NODE_IP, HOST_IP, tmp_path)
     web = bed.on_host("http://127.0.0.1:8765", node)
     namespaces = {env: kube_apiserver.create_namespace(env) for env in agents.ENVS}
-    client = kube.Client(kube.from_kubeconfig(kube_apiserver.kubeconfig))
+    reg = registry()
+    chart_version = bed.push_charts(kube_apiserver, reg, tmp_path)["bumper-agent"]
     app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
     names: dict[str, set[tuple[str, str]]] = {}
     for env, ns in namespaces.items():
@@ -87,11 +88,12 @@ def test_each_environments_release_is_namespaced_least_privilege_and_reports_to_
         assert volumes["git"]["secretName"] == agents.GIT_SECRET
         assert pod["nodeSelector"] == {"kubernetes.io/hostname": NODE_NAME}
 
-        # The API server takes the release; its RBAC objects are created for real.
-        for doc in docs:
-            res = client.resource(doc["apiVersion"], doc["kind"])
-            dry = doc["kind"] not in RBAC_KINDS
-            client.apply(res, doc, manager="helm-test", force=True, dry_run=dry)
+        # Installed as the node test installs it: one release per namespace, side by side.
+        agents.install(
+            kube_apiserver, node, forgesim, chart_version, reg.host, LOCAL, env, ns, web, tmp_path
+        )
+        listed = kube_apiserver.run("helm", "list", "-n", ns, "-o", "json").stdout
+        assert [(r["name"], r["status"]) for r in yaml.safe_load(listed)] == [(env, "deployed")]
     assert not names["dev"] & names["staging"]
 
     for env, ns in namespaces.items():
