@@ -4,7 +4,7 @@
 after each push to ``main`` (as a forge would deliver it), with when ``main`` moved and when
 each agent answered 202. ``host_agent`` runs ``bumper agent`` as its own process with the admin
 kubeconfig (the workloads it applies run on the cluster's nodes, the real one included) and
-stops it on exit. Used by tests/e2e/test_promotion_node.py and bench/push_to_healthy.py.
+stops it on exit. Used by bench/push_to_healthy.py.
 """
 
 from __future__ import annotations

@@ -44,15 +44,20 @@ def run(*argv: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
-def build_and_push_images(reg: Registry) -> dict[str, str]:
-    """``make images`` (cached) then images/push.sh: target -> pushed manifest digest."""
-    run("bash", str(REPO_ROOT / "images" / "build.sh"))
-    out = run("bash", str(REPO_ROOT / "images" / "push.sh"), reg.host)
+IMAGE_TARGETS = ("web", "worker", "agent", "redis")
+
+
+def build_and_push_images(reg: Registry, *targets: str) -> dict[str, str]:
+    """``make images`` (cached) then images/push.sh of ``targets`` (default: all four):
+    target -> pushed manifest digest."""
+    wanted = targets or IMAGE_TARGETS
+    run("bash", str(REPO_ROOT / "images" / "build.sh"), *wanted)
+    out = run("bash", str(REPO_ROOT / "images" / "push.sh"), reg.host, *wanted)
     digests = {}
     for line in out.splitlines():
         ref, digest = line.rsplit("@", 1)
         digests[ref.split("/bumper-")[-1].split(":")[0]] = digest
-    assert set(digests) == {"web", "worker", "agent", "redis"}, out
+    assert set(digests) == set(wanted), out
     return digests
 
 
@@ -79,6 +84,35 @@ def push_charts(cluster: BedCluster, reg: Registry, workdir: Path) -> dict[str, 
         cluster.run("helm", "push", str(archive), f"oci://{reg.host}/charts", "--plain-http")
         refs[name] = version
     return refs
+
+
+def install_chart(
+    cluster: BedCluster,
+    chart: str,
+    version: str,
+    reg_host: str,
+    ns: str,
+    values: Any,
+    workdir: Path,
+    *,
+    release: str,
+) -> None:
+    """``helm install release oci://<reg_host>/charts/<chart>`` into ``ns`` with ``values``."""
+    file = workdir / f"{release}-{chart}-values.yaml"
+    file.write_text(yaml.safe_dump(values))
+    cluster.run(
+        "helm",
+        "install",
+        release,
+        f"oci://{reg_host}/charts/{chart}",
+        "--version",
+        version,
+        "--plain-http",
+        "-n",
+        ns,
+        "--values",
+        str(file),
+    )
 
 
 def deployment_yaml(image: str, node: str) -> str:
@@ -187,32 +221,49 @@ def bumper_values(sim: ForgeSim, node: Node, registry_host: str) -> dict[str, An
     }
 
 
-def agent_values(sim: ForgeSim, node: Node, registry_host: str, apps: str, web: str) -> Any:
-    return {
+def agent_values(
+    sim: ForgeSim,
+    node: Node,
+    registry_host: str,
+    apps: str,
+    web: str,
+    *,
+    name: str = "e2e",
+    paths: tuple[str, ...] = ("apps",),
+    git_secret: str = "e2e-forge",
+    report_secret: str = "e2e-agents",
+    report_key: str = "e2e",
+    interval: int = 3,
+    health_timeout: int = 30,
+    forge: bool = True,
+) -> Any:
+    """charts/bumper-agent's values for an agent on the real node: it clones the forge
+    simulator's config repo with the token in ``git_secret`` (key ``token``), applies ``paths``
+    into ``apps`` and reports to ``web`` with the token in ``report_secret``/``report_key``
+    (existing Secrets of the release's namespace); ``forge``: revert PRs on the simulator."""
+    values: dict[str, Any] = {
         "image": {"registry": registry_host},
         **placement(node.name),
         "readinessProbe": {"periodSeconds": 1},
         "agent": {
-            "name": "e2e",
+            "name": name,
             "repoUrl": on_host(sim.clone_url(CONFIG_REPO), node),
-            "paths": ["apps"],
-            "interval": 3,
-            "healthTimeout": 30,
+            "paths": list(paths),
+            "interval": interval,
+            "healthTimeout": health_timeout,
             "namespace": apps,
         },
-        "git": {"auth": "token", "existingSecret": "e2e-forge"},
-        "forge": {
+        "git": {"auth": "token", "existingSecret": git_secret},
+        "report": {"url": web, "existingSecret": report_secret, "tokenKey": report_key},
+    }
+    if forge:
+        values["forge"] = {
             "kind": "github",
             "apiUrl": on_host(sim.github_api_url, node),
             "repo": CONFIG_REPO,
-            "existingSecret": "e2e-forge",
-        },
-        "report": {
-            "url": web,
-            "existingSecret": "e2e-agents",
-            "tokenKey": "e2e",
-        },
-    }
+            "existingSecret": git_secret,
+        }
+    return values
 
 
 def package_hook(web_url: str, image: str, tag: str, digest: str) -> int:

@@ -1,36 +1,36 @@
-"""Promotion on the test bed's real node (issue 20's acceptance): two pull agents, one per
-environment (namespaces dev and staging, overlays/dev and overlays/staging of one config repo),
-report what their pods really run (the ``imageID`` digests) to the real web process. A registry
-push reaches dev as a commit and runs there; a newer push during its soak supersedes it (it never
-reaches staging) and starts its own clock at the dev agent's first ready report of it; once dev
-has run the newer one ready for ``healthy_for``, the worker commits exactly that ``tag@digest``
-to staging, and the staging agent runs it; once staging has run it ready for ``healthy_for``,
-prod gets it as a PR (``approval: pr``; prod has no agent here). A digest failing health in dev
-is rolled back there and never reaches staging or prod.
+"""Promotion on the test bed's real node (issue 20's acceptance): two pull agents run on the
+control plane, one per environment: charts/bumper-agent installed with helm from the OCI chart in
+the test bed's registry, with this branch's agent image (``images/build.sh agent`` pushed there),
+release ``dev`` in namespace dev applying overlays/dev and release ``staging`` in namespace
+staging applying overlays/staging of one config repo (tests/e2e/promotion_agents.py). Each
+reports what its pods really run (the ``imageID`` digests) to the host's web process over the
+authenticated agent API, with its own token from a Secret of its namespace.
 
-The product runs on the host (gunicorn, ``bumper worker``, two ``bumper agent`` processes with
-the admin kubeconfig); the workloads run on the real node. Marker ``node``.
+A registry push reaches dev as a commit and runs there; a newer push during its soak supersedes
+it (it never reaches staging) and starts its own clock at the dev agent's first ready report of
+it; once dev has run the newer one ready for ``healthy_for``, the worker commits exactly that
+``tag@digest`` to staging, and the staging agent runs it; once staging has run it ready for
+``healthy_for``, prod gets it as a PR (``approval: pr``; prod has no agent here). A digest
+failing health in dev is rolled back there and never reaches staging or prod.
 
-Why the agents are host processes and not charts/bumper-agent releases (issue 20 asks for
-"two agents on the real control plane"): not a limit of the chart (two releases, one per
-namespace, render only namespaced objects and each gets ``pods: list``), but of verification:
-the rewrite needs this branch's agent image built and pushed (``node_bed.build_and_push_images``)
-and a run on the real node, which the pass that took it could not get before its deadline. The
-steps, with the helpers to reuse, are in docs/promotion.md ("Not done yet").
+Gunicorn, ``bumper worker`` and the forge simulator run on the host; the agents and the
+workloads on the real node, which reaches the host's listeners through ``Node.forward`` at the
+veth's host address (``node_bed.on_host``). Marker ``node``.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.e2e.host_agents import HookingForge, agent_logs, host_agent
-from tests.e2e.node_bed import push_app_image
+from tests.e2e import node_bed as bed
+from tests.e2e import promotion_agents as agents
+from tests.e2e.promotion_agents import ENVS, TOKENS
 from tests.e2e.stack import CONFIG_REPO, Stack
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
@@ -42,13 +42,13 @@ from worker.promotionstore import PromotionStore
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
 APP = "acme/api"
-ENVS = ("dev", "staging")
-TOKENS = {env: f"promotion-node-{env}-token-0123456789" for env in ENVS}
-# Staging's healthy_for in dev. The newer push must reach dev (webhook → commit → rollout →
-# the agent's ready report) within the older digest's soak: 4.5 s here at load 9; push →
-# healthy p99 6 s with a warm worker at load 17, 17 s with a cold one (docs/benchmarks.md).
-# Each second of it is a second of this test's wall time.
+# Staging's healthy_for in dev. The newer push must reach dev (webhook → commit → the agent's
+# next poll, at most agents.INTERVAL s → rollout → its ready report) within the older digest's
+# soak: 4.5 s with host agents woken by the forge's webhook at load 9; push → healthy p99 6 s
+# with a warm worker at load 17, 17 s with a cold one (docs/benchmarks.md). Each second of it
+# is a second of this test's wall time.
 DEV_SOAK = 20
+AGENT_SELECTOR = "app.kubernetes.io/name=bumper-agent"
 
 
 def _deployment(image: str, node: str) -> str:
@@ -140,6 +140,12 @@ def _running_digest(cluster: BedCluster, ns: str) -> str:
     return image_id.rsplit("@", 1)[-1] if "@" in image_id else ""
 
 
+def _agent_image_id(cluster: BedCluster, ns: str) -> str:
+    """The imageID of the Ready agent pod of ``ns`` (its release's), or ""."""
+    pods = bed.ready_pods(cluster, ns, AGENT_SELECTOR)
+    return str(pods[0]["status"]["containerStatuses"][0]["imageID"]) if len(pods) == 1 else ""
+
+
 def _ready_since(stack: Stack, agent: str, image: str) -> float | None:
     """When ``agent``'s unbroken run of ready reports of ``image`` (``repo@digest``) began."""
     since = (PromotionStore(stack.redis).evidence(agent).get(image) or {}).get("ready_since")
@@ -166,27 +172,39 @@ def test_a_healthy_digest_is_promoted_and_a_superseded_or_failing_one_is_not(
     kube_full: BedCluster,
     kube_node: Node,
     registry: RegistryFactory,
+    forgesim: ForgeSim,
     redis_server: RedisServer,
     tmp_path: Path,
 ) -> None:
     reg = registry()
     kube_node.forward(reg.port)
-    local = f"localhost:{reg.port}"
+    kube_node.forward(bed.port_of(forgesim.url))
+    local = f"localhost:{reg.port}"  # how the node's containerd names the registry
     bins = kube_full.bin_dir
-    v1 = push_app_image(reg, bins, tmp_path, "1.0.0", "MESSAGE=one")
-    soaking = push_app_image(reg, bins, tmp_path, "1.1.0", "MESSAGE=two")
-    v2 = push_app_image(reg, bins, tmp_path, "1.1.1", "MESSAGE=three")
-    v3 = push_app_image(reg, bins, tmp_path, "1.2.0", "FAIL=1")
+    # Independent uploads (mostly waiting on subprocesses): at once.
+    with ThreadPoolExecutor(4) as pool:
+        agent_image = pool.submit(bed.build_and_push_images, reg, "agent")
+        charts = pool.submit(bed.push_charts, kube_full, reg, tmp_path)
+        tags = {
+            tag: pool.submit(bed.push_app_image, reg, bins, tmp_path, tag, env)
+            for tag, env in (
+                ("1.0.0", "MESSAGE=one"),
+                ("1.1.0", "MESSAGE=two"),
+                ("1.1.1", "MESSAGE=three"),
+                ("1.2.0", "FAIL=1"),
+            )
+        }
+    agent_digest = agent_image.result()["agent"]
+    chart_version = charts.result()["bumper-agent"]
+    v1, soaking, v2, v3 = (tags[t].result() for t in ("1.0.0", "1.1.0", "1.1.1", "1.2.0"))
 
-    sim = HookingForge(tmp_path / "forgesim").start()
-    assert isinstance(sim, HookingForge)
+    sim = forgesim
     start = _deployment(f"{local}/{APP}:1.0.0", kube_node.name)
     files = {f"overlays/{env}/api.yaml": start for env in (*ENVS, "prod")}
     sim.create_repo(CONFIG_REPO, files)
     repo = sim.repo(CONFIG_REPO)
     initial = repo.git.sha("main") or ""
     namespaces = {env: kube_full.create_namespace(env) for env in ENVS}
-    state_ns = kube_full.create_namespace("agents")
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     for name, token in TOKENS.items():
@@ -194,22 +212,31 @@ def test_a_healthy_digest_is_promoted_and_a_superseded_or_failing_one_is_not(
     settings = {"BUMPER_WORKER__PROMOTION_TICK_SECONDS": "1"}
     stack = Stack(tmp_path, redis_server, sim, "", settings=settings)
     (tmp_path / "bumper.yaml").write_text(_config(sim, local, tokens))
-    agents = ExitStack()
     try:
         stack.start()
+        kube_node.forward(bed.port_of(stack.web.url))
+        web = bed.on_host(stack.web.url, kube_node)
         for env in ENVS:
-            (tmp_path / f"{env}-report").write_text(TOKENS[env])
-            config = {
-                "name": env,
-                "paths": [f"overlays/{env}"],
-                "interval": 30,
-                "health_timeout": 20,
-                "namespace": namespaces[env],
-                "state_namespace": state_ns,
-                "report_url": stack.web.url,
-                "report_token_file": str(tmp_path / f"{env}-report"),
-            }
-            agents.enter_context(host_agent(kube_full, sim, tmp_path, config))
+            agents.install(
+                kube_full,
+                kube_node,
+                sim,
+                chart_version,
+                reg.host,
+                local,
+                env,
+                namespaces[env],
+                web,
+                tmp_path,
+            )
+        # Each environment's agent runs in its namespace from the image just pushed.
+        for env in ENVS:
+            image_id = wait_until(
+                lambda e=env: _agent_image_id(kube_full, namespaces[e]),  # type: ignore[misc]
+                240,
+                f"the {env} agent's pod to become Ready on the node",
+            )
+            assert image_id.endswith(agent_digest), (env, image_id, agent_digest)
         for env in ENVS:
             wait_until(
                 lambda e=env: _running_digest(kube_full, namespaces[e]) == v1,  # type: ignore[misc]
@@ -294,7 +321,8 @@ def test_a_healthy_digest_is_promoted_and_a_superseded_or_failing_one_is_not(
             120,
             "1.2.0 committed to dev",
         )
-        dev_status = f"/api/v1/namespaces/{state_ns}/configmaps/dev-status"
+        # The agent keeps its state in its release's namespace (the chart's state namespace).
+        dev_status = f"/api/v1/namespaces/{namespaces['dev']}/configmaps/dev-status"
         wait_until(
             lambda: kube_full.get_json(dev_status)["data"].get("failedCommit"),
             120,
@@ -308,8 +336,10 @@ def test_a_healthy_digest_is_promoted_and_a_superseded_or_failing_one_is_not(
         assert _running_digest(kube_full, namespaces["staging"]) == v2
     except Exception as exc:
         worker = stack.worker_text()[-4000:]
-        raise AssertionError(f"{exc}\n{agent_logs(tmp_path)}\n----- worker\n{worker}") from exc
+        raise AssertionError(f"{exc}\n{bed.pod_log_tails()}\n----- worker\n{worker}") from exc
     finally:
-        agents.close()
+        # The releases, the agents' state and the api pods go with the namespaces: nothing of
+        # this test keeps running on the shared node.
+        for ns in namespaces.values():
+            kube_full.api("DELETE", f"/api/v1/namespaces/{ns}")
         stack.stop()
-        sim.stop()

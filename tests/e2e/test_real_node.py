@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from tests.e2e import node_bed as bed
 from tests.support.forgesim import ForgeSim
@@ -25,27 +24,6 @@ from tests.support.testbed_proc import wait_until
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
 RELEASE = bed.RELEASE
-
-
-def _install(
-    cluster: BedCluster, chart: str, version: str, reg_host: str, ns: str, values: Any, tmp: Path
-) -> None:
-    file = tmp / f"{chart}-values.yaml"
-    file.write_text(yaml.safe_dump(values))
-    release = RELEASE if chart == "bumper" else "agent"
-    cluster.run(
-        "helm",
-        "install",
-        release,
-        f"oci://{reg_host}/charts/{chart}",
-        "--version",
-        version,
-        "--plain-http",
-        "-n",
-        ns,
-        "--values",
-        str(file),
-    )
 
 
 def _image_id(cluster: BedCluster, ns: str, selector: str) -> str:
@@ -101,7 +79,7 @@ def _scenario(
     bed.secret(kube_full, ns, "e2e-forge", {"token": forgesim.token})
     web_in_cluster = f"http://{RELEASE}-bumper-web.{ns}.svc.cluster.local:8000"
 
-    _install(
+    bed.install_chart(
         kube_full,
         "bumper",
         versions["bumper"],
@@ -109,8 +87,9 @@ def _scenario(
         ns,
         bed.bumper_values(forgesim, kube_node, local),
         tmp_path,
+        release=RELEASE,
     )
-    _install(
+    bed.install_chart(
         kube_full,
         "bumper-agent",
         versions["bumper-agent"],
@@ -118,6 +97,7 @@ def _scenario(
         ns,
         bed.agent_values(forgesim, kube_node, local, apps, web_in_cluster),
         tmp_path,
+        release="agent",
     )
 
     # Every process of the system runs on the node from the pushed images.
