@@ -180,18 +180,24 @@ def stop_node(cluster: BedCluster | None = None) -> None:
 
 
 @contextmanager
-def node_session(cluster: BedCluster, workdir: Path) -> Iterator[Node]:
-    """The node for one test session: exclusive on this host, fresh, stopped (host restored)."""
+def node_session(cluster: BedCluster, workdir: Path, wait: float = SESSION_WAIT) -> Iterator[Node]:
+    """The node for one test session: exclusive on this host, fresh, stopped (host restored).
+
+    Waits up to ``wait`` seconds for another holder of the host's node (a test session, or the
+    standalone test bed's supervisor, ``testbed_standalone``), then fails.
+    """
     SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with SESSION_LOCK.open("w") as lock:
-        deadline = time.monotonic() + SESSION_WAIT
+        deadline = time.monotonic() + wait
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"another test session holds {SESSION_LOCK}") from None
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"another test session or `make testbed-up` holds {SESSION_LOCK}"
+                    ) from None
                 time.sleep(2)
         # A session killed before its teardown leaves a node joined to a dead API server.
         node_sh("stop")
