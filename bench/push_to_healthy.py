@@ -53,7 +53,7 @@ import yaml
 from bench import summary
 from tests.e2e import host_agents, node_bed
 from tests.e2e.stack import CONFIG_REPO, Stack
-from tests.support import testbed_cluster, testbed_node, testbed_proc
+from tests.support import testbed_cluster, testbed_node, testbed_proc, testbed_standalone
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed_cluster import BedCluster, iter_pods, placement
@@ -84,7 +84,7 @@ def unavailable() -> str | None:
     missing = [tool for tool in ("containerd", "runc") if shutil.which(tool) is None]
     if missing:
         return f"{', '.join(missing)} not installed (make testbed-node-prepare)"
-    return None
+    return testbed_standalone.node_in_use_message()  # `make testbed-up`'s node is the host's
 
 
 # -- the cluster side ------------------------------------------------------------------------

@@ -201,8 +201,7 @@ def node_session(cluster: BedCluster, workdir: Path, wait: float = SESSION_WAIT)
                 time.sleep(2)
         # A session killed before its teardown leaves a node joined to a dead API server.
         node_sh("stop")
-        node = start_node(cluster, workdir)
-        try:
-            yield node
+        try:  # a start that fails half-way has changed the host too
+            yield start_node(cluster, workdir)
         finally:
             stop_node(cluster)

@@ -213,14 +213,25 @@ def _cleanup_dead(directory: Path) -> None:
     # parent-death signal at all (node.sh daemons): stop it, restoring the host.
     _kill_components(directory)
     if (directory / "node").exists():
-        from tests.support import testbed_node
-
-        testbed_node.stop_node()
+        _stop_orphaned_node()
     for marker in directory.glob("cluster/try*/.etcd-data"):
         data = Path(marker.read_text())
         if data.is_relative_to("/dev/shm"):
             shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def _stop_orphaned_node() -> None:
+    """Stop the node a dead supervisor left, unless a test session has taken the host's node."""
+    from tests.support import testbed_node
+
+    testbed_node.SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with testbed_node.SESSION_LOCK.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # its owner stops it; the one we left was stopped before it started
+        testbed_node.stop_node()
 
 
 def _record_components(directory: Path, procs: list[testbed_proc.Proc]) -> None:

@@ -8,6 +8,7 @@ host's node lock).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ import pytest
 
 from tests.support import testbed_standalone
 from tests.support.testbed import FULL, NODE, _bins
-from tests.support.testbed_node import NODE_NAME, node_sh
+from tests.support.testbed_node import NODE_NAME, SESSION_LOCK, node_sh
 from tests.support.testbed_proc import REPO_ROOT, http_get, wait_until
 
 BINARIES = [*FULL, "registry", "crane"]
@@ -104,6 +105,11 @@ def test_up_twice_is_one_control_plane_that_down_stops_without_leftovers(
         assert _state(directory)["pid"] == state["pid"]
         assert _children(supervisor) == components
         assert _cli(directory, "status").returncode == 0
+        with_node = _cli(directory, "up")
+        assert with_node.returncode == 1
+        assert with_node.stderr.strip() == (
+            "testbed: the test bed is up without the node: `make testbed-down`, then start it again"
+        )
         # Only the node is one per host: a control plane alone never blocks the session fixture.
         monkeypatch.setenv("BUMPER_TESTBED_STATE", str(directory))
         assert testbed_standalone.node_in_use_message() is None
@@ -166,8 +172,12 @@ def test_up_joins_the_real_node_and_down_restores_the_host(
     _bins([*BINARIES, *NODE])
     directory = tmp_path / "standalone"
     monkeypatch.setenv("BUMPER_TESTBED_STATE", str(directory))
-    node_sh("stop")  # nothing left from earlier: host-state must be the host's own
-    before = node_sh("host-state")
+    SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with SESSION_LOCK.open("w") as lock:
+        # Another session's node would be in host-state: wait for it, as kube_node does.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        node_sh("stop")  # one a killed session left: host-state must be the host's own
+        before = node_sh("host-state")
     first = _cli(directory, "up")
     try:
         assert first.returncode == 0, first.stdout + first.stderr
