@@ -43,6 +43,7 @@ READY_TIMEOUT = 120.0
 # Outside the node's state dir, which `stop` removes.
 SESSION_LOCK = Path("/run/lock/bumper-node.session")
 SESSION_WAIT = 1800.0
+NODE_LOGS = Path("/run/bumper-node/logs")  # testbed/node.sh's $STATE/logs
 
 
 @dataclass
@@ -164,7 +165,7 @@ def start_node(cluster: BedCluster, workdir: Path) -> Node:
             "BUMPER_NODE_SUBNET": SUBNET,
         },
     )
-    node = Node(NODE_NAME, NODE_IP, HOST_IP, Path("/run/bumper-node/logs"))
+    node = Node(NODE_NAME, NODE_IP, HOST_IP, NODE_LOGS)
     try:
         wait_until(lambda: _ready(cluster), READY_TIMEOUT, f"Node {NODE_NAME} to become Ready")
         testbed_dns.deploy_dns(cluster, NODE_NAME)

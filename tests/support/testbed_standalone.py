@@ -30,8 +30,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tests.support import testbed_cluster, testbed_proc
+from tests.support import testbed_cluster, testbed_node, testbed_proc
 from tests.support.testbed_proc import REPO_ROOT
+from tests.support.testbed_registry import Registry
 
 MODULE = "tests.support.testbed_standalone"
 START_TIMEOUT = 900.0  # a cold node start imports CoreDNS and waits for its Deployment
@@ -128,6 +129,7 @@ def _describe(state: State) -> str:
         lines.append(
             f"# node {state.node} at {state.node_ip}; it pulls localhost:{state.registry_port}/..."
         )
+        lines.append(f"# node logs {testbed_node.NODE_LOGS}")
     lines.append(f"# logs {state.logs}; stop with `make testbed-down`")
     return "\n".join(lines)
 
@@ -223,8 +225,6 @@ def _cleanup_dead(directory: Path) -> None:
 
 def _stop_orphaned_node() -> None:
     """Stop the node a dead supervisor left, unless a test session has taken the host's node."""
-    from tests.support import testbed_node
-
     testbed_node.SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with testbed_node.SESSION_LOCK.open("w") as lock:
         try:
@@ -302,9 +302,6 @@ def serve(directory: Path, node: bool) -> int:
 
 
 def _start_all(directory: Path, node: bool, stack: contextlib.ExitStack) -> State:
-    # Late imports keep `status`/`down` light; the registry is the one the fixtures use.
-    from tests.support.testbed_registry import Registry
-
     bins = testbed_proc.bin_dir()
     cluster = testbed_cluster.start_cluster("full", bins, directory / "cluster")
     stack.callback(testbed_cluster.stop_cluster, cluster)
@@ -319,8 +316,6 @@ def _start_all(directory: Path, node: bool, stack: contextlib.ExitStack) -> Stat
     _record_components(directory, [*cluster.procs, registry.proc])
     node_name = node_ip = None
     if node:
-        from tests.support import testbed_node
-
         the_node = stack.enter_context(
             testbed_node.node_session(cluster, directory / "node", wait=0)
         )

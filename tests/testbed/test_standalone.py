@@ -113,6 +113,13 @@ def test_up_twice_is_one_control_plane_that_down_stops_without_leftovers(
         # Only the node is one per host: a control plane alone never blocks the session fixture.
         monkeypatch.setenv("BUMPER_TESTBED_STATE", str(directory))
         assert testbed_standalone.node_in_use_message() is None
+        # With the node (its name in state.json; the supervisor never reads it back), the
+        # session fixture refuses, naming the way out: checked here without starting a node.
+        (directory / "state.json").write_text(json.dumps({**state, "node": NODE_NAME}))
+        message = testbed_standalone.node_in_use_message()
+        assert message is not None and message.endswith("run `make testbed-down` first")
+        assert "\n" not in message
+        (directory / "state.json").write_text(json.dumps(state))
         etcd_dirs = [Path(m.read_text()) for m in directory.glob("cluster/try*/.etcd-data")]
         assert etcd_dirs
     finally:
@@ -172,6 +179,9 @@ def test_up_joins_the_real_node_and_down_restores_the_host(
     _bins([*BINARIES, *NODE])
     directory = tmp_path / "standalone"
     monkeypatch.setenv("BUMPER_TESTBED_STATE", str(directory))
+    busy = testbed_standalone.node_in_use_message()  # the user's `make testbed-up`, if any
+    if busy:
+        pytest.fail(busy, pytrace=False)
     SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with SESSION_LOCK.open("w") as lock:
         # Another session's node would be in host-state: wait for it, as kube_node does.
