@@ -230,13 +230,18 @@ def _stop_orphaned_node() -> None:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return  # its owner stops it; the one we left was stopped before it started
+            return  # that session's node_session stopped ours before it started its own
         testbed_node.stop_node()
 
 
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot: with the pid, it names one process."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[19]
+
+
 def _record_components(directory: Path, procs: list[testbed_proc.Proc]) -> None:
-    """pid and executable of each component, for `down` after the supervisor was killed hard."""
-    lines = "".join(f"{p.pid} {p.args[0]}\n" for p in procs)
+    """Who each component is, for `down` after the supervisor was killed hard."""
+    lines = "".join(f"{p.pid} {_start_time(p.pid)} {p.args[0]}\n" for p in procs)
     tmp = directory / "components.tmp"
     tmp.write_text(lines)
     tmp.rename(directory / "components")
@@ -248,14 +253,13 @@ def _kill_components(directory: Path) -> None:
     except OSError:
         return
     for line in lines:
-        pid_text, exe = line.split(" ", 1)
+        pid_text, started, _exe = line.split(" ", 2)
         pid = int(pid_text)
-        try:  # the same program still (pids are reused)
-            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-            if argv0 != exe:
+        try:  # still that process: pids are reused, by other test beds' etcd too
+            if _start_time(pid) != started:
                 continue
             os.kill(pid, signal.SIGKILL)
-        except (OSError, UnicodeDecodeError):
+        except (OSError, IndexError):
             continue
         deadline = time.monotonic() + 10
         while _alive(pid) and time.monotonic() < deadline:
@@ -303,6 +307,8 @@ def serve(directory: Path, node: bool) -> int:
 
 def _start_all(directory: Path, node: bool, stack: contextlib.ExitStack) -> State:
     bins = testbed_proc.bin_dir()
+    # Last out: once everything stopped, nothing is left for `down` to kill by pid.
+    stack.callback((directory / "components").unlink, missing_ok=True)
     cluster = testbed_cluster.start_cluster("full", bins, directory / "cluster")
     stack.callback(testbed_cluster.stop_cluster, cluster)
     _record_components(directory, cluster.procs)
@@ -360,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         print(f"testbed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the supervisor, in its own session, goes on
+        print("testbed: interrupted; `make testbed-down` stops what started", file=sys.stderr)
+        return 130
     return 0
 
 
