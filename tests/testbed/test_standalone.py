@@ -8,7 +8,6 @@ host's node lock).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -21,7 +20,8 @@ import pytest
 
 from tests.support import testbed_standalone
 from tests.support.testbed import FULL, NODE, _bins
-from tests.support.testbed_node import NODE_NAME, SESSION_LOCK, node_sh
+from tests.support.testbed_cluster import placement
+from tests.support.testbed_node import NODE_NAME, node_sh
 from tests.support.testbed_proc import REPO_ROOT, http_get, wait_until
 
 BINARIES = [*FULL, "registry", "crane"]
@@ -177,20 +177,18 @@ def test_up_joins_the_real_node_and_down_restores_the_host(
     if os.environ.get("BUMPER_TESTBED_NODE") != "1":
         pytest.skip("the real node changes host state: BUMPER_TESTBED_NODE=1 (make test)")
     _bins([*BINARIES, *NODE])
-    directory = tmp_path / "standalone"
-    monkeypatch.setenv("BUMPER_TESTBED_STATE", str(directory))
     busy = testbed_standalone.node_in_use_message()  # the user's `make testbed-up`, if any
     if busy:
         pytest.fail(busy, pytrace=False)
-    SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with SESSION_LOCK.open("w") as lock:
-        # Another session's node would be in host-state: wait for it, as kube_node does.
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        node_sh("stop")  # one a killed session left: host-state must be the host's own
-        before = node_sh("host-state")
+    directory = tmp_path / "standalone"
+    monkeypatch.setenv("BUMPER_TESTBED_STATE", str(directory))
     first = _cli(directory, "up")
     try:
         assert first.returncode == 0, first.stdout + first.stderr
+        # What of the host the node could touch, as node.sh saved it before it changed anything
+        # (the same comparison as test_node.py's).
+        before = Path("/run/bumper-node/host.before").read_text()
+        assert "\n# sysctls\nvm.overcommit_memory=" in before
         state = _state(directory)
         assert state["node"] == NODE_NAME
         nodes = _kubectl(state, tmp_path, "get", "nodes", NODE_NAME, "-o", "json")
@@ -199,6 +197,10 @@ def test_up_joins_the_real_node_and_down_restores_the_host(
         # The session fixture refuses, naming the way out.
         message = testbed_standalone.node_in_use_message()
         assert message is not None and "make testbed-down" in message
+        # What a user does next: push an image to the registry, run it on the node.
+        ref, digest = _push_hello(state, tmp_path)
+        pod = _run_on_node(state, tmp_path, ref)
+        assert pod["status"]["containerStatuses"][0]["imageID"].endswith(digest)
         again = _cli(directory, "up")
         assert again.returncode == 0 and again.stdout.startswith("# already up")
         assert _state(directory)["pid"] == state["pid"]
@@ -209,3 +211,72 @@ def test_up_joins_the_real_node_and_down_restores_the_host(
         node_sh("status")
     assert node_sh("host-state") == before
     assert not Path("/run/netns/bumper-node").exists()
+
+
+def _push_hello(state: dict[str, Any], tmp_path: Path) -> tuple[str, str]:
+    """The node's hello image into the test bed's registry; the ref the node pulls, the digest."""
+    bins = _bins(["hello", "crane"])
+    port = state["registry"].rsplit(":", 1)[1]
+    layout = tmp_path / "hello"
+    (tmp_path / "docker-config").mkdir(exist_ok=True)
+    digest = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "testbed" / "ociimage.py"),
+            str(bins / "hello"),
+            str(layout),
+            f"localhost:{port}/bumper-dev/hello:v1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    subprocess.run(
+        [
+            str(bins / "crane"),
+            "push",
+            "--insecure",
+            str(layout),
+            f"{state['registry']}/bumper-dev/hello:v1",
+        ],
+        env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return f"localhost:{port}/bumper-dev/hello:v1", digest
+
+
+def _run_on_node(state: dict[str, Any], tmp_path: Path, ref: str) -> dict[str, Any]:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "hello", "namespace": "default"},
+        "spec": {
+            **placement(NODE_NAME),
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "hello",
+                    "image": ref,
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {
+                        "httpGet": {"path": "/healthz", "port": 8080},
+                        "periodSeconds": 1,
+                    },
+                }
+            ],
+        },
+    }
+    manifest = tmp_path / "pod.json"
+    manifest.write_text(json.dumps(pod))
+    _kubectl(state, tmp_path, "apply", "-f", str(manifest))
+
+    def ready() -> dict[str, Any] | None:
+        got: dict[str, Any] = json.loads(
+            _kubectl(state, tmp_path, "get", "pod", "hello", "-n", "default", "-o", "json")
+        )
+        statuses = got.get("status", {}).get("containerStatuses", [])
+        return got if statuses and statuses[0].get("ready") else None
+
+    return wait_until(ready, 120, "the hello pod to become Ready on the node")
