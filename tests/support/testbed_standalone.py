@@ -170,8 +170,10 @@ def _spawn(directory: Path, node: bool) -> State:
             return state
         if proc.poll() is not None:
             reason = _last_line(directory / "failed") or f"exited {proc.returncode}"
+            kept = directory.parent / f"{directory.name}-failed.log"  # the state dir goes
+            shutil.copy(log, kept)
             _cleanup_dead(directory)
-            raise StandaloneError(f"the test bed failed to start: {reason}")
+            raise StandaloneError(f"the test bed failed to start: {reason} (log: {kept})")
         time.sleep(0.3)
     _stop(directory)
     raise StandaloneError(f"the test bed did not start within {START_TIMEOUT:.0f}s")
@@ -297,7 +299,9 @@ def serve(directory: Path, node: bool) -> int:
             print("stopping", flush=True)
             (directory / "state.json").unlink()
     except BaseException as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        # One line for `up` to print; the log tails that follow it stay in supervisor.log.
+        first = text.splitlines()[0].split("; log tail:")[0] if text else type(exc).__name__
         (directory / "failed").write_text(first + "\n")
         print(f"failed: {exc}", flush=True)
         return 1

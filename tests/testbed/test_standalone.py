@@ -8,6 +8,7 @@ host's node lock).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ import pytest
 from tests.support import testbed_standalone
 from tests.support.testbed import FULL, NODE, _bins
 from tests.support.testbed_cluster import placement
-from tests.support.testbed_node import NODE_NAME, node_sh
+from tests.support.testbed_node import NODE_NAME, SESSION_LOCK, node_sh
 from tests.support.testbed_proc import REPO_ROOT, http_get, wait_until
 
 BINARIES = [*FULL, "registry", "crane"]
@@ -167,6 +168,52 @@ def test_up_without_binaries_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "run `make testbed`" in result.stderr
     assert not (tmp_path / "standalone").exists()
+
+
+def test_a_component_that_fails_is_one_line_and_leaves_nothing_running(tmp_path: Path) -> None:
+    # The real binaries but an etcd that exits: the control plane never comes up.
+    real = _bins(BINARIES)
+    cache = tmp_path / "cache"
+    fake = cache / real.parent.name / "bin"
+    fake.mkdir(parents=True)
+    for tool in real.iterdir():
+        (fake / tool.name).symlink_to(tool)
+    (fake / "etcd").unlink()
+    (fake / "etcd").write_text("#!/bin/sh\necho 'etcd: no disk today' >&2\nexit 3\n")
+    (fake / "etcd").chmod(0o755)
+    directory = tmp_path / "standalone"
+    result = _cli(directory, "up", "--no-node", BUMPER_TESTBED_CACHE=str(cache))
+    assert result.returncode == 1
+    kept = tmp_path / "standalone-failed.log"
+    assert result.stderr == (
+        "testbed: the test bed failed to start: test bed (full) failed to start: "
+        f"etcd exited with 3 (log: {kept})\n"
+    )
+    assert "etcd: no disk today" in kept.read_text()
+    assert not directory.exists()
+    assert _cli(directory, "status", BUMPER_TESTBED_CACHE=str(cache)).returncode == 1
+
+
+def test_up_while_the_node_is_taken_fails_in_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    # The supervisor takes the host's node lock before it touches the node: holding it here
+    # (as a test session's kube_node does) stops `up` there, with no node started.
+    if os.geteuid() != 0:
+        pytest.skip("the node lock lives in /run/lock (root)")
+    _bins([*BINARIES, *NODE])
+    directory = tmp_path / "standalone"
+    SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with SESSION_LOCK.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.skip("a test session on this host has the real node")
+        result = _cli(directory, "up")
+    assert result.returncode == 1, result.stdout
+    assert result.stderr == (
+        "testbed: the test bed failed to start: another test session or `make testbed-up` "
+        f"holds {SESSION_LOCK}\n"
+    )
+    assert not directory.exists()
 
 
 @pytest.mark.node
