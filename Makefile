@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest chaos bench browser renovate testbed testbed-check testbed-node testbed-node-stop testbed-node-check agent-check charts-check images images-push install lock clean
+.PHONY: run test lint pytest chaos bench browser renovate testbed testbed-check testbed-up testbed-down testbed-status testbed-node testbed-node-prepare testbed-node-stop testbed-node-check agent-check charts-check images images-push install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,7 +42,7 @@ pytest: $(STAMP)
 # for the `node` tests (the end-to-end scenario); its teardown restores every host setting.
 test: export BUMPER_TESTBED_REQUIRED := 1
 test: export BUMPER_TESTBED_NODE := 1
-test: testbed testbed-node images browser renovate lint pytest chaos
+test: testbed testbed-node-prepare images browser renovate lint pytest chaos
 
 # Renovate 39.x from npm for the finder's recall test (tests/recall), cached outside the repo
 # by version (about a minute cold, a cache hit in well under a second).
@@ -97,18 +97,35 @@ testbed-check: testbed $(STAMP)
 	BUMPER_TESTBED_REQUIRED=1 $(BIN)/pytest tests/testbed $(PYTEST_ARGS)
 
 # The real node (testbed/node.sh, docs/testbed.md): Debian packages, kubelet/kube-proxy, images.
-# The fixture starts and stops it; it needs root and changes host state only while it runs.
-# Not started here: it joins the API server of one test session (kube_node on kube_full), which
-# lives only as long as that session (docs/testbed.md, "Why make testbed-node does not start it").
-testbed-node: testbed
+# Needs root; changes host state only while it runs (stop restores it). Cached: seconds when built.
+testbed-node-prepare: testbed
 	@bash testbed/node.sh prepare
+
+# A test bed to play with, outside pytest (tests/support/testbed_standalone.py, docs/testbed.md):
+# the fixtures' control plane (full mode), a registry and the real node joined to it, owned by a
+# detached supervisor; prints `export KUBECONFIG=...`. Idempotent: a no-op while up. NODE=0
+# starts it without the node (no root needed). `make testbed-down` stops it all and restores the
+# host's settings; `make test`'s node tests refuse to run while its node is up.
+NO_NODE = $(if $(filter 0,$(NODE)),--no-node,)
+testbed-up: testbed $(STAMP)
+	@$(if $(NO_NODE),,{ $(BIN)/python -m tests.support.testbed_standalone status >/dev/null 2>&1 \
+		|| bash testbed/node.sh prepare; } &&) \
+		$(BIN)/python -m tests.support.testbed_standalone up $(NO_NODE)
+
+testbed-node: testbed-up
+
+testbed-down: $(STAMP)
+	@$(BIN)/python -m tests.support.testbed_standalone down
+
+testbed-status: $(STAMP)
+	@$(BIN)/python -m tests.support.testbed_standalone status
 
 # Stop a node that a killed test session left running, restoring the host's settings (idempotent).
 testbed-node-stop:
 	@bash testbed/node.sh stop
 
 # Only the node's own tests: a pushed image runs, cluster DNS, idempotent start (docs/testbed.md).
-testbed-node-check: testbed-node $(STAMP)
+testbed-node-check: testbed-node-prepare $(STAMP)
 	BUMPER_TESTBED_REQUIRED=1 BUMPER_TESTBED_NODE=1 $(BIN)/pytest -m node tests/testbed/test_node.py $(PYTEST_ARGS)
 
 # The pull agent: helm lint --strict of its chart, then its scenarios on the test bed (full mode).

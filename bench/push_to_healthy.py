@@ -27,8 +27,9 @@ controller, each polling at 1 min, wait half an interval each on average (90 s),
 measured apply → healthy.
 
 Runs only where the real node can (root, the test bed's binaries built: ``make testbed
-testbed-node``); otherwise prints one ``skip:`` line and exits 0. It takes the node's per-host
-session lock, starts a kwok cluster and the node, and stops both at the end (host restored).
+testbed-node-prepare``); otherwise prints one ``skip:`` line and exits 0. It takes the node's
+per-host session lock, starts a kwok cluster and the node, and stops both at the end
+(host restored).
 
 Target (issue 18): p50 webhook → healthy <= 3 s. Writes ``push_to_healthy_p50_s`` and friends
 to bench/out/summary.json. Exits 1 if a push did not become healthy within 120 s.
@@ -52,7 +53,7 @@ import yaml
 from bench import summary
 from tests.e2e import host_agents, node_bed
 from tests.e2e.stack import CONFIG_REPO, Stack
-from tests.support import testbed_cluster, testbed_node, testbed_proc
+from tests.support import testbed_cluster, testbed_node, testbed_proc, testbed_standalone
 from tests.support.forgesim import ForgeSim
 from tests.support.redis_server import RedisServer
 from tests.support.testbed_cluster import BedCluster, iter_pods, placement
@@ -79,11 +80,11 @@ def unavailable() -> str | None:
     try:
         testbed_proc.require_binaries(BINARIES)
     except testbed_proc.TestbedNotBuilt as exc:
-        return f"{exc} (make testbed testbed-node)"
+        return f"{exc} (make testbed testbed-node-prepare)"
     missing = [tool for tool in ("containerd", "runc") if shutil.which(tool) is None]
     if missing:
-        return f"{', '.join(missing)} not installed (make testbed-node)"
-    return None
+        return f"{', '.join(missing)} not installed (make testbed-node-prepare)"
+    return testbed_standalone.node_in_use_message()  # `make testbed-up`'s node is the host's
 
 
 # -- the cluster side ------------------------------------------------------------------------

@@ -17,7 +17,10 @@ Registered from tests/conftest.py (``pytest_plugins``). Fixtures:
   joined to ``kube_full`` -> :class:`~tests.support.testbed_node.Node`. It changes host state
   (root, a network namespace, global sysctls restored at teardown), so it runs only when
   ``BUMPER_TESTBED_NODE=1`` (``make test``, ``make testbed-node-check``) and skips otherwise.
-  One session at a time per host uses it (a lock file); teardown stops it.
+  One session at a time per host uses it (a lock file); teardown stops it. It fails at once,
+  naming ``make testbed-down``, while the standalone test bed's node (``make testbed-up``) is up.
+- Tests marked ``standalone_node`` start their own node (``testbed_standalone``): they run first,
+  before ``kube_node`` takes the host's node lock for the rest of the session.
 
 The binaries come from ``make testbed``. When they are missing the fixtures skip, unless
 ``BUMPER_TESTBED_REQUIRED=1`` (set by ``make test``), which turns the skip into a failure.
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import testbed_cluster, testbed_node, testbed_proc
+from tests.support import testbed_cluster, testbed_node, testbed_proc, testbed_standalone
 from tests.support.testbed_cluster import FAIL_ANNOTATION, BedCluster
 from tests.support.testbed_node import Node
 from tests.support.testbed_registry import NOTIFY_MEDIA_TYPE, Registry
@@ -90,6 +93,9 @@ def kube_node(kube_full: BedCluster, tmp_path_factory: pytest.TempPathFactory) -
         pytest.skip(
             "the real node changes host state: run it with `make test` or `make testbed-node-check`"
         )
+    busy = testbed_standalone.node_in_use_message()
+    if busy:  # one node per host: never stop the one `make testbed-up` started
+        pytest.fail(busy, pytrace=False)
     _bins(NODE)
     with testbed_node.node_session(kube_full, tmp_path_factory.mktemp("kube-node")) as node:
         yield node
@@ -143,6 +149,11 @@ def registry(tmp_path: Path) -> Iterator[RegistryFactory]:
     finally:
         for reg in factory.started:
             reg.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # kube_node holds the host's one node until the session ends: own-node tests go first.
+    items.sort(key=lambda item: item.get_closest_marker("standalone_node") is None)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -43,6 +43,7 @@ READY_TIMEOUT = 120.0
 # Outside the node's state dir, which `stop` removes.
 SESSION_LOCK = Path("/run/lock/bumper-node.session")
 SESSION_WAIT = 1800.0
+NODE_LOGS = Path("/run/bumper-node/logs")  # testbed/node.sh's $STATE/logs
 
 
 @dataclass
@@ -164,7 +165,7 @@ def start_node(cluster: BedCluster, workdir: Path) -> Node:
             "BUMPER_NODE_SUBNET": SUBNET,
         },
     )
-    node = Node(NODE_NAME, NODE_IP, HOST_IP, Path("/run/bumper-node/logs"))
+    node = Node(NODE_NAME, NODE_IP, HOST_IP, NODE_LOGS)
     try:
         wait_until(lambda: _ready(cluster), READY_TIMEOUT, f"Node {NODE_NAME} to become Ready")
         testbed_dns.deploy_dns(cluster, NODE_NAME)
@@ -180,23 +181,28 @@ def stop_node(cluster: BedCluster | None = None) -> None:
 
 
 @contextmanager
-def node_session(cluster: BedCluster, workdir: Path) -> Iterator[Node]:
-    """The node for one test session: exclusive on this host, fresh, stopped (host restored)."""
+def node_session(cluster: BedCluster, workdir: Path, wait: float = SESSION_WAIT) -> Iterator[Node]:
+    """The node for one test session: exclusive on this host, fresh, stopped (host restored).
+
+    Waits up to ``wait`` seconds for another holder of the host's node (a test session, or the
+    standalone test bed's supervisor, ``testbed_standalone``), then fails.
+    """
     SESSION_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with SESSION_LOCK.open("w") as lock:
-        deadline = time.monotonic() + SESSION_WAIT
+        deadline = time.monotonic() + wait
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"another test session holds {SESSION_LOCK}") from None
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"another test session or `make testbed-up` holds {SESSION_LOCK}"
+                    ) from None
                 time.sleep(2)
         # A session killed before its teardown leaves a node joined to a dead API server.
         node_sh("stop")
-        node = start_node(cluster, workdir)
-        try:
-            yield node
+        try:  # a start that fails half-way has changed the host too
+            yield start_node(cluster, workdir)
         finally:
             stop_node(cluster)
