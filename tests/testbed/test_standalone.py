@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -209,10 +210,14 @@ def test_up_while_the_node_is_taken_fails_in_one_line_and_leaves_nothing(tmp_pat
             pytest.skip("a test session on this host has the real node")
         result = _cli(directory, "up")
     assert result.returncode == 1, result.stdout
-    assert result.stderr == (
+    line, rest = result.stderr.split("\n", 1)
+    assert rest == ""  # one line
+    assert line.startswith(
         "testbed: the test bed failed to start: another test session or `make testbed-up` "
-        f"holds {SESSION_LOCK}\n"
-    )
+        f"holds {SESSION_LOCK}"
+    ), line
+    kept = re.fullmatch(r".* \(log: (\S+)\)", line)  # the start's log, kept for the reader
+    assert kept is None or Path(kept[1]).is_file(), line
     assert not directory.exists()
 
 
