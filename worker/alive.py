@@ -14,10 +14,13 @@ timeout), every third of it while a job runs, and every minute at most while Red
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 REDIS_RETRY_CAP = 60  # RQ's Worker.max_connection_wait_time
+MAX_BYTES = 64  # the file is one short line; a probe pointed at another file reads no more
+_ALIVE = re.compile(rb"\s*alive\s+until\s+([0-9]{1,15})\s*")
 
 
 def slack(abandoned_after: int) -> int:
@@ -36,13 +39,14 @@ def touch(path: Path, due_in: int, now: float | None = None) -> None:
 def problem(path: Path, now: float | None = None) -> str | None:
     """Why ``path`` shows no live worker, or None when it does."""
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            head = file.read(MAX_BYTES + 1)
     except OSError as error:
         return f"{path}: {error.strerror or error}: the worker has not beaten yet"
-    words = text.split()
-    if len(words) != 3 or words[:2] != ["alive", "until"] or not words[2].isdigit():
+    found = _ALIVE.fullmatch(head) if len(head) <= MAX_BYTES else None
+    if found is None:
         return f"{path}: not a liveness file (expected 'alive until <unix time>')"
-    late = (time.time() if now is None else now) - int(words[2])
+    late = (time.time() if now is None else now) - int(found.group(1))
     if late > 0:
         return f"{path}: the worker's last heartbeat is {late:.0f}s overdue"
     return None

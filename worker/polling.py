@@ -151,7 +151,10 @@ def jittered(interval: int, rng: random.Random) -> int:
     return max(1, round(interval * (1 + rng.uniform(0, JITTER))))
 
 
-_rng = random.Random()
+# The OS's randomness: RQ forks a work horse per tick, and a seeded generator's state would be
+# copied into each (the stdlib re-seeds only its global generator at a fork), so every tick
+# would draw the same jitter.
+_rng = random.SystemRandom()
 
 
 def _due(client: redis.Redis, watch: Watch) -> bool:

@@ -53,12 +53,23 @@ def recheck(ctx: WorkerContext, now: float | None = None) -> int:
             for cluster, name in _push_deployers(ctx, pipeline, index):
                 if name != env.agent:
                     continue
-                entries = observe(pushdeploy.client_for(cluster, ctx.config_dir), cluster, name)
+                client = _client(ctx, cluster, name)
+                entries = observe(client, cluster, name) if client is not None else []
                 if entries:
                     stamp = time.time() if now is None else now
                     pstore.record_running(name, entries, stamp)
                 observed += 1
     return observed
+
+
+def _client(ctx: WorkerContext, cluster: config.Cluster, name: str) -> kube.Client | None:
+    """The cluster's client; None (the tick goes on) when there is none to make, e.g. its
+    kubeconfig is unreadable: this environment goes unobserved, as an unreachable one does."""
+    try:
+        return pushdeploy.client_for(cluster, ctx.config_dir)
+    except BumperError as error:
+        log.warning("push re-check %s: not observed: %s", name, error)
+        return None
 
 
 def _reads_health(records: Any, env: str, after: str) -> bool:

@@ -5,41 +5,21 @@ The tests of the file's own rules, offline, are in tests/cli/test_check_config.p
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from bumper import cli
 from tests.support.forgesim import ForgeSim
+from tests.support.hello_config import HELLO_RULE, commit_hello
 
 SECRET = "a-webhook-secret-of-32-characters"
-RULE = """\
-images:
-  - name: hello
-    image: registry.example.com/acme/hello
-    policy: {semver: ">=1.0.0"}
-    targets:
-      - repo: config
-        paths: ["apps/hello.yaml"]
-        mode: commit
-"""
 
 
 def check(path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[int, str, str]:
     code = cli.main(["check-config", *flags, str(path)])
     out, err = capsys.readouterr()
     return code, out, err.replace(str(path), "F")
-
-
-def commit(repo: Path, content: str) -> None:
-    """Write apps/hello.yaml in the plain git repo ``repo`` (created if need be), committed."""
-    (repo / "apps").mkdir(parents=True, exist_ok=True)
-    (repo / "apps" / "hello.yaml").write_text(content)
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "edit"], check=True)
 
 
 LOCAL = "apiVersion: bumper/v1\nrepos:\n  - {name: config, forge: git, url: ./config-repo}\n"
@@ -70,9 +50,9 @@ def test_a_sender_with_only_a_url_token_is_a_warning_not_an_error(
 def test_a_target_file_that_does_not_hold_the_image_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    commit(tmp_path / "config-repo", "image: registry.example.com/acme/other:1.0.0\n")
+    commit_hello(tmp_path / "config-repo", "image: registry.example.com/acme/other:1.0.0\n")
     path = tmp_path / "bumper.yaml"
-    path.write_text(LOCAL + RULE)
+    path.write_text(LOCAL + HELLO_RULE)
     code, out, err = check(path, capsys)
     assert (code, out) == (2, "")
     assert err.splitlines() == [
@@ -82,7 +62,7 @@ def test_a_target_file_that_does_not_hold_the_image_is_an_error(
         "F: 1 error",
     ]
     # the same repo once it holds the image passes
-    commit(tmp_path / "config-repo", "image: registry.example.com/acme/hello:1.0.0\n")
+    commit_hello(tmp_path / "config-repo", "image: registry.example.com/acme/hello:1.0.0\n")
     code, out, err = check(path, capsys)
     assert (code, err) == (0, "") and "valid" in out
 
@@ -93,7 +73,7 @@ def remote_config(tmp_path: Path, sim: ForgeSim, token: str) -> Path:
     path.write_text(
         "apiVersion: bumper/v1\nrepos:\n  - name: config\n    forge: github\n"
         f"    url: {sim.clone_url('acme/config')}\n    api_url: {sim.github_api_url}\n"
-        "    credentials: {file: forge-token}\n" + RULE.replace("mode: commit", "mode: pr")
+        "    credentials: {file: forge-token}\n" + HELLO_RULE.replace("mode: commit", "mode: pr")
     )
     return path
 

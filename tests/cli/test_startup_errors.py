@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.hello_config import HELLO_RULE, commit_hello
 from tests.support.redis_server import RedisServer, free_port, redis_executable
 
 SECRET = "a-harbor-secret-of-32-characters"
 
-VALID = """\
+RECEIVER_AND_REPO = """\
 apiVersion: bumper/v1
 receivers:
   - name: hub
@@ -34,15 +35,8 @@ repos:
     forge: git
     url: ./config-repo
     credentials: {file: repo-token}
-images:
-  - name: hello
-    image: registry.example.com/acme/hello
-    policy: {semver: ">=1.0.0"}
-    targets:
-      - repo: config
-        paths: ["apps/hello.yaml"]
-        mode: commit
 """
+VALID = RECEIVER_AND_REPO + HELLO_RULE
 
 
 @dataclass(frozen=True)
@@ -77,13 +71,7 @@ CASES = [
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Path:
-    repo = tmp_path / "config-repo"
-    (repo / "apps").mkdir(parents=True)
-    (repo / "apps" / "hello.yaml").write_text("image: registry.example.com/acme/hello:1.0.0\n")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    commit_hello(tmp_path / "config-repo", "image: registry.example.com/acme/hello:1.0.0\n")
     (tmp_path / "repo-token").write_text("a-token\n")
     (tmp_path / "bumper.yaml").write_text(VALID)
     return tmp_path

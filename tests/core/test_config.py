@@ -205,8 +205,9 @@ def test_ci_trigger_matches_branch_globs_and_renders_a_valid_tag() -> None:
     assert cfg.triggers_for("github", "acme/api") == [trigger]
 
 
-def test_ci_trigger_matches_tag_globs_and_renders_the_git_tag() -> None:
-    trigger = config.CiTrigger.model_validate(
+def api_release() -> config.CiTrigger:
+    """A trigger on acme/api's tags ``v*`` that bumps ``api`` to the git tag itself."""
+    return config.CiTrigger.model_validate(
         {
             "name": "api-release",
             "source": "github",
@@ -216,6 +217,10 @@ def test_ci_trigger_matches_tag_globs_and_renders_the_git_tag() -> None:
             "tag": "{git_tag}",
         }
     )
+
+
+def test_ci_trigger_matches_tag_globs_and_renders_the_git_tag() -> None:
+    trigger = api_release()
     assert trigger.matches(build(ref="refs/tags/v1.4.0"))
     assert trigger.render_tag(build(ref="refs/tags/v1.4.0")) == "v1.4.0"
     assert not trigger.matches(build(ref="refs/tags/nightly"))
@@ -227,16 +232,7 @@ def test_a_ref_whose_kind_the_sender_did_not_say_is_read_by_the_rules_globs() ->
     """GitHub's push run on v1.4.0 names no kind (ref None, extra.ref_name): a rule listing
     tags reads it as a tag, one listing branches as a branch, one listing neither not at all."""
     unknown = build(ref=None, extra={"ref_name": "v1.4.0", "ref_unknown": "not said"})
-    release = config.CiTrigger.model_validate(
-        {
-            "name": "api-release",
-            "source": "github",
-            "repository": "acme/api",
-            "tags": ["v*"],
-            "image": "api",
-            "tag": "{git_tag}",
-        }
-    )
+    release = api_release()
     assert release.matches(unknown)
     assert release.render_tag(unknown) == "v1.4.0"
     main_only = config.CiTrigger(

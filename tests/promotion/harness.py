@@ -32,6 +32,24 @@ DEV_BLOCK = """\
         agent: dev
         targets: [{repo: cfg, paths: ["overlays/dev/**"], mode: commit}]
 """
+
+
+def push_dev_block(name: str, namespace: str, kubeconfig: object) -> str:
+    """``DEV_BLOCK`` for a dev environment deployed in push mode by the deployer ``name``."""
+    return f"""\
+        agent: {name}
+        targets:
+          - repo: cfg
+            paths: ["overlays/dev/**"]
+            mode: commit
+            deploy: push
+            cluster:
+              name: {name}
+              namespace: {namespace}
+              kubeconfig: {kubeconfig}
+"""
+
+
 STAGING_GATE = "{healthy_for: 1s}"
 PROD_GATE = "{healthy_for: 1s, approval: pr}"
 

@@ -33,14 +33,27 @@ def marks(sim: ForgeSim, env: str, sha: str) -> list[SimStatus]:
     ]
 
 
+def in_dev(redis_client: redis.Redis, sim: ForgeSim, tag: str, digest: str) -> str:
+    """Push ``tag@digest`` and run its bump: the sha of the dev commit that carries it."""
+    jobs.handle_event(push(tag, digest))
+    drain(redis_client)
+    return main_sha(sim)
+
+
+def ready_in_dev(
+    redis_client: redis.Redis, sim: ForgeSim, web: FlaskClient, tag: str, digest: str
+) -> str:
+    """``in_dev``, then dev's agent reports it ready and the worker runs what that queues."""
+    dev_sha = in_dev(redis_client, sim, tag, digest)
+    report(web, "dev", tag, digest)
+    drain(redis_client)
+    return dev_sha
+
+
 def test_a_digest_waits_with_its_gate_and_since_then_shows_promoted(
     sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
 ) -> None:
-    jobs.handle_event(push("1.1.0", D1))
-    drain(redis_client)
-    dev_sha = main_sha(sim)
-    report(web, "dev", "1.1.0", D1)
-    drain(redis_client)
+    dev_sha = ready_in_dev(redis_client, sim, web, "1.1.0", D1)
     (waiting,) = marks(sim, "staging", dev_sha)
     assert waiting.state == "pending"
     assert (waiting.description or "").startswith("waiting for healthy_for 1s in dev since 20")
@@ -64,9 +77,7 @@ def test_a_digest_waits_with_its_gate_and_since_then_shows_promoted(
 def test_an_unhealthy_report_blocks_with_its_reason_within_githubs_limit(
     sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
 ) -> None:
-    jobs.handle_event(push("1.2.0", D2))
-    drain(redis_client)
-    dev_sha = main_sha(sim)
+    dev_sha = in_dev(redis_client, sim, "1.2.0", D2)
     report(web, "dev", "1.2.0", D2)
     reason = "Deployment.apps/api not healthy after 300s: " + "CrashLoopBackOff; " * 20
     report(web, "dev", "1.2.0", D2, ready=False, bad=reason)
@@ -84,11 +95,7 @@ def test_an_unhealthy_report_blocks_with_its_reason_within_githubs_limit(
 def test_ticks_that_change_nothing_write_no_status(
     sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis
 ) -> None:
-    jobs.handle_event(push("1.1.0", D1))
-    drain(redis_client)
-    dev_sha = main_sha(sim)
-    report(web, "dev", "1.1.0", D1)
-    drain(redis_client)
+    dev_sha = ready_in_dev(redis_client, sim, web, "1.1.0", D1)
     before = len(sim.repo(REPO).statuses)
     assert len(marks(sim, "staging", dev_sha)) == 1
     for tick in range(3):
@@ -130,11 +137,7 @@ def test_on_gitlab_only_a_change_of_state_is_written(
     text = config.read_text().replace("forge: github", "forge: gitlab")
     config.write_text(text.replace(f"api_url: {sim.github_api_url}", f"api_url: {sim.gitlab_url}"))
     context.current.cache_clear()
-    jobs.handle_event(push("1.1.0", D1))
-    drain(redis_client)
-    dev_sha = main_sha(sim)
-    report(web, "dev", "1.1.0", D1)
-    drain(redis_client)
+    dev_sha = ready_in_dev(redis_client, sim, web, "1.1.0", D1)
     soak()
     report(web, "dev", "1.1.0", D1)
     drain(redis_client)  # staging's commit: it now waits for the staging agent, still running

@@ -26,6 +26,7 @@ from tests.promotion.harness import (
     D1,
     IMAGE,
     drain,
+    push_dev_block,
     read,
     staging_runs_the_baseline,
     statuses,
@@ -46,18 +47,7 @@ def namespace(kube_apiserver: BedCluster) -> str:
 
 @pytest.fixture
 def gates(kube_apiserver: BedCluster, namespace: str) -> dict[str, str]:
-    dev = f"""\
-        agent: {NAME}
-        targets:
-          - repo: cfg
-            paths: ["overlays/dev/**"]
-            mode: commit
-            deploy: push
-            cluster:
-              name: {NAME}
-              namespace: {namespace}
-              kubeconfig: {kube_apiserver.kubeconfig}
-"""
+    dev = push_dev_block(NAME, namespace, kube_apiserver.kubeconfig)
     # 4 s: the first tick must see the soak running even on a loaded machine
     return {"dev_block": dev, "staging_gate": "{healthy_for: 4s}"}
 

@@ -136,3 +136,20 @@ def test_an_unwritable_liveness_file_is_a_warning_not_a_stop(
     worker.alive_file = tmp_path / "alive"
     worker.heartbeat()
     assert alive.problem(tmp_path / "alive") is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe\x00binary\n",  # a binary file named by mistake: no UnicodeDecodeError
+        "alive until ²\n".encode(),  # a digit to str.isdigit, none to int()
+        b"alive until " + b"9" * 5000 + b"\n",  # past int()'s digit limit
+    ],
+    ids=["binary", "unicode-digit", "huge-number"],
+)
+def test_a_foreign_file_is_one_problem_never_an_exception(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "worker-alive"
+    path.write_bytes(content)
+    assert alive.problem(path, now=0) == (
+        f"{path}: not a liveness file (expected 'alive until <unix time>')"
+    )

@@ -7,6 +7,7 @@ are 1 s; no test asserts a duration."""
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import random
 import subprocess
 import textwrap
@@ -341,6 +342,20 @@ def test_jitter_lengthens_an_interval_by_at_most_a_tenth() -> None:
         if interval >= 60:
             assert len(drawn) > 1  # the intervals do spread out
     assert polling.jittered(0, rng) == 1
+
+
+def test_each_forked_work_horse_draws_its_own_jitter() -> None:
+    """RQ runs each tick in a fresh fork of the worker: a generator seeded once in the parent
+    would hand every tick the same draws (the stdlib re-seeds only its global one at a fork)."""
+    forks = multiprocessing.get_context("fork")
+    draws: multiprocessing.SimpleQueue[float] = forks.SimpleQueue()
+    children = [forks.Process(target=lambda: draws.put(polling._rng.random())) for _ in range(2)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    assert draws.get() != draws.get()
 
 
 SHA = "3f2a9c1e7b6d5a4f3e2d1c0b9a8f7e6d5c4b3a29"
