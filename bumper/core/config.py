@@ -1280,8 +1280,8 @@ class Pipeline(Strict):
         for before, env in zip(self.environments, self.environments[1:], strict=False):
             if before.agent is None:  # a later environment gets only what ran healthy before it
                 raise ValueError(
-                    f"{env.name}: promotion follows health in {before.name}: it needs agent: "
-                    "(who reports health)"
+                    f"{before.name}: needs agent: (who reports its health): {env.name} "
+                    f"receives only what ran healthy in {before.name}"
                 )
         for env in self.environments:
             if env.gate is not None and env.gate.approval == "pr":

@@ -311,3 +311,25 @@ def test_a_mode_with_pull_requests_on_a_plain_git_repo_is_an_error() -> None:
             "'local' is forge: git (a plain remote): set mode: commit, or use forge: github "
             "or gitlab"
         }
+
+
+def test_a_pipeline_names_the_environment_that_needs_an_agent() -> None:
+    # staging reports nothing, so prod (after it) would never see a digest run healthy there
+    def env(name: str, agent: str | None) -> dict[str, Any]:
+        target = {"repo": "local", "paths": [f"{name}/**"], "mode": "commit"}
+        return {"name": name, "targets": [target], **({"agent": agent} if agent else {})}
+
+    doc = copy.deepcopy(VALID)
+    doc["agents"] = [{"name": "dev", "token": {"env": "DEV_AGENT_TOKEN"}}]
+    doc["pipelines"] = [
+        {
+            "name": "api",
+            "image": "ghcr.io/acme/api",
+            "policy": {"semver": "^1"},
+            "environments": [env("dev", "dev"), env("staging", None), env("prod", None)],
+        }
+    ]
+    assert issues_of(doc) == {
+        "pipelines[0]": "staging: needs agent: (who reports its health): prod receives only "
+        "what ran healthy in staging"
+    }
