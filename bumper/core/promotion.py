@@ -49,7 +49,9 @@ class Environment:
     name: str
     agent: str | None
     gate: Gate = Gate()
-    reported: bool = True  # its agent sent at least one report (False too without an agent)
+    # Its agent sent at least one report. Not derived from ``agent``: the caller knows the
+    # reports, and worker.promotion passes False without an agent (nothing can report it).
+    reported: bool = True
 
 
 @dataclass(frozen=True)

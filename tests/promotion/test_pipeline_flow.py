@@ -29,7 +29,7 @@ from tests.promotion.harness import (
     statuses,
 )
 from tests.support.forgesim import ForgeSim
-from worker import context, jobs
+from worker import context, jobs, promotion
 from worker.promotionstore import PromotionStore
 
 
@@ -138,3 +138,15 @@ def test_a_garbled_record_does_not_stop_the_other_digests(
     drain(redis_client)
     assert f"{IMAGE}:1.1.0@{D1}\n" in read(sim, "staging")
     assert statuses(redis_client, D1)["staging"] == "waiting"  # for the staging agent's report
+
+
+def test_an_environment_without_an_agent_is_never_reported(sim: ForgeSim) -> None:
+    # bumper.core.promotion's Environment.reported: prod names no agent, so Bumper cannot see
+    # it, even with every agent reporting (it then gets only a digest Bumper brought to staging)
+    (pipeline,) = context.current().config.pipelines
+    envs = promotion.environments(pipeline, reported={"dev", "staging"})
+    assert [(e.name, e.agent, e.reported) for e in envs] == [
+        ("dev", "dev", True),
+        ("staging", "staging", True),
+        ("prod", None, False),
+    ]
