@@ -28,6 +28,11 @@ Keys (all under ``bumper:``):
   description]``: the commit status last written there, so a tick writes only a change.
 - ``promotion-pending``: set while an evaluation job is queued, so a burst of reports queues one.
 
+The brought, revisions, commits and commit-statuses hashes are bounded (``MAX_DIGESTS``,
+``MAX_WRITTEN``) by one mechanism, ``_capped_hset``: each has a companion sorted set
+``<key>:order`` (field → write sequence), and past the cap the least recently written fields
+go, so the records of digests still moving through the pipeline stay.
+
 Timers are these timestamps: they live in Redis and survive a worker restart.
 Must not: decide anything (``bumper.core.promotion`` does). Imports only redis (the web
 process writes the reports' evidence through it, .importlinter ``web-only-enqueues``).
@@ -51,6 +56,32 @@ COMMITS = "bumper:promotion-commits:"
 WRITTEN = "bumper:promotion-commit-statuses:"
 MAX_DIGESTS = 500
 MAX_WRITTEN = MAX_DIGESTS * 8  # a few environments and commits per digest
+ORDER = ":order"
+
+_CAPPED_HSET = """
+-- KEYS[1] hash, KEYS[2] its write order (sorted set field -> sequence); ARGV[1] cap,
+-- ARGV[2] field, ARGV[3] value: write the field as the newest, then drop the least recently
+-- written fields past the cap. Fields written before the order was kept count as the oldest
+-- (in field order: their age is unknown).
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+local sequence = 1
+if top[2] then sequence = tonumber(top[2]) + 1 end
+redis.call('ZADD', KEYS[2], sequence, ARGV[2])
+local over = redis.call('HLEN', KEYS[1]) - tonumber(ARGV[1])
+if over <= 0 then return 0 end
+if redis.call('ZCARD', KEYS[2]) < redis.call('HLEN', KEYS[1]) then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    redis.call('ZADD', KEYS[2], 'NX', 0, field)
+  end
+end
+local oldest = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+for _, field in ipairs(oldest) do
+  redis.call('HDEL', KEYS[1], field)
+  redis.call('ZREM', KEYS[2], field)
+end
+return #oldest
+"""
 
 
 def _loads(raw: bytes | str | None) -> dict[str, Any] | None:
@@ -93,6 +124,11 @@ class PromotionStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._capped = client.register_script(_CAPPED_HSET)
+
+    def _capped_hset(self, key: str, field: str, value: str, cap: int) -> None:
+        """Write ``field``; past ``cap`` fields, the least recently written go (atomic)."""
+        self._capped(keys=[key, key + ORDER], args=[cap, field, value])
 
     # -- evidence ---------------------------------------------------------------------------
 
@@ -202,22 +238,14 @@ class PromotionStore:
 
     def note_brought(self, pipeline: str, tag: str, at: float) -> None:
         """The first environment's rule bumped ``tag`` (the tag policy brought it there)."""
-        key = BROUGHT + pipeline
-        self.redis.hset(key, tag, json.dumps(at))
-        if self.redis.hlen(key) > MAX_DIGESTS:
-            self.redis.delete(key)  # rare: only a digest about to leave dev needs its tag here
-            self.redis.hset(key, tag, json.dumps(at))
+        self._capped_hset(BROUGHT + pipeline, tag, json.dumps(at), MAX_DIGESTS)
 
     def brought(self, pipeline: str) -> set[str]:
         """The tags the first environment's rule bumped (``note_brought``)."""
         return {k.decode() for k in cast(list[bytes], self.redis.hkeys(BROUGHT + pipeline))}
 
     def note_revision(self, pipeline: str, tag: str, revision: str) -> None:
-        key = REVISIONS + pipeline
-        self.redis.hset(key, tag, revision)
-        if self.redis.hlen(key) > MAX_DIGESTS:
-            self.redis.delete(key)  # rare: only the CI gate of later environments reads it
-            self.redis.hset(key, tag, revision)
+        self._capped_hset(REVISIONS + pipeline, tag, revision, MAX_DIGESTS)
 
     def revision(self, pipeline: str, tag: str) -> str | None:
         raw = self.redis.hget(REVISIONS + pipeline, tag)
@@ -229,14 +257,10 @@ class PromotionStore:
         self, pipeline: str, digest: str, environment: str, sha: str, repo: str
     ) -> None:
         """``sha`` in the config repo ``repo`` carries ``digest`` into ``environment``."""
-        key = COMMITS + pipeline
         every = self.commits(pipeline, digest)
         carriers = [c for c in every.get(environment, []) if c != {"sha": sha, "repo": repo}]
         every[environment] = [*carriers, {"sha": sha, "repo": repo}][-4:]
-        self.redis.hset(key, digest, json.dumps(every))
-        if self.redis.hlen(key) > MAX_DIGESTS:
-            self.redis.delete(key)  # rare: older digests' statuses are final by then
-            self.redis.hset(key, digest, json.dumps(every))
+        self._capped_hset(COMMITS + pipeline, digest, json.dumps(every), MAX_DIGESTS)
 
     def commits(self, pipeline: str, digest: str) -> dict[str, list[dict[str, str]]]:
         """environment → the commits that carry ``digest`` into it (``note_commit``)."""
@@ -262,11 +286,8 @@ class PromotionStore:
     def note_written_status(
         self, pipeline: str, digest: str, environment: str, sha: str, written: list[str]
     ) -> None:
-        key = WRITTEN + pipeline
-        self.redis.hset(key, f"{digest}|{environment}|{sha}", json.dumps(written))
-        if self.redis.hlen(key) > MAX_WRITTEN:
-            self.redis.delete(key)  # rare: at worst a status is written once more, unchanged
-            self.redis.hset(key, f"{digest}|{environment}|{sha}", json.dumps(written))
+        field = f"{digest}|{environment}|{sha}"
+        self._capped_hset(WRITTEN + pipeline, field, json.dumps(written), MAX_WRITTEN)
 
     # -- evaluation jobs ---------------------------------------------------------------------
 
