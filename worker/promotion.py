@@ -204,6 +204,7 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
         envs = environments(pipeline, reported)
         _approvals(ctx, pipeline, now)
         changed: dict[str, dict[str, Any]] = {}
+        evaluated: list[promotionstatus.Evaluated] = []
         for view, record in digests(ctx, pipeline, now):
             plan = promotion.decide(envs, view, now, pipeline.max_report_age or 300)
             if plan.promote is not None:
@@ -225,13 +226,14 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
             ]
             if statuses != record.get("statuses"):
                 _log_changes(ctx, pipeline, view, record.get("statuses") or [], statuses)
-            promotionstatus.publish(ctx, pipeline, view, statuses)
+            evaluated.append((view, statuses))
             changed[view.digest] = {
                 **record,
                 "tag": view.tag,
                 "statuses": statuses,
                 "evaluated_at": now,
             }
+        promotionstatus.publish(ctx, pipeline, evaluated)
         pstore.save_digests(pipeline.name, changed)
     return queued
 

@@ -115,6 +115,27 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _json(raw: bytes | None) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _carriers(raw: bytes | None) -> dict[str, list[dict[str, str]]]:
+    """A ``promotion-commits`` value in its documented shape, whatever Redis held."""
+    found = _loads(raw) or {}
+    return {
+        str(env): [
+            {"sha": str(c["sha"]), "repo": str(c["repo"])}
+            for c in carriers
+            if isinstance(c, dict) and c.get("sha") and c.get("repo")
+        ]
+        for env, carriers in found.items()
+        if isinstance(carriers, list)
+    }
+
+
 def _field(repository: str, digest: str) -> str:
     return f"{repository}@{digest}"
 
@@ -264,24 +285,28 @@ class PromotionStore:
 
     def commits(self, pipeline: str, digest: str) -> dict[str, list[dict[str, str]]]:
         """environment → the commits that carry ``digest`` into it (``note_commit``)."""
-        found = _loads(cast(bytes | None, self.redis.hget(COMMITS + pipeline, digest))) or {}
-        return {
-            str(env): [
-                {"sha": str(c["sha"]), "repo": str(c["repo"])}
-                for c in carriers
-                if isinstance(c, dict) and c.get("sha") and c.get("repo")
-            ]
-            for env, carriers in found.items()
-            if isinstance(carriers, list)
-        }
+        return _carriers(cast(bytes | None, self.redis.hget(COMMITS + pipeline, digest)))
 
-    def written_status(self, pipeline: str, digest: str, environment: str, sha: str) -> Any:
-        """The ``[state, description]`` last written on ``sha`` for ``environment``, or None."""
-        raw = self.redis.hget(WRITTEN + pipeline, f"{digest}|{environment}|{sha}")
-        try:
-            return json.loads(raw) if raw else None
-        except ValueError:
-            return None
+    def commits_of(
+        self, pipeline: str, digests: list[str]
+    ) -> dict[str, dict[str, list[dict[str, str]]]]:
+        """``commits`` of each digest, in one round trip (digests without any left out)."""
+        if not digests:
+            return {}
+        raw = cast(list[bytes | None], self.redis.hmget(COMMITS + pipeline, digests))
+        found = {digest: _carriers(value) for digest, value in zip(digests, raw, strict=True)}
+        return {digest: every for digest, every in found.items() if every}
+
+    def written_statuses(
+        self, pipeline: str, places: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], Any]:
+        """``(digest, environment, sha)`` → the ``[state, description]`` last written there
+        (``note_written_status``), None where none was; in one round trip."""
+        if not places:
+            return {}
+        fields = [f"{digest}|{environment}|{sha}" for digest, environment, sha in places]
+        raw = cast(list[bytes | None], self.redis.hmget(WRITTEN + pipeline, fields))
+        return {place: _json(value) for place, value in zip(places, raw, strict=True)}
 
     def note_written_status(
         self, pipeline: str, digest: str, environment: str, sha: str, written: list[str]

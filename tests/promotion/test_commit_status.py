@@ -11,11 +11,13 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from bumper.core.promotion import Digest
 from bumper.scm.base import CheckState
 from tests.promotion.harness import D1, D2, IMAGE, REPO, drain, push, read, report, soak, statuses
 from tests.support.forgesim import ForgeSim
 from tests.support.forgesim.model import SimStatus
 from worker import context, jobs, promotionstatus
+from worker.promotionstore import PromotionStore
 
 
 def main_sha(sim: ForgeSim) -> str:
@@ -146,3 +148,34 @@ def test_on_gitlab_only_a_change_of_state_is_written(
     written = [(s.native or s.state, s.description or "") for s in marks(sim, "staging", dev_sha)]
     assert [native for native, _ in written] == ["running", "success"]  # never running twice
     assert written[0][1].startswith("waiting for healthy_for 1s in dev since ")
+
+
+def test_a_tick_reads_redis_twice_whatever_the_number_of_digests(
+    sim: ForgeSim, redis_client: redis.Redis
+) -> None:
+    ctx = context.current()
+    (pipeline,) = ctx.config.pipelines
+    (repo,) = ctx.config.repos
+    pstore = PromotionStore(redis_client)
+    waiting = [
+        {"environment": "dev", "state": "promoted", "detail": "found"},
+        {"environment": "staging", "state": "waiting", "detail": "healthy_for 1s in dev"},
+        {"environment": "prod", "state": "pending", "detail": "staging"},
+    ]
+    dev_sha = main_sha(sim)
+    evaluated = []
+    for n in range(20):
+        digest = f"sha256:{n:064x}"
+        pstore.note_commit(pipeline.name, digest, "dev", dev_sha, repo.name)
+        evaluated.append((Digest(digest, f"1.{n}.0"), waiting))
+    evaluated.append((Digest(D2, "0.9.0"), waiting))  # found running: no commit carries it
+    assert promotionstatus.publish(ctx, pipeline, evaluated) == 20
+    redis_client.config_resetstat()
+    assert promotionstatus.publish(ctx, pipeline, evaluated) == 0  # nothing changed
+    calls = {
+        name.removeprefix("cmdstat_"): stats["calls"]
+        for name, stats in redis_client.info("commandstats").items()
+    }
+    for admin in ("config", "info"):  # the test's own
+        calls.pop(admin, None)
+    assert calls == {"hmget": 2}

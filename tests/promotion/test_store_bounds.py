@@ -32,7 +32,10 @@ KEYS: dict[str, tuple[Write, Read]] = {
     ),
     "written statuses": (
         lambda s, name: s.note_written_status("api", name, "staging", "sha", ["pending", name]),
-        lambda s, name: s.written_status("api", name, "staging", "sha") == ["pending", name],
+        lambda s, name: (
+            s.written_statuses("api", [(name, "staging", "sha")])
+            == {(name, "staging", "sha"): ["pending", name]}
+        ),
     ),
 }
 
