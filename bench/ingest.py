@@ -4,10 +4,18 @@ Starts a real redis-server and two gunicorn servers with the same
 ``bumper.web.gunicorn_conf`` on random loopback ports:
 
 - ``bumper``: ``bumper.web:create_app()`` with one receiver per sender in the mix;
-- ``bare``: a Flask app whose only view reads the body and returns 202 (the baseline).
+- ``bare``: a Flask app whose only view reads the body and returns 202 (the baseline);
+- ``durable``: the bare app plus the least any receiver that answers 202 only once the
+  delivery is durably queued must do: one Redis round trip (the receiver's own per-thread
+  connection) that marks the delivery seen and queues a small record of it, atomically. No
+  verification, parsing, job, log line or metric. It is the floor for the receiver on this
+  machine: ``receiver/durable`` says what Bumper's own work costs, ``durable/bare`` what the
+  durable write alone costs (report-only figures, next to the issue-18 target's
+  ``receiver/bare``).
 
 Each is driven for ``--seconds`` (default 20) in total, in ``--rounds`` (default 10) rounds
-that alternate between the two servers (bare, bumper, bumper, bare, ...), so that the noise of
+that alternate between the servers (each round in a rotated order, reversed every other
+round), so that the noise of
 a shared 2-core machine falls on both: the machine is a VM whose speed drifts by tens of
 percent for seconds at a time, and with 4 rounds of 5 s one slow spell could put a single
 round at 0.30 and the run at 0.47; short rounds spread such spells over both servers. The
@@ -43,9 +51,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 from flask import Flask, Response, request
@@ -54,6 +63,7 @@ from bench import summary
 from bumper import settings as settings_module
 from bumper import sources
 from bumper.core.events import BuildFinished, ImageEvent
+from bumper.web.intake import ThreadConnections
 from tests.support.gunicorn_server import GunicornServer
 from tests.support.redis_server import RedisServer
 
@@ -62,6 +72,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared" / "fixtures" / "webhooks"
 TOKEN = "bench-secret-0123456789"
 QUEUE = "bench"
+T = TypeVar("T")
 
 
 def bare_app() -> Flask:
@@ -71,6 +82,41 @@ def bare_app() -> Flask:
     @app.post("/hooks/<name>")
     def accept(name: str) -> Response:
         request.get_data()
+        return Response('{"status":"accepted"}', status=202, mimetype="application/json")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("{}", mimetype="application/json")
+
+    return app
+
+
+FLOOR_QUEUE = "bench:floor"
+FLOOR_MARK = "bench:floor:seen:"
+# The least a durable receiver writes: a dedup mark and a queued record, in one atomic step.
+FLOOR_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def durable_app() -> Flask:
+    """The floor: ``bare_app`` plus one durable enqueue before the 202 (module docstring)."""
+    client = redis.Redis.from_url(os.environ["BUMPER_REDIS_URL"])
+    connections = ThreadConnections(client)
+    script = client.script_load(FLOOR_SCRIPT)
+    app = Flask("durable")
+
+    @app.post("/hooks/<name>")
+    def accept(name: str) -> Response:
+        digest = hashlib.sha256(request.get_data()).hexdigest()
+        record = json.dumps({"receiver": name, "digest": digest})
+        keys = (FLOOR_MARK + digest, FLOOR_QUEUE)
+        if not connections.call("EVALSHA", script, len(keys), *keys, 86400, record):
+            return Response('{"status":"duplicate"}', status=200, mimetype="application/json")
         return Response('{"status":"accepted"}', status=202, mimetype="application/json")
 
     @app.get("/healthz")
@@ -711,24 +757,32 @@ def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> i
         env["BUMPER_WEB__WORKERS"] = str(args.workers)
     load_before = os.getloadavg()[0]
     bare = IngestTarget("bare", "bench.ingest:bare_app()", workdir, env, args)
+    durable = IngestTarget("durable", "bench.ingest:durable_app()", workdir, env, args)
     bumper = IngestTarget("bumper", "bumper.web:create_app()", workdir, env, args)
+    targets = [bare, durable, bumper]
     redis_pid = redis_server.process.pid if redis_server.process else None
     try:
-        bare.start()
-        bumper.start()
+        for target in targets:
+            target.start()
         time.sleep(1)  # let requests in flight when the warm-up stopped finish
         client.flushall()  # start from an empty queue; warm-up deliveries are not counted
-        # Interleaved rounds, the order swapped each round (ABBA): a noisy neighbour or a
-        # thermal drift then weighs on both servers alike instead of on whichever ran second.
+        # Interleaved rounds in a rotated order, reversed every other round: a noisy neighbour
+        # or a thermal drift then weighs on every server alike instead of on whichever ran last.
         seconds = args.seconds / args.rounds
         for index in range(args.rounds):
-            pair = (bare, bumper) if index % 2 == 0 else (bumper, bare)
-            for target in pair:
+            for target in round_order(targets, index):
                 target.measured_round(seconds, redis_pid, collect_ids=target is bumper)
     finally:
-        bare.stop()
-        bumper.stop()
-    return report(client, bare, bumper, load_before, args)
+        for target in targets:
+            target.stop()
+    return report(client, bare, durable, bumper, load_before, args)
+
+
+def round_order(targets: Sequence[T], index: int) -> list[T]:
+    """Round ``index``'s order: rotated by one each round, reversed every other round."""
+    shift = index % len(targets)
+    order = [*targets[shift:], *targets[:shift]]
+    return order[::-1] if index % 2 else order
 
 
 def _text(raw: bytes | str) -> str:
@@ -738,12 +792,13 @@ def _text(raw: bytes | str) -> str:
 def report(
     client: redis.Redis,
     bare: IngestTarget,
+    durable: IngestTarget,
     bumper: IngestTarget,
     load_before: float,
     args: argparse.Namespace,
 ) -> int:
     queued = [_text(raw) for raw in client.lrange(f"rq:queue:{QUEUE}", 0, -1)]
-    totals = {target.label: target.total() for target in (bare, bumper)}
+    totals = {target.label: target.total() for target in (bare, durable, bumper)}
     promised = totals["bumper"].job_ids
     missing = set(promised) - set(queued)
     with_hash = sum(1 for job in queued if client.exists("rq:job:" + job))
@@ -759,7 +814,8 @@ def report(
     header = f"{'server':<17}{'202/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'replies':>9}"
     print(header + f"{'CPU/reply':>11}  statuses (errors)")
     rates = []
-    for label, target in (("bare Flask 202", bare), ("bumper receiver", bumper)):
+    rows = (("bare Flask 202", bare), ("durable floor", durable), ("bumper receiver", bumper))
+    for label, target in rows:
         result = totals[target.label]
         rate = target.rate(result)
         rates.append(rate)
@@ -769,7 +825,9 @@ def report(
             f"{label:<17}{rate:>8.0f}{result.p50 * 1000:>9.2f}{result.p99 * 1000:>9.2f}"
             f"{result.sent:>9}{cpu:>8.0f} us  {statuses} ({result.errors})"
         )
-    ratio = rates[1] / rates[0] if rates[0] else float("nan")
+    ratio = rates[2] / rates[0] if rates[0] else float("nan")
+    floor = rates[1] / rates[0] if rates[0] else float("nan")
+    over_floor = rates[2] / rates[1] if rates[1] else float("nan")
     per_round = [
         bumper.rate(b) / bare.rate(a) if bare.rate(a) else float("nan")
         for a, b in zip(bare.rounds, bumper.rounds, strict=True)
@@ -777,6 +835,10 @@ def report(
     print(
         f"ratio bumper/bare (deliveries/s): {ratio:.2f}  "
         f"(rounds: {', '.join(f'{r:.2f}' for r in per_round)})"
+    )
+    print(
+        f"report: durable floor/bare {floor:.2f} (what one durable Redis write costs), "
+        f"bumper/durable floor {over_floor:.2f} (what Bumper's own work costs)"
     )
     unseen = len(set(queued) - set(promised))
     print(
@@ -790,7 +852,7 @@ def report(
         )
     lost_ok = not missing and with_hash == len(queued) and len(set(queued)) == len(queued)
     targets = [
-        ("deliveries/s >= 1500", rates[1] >= 1500),
+        ("deliveries/s >= 1500", rates[2] >= 1500),
         ("p99 <= 50 ms", totals["bumper"].p99 <= 0.050),
         ("ratio >= 0.5", ratio >= 0.5),
         ("ratio >= 0.7 (issue 18)", ratio >= 0.7),
@@ -799,6 +861,8 @@ def report(
     met = ratio >= 0.7 and lost_ok and totals["bumper"].p99 <= 0.050
     note = f"p99 {totals['bumper'].p99 * 1000:.1f} ms, lost: {len(missing)}"
     summary.record("ingest_ratio", round(ratio, 3), met=met, note=note)
+    summary.record("ingest_floor_ratio", round(floor, 3), met=True)
+    summary.record("ingest_over_floor_ratio", round(over_floor, 3), met=True)
     print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets))
     return 0 if lost_ok else 1
 

@@ -36,6 +36,10 @@ TARGETS = {
         "(bench/agent.py)"
     ),
     "ingest_ratio": ">= 0.7 x a bare Flask 202 under the same gunicorn (bench/ingest.py)",
+    "ingest_floor_ratio": "report: the bare app plus one durable Redis enqueue / the bare app "
+    "(bench/ingest.py: the floor for any receiver that queues before its 202)",
+    "ingest_over_floor_ratio": "report: the receiver / that durable floor (bench/ingest.py: "
+    "what Bumper's own work costs)",
     "promotion_report_to_commit_p50_s": "measured; no target (bench/promotion.py: agent report "
     "received -> promotion commit, issue 20)",
     "push_to_healthy_p50_s": "<= 3 s from registry webhook to rollout reported healthy (real node)",
