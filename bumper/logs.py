@@ -306,7 +306,18 @@ def _json_stderr_handler(logger: logging.Logger) -> StderrHandler | None:
 
 def _plain(fields: dict[str, Any]) -> bool:
     """No key a ``LogRecord`` refuses (``message``...) or ``JsonFormatter`` leaves out (``_x``)."""
-    return _STANDARD.isdisjoint(fields) and not any(key[:1] == "_" for key in fields)
+    if _PLAIN_KEYS.issuperset(fields):  # the keys of one call site: a fifth of the checks' time
+        return True
+    for key in fields:
+        if key in _STANDARD or key[:1] == "_":
+            return False
+    if len(_PLAIN_KEYS) < 1024:
+        _PLAIN_KEYS.update(fields)
+    return True
+
+
+# Keys ``_plain`` found plain: they come from the code, a few dozen names.
+_PLAIN_KEYS: set[str] = set()
 
 
 def configure(
