@@ -100,6 +100,9 @@ def run(workdir: Path, redis_server: RedisServer, args: argparse.Namespace) -> i
     # prometheus_client is imported, and log records without caller, thread or process lookups.
     (workdir / "prometheus").mkdir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "prometheus")
+    from bumper.web import procid
+
+    procid.use_for_metric_files()  # as gunicorn_conf does
     os.environ.update(
         BUMPER_REDIS_URL=redis_server.url,
         BUMPER_CONFIG_FILE=str(ingest.write_config(workdir)),

@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,82 @@ def test_compact_json_fails_on_a_cycle_as_json_does() -> None:
     cycle["self"] = cycle
     with pytest.raises(ValueError, match="Circular reference"):
         logs.compact_json(default=str)(cycle)
+
+
+def _configured(monkeypatch: pytest.MonkeyPatch, format: str, level: str) -> io.StringIO:
+    """The process's logging as ``bumper worker`` sets it up, its stderr a fresh buffer."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    logs.configure(LogSettings(format=format, level=level))
+    return stream
+
+
+DELIVERY = {
+    "receiver": "ghcr",
+    "delivery_id": "d-1",
+    "status": 202,
+    "result": "accepted",
+    "events": ["ev-1", "ev-2"],
+    "duration_ms": 2.51,
+    "note": "é\n\u2028",
+    "job_id": "from-the-fields",  # wins over the context's, as with extra=
+}
+
+
+@pytest.mark.parametrize("now", [1_795_000_000.25, 1_795_000_000.9995, 1_795_000_059.0004])
+def test_info_line_writes_the_line_logging_writes(
+    now: float, restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = _configured(monkeypatch, "json", "info")
+    monkeypatch.setattr(time, "time", lambda: now)
+    monkeypatch.setattr(time, "time_ns", lambda: int(now * 1e9))
+    logger = logging.getLogger("bumper.test.info_line")
+    with logs.context(job_id="j-1", target="api"):
+        # Written directly: no record is made or handled.
+        with monkeypatch.context() as direct:
+            direct.setattr(logger, "handle", lambda record: pytest.fail("went through logging"))
+            logs.info_line(logger, "delivery", dict(DELIVERY))
+        logger.info("delivery", extra=dict(DELIVERY))
+    direct_line, logged_line = stream.getvalue().splitlines(keepends=True)
+    assert direct_line == logged_line
+    assert list(json.loads(direct_line))[:6] == [*FIELDS, "job_id", "target"]
+
+
+def test_info_line_goes_through_logging_under_capture(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    logs.info_line(logging.getLogger("bumper.test.info_line"), "delivery", {"status": 202})
+    [record] = caplog.records
+    assert (record.getMessage(), record.__dict__["status"]) == ("delivery", 202)
+
+
+def test_info_line_in_text_format(restore_logging: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = _configured(monkeypatch, "text", "info")
+    logs.info_line(logging.getLogger("bumper.test.info_line"), "delivery", {"status": 202})
+    assert stream.getvalue().endswith(" INFO  bumper.test.info_line: delivery status=202\n")
+
+
+def test_info_line_keeps_what_logging_leaves_out_or_refuses(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = _configured(monkeypatch, "json", "info")
+    logger = logging.getLogger("bumper.test.info_line")
+    logs.info_line(logger, "delivery", {"_private": "x", "status": 202})
+    assert json.loads(stream.getvalue()).keys() == {*FIELDS, "status"}
+    with pytest.raises(KeyError, match="overwrite"):
+        logs.info_line(logger, "delivery", {"message": "clash"})
+
+
+def test_info_line_writes_nothing_below_the_level_or_when_disabled(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = _configured(monkeypatch, "json", "warning")
+    logger = logging.getLogger("bumper.test.info_line")
+    logs.info_line(logger, "delivery", {"status": 202})
+    assert stream.getvalue() == ""
+    logging.getLogger().setLevel(logging.INFO)
+    monkeypatch.setattr(logger, "disabled", True)
+    logs.info_line(logger, "delivery", {"status": 202})
+    assert stream.getvalue() == ""
+    monkeypatch.setattr(logger, "disabled", False)
+    logs.info_line(logger, "delivery", {"status": 202})
+    assert json.loads(stream.getvalue())["status"] == 202

@@ -5,7 +5,8 @@ still override them. It also:
 
 - points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory (removed at exit) before any worker
   imports prometheus_client, so ``/metrics`` adds up every worker (a dead worker's files are marked
-  in ``child_exit``); an operator-provided directory is used as is and emptied at start;
+  in ``child_exit``); an operator-provided directory is used as is and emptied at start; the
+  values' files are named by ``bumper.web.procid``'s pid (no system call per write);
 - logs in ``bumper.logs``'s one format (``bumper.web.logs``) and keeps gunicorn's access log
   off, because request lines can carry a receiver's URL token;
 - warns once when Redis' persistence settings weaken the 202 (``when_ready``, docs/redis.md);
@@ -32,7 +33,7 @@ from bumper import logs
 from bumper import settings as settings_module
 from bumper.errors import ConfigError
 from bumper.web import logs as web_logs
-from bumper.web import serving
+from bumper.web import procid, serving
 
 # Logging first, so that a deprecation warning while loading the settings is a proper line.
 try:
@@ -94,6 +95,9 @@ _own_prom_dir: str | None = None
 if not os.environ.get(_PROM_ENV):
     _own_prom_dir = tempfile.mkdtemp(prefix="bumper-prometheus-")
     os.environ[_PROM_ENV] = _own_prom_dir
+# Before the app (and any metric) is made: the file-backed values' fork check without a system
+# call per write.
+procid.use_for_metric_files()
 _master_pid = os.getpid()
 
 

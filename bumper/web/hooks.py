@@ -33,6 +33,7 @@ from urllib.parse import parse_qs
 import redis
 from flask import Blueprint, Flask, Response, request
 
+from bumper import logs
 from bumper.core import events as events_module
 from bumper.errors import WebhookRejected
 from bumper.sources import (
@@ -420,9 +421,10 @@ def _finish(
     label = receiver.name if receiver is not None else UNKNOWN_RECEIVER
     elapsed = time.perf_counter() - started
     st.metrics.observe(label, outcome.result, elapsed)
-    log.info(
+    logs.info_line(
+        log,
         "delivery",
-        extra={
+        {
             "receiver": label,
             "delivery_id": outcome.delivery_id,
             "status": outcome.status,

@@ -26,7 +26,6 @@ accepted again if a failover lost it.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from rq.job import Job, JobStatus
 from bumper import rqjobs
 from bumper.logs import utc_second
 from bumper.settings import WebSettings
+from bumper.web import procid
 
 JOB_FUNC = rqjobs.HANDLE_EVENT
 DEDUP_PREFIX = "bumper:dedup:"
@@ -242,9 +242,9 @@ class ThreadConnections:
     def _connection(self) -> Any:
         local = self._local
         # A forked child must not share its parent's socket (gunicorn forks after preload).
-        if getattr(local, "pid", None) != os.getpid():
+        if getattr(local, "pid", None) != procid.pid():
             local.connection = self._pool.connection_class(**self._pool.connection_kwargs)
-            local.pid = os.getpid()
+            local.pid = procid.pid()
         return local.connection
 
     def call(self, *command: Any) -> Any:

@@ -171,6 +171,7 @@ class WebMetrics:
         # Label children, looked up once: ``labels()`` validates and locks on every call.
         self._children: dict[tuple[str, ...], Any] = {}
         self._observers: dict[tuple[str, str], _Observer] = {}
+        self._event_incs: dict[tuple[str, str], Callable[[float], None]] = {}
         self._extra: list[Collector] = []
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -195,7 +196,11 @@ class WebMetrics:
         observer.observe(seconds)
 
     def event(self, receiver: str, event_type: str) -> None:
-        self._child(self.events, receiver, event_type)._value.inc(1)
+        inc = self._event_incs.get((receiver, event_type))
+        if inc is None:  # the child's value write, as ``_Observer`` keeps it
+            inc = self._child(self.events, receiver, event_type)._value.inc
+            self._event_incs[receiver, event_type] = inc
+        inc(1)
 
     def dropped(self, receiver: str, reason: str, count: int) -> None:
         self._child(self.dropped_events, receiver, reason).inc(count)
