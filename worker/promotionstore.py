@@ -277,11 +277,31 @@ class PromotionStore:
     def note_commit(
         self, pipeline: str, digest: str, environment: str, sha: str, repo: str
     ) -> None:
-        """``sha`` in the config repo ``repo`` carries ``digest`` into ``environment``."""
-        every = self.commits(pipeline, digest)
-        carriers = [c for c in every.get(environment, []) if c != {"sha": sha, "repo": repo}]
-        every[environment] = [*carriers, {"sha": sha, "repo": repo}][-4:]
-        self._capped_hset(COMMITS + pipeline, digest, json.dumps(every), MAX_DIGESTS)
+        """``sha`` in the config repo ``repo`` carries ``digest`` into ``environment``.
+
+        A read, a merge and a write, redone when the hash changed in between (``WATCH``): two
+        bump jobs noting commits of one digest at once (its dev and staging bumps) each keep
+        theirs, where a plain read-then-write would let the later one erase the earlier.
+        """
+        key = COMMITS + pipeline
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    every = _carriers(cast(bytes | None, pipe.hget(key, digest)))
+                    carrier = {"sha": sha, "repo": repo}
+                    kept = [c for c in every.get(environment, []) if c != carrier]
+                    every[environment] = [*kept, carrier][-4:]
+                    pipe.multi()
+                    self._capped(
+                        keys=[key, key + ORDER],
+                        args=[MAX_DIGESTS, digest, json.dumps(every)],
+                        client=pipe,
+                    )
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
 
     def commits(self, pipeline: str, digest: str) -> dict[str, list[dict[str, str]]]:
         """environment → the commits that carry ``digest`` into it (``note_commit``)."""
