@@ -105,10 +105,14 @@ def test_a_work_tree_whose_user_died_in_it_is_cloned_again(tmp_path: Path, remot
 
 def test_a_work_tree_where_git_was_cut_off_is_cloned_again(tmp_path: Path, remote: str) -> None:
     cache = gitrepo.RepoCache(tmp_path / "cache")
+    # git blocks opening a FIFO nobody writes to, so it is always cut off by the timeout (a fast
+    # command under a tiny timeout could finish first when the test process was descheduled).
+    never_written = tmp_path / "never-written"
+    os.mkfifo(never_written)
     with pytest.raises(TransientError), cache.checkout(remote, "main") as checkout:
         work = checkout.root
-        checkout.git.timeout = 0.0001  # the next git command is cut off
-        checkout.run("status")
+        checkout.git.timeout = 0.2
+        checkout.run("hash-object", str(never_written))
     (work / ".git" / "index.lock").write_text("")
     with cache.checkout(remote, "main") as checkout:
         assert not (work / ".git" / "index.lock").exists()
