@@ -76,7 +76,7 @@ def _pid_is_supervisor(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return _alive(pid) and MODULE.encode() in cmdline and b"serve" in cmdline
+    return alive(pid) and MODULE.encode() in cmdline and b"serve" in cmdline
 
 
 def supervisor_pid(directory: Path) -> int | None:
@@ -264,11 +264,11 @@ def _kill_components(directory: Path) -> None:
         except (OSError, IndexError):
             continue
         deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Running, not a zombie (an orphan stays one until init reaps it)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

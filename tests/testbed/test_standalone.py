@@ -40,15 +40,6 @@ def _cli(state: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str
     )
 
 
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (the supervisor's parent, the `up` command, is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def _children(pid: int) -> set[int]:
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -129,7 +120,7 @@ def test_up_twice_is_one_control_plane_that_down_stops_without_leftovers(
     assert down.returncode == 0, down.stderr
     assert down.stdout.strip() == "testbed: stopped"
     assert not directory.exists()
-    assert not [pid for pid in {supervisor, *components} if _running(pid)]
+    assert not [pid for pid in {supervisor, *components} if testbed_standalone.alive(pid)]
     assert not [d for d in etcd_dirs if d.exists()]
     assert _cli(directory, "down").stdout.strip() == "testbed: not up"
     status = _cli(directory, "status")
@@ -146,13 +137,13 @@ def test_a_supervisor_killed_hard_takes_its_components_and_up_starts_afresh(
         old = int(_state(directory)["pid"])
         components = _children(old)
         os.kill(old, signal.SIGKILL)
-        wait_until(lambda: not _running(old), 30, "the supervisor to die")
+        wait_until(lambda: not testbed_standalone.alive(old), 30, "the supervisor to die")
         assert _cli(directory, "status").returncode == 1
         restarted = _cli(directory, "up", "--no-node")
         assert restarted.returncode == 0, restarted.stderr
         assert "already up" not in restarted.stdout
         # Some die with it (parent-death signal); `up` killed the rest before it started anew.
-        assert not [p for p in components if _running(p)]
+        assert not [p for p in components if testbed_standalone.alive(p)]
         state = _state(directory)
         assert int(state["pid"]) != old
         assert "namespace/default" in _kubectl(state, tmp_path, "get", "ns", "-o", "name")
