@@ -36,6 +36,7 @@ from flask import Blueprint, Flask, Response, request
 from bumper import logs
 from bumper.core import events as events_module
 from bumper.errors import WebhookRejected
+from bumper.settings import listen_address
 from bumper.sources import (
     EVENT_HINT_HEADER,
     DeliveryKey,
@@ -44,8 +45,10 @@ from bumper.sources import (
     cloudevents,
     hint_from_query,
 )
+from bumper.web import direct
 from bumper.web import receivers as receivers_module
 from bumper.web.intake import dedup_digest, job_ids
+from bumper.web.listeners import address_of
 from bumper.web.metrics import UNKNOWN_RECEIVER
 from bumper.web.recent import record_outcome, summarise
 from bumper.web.replies import reply_body
@@ -107,8 +110,21 @@ def install_fast_path(app: Flask, st: WebState) -> None:
     """Answer ``POST /hooks/<name>[/<token>]`` straight from WSGI; the rest goes to Flask.
 
     Only exact matches of the two routes are taken (one or two non-empty segments), so a
-    trailing slash or an extra segment still gets Flask's own reply, as before.
+    trailing slash or an extra segment still gets Flask's own reply, as before. The same
+    route is offered to the serving front (``bumper.web.direct``), which then answers plain
+    deliveries without gunicorn's request object either; never on the ops listener.
     """
+    ops = listen_address(st.settings.web.ops_bind) if st.settings.web.ops_bind else None
+    direct.register(
+        app,
+        direct.DirectRoute(
+            method=b"POST",
+            prefix=b"/hooks/",
+            match=_route,
+            handle=lambda environ, route: handle(st, environ, *route),
+            skip=lambda listener: ops is not None and address_of(listener) == ops,
+        ),
+    )
     flask_app: Callable[..., Iterable[bytes]] = app.wsgi_app
 
     def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

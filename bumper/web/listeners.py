@@ -69,6 +69,11 @@ def _local_address(environ: dict[str, Any]) -> int | str | None:
         local = sock.getsockname()
     except OSError:
         return None
+    return address_of(local)
+
+
+def address_of(local: object) -> int | str | None:
+    """A socket's local address as ``listen_address`` gives it: the port (TCP) or the path."""
     if isinstance(local, tuple):
         return int(local[1])
     if isinstance(local, bytes):

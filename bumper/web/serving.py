@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 from gunicorn import http, util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from bumper.web import framing
+from bumper.web import direct, framing
 from bumper.web.replies import reply_body
 
 _RECV_BYTES = 65_536
@@ -82,12 +82,16 @@ def worker_class(limits: FrontLimits) -> type[BufferingWorker]:
 
 class BufferingWorker(ThreadWorker):  # type: ignore[misc]
     limits: ClassVar[FrontLimits]
+    alive: bool  # gunicorn's: False once the worker is stopping
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading: dict[Any, _Reading] = {}  # insertion order = oldest first
         self.buffered = 0
         self._next_expiry = 0.0
+        # The app's direct route, looked up on the first request (the app loads after init).
+        self._direct: object = _UNSET
+        self._direct_limits = direct.Limits()
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -172,10 +176,31 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         conn = entry.conn
         self._forget(entry)
         conn.bumper_pipelined = bytes(entry.buffer[end:])
-        # gunicorn's own parser, over the request in memory rather than the socket.
-        conn.parser = http.get_parser(self.cfg, [bytes(entry.buffer[:end])], conn.client)
+        request = bytes(entry.buffer[:end])
         conn.initialized = conn.data_ready = True
+        plain = self._direct_request(conn, request)
+        if plain is not None:
+            future = self.tpool.submit(self.handle_direct, conn, plain)
+            future.add_done_callback(
+                lambda done: self.method_queue.defer(self.finish_request, conn, done)
+            )
+            return
+        # gunicorn's own parser, over the request in memory rather than the socket.
+        conn.parser = http.get_parser(self.cfg, [request], conn.client)
         self.enqueue_req(conn)
+
+    def _direct_request(self, conn: Any, request: bytes) -> direct.DirectRequest | None:
+        if self._direct is _UNSET:
+            self._direct = direct.route_of(self.wsgi)
+            self._direct_limits = direct.Limits(
+                request_line=self.cfg.limit_request_line or 1 << 30,
+                fields=self.cfg.limit_request_fields or 1 << 30,
+                field_size=self.cfg.limit_request_field_size or 1 << 30,
+            )
+        route = self._direct
+        if not isinstance(route, direct.DirectRoute):
+            return None
+        return direct.parse(route, request, conn.server, self._direct_limits)
 
     # --- deadlines and limits -------------------------------------------------------------
 
@@ -291,6 +316,34 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             self.handle_error(req, conn.sock, conn.client, error)
             return False
 
+    def handle_direct(self, conn: Any, plain: direct.DirectRequest) -> bool:
+        """Serve a plain request of the app's direct route (``bumper.web.direct``) in a thread;
+        True to keep the connection. What gunicorn's ``handle_request`` does that matters here
+        is done too: the request count for ``max_requests``, and closing once the worker is
+        stopping."""
+        try:
+            conn.sock.settimeout(self.limits.body_timeout)  # for writing the reply
+            status, headers, body = plain.route.handle(plain.environ, plain.matched)
+            self._count_request()
+            keep_alive = plain.keep_alive and bool(self.alive)
+            date = _http_date()
+            conn.sock.sendall(direct.reply(status, headers, body, date=date, keep_alive=keep_alive))
+            return keep_alive
+        except OSError as error:  # the client went away, or did not read the reply in time
+            self.log.debug("reply not delivered: %s", type(error).__name__)
+            return False
+        except Exception as error:
+            self.handle_error(None, conn.sock, conn.client, error)
+            return False
+
+    def _count_request(self) -> None:
+        """gunicorn's ``max_requests``: stop after this many (its ``handle_request`` does it
+        for the ordinary way)."""
+        self.nr += 1
+        if self.max_requests and self.nr >= self.max_requests and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+
     def finish_request(self, conn: Any, future: Any) -> None:
         """Back on the event loop after a thread served ``conn``: read its next request."""
         try:
@@ -314,6 +367,16 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
 
 _NO_FRAMER = framing.RequestFramer(max_header_bytes=0, max_body_bytes=0)
+_UNSET = object()
+_DATE: list[Any] = [0, ""]
+
+
+def _http_date() -> str:
+    """The ``Date`` header's value, formatted once a second (``email.utils.formatdate``)."""
+    now = int(time.time())
+    if _DATE[0] != now:
+        _DATE[:] = [now, util.http_date(now)]
+    return str(_DATE[1])
 
 
 def _send_quietly(sock: socket.socket, data: bytes) -> None:
