@@ -320,12 +320,12 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         """Serve a plain request of the app's direct route (``bumper.web.direct``) in a thread;
         True to keep the connection. What gunicorn's ``handle_request`` does that matters here
         is done too: the request count for ``max_requests``, and closing once the worker is
-        stopping."""
+        stopping or when keep-alive is off."""
         try:
             conn.sock.settimeout(self.limits.body_timeout)  # for writing the reply
             status, headers, body = plain.route.handle(plain.environ, plain.matched)
             self._count_request()
-            keep_alive = plain.keep_alive and bool(self.alive)
+            keep_alive = plain.keep_alive and bool(self.alive) and self.cfg.keepalive > 0
             date = _http_date()
             conn.sock.sendall(direct.reply(status, headers, body, date=date, keep_alive=keep_alive))
             return keep_alive

@@ -341,3 +341,26 @@ def test_a_hook_on_the_ops_listener_is_not_served(shared_dir: Path, server: Guni
         while chunk := sock.recv(65_536):
             received += chunk
     assert _status(received) == 404
+
+
+@pytest.mark.parametrize("flags", [("--keep-alive", "0"), ("--max-requests", "1")])
+def test_gunicorns_keep_alive_and_max_requests_settings_hold_for_direct_replies(
+    tmp_path: Path, shared_dir: Path, redis_server: RedisServer, flags: tuple[str, ...]
+) -> None:
+    """``--keep-alive 0``: every reply closes; ``--max-requests 1``: the worker's first reply
+    closes its connection, and a new worker serves the next delivery."""
+    gunicorn = _server(tmp_path, redis_server, workers=1)
+    gunicorn.args = flags
+    gunicorn.start()
+    try:
+        for attempt in range(2):
+            with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=10) as sock:
+                sock.sendall(delivery(shared_dir, f"settings-{flags[0]}-{attempt}"))
+                received = b""
+                while chunk := sock.recv(65_536):  # ends only because the server closes
+                    received += chunk
+            status, headers, body = split(received)
+            assert status == 202 and headers["connection"] == "close", body
+            assert "server" not in headers  # answered directly
+    finally:
+        gunicorn.stop()
