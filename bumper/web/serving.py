@@ -299,42 +299,45 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
     def handle(self, conn: Any) -> bool:
         """Serve one buffered request in a thread; True to keep the connection."""
-        req = None
+        return self._serve(conn, partial(self._handle_parsed, conn))
+
+    def handle_direct(self, conn: Any, plain: direct.DirectRequest) -> bool:
+        """Serve a plain request of the app's direct route (``bumper.web.direct``) in a
+        thread; True to keep the connection."""
+        return self._serve(conn, partial(self._reply_directly, conn, plain))
+
+    def _serve(self, conn: Any, serve: Callable[[], bool]) -> bool:
+        """What every served request shares: the write deadline and what a failure costs."""
+        conn.bumper_req = None
         try:
             conn.sock.settimeout(self.limits.body_timeout)  # for writing the reply
-            req = next(conn.parser)
-            # The front answered any "Expect: 100-continue" before reading the body.
-            req._expected_100_continue = False
-            keepalive = self.handle_request(req, conn)
-            return bool(keepalive and conn.parser.finish_body())
+            return serve()
         except (http.errors.NoMoreData, StopIteration):
             return False
         except OSError as error:  # the client went away, or did not read the reply in time
             self.log.debug("reply not delivered: %s", type(error).__name__)
             return False
         except Exception as error:
-            self.handle_error(req, conn.sock, conn.client, error)
+            self.handle_error(conn.bumper_req, conn.sock, conn.client, error)
             return False
 
-    def handle_direct(self, conn: Any, plain: direct.DirectRequest) -> bool:
-        """Serve a plain request of the app's direct route (``bumper.web.direct``) in a thread;
-        True to keep the connection. What gunicorn's ``handle_request`` does that matters here
-        is done too: the request count for ``max_requests``, and closing once the worker is
-        stopping or when keep-alive is off."""
-        try:
-            conn.sock.settimeout(self.limits.body_timeout)  # for writing the reply
-            status, headers, body = plain.route.handle(plain.environ, plain.matched)
-            self._count_request()
-            keep_alive = plain.keep_alive and bool(self.alive) and self.cfg.keepalive > 0
-            date = _http_date()
-            conn.sock.sendall(direct.reply(status, headers, body, date=date, keep_alive=keep_alive))
-            return keep_alive
-        except OSError as error:  # the client went away, or did not read the reply in time
-            self.log.debug("reply not delivered: %s", type(error).__name__)
-            return False
-        except Exception as error:
-            self.handle_error(None, conn.sock, conn.client, error)
-            return False
+    def _handle_parsed(self, conn: Any) -> bool:
+        req = conn.bumper_req = next(conn.parser)
+        # The front answered any "Expect: 100-continue" before reading the body.
+        req._expected_100_continue = False
+        keepalive = self.handle_request(req, conn)
+        return bool(keepalive and conn.parser.finish_body())
+
+    def _reply_directly(self, conn: Any, plain: direct.DirectRequest) -> bool:
+        """What gunicorn's ``handle_request`` does that matters here is done too: the request
+        count for ``max_requests``, and closing once the worker is stopping or when
+        keep-alive is off."""
+        status, headers, body = plain.route.handle(plain.environ, plain.matched)
+        self._count_request()
+        keep_alive = plain.keep_alive and bool(self.alive) and self.cfg.keepalive > 0
+        date = _http_date()
+        conn.sock.sendall(direct.reply(status, headers, body, date=date, keep_alive=keep_alive))
+        return keep_alive
 
     def _count_request(self) -> None:
         """gunicorn's ``max_requests``: stop after this many (its ``handle_request`` does it

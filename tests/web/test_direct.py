@@ -212,10 +212,8 @@ def test_what_is_parsed_directly_gunicorn_reads_the_same(raw: bytes) -> None:
 def server(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
 ) -> Iterator[GunicornServer]:
-    gunicorn = _server(tmp_path_factory.mktemp("direct"), redis_server, workers=1)
-    gunicorn.start()
-    yield gunicorn
-    gunicorn.stop()
+    with _server(tmp_path_factory.mktemp("direct"), redis_server, workers=1) as gunicorn:
+        yield gunicorn
 
 
 def delivery(shared_dir: Path, delivery_id: str, *extra: str, path: str = "/hooks/gh") -> bytes:
@@ -351,8 +349,7 @@ def test_gunicorns_keep_alive_and_max_requests_settings_hold_for_direct_replies(
     closes its connection, and a new worker serves the next delivery."""
     gunicorn = _server(tmp_path, redis_server, workers=1)
     gunicorn.args = flags
-    gunicorn.start()
-    try:
+    with gunicorn:
         for attempt in range(2):
             with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=10) as sock:
                 sock.sendall(delivery(shared_dir, f"settings-{flags[0]}-{attempt}"))
@@ -362,5 +359,3 @@ def test_gunicorns_keep_alive_and_max_requests_settings_hold_for_direct_replies(
             status, headers, body = split(received)
             assert status == 202 and headers["connection"] == "close", body
             assert "server" not in headers  # answered directly
-    finally:
-        gunicorn.stop()

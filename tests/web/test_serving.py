@@ -51,10 +51,8 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
 ) -> Iterator[GunicornServer]:
     """The default settings, 2 workers."""
-    gunicorn = _server(tmp_path_factory.mktemp("serving"), redis_server, workers=2)
-    gunicorn.start()
-    yield gunicorn
-    gunicorn.stop()
+    with _server(tmp_path_factory.mktemp("serving"), redis_server, workers=2) as gunicorn:
+        yield gunicorn
 
 
 def _deliver(shared_dir: Path, server: GunicornServer, delivery: str) -> requests.Response:
