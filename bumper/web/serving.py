@@ -29,6 +29,7 @@ It serves HTTP/1.x without TLS: TLS and HTTP/2 end at the Ingress or proxy in fr
 from __future__ import annotations
 
 import errno
+import os
 import resource
 import selectors
 import socket
@@ -191,7 +192,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
     def _direct_request(self, conn: Any, request: bytes) -> direct.DirectRequest | None:
         if self._direct is _UNSET:
-            self._direct = direct.route_of(self.wsgi)
+            # Mounted under a prefix, gunicorn maps paths: only its own parser does that.
+            mounted = bool(os.environ.get("SCRIPT_NAME"))
+            self._direct = None if mounted else direct.route_of(self.wsgi)
             self._direct_limits = direct.Limits(
                 request_line=self.cfg.limit_request_line or 1 << 30,
                 fields=self.cfg.limit_request_fields or 1 << 30,

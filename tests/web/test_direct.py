@@ -359,3 +359,22 @@ def test_gunicorns_keep_alive_and_max_requests_settings_hold_for_direct_replies(
             status, headers, body = split(received)
             assert status == 202 and headers["connection"] == "close", body
             assert "server" not in headers  # answered directly
+
+
+def test_under_a_script_name_prefix_gunicorn_maps_every_path(
+    tmp_path: Path, shared_dir: Path, redis_server: RedisServer
+) -> None:
+    """``SCRIPT_NAME=/bumper``: gunicorn strips the prefix from the path, so deliveries go
+    the ordinary way, where that happens."""
+    gunicorn = _server(tmp_path, redis_server, workers=1, SCRIPT_NAME="/bumper")
+    gunicorn.start(ready_path="/bumper/healthz")
+    try:
+        mounted = delivery(shared_dir, "mounted", path="/bumper/hooks/gh")
+        status, headers, body = split(replies(gunicorn, mounted)[0])
+        assert status == 202 and body["status"] == "accepted"
+        assert headers["server"].startswith("gunicorn")
+        unmounted = replies(gunicorn, delivery(shared_dir, "unmounted"))[0]
+        # gunicorn's own answer (its "configuration problem", a 500), not a direct 202.
+        assert _status(unmounted) == 500 and b"does not start with SCRIPT_NAME" in unmounted
+    finally:
+        gunicorn.stop()
