@@ -210,7 +210,6 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
             if plan.promote is not None:
                 _promote(ctx, pipeline, view, plan.promote, request_bump)
                 queued += 1
-                record = pstore.digests(pipeline.name).get(view.digest) or record
                 entered = {**view.entered, plan.promote: promotion.Entered(now, "queued")}
                 view = dataclasses.replace(view, entered=entered)
                 plan = promotion.decide(envs, view, now, pipeline.max_report_age or 300)
@@ -227,8 +226,8 @@ def evaluate(ctx: WorkerContext, request_bump: RequestBump, now: float | None = 
             if statuses != record.get("statuses"):
                 _log_changes(ctx, pipeline, view, record.get("statuses") or [], statuses)
             evaluated.append((view, statuses))
-            changed[view.digest] = {
-                **record,
+            changed[view.digest] = {  # the fields computed here: not ``entered`` (bump jobs)
+                "first_seen": record.get("first_seen"),
                 "tag": view.tag,
                 "statuses": statuses,
                 "evaluated_at": now,

@@ -14,7 +14,10 @@ Keys (all under ``bumper:``):
 - ``promotion:<pipeline>`` hash digest → JSON ``{tag, first_seen, evaluated_at, entered: {env:
   {at, change, pr, repo, merged_at, closed}}, statuses: [...]}``: the promotions Bumper made
   and the last statuses computed (dashboard, ``bumper explain-promotion``). At most
-  ``MAX_DIGESTS`` fields, oldest first out.
+  ``MAX_DIGESTS`` fields, the least recently written first out (an evaluation writes its
+  records oldest first seen first). Evaluations and bump jobs write a record at once: each
+  merges its fields into the record as stored (``save_digests``, ``update_entered``), so
+  neither erases the other's.
 - ``health-reported`` hash agent → when its newest report arrived (even one that named nothing):
   an environment whose agent is not in it was never seen.
 - ``promotion-brought:<pipeline>`` hash tag → when the first environment's rule bumped it (the
@@ -28,10 +31,10 @@ Keys (all under ``bumper:``):
   description]``: the commit status last written there, so a tick writes only a change.
 - ``promotion-pending``: set while an evaluation job is queued, so a burst of reports queues one.
 
-The brought, revisions, commits and commit-statuses hashes are bounded (``MAX_DIGESTS``,
-``MAX_WRITTEN``) by one mechanism, ``_capped_hset``: each has a companion sorted set
-``<key>:order`` (field → write sequence), and past the cap the least recently written fields
-go, so the records of digests still moving through the pipeline stay.
+The promotion, brought, revisions, commits and commit-statuses hashes are bounded
+(``MAX_DIGESTS``, ``MAX_WRITTEN``) by one mechanism, ``_capped_hset``: each has a companion
+sorted set ``<key>:order`` (field → write sequence), and past the cap the least recently
+written fields go, so the records of digests still moving through the pipeline stay.
 
 Timers are these timestamps: they live in Redis and survive a worker restart.
 Must not: decide anything (``bumper.core.promotion`` does). Imports only redis (the web
@@ -41,7 +44,7 @@ process writes the reports' evidence through it, .importlinter ``web-only-enqueu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import redis
@@ -223,15 +226,16 @@ class PromotionStore:
         return [{**every[d], "digest": d} for d in order[:limit]]
 
     def save_digests(self, pipeline: str, records: Mapping[str, Mapping[str, Any]]) -> None:
-        """Write every record given; keep the ``MAX_DIGESTS`` most recently first seen."""
-        if not records:
-            return
-        key = PROMOTION + pipeline
-        self.redis.hset(key, mapping={d: json.dumps(r) for d, r in records.items()})
-        if self.redis.hlen(key) > MAX_DIGESTS:
-            every = self.digests(pipeline)
-            oldest = sorted(every, key=lambda d: every[d].get("first_seen") or 0)
-            self.redis.hdel(key, *oldest[: len(every) - MAX_DIGESTS])
+        """Merge the fields given into each digest's record (a digest without one gets one);
+        the fields not given stay as stored: an evaluation writes the ``tag``, ``statuses``
+        and ``evaluated_at`` it computed and keeps the ``entered`` a bump job wrote meanwhile.
+        Past ``MAX_DIGESTS`` records, the least recently written go."""
+        if records:
+            self._rewrite(
+                pipeline,
+                list(records),
+                lambda stored: {d: {**(stored[d] or {}), **r} for d, r in records.items()},
+            )
 
     def enter(
         self,
@@ -250,12 +254,57 @@ class PromotionStore:
         self, pipeline: str, digest: str, environment: str, at: float, **fields: Any
     ) -> None:
         """Merge ``fields`` into the digest's promotion into ``environment`` (``merged_at``,
-        ``closed``: what the forge says of its PR); its ``at`` is the first time given."""
-        record = self.digests(pipeline).get(digest) or {"first_seen": at}
-        entered = dict(record.get("entered") or {})
-        before = entered.get(environment) or {}
-        entered[environment] = {**before, **fields, "at": before.get("at", at)}
-        self.save_digests(pipeline, {digest: {**record, "entered": entered}})
+        ``closed``: what the forge says of its PR); its ``at`` is the first time given. The
+        rest of the record (other environments, the statuses) stays as stored."""
+
+        def merge(stored: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:
+            record = stored[digest] or {"first_seen": at}
+            entered = dict(record.get("entered") or {})
+            before = entered.get(environment) or {}
+            entered[environment] = {**before, **fields, "at": before.get("at", at)}
+            return {digest: {**record, "entered": entered}}
+
+        self._rewrite(pipeline, [digest], merge)
+
+    def _rewrite(
+        self,
+        pipeline: str,
+        digests: list[str],
+        merge: Callable[[dict[str, dict[str, Any] | None]], Mapping[str, Mapping[str, Any]]],
+    ) -> None:
+        """Write the records ``merge`` makes of the stored ones (digest → its record in the
+        documented shape, None when there is none or it is garbled).
+
+        A read, a merge and a write, redone when the hash changed in between (``WATCH``, as
+        ``note_commit``): an evaluation and a bump job writing one digest's record at once
+        each keep their fields. Each record is written by ``_CAPPED_HSET`` in the same
+        transaction, the oldest first seen first, so past the cap the least recently written
+        records go, the oldest first seen of those written together.
+        """
+        key = PROMOTION + pipeline
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = cast(list[bytes | None], pipe.hmget(key, digests))
+                    found = [_loads(value) for value in raw]
+                    stored = {
+                        digest: _clean(record) if record is not None else None
+                        for digest, record in zip(digests, found, strict=True)
+                    }
+                    records = merge(stored)
+                    order = sorted(records, key=lambda d: _number(records[d].get("first_seen")))
+                    pipe.multi()
+                    for digest in order:
+                        self._capped(
+                            keys=[key, key + ORDER],
+                            args=[MAX_DIGESTS, digest, json.dumps(records[digest])],
+                            client=pipe,
+                        )
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
 
     def note_brought(self, pipeline: str, tag: str, at: float) -> None:
         """The first environment's rule bumped ``tag`` (the tag policy brought it there)."""

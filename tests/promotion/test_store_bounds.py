@@ -75,3 +75,22 @@ def test_fields_written_before_the_order_was_kept_go_first(
     store.note_brought("api", "newer", 3.0)
     brought = store.brought("api")
     assert {"new", "newer"} <= brought and len(brought) == CAP
+
+
+def test_digest_records_past_the_cap_the_oldest_first_seen_of_a_batch_goes(
+    store: PromotionStore,
+) -> None:
+    # an evaluation writes every record at once (in its own order): past the cap, the one
+    # first seen the longest ago goes, in the same transaction as the write
+    records = {f"d{n}": {"first_seen": float(n), "tag": f"1.{n}"} for n in (2, 0, 3, 1)}
+    store.save_digests("api", records)
+    assert sorted(store.digests("api")) == ["d1", "d2", "d3"]
+
+
+def test_a_digest_record_entered_again_stays_past_the_cap(store: PromotionStore) -> None:
+    for n in range(3):
+        store.save_digests("api", {f"d{n}": {"first_seen": float(n)}})
+    store.enter("api", "d0", "staging", "sha-d0", 5.0)  # still moving through the pipeline
+    store.save_digests("api", {"d3": {"first_seen": 3.0}})
+    assert sorted(store.digests("api")) == ["d0", "d2", "d3"]
+    assert store.digests("api")["d0"]["entered"]["staging"]["change"] == "sha-d0"
