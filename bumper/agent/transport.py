@@ -36,6 +36,11 @@ TransportError = (OSError, http.client.HTTPException)
 _MAX_LINE = 65536  # http.client's limits on a reply's lines and header count
 _MAX_HEADERS = 100
 _FRAMING = (b"content-length", b"transfer-encoding", b"connection")
+# A reply's body: read at once up to _PIECE, past it in pieces, so that a Content-Length or
+# chunk size the body does not hold reserves no memory for it; none larger than _MAX_BODY
+# (a LIST of many thousand objects is tens of MB).
+_PIECE = 1 << 24
+_MAX_BODY = 1 << 30
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")  # what http.client refuses in a request target
 
 
@@ -199,16 +204,34 @@ def _reply(reader: io.BufferedReader) -> tuple[int, bytes, bool]:
     if status in (204, 304):
         return status, b"", closes
     length = fields.get(b"content-length")
-    if length is None:
-        return status, reader.read(), True  # the body ends where the connection does
-    try:
-        expected = int(length)
-    except ValueError:
-        raise http.client.HTTPException(f"bad Content-Length {length[:40]!r}") from None
-    body = reader.read(expected)
-    if len(body) < expected:
-        raise http.client.IncompleteRead(body, expected - len(body))
-    return status, body, closes
+    if length is None:  # the body ends where the connection does
+        return status, _read(reader, _MAX_BODY + 1, until_end=True), True
+    if not length.isdigit():
+        raise http.client.HTTPException(f"bad Content-Length {length[:40]!r}")
+    return status, _read(reader, int(length)), closes
+
+
+def _read(reader: io.BufferedReader, size: int, *, until_end: bool = False) -> bytes:
+    """``size`` bytes of the body (``until_end``: up to the end of the connection, at most
+    ``size``); ``IncompleteRead`` if the connection ends first, over ``_MAX_BODY`` refused."""
+    if size > _MAX_BODY and not until_end:
+        raise http.client.HTTPException(f"reply body of {size} bytes, over {_MAX_BODY}")
+    if size <= _PIECE:
+        body = reader.read(size)
+    else:
+        pieces: list[bytes] = []
+        got = 0
+        while got < size and (piece := reader.read(min(_PIECE, size - got))):
+            pieces.append(piece)
+            got += len(piece)
+        body = b"".join(pieces)
+    if until_end:
+        if len(body) > _MAX_BODY:
+            raise http.client.HTTPException(f"reply body over {_MAX_BODY} bytes")
+        return body
+    if len(body) < size:
+        raise http.client.IncompleteRead(body, size - len(body))
+    return body
 
 
 def _head(reader: io.BufferedReader) -> dict[bytes, bytes]:
@@ -229,19 +252,18 @@ def _head(reader: io.BufferedReader) -> dict[bytes, bytes]:
 
 def _chunked(reader: io.BufferedReader) -> bytes:
     parts: list[bytes] = []
+    total = 0
     while True:
         line = reader.readline(_MAX_LINE + 1)
-        try:
-            size = int(line.split(b";", 1)[0], 16)
-        except ValueError:
-            raise http.client.IncompleteRead(b"".join(parts)) from None
+        digits = line.split(b";", 1)[0].strip()
+        if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+            raise http.client.IncompleteRead(b"".join(parts))
+        size = int(digits, 16)
         if size == 0:
             _head(reader)  # the trailer, up to its empty line
             return b"".join(parts)
-        chunk = reader.read(size)
-        if len(chunk) < size:
-            raise http.client.IncompleteRead(chunk, size - len(chunk))
-        parts.append(chunk)
+        total += size
+        parts.append(_read(reader, size if total <= _MAX_BODY else _MAX_BODY + 1))
         reader.readline(_MAX_LINE + 1)  # the CRLF after the chunk
 
 

@@ -5,6 +5,7 @@ while it sat idle."""
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import threading
 import time
@@ -184,3 +185,71 @@ def test_each_framing_of_a_reply_is_read_whole_and_decides_reuse(
     assert send(pool, b"next") == (200, b"next")
     assert (Handler.peers[0] == Handler.peers[1]) is reused
     pool.close()
+
+
+def reply_of(raw: bytes) -> tuple[int, bytes, bool]:
+    return transport._reply(io.BufferedReader(io.BytesIO(raw)))
+
+
+@pytest.fixture
+def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of 8 bytes, bodies of at most 64: the same code paths as 16 MiB and 1 GiB."""
+    monkeypatch.setattr(transport, "_PIECE", 8)
+    monkeypatch.setattr(transport, "_MAX_BODY", 64)
+
+
+def test_a_huge_content_length_is_refused_without_reserving_memory_for_it() -> None:
+    # Before: BufferedReader.read(10**15) asked for a petabyte at once (MemoryError).
+    with pytest.raises(http.client.HTTPException, match="over"):
+        reply_of(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000\r\n\r\nabc")
+
+
+@pytest.mark.usefixtures("small_limits")
+def test_a_body_larger_than_a_piece_is_read_whole_in_pieces() -> None:
+    body = bytes(range(40))
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + body
+    assert reply_of(raw) == (200, body, False)
+    with pytest.raises(http.client.IncompleteRead):  # the connection ends before its length
+        reply_of(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n" + body)
+
+
+@pytest.mark.usefixtures("small_limits")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 65\r\n\r\n" + b"x" * 65,
+        b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 65,  # until the connection closes
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"20\r\n"
+        + b"x" * 32
+        + b"\r\n"
+        + b"21\r\n"
+        + b"x" * 33
+        + b"\r\n0\r\n\r\n",
+    ],
+    ids=["content-length", "until-close", "chunked"],
+)
+def test_a_body_over_the_bound_is_refused(raw: bytes) -> None:
+    with pytest.raises(http.client.HTTPException, match="over"):
+        reply_of(raw)
+
+
+@pytest.mark.parametrize("length", [b"-5", b"+5", b"5x", b""])
+def test_a_content_length_that_is_not_digits_is_refused(length: bytes) -> None:
+    # Before: int(b"-5") made read(-5), which reads to the end of the connection.
+    with pytest.raises(http.client.HTTPException, match="bad Content-Length"):
+        reply_of(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nhello")
+
+
+@pytest.mark.parametrize("size", [b"-1", b"0x5", b"+5", b""])
+def test_a_chunk_size_that_is_not_hex_digits_is_refused(size: bytes) -> None:
+    raw = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\nhello\r\n0\r\n\r\n"
+    )
+    with pytest.raises(http.client.IncompleteRead):
+        reply_of(raw)
+
+
+def test_chunk_extensions_and_whitespace_still_frame_a_chunk() -> None:
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;ext=1\r\nhello\r\n0\r\n\r\n"
+    assert reply_of(raw) == (200, b"hello", False)
