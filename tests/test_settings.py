@@ -24,6 +24,7 @@ ENVIRON_ALLOWED = {
     "bumper/gitrepo.py": "the environment passed on to git",
     "bumper/quickstart.py": "the environment passed on to the processes it starts",
     "bumper/web/gunicorn_conf.py": "prometheus_client's PROMETHEUS_MULTIPROC_DIR",
+    "bumper/web/serving.py": "gunicorn's SCRIPT_NAME (a mounted app: its parser maps paths)",
     "worker/signing.py": "the environment passed on to gpg",
 }
 
