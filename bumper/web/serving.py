@@ -90,9 +90,12 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self.reading: dict[Any, _Reading] = {}  # insertion order = oldest first
         self.buffered = 0
         self._next_expiry = 0.0
-        # The app's direct route, looked up on the first request (the app loads after init).
-        self._direct: object = _UNSET
-        self._direct_limits = direct.Limits()
+        self._direct: direct.DirectRoute | None = None  # set once the app is loaded
+        self._direct_limits = direct.Limits(
+            request_line=self.cfg.limit_request_line or 1 << 30,
+            fields=self.cfg.limit_request_fields or 1 << 30,
+            field_size=self.cfg.limit_request_field_size or 1 << 30,
+        )
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -190,18 +193,15 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         conn.parser = http.get_parser(self.cfg, [request], conn.client)
         self.enqueue_req(conn)
 
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        # Mounted under a prefix, gunicorn maps paths: only its own parser does that.
+        mounted = bool(os.environ.get("SCRIPT_NAME"))
+        self._direct = None if mounted else direct.route_of(self.wsgi)
+
     def _direct_request(self, conn: Any, request: bytes) -> direct.DirectRequest | None:
-        if self._direct is _UNSET:
-            # Mounted under a prefix, gunicorn maps paths: only its own parser does that.
-            mounted = bool(os.environ.get("SCRIPT_NAME"))
-            self._direct = None if mounted else direct.route_of(self.wsgi)
-            self._direct_limits = direct.Limits(
-                request_line=self.cfg.limit_request_line or 1 << 30,
-                fields=self.cfg.limit_request_fields or 1 << 30,
-                field_size=self.cfg.limit_request_field_size or 1 << 30,
-            )
         route = self._direct
-        if not isinstance(route, direct.DirectRoute):
+        if route is None:
             return None
         return direct.parse(route, request, conn.server, self._direct_limits)
 
@@ -373,7 +373,6 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
 
 _NO_FRAMER = framing.RequestFramer(max_header_bytes=0, max_body_bytes=0)
-_UNSET = object()
 _DATE: list[Any] = [0, ""]
 
 

@@ -6,6 +6,7 @@ both survive, whichever writes last. Real Redis, web app, worker jobs and forge 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -42,6 +43,25 @@ def _request(requested: list[str]) -> promotion.RequestBump:
     return request
 
 
+def after_first_read(
+    monkeypatch: pytest.MonkeyPatch, module: Any, name: str, other_writer: Callable[[], object]
+) -> list[bool]:
+    """Wrap the reader ``module.name`` so that ``other_writer`` runs right after its first
+    call (between a writer's read and its write); the list holds True once it has run."""
+    read = getattr(module, name)
+    interleaved: list[bool] = []
+
+    def read_then_interleave(*args: Any) -> Any:
+        found = read(*args)
+        if not interleaved:
+            interleaved.append(True)
+            other_writer()
+        return found
+
+    monkeypatch.setattr(module, name, read_then_interleave)
+    return interleaved
+
+
 def staging(client: redis.Redis) -> dict[str, Any]:
     record = PromotionStore(client).digests("api")[D1]
     return next(s for s in record["statuses"] if s["environment"] == "staging")
@@ -51,17 +71,12 @@ def test_a_change_entered_during_an_evaluation_survives_its_write(
     sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     requested = promoted_into_staging(web, redis_client)
-    read = promotion.digests
-    interleaved: list[bool] = []
-
-    def read_then_let_the_bump_job_enter(*args: Any) -> Any:
-        found = read(*args)
-        if not interleaved:  # between the evaluation's read and its write, the bump job's
-            interleaved.append(True)
-            PromotionStore(redis_client).enter("api", D1, "staging", LINK, time.time())
-        return found
-
-    monkeypatch.setattr(promotion, "digests", read_then_let_the_bump_job_enter)
+    interleaved = after_first_read(
+        monkeypatch,
+        promotion,
+        "digests",  # between the evaluation's read and its write, the bump job's enter
+        lambda: PromotionStore(redis_client).enter("api", D1, "staging", LINK, time.time()),
+    )
     now = time.time() + 1
     promotion.evaluate(context.current(), _request(requested), now=now)
 
@@ -78,21 +93,17 @@ def test_statuses_written_during_an_enter_survive_its_write(
     sim: ForgeSim, web: FlaskClient, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     requested = promoted_into_staging(web, redis_client)
-    clean = promotionstore._clean
-    interleaved: list[float] = []
-
-    def read_then_let_an_evaluation_write(record: dict[str, Any]) -> dict[str, Any]:
-        found = clean(record)
-        if not interleaved:  # between the bump job's read and its write, an evaluation's
-            interleaved.append(time.time() + 1)
-            promotion.evaluate(context.current(), _request(requested), now=interleaved[0])
-        return found
-
-    monkeypatch.setattr(promotionstore, "_clean", read_then_let_an_evaluation_write)
+    evaluated_at = time.time() + 1
+    interleaved = after_first_read(
+        monkeypatch,
+        promotionstore,
+        "_clean",  # between the bump job's read and its write, an evaluation's
+        lambda: promotion.evaluate(context.current(), _request(requested), now=evaluated_at),
+    )
     PromotionStore(redis_client).enter("api", D1, "staging", LINK, time.time())
 
     assert interleaved
     record = PromotionStore(redis_client).digests("api")[D1]
     assert record["entered"]["staging"]["change"] == LINK  # the bump job's
-    assert record["evaluated_at"] == interleaved[0]  # the evaluation's
+    assert record["evaluated_at"] == evaluated_at  # the evaluation's
     assert len(requested) == 1
