@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bumper.agent import apply, kube, manifests
+from bumper.agent import render as agent_render
 from bumper.errors import ApplyError
 from tests.agent.bed import configmap, namespace
 from tests.support.testbed import BedCluster
@@ -86,6 +87,21 @@ def test_objects_of_a_namespace_this_sync_creates_are_not_dry_run(client: Counti
     assert len(result.applied) == 13
     assert client.dry_runs == [ns]  # the Namespace itself only: its ConfigMaps could not be
     assert all(exists(client, "v1", "ConfigMap", f"cm-{i}", ns) for i in range(12))
+
+
+def test_an_unquoted_date_reaches_the_server_as_its_text(
+    client: CountingClient, tmp_path: Path
+) -> None:
+    """As ``kubectl apply`` sends it; it once crashed the sync (a date is not JSON)."""
+    ns = unique("dates")
+    (tmp_path / "cm.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release\n  namespace: {ns}\n"
+        "data:\n  released: 2024-01-01\n"
+    )
+    render = [namespace(ns), *agent_render.render(tmp_path, agent_render.RenderSpec())]
+    applier(client, ns).sync(render, [])
+    live = client.get(client.resource("v1", "ConfigMap"), "release", ns)
+    assert live is not None and live["data"] == {"released": "2024-01-01"}
 
 
 def test_a_refusal_in_a_namespace_that_exists_still_applies_nothing(

@@ -28,6 +28,29 @@ def test_plain_tree_is_recursive_multi_document_and_sorted(tmp_path: Path) -> No
     assert names == ["one", "two", "three"]
 
 
+def test_values_render_as_kubernetes_reads_them(tmp_path: Path) -> None:
+    """YAML 1.1 would build dates, bytes and sets, which JSON cannot carry to the API server;
+    Kubernetes' reader (go-yaml v2) keeps the first two as text, the third as a mapping."""
+    (tmp_path / "x.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dates\n  annotations:\n"
+        "    released: 2024-01-01\n    at: 2024-01-01T10:00:00Z\ndata:\n"
+        "  tagged: !!timestamp 2001-12-14\n  blob: !!binary aGVsbG8=\n  when: '2024-01-02'\n"
+        "  on: yes\nextra: !!set {a, b}\n"
+    )
+    (obj,) = render.render(tmp_path, RenderSpec())
+    assert obj["metadata"]["annotations"] == {
+        "released": "2024-01-01",
+        "at": "2024-01-01T10:00:00Z",
+    }
+    assert obj["data"] == {
+        "tagged": "2001-12-14",
+        "blob": "hello",
+        "when": "2024-01-02",
+        True: True,
+    }
+    assert obj["extra"] == {"a": None, "b": None}
+
+
 def test_only_the_configured_paths(tmp_path: Path) -> None:
     (tmp_path / "prod").mkdir()
     (tmp_path / "dev").mkdir()

@@ -30,6 +30,7 @@ from bumper.errors import ParseLimitExceeded
 
 _Parser: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)  # libyaml's event parser
 _Safe: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
@@ -121,10 +122,32 @@ def compose_all(text: str, loader: Any, limits: Limits = DEFAULT) -> list[Any]:
     return list(yaml.compose_all(text, Loader=loader))
 
 
+class _Plain(_Safe):  # type: ignore[misc,valid-type]
+    """The safe loader building only what JSON can hold, as Kubernetes reads YAML (go-yaml v2
+    through ``sigs.k8s.io/yaml``): an unquoted ``2024-01-01`` stays its text (a ``datetime``
+    could not be sent at all), ``!!binary`` is its decoded text, ``!!set`` a mapping to null."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in _Safe.yaml_implicit_resolvers.items()
+    }
+
+
+_Plain.add_constructor(_TIMESTAMP, lambda loader, node: loader.construct_scalar(node))
+_Plain.add_constructor(
+    "tag:yaml.org,2002:binary",
+    lambda loader, node: loader.construct_yaml_binary(node).decode("utf-8", "replace"),
+)
+_Plain.add_constructor(
+    "tag:yaml.org,2002:set",
+    lambda loader, node: dict.fromkeys(loader.construct_mapping(node)),
+)
+
+
 def load_all(text: str, limits: Limits = DEFAULT) -> list[Any]:
-    """Every document of ``text`` as plain data (safe loader: no Python objects), bounded."""
+    """Every document of ``text`` as plain data, bounded: JSON's types only (``_Plain``)."""
     check(text, limits)
-    return list(yaml.load_all(text, Loader=_Safe))
+    return list(yaml.load_all(text, Loader=_Plain))
 
 
 def _count(events: Any, limits: Limits) -> None:
