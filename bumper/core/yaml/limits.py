@@ -122,7 +122,7 @@ def compose_all(text: str, loader: Any, limits: Limits = DEFAULT) -> list[Any]:
     return list(yaml.compose_all(text, Loader=loader))
 
 
-class _Plain(_Safe):  # type: ignore[misc,valid-type]
+class _Plain(_Safe):  # type: ignore[misc]
     """The safe loader building only what JSON can hold, as Kubernetes reads YAML (go-yaml v2
     through ``sigs.k8s.io/yaml``): an unquoted ``2024-01-01`` stays its text (a ``datetime``
     could not be sent at all), ``!!binary`` is its decoded text, ``!!set`` a mapping to null."""
