@@ -84,7 +84,7 @@ class Applier:
         conflicts: str = "force",
         default_namespace: str = "default",
         scope_namespace: str | None = None,
-        workers: int = 8,
+        workers: int = 16,
     ) -> None:
         self.client = client
         self.agent = agent
@@ -148,21 +148,24 @@ class Applier:
     # -- reading live state -----------------------------------------------------------------
 
     def list_live(self, resources: Iterable[kube.Resource]) -> dict[Key, Obj]:
-        """One LIST per kind, filtered by the agent's labels."""
+        """One LIST per kind, filtered by the agent's labels, ``workers`` at a time."""
         live: dict[Key, Obj] = {}
-        for res in sorted(set(resources), key=lambda r: (r.group, r.kind)):
-            try:
-                items = self.client.list(
-                    res, namespace=self.scope_namespace, selector=manifests.selector(self.agent)
-                )
-            except KubeApiError as error:
-                if error.status == 404:
-                    continue  # the kind itself is gone (its CRD was removed)
-                raise
+        kinds = sorted(set(resources), key=lambda r: (r.group, r.kind))
+        for items in self._parallel(self._list_owned, kinds):
             for item in items:
                 (item.get("metadata") or {}).pop("managedFields", None)
                 live[manifests.key_of(item)] = item
         return live
+
+    def _list_owned(self, res: kube.Resource) -> list[Obj]:
+        try:
+            return self.client.list(
+                res, namespace=self.scope_namespace, selector=manifests.selector(self.agent)
+            )
+        except KubeApiError as error:
+            if error.status == 404:
+                return []  # the kind itself is gone (its CRD was removed)
+            raise
 
     def resources_of(self, entries: Iterable[Entry]) -> list[kube.Resource]:
         found = []

@@ -81,7 +81,7 @@ class AgentConfig(BaseSettings):
     max_shrink: float = Field(0.5, ge=0, le=1, description="largest prunable share")
     force_prune: bool = Field(False, description="prune even an empty or much smaller render")
     rollback: bool = Field(True, description="roll back a rollout that fails its health check")
-    workers: int = Field(8, ge=1, le=64, description="concurrent API requests while applying")
+    workers: int = Field(16, ge=1, le=64, description="concurrent API requests while applying")
 
     git_token_file: Path | None = Field(None, description="file holding an HTTPS token (read-only)")
     git_username: str = Field("x-access-token", description="user name sent with the token")
