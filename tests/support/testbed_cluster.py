@@ -233,17 +233,50 @@ def write_kubeconfig(path: Path, server: str, ca_file: Path, user: dict[str, str
     path.chmod(0o600)
 
 
+SHM = Path("/dev/shm")
+ETCD_DATA_PREFIX = "bumper-testbed-etcd-"
+STALE_AFTER = 600.0  # seconds: a data dir this old that no running process names is a leftover
+
+
 def _etcd_data_dir(workdir: Path) -> Path:
     # etcd fsyncs a lot; tmpfs keeps it fast. Fall back to the workdir if /dev/shm is missing.
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return Path(tempfile.mkdtemp(prefix="bumper-testbed-etcd-", dir=shm))
+    if SHM.is_dir() and os.access(SHM, os.W_OK):
+        sweep_stale_data_dirs(SHM)
+        return Path(tempfile.mkdtemp(prefix=ETCD_DATA_PREFIX, dir=SHM))
     return workdir / "etcd"
 
 
-def _start_etcd(bins: Path, workdir: Path, log_dir: Path) -> tuple[Proc, str, Path]:
+def sweep_stale_data_dirs(root: Path, *, older_than: float = STALE_AFTER) -> list[Path]:
+    """Remove test-bed etcd data dirs under ``root`` that no running process names and that
+    have not changed for ``older_than`` seconds: a run killed with SIGKILL cannot clean up,
+    and each dir holds up to ~100 MB of RAM (tmpfs). Returns what it removed."""
+    named = _named_by_processes()
+    now, removed = time.time(), []
+    for path in root.glob(f"{ETCD_DATA_PREFIX}*"):
+        try:
+            young = now - path.stat().st_mtime < older_than
+        except FileNotFoundError:
+            continue
+        if young or str(path) in named:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _named_by_processes() -> str:
+    """Every running process's command line, joined (an etcd names its dir as --data-dir)."""
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return "\n".join(lines)
+
+
+def _start_etcd(bins: Path, data: Path, log_dir: Path) -> tuple[Proc, str]:
     client, peer = free_port(), free_port()
-    data = _etcd_data_dir(workdir)
     url = f"http://127.0.0.1:{client}"
     proc = Proc(
         "etcd",
@@ -268,7 +301,7 @@ def _start_etcd(bins: Path, workdir: Path, log_dir: Path) -> tuple[Proc, str, Pa
         return bool(http_get(f"{url}/health", timeout=2).json().get("health") == "true")
 
     wait_until(healthy, 30, "etcd /health")
-    return proc, url, data
+    return proc, url
 
 
 def _apiserver_args(
@@ -446,10 +479,11 @@ def _start_cluster(mode: str, bins: Path, workdir: Path) -> BedCluster:
     log_dir = workdir / "logs"
     pki = testbed_pki.make_pki(workdir / "pki")
     procs: list[Proc] = []
-    etcd_data: Path | None = None
     cluster: BedCluster | None = None
+    # Made here, so that a failed start (say, etcd's port taken) removes it too.
+    etcd_data = _etcd_data_dir(workdir)
     try:
-        etcd, etcd_url, etcd_data = _start_etcd(bins, workdir, log_dir)
+        etcd, etcd_url = _start_etcd(bins, etcd_data, log_dir)
         procs.append(etcd)
         apiserver, server = _start_apiserver(bins, pki, etcd_url, mode, workdir, log_dir)
         procs.append(apiserver)
@@ -478,7 +512,7 @@ def _start_cluster(mode: str, bins: Path, workdir: Path) -> BedCluster:
     except BaseException as exc:
         logs = "".join(f"----- {p.name}\n{tail(p.log)}\n" for p in procs)
         stop_all(procs)
-        if etcd_data is not None and etcd_data.is_relative_to("/dev/shm"):
+        if etcd_data.is_relative_to(SHM):
             shutil.rmtree(etcd_data, ignore_errors=True)
         raise RuntimeError(f"test bed ({mode}) failed to start: {exc}\n{logs}") from exc
     cluster.start_seconds = time.monotonic() - t0
@@ -491,7 +525,7 @@ def stop_cluster(cluster: BedCluster) -> None:
     marker = cluster.workdir / ".etcd-data"
     if marker.exists():
         data = Path(marker.read_text())
-        if data.is_relative_to("/dev/shm"):
+        if data.is_relative_to(SHM):
             shutil.rmtree(data, ignore_errors=True)
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.support import testbed
+from tests.support import testbed, testbed_cluster
 from tests.support.testbed import Registry, RegistryFactory
 from tests.support.testbed_cluster import BedCluster
 from tests.support.testbed_proc import BUILD_SCRIPT, Proc, ProcessDied, http_get, wait_until
@@ -112,3 +114,42 @@ def test_registry_moves_to_another_port_when_its_port_is_taken(
             assert http_get(f"{reg.url}/v2/").status_code == 200
         finally:
             reg.stop()
+
+
+def test_stale_etcd_data_dirs_are_swept_and_live_or_young_ones_kept(tmp_path: Path) -> None:
+    prefix = testbed_cluster.ETCD_DATA_PREFIX
+    stale, young, live = (tmp_path / f"{prefix}{name:0<8}" for name in ("stale", "young", "live"))
+    other = tmp_path / "someone-elses"
+    for path in (stale, young, live, other):
+        path.mkdir()
+    (stale / "member").mkdir()
+    hour_ago = time.time() - 3600
+    for path in (stale, live, other):
+        os.utime(path, (hour_ago, hour_ago))
+    sleeper = "import time; time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", sleeper, f"--data-dir={live}"])
+    cmdline = Path(f"/proc/{holder.pid}/cmdline")
+    try:
+        # Popen returns once exec has begun, a moment before the new command line is in place.
+        wait_until(lambda: str(live) in cmdline.read_text(errors="replace"), 10, "the holder")
+        removed = testbed_cluster.sweep_stale_data_dirs(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert removed == [stale]
+    assert [p.exists() for p in (stale, young, live, other)] == [False, True, True, True]
+
+
+def test_a_failed_start_leaves_no_etcd_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(testbed_cluster, "SHM", shm)
+    bins = tmp_path / "bin"
+    bins.mkdir()
+    (bins / "etcd").write_text("#!/bin/sh\necho 'address already in use' >&2\nexit 1\n")
+    (bins / "etcd").chmod(0o755)
+    with pytest.raises(RuntimeError, match="address already in use"):
+        testbed_cluster.start_cluster("apiserver", bins, tmp_path / "work", attempts=2)
+    assert list(shm.iterdir()) == []  # each attempt's dir removed, the first one included
