@@ -174,8 +174,10 @@ def _failure(
 def _ci(ctx: WorkerContext, pipeline: config.Pipeline, tag: str) -> promotion.CiStatus | None:
     gates = [e.gate.ci_gate() for e in pipeline.environments[1:] if e.gate is not None]
     gate = next((g for g in gates if g is not None), None)
-    revision = PromotionStore(ctx.store.redis).revision(pipeline.name, tag) if tag else None
-    if gate is None or revision is None:
+    if gate is None or not tag:
+        return None  # no CI gate: no lookup per digest
+    revision = PromotionStore(ctx.store.redis).revision(pipeline.name, tag)
+    if revision is None:
         return None
     result = ctx.store.ci_result(revision)
     if result is None or not gate.matches_record(result):
