@@ -99,6 +99,14 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
+def _merged(stored: Mapping[str, Any] | None, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` over ``stored``, but the earlier ``first_seen`` of the two."""
+    out = {**(stored or {}), **given}
+    if stored and stored.get("first_seen") and given.get("first_seen"):
+        out["first_seen"] = min(_number(stored["first_seen"]), _number(given["first_seen"]))
+    return out
+
+
 def _clean(record: dict[str, Any]) -> dict[str, Any]:
     """The record with ``first_seen`` a number, ``entered`` environment → dict with a numeric
     ``at``, and ``statuses`` only dicts."""
@@ -229,12 +237,13 @@ class PromotionStore:
         """Merge the fields given into each digest's record (a digest without one gets one);
         the fields not given stay as stored: an evaluation writes the ``tag``, ``statuses``
         and ``evaluated_at`` it computed and keeps the ``entered`` a bump job wrote meanwhile.
-        Past ``MAX_DIGESTS`` records, the least recently written go."""
+        ``first_seen`` keeps the earlier of the two (a bump job may have made the record after
+        the evaluation saw none). Past ``MAX_DIGESTS`` records, the least recently written go."""
         if records:
             self._rewrite(
                 pipeline,
                 list(records),
-                lambda stored: {d: {**(stored[d] or {}), **r} for d, r in records.items()},
+                lambda stored: {d: _merged(stored[d], r) for d, r in records.items()},
             )
 
     def enter(

@@ -107,3 +107,15 @@ def test_statuses_written_during_an_enter_survive_its_write(
     assert record["entered"]["staging"]["change"] == LINK  # the bump job's
     assert record["evaluated_at"] == evaluated_at  # the evaluation's
     assert len(requested) == 1
+
+
+def test_a_record_made_by_a_bump_job_keeps_its_earlier_first_seen(
+    redis_client: redis.Redis,
+) -> None:
+    """The evaluation saw no record (so first seen "now"); a bump job made one meanwhile."""
+    store = PromotionStore(redis_client)
+    store.enter("api", D1, "staging", LINK, 1000.0)
+    store.save_digests("api", {D1: {"tag": "1.1.0", "first_seen": 1005.0, "evaluated_at": 1005.0}})
+    record = store.digests("api")[D1]
+    assert record["first_seen"] == 1000.0
+    assert record["evaluated_at"] == 1005.0 and record["entered"]["staging"]["change"] == LINK
