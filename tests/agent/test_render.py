@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from bumper.agent import render
+from bumper.agent import manifests, render
 from bumper.agent.render import RenderSpec
 from bumper.errors import RenderError
 from tests.support.hostile_yaml import alias_bomb
@@ -49,6 +50,26 @@ def test_values_render_as_kubernetes_reads_them(tmp_path: Path) -> None:
         True: True,
     }
     assert obj["extra"] == {"a": None, "b": None}
+
+
+def test_every_manifest_of_the_corpus_renders_to_what_json_can_send(shared_dir: Path) -> None:
+    """The agent's parse of every file of ../shared/corpus/yaml: a Kubernetes manifest renders
+    and marks to data ``json.dumps`` takes strictly (what the apply sends); anything else is a
+    ``RenderError`` naming the file, never another exception."""
+    rendered = refused = 0
+    for path in sorted((shared_dir / "corpus" / "yaml").rglob("*")):
+        if not path.is_file() or path.suffix not in render.YAML_SUFFIXES:
+            continue
+        try:
+            objs = render._parse(path.read_text(errors="replace"), path.name)
+        except RenderError as error:
+            assert path.name in str(error) and "\n" not in str(error)
+            refused += 1
+            continue
+        for obj in objs:
+            json.dumps(manifests.mark(obj, agent="corpus", namespace="ns"), allow_nan=False)
+            rendered += 1
+    assert rendered > 1000 and refused > 0  # the corpus's manifests, and its values files
 
 
 def test_only_the_configured_paths(tmp_path: Path) -> None:
