@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar, cast
 
-from bumper.agent import inventory, kube, manifests
+from bumper.agent import inventory, kube, manifests, phases
 from bumper.agent.inventory import Entry
 from bumper.agent.manifests import Key, Obj
 from bumper.errors import ApplyError, KubeApiError
@@ -65,6 +65,7 @@ class SyncResult:
     live: dict[Key, Obj] = field(default_factory=dict)
     desired: dict[Key, Obj] = field(default_factory=dict)
     resources: dict[Key, kube.Resource] = field(default_factory=dict)
+    clock: phases.Clock = field(default_factory=phases.Clock)
 
 
 @dataclass
@@ -187,10 +188,13 @@ class Applier:
         force_prune: bool = False,
         prune: bool = True,
     ) -> SyncResult:
-        planned = self._plan_cached(desired)
+        clock = phases.Clock()
+        with clock.timed("plan"):
+            planned = self._plan_cached(desired)
         resources = [p.res for p in planned if p.res is not None]
-        live = self.list_live([*resources, *self.resources_of(owned)])
-        out = SyncResult(live=live, desired={p.key: p.obj for p in planned})
+        with clock.timed("list"):
+            live = self.list_live([*resources, *self.resources_of(owned)])
+        out = SyncResult(live=live, desired={p.key: p.obj for p in planned}, clock=clock)
         changes = []
         for item in planned:
             current = live.get(item.key)
@@ -204,8 +208,11 @@ class Applier:
                 out.drifted.append(item.key)
             changes.append(item)
         render_namespaces = {p.key.name for p in planned if p.key.kind == "Namespace"}
-        self._dry_run(changes, render_namespaces, live)
-        self._apply(changes, out)
+        if changes:  # a phase with nothing to do is not timed: it counts 0 s (``phases``)
+            with clock.timed("dry_run"):
+                self._dry_run(changes, render_namespaces, live)
+            with clock.timed("apply"):
+                self._apply(changes, out)
         out.resources = {p.key: p.res for p in planned if p.res is not None}
         wanted = [Entry.of(p.obj) for p in planned]
         plan = inventory.prune_plan(
@@ -214,8 +221,9 @@ class Applier:
         out.prune_refused = plan.refused
         planned_keys = {p.key for p in planned}
         kept = {e for e in owned if e.key not in planned_keys}
-        if prune and plan.refused is None:
-            self._prune(plan.delete, live, out)
+        if prune and plan.refused is None and plan.delete:
+            with clock.timed("prune"):
+                self._prune(plan.delete, live, out)
             kept -= set(plan.delete)
         out.inventory = sorted(set(wanted) | kept)
         return out

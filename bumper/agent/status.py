@@ -141,6 +141,7 @@ class Metrics:
         "bumper_agent_healthy": "1 when the last sync ended healthy.",
         "bumper_agent_last_sync_timestamp_seconds": "Unix time of the last finished sync.",
         "bumper_agent_sync_duration_seconds": "Duration of the last sync.",
+        "bumper_agent_sync_phase_seconds": "Seconds the last sync spent per phase (label phase).",
         "bumper_agent_commit_info": "The commit whose render is live (label commit).",
     }
 

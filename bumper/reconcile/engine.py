@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bumper.agent import apply, badimages, health, inventory, kube, manifests, running
+from bumper.agent import apply, badimages, health, inventory, kube, manifests, phases, running
 from bumper.agent import status as report
 from bumper.agent.manifests import Key, Obj
 from bumper.errors import ApplyError, BumperError, TransientError
@@ -68,6 +68,7 @@ class ReconcileResult:
     error: BumperError | None = None
     seconds: float | None = None  # from ``started`` until the tip's verdict
     rollback_seconds: float | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (``phases``)
 
 
 class Engine:
@@ -99,6 +100,7 @@ class Engine:
         self._loaded = False
         self._renders: dict[str, list[Obj]] = {}
         self._started = 0.0
+        self.clock = phases.Clock()
 
     @property
     def status_name(self) -> str:
@@ -113,6 +115,7 @@ class Engine:
     def reconcile(self, started: float | None = None) -> ReconcileResult:
         """One pass; ``started`` (monotonic) is where ``seconds`` counts from (default: now)."""
         self._started = time.monotonic() if started is None else started
+        self.clock = phases.Clock()
         out = ReconcileResult()
         try:
             self._load()
@@ -120,6 +123,12 @@ class Engine:
         except BumperError as error:
             self.fail(error, out)
         self.save(final=True)
+        out.phases = self.clock.every_phase()
+        for phase, seconds in out.phases.items():
+            self.metrics.set("bumper_agent_sync_phase_seconds", seconds, phase=phase)
+        if "apply" in self.clock.seconds:  # a pass that applied nothing: not worth a line
+            spent = ", ".join(f"{phase} {s:.3f}" for phase, s in out.phases.items() if s)
+            log.info("sync of %s, seconds by phase: %s", out.tip[:12], spent)
         return out
 
     def fail(self, error: BumperError, out: ReconcileResult | None = None) -> None:
@@ -149,7 +158,8 @@ class Engine:
         self._loaded = True
 
     def _pass(self, out: ReconcileResult) -> None:
-        tip = out.tip = self.commits.tip()
+        with self.clock.timed("fetch"):
+            tip = out.tip = self.commits.tip()
         was_live = self.status.commit == tip and self.status.health == "Healthy"
         # A pass that ended while waiting (a crash, a killed job) left "Progressing": the
         # re-apply changes nothing, so every workload of that commit is waited for again.
@@ -174,7 +184,10 @@ class Engine:
         awaited = waiting.workloads(synced.desired, synced.resources) if unfinished else changed
         if changed and new_commit:
             self._progressing(target)
-        failed = waiting.failures(self._wait(awaited, synced)) if awaited else {}
+        failed = {}
+        if awaited:
+            with self.clock.timed("health"):
+                failed = waiting.failures(self._wait(awaited, synced))
         if target == tip:
             out.seconds = time.monotonic() - self._started
         if failed and new_commit:
@@ -250,7 +263,8 @@ class Engine:
     def _render(self, sha: str) -> list[Obj]:
         """The render of ``sha``, cached: the same list lets the applier reuse its plan."""
         if sha not in self._renders:
-            self._renders[sha] = self.commits.render(sha)
+            with self.clock.timed("render"):
+                self._renders[sha] = self.commits.render(sha)
             self._report_skipped(sha, self._renders[sha])
             while len(self._renders) > RENDER_CACHE:
                 self._renders.pop(next(iter(self._renders)))
@@ -272,7 +286,9 @@ class Engine:
             force_prune=self.settings.force_prune,
             prune=self.settings.prune,
         )
-        self._record(synced, sha)
+        self.clock.merge(synced.clock)
+        with self.clock.timed("record"):
+            self._record(synced, sha)
         return synced
 
     def _record(self, synced: apply.SyncResult, sha: str) -> None:

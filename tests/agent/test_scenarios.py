@@ -29,6 +29,7 @@ import pytest
 import redis
 import requests
 
+from bumper.agent import phases
 from bumper.agent.manifests import TIMEOUT_ANNOTATION
 from bumper.core.config import BumperConfig
 from bumper.settings import Settings
@@ -510,6 +511,12 @@ def test_running_agent_syncs_on_push_webhook_and_heals_drift(bed: AgentBed) -> N
         wait_for(lambda: bed.status().get("commit") == head, 30, "the webhook-triggered sync")
         metrics = requests.get(f"{base}/metrics", timeout=5).text
         assert 'bumper_agent_syncs_total{result="ok"} 2' in metrics
+        # Where the second sync's time went: it applied the one changed ConfigMap.
+        spent = phase_seconds(metrics)
+        assert list(spent) == list(phases.PHASES)
+        assert spent["fetch"] > 0 and spent["render"] > 0 and spent["apply"] > 0
+        assert spent["health"] == 0 and spent["prune"] == 0  # no workload changed, none left
+        assert sum(spent.values()) <= gauge(metrics, "bumper_agent_sync_duration_seconds")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -526,6 +533,23 @@ def test_running_agent_syncs_on_push_webhook_and_heals_drift(bed: AgentBed) -> N
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def gauge(metrics: str, series: str) -> float:
+    """The value of ``series`` (name and labels, as rendered) in a /metrics text."""
+    line = next(line for line in metrics.splitlines() if line.startswith(series + " "))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def phase_seconds(metrics: str) -> dict[str, float]:
+    """``bumper_agent_sync_phase_seconds`` by phase, in the order /metrics lists them."""
+    prefix = 'bumper_agent_sync_phase_seconds{phase="'
+    found = {
+        line[len(prefix) :].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith(prefix)
+    }
+    return {phase: found[phase] for phase in phases.PHASES if phase in found} | found
 
 
 def restart_apiserver(cluster: BedCluster) -> None:
