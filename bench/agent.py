@@ -38,7 +38,7 @@ import requests
 import yaml
 
 from bench import summary
-from bumper.agent import kube
+from bumper.agent import kube, phases
 from tests.agent.configrepo import ConfigRepo
 from tests.support import testbed_cluster, testbed_proc
 
@@ -88,8 +88,9 @@ def manifests() -> list[dict[str, Any]]:
 
 
 def metric(text: str, name: str) -> float:
+    """The first series of ``name`` (or exactly ``name{labels}``) in a /metrics text."""
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
+        if line.startswith(name + " ") or (line.startswith(name + "{") and "{" not in name):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -169,6 +170,10 @@ def measure(work: Path, config: Path) -> dict[str, float]:
         proc.wait(timeout=30)
         log.close()
     return {
+        **{
+            f"phase_{phase}_s": metric(first, f'bumper_agent_sync_phase_seconds{{phase="{phase}"}}')
+            for phase in phases.PHASES
+        },
         "initial_s": metric(first, "bumper_agent_sync_duration_seconds"),
         "noop_s": metric(second, "bumper_agent_sync_duration_seconds"),
         "noop_requests": metric(second, "bumper_agent_api_requests_total")
@@ -329,6 +334,11 @@ def report(r: dict[str, float], rounds: list[dict[str, float]]) -> None:
             "API server + etcd CPU",
             f"{median('agent_server_cpu_s'):.2f} s",
             f"median, agent (kubectl: {median('kubectl_server_cpu_s'):.2f} s)",
+        ),
+        (
+            "initial sync by phase",
+            " ".join(f"{median(f'phase_{p}_s'):.2f}" for p in phases.PHASES),
+            "s, medians: " + " ".join(phases.PHASES),
         ),
         ("no-op applied objects", f"{r['applied_noop']:.0f}", "must be 0"),
         ("no-op resync", f"{r['noop_s']:.3f} s", "target ≤ 1 s"),
