@@ -65,7 +65,6 @@ class SyncResult:
     live: dict[Key, Obj] = field(default_factory=dict)
     desired: dict[Key, Obj] = field(default_factory=dict)
     resources: dict[Key, kube.Resource] = field(default_factory=dict)
-    clock: phases.Clock = field(default_factory=phases.Clock)
 
 
 @dataclass
@@ -187,14 +186,16 @@ class Applier:
         max_shrink: float = 0.5,
         force_prune: bool = False,
         prune: bool = True,
+        clock: phases.Clock | None = None,
     ) -> SyncResult:
-        clock = phases.Clock()
+        """``clock`` gets the seconds of each phase, also those of a sync that fails."""
+        clock = phases.Clock() if clock is None else clock
         with clock.timed("plan"):
             planned = self._plan_cached(desired)
         resources = [p.res for p in planned if p.res is not None]
         with clock.timed("list"):
             live = self.list_live([*resources, *self.resources_of(owned)])
-        out = SyncResult(live=live, desired={p.key: p.obj for p in planned}, clock=clock)
+        out = SyncResult(live=live, desired={p.key: p.obj for p in planned})
         changes = []
         for item in planned:
             current = live.get(item.key)

@@ -32,14 +32,7 @@ class Clock:
         try:
             yield
         finally:
-            self.add(phase, time.monotonic() - started)
-
-    def add(self, phase: str, seconds: float) -> None:
-        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
-
-    def merge(self, other: Clock) -> None:
-        for phase, seconds in other.seconds.items():
-            self.add(phase, seconds)
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.monotonic() - started
 
     def every_phase(self) -> dict[str, float]:
         """Each of ``PHASES`` with its seconds (0 when it did not run)."""

@@ -285,8 +285,8 @@ class Engine:
             max_shrink=self.settings.max_shrink,
             force_prune=self.settings.force_prune,
             prune=self.settings.prune,
+            clock=self.clock,
         )
-        self.clock.merge(synced.clock)
         with self.clock.timed("record"):
             self._record(synced, sha)
         return synced

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bumper.agent import apply, kube, manifests
+from bumper.agent import apply, kube, manifests, phases
 from bumper.agent import render as agent_render
 from bumper.errors import ApplyError
 from tests.agent.bed import configmap, namespace
@@ -111,10 +111,12 @@ def test_a_refusal_in_a_namespace_that_exists_still_applies_nothing(
     client.create(client.resource("v1", "Namespace"), namespace(ns))
     bad = configmap("Not_A_Valid_Name", ns)
     render = [namespace(ns), configmap("fine", ns), bad]
+    clock = phases.Clock()
     with pytest.raises(ApplyError, match="dry-run refused"):
-        applier(client, ns).sync(render, [])
+        applier(client, ns).sync(render, [], clock=clock)
     assert sorted(client.dry_runs) == sorted([ns, "fine", "Not_A_Valid_Name"])
     assert not exists(client, "v1", "ConfigMap", "fine", ns)
+    assert list(clock.seconds) == ["plan", "list", "dry_run"]  # the failed sync's time, too
 
 
 @pytest.mark.parametrize(
