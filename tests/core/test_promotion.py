@@ -16,7 +16,10 @@ from bumper.core.promotion import (
 ENVS = (
     Environment("dev", "dev"),
     Environment("staging", "staging", Gate(healthy_for=600)),
-    Environment("prod", None, Gate(healthy_for=3600, ci="github/e2e", approval=True)),
+    # no agent: nothing can report prod (worker.promotion passes reported=False for it)
+    Environment(
+        "prod", None, Gate(healthy_for=3600, ci="github/e2e", approval=True), reported=False
+    ),
 )
 D = "sha256:" + "a" * 64
 AGE = 300.0
@@ -117,9 +120,13 @@ def test_a_digest_already_running_in_a_later_environment_is_not_promoted_into_it
         "staging": Evidence(ready_since=1000, last_ready_at=9000),
     }
     plan = decide(ENVS, Digest(D, "1.0.0", running), now=9000, max_report_age=AGE)
-    assert plan.promote is None  # neither staging (already there) nor prod (CI not passed)
+    assert plan.promote is None  # neither staging (already there) nor prod
     assert (plan.statuses[1].state, plan.statuses[1].detail) == ("promoted", ALREADY_RUNNING)
-    assert plan.statuses[2].detail == "CI github/e2e to succeed"  # its soak in staging ran out
+    # prod has no agent: only a digest Bumper brought into staging itself may go on
+    assert plan.statuses[2].detail == (
+        "agent report: no agent reports prod; 1.0.0 was found running in staging, "
+        "not brought there by Bumper"
+    )
     # a stale report of it running is not enough: staging's own gate applies again
     stale = {**running, "staging": Evidence(ready_since=1000, last_ready_at=1000)}
     plan = decide(ENVS, Digest(D, "1.0.0", stale), now=9000, max_report_age=AGE)
