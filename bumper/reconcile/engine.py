@@ -68,7 +68,6 @@ class ReconcileResult:
     error: BumperError | None = None
     seconds: float | None = None  # from ``started`` until the tip's verdict
     rollback_seconds: float | None = None
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (``phases``)
 
 
 class Engine:
@@ -123,12 +122,12 @@ class Engine:
         except BumperError as error:
             self.fail(error, out)
         self.save(final=True)
-        out.phases = self.clock.every_phase()
-        for phase, seconds in out.phases.items():
+        spent = self.clock.every_phase()
+        for phase, seconds in spent.items():
             self.metrics.set("bumper_agent_sync_phase_seconds", seconds, phase=phase)
         if "apply" in self.clock.seconds:  # a pass that applied nothing: not worth a line
-            spent = ", ".join(f"{phase} {s:.3f}" for phase, s in out.phases.items() if s)
-            log.info("sync of %s, seconds by phase: %s", out.tip[:12], spent)
+            line = ", ".join(f"{phase} {s:.3f}" for phase, s in spent.items() if s)
+            log.info("sync of %s, seconds by phase: %s", out.tip[:12], line)
         return out
 
     def fail(self, error: BumperError, out: ReconcileResult | None = None) -> None:
